@@ -1,0 +1,115 @@
+//! Criterion benchmarks for the STOMP codec on chat-shaped traffic.
+//!
+//! Two frame shapes dominate the server's work: the client's `SEND` of a chat
+//! message and the broker's `MESSAGE` fan-out. Each is decoded and encoded on
+//! its own, and a buffer of 1,000 packed frames is decoded in one go, which
+//! is what a busy connection's receive buffer looks like. Throughput is
+//! reported in bytes; frames/s is the `packed` figure times 1,000 frames (or
+//! 1 / time per iteration for the single-frame cases).
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+
+use bytes::BytesMut;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use sotong_stomp::{encode, Command, Decoder, Frame, Limits, Version};
+
+/// A ~100-byte JSON chat message as a browser would send it.
+fn send_frame() -> Frame {
+    let body = r#"{"text":"hey everyone, the deploy is done and the new build looks good to me","reply_to":null}"#;
+    Frame::new(Command::Send)
+        .with_header("destination", "/app/rooms/42")
+        .with_header("content-type", "application/json")
+        .with_header("receipt", "r-1842")
+        .with_header("client-msg-id", "6f1c2a9e-3b7d-4c1e-9a55-0d2f8e7b6a41")
+        .with_body(body)
+}
+
+/// A ~250-byte JSON message as the broker fans it out to subscribers.
+fn message_frame() -> Frame {
+    let body = r#"{"id":"01HZX3K9Q7V4TQ2M8N5R6S7T8U","room":42,"seq":918273,"author":{"id":17,"name":"marina"},"text":"hey everyone, the deploy is done and the new build looks good to me","reply_to":null,"sent_at":"2024-05-01T12:34:56.789Z","edited":false}"#;
+    Frame::new(Command::Message)
+        .with_header("subscription", "sub-0")
+        .with_header("message-id", "01HZX3K9Q7V4TQ2M8N5R6S7T8U")
+        .with_header("destination", "/topic/rooms/42")
+        .with_header("seq", "918273")
+        .with_header("content-type", "application/json")
+        .with_header("content-length", body.len().to_string())
+        .with_body(body)
+}
+
+fn bytes_of(frames: &[Frame]) -> BytesMut {
+    let mut out = BytesMut::new();
+    for f in frames {
+        encode(f, Version::V1_2, &mut out);
+    }
+    out
+}
+
+fn bench_frame(c: &mut Criterion, name: &str, frame: &Frame) {
+    let wire = bytes_of(std::slice::from_ref(frame));
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Bytes(wire.len() as u64));
+    group.bench_function("decode", |b| {
+        let mut decoder = Decoder::new(Limits::default());
+        b.iter_batched_ref(
+            || wire.clone(),
+            |buf| black_box(decoder.decode(buf).expect("valid").expect("complete")),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("encode", |b| {
+        let mut out = BytesMut::with_capacity(1024);
+        b.iter(|| {
+            out.clear();
+            encode(black_box(frame), Version::V1_2, &mut out);
+            black_box(out.len())
+        })
+    });
+    group.finish();
+}
+
+fn bench_packed(c: &mut Criterion, name: &str, frame: &Frame) {
+    const N: usize = 1_000;
+    let wire = bytes_of(&vec![frame.clone(); N]).freeze();
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Bytes(wire.len() as u64));
+    group.bench_function("decode_1000", |b| {
+        let mut decoder = Decoder::new(Limits::default());
+        b.iter_batched(
+            || BytesMut::from(&wire[..]),
+            |mut buf| {
+                let mut n = 0;
+                while let Some(f) = decoder.decode(&mut buf).expect("valid") {
+                    black_box(&f);
+                    n += 1;
+                }
+                assert_eq!(n, N);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("encode_1000", |b| {
+        let mut out = BytesMut::with_capacity(wire.len());
+        b.iter(|| {
+            out.clear();
+            for _ in 0..N {
+                encode(black_box(frame), Version::V1_2, &mut out);
+            }
+            black_box(out.len())
+        })
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let send = send_frame();
+    let message = message_frame();
+    bench_frame(c, "send", &send);
+    bench_frame(c, "message", &message);
+    bench_packed(c, "packed_send", &send);
+    bench_packed(c, "packed_message", &message);
+}
+
+criterion_group!(codec, benches);
+criterion_main!(codec);

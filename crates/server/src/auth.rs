@@ -1,0 +1,271 @@
+//! Accounts and tokens: argon2id passwords, opaque session tokens stored only as SHA-256
+//! hashes, and HS256 JWTs from an application backend that brings its own users.
+//!
+//! A token with two dots is a JWT; anything else is a session token. Both resolve to an
+//! [`Identity`]: who, by which credential (so a logout can close exactly the sockets opened
+//! with that token), and until when (so a socket closes with `token_expired` when its token
+//! does, unless the client swaps in a fresh one through `/app/token`).
+
+use crate::error::Error;
+use crate::model::{normalize_username, User};
+use crate::store::Store;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// How a connection or request proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A login session token, known by its hash.
+    Session {
+        /// SHA-256 of the token.
+        token_hash: Vec<u8>,
+    },
+    /// An application-issued JWT.
+    Jwt,
+}
+
+/// An authenticated user.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Who.
+    pub user: User,
+    /// With what.
+    pub credential: Credential,
+    /// When the credential stops working (Unix seconds).
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    name: Option<String>,
+    exp: i64,
+}
+
+/// Registers, logs in and authenticates users.
+pub struct Auth {
+    store: Arc<dyn Store>,
+    jwt: Option<(DecodingKey, Validation)>,
+    session_ttl_secs: i64,
+    /// A real hash to verify against when the user does not exist, so a login attempt for an
+    /// unknown user costs the same time as one with a wrong password.
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("jwt", &self.jwt.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bearer token of an `Authorization: Bearer …` value.
+pub fn bearer(header_value: &str) -> Option<&str> {
+    let (scheme, token) = header_value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// SHA-256 of a session token: what the store keeps instead of the token.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Auth {
+    /// Builds the authenticator; `jwt_secret` enables JWT sign-in.
+    pub fn new(store: Arc<dyn Store>, jwt_secret: Option<&str>, session_ttl_secs: u64) -> Self {
+        let jwt = jwt_secret.map(|secret| {
+            let mut validation = Validation::new(Algorithm::HS256);
+            validation.set_required_spec_claims(&["exp", "sub"]);
+            validation.leeway = 30;
+            (DecodingKey::from_secret(secret.as_bytes()), validation)
+        });
+        let dummy_hash = hash_password("not a real password").unwrap_or_default();
+        Auth {
+            store,
+            jwt,
+            session_ttl_secs: i64::try_from(session_ttl_secs).unwrap_or(i64::MAX / 2),
+            dummy_hash,
+        }
+    }
+
+    /// Creates an account.
+    ///
+    /// # Errors
+    /// `Invalid` for a bad username, short password or display name; `Conflict` when taken.
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        display_name: Option<&str>,
+    ) -> Result<User, Error> {
+        let username = normalize_username(username).map_err(Error::Invalid)?;
+        if password.chars().count() < 8 {
+            return Err(Error::Invalid("a password has at least 8 characters".into()));
+        }
+        if password.len() > 1024 {
+            return Err(Error::Invalid("a password has at most 1024 bytes".into()));
+        }
+        let display_name = validate_display_name(display_name.unwrap_or(&username))?;
+        let password = password.to_string();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(Error::backend)?
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(self
+            .store
+            .create_user(&username, &display_name, Some(&hash))
+            .await?)
+    }
+
+    /// Checks a password and opens a session.
+    ///
+    /// # Errors
+    /// `Unauthorized` for an unknown user or a wrong password (the same answer for both).
+    pub async fn login(&self, username: &str, password: &str) -> Result<(String, User), Error> {
+        let username = username.trim().to_lowercase();
+        let credentials = self.store.user_credentials(&username).await?;
+        let (stored, user) = match credentials {
+            Some(c) => (c.password_hash, Some(c.user)),
+            None => (None, None),
+        };
+        let hash = stored.clone().unwrap_or_else(|| self.dummy_hash.clone());
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(Error::backend)?;
+        let user = match (ok && stored.is_some(), user) {
+            (true, Some(user)) => user,
+            _ => return Err(Error::Unauthorized),
+        };
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(rand::random::<[u8; 32]>());
+        let expires_at = now_unix().saturating_add(self.session_ttl_secs);
+        self.store
+            .create_session(&token_hash(&token), user.id, expires_at)
+            .await?;
+        Ok((token, user))
+    }
+
+    /// Ends a session token; JWTs cannot be revoked here (they expire).
+    ///
+    /// # Errors
+    /// Only backend failures.
+    pub async fn logout(&self, identity: &Identity) -> Result<(), Error> {
+        if let Credential::Session { token_hash } = &identity.credential {
+            self.store.delete_session(token_hash).await?;
+        }
+        Ok(())
+    }
+
+    /// Resolves a bearer token to its identity.
+    ///
+    /// # Errors
+    /// `Unauthorized` for an unknown or invalid token, `TokenExpired` for an expired one.
+    pub async fn authenticate(&self, token: &str) -> Result<Identity, Error> {
+        if token.matches('.').count() == 2 {
+            return self.authenticate_jwt(token).await;
+        }
+        let hash = token_hash(token);
+        let (user, expires_at) = self
+            .store
+            .session_user(&hash)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        if expires_at <= now_unix() {
+            return Err(Error::TokenExpired);
+        }
+        Ok(Identity {
+            user,
+            credential: Credential::Session { token_hash: hash },
+            expires_at,
+        })
+    }
+
+    async fn authenticate_jwt(&self, token: &str) -> Result<Identity, Error> {
+        let (key, validation) = self.jwt.as_ref().ok_or(Error::Unauthorized)?;
+        let claims = jsonwebtoken::decode::<Claims>(token, key, validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => Error::TokenExpired,
+                _ => Error::Unauthorized,
+            })?
+            .claims;
+        let username = normalize_username(&claims.sub).map_err(|_| Error::Unauthorized)?;
+        let name = match claims.name.as_deref() {
+            Some(name) => Some(validate_display_name(name).map_err(|_| Error::Unauthorized)?),
+            None => None,
+        };
+        let user = self.store.upsert_user(&username, name.as_deref()).await?;
+        Ok(Identity {
+            user,
+            credential: Credential::Jwt,
+            expires_at: claims.exp,
+        })
+    }
+}
+
+/// Checks a display name: 1–64 characters, no control characters; returns it trimmed.
+///
+/// # Errors
+/// `Invalid` with the reason.
+pub fn validate_display_name(name: &str) -> Result<String, Error> {
+    let name = name.trim();
+    let len = name.chars().count();
+    if len == 0 || len > 64 || name.chars().any(char::is_control) {
+        return Err(Error::Invalid(
+            "a display name has 1 to 64 characters and no control characters".into(),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    // Argon2::default() is Argon2id v19 with the OWASP-recommended m=19 MiB, t=2, p=1.
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_parsed_leniently() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+    }
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+        assert!(!verify_password("x", "not a hash"));
+    }
+}

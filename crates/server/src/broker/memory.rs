@@ -1,0 +1,27 @@
+//! [`MemoryBroker`]: the single-node broker; a publication goes straight into the local hub.
+
+use super::{Broker, BrokerError, Publication};
+use crate::hub::Hub;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Hands every publication to this process's hub. The default, and the test double.
+#[derive(Debug, Clone)]
+pub struct MemoryBroker {
+    hub: Arc<Hub>,
+}
+
+impl MemoryBroker {
+    /// A broker feeding `hub`.
+    pub fn new(hub: Arc<Hub>) -> Self {
+        MemoryBroker { hub }
+    }
+}
+
+#[async_trait]
+impl Broker for MemoryBroker {
+    async fn publish(&self, publication: Publication) -> Result<(), BrokerError> {
+        self.hub.deliver(&publication);
+        Ok(())
+    }
+}

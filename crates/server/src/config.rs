@@ -1,0 +1,143 @@
+//! Server configuration: one [`Config`], built once by the binary (defaults < TOML file <
+//! `SOTONG_*` environment < flags), validated, then passed down explicitly.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything `sotong serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Folder of the embedded SQLite store.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL instead of SQLite (not available in this build yet).
+    pub database_url: Option<String>,
+    /// `redis://…` for fan-out between nodes (not available in this build yet).
+    pub redis_url: Option<String>,
+    /// HS256 secret for application-issued JWTs; `jwt_secret` here or `auth.jwt_secret`.
+    pub jwt_secret: Option<String>,
+    /// Extra origins allowed to open `/ws` from a browser (the server's own origin always is).
+    pub allowed_origins: Vec<String>,
+    /// Folder of the built web app served at `/`.
+    pub web_dir: PathBuf,
+    /// Token settings.
+    pub auth: AuthConfig,
+    /// Limits that protect the server and other users from one client.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            jwt_secret: None,
+            allowed_origins: Vec::new(),
+            web_dir: PathBuf::from("./web/dist"),
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The JWT secret, from either place it may be configured.
+    pub fn jwt_secret(&self) -> Option<&str> {
+        self.jwt_secret
+            .as_deref()
+            .or(self.auth.jwt_secret.as_deref())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Checks the settings that could not be checked by their types.
+    ///
+    /// # Errors
+    /// A description of the first setting that is not acceptable.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.database_url.is_some() {
+            return Err("--database-url (PostgreSQL) is not supported by this build yet; \
+                        omit it to use the embedded SQLite store"
+                .into());
+        }
+        if self.redis_url.is_some() {
+            return Err("--redis-url (multi-node fan-out) is not supported by this build yet".into());
+        }
+        if let Some(secret) = self.jwt_secret() {
+            if secret.len() < 16 {
+                return Err("the JWT secret must be at least 16 bytes".into());
+            }
+        }
+        let l = &self.limits;
+        if l.max_frame_bytes < 1024 || l.max_message_chars == 0 || l.outbound_queue == 0 {
+            return Err("limits are too small to be usable".into());
+        }
+        if l.send_rate_per_sec == 0 || l.send_burst == 0 {
+            return Err("send_rate_per_sec and send_burst must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Token settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 secret for application-issued JWTs.
+    pub jwt_secret: Option<String>,
+    /// How long a login session token lives, in seconds.
+    pub session_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: None,
+            session_ttl_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// Per-connection and per-request limits. Each has a default that no honest client reaches.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest STOMP frame accepted (bytes); more is `ERROR too_large` and close.
+    pub max_frame_bytes: usize,
+    /// Longest message text (Unicode scalar values); more is a `too_large` error event.
+    pub max_message_chars: usize,
+    /// Subscriptions one connection may hold at once.
+    pub max_subscriptions: usize,
+    /// Sustained SENDs per second per connection (token bucket refill rate).
+    pub send_rate_per_sec: u32,
+    /// Burst of SENDs per connection (token bucket size).
+    pub send_burst: u32,
+    /// Frames queued for one connection before it is a slow consumer and is closed.
+    pub outbound_queue: usize,
+    /// Shortest heart-beat interval the server agrees to, either way (ms).
+    pub heartbeat_min_ms: u64,
+    /// Heart-beat interval the server asks of clients (ms); 0 asks for none.
+    pub heartbeat_want_ms: u64,
+    /// Time a new socket has to send CONNECT (ms).
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 64 * 1024,
+            max_message_chars: 4000,
+            max_subscriptions: 256,
+            send_rate_per_sec: 50,
+            send_burst: 100,
+            outbound_queue: 1024,
+            heartbeat_min_ms: 1000,
+            heartbeat_want_ms: 10_000,
+            connect_timeout_ms: 10_000,
+        }
+    }
+}

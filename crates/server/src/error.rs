@@ -1,0 +1,116 @@
+//! The server's error type: errors as data, named after what the caller can do about them.
+//!
+//! Handlers and the session return [`Error`]; it is turned into an HTTP answer (`IntoResponse`)
+//! or a STOMP error event in exactly one place each. Backend failures carry their source for
+//! the operator's log and show the client only a safe message.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or breaks a rule (bad username, empty text, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// Something in the request is over a configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// No token, or a token that is not valid.
+    #[error("missing or invalid token")]
+    Unauthorized,
+    /// The token was valid once and has expired: refresh it.
+    #[error("the token has expired")]
+    TokenExpired,
+    /// The caller may not do this (not a member of the room, …).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// It exists already (a taken username).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many requests in too little time; slow down.
+    #[error("{0}")]
+    RateLimited(String),
+    /// The store or broker failed; the request may be retried.
+    #[error("the server could not complete the request")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// The machine-readable code sent to clients (`error` in HTTP, `code` in STOMP events).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid(_) => "invalid",
+            Error::TooLarge(_) => "too_large",
+            Error::Unauthorized => "unauthorized",
+            Error::TokenExpired => "token_expired",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::RateLimited(_) => "rate_limited",
+            Error::Backend(_) => "unavailable",
+        }
+    }
+
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Invalid(_) => StatusCode::BAD_REQUEST,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unauthorized | Error::TokenExpired => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Logs a backend failure once, with its source chain; client errors are not the operator's concern.
+    pub fn log(&self) {
+        if let Error::Backend(source) = self {
+            tracing::error!(error = %source, "backend failure");
+        }
+    }
+
+    /// Wraps a backend failure.
+    pub fn backend(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Backend(Box::new(err))
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match err {
+            StoreError::Conflict(what) => Error::Conflict(what),
+            StoreError::NotMember => Error::Forbidden("you are not a member of this room".into()),
+            StoreError::NotFound(what) => Error::NotFound(what),
+            StoreError::Backend(e) => Error::Backend(e),
+        }
+    }
+}
+
+/// The JSON error body of the contract: `{"error": code, "message": text}`.
+#[derive(Debug, serde::Serialize)]
+pub struct ErrorBody {
+    /// Machine-readable code.
+    pub error: &'static str,
+    /// Human-readable text.
+    pub message: String,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.log();
+        let body = ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}

@@ -1,0 +1,446 @@
+//! The HTTP API of the contract, the `/ws` upgrade, health, metrics and the web app.
+//!
+//! Handlers are thin: they authenticate, parse, call [`Chat`](crate::rooms::Chat) or
+//! [`Auth`](crate::auth::Auth), and let [`Error`]'s `IntoResponse` speak for failures.
+
+use crate::auth::{bearer, Credential, Identity};
+use crate::broker::{Publication, UserEvent};
+use crate::error::Error;
+use crate::model::{Message, Room, RoomId, Seq, User};
+use crate::server::App;
+use crate::session;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, ORIGIN, X_CONTENT_TYPE_OPTIONS};
+use axum::http::{request::Parts, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// The OpenAPI 3.1 description of the HTTP API, served at `/api/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The Content-Security-Policy of the web app: scripts and styles only from this origin,
+/// connections only back to it (HTTP and WebSocket), no plugins, no framing.
+pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; \
+     object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'";
+
+/// Builds the router over `app`.
+pub fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/api/register", post(register))
+        .route("/api/login", post(login))
+        .route("/api/logout", post(logout))
+        .route("/api/me", get(me))
+        .route("/api/users", get(search_users))
+        .route("/api/rooms", get(list_rooms).post(create_group))
+        .route("/api/rooms/direct", post(open_direct))
+        .route("/api/rooms/{id}", get(get_room))
+        .route("/api/rooms/{id}/members", post(add_members))
+        .route("/api/rooms/{id}/members/me", delete(leave_room))
+        .route("/api/rooms/{id}/messages", get(history).post(post_message))
+        .route("/api/rooms/{id}/read", post(mark_read))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/ws", get(ws_upgrade));
+
+    let web_dir = app.config.web_dir.clone();
+    let index = web_dir.join("index.html");
+    let router = if index.is_file() {
+        let static_files = ServeDir::new(&web_dir).fallback(ServeFile::new(index));
+        api.fallback_service(static_files)
+    } else {
+        tracing::warn!(dir = %web_dir.display(), "no web app found; serving a placeholder page at /");
+        api.fallback(web_app_missing)
+    };
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .with_state(app)
+}
+
+async fn web_app_missing() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(
+            "<!doctype html><title>sotong</title><h1>sotong is running</h1>\
+             <p>The web app is not built. Run <code>npm --prefix web ci &amp;&amp; npm --prefix web run build</code> \
+             and restart, or point <code>--web-dir</code> at a built copy.</p>",
+        ),
+    )
+        .into_response()
+}
+
+async fn api_not_found() -> Error {
+    Error::NotFound("no such API endpoint".into())
+}
+
+/// A JSON body whose rejection is a contract-shaped `400 invalid`.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(Error::Invalid(rejection.body_text())),
+        }
+    }
+}
+
+/// The authenticated caller of an `/api/*` request.
+#[derive(Debug)]
+pub struct Caller(pub Identity);
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer)
+            .ok_or(Error::Unauthorized)?;
+        Ok(Caller(app.auth.authenticate(token).await?))
+    }
+}
+
+fn room_id(raw: &str) -> Result<RoomId, Error> {
+    raw.parse()
+        .map_err(|_| Error::NotFound(format!("no room {raw}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegisterRequest {
+    username: String,
+    password: String,
+    display_name: Option<String>,
+}
+
+async fn register(
+    State(app): State<Arc<App>>,
+    Body(req): Body<RegisterRequest>,
+) -> Result<(StatusCode, Json<User>), Error> {
+    let user = app
+        .auth
+        .register(&req.username, &req.password, req.display_name.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize)]
+struct LoginResponse {
+    token: String,
+    user: User,
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    Body(req): Body<LoginRequest>,
+) -> Result<Json<LoginResponse>, Error> {
+    let (token, user) = app.auth.login(&req.username, &req.password).await?;
+    Ok(Json(LoginResponse { token, user }))
+}
+
+async fn logout(State(app): State<Arc<App>>, Caller(identity): Caller) -> Result<StatusCode, Error> {
+    app.auth.logout(&identity).await?;
+    if let Credential::Session { token_hash } = identity.credential {
+        // Open sockets authenticated by this token close at once.
+        if let Err(err) = app
+            .broker
+            .publish(Publication::ToUser {
+                user_id: identity.user.id,
+                event: UserEvent::TokenRevoked { token_hash },
+                except: None,
+            })
+            .await
+        {
+            tracing::warn!(error = %err, "could not announce a logout to open sockets");
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(Caller(identity): Caller) -> Json<User> {
+    Json(identity.user)
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+async fn search_users(
+    State(app): State<Arc<App>>,
+    Caller(_): Caller,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<Vec<User>>, Error> {
+    let Query(query) = query.map_err(|r| Error::Invalid(r.body_text()))?;
+    if query.q.len() > 64 {
+        return Err(Error::Invalid("the search prefix is too long".into()));
+    }
+    Ok(Json(app.store.search_users(query.q.trim(), 20).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct DirectRequest {
+    username: String,
+}
+
+async fn open_direct(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Body(req): Body<DirectRequest>,
+) -> Result<(StatusCode, Json<Room>), Error> {
+    let (room, created) = app.chat.open_direct(&identity.user, &req.username).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(room)))
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupRequest {
+    name: String,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+async fn create_group(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Body(req): Body<GroupRequest>,
+) -> Result<(StatusCode, Json<Room>), Error> {
+    let room = app
+        .chat
+        .create_group(&identity.user, &req.name, &req.members)
+        .await?;
+    Ok((StatusCode::CREATED, Json(room)))
+}
+
+async fn list_rooms(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+) -> Result<Json<Vec<Room>>, Error> {
+    Ok(Json(app.chat.rooms(identity.user.id).await?))
+}
+
+async fn get_room(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Room>, Error> {
+    Ok(Json(app.chat.room(identity.user.id, room_id(&id)?).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct MembersRequest {
+    members: Vec<String>,
+}
+
+async fn add_members(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<MembersRequest>,
+) -> Result<Json<Room>, Error> {
+    let room = app
+        .chat
+        .add_members(&identity.user, room_id(&id)?, &req.members)
+        .await?;
+    Ok(Json(room))
+}
+
+async fn leave_room(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    app.chat.leave(&identity.user, room_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    before: Option<Seq>,
+    after: Option<Seq>,
+    limit: Option<u32>,
+}
+
+async fn history(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<Vec<Message>>, Error> {
+    let Query(q) = query.map_err(|r| Error::Invalid(r.body_text()))?;
+    let messages = app
+        .chat
+        .history(identity.user.id, room_id(&id)?, q.before, q.after, q.limit)
+        .await?;
+    Ok(Json(messages))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PostMessageRequest {
+    text: String,
+    client_msg_id: Option<String>,
+}
+
+async fn post_message(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<PostMessageRequest>,
+) -> Result<(StatusCode, Json<Message>), Error> {
+    let message = app
+        .chat
+        .post_message(
+            &identity.user,
+            room_id(&id)?,
+            &req.text,
+            req.client_msg_id.as_deref(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(message)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReadRequest {
+    seq: Seq,
+}
+
+async fn mark_read(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<ReadRequest>,
+) -> Result<StatusCode, Error> {
+    app.chat
+        .mark_read(identity.user.id, room_id(&id)?, req.seq, None)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn openapi() -> Response {
+    ([(CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "health check: store unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable", "store": "unreachable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Whether a browser on `Origin` may open `/ws`: no `Origin` (not a browser), the server's
+/// own origin, or one listed in `--allowed-origins` (`*` allows any).
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let Some(host) = headers.get(HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    ["http://", "https://"]
+        .iter()
+        .any(|scheme| origin.eq_ignore_ascii_case(&format!("{scheme}{host}")))
+}
+
+async fn ws_upgrade(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &app.config.allowed_origins) {
+        tracing::info!(%peer, origin = ?headers.get(ORIGIN), "refused a WebSocket from another origin");
+        return Error::Forbidden("this origin may not open a WebSocket here".into()).into_response();
+    }
+    let max = app.config.limits.max_frame_bytes;
+    let tasks = app.tasks.clone();
+    ws.protocols(["v12.stomp", "v11.stomp", "v10.stomp"])
+        .max_message_size(max + 1024)
+        .max_frame_size(max + 1024)
+        .on_upgrade(move |socket| tasks.track_future(session::run(socket, app, peer)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(o) = origin {
+            h.insert(ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h.insert(HOST, HeaderValue::from_str(host).unwrap());
+        h
+    }
+
+    #[test]
+    fn origins_are_checked_against_the_host_and_the_allow_list() {
+        let none: Vec<String> = vec![];
+        assert!(origin_allowed(&headers(None, "chat.example:8080"), &none));
+        assert!(origin_allowed(&headers(Some("http://chat.example:8080"), "chat.example:8080"), &none));
+        assert!(origin_allowed(&headers(Some("https://chat.example"), "chat.example"), &none));
+        assert!(!origin_allowed(&headers(Some("http://evil.example"), "chat.example"), &none));
+        let dev = vec!["http://localhost:5173".to_string()];
+        assert!(origin_allowed(&headers(Some("http://localhost:5173"), "127.0.0.1:8080"), &dev));
+        assert!(!origin_allowed(&headers(Some("http://localhost:5174"), "127.0.0.1:8080"), &dev));
+    }
+}

@@ -1,0 +1,352 @@
+//! The [`Hub`]: which connections of which users live on this node, and handing each of them
+//! what a [`Publication`] addresses to its user.
+//!
+//! The hub does not decide *how* a connection receives a message (room topic or notification
+//! queue); it gives every connection of every addressed user one [`Outbound`] item and the
+//! connection's session decides from its own subscription state, in the same task that
+//! processes its SUBSCRIBE and UNSUBSCRIBE frames. That is what makes rule 3 ("one copy per
+//! connection: topic or notifications, never both, never neither") true by construction:
+//! there is one decision per connection per message, made against state that cannot change
+//! under it.
+//!
+//! Back-pressure: each connection has a bounded queue. The hub never waits on it; when it is
+//! full the connection is a slow consumer and is told to close (`slow_consumer`). Nothing is
+//! dropped silently: the client learns why, and catches up with `since-seq` when it returns.
+
+use crate::broker::{ConnectionId, Publication, UserEvent};
+use crate::model::{Message, RoomId, Seq, User, UserId};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A message rendered once per node and shared by every connection that receives it.
+#[derive(Debug)]
+pub struct RenderedMessage {
+    /// The message.
+    pub message: Message,
+    /// The room topic body, `{"type":"message","message":{…}}`.
+    pub topic_body: Bytes,
+    /// The message object alone, for notification bodies that add a per-user unread count.
+    pub message_json: String,
+}
+
+impl RenderedMessage {
+    /// Renders `message` once for every connection that receives it.
+    pub fn new(message: &Message) -> Self {
+        let message_json = serde_json::to_string(message).unwrap_or_else(|_| "null".into());
+        let topic_body = format!(r#"{{"type":"message","message":{message_json}}}"#);
+        RenderedMessage {
+            message: message.clone(),
+            topic_body: Bytes::from(topic_body),
+            message_json,
+        }
+    }
+
+    /// The room of the message.
+    pub fn room_id(&self) -> RoomId {
+        self.message.room_id
+    }
+
+    /// The message's `seq`.
+    pub fn seq(&self) -> Seq {
+        self.message.seq
+    }
+}
+
+/// A typing indicator rendered once per node.
+#[derive(Debug)]
+pub struct RenderedTyping {
+    /// The room.
+    pub room_id: RoomId,
+    /// `{"type":"typing","roomId":…,"user":{…}}`.
+    pub body: Bytes,
+    /// The connection that typed (it does not hear itself).
+    pub origin: ConnectionId,
+}
+
+/// One item in a connection's queue.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A committed message, with the receiving user's unread count in that room.
+    Message(Arc<RenderedMessage>, u64),
+    /// Someone is typing.
+    Typing(Arc<RenderedTyping>),
+    /// An event about the user itself.
+    User(Arc<UserEvent>),
+}
+
+/// Why the hub asked a connection to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// Its queue was full: it does not read fast enough.
+    SlowConsumer,
+}
+
+impl Kick {
+    /// The STOMP `ERROR` `message` code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Kick::SlowConsumer => "slow_consumer",
+        }
+    }
+}
+
+/// The hub's handle on one connection: its queue and the signal to close it.
+#[derive(Debug)]
+pub struct Mailbox {
+    /// The connection.
+    pub id: ConnectionId,
+    tx: mpsc::Sender<Outbound>,
+    kicked: CancellationToken,
+    reason: OnceLock<Kick>,
+}
+
+impl Mailbox {
+    fn push(&self, item: Outbound) {
+        match self.tx.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.kick(Kick::SlowConsumer),
+            // The session has ended and is about to unregister.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Asks the connection to close for `reason` (the first reason given wins).
+    pub fn kick(&self, reason: Kick) {
+        let _ = self.reason.set(reason);
+        self.kicked.cancel();
+    }
+
+    /// Resolves when the connection has been kicked.
+    pub async fn kicked(&self) -> Kick {
+        self.kicked.cancelled().await;
+        self.reason.get().copied().unwrap_or(Kick::SlowConsumer)
+    }
+}
+
+/// This node's connections by user.
+#[derive(Debug)]
+pub struct Hub {
+    users: RwLock<HashMap<UserId, Vec<Arc<Mailbox>>>>,
+    next_id: AtomicU64,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// An empty hub. Connection ids start at a random 32-bit prefix so that they stay unique
+    /// across nodes and restarts.
+    pub fn new() -> Self {
+        Hub {
+            users: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
+        }
+    }
+
+    /// Registers a connection of `user` with a queue of `capacity` items. The connection is
+    /// unregistered when the returned [`Registration`] is dropped.
+    pub fn register(
+        self: &Arc<Self>,
+        user: UserId,
+        capacity: usize,
+    ) -> (Registration, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let mailbox = Arc::new(Mailbox {
+            id: ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed)),
+            tx,
+            kicked: CancellationToken::new(),
+            reason: OnceLock::new(),
+        });
+        self.write().entry(user).or_default().push(mailbox.clone());
+        let registration = Registration {
+            hub: self.clone(),
+            user,
+            mailbox,
+        };
+        (registration, rx)
+    }
+
+    /// Connections on this node.
+    pub fn connection_count(&self) -> usize {
+        self.read().values().map(Vec::len).sum()
+    }
+
+    /// Hands `publication` to every local connection of every user it addresses.
+    pub fn deliver(&self, publication: &Publication) {
+        match publication {
+            Publication::Message {
+                message,
+                recipients,
+            } => {
+                let rendered = Arc::new(RenderedMessage::new(message));
+                let users = self.read();
+                for (user, unread) in recipients {
+                    for mailbox in users.get(user).into_iter().flatten() {
+                        mailbox.push(Outbound::Message(rendered.clone(), *unread));
+                    }
+                }
+            }
+            Publication::Typing {
+                room_id,
+                user,
+                members,
+                origin,
+            } => {
+                let rendered = Arc::new(render_typing(*room_id, user, *origin));
+                let users = self.read();
+                for member in members {
+                    for mailbox in users.get(member).into_iter().flatten() {
+                        if mailbox.id != *origin {
+                            mailbox.push(Outbound::Typing(rendered.clone()));
+                        }
+                    }
+                }
+            }
+            Publication::ToUser {
+                user_id,
+                event,
+                except,
+            } => {
+                let event = Arc::new(event.clone());
+                let users = self.read();
+                for mailbox in users.get(user_id).into_iter().flatten() {
+                    if Some(mailbox.id) != *except {
+                        mailbox.push(Outbound::User(event.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<UserId, Vec<Arc<Mailbox>>>> {
+        // A panic while holding this lock cannot leave the map half-updated (every critical
+        // section is a single insert/remove), so a poisoned lock is still consistent.
+        self.users.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<UserId, Vec<Arc<Mailbox>>>> {
+        self.users.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A connection's place in the hub; dropping it unregisters the connection.
+#[derive(Debug)]
+pub struct Registration {
+    hub: Arc<Hub>,
+    user: UserId,
+    mailbox: Arc<Mailbox>,
+}
+
+impl Registration {
+    /// The connection's mailbox (its id and kick signal).
+    pub fn mailbox(&self) -> &Arc<Mailbox> {
+        &self.mailbox
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut users = self.hub.write();
+        if let Some(list) = users.get_mut(&self.user) {
+            list.retain(|m| m.id != self.mailbox.id);
+            if list.is_empty() {
+                users.remove(&self.user);
+            }
+        }
+    }
+}
+
+fn render_typing(room_id: RoomId, user: &User, origin: ConnectionId) -> RenderedTyping {
+    let body = serde_json::json!({ "type": "typing", "roomId": room_id, "user": user });
+    RenderedTyping {
+        room_id,
+        body: Bytes::from(body.to_string()),
+        origin,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MessageId;
+
+    fn message(room: i64, seq: u64) -> Message {
+        Message {
+            id: MessageId(seq as i64),
+            room_id: RoomId(room),
+            seq,
+            sender: User {
+                id: UserId(1),
+                username: "alice".into(),
+                display_name: "Alice".into(),
+            },
+            text: "hi".into(),
+            sent_at: "2026-01-01T00:00:00.000Z".into(),
+            client_msg_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_connection_of_every_recipient_gets_one_item() {
+        let hub = Arc::new(Hub::new());
+        let (_a1, mut rx_a1) = hub.register(UserId(1), 8);
+        let (_a2, mut rx_a2) = hub.register(UserId(1), 8);
+        let (_c, mut rx_c) = hub.register(UserId(3), 8);
+        hub.deliver(&Publication::Message {
+            message: message(7, 1),
+            recipients: vec![(UserId(1), 0), (UserId(2), 1)],
+        });
+        for rx in [&mut rx_a1, &mut rx_a2] {
+            match rx.try_recv() {
+                Ok(Outbound::Message(m, 0)) => assert_eq!(m.seq(), 1),
+                other => panic!("unexpected {other:?}"),
+            }
+            assert!(rx.try_recv().is_err(), "exactly one item");
+        }
+        assert!(rx_c.try_recv().is_err(), "not a recipient");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_kicks_the_connection_as_a_slow_consumer() {
+        let hub = Arc::new(Hub::new());
+        let (reg, _rx) = hub.register(UserId(1), 2);
+        for seq in 1..=3 {
+            hub.deliver(&Publication::Message {
+                message: message(7, seq),
+                recipients: vec![(UserId(1), 0)],
+            });
+        }
+        assert_eq!(reg.mailbox().kicked().await, Kick::SlowConsumer);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_registration_unregisters() {
+        let hub = Arc::new(Hub::new());
+        let (reg, _rx) = hub.register(UserId(1), 2);
+        assert_eq!(hub.connection_count(), 1);
+        drop(reg);
+        assert_eq!(hub.connection_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn typing_skips_the_origin_connection() {
+        let hub = Arc::new(Hub::new());
+        let (a1, mut rx_a1) = hub.register(UserId(1), 8);
+        let (_a2, mut rx_a2) = hub.register(UserId(1), 8);
+        hub.deliver(&Publication::Typing {
+            room_id: RoomId(7),
+            user: message(7, 1).sender,
+            members: vec![UserId(1)],
+            origin: a1.mailbox().id,
+        });
+        assert!(rx_a1.try_recv().is_err());
+        assert!(matches!(rx_a2.try_recv(), Ok(Outbound::Typing(_))));
+    }
+}

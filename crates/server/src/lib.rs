@@ -1,0 +1,39 @@
+//! # sotong-server
+//!
+//! A real-time chat server: STOMP 1.2 over WebSocket, rooms with gap-free per-room `seq`,
+//! history, unread counts, and delivery rules that make "my own message never showed up"
+//! impossible. The wire contract lives in the project's `contract.md`; this crate is its
+//! implementation.
+//!
+//! # Layout
+//!
+//! - [`server`]: [`App`](server::App) (the shared parts) and [`run`](server::run) (serve, then drain).
+//! - [`http`]: the HTTP API, the `/ws` upgrade with its `Origin` check, health and metrics.
+//! - [`session`]: one STOMP connection; the connection's only writer; the delivery decision.
+//! - [`hub`]: which connections of which users live on this node.
+//! - [`broker`]: how a publication reaches every node's hub ([`broker::MemoryBroker`] for one node).
+//! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP.
+//! - [`store`]: durable state behind the [`store::Store`] trait ([`store::sqlite::SqliteStore`]).
+//! - [`auth`]: passwords, session tokens, JWTs.
+//! - [`model`], [`config`], [`error`], [`metrics`]: ids and DTOs, settings, errors as data, Prometheus.
+//!
+//! A message's path: `session`/`http` → `rooms::Chat::post_message` → `Store::insert_message`
+//! (commit, `seq` assigned) → `Broker::publish` → `Hub::deliver` → each connection's queue →
+//! its session decides topic or notification and writes the frame.
+
+pub mod auth;
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod model;
+pub mod rooms;
+pub mod server;
+pub mod session;
+pub mod store;
+
+pub use config::Config;
+pub use error::Error;
+pub use server::{run, App, ServerError};

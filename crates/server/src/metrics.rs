@@ -1,0 +1,74 @@
+//! Prometheus metrics, one registry per server instance (no globals, so tests can run many
+//! servers in one process), served as text at `GET /metrics`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The server's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Open STOMP connections (after CONNECT).
+    pub connections: Gauge,
+    /// Subscriptions held by open connections.
+    pub subscriptions: Gauge,
+    /// STOMP frames received.
+    pub frames_in: Counter,
+    /// STOMP frames sent.
+    pub frames_out: Counter,
+    /// Messages committed to the store.
+    pub messages_stored: Counter,
+    /// Seconds from a message's commit to its frame being written to a subscriber's socket.
+    pub delivery_latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sotong");
+        let connections = Gauge::default();
+        let subscriptions = Gauge::default();
+        let frames_in = Counter::default();
+        let frames_out = Counter::default();
+        let messages_stored = Counter::default();
+        let delivery_latency = Histogram::new(
+            [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5].into_iter(),
+        );
+        registry.register("connections", "Open STOMP connections", connections.clone());
+        registry.register("subscriptions", "Active subscriptions", subscriptions.clone());
+        registry.register("frames_in", "STOMP frames received", frames_in.clone());
+        registry.register("frames_out", "STOMP frames sent", frames_out.clone());
+        registry.register("messages_stored", "Messages committed", messages_stored.clone());
+        registry.register(
+            "delivery_latency_seconds",
+            "From commit to the frame written to a subscriber",
+            delivery_latency.clone(),
+        );
+        Metrics {
+            registry,
+            connections,
+            subscriptions,
+            frames_in,
+            frames_out,
+            messages_stored,
+            delivery_latency,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

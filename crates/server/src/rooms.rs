@@ -1,0 +1,332 @@
+//! [`Chat`]: the room rules, shared by HTTP handlers and STOMP sessions so that a message
+//! posted either way is checked, stored and fanned out the same way.
+//!
+//! Every operation that others must hear of is *stored first, then published*: the
+//! publication goes to the broker only after the store's commit returned, so nobody can see
+//! a message that a crash could still lose (delivery rule 1).
+
+use crate::broker::{Broker, ConnectionId, Publication, UserEvent};
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::model::{normalize_username, Message, Room, RoomId, RoomKind, Seq, User, UserId};
+use crate::store::{NewMessage, Page, Store};
+use std::sync::Arc;
+
+/// Default and maximum page sizes of message history.
+pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
+/// The largest page of history one request may ask for.
+pub const HISTORY_MAX_LIMIT: u32 = 200;
+/// Most members a group may be created or extended with in one request.
+pub const MAX_MEMBERS_PER_REQUEST: usize = 256;
+
+/// Room rules over the store and the broker.
+#[derive(Clone)]
+pub struct Chat {
+    store: Arc<dyn Store>,
+    broker: Arc<dyn Broker>,
+    metrics: Arc<Metrics>,
+    max_message_chars: usize,
+}
+
+impl std::fmt::Debug for Chat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chat").finish_non_exhaustive()
+    }
+}
+
+impl Chat {
+    /// Builds the service.
+    pub fn new(
+        store: Arc<dyn Store>,
+        broker: Arc<dyn Broker>,
+        metrics: Arc<Metrics>,
+        max_message_chars: usize,
+    ) -> Self {
+        Chat {
+            store,
+            broker,
+            metrics,
+            max_message_chars,
+        }
+    }
+
+    /// The store, for reads that need no rules (sessions' replay and gap filling).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    async fn publish(&self, publication: Publication) {
+        // The state change is committed already; a broker failure only delays live delivery
+        // (clients recover through since-seq, sessions through gap filling), so it is logged,
+        // not returned.
+        if let Err(err) = self.broker.publish(publication).await {
+            tracing::warn!(error = %err, "publish failed; clients will catch up from the store");
+        }
+    }
+
+    /// Answers `Ok` when `user` is a member of `room`.
+    ///
+    /// # Errors
+    /// `NotFound` without such a room, `Forbidden` for a non-member.
+    pub async fn require_member(&self, user: UserId, room: RoomId) -> Result<RoomKind, Error> {
+        let kind = self
+            .store
+            .room_kind(room)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no room {room}")))?;
+        if !self.store.is_member(room, user).await? {
+            return Err(Error::Forbidden(format!("you are not a member of room {room}")));
+        }
+        Ok(kind)
+    }
+
+    /// Stores a message and fans it out; a repeated `client_msg_id` returns the stored one.
+    ///
+    /// # Errors
+    /// `Invalid` (empty text, bad client id), `TooLarge`, `NotFound`, `Forbidden`.
+    pub async fn post_message(
+        &self,
+        sender: &User,
+        room: RoomId,
+        text: &str,
+        client_msg_id: Option<&str>,
+    ) -> Result<Message, Error> {
+        if text.trim().is_empty() {
+            return Err(Error::Invalid("a message needs some text".into()));
+        }
+        if text.chars().count() > self.max_message_chars {
+            return Err(Error::TooLarge(format!(
+                "a message has at most {} characters",
+                self.max_message_chars
+            )));
+        }
+        if let Some(id) = client_msg_id {
+            if id.is_empty() || id.len() > 128 {
+                return Err(Error::Invalid("client-msg-id has 1 to 128 bytes".into()));
+            }
+        }
+        self.require_member(sender.id, room).await?;
+        let inserted = self
+            .store
+            .insert_message(NewMessage {
+                room_id: room,
+                sender,
+                text,
+                client_msg_id,
+            })
+            .await?;
+        if inserted.created {
+            self.metrics.messages_stored.inc();
+            self.publish(Publication::Message {
+                message: inserted.message.clone(),
+                recipients: inserted.recipients,
+            })
+            .await;
+        }
+        Ok(inserted.message)
+    }
+
+    /// A page of history.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`.
+    pub async fn history(
+        &self,
+        user: UserId,
+        room: RoomId,
+        before: Option<Seq>,
+        after: Option<Seq>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Message>, Error> {
+        self.require_member(user, room).await?;
+        let limit = limit
+            .unwrap_or(HISTORY_DEFAULT_LIMIT)
+            .clamp(1, HISTORY_MAX_LIMIT);
+        Ok(self
+            .store
+            .messages(
+                room,
+                Page {
+                    before,
+                    after,
+                    limit,
+                },
+            )
+            .await?)
+    }
+
+    /// Marks `room` read up to `seq` for `user` and tells the user's other connections.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`.
+    pub async fn mark_read(
+        &self,
+        user: UserId,
+        room: RoomId,
+        seq: Seq,
+        origin: Option<ConnectionId>,
+    ) -> Result<Seq, Error> {
+        self.require_member(user, room).await?;
+        let mark = self.store.mark_read(room, user, seq).await?;
+        self.publish(Publication::ToUser {
+            user_id: user,
+            event: UserEvent::Read {
+                room_id: room,
+                seq: mark,
+            },
+            except: origin,
+        })
+        .await;
+        Ok(mark)
+    }
+
+    /// Tells the room's viewers that `user` is typing.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`.
+    pub async fn typing(&self, user: &User, room: RoomId, origin: ConnectionId) -> Result<(), Error> {
+        let members = self.store.member_ids(room).await?;
+        if !members.contains(&user.id) {
+            self.require_member(user.id, room).await?;
+        }
+        self.publish(Publication::Typing {
+            room_id: room,
+            user: user.clone(),
+            members,
+            origin,
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The room as `user` sees it.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`.
+    pub async fn room(&self, user: UserId, room: RoomId) -> Result<Room, Error> {
+        self.require_member(user, room).await?;
+        self.store
+            .room(room, user)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no room {room}")))
+    }
+
+    /// The user's rooms, latest activity first.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    pub async fn rooms(&self, user: UserId) -> Result<Vec<Room>, Error> {
+        Ok(self.store.rooms_of(user).await?)
+    }
+
+    /// The direct room of `me` and `username`; `true` when created now.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown user, `Invalid` for oneself.
+    pub async fn open_direct(&self, me: &User, username: &str) -> Result<(Room, bool), Error> {
+        let other = self.resolve_users(std::slice::from_ref(&username.to_string())).await?;
+        let other = other
+            .first()
+            .ok_or_else(|| Error::NotFound(format!("no user named {username}")))?;
+        if other.id == me.id {
+            return Err(Error::Invalid("a direct room needs another user".into()));
+        }
+        let (room, created) = self.store.direct_room(me.id, other.id).await?;
+        if created {
+            self.announce_room(room, &[me.id, other.id]).await?;
+        }
+        Ok((self.room(me.id, room).await?, created))
+    }
+
+    /// Creates a group of `me` and `members`.
+    ///
+    /// # Errors
+    /// `Invalid` name, `NotFound` unknown member, `TooLarge` too many members.
+    pub async fn create_group(&self, me: &User, name: &str, members: &[String]) -> Result<Room, Error> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(Error::Invalid("a group name has 1 to 100 characters".into()));
+        }
+        let users = self.resolve_users(members).await?;
+        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        let room = self.store.create_group(name, me.id, &ids).await?;
+        let mut everyone = self.store.member_ids(room).await?;
+        everyone.sort();
+        self.announce_room(room, &everyone).await?;
+        self.room(me.id, room).await
+    }
+
+    /// Adds members to a group and announces the room to every member.
+    ///
+    /// # Errors
+    /// `Invalid` for a direct room, `NotFound`, `Forbidden`.
+    pub async fn add_members(&self, me: &User, room: RoomId, members: &[String]) -> Result<Room, Error> {
+        if self.require_member(me.id, room).await? == RoomKind::Direct {
+            return Err(Error::Invalid("members can only be added to groups".into()));
+        }
+        let users = self.resolve_users(members).await?;
+        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        let added = self.store.add_members(room, &ids).await?;
+        if !added.is_empty() {
+            let everyone = self.store.member_ids(room).await?;
+            self.announce_room(room, &everyone).await?;
+        }
+        self.room(me.id, room).await
+    }
+
+    /// Leaves a group.
+    ///
+    /// # Errors
+    /// `Invalid` for a direct room, `NotFound`, `Forbidden`.
+    pub async fn leave(&self, me: &User, room: RoomId) -> Result<(), Error> {
+        if self.require_member(me.id, room).await? == RoomKind::Direct {
+            return Err(Error::Invalid("a direct room cannot be left".into()));
+        }
+        self.store.remove_member(room, me.id).await?;
+        self.publish(Publication::ToUser {
+            user_id: me.id,
+            event: UserEvent::Left { room_id: room },
+            except: None,
+        })
+        .await;
+        let others = self.store.member_ids(room).await?;
+        self.announce_room(room, &others).await
+    }
+
+    /// Publishes the room, as each of `users` sees it, to that user's notification queue.
+    async fn announce_room(&self, room: RoomId, users: &[UserId]) -> Result<(), Error> {
+        for user in users {
+            if let Some(view) = self.store.room(room, *user).await? {
+                self.publish(Publication::ToUser {
+                    user_id: *user,
+                    event: UserEvent::Room(view),
+                    except: None,
+                })
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks up usernames; every name must exist.
+    async fn resolve_users(&self, usernames: &[String]) -> Result<Vec<User>, Error> {
+        if usernames.len() > MAX_MEMBERS_PER_REQUEST {
+            return Err(Error::TooLarge(format!(
+                "at most {MAX_MEMBERS_PER_REQUEST} members at a time"
+            )));
+        }
+        let mut names = Vec::with_capacity(usernames.len());
+        for raw in usernames {
+            let name = normalize_username(raw)
+                .map_err(|_| Error::NotFound(format!("no user named {}", raw.trim())))?;
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let users = self.store.users_by_username(&names).await?;
+        if let Some(missing) = names.iter().find(|n| !users.iter().any(|u| &u.username == *n)) {
+            return Err(Error::NotFound(format!("no user named {missing}")));
+        }
+        Ok(users)
+    }
+}

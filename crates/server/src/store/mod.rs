@@ -1,0 +1,178 @@
+//! Durable state behind one trait, [`Store`]: users, login sessions, rooms, memberships and
+//! messages.
+//!
+//! The store is the single source of truth for ordering: `insert_message` assigns the room's
+//! next `seq` in the same transaction that stores the message, so `seq` has no gaps and a
+//! message with `seq = n` is committed only after every message with a smaller `seq` in that
+//! room is (the room row is the serialisation point; in SQLite the single writer, in a
+//! server database a row lock). The session's gap filling relies on exactly that.
+//!
+//! Implementations: [`sqlite::SqliteStore`] (the embedded default). Every method is
+//! written in portable SQL terms; nothing above this module knows which database it is.
+
+pub mod sqlite;
+
+use crate::model::{Message, Room, RoomId, RoomKind, Seq, User, UserId};
+use async_trait::async_trait;
+
+/// What a store can fail with, named by what the caller does about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique thing exists already (username).
+    #[error("{0}")]
+    Conflict(String),
+    /// The acting user is not a member of the room (checked inside the transaction).
+    #[error("not a member of this room")]
+    NotMember,
+    /// A referenced thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The database failed.
+    #[error("store failure: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A user row with its password hash, for logging in.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The user.
+    pub user: User,
+    /// The argon2 PHC string; `None` for users that only sign in with application JWTs.
+    pub password_hash: Option<String>,
+}
+
+/// Bounds for a page of history. `limit` is already clamped by the caller.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Page {
+    /// Only messages with `seq < before`.
+    pub before: Option<Seq>,
+    /// Only messages with `seq > after`.
+    pub after: Option<Seq>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    /// The room.
+    pub room_id: RoomId,
+    /// The sender, who must be a member.
+    pub sender: &'a User,
+    /// The text, already validated.
+    pub text: &'a str,
+    /// The sender's idempotency key.
+    pub client_msg_id: Option<&'a str>,
+}
+
+/// What storing a message did.
+#[derive(Debug, Clone)]
+pub struct Inserted {
+    /// The stored message (the earlier one, for a repeated `client_msg_id`).
+    pub message: Message,
+    /// `false` when the `client_msg_id` had been stored before: nothing new to deliver.
+    pub created: bool,
+    /// Every member with its unread count after this message (the sender's is 0).
+    pub recipients: Vec<(UserId, u64)>,
+}
+
+/// Durable chat state. Methods are in CRUD order: users, sessions, rooms, members, messages.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a user with a password.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the username is taken.
+    async fn create_user(
+        &self,
+        username: &str,
+        display_name: &str,
+        password_hash: Option<&str>,
+    ) -> Result<User, StoreError>;
+
+    /// Finds a user and its password hash by username.
+    async fn user_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError>;
+
+    /// Returns the user, creating it on first use (JWT sign-in by an application backend).
+    /// A `display_name` given updates the stored one.
+    async fn upsert_user(
+        &self,
+        username: &str,
+        display_name: Option<&str>,
+    ) -> Result<User, StoreError>;
+
+    /// Users whose username starts with `prefix`, alphabetically.
+    async fn search_users(&self, prefix: &str, limit: u32) -> Result<Vec<User>, StoreError>;
+
+    /// Finds users by username; the result is in no particular order and skips unknown names.
+    async fn users_by_username(&self, usernames: &[String]) -> Result<Vec<User>, StoreError>;
+
+    /// Stores a login session by the hash of its token.
+    async fn create_session(
+        &self,
+        token_hash: &[u8],
+        user: UserId,
+        expires_at_unix: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The session's user and expiry (Unix seconds), if the hash is known.
+    async fn session_user(&self, token_hash: &[u8]) -> Result<Option<(User, i64)>, StoreError>;
+
+    /// Forgets a session; `true` if it existed.
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
+
+    /// The direct room of two users, created if needed; `true` when created now.
+    async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomId, bool), StoreError>;
+
+    /// Creates a group with `creator` and `members` (duplicates ignored).
+    async fn create_group(
+        &self,
+        name: &str,
+        creator: UserId,
+        members: &[UserId],
+    ) -> Result<RoomId, StoreError>;
+
+    /// The room's kind, or `None` if there is no such room.
+    async fn room_kind(&self, room: RoomId) -> Result<Option<RoomKind>, StoreError>;
+
+    /// The room as `viewer` sees it (name, unread, read mark).
+    async fn room(&self, room: RoomId, viewer: UserId) -> Result<Option<Room>, StoreError>;
+
+    /// Every room of `user`, latest activity first.
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<Room>, StoreError>;
+
+    /// Adds members; returns the ones that were not members before.
+    async fn add_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError>;
+
+    /// Removes a member; `true` if it was one.
+    async fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+
+    /// Whether `user` is a member of `room` now.
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+
+    /// The ids of the room's members.
+    async fn member_ids(&self, room: RoomId) -> Result<Vec<UserId>, StoreError>;
+
+    /// Stores a message with the room's next `seq`, bumps the other members' unread counts
+    /// and moves the sender's read mark to it, all in one transaction. Returns after commit.
+    ///
+    /// # Errors
+    /// [`StoreError::NotMember`] when the sender is not (or no longer) a member.
+    async fn insert_message(&self, new: NewMessage<'_>) -> Result<Inserted, StoreError>;
+
+    /// A page of history, ascending by `seq`; the newest page when no bound is given.
+    async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError>;
+
+    /// The room's highest `seq` (0 when empty).
+    async fn last_seq(&self, room: RoomId) -> Result<Seq, StoreError>;
+
+    /// Moves `user`'s read mark forward to `seq` (clamped to the room's last `seq`, never
+    /// backwards) and recounts unread. Returns the read mark now in force.
+    async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError>;
+
+    /// Answers when the store is reachable (`/healthz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Flushes and closes the store (shutdown).
+    async fn close(&self);
+}

@@ -1,0 +1,169 @@
+//! The `sotong` binary: thin over `sotong-server`. `sotong serve` runs the chat server.
+//!
+//! Settings come from defaults < an optional TOML file (`--config`) < `SOTONG_*` environment
+//! variables < flags, are validated once, and are passed down explicitly.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use sotong_server::Config;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// sotong: a real-time chat server speaking STOMP 1.2 over WebSocket.
+#[derive(Debug, Parser)]
+#[command(name = "sotong", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the chat server (HTTP API, WebSocket at /ws, web app at /).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// TOML file with any of the settings below (flags and environment win over it).
+    #[arg(long, env = "SOTONG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SOTONG_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Folder of the embedded SQLite store [default: ./data].
+    #[arg(long, env = "SOTONG_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// postgres://… to use PostgreSQL instead of SQLite.
+    #[arg(long, env = "SOTONG_DATABASE_URL")]
+    database_url: Option<String>,
+    /// redis://… for fan-out between server nodes.
+    #[arg(long, env = "SOTONG_REDIS_URL")]
+    redis_url: Option<String>,
+    /// HS256 secret for JWTs issued by your application backend.
+    #[arg(long, env = "SOTONG_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Extra browser origins allowed to open /ws, comma-separated (the server's own always is).
+    #[arg(long, env = "SOTONG_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Option<Vec<String>>,
+    /// Folder of the built web app served at / [default: ./web/dist].
+    #[arg(long, env = "SOTONG_WEB_DIR")]
+    web_dir: Option<PathBuf>,
+    /// Largest STOMP frame in bytes [default: 65536].
+    #[arg(long, env = "SOTONG_MAX_FRAME_BYTES")]
+    max_frame_bytes: Option<usize>,
+    /// Longest message text in characters [default: 4000].
+    #[arg(long, env = "SOTONG_MAX_MESSAGE_CHARS")]
+    max_message_chars: Option<usize>,
+    /// Subscriptions per connection [default: 256].
+    #[arg(long, env = "SOTONG_MAX_SUBSCRIPTIONS")]
+    max_subscriptions: Option<usize>,
+    /// Sustained SENDs per second per connection [default: 50].
+    #[arg(long, env = "SOTONG_SEND_RATE")]
+    send_rate: Option<u32>,
+    /// Burst of SENDs per connection [default: 100].
+    #[arg(long, env = "SOTONG_SEND_BURST")]
+    send_burst: Option<u32>,
+    /// Frames queued per connection before it is closed as a slow consumer [default: 1024].
+    #[arg(long, env = "SOTONG_OUTBOUND_QUEUE")]
+    outbound_queue: Option<usize>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<Config>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        macro_rules! set {
+            ($($field:ident => $($path:ident).+),* $(,)?) => {
+                $(if let Some(value) = self.$field { config.$($path).+ = value; })*
+            };
+        }
+        set!(
+            listen => listen,
+            data_dir => data_dir,
+            allowed_origins => allowed_origins,
+            web_dir => web_dir,
+            max_frame_bytes => limits.max_frame_bytes,
+            max_message_chars => limits.max_message_chars,
+            max_subscriptions => limits.max_subscriptions,
+            send_rate => limits.send_rate_per_sec,
+            send_burst => limits.send_burst,
+            outbound_queue => limits.outbound_queue,
+        );
+        if self.database_url.is_some() {
+            config.database_url = self.database_url;
+        }
+        if self.redis_url.is_some() {
+            config.redis_url = self.redis_url;
+        }
+        if self.jwt_secret.is_some() {
+            config.jwt_secret = self.jwt_secret;
+        }
+        config
+            .validate()
+            .map_err(|reason| anyhow::anyhow!("invalid configuration: {reason}"))?;
+        Ok(config)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("sotong=info,sotong_server=info,tower_http=warn")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args.into_config()?).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    sotong_server::run(listener, config, shutdown)
+        .await
+        .context("running the server")?;
+    Ok(())
+}
+
+/// Cancels `shutdown` on SIGTERM or Ctrl-C.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}
