@@ -112,7 +112,9 @@ impl Auth {
     ) -> Result<User, Error> {
         let username = normalize_username(username).map_err(Error::Invalid)?;
         if password.chars().count() < 8 {
-            return Err(Error::Invalid("a password has at least 8 characters".into()));
+            return Err(Error::Invalid(
+                "a password has at least 8 characters".into(),
+            ));
         }
         if password.len() > 1024 {
             return Err(Error::Invalid("a password has at most 1024 bytes".into()));
@@ -149,8 +151,8 @@ impl Auth {
             (true, Some(user)) => user,
             _ => return Err(Error::Unauthorized),
         };
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(rand::random::<[u8; 32]>());
+        let token =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
         let expires_at = now_unix().saturating_add(self.session_ttl_secs);
         self.store
             .create_session(&token_hash(&token), user.id, expires_at)

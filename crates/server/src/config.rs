@@ -60,12 +60,16 @@ impl Config {
     /// A description of the first setting that is not acceptable.
     pub fn validate(&self) -> Result<(), String> {
         if self.database_url.is_some() {
-            return Err("--database-url (PostgreSQL) is not supported by this build yet; \
+            return Err(
+                "--database-url (PostgreSQL) is not supported by this build yet; \
                         omit it to use the embedded SQLite store"
-                .into());
+                    .into(),
+            );
         }
         if self.redis_url.is_some() {
-            return Err("--redis-url (multi-node fan-out) is not supported by this build yet".into());
+            return Err(
+                "--redis-url (multi-node fan-out) is not supported by this build yet".into(),
+            );
         }
         if let Some(secret) = self.jwt_secret() {
             if secret.len() < 16 {

@@ -12,7 +12,9 @@ use crate::session;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, ORIGIN, X_CONTENT_TYPE_OPTIONS};
+use axum::http::header::{
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, ORIGIN, X_CONTENT_TYPE_OPTIONS,
+};
 use axum::http::{request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -116,7 +118,10 @@ pub struct Caller(pub Identity);
 impl FromRequestParts<Arc<App>> for Caller {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -171,7 +176,10 @@ async fn login(
     Ok(Json(LoginResponse { token, user }))
 }
 
-async fn logout(State(app): State<Arc<App>>, Caller(identity): Caller) -> Result<StatusCode, Error> {
+async fn logout(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+) -> Result<StatusCode, Error> {
     app.auth.logout(&identity).await?;
     if let Credential::Session { token_hash } = identity.credential {
         // Open sockets authenticated by this token close at once.
@@ -223,7 +231,11 @@ async fn open_direct(
     Body(req): Body<DirectRequest>,
 ) -> Result<(StatusCode, Json<Room>), Error> {
     let (room, created) = app.chat.open_direct(&identity.user, &req.username).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(room)))
 }
 
@@ -371,7 +383,10 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
-        [(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         app.metrics.render(),
     )
         .into_response()
@@ -409,7 +424,8 @@ async fn ws_upgrade(
 ) -> Response {
     if !origin_allowed(&headers, &app.config.allowed_origins) {
         tracing::info!(%peer, origin = ?headers.get(ORIGIN), "refused a WebSocket from another origin");
-        return Error::Forbidden("this origin may not open a WebSocket here".into()).into_response();
+        return Error::Forbidden("this origin may not open a WebSocket here".into())
+            .into_response();
     }
     let max = app.config.limits.max_frame_bytes;
     let tasks = app.tasks.clone();
@@ -436,11 +452,26 @@ mod tests {
     fn origins_are_checked_against_the_host_and_the_allow_list() {
         let none: Vec<String> = vec![];
         assert!(origin_allowed(&headers(None, "chat.example:8080"), &none));
-        assert!(origin_allowed(&headers(Some("http://chat.example:8080"), "chat.example:8080"), &none));
-        assert!(origin_allowed(&headers(Some("https://chat.example"), "chat.example"), &none));
-        assert!(!origin_allowed(&headers(Some("http://evil.example"), "chat.example"), &none));
+        assert!(origin_allowed(
+            &headers(Some("http://chat.example:8080"), "chat.example:8080"),
+            &none
+        ));
+        assert!(origin_allowed(
+            &headers(Some("https://chat.example"), "chat.example"),
+            &none
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://evil.example"), "chat.example"),
+            &none
+        ));
         let dev = vec!["http://localhost:5173".to_string()];
-        assert!(origin_allowed(&headers(Some("http://localhost:5173"), "127.0.0.1:8080"), &dev));
-        assert!(!origin_allowed(&headers(Some("http://localhost:5174"), "127.0.0.1:8080"), &dev));
+        assert!(origin_allowed(
+            &headers(Some("http://localhost:5173"), "127.0.0.1:8080"),
+            &dev
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://localhost:5174"), "127.0.0.1:8080"),
+            &dev
+        ));
     }
 }

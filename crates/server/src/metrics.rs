@@ -40,14 +40,22 @@ impl Metrics {
         let frames_in = Counter::default();
         let frames_out = Counter::default();
         let messages_stored = Counter::default();
-        let delivery_latency = Histogram::new(
-            [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5].into_iter(),
-        );
+        let delivery_latency = Histogram::new([
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ]);
         registry.register("connections", "Open STOMP connections", connections.clone());
-        registry.register("subscriptions", "Active subscriptions", subscriptions.clone());
+        registry.register(
+            "subscriptions",
+            "Active subscriptions",
+            subscriptions.clone(),
+        );
         registry.register("frames_in", "STOMP frames received", frames_in.clone());
         registry.register("frames_out", "STOMP frames sent", frames_out.clone());
-        registry.register("messages_stored", "Messages committed", messages_stored.clone());
+        registry.register(
+            "messages_stored",
+            "Messages committed",
+            messages_stored.clone(),
+        );
         registry.register(
             "delivery_latency_seconds",
             "From commit to the frame written to a subscriber",

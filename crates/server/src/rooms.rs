@@ -75,7 +75,9 @@ impl Chat {
             .await?
             .ok_or_else(|| Error::NotFound(format!("no room {room}")))?;
         if !self.store.is_member(room, user).await? {
-            return Err(Error::Forbidden(format!("you are not a member of room {room}")));
+            return Err(Error::Forbidden(format!(
+                "you are not a member of room {room}"
+            )));
         }
         Ok(kind)
     }
@@ -184,7 +186,12 @@ impl Chat {
     ///
     /// # Errors
     /// `NotFound`, `Forbidden`.
-    pub async fn typing(&self, user: &User, room: RoomId, origin: ConnectionId) -> Result<(), Error> {
+    pub async fn typing(
+        &self,
+        user: &User,
+        room: RoomId,
+        origin: ConnectionId,
+    ) -> Result<(), Error> {
         let members = self.store.member_ids(room).await?;
         if !members.contains(&user.id) {
             self.require_member(user.id, room).await?;
@@ -224,7 +231,9 @@ impl Chat {
     /// # Errors
     /// `NotFound` for an unknown user, `Invalid` for oneself.
     pub async fn open_direct(&self, me: &User, username: &str) -> Result<(Room, bool), Error> {
-        let other = self.resolve_users(std::slice::from_ref(&username.to_string())).await?;
+        let other = self
+            .resolve_users(std::slice::from_ref(&username.to_string()))
+            .await?;
         let other = other
             .first()
             .ok_or_else(|| Error::NotFound(format!("no user named {username}")))?;
@@ -242,10 +251,17 @@ impl Chat {
     ///
     /// # Errors
     /// `Invalid` name, `NotFound` unknown member, `TooLarge` too many members.
-    pub async fn create_group(&self, me: &User, name: &str, members: &[String]) -> Result<Room, Error> {
+    pub async fn create_group(
+        &self,
+        me: &User,
+        name: &str,
+        members: &[String],
+    ) -> Result<Room, Error> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(Error::Invalid("a group name has 1 to 100 characters".into()));
+            return Err(Error::Invalid(
+                "a group name has 1 to 100 characters".into(),
+            ));
         }
         let users = self.resolve_users(members).await?;
         let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
@@ -260,7 +276,12 @@ impl Chat {
     ///
     /// # Errors
     /// `Invalid` for a direct room, `NotFound`, `Forbidden`.
-    pub async fn add_members(&self, me: &User, room: RoomId, members: &[String]) -> Result<Room, Error> {
+    pub async fn add_members(
+        &self,
+        me: &User,
+        room: RoomId,
+        members: &[String],
+    ) -> Result<Room, Error> {
         if self.require_member(me.id, room).await? == RoomKind::Direct {
             return Err(Error::Invalid("members can only be added to groups".into()));
         }
@@ -299,7 +320,7 @@ impl Chat {
             if let Some(view) = self.store.room(room, *user).await? {
                 self.publish(Publication::ToUser {
                     user_id: *user,
-                    event: UserEvent::Room(view),
+                    event: UserEvent::Room(Box::new(view)),
                     except: None,
                 })
                 .await;
@@ -324,7 +345,10 @@ impl Chat {
             }
         }
         let users = self.store.users_by_username(&names).await?;
-        if let Some(missing) = names.iter().find(|n| !users.iter().any(|u| &u.username == *n)) {
+        if let Some(missing) = names
+            .iter()
+            .find(|n| !users.iter().any(|u| &u.username == *n))
+        {
             return Err(Error::NotFound(format!("no user named {missing}")));
         }
         Ok(users)

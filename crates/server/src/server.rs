@@ -9,8 +9,8 @@
 use crate::auth::Auth;
 use crate::broker::{Broker, MemoryBroker};
 use crate::config::Config;
-use crate::hub::Hub;
 use crate::http;
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::rooms::Chat;
 use crate::store::sqlite::SqliteStore;
@@ -63,7 +63,9 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("listen", &self.config.listen).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("listen", &self.config.listen)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,7 +74,10 @@ impl App {
     ///
     /// # Errors
     /// An invalid configuration or a store that cannot be opened.
-    pub async fn open(config: Config, shutdown: CancellationToken) -> Result<Arc<App>, ServerError> {
+    pub async fn open(
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<App>, ServerError> {
         config.validate().map_err(ServerError::Config)?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
         let hub = Arc::new(Hub::new());
@@ -84,7 +89,11 @@ impl App {
             metrics.clone(),
             config.limits.max_message_chars,
         );
-        let auth = Auth::new(store.clone(), config.jwt_secret(), config.auth.session_ttl_secs);
+        let auth = Auth::new(
+            store.clone(),
+            config.jwt_secret(),
+            config.auth.session_ttl_secs,
+        );
         Ok(Arc::new(App {
             config,
             store,
@@ -121,10 +130,19 @@ pub async fn run(
     .with_graceful_shutdown(async move { stop.cancelled().await })
     .await?;
 
-    tracing::info!(sessions = app.tasks.len(), "shutting down: closing sessions");
+    tracing::info!(
+        sessions = app.tasks.len(),
+        "shutting down: closing sessions"
+    );
     app.tasks.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, app.tasks.wait()).await.is_err() {
-        tracing::warn!(left = app.tasks.len(), "some sessions did not close in time");
+    if tokio::time::timeout(DRAIN_TIMEOUT, app.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = app.tasks.len(),
+            "some sessions did not close in time"
+        );
     }
     app.store.close().await;
     tracing::info!("stopped");

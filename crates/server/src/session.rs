@@ -34,7 +34,9 @@ use crate::store::Page;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::BytesMut;
 use futures_util::SinkExt;
-use sotong_stomp::{encode, negotiate_heart_beat, parse_heart_beat, Command, Decoder, Frame, Version};
+use sotong_stomp::{
+    encode, negotiate_heart_beat, parse_heart_beat, Command, Decoder, Frame, Version,
+};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -194,7 +196,10 @@ async fn run_inner(mut socket: WebSocket, app: Arc<App>) {
     let (send_every, expect_every) = heart_beat;
     let connected = Frame::new(Command::Connected)
         .with_header("version", version.as_str())
-        .with_header("heart-beat", format!("{},{}", limits.heartbeat_min_ms, limits.heartbeat_want_ms))
+        .with_header(
+            "heart-beat",
+            format!("{},{}", limits.heartbeat_min_ms, limits.heartbeat_want_ms),
+        )
         .with_header("server", concat!("sotong/", env!("CARGO_PKG_VERSION")))
         .with_header("session", conn_id.to_string())
         .with_header("user-name", identity.user.username.clone());
@@ -215,7 +220,14 @@ async fn run_inner(mut socket: WebSocket, app: Arc<App>) {
     };
     session.out.push(connected);
     let close = session
-        .serve(decoder, inbox, queue, &registration, send_every, expect_every)
+        .serve(
+            decoder,
+            inbox,
+            queue,
+            &registration,
+            send_every,
+            expect_every,
+        )
         .await;
     // Whatever was queued before the end (a DISCONNECT's RECEIPT, say) goes out first.
     let _ = session.flush(registration.mailbox()).await;
@@ -237,7 +249,10 @@ async fn accept_connect(
     frame: &Frame,
 ) -> Result<(Identity, Version, (u64, u64)), Close> {
     if !matches!(frame.command, Command::Connect | Command::Stomp) {
-        return Err(Close::fatal("malformed", "the first frame must be CONNECT or STOMP"));
+        return Err(Close::fatal(
+            "malformed",
+            "the first frame must be CONNECT or STOMP",
+        ));
     }
     let version = Version::negotiate(frame.header("accept-version"))
         .ok_or_else(|| Close::fatal("malformed", "supported versions are 1.0, 1.1 and 1.2"))?;
@@ -246,22 +261,34 @@ async fn accept_connect(
         .or_else(|| frame.header("authorization"))
         .and_then(bearer)
         .or_else(|| frame.header("passcode").filter(|p| !p.is_empty()))
-        .ok_or_else(|| Close::fatal("unauthorized", "CONNECT needs Authorization: Bearer <token> or a passcode"))?;
-    let identity = app.auth.authenticate(token).await.map_err(|err| match err {
-        Error::TokenExpired => Close::fatal("token_expired", "the token has expired"),
-        Error::Backend(_) => {
-            err.log();
-            Close::fatal("unavailable", "the server could not check the token")
-        }
-        _ => Close::fatal("unauthorized", "the token is not valid"),
-    })?;
+        .ok_or_else(|| {
+            Close::fatal(
+                "unauthorized",
+                "CONNECT needs Authorization: Bearer <token> or a passcode",
+            )
+        })?;
+    let identity = app
+        .auth
+        .authenticate(token)
+        .await
+        .map_err(|err| match err {
+            Error::TokenExpired => Close::fatal("token_expired", "the token has expired"),
+            Error::Backend(_) => {
+                err.log();
+                Close::fatal("unavailable", "the server could not check the token")
+            }
+            _ => Close::fatal("unauthorized", "the token is not valid"),
+        })?;
     let client_beats = match frame.header("heart-beat") {
         Some(value) => parse_heart_beat(value)
             .ok_or_else(|| Close::fatal("malformed", "heart-beat must be two numbers: cx,cy"))?,
         None => (0, 0),
     };
     let limits = &app.config.limits;
-    let beats = negotiate_heart_beat(client_beats, (limits.heartbeat_min_ms, limits.heartbeat_want_ms));
+    let beats = negotiate_heart_beat(
+        client_beats,
+        (limits.heartbeat_min_ms, limits.heartbeat_want_ms),
+    );
     Ok((identity, version, beats))
 }
 
@@ -295,7 +322,10 @@ async fn finish(socket: &mut WebSocket, version: Version, close: Close) {
         }
         let code = match &close {
             Close::Clean => 1000,
-            Close::Fatal { code: "shutting_down", .. } => 1001,
+            Close::Fatal {
+                code: "shutting_down",
+                ..
+            } => 1001,
             Close::Fatal { .. } => 1008,
         };
         let _ = socket
@@ -361,18 +391,23 @@ fn send_target(destination: &str) -> Option<SendTarget> {
 fn message_text(frame: &Frame) -> Result<String, Error> {
     let body = std::str::from_utf8(&frame.body)
         .map_err(|_| Error::Invalid("the body is not valid UTF-8".into()))?;
-    let content_type = frame.header("content-type").unwrap_or("").to_ascii_lowercase();
+    let content_type = frame
+        .header("content-type")
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if content_type.starts_with("text/plain") {
         return Ok(body.to_string());
     }
     match serde_json::from_str::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(map)) => match map.get("text") {
             Some(serde_json::Value::String(text)) => Ok(text.clone()),
-            _ => Err(Error::Invalid(r#"the JSON body needs a string "text""#.into())),
+            _ => Err(Error::Invalid(
+                r#"the JSON body needs a string "text""#.into(),
+            )),
         },
-        _ if content_type.starts_with("application/json") => {
-            Err(Error::Invalid(r#"the body must be a JSON object {"text": …}"#.into()))
-        }
+        _ if content_type.starts_with("application/json") => Err(Error::Invalid(
+            r#"the body must be a JSON object {"text": …}"#.into(),
+        )),
         _ => Ok(body.to_string()),
     }
 }
@@ -502,7 +537,11 @@ impl Session {
 
     fn expiry_instant(&self) -> Instant {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let left = self.identity.expires_at.saturating_sub(now).clamp(0, 10 * 365 * 86_400);
+        let left = self
+            .identity
+            .expires_at
+            .saturating_sub(now)
+            .clamp(0, 10 * 365 * 86_400);
         Instant::now() + Duration::from_secs(left as u64)
     }
 
@@ -653,7 +692,9 @@ impl Session {
         }
         let max = self.app.config.limits.max_subscriptions;
         if self.subscriptions.len() >= max {
-            return Err(Error::TooLarge(format!("at most {max} subscriptions per connection")));
+            return Err(Error::TooLarge(format!(
+                "at most {max} subscriptions per connection"
+            )));
         }
         let target = subscription_target(destination)
             .ok_or_else(|| Error::NotFound(format!("no destination {destination}")))?;
@@ -672,7 +713,10 @@ impl Session {
             None => None,
         };
         if let Target::Room(room) = target {
-            self.app.chat.require_member(self.identity.user.id, room).await?;
+            self.app
+                .chat
+                .require_member(self.identity.user.id, room)
+                .await?;
             self.rooms.insert(
                 room,
                 RoomSubscription {
@@ -794,10 +838,14 @@ impl Session {
                     .header("Authorization")
                     .or_else(|| frame.header("authorization"))
                     .and_then(bearer)
-                    .ok_or_else(|| Error::Invalid("send the new token as Authorization: Bearer <token>".into()))?;
+                    .ok_or_else(|| {
+                        Error::Invalid("send the new token as Authorization: Bearer <token>".into())
+                    })?;
                 let identity = self.app.auth.authenticate(token).await?;
                 if identity.user.id != user.id {
-                    return Err(Error::Forbidden("the new token belongs to another user".into()));
+                    return Err(Error::Forbidden(
+                        "the new token belongs to another user".into(),
+                    ));
                 }
                 self.identity = identity;
             }
@@ -818,7 +866,11 @@ impl Session {
         }
     }
 
-    async fn deliver_message(&mut self, message: &RenderedMessage, unread: u64) -> Result<(), Close> {
+    async fn deliver_message(
+        &mut self,
+        message: &RenderedMessage,
+        unread: u64,
+    ) -> Result<(), Close> {
         let room = message.room_id();
         let seq = message.seq();
         if let Some(sub) = self.rooms.get(&room) {
@@ -889,7 +941,10 @@ impl Session {
         let Some(sub) = self.rooms.get_mut(&room) else {
             return;
         };
-        sub.delivered = Some(sub.delivered.map_or(message.seq(), |d| d.max(message.seq())));
+        sub.delivered = Some(
+            sub.delivered
+                .map_or(message.seq(), |d| d.max(message.seq())),
+        );
         let frame = Frame::new(Command::Message)
             .with_header("destination", format!("/topic/rooms/{room}"))
             .with_header("subscription", sub.id.clone())
@@ -942,9 +997,12 @@ impl Session {
                     self.subscriptions.remove(&sub.id);
                     self.app.metrics.subscriptions.dec();
                     let destination = format!("/topic/rooms/{room_id}");
-                    let frame = Frame::new(Command::Unsubscribe).with_header("destination", destination);
+                    let frame =
+                        Frame::new(Command::Unsubscribe).with_header("destination", destination);
                     self.error_event(
-                        &Error::Forbidden(format!("you left room {room_id}; its subscription has ended")),
+                        &Error::Forbidden(format!(
+                            "you left room {room_id}; its subscription has ended"
+                        )),
                         &frame,
                     );
                 }
@@ -956,7 +1014,10 @@ impl Session {
                         token_hash: token_hash.clone(),
                     })
                 {
-                    return Err(Close::fatal("unauthorized", "the token was revoked (logged out)"));
+                    return Err(Close::fatal(
+                        "unauthorized",
+                        "the token was revoked (logged out)",
+                    ));
                 }
                 return Ok(());
             }
@@ -982,13 +1043,28 @@ mod tests {
 
     #[test]
     fn destinations_are_parsed_strictly() {
-        assert_eq!(subscription_target("/topic/rooms/12"), Some(Target::Room(RoomId(12))));
-        assert_eq!(subscription_target(NOTIFICATIONS), Some(Target::Notifications));
+        assert_eq!(
+            subscription_target("/topic/rooms/12"),
+            Some(Target::Room(RoomId(12)))
+        );
+        assert_eq!(
+            subscription_target(NOTIFICATIONS),
+            Some(Target::Notifications)
+        );
         assert_eq!(subscription_target("/topic/rooms/x"), None);
         assert_eq!(subscription_target("/topic/rooms/"), None);
-        assert_eq!(send_target("/app/rooms/3"), Some(SendTarget::Post(RoomId(3))));
-        assert_eq!(send_target("/app/rooms/3/typing"), Some(SendTarget::Typing(RoomId(3))));
-        assert_eq!(send_target("/app/rooms/3/read"), Some(SendTarget::Read(RoomId(3))));
+        assert_eq!(
+            send_target("/app/rooms/3"),
+            Some(SendTarget::Post(RoomId(3)))
+        );
+        assert_eq!(
+            send_target("/app/rooms/3/typing"),
+            Some(SendTarget::Typing(RoomId(3)))
+        );
+        assert_eq!(
+            send_target("/app/rooms/3/read"),
+            Some(SendTarget::Read(RoomId(3)))
+        );
         assert_eq!(send_target("/app/token"), Some(SendTarget::Token));
         assert_eq!(send_target("/app/rooms/3/other"), None);
         assert_eq!(send_target("/app/rooms/abc"), None);

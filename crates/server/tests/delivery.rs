@@ -32,12 +32,20 @@ async fn motivating_scenario_direct_group_and_back() {
     a.subscribe("d1", &topic(direct)).await;
     a.send_text(direct, "hi bob", "r1").await;
     let frames = a.until(|f| carries_text(f, "hi bob")).await;
-    assert!(frames.iter().any(|f| is_receipt(f, "r1")) || a.until(|f| is_receipt(f, "r1")).await.len() == 1);
+    assert!(
+        frames.iter().any(|f| is_receipt(f, "r1"))
+            || a.until(|f| is_receipt(f, "r1")).await.len() == 1
+    );
     let seen_by_bob = b.until(|f| carries_text(f, "hi bob")).await;
-    assert_eq!(topic_messages(&seen_by_bob), vec![(direct, 1, "hi bob".into())]);
+    assert_eq!(
+        topic_messages(&seen_by_bob),
+        vec![(direct, 1, "hi bob".into())]
+    );
 
     // 2. Over to the group: the direct room's subscription ends.
-    let unsub = Frame::new(Command::Unsubscribe).with_header("id", "d1").with_header("receipt", "u1");
+    let unsub = Frame::new(Command::Unsubscribe)
+        .with_header("id", "d1")
+        .with_header("receipt", "u1");
     a.send_frame(unsub).await;
     a.until(|f| is_receipt(f, "u1")).await;
     a.subscribe("g1", &topic(group)).await;
@@ -46,7 +54,10 @@ async fn motivating_scenario_direct_group_and_back() {
     b.send_text(direct, "are you there?", "rb").await;
     // Bob's own connection shows his message (rule 2).
     let own = b.until(|f| carries_text(f, "are you there?")).await;
-    assert_eq!(topic_messages(&own), vec![(direct, 2, "are you there?".into())]);
+    assert_eq!(
+        topic_messages(&own),
+        vec![(direct, 2, "are you there?".into())]
+    );
     // A marker through the same path: Carol posts in the group, which Alice is viewing.
     server.post_message(&carol, group, "group hello").await;
     let away = a.until(|f| carries_text(f, "group hello")).await;
@@ -62,23 +73,42 @@ async fn motivating_scenario_direct_group_and_back() {
     );
 
     // 3. Back to the direct room, resuming after the last seq she holds (1).
-    let unsub = Frame::new(Command::Unsubscribe).with_header("id", "g1").with_header("receipt", "u2");
+    let unsub = Frame::new(Command::Unsubscribe)
+        .with_header("id", "g1")
+        .with_header("receipt", "u2");
     a.send_frame(unsub).await;
     a.until(|f| is_receipt(f, "u2")).await;
-    let replayed = a.subscribe_with("d2", &topic(direct), &[("since-seq", "1")]).await;
-    assert_eq!(topic_messages(&replayed), vec![(direct, 2, "are you there?".into())]);
+    let replayed = a
+        .subscribe_with("d2", &topic(direct), &[("since-seq", "1")])
+        .await;
+    assert_eq!(
+        topic_messages(&replayed),
+        vec![(direct, 2, "are you there?".into())]
+    );
 
     // 4. She sends: her own message shows on her screen exactly once, and reaches Bob.
     a.send_text(direct, "back again", "r3").await;
     let mine = a.until(|f| carries_text(f, "back again")).await;
-    assert_eq!(topic_messages(&mine), vec![(direct, 3, "back again".into())]);
+    assert_eq!(
+        topic_messages(&mine),
+        vec![(direct, 3, "back again".into())]
+    );
     // Nothing else about it follows: the next event Alice sees is the next message.
     server.post_message(&bob, direct, "welcome back").await;
     let after = a.until(|f| carries_text(f, "welcome back")).await;
-    assert!(!after.iter().any(|f| carries_text(f, "back again")), "no second copy");
-    assert_eq!(topic_messages(&after), vec![(direct, 4, "welcome back".into())]);
+    assert!(
+        !after.iter().any(|f| carries_text(f, "back again")),
+        "no second copy"
+    );
+    assert_eq!(
+        topic_messages(&after),
+        vec![(direct, 4, "welcome back".into())]
+    );
     let bob_sees = b.until(|f| carries_text(f, "back again")).await;
-    assert_eq!(topic_messages(&bob_sees), vec![(direct, 3, "back again".into())]);
+    assert_eq!(
+        topic_messages(&bob_sees),
+        vec![(direct, 3, "back again".into())]
+    );
 }
 
 /// Rule 1: a RECEIPT comes after the commit and names the stored message.
@@ -93,7 +123,10 @@ async fn receipt_follows_commit_and_names_the_message() {
     let frames = a.until(|f| is_receipt(f, "r1")).await;
     let receipt = frames.last().expect("receipt");
     assert_eq!(receipt.header("seq"), Some("1"));
-    let message_id = receipt.header("message-id").expect("message-id").to_string();
+    let message_id = receipt
+        .header("message-id")
+        .expect("message-id")
+        .to_string();
     // Already readable by anyone the moment the receipt is out.
     let history = server.history(&bob, room, "").await;
     assert_eq!(history.len(), 1);
@@ -124,13 +157,22 @@ async fn one_copy_per_connection() {
     a.send_text(room, "two", "r2").await;
 
     let own = a.until(|f| carries_text(f, "two")).await;
-    assert_eq!(topic_messages(&own), vec![(room, 1, "one".into()), (room, 2, "two".into())]);
+    assert_eq!(
+        topic_messages(&own),
+        vec![(room, 1, "one".into()), (room, 2, "two".into())]
+    );
     assert!(notified_messages(&own).is_empty());
 
     let on_phone = phone.until(|f| carries_text(f, "two")).await;
-    assert_eq!(topic_messages(&on_phone), vec![(room, 1, "one".into()), (room, 2, "two".into())]);
+    assert_eq!(
+        topic_messages(&on_phone),
+        vec![(room, 1, "one".into()), (room, 2, "two".into())]
+    );
     assert!(notified_messages(&on_phone).is_empty(), "never both");
-    let phone_frame = on_phone.iter().find(|f| carries_text(f, "one")).expect("frame");
+    let phone_frame = on_phone
+        .iter()
+        .find(|f| carries_text(f, "one"))
+        .expect("frame");
     assert_eq!(phone_frame.header("seq"), Some("1"));
     assert_eq!(phone_frame.header("subscription"), Some("t"));
 
@@ -167,14 +209,20 @@ async fn client_msg_id_is_idempotent() {
     }
     // Over HTTP too.
     let (status, again) = server
-        .post(&format!("/api/rooms/{room}/messages"), Some(&alice.token),
-              serde_json::json!({"text": "only once", "clientMsgId": "c-42"}))
+        .post(
+            &format!("/api/rooms/{room}/messages"),
+            Some(&alice.token),
+            serde_json::json!({"text": "only once", "clientMsgId": "c-42"}),
+        )
         .await;
     assert_eq!(status, 201);
     assert_eq!(again["seq"], 1);
     server.post_message(&alice, room, "marker").await;
     let seen = b.until(|f| carries_text(f, "marker")).await;
-    assert_eq!(topic_messages(&seen), vec![(room, 1, "only once".into()), (room, 2, "marker".into())]);
+    assert_eq!(
+        topic_messages(&seen),
+        vec![(room, 1, "only once".into()), (room, 2, "marker".into())]
+    );
     assert_eq!(server.history(&alice, room, "").await.len(), 2);
 }
 
@@ -199,7 +247,11 @@ async fn forbidden_requests_leave_the_connection_alone() {
             .with_header("receipt", "s1"),
     )
     .await;
-    let err = m.until(|f| is_error_for(f, "s1")).await.pop().expect("error");
+    let err = m
+        .until(|f| is_error_for(f, "s1"))
+        .await
+        .pop()
+        .expect("error");
     assert_eq!(body(&err)["code"], "forbidden");
     assert_eq!(body(&err)["destination"], topic(room));
 
@@ -211,19 +263,34 @@ async fn forbidden_requests_leave_the_connection_alone() {
             .with_header("receipt", "s2"),
     )
     .await;
-    assert_eq!(body(&m.until(|f| is_error_for(f, "s2")).await.pop().expect("e"))["code"], "forbidden");
+    assert_eq!(
+        body(&m.until(|f| is_error_for(f, "s2")).await.pop().expect("e"))["code"],
+        "forbidden"
+    );
 
     m.send_text(room, "let me in", "s3").await;
-    assert_eq!(body(&m.until(|f| is_error_for(f, "s3")).await.pop().expect("e"))["code"], "forbidden");
+    assert_eq!(
+        body(&m.until(|f| is_error_for(f, "s3")).await.pop().expect("e"))["code"],
+        "forbidden"
+    );
 
     m.send_text(999_999, "nowhere", "s4").await;
-    assert_eq!(body(&m.until(|f| is_error_for(f, "s4")).await.pop().expect("e"))["code"], "not_found");
+    assert_eq!(
+        body(&m.until(|f| is_error_for(f, "s4")).await.pop().expect("e"))["code"],
+        "not_found"
+    );
 
     // The same connection still works, with its other subscription.
     server.post_message(&bob, own_room, "still here").await;
     let frames = m.until(|f| carries_text(f, "still here")).await;
-    assert_eq!(topic_messages(&frames), vec![(own_room, 1, "still here".into())]);
-    assert!(server.history(&alice, room, "").await.is_empty(), "nothing was stored");
+    assert_eq!(
+        topic_messages(&frames),
+        vec![(own_room, 1, "still here".into())]
+    );
+    assert!(
+        server.history(&alice, room, "").await.is_empty(),
+        "nothing was stored"
+    );
 }
 
 /// Rule 6: concurrent senders; every subscriber sees seq 1..N in order, no gaps.
@@ -248,7 +315,8 @@ async fn concurrent_senders_are_seen_in_seq_order() {
         tasks.push(tokio::spawn(async move {
             let mut c = Stomp::connect_to(addr, &token).await;
             for n in 0..EACH {
-                c.send_text(room, &format!("s{i}-{n}"), &format!("r{n}")).await;
+                c.send_text(room, &format!("s{i}-{n}"), &format!("r{n}"))
+                    .await;
             }
             c.until(|f| is_receipt(f, &format!("r{}", EACH - 1))).await;
         }));
@@ -266,7 +334,10 @@ async fn concurrent_senders_are_seen_in_seq_order() {
     }
     assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
     let history = server.history(&owner, room, "?limit=200").await;
-    let stored: Vec<u64> = history.iter().map(|m| m["seq"].as_u64().unwrap_or(0)).collect();
+    let stored: Vec<u64> = history
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap_or(0))
+        .collect();
     assert_eq!(stored, (1..=total).collect::<Vec<_>>());
 }
 
@@ -279,7 +350,9 @@ async fn since_seq_joins_replay_and_live_without_gap_or_duplicate() {
     let bob = server.user("bob").await;
     let room = server.direct(&alice, &bob).await;
     for i in 1..=30 {
-        server.post_message(&alice, room, &format!("before {i}")).await;
+        server
+            .post_message(&alice, room, &format!("before {i}"))
+            .await;
     }
     // A writer keeps committing while Bob (re)subscribes several times.
     let addr = server.addr;
@@ -287,7 +360,8 @@ async fn since_seq_joins_replay_and_live_without_gap_or_duplicate() {
     let writer = tokio::spawn(async move {
         let mut c = Stomp::connect_to(addr, &token).await;
         for i in 1..=120 {
-            c.send_text(room, &format!("during {i}"), &format!("w{i}")).await;
+            c.send_text(room, &format!("during {i}"), &format!("w{i}"))
+                .await;
         }
         c.until(|f| is_receipt(f, "w120")).await;
     });
@@ -307,18 +381,25 @@ async fn since_seq_joins_replay_and_live_without_gap_or_duplicate() {
                 got.push(seq.parse().expect("seq"));
             }
         }
-        let unsub = Frame::new(Command::Unsubscribe).with_header("id", id.as_str()).with_header("receipt", "u");
+        let unsub = Frame::new(Command::Unsubscribe)
+            .with_header("id", id.as_str())
+            .with_header("receipt", "u");
         b.send_frame(unsub).await;
         let rest = b.until(|f| is_receipt(f, "u")).await;
         got.extend(topic_messages(&rest).iter().map(|m| m.1));
         let expected: Vec<u64> = (held + 1..=held + got.len() as u64).collect();
-        assert_eq!(got, expected, "round {round}: contiguous after since-seq {held}");
+        assert_eq!(
+            got, expected,
+            "round {round}: contiguous after since-seq {held}"
+        );
         held = *got.last().unwrap_or(&held);
         seen.extend(got);
     }
     writer.await.expect("writer");
     // The final catch-up brings everything else.
-    let replay = b.subscribe_with("last", &topic(room), &[("since-seq", &held.to_string())]).await;
+    let replay = b
+        .subscribe_with("last", &topic(room), &[("since-seq", &held.to_string())])
+        .await;
     seen.extend(topic_messages(&replay).iter().map(|m| m.1));
     assert_eq!(seen, (11..=150).collect::<Vec<_>>());
 }
@@ -349,10 +430,15 @@ async fn reconnect_snapshot_and_resume_across_restart() {
     assert_eq!(snapshot["lastMessage"]["seq"], 3);
     assert_eq!(snapshot["unread"], 3);
     let mut b = Stomp::connect(&server, &bob.token).await;
-    let replay = b.subscribe_with("t", &topic(room), &[("since-seq", "1")]).await;
+    let replay = b
+        .subscribe_with("t", &topic(room), &[("since-seq", "1")])
+        .await;
     assert_eq!(
         topic_messages(&replay),
-        vec![(room, 2, "while away 1".into()), (room, 3, "while away 2".into())]
+        vec![
+            (room, 2, "while away 1".into()),
+            (room, 3, "while away 2".into())
+        ]
     );
 }
 
@@ -381,15 +467,30 @@ async fn read_marks_update_unread_and_other_devices() {
         .await;
     laptop.until(|f| is_receipt(f, "read")).await;
     let event = phone.next().await.expect("read event");
-    assert_eq!(body(&event), serde_json::json!({"type":"read","roomId":room,"seq":2}));
+    assert_eq!(
+        body(&event),
+        serde_json::json!({"type":"read","roomId":room,"seq":2})
+    );
     let (_, rooms) = server.get("/api/rooms", Some(&bob.token)).await;
     assert_eq!(rooms[0]["unread"], 1);
     assert_eq!(rooms[0]["lastReadSeq"], 2);
 
     // Read marks never move backwards and are clamped to the last seq.
-    let (status, _) = server.post(&format!("/api/rooms/{room}/read"), Some(&bob.token), serde_json::json!({"seq": 1})).await;
+    let (status, _) = server
+        .post(
+            &format!("/api/rooms/{room}/read"),
+            Some(&bob.token),
+            serde_json::json!({"seq": 1}),
+        )
+        .await;
     assert_eq!(status, 204);
-    let (status, _) = server.post(&format!("/api/rooms/{room}/read"), Some(&bob.token), serde_json::json!({"seq": 99})).await;
+    let (status, _) = server
+        .post(
+            &format!("/api/rooms/{room}/read"),
+            Some(&bob.token),
+            serde_json::json!({"seq": 99}),
+        )
+        .await;
     assert_eq!(status, 204);
     let (_, rooms) = server.get("/api/rooms", Some(&bob.token)).await;
     assert_eq!(rooms[0]["lastReadSeq"], 3);
@@ -425,9 +526,15 @@ async fn typing_reaches_viewers_only() {
 
     server.post_message(&alice, room, "marker").await;
     let own = a.until(|f| carries_text(f, "marker")).await;
-    assert!(own.iter().all(|f| body(f)["type"] != "typing"), "the typist does not hear itself");
+    assert!(
+        own.iter().all(|f| body(f)["type"] != "typing"),
+        "the typist does not hear itself"
+    );
     let away = b_away.until(|f| carries_text(f, "marker")).await;
-    assert!(away.iter().all(|f| body(f)["type"] != "typing"), "not shown off screen");
+    assert!(
+        away.iter().all(|f| body(f)["type"] != "typing"),
+        "not shown off screen"
+    );
 }
 
 /// Room events: a new direct room, being added to a group, leaving a group.
@@ -445,11 +552,19 @@ async fn room_events_and_leaving() {
     let event = b.next().await.expect("room event");
     assert_eq!(body(&event)["type"], "room");
     assert_eq!(body(&event)["room"]["id"], direct);
-    assert_eq!(body(&event)["room"]["name"], "alice", "named after the other member");
+    assert_eq!(
+        body(&event)["room"]["name"],
+        "alice",
+        "named after the other member"
+    );
 
     let group = server.group(&alice, "Team", &[&carol]).await;
     let (status, room) = server
-        .post(&format!("/api/rooms/{group}/members"), Some(&alice.token), serde_json::json!({"members": ["bob"]}))
+        .post(
+            &format!("/api/rooms/{group}/members"),
+            Some(&alice.token),
+            serde_json::json!({"members": ["bob"]}),
+        )
         .await;
     assert_eq!(status, 200, "{room}");
     assert_eq!(room["members"].as_array().map(Vec::len), Some(3));
@@ -459,15 +574,27 @@ async fn room_events_and_leaving() {
 
     b.subscribe("g", &topic(group)).await;
     let (status, _) = server
-        .request(reqwest::Method::DELETE, &format!("/api/rooms/{group}/members/me"), Some(&bob.token), None)
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/rooms/{group}/members/me"),
+            Some(&bob.token),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
-    let ended = b.until(|f| f.header("destination") == Some("/user/queue/errors")).await;
+    let ended = b
+        .until(|f| f.header("destination") == Some("/user/queue/errors"))
+        .await;
     assert_eq!(body(ended.last().expect("e"))["code"], "forbidden");
     server.post_message(&alice, group, "after bob left").await;
     server.post_message(&alice, direct, "marker").await;
     let rest = b.until(|f| carries_text(f, "marker")).await;
-    assert!(!rest.iter().any(|f| carries_text(f, "after bob left")), "a former member hears nothing");
-    let (status, _) = server.get(&format!("/api/rooms/{group}/messages"), Some(&bob.token)).await;
+    assert!(
+        !rest.iter().any(|f| carries_text(f, "after bob left")),
+        "a former member hears nothing"
+    );
+    let (status, _) = server
+        .get(&format!("/api/rooms/{group}/messages"), Some(&bob.token))
+        .await;
     assert_eq!(status, 403);
 }

@@ -67,7 +67,7 @@ pub enum Publication {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum UserEvent {
     /// The user was added to a room, or a room it is in changed (members), as it sees it.
-    Room(Room),
+    Room(Box<Room>),
     /// The user marked a room read on some connection.
     Read {
         /// The room.

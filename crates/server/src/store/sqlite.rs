@@ -7,9 +7,14 @@
 //! lock upgrade. Reads use a separate pool and, thanks to WAL, never wait for the writer.
 
 use super::{Credentials, Inserted, NewMessage, Page, Store, StoreError};
-use crate::model::{now_millis, rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId};
+use crate::model::{
+    now_millis, rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId,
+};
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{Row, SqliteConnection};
 use std::path::Path;
 use std::time::Duration;
@@ -211,12 +216,13 @@ impl Store for SqliteStore {
         username: &str,
         display_name: Option<&str>,
     ) -> Result<User, StoreError> {
-        let existing = sqlx::query("SELECT id, username, display_name FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.reader)
-            .await?
-            .map(|r| user_from(&r, ""))
-            .transpose()?;
+        let existing =
+            sqlx::query("SELECT id, username, display_name FROM users WHERE username = ?")
+                .bind(username)
+                .fetch_optional(&self.reader)
+                .await?
+                .map(|r| user_from(&r, ""))
+                .transpose()?;
         if let Some(user) = existing {
             if display_name.is_none_or(|d| d == user.display_name) {
                 return Ok(user);
@@ -253,7 +259,10 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows.iter().map(|r| user_from(r, "")).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| user_from(r, ""))
+            .collect::<Result<_, _>>()?)
     }
 
     async fn users_by_username(&self, usernames: &[String]) -> Result<Vec<User>, StoreError> {
@@ -278,12 +287,14 @@ impl Store for SqliteStore {
         user: UserId,
         expires_at_unix: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO login_sessions (token_hash, user_id, expires_at) VALUES (?, ?, ?)")
-            .bind(token_hash)
-            .bind(user.0)
-            .bind(expires_at_unix)
-            .execute(&self.writer)
-            .await?;
+        sqlx::query(
+            "INSERT INTO login_sessions (token_hash, user_id, expires_at) VALUES (?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(user.0)
+        .bind(expires_at_unix)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 
@@ -520,12 +531,14 @@ impl Store for SqliteStore {
             Ok((UserId(r.try_get("user_id")?), unread.max(0) as u64))
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        sqlx::query("UPDATE members SET last_read_seq = ?, unread = 0 WHERE room_id = ? AND user_id = ?")
-            .bind(seq)
-            .bind(new.room_id.0)
-            .bind(new.sender.id.0)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE members SET last_read_seq = ?, unread = 0 WHERE room_id = ? AND user_id = ?",
+        )
+        .bind(seq)
+        .bind(new.room_id.0)
+        .bind(new.sender.id.0)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         recipients.push((new.sender.id, 0));
         Ok(Inserted {
@@ -560,7 +573,10 @@ impl Store for SqliteStore {
             .bind(i64::from(page.limit))
             .fetch_all(&self.reader)
             .await?;
-        let mut messages = rows.iter().map(message_from).collect::<Result<Vec<_>, _>>()?;
+        let mut messages = rows
+            .iter()
+            .map(message_from)
+            .collect::<Result<Vec<_>, _>>()?;
         if !ascending {
             messages.reverse();
         }

@@ -53,7 +53,9 @@ impl TestServer {
             ..Config::default()
         };
         tune(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(sotong_server::run(listener, config, shutdown.clone()));
@@ -74,7 +76,9 @@ impl TestServer {
     pub async fn stop(mut self) -> tempfile::TempDir {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            let result = tokio::time::timeout(PATIENCE, task).await.expect("drained in time");
+            let result = tokio::time::timeout(PATIENCE, task)
+                .await
+                .expect("drained in time");
             result.expect("task").expect("server result");
         }
         let dir = tempfile::tempdir().expect("temp dir");
@@ -119,7 +123,8 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        self.request(reqwest::Method::POST, path, token, Some(body)).await
+        self.request(reqwest::Method::POST, path, token, Some(body))
+            .await
     }
 
     /// A user signed in with an application JWT (created on first use).
@@ -137,7 +142,11 @@ impl TestServer {
     /// The direct room of two users.
     pub async fn direct(&self, a: &TestUser, b: &TestUser) -> i64 {
         let (status, room) = self
-            .post("/api/rooms/direct", Some(&a.token), serde_json::json!({"username": b.username}))
+            .post(
+                "/api/rooms/direct",
+                Some(&a.token),
+                serde_json::json!({"username": b.username}),
+            )
             .await;
         assert!(status == 200 || status == 201, "{status} {room}");
         room["id"].as_i64().expect("room id")
@@ -147,7 +156,11 @@ impl TestServer {
     pub async fn group(&self, owner: &TestUser, name: &str, members: &[&TestUser]) -> i64 {
         let names: Vec<&str> = members.iter().map(|m| m.username.as_str()).collect();
         let (status, room) = self
-            .post("/api/rooms", Some(&owner.token), serde_json::json!({"name": name, "members": names}))
+            .post(
+                "/api/rooms",
+                Some(&owner.token),
+                serde_json::json!({"name": name, "members": names}),
+            )
             .await;
         assert_eq!(status, 201, "{room}");
         room["id"].as_i64().expect("room id")
@@ -156,7 +169,11 @@ impl TestServer {
     /// Posts over HTTP; returns the stored message.
     pub async fn post_message(&self, user: &TestUser, room: i64, text: &str) -> Value {
         let (status, message) = self
-            .post(&format!("/api/rooms/{room}/messages"), Some(&user.token), serde_json::json!({"text": text}))
+            .post(
+                &format!("/api/rooms/{room}/messages"),
+                Some(&user.token),
+                serde_json::json!({"text": text}),
+            )
             .await;
         assert_eq!(status, 201, "{message}");
         message
@@ -164,7 +181,10 @@ impl TestServer {
 
     pub async fn history(&self, user: &TestUser, room: i64, query: &str) -> Vec<Value> {
         let (status, messages) = self
-            .get(&format!("/api/rooms/{room}/messages{query}"), Some(&user.token))
+            .get(
+                &format!("/api/rooms/{room}/messages{query}"),
+                Some(&user.token),
+            )
             .await;
         assert_eq!(status, 200, "{messages}");
         messages.as_array().expect("array").clone()
@@ -225,10 +245,13 @@ impl Stomp {
         addr: SocketAddr,
         tune: impl FnOnce(&mut tokio_tungstenite::tungstenite::handshake::client::Request),
     ) -> Result<Stomp, tokio_tungstenite::tungstenite::Error> {
-        let mut request = format!("ws://{addr}/ws").into_client_request().expect("request");
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", "v12.stomp, v11.stomp".parse().expect("header"));
+        let mut request = format!("ws://{addr}/ws")
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "v12.stomp, v11.stomp".parse().expect("header"),
+        );
         tune(&mut request);
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(Stomp {
@@ -266,12 +289,18 @@ impl Stomp {
     pub async fn send_frame(&mut self, frame: Frame) {
         let mut buf = BytesMut::new();
         encode(&frame, Version::V1_2, &mut buf);
-        self.send_raw(&buf).await;
+        match std::str::from_utf8(&buf) {
+            Ok(_) => self.send_raw(&buf).await,
+            Err(_) => self.send_binary(&buf).await,
+        }
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         let text = String::from_utf8(bytes.to_vec()).expect("utf8 frame");
-        self.ws.send(WsMessage::Text(text.into())).await.expect("ws send");
+        self.ws
+            .send(WsMessage::Text(text.into()))
+            .await
+            .expect("ws send");
     }
 
     pub async fn send_binary(&mut self, bytes: &[u8]) {
@@ -331,7 +360,12 @@ impl Stomp {
     }
 
     /// Subscribes and waits for the receipt; returns the frames that came before it.
-    pub async fn subscribe_with(&mut self, id: &str, destination: &str, extra: &[(&str, &str)]) -> Vec<Frame> {
+    pub async fn subscribe_with(
+        &mut self,
+        id: &str,
+        destination: &str,
+        extra: &[(&str, &str)],
+    ) -> Vec<Frame> {
         let receipt = format!("sub-{id}");
         let mut frame = Frame::new(Command::Subscribe)
             .with_header("id", id)
@@ -341,9 +375,16 @@ impl Stomp {
             frame = frame.with_header(*k, *v);
         }
         self.send_frame(frame).await;
-        let mut frames = self.until(|f| is_receipt(f, &receipt) || is_error_for(f, &receipt)).await;
+        let mut frames = self
+            .until(|f| is_receipt(f, &receipt) || is_error_for(f, &receipt))
+            .await;
         let last = frames.pop().expect("receipt");
-        assert_eq!(last.command, Command::Receipt, "subscribe failed: {last:?} {}", body_text(&last));
+        assert_eq!(
+            last.command,
+            Command::Receipt,
+            "subscribe failed: {last:?} {}",
+            body_text(&last)
+        );
         frames
     }
 
@@ -387,7 +428,10 @@ pub fn topic_messages(frames: &[Frame]) -> Vec<(i64, u64, String)> {
     frames
         .iter()
         .filter(|f| f.command == Command::Message)
-        .filter(|f| f.header("destination").is_some_and(|d| d.starts_with("/topic/rooms/")))
+        .filter(|f| {
+            f.header("destination")
+                .is_some_and(|d| d.starts_with("/topic/rooms/"))
+        })
         .map(body)
         .filter(|b| b["type"] == "message")
         .map(|b| {
