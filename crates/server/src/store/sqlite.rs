@@ -5,6 +5,9 @@
 //! of exactly one connection: SQLite has one writer anyway, and funnelling writes through one
 //! connection means transactions queue in-process instead of failing with `SQLITE_BUSY` on a
 //! lock upgrade. Reads use a separate pool and, thanks to WAL, never wait for the writer.
+//!
+//! Messages are stored by a group commit (see [`commit_messages`]): one transaction and one
+//! fsync for every message that arrived while the previous batch was being synced.
 
 use super::{Credentials, Inserted, NewMessage, Page, Store, StoreError};
 use crate::model::{
@@ -18,12 +21,21 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 use std::path::Path;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
 /// The embedded SQLite store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Messages waiting for the group commit.
+    inserts: mpsc::Sender<InsertJob>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -64,7 +76,13 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { writer, reader })
+        let (inserts, jobs) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(commit_messages(writer.clone(), jobs));
+        Ok(SqliteStore {
+            writer,
+            reader,
+            inserts,
+        })
     }
 }
 
@@ -165,6 +183,157 @@ async fn room_view(
         last_message,
         unread: unread.unwrap_or(0).max(0) as u64,
         last_read_seq: last_read.unwrap_or(0).max(0) as Seq,
+    }))
+}
+
+/// Most messages committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// One message waiting for the group commit.
+struct InsertJob {
+    room_id: RoomId,
+    sender: User,
+    text: String,
+    client_msg_id: Option<String>,
+    reply: oneshot::Sender<Result<Inserted, StoreError>>,
+}
+
+/// Group commit: takes every message waiting, stores them all in one transaction, and answers
+/// each caller after the single `COMMIT` (one fsync for the whole batch). There is no timer:
+/// while one batch is being synced, the next one gathers by itself, so a lone message is
+/// committed at once and a busy server commits hundreds per fsync.
+async fn commit_messages(writer: SqlitePool, mut jobs: mpsc::Receiver<InsertJob>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(job) = jobs.recv().await {
+        batch.push(job);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match store_batch(&writer, &batch).await {
+            Ok(results) => {
+                for (job, result) in batch.drain(..).zip(results) {
+                    // A caller that went away (its connection closed) no longer needs the answer;
+                    // the message is stored all the same.
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, messages = batch.len(), "group commit failed");
+                for job in batch.drain(..) {
+                    let _ = job
+                        .reply
+                        .send(Err(StoreError::Backend(err.to_string().into())));
+                }
+            }
+        }
+    }
+}
+
+/// Stores a batch in one transaction. The outer error aborts the whole batch (nothing is
+/// stored); an inner error refuses one message (its sender is not a member) and stores nothing
+/// for it.
+async fn store_batch(
+    writer: &SqlitePool,
+    batch: &[InsertJob],
+) -> Result<Vec<Result<Inserted, StoreError>>, sqlx::Error> {
+    let mut tx = writer.begin().await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        results.push(store_one(&mut tx, job).await?);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn store_one(
+    conn: &mut SqliteConnection,
+    job: &InsertJob,
+) -> Result<Result<Inserted, StoreError>, sqlx::Error> {
+    let member: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM members WHERE room_id = ? AND user_id = ?")
+            .bind(job.room_id.0)
+            .bind(job.sender.id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if member.is_none() {
+        return Ok(Err(StoreError::NotMember));
+    }
+    if let Some(client_msg_id) = &job.client_msg_id {
+        let earlier = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id \
+             WHERE m.room_id = ? AND m.sender_id = ? AND m.client_msg_id = ?"
+        ))
+        .bind(job.room_id.0)
+        .bind(job.sender.id.0)
+        .bind(client_msg_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = earlier {
+            return Ok(Ok(Inserted {
+                message: message_from(&row)?,
+                created: false,
+                recipients: Vec::new(),
+            }));
+        }
+    }
+    let now = now_millis();
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE rooms SET last_seq = last_seq + 1, last_activity = ? WHERE id = ? RETURNING last_seq",
+    )
+    .bind(now)
+    .bind(job.room_id.0)
+    .fetch_one(&mut *conn)
+    .await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (room_id, seq, sender_id, body, sent_at, client_msg_id) \
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(job.room_id.0)
+    .bind(seq)
+    .bind(job.sender.id.0)
+    .bind(&job.text)
+    .bind(now)
+    .bind(&job.client_msg_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut recipients = sqlx::query(
+        "UPDATE members SET unread = unread + 1 WHERE room_id = ? AND user_id != ? \
+         RETURNING user_id, unread",
+    )
+    .bind(job.room_id.0)
+    .bind(job.sender.id.0)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        let unread: i64 = r.try_get("unread")?;
+        Ok((UserId(r.try_get("user_id")?), unread.max(0) as u64))
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    sqlx::query(
+        "UPDATE members SET last_read_seq = ?, unread = 0 WHERE room_id = ? AND user_id = ?",
+    )
+    .bind(seq)
+    .bind(job.room_id.0)
+    .bind(job.sender.id.0)
+    .execute(&mut *conn)
+    .await?;
+    recipients.push((job.sender.id, 0));
+    Ok(Ok(Inserted {
+        message: Message {
+            id: MessageId(id),
+            room_id: job.room_id,
+            seq: seq.max(0) as Seq,
+            sender: job.sender.clone(),
+            text: job.text.clone(),
+            sent_at: rfc3339_millis(now),
+            client_msg_id: job.client_msg_id.clone(),
+        },
+        created: true,
+        recipients,
     }))
 }
 
@@ -469,91 +638,21 @@ impl Store for SqliteStore {
     }
 
     async fn insert_message(&self, new: NewMessage<'_>) -> Result<Inserted, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let member: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM members WHERE room_id = ? AND user_id = ?")
-                .bind(new.room_id.0)
-                .bind(new.sender.id.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if member.is_none() {
-            return Err(StoreError::NotMember);
-        }
-        if let Some(client_msg_id) = new.client_msg_id {
-            let earlier = sqlx::query(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id \
-                 WHERE m.room_id = ? AND m.sender_id = ? AND m.client_msg_id = ?"
-            ))
-            .bind(new.room_id.0)
-            .bind(new.sender.id.0)
-            .bind(client_msg_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = earlier {
-                return Ok(Inserted {
-                    message: message_from(&row)?,
-                    created: false,
-                    recipients: Vec::new(),
-                });
-            }
-        }
-        let now = now_millis();
-        let seq: i64 = sqlx::query_scalar(
-            "UPDATE rooms SET last_seq = last_seq + 1, last_activity = ? WHERE id = ? RETURNING last_seq",
-        )
-        .bind(now)
-        .bind(new.room_id.0)
-        .fetch_one(&mut *tx)
-        .await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (room_id, seq, sender_id, body, sent_at, client_msg_id) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(new.room_id.0)
-        .bind(seq)
-        .bind(new.sender.id.0)
-        .bind(new.text)
-        .bind(now)
-        .bind(new.client_msg_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let mut recipients = sqlx::query(
-            "UPDATE members SET unread = unread + 1 WHERE room_id = ? AND user_id != ? \
-             RETURNING user_id, unread",
-        )
-        .bind(new.room_id.0)
-        .bind(new.sender.id.0)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| {
-            let unread: i64 = r.try_get("unread")?;
-            Ok((UserId(r.try_get("user_id")?), unread.max(0) as u64))
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        sqlx::query(
-            "UPDATE members SET last_read_seq = ?, unread = 0 WHERE room_id = ? AND user_id = ?",
-        )
-        .bind(seq)
-        .bind(new.room_id.0)
-        .bind(new.sender.id.0)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        recipients.push((new.sender.id, 0));
-        Ok(Inserted {
-            message: Message {
-                id: MessageId(id),
-                room_id: new.room_id,
-                seq: seq.max(0) as Seq,
-                sender: new.sender.clone(),
-                text: new.text.to_string(),
-                sent_at: rfc3339_millis(now),
-                client_msg_id: new.client_msg_id.map(str::to_string),
-            },
-            created: true,
-            recipients,
-        })
+        let (reply, answer) = oneshot::channel();
+        let job = InsertJob {
+            room_id: new.room_id,
+            sender: new.sender.clone(),
+            text: new.text.to_string(),
+            client_msg_id: new.client_msg_id.map(str::to_string),
+            reply,
+        };
+        self.inserts
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Backend("the store is closed".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the store is closed".into()))?
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
