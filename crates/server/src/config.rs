@@ -128,6 +128,16 @@ pub struct Limits {
     pub heartbeat_want_ms: u64,
     /// Time a new socket has to send CONNECT (ms).
     pub connect_timeout_ms: u64,
+    /// Time a started frame has to complete (ms): slow-drip ("slowloris") senders are closed.
+    pub frame_timeout_ms: u64,
+    /// Open connections one user may hold (on one node).
+    pub max_connections_per_user: usize,
+    /// Open WebSockets one IP address may hold.
+    pub max_connections_per_ip: usize,
+    /// Login and registration attempts per IP address: sustained per minute.
+    pub auth_attempts_per_minute: u32,
+    /// Failed logins per username before it is slowed down (then one more per minute).
+    pub failed_logins_per_user: u32,
 }
 
 impl Default for Limits {
@@ -142,6 +152,11 @@ impl Default for Limits {
             heartbeat_min_ms: 1000,
             heartbeat_want_ms: 10_000,
             connect_timeout_ms: 10_000,
+            frame_timeout_ms: 30_000,
+            max_connections_per_user: 64,
+            max_connections_per_ip: 4096,
+            auth_attempts_per_minute: 120,
+            failed_logins_per_user: 10,
         }
     }
 }

@@ -145,10 +145,23 @@ struct RegisterRequest {
     display_name: Option<String>,
 }
 
+/// Refuses an attempt when the caller's IP has made too many lately.
+fn throttle_attempt(app: &App, peer: SocketAddr) -> Result<(), Error> {
+    if app.auth_attempts.take(&peer.ip()) {
+        Ok(())
+    } else {
+        Err(Error::RateLimited(
+            "too many sign-in attempts from this address; try again in a minute".into(),
+        ))
+    }
+}
+
 async fn register(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(req): Body<RegisterRequest>,
 ) -> Result<(StatusCode, Json<User>), Error> {
+    throttle_attempt(&app, peer)?;
     let user = app
         .auth
         .register(&req.username, &req.password, req.display_name.as_deref())
@@ -170,10 +183,25 @@ struct LoginResponse {
 
 async fn login(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
-    let (token, user) = app.auth.login(&req.username, &req.password).await?;
-    Ok(Json(LoginResponse { token, user }))
+    throttle_attempt(&app, peer)?;
+    let username = req.username.trim().to_lowercase();
+    // Guessing one account's password is slowed down whatever address the guesses come from.
+    if !app.failed_logins.has(&username) {
+        return Err(Error::RateLimited(
+            "too many failed logins for this user; try again in a minute".into(),
+        ));
+    }
+    match app.auth.login(&username, &req.password).await {
+        Ok((token, user)) => Ok(Json(LoginResponse { token, user })),
+        Err(Error::Unauthorized) => {
+            app.failed_logins.take(&username);
+            Err(Error::Unauthorized)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 async fn logout(
@@ -427,12 +455,23 @@ async fn ws_upgrade(
         return Error::Forbidden("this origin may not open a WebSocket here".into())
             .into_response();
     }
+    let Some(slot) = app
+        .ip_connections
+        .open(peer.ip(), app.config.limits.max_connections_per_ip)
+    else {
+        return Error::RateLimited("too many connections from this address".into()).into_response();
+    };
     let max = app.config.limits.max_frame_bytes;
     let tasks = app.tasks.clone();
     ws.protocols(["v12.stomp", "v11.stomp", "v10.stomp"])
         .max_message_size(max + 1024)
         .max_frame_size(max + 1024)
-        .on_upgrade(move |socket| tasks.track_future(session::run(socket, app, peer)))
+        .on_upgrade(move |socket| {
+            tasks.track_future(async move {
+                session::run(socket, app, peer).await;
+                drop(slot);
+            })
+        })
 }
 
 #[cfg(test)]

@@ -150,13 +150,15 @@ impl Hub {
         }
     }
 
-    /// Registers a connection of `user` with a queue of `capacity` items. The connection is
+    /// Registers a connection of `user` with a queue of `capacity` items, unless the user has
+    /// `max_per_user` connections on this node already (`None`). The connection is
     /// unregistered when the returned [`Registration`] is dropped.
     pub fn register(
         self: &Arc<Self>,
         user: UserId,
         capacity: usize,
-    ) -> (Registration, mpsc::Receiver<Outbound>) {
+        max_per_user: usize,
+    ) -> Option<(Registration, mpsc::Receiver<Outbound>)> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let mailbox = Arc::new(Mailbox {
             id: ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed)),
@@ -164,13 +166,20 @@ impl Hub {
             kicked: CancellationToken::new(),
             reason: OnceLock::new(),
         });
-        self.write().entry(user).or_default().push(mailbox.clone());
+        {
+            let mut users = self.write();
+            let connections = users.entry(user).or_default();
+            if connections.len() >= max_per_user {
+                return None;
+            }
+            connections.push(mailbox.clone());
+        }
         let registration = Registration {
             hub: self.clone(),
             user,
             mailbox,
         };
-        (registration, rx)
+        Some((registration, rx))
     }
 
     /// Connections on this node.
@@ -296,9 +305,9 @@ mod tests {
     #[tokio::test]
     async fn every_connection_of_every_recipient_gets_one_item() {
         let hub = Arc::new(Hub::new());
-        let (_a1, mut rx_a1) = hub.register(UserId(1), 8);
-        let (_a2, mut rx_a2) = hub.register(UserId(1), 8);
-        let (_c, mut rx_c) = hub.register(UserId(3), 8);
+        let (_a1, mut rx_a1) = hub.register(UserId(1), 8, 8).expect("room");
+        let (_a2, mut rx_a2) = hub.register(UserId(1), 8, 8).expect("room");
+        let (_c, mut rx_c) = hub.register(UserId(3), 8, 8).expect("room");
         hub.deliver(&Publication::Message {
             message: message(7, 1),
             recipients: vec![(UserId(1), 0), (UserId(2), 1)],
@@ -316,7 +325,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_kicks_the_connection_as_a_slow_consumer() {
         let hub = Arc::new(Hub::new());
-        let (reg, _rx) = hub.register(UserId(1), 2);
+        let (reg, _rx) = hub.register(UserId(1), 2, 8).expect("room");
         for seq in 1..=3 {
             hub.deliver(&Publication::Message {
                 message: message(7, seq),
@@ -329,17 +338,31 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_registration_unregisters() {
         let hub = Arc::new(Hub::new());
-        let (reg, _rx) = hub.register(UserId(1), 2);
+        let (reg, _rx) = hub.register(UserId(1), 2, 8).expect("room");
         assert_eq!(hub.connection_count(), 1);
         drop(reg);
         assert_eq!(hub.connection_count(), 0);
     }
 
     #[tokio::test]
+    async fn connections_per_user_are_capped() {
+        let hub = Arc::new(Hub::new());
+        let first = hub.register(UserId(1), 2, 2).expect("first");
+        let _second = hub.register(UserId(1), 2, 2).expect("second");
+        assert!(hub.register(UserId(1), 2, 2).is_none());
+        assert!(hub.register(UserId(2), 2, 2).is_some(), "per user");
+        drop(first);
+        assert!(
+            hub.register(UserId(1), 2, 2).is_some(),
+            "a slot is free again"
+        );
+    }
+
+    #[tokio::test]
     async fn typing_skips_the_origin_connection() {
         let hub = Arc::new(Hub::new());
-        let (a1, mut rx_a1) = hub.register(UserId(1), 8);
-        let (_a2, mut rx_a2) = hub.register(UserId(1), 8);
+        let (a1, mut rx_a1) = hub.register(UserId(1), 8, 8).expect("room");
+        let (_a2, mut rx_a2) = hub.register(UserId(1), 8, 8).expect("room");
         hub.deliver(&Publication::Typing {
             room_id: RoomId(7),
             user: message(7, 1).sender,

@@ -14,7 +14,7 @@
 //! - [`broker`]: how a publication reaches every node's hub ([`broker::MemoryBroker`] for one node).
 //! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP.
 //! - [`store`]: durable state behind the [`store::Store`] trait ([`store::sqlite::SqliteStore`]).
-//! - [`auth`]: passwords, session tokens, JWTs.
+//! - [`auth`]: passwords, session tokens, JWTs; [`throttle`]: per-IP and per-user limits.
 //! - [`model`], [`config`], [`error`], [`metrics`]: ids and DTOs, settings, errors as data, Prometheus.
 //!
 //! A message's path: `session`/`http` → `rooms::Chat::post_message` → `Store::insert_message`
@@ -33,6 +33,7 @@ pub mod rooms;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod throttle;
 
 pub use config::Config;
 pub use error::Error;

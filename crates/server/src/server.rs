@@ -15,7 +15,8 @@ use crate::metrics::Metrics;
 use crate::rooms::Chat;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
-use std::net::SocketAddr;
+use crate::throttle::{IpConnections, KeyedBuckets};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -59,6 +60,12 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Every session task, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Open WebSockets per IP.
+    pub ip_connections: Arc<IpConnections>,
+    /// Login and registration attempts per IP.
+    pub auth_attempts: KeyedBuckets<IpAddr>,
+    /// Failed logins per username.
+    pub failed_logins: KeyedBuckets<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -95,7 +102,6 @@ impl App {
             config.auth.session_ttl_secs,
         );
         Ok(Arc::new(App {
-            config,
             store,
             hub,
             broker,
@@ -104,6 +110,13 @@ impl App {
             metrics,
             shutdown,
             tasks: TaskTracker::new(),
+            ip_connections: Arc::new(IpConnections::default()),
+            auth_attempts: KeyedBuckets::new(
+                config.limits.auth_attempts_per_minute,
+                config.limits.auth_attempts_per_minute,
+            ),
+            failed_logins: KeyedBuckets::new(config.limits.failed_logins_per_user, 1),
+            config,
         }))
     }
 }

@@ -27,13 +27,15 @@
 use crate::auth::{bearer, Credential, Identity};
 use crate::broker::{ConnectionId, UserEvent};
 use crate::error::Error;
-use crate::hub::{Outbound, RenderedMessage, RenderedTyping};
+use crate::hub::{Mailbox, Outbound, RenderedMessage, RenderedTyping};
 use crate::model::{Message, RoomId, Seq};
 use crate::server::App;
 use crate::store::Page;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+#[cfg(doc)]
+use axum::extract::ws::WebSocket;
+use axum::extract::ws::{CloseFrame, Message as WsMessage};
 use bytes::BytesMut;
-use futures_util::SinkExt;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use sotong_stomp::{
     encode, negotiate_heart_beat, parse_heart_beat, Command, Decoder, Frame, Version,
 };
@@ -132,13 +134,28 @@ impl SendBudget {
     }
 }
 
+/// What a session talks over: WebSocket messages in and out. axum's [`WebSocket`] is one; tests
+/// and fuzzers use in-memory channel pairs.
+pub trait Transport:
+    Stream<Item = Result<WsMessage, axum::Error>> + Sink<WsMessage, Error = axum::Error> + Unpin + Send
+{
+}
+
+impl<T> Transport for T where
+    T: Stream<Item = Result<WsMessage, axum::Error>>
+        + Sink<WsMessage, Error = axum::Error>
+        + Unpin
+        + Send
+{
+}
+
 /// Runs one WebSocket connection to its end.
-pub async fn run(socket: WebSocket, app: Arc<App>, peer: SocketAddr) {
+pub async fn run<T: Transport>(socket: T, app: Arc<App>, peer: SocketAddr) {
     let span = tracing::info_span!("session", %peer, conn = tracing::field::Empty, user = tracing::field::Empty);
     run_inner(socket, app).instrument(span).await;
 }
 
-async fn run_inner(mut socket: WebSocket, app: Arc<App>) {
+async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
     let limits = app.config.limits.clone();
     let mut decoder = Decoder::new(sotong_stomp::Limits {
         max_frame_bytes: limits.max_frame_bytes,
@@ -160,7 +177,7 @@ async fn run_inner(mut socket: WebSocket, app: Arc<App>) {
             }
         }
         let next = tokio::select! {
-            msg = socket.recv() => msg,
+            msg = socket.next() => msg,
             _ = tokio::time::sleep_until(deadline) => {
                 finish(&mut socket, Version::V1_2, Close::fatal("heartbeat_timeout", "no CONNECT frame in time")).await;
                 return;
@@ -187,7 +204,21 @@ async fn run_inner(mut socket: WebSocket, app: Arc<App>) {
     };
     decoder.set_version(version);
 
-    let (registration, queue) = app.hub.register(identity.user.id, limits.outbound_queue);
+    let Some((registration, queue)) = app.hub.register(
+        identity.user.id,
+        limits.outbound_queue,
+        limits.max_connections_per_user,
+    ) else {
+        let close = Close::fatal(
+            "too_many_connections",
+            format!(
+                "at most {} connections per user",
+                limits.max_connections_per_user
+            ),
+        );
+        finish(&mut socket, version, close).await;
+        return;
+    };
     let conn_id = registration.mailbox().id;
     tracing::Span::current().record("conn", tracing::field::display(conn_id));
     tracing::Span::current().record("user", identity.user.username.as_str());
@@ -208,6 +239,7 @@ async fn run_inner(mut socket: WebSocket, app: Arc<App>) {
     let mut session = Session {
         app: app.clone(),
         socket,
+        mailbox: registration.mailbox().clone(),
         version,
         identity,
         conn_id,
@@ -220,17 +252,10 @@ async fn run_inner(mut socket: WebSocket, app: Arc<App>) {
     };
     session.out.push(connected);
     let close = session
-        .serve(
-            decoder,
-            inbox,
-            queue,
-            &registration,
-            send_every,
-            expect_every,
-        )
+        .serve(decoder, inbox, queue, send_every, expect_every)
         .await;
     // Whatever was queued before the end (a DISCONNECT's RECEIPT, say) goes out first.
-    let _ = session.flush(registration.mailbox()).await;
+    let _ = session.flush().await;
     let subscriptions = session.subscriptions.len() as i64;
     app.metrics.subscriptions.dec_by(subscriptions);
     app.metrics.connections.dec();
@@ -303,7 +328,7 @@ fn fatal_code(err: &sotong_stomp::ParseError) -> &'static str {
 
 /// Sends the closing ERROR (if any) and closes the socket, without waiting long for a peer
 /// that does not read.
-async fn finish(socket: &mut WebSocket, version: Version, close: Close) {
+async fn finish<T: Transport>(socket: &mut T, version: Version, close: Close) {
     let work = async {
         if let Close::Fatal {
             code,
@@ -412,9 +437,10 @@ fn message_text(frame: &Frame) -> Result<String, Error> {
     }
 }
 
-struct Session {
+struct Session<T> {
     app: Arc<App>,
-    socket: WebSocket,
+    socket: T,
+    mailbox: Arc<Mailbox>,
     version: Version,
     identity: Identity,
     conn_id: ConnectionId,
@@ -446,17 +472,19 @@ async fn tick(timer: &mut Option<Interval>) {
     }
 }
 
-impl Session {
+impl<T: Transport> Session<T> {
     async fn serve(
         &mut self,
         mut decoder: Decoder,
         mut inbox: BytesMut,
         mut queue: mpsc::Receiver<Outbound>,
-        registration: &crate::hub::Registration,
         send_every: u64,
         expect_every: u64,
     ) -> Close {
-        let mailbox = registration.mailbox().clone();
+        let mailbox = self.mailbox.clone();
+        let frame_timeout = Duration::from_millis(self.app.config.limits.frame_timeout_ms);
+        // When the oldest byte of a still-incomplete frame arrived (slowloris guard).
+        let mut partial_since: Option<Instant> = None;
         let mut send_timer = interval_every(send_every);
         let mut check_timer = interval_every(expect_every / 2);
         let silence_limit = Duration::from_millis(expect_every) * HEARTBEAT_TOLERANCE;
@@ -478,9 +506,15 @@ impl Session {
                     Err(err) => return Close::fatal(fatal_code(&err), err.to_string()),
                 }
             }
-            if let Err(close) = self.flush(&mailbox).await {
+            if let Err(close) = self.flush().await {
                 return close;
             }
+            partial_since = match (inbox.is_empty(), partial_since) {
+                (true, _) => None,
+                (false, None) => Some(Instant::now()),
+                (false, since) => since,
+            };
+            let partial_deadline = partial_since.map(|since| since + frame_timeout);
 
             tokio::select! {
                 kick = mailbox.kicked() => {
@@ -490,7 +524,7 @@ impl Session {
                 _ = self.app.shutdown.cancelled() => {
                     return Close::fatal("shutting_down", "the server is shutting down");
                 }
-                msg = self.socket.recv() => {
+                msg = self.socket.next() => {
                     last_read = Instant::now();
                     match msg {
                         Some(Ok(WsMessage::Text(text))) => inbox.extend_from_slice(text.as_bytes()),
@@ -518,7 +552,7 @@ impl Session {
                 _ = tick(&mut send_timer) => {
                     if self.out.is_empty() && self.last_write.elapsed() >= Duration::from_millis(send_every) {
                         // STOMP 1.2: a heart-beat is an EOL.
-                        if self.write_raw(WsMessage::Text("\n".into()), &mailbox).await.is_err() {
+                        if self.write_raw(WsMessage::Text("\n".into())).await.is_err() {
                             return Close::Clean;
                         }
                     }
@@ -527,6 +561,14 @@ impl Session {
                     if last_read.elapsed() > silence_limit {
                         return Close::fatal("heartbeat_timeout", "no heart-beat from the client in time");
                     }
+                }
+                _ = async {
+                    match partial_deadline {
+                        Some(deadline) => tokio::time::sleep_until(deadline).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    return Close::fatal("malformed", "a frame stayed incomplete for too long");
                 }
                 _ = &mut expiry => {
                     return Close::fatal("token_expired", "the token has expired; refresh it and reconnect");
@@ -546,7 +588,8 @@ impl Session {
     }
 
     /// Writes every queued frame, then flushes once.
-    async fn flush(&mut self, mailbox: &crate::hub::Mailbox) -> Result<(), Close> {
+    async fn flush(&mut self) -> Result<(), Close> {
+        let mailbox = self.mailbox.clone();
         if self.out.is_empty() {
             return Ok(());
         }
@@ -572,7 +615,8 @@ impl Session {
         }
     }
 
-    async fn write_raw(&mut self, msg: WsMessage, mailbox: &crate::hub::Mailbox) -> Result<(), ()> {
+    async fn write_raw(&mut self, msg: WsMessage) -> Result<(), ()> {
+        let mailbox = self.mailbox.clone();
         let result = tokio::select! {
             r = tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(msg)) => r,
             _ = mailbox.kicked() => return Err(()),
@@ -770,6 +814,12 @@ impl Session {
             }
             if !full {
                 return Ok(());
+            }
+            // A long replay goes out page by page instead of piling up in memory.
+            if self.flush().await.is_err() {
+                return Err(Error::Invalid(
+                    "the connection closed during the replay".into(),
+                ));
             }
         }
     }

@@ -139,6 +139,11 @@ impl TestServer {
         }
     }
 
+    /// Like `user`, taking the name by value (for concurrent sign-ups).
+    pub async fn user_named(&self, username: String) -> TestUser {
+        self.user(&username).await
+    }
+
     /// The direct room of two users.
     pub async fn direct(&self, a: &TestUser, b: &TestUser) -> i64 {
         let (status, room) = self
