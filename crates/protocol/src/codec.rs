@@ -17,7 +17,7 @@ use std::mem;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use memchr::{memchr, memchr2};
 
-use crate::headers::{escape_into, parse_decimal, unescape};
+use crate::headers::{contains_any, escape_into, find_octet, parse_decimal, unescape};
 use crate::{Command, Frame, ParseError};
 
 /// A STOMP protocol version, ordered so that negotiation can take the maximum.
@@ -121,6 +121,13 @@ pub struct Decoder {
     version: Version,
     phase: Phase,
     command: Option<Command>,
+    /// Header lines seen so far, as offsets into the buffer; turned into
+    /// strings only once the blank line arrives, so the whole header block
+    /// is UTF-8-validated in one call. Reused across frames.
+    spans: Vec<Span>,
+    /// Offset of the first header line (just past the command line).
+    headers_start: usize,
+    /// The finished headers while the body is being read.
     headers: Vec<(String, String)>,
     /// Offset of the first unparsed line (or of the body) in the buffer.
     pos: usize,
@@ -146,6 +153,8 @@ impl Decoder {
             version: Version::V1_2,
             phase: Phase::Command,
             command: None,
+            spans: Vec::new(),
+            headers_start: 0,
             headers: Vec::new(),
             pos: 0,
             scanned: 0,
@@ -167,8 +176,10 @@ impl Decoder {
         self.limits
     }
 
-    /// Parses one frame from the front of `buf`, consuming its bytes. Ok(None) = need more bytes (the partial frame stays in buf).
-    /// Heart-beat EOLs (\n or \r\n) before a frame are consumed and skipped.
+    /// Parses one frame from the front of `buf`, consuming its bytes.
+    /// `Ok(None)` means more bytes are needed; the partial frame stays in
+    /// `buf` (its parse progress is kept here, so it is not re-scanned).
+    /// Heart-beat EOLs (`\n` or `\r\n`) before a frame are consumed and skipped.
     ///
     /// STOMP 1.2: "The NULL octet can be optionally followed by multiple
     /// EOLs", and heart-beats are bare EOLs, so both are swallowed here and
@@ -186,6 +197,7 @@ impl Decoder {
     fn reset(&mut self) {
         self.phase = Phase::Command;
         self.command = None;
+        self.spans.clear();
         self.headers = Vec::new();
         self.pos = 0;
         self.scanned = 0;
@@ -211,7 +223,7 @@ impl Decoder {
                 Phase::Body(len) => len,
                 Phase::Command | Phase::Headers => {
                     let tail = buf.get(self.scanned..).unwrap_or_default();
-                    let Some(i) = memchr(b'\n', tail) else {
+                    let Some(i) = find_eol(tail) else {
                         self.scanned = buf.len();
                         self.check_partial_line(buf)?;
                         return Ok(None);
@@ -220,13 +232,14 @@ impl Decoder {
                     if nl + 1 > self.limits.max_frame_bytes {
                         return Err(ParseError::FrameTooLarge);
                     }
-                    let mut line = buf.get(self.pos..nl).unwrap_or_default();
-                    if let [rest @ .., b'\r'] = line {
-                        line = rest;
-                    }
+                    let start = self.pos;
+                    let end = match buf.get(nl.wrapping_sub(1)) {
+                        Some(b'\r') if nl > start => nl - 1,
+                        _ => nl,
+                    };
                     self.pos = nl + 1;
                     self.scanned = nl + 1;
-                    self.parse_line(line)?;
+                    self.parse_line(buf, start, end)?;
                     continue;
                 }
             };
@@ -264,35 +277,38 @@ impl Decoder {
         }
     }
 
-    /// Handles one complete line (EOL stripped) of the command/header section.
-    fn parse_line(&mut self, line: &[u8]) -> Result<(), ParseError> {
+    /// Handles one complete line `buf[start..end]` (EOL stripped) of the
+    /// command/header section.
+    fn parse_line(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), ParseError> {
+        let line = buf.get(start..end).unwrap_or_default();
         match self.phase {
             Phase::Command => {
                 self.command = Some(Command::from_bytes(line).ok_or(ParseError::InvalidCommand)?);
                 self.phase = Phase::Headers;
+                self.headers_start = self.pos;
+                self.spans.clear();
             }
             Phase::Headers if line.is_empty() => {
+                self.build_headers(buf.get(self.headers_start..start).unwrap_or_default())?;
                 self.phase = Phase::Body(self.content_length()?);
             }
-            Phase::Headers => self.parse_header(line)?,
+            Phase::Headers => self.check_header(line, start)?,
             Phase::Body(_) => {}
         }
         Ok(())
     }
 
-    fn parse_header(&mut self, line: &[u8]) -> Result<(), ParseError> {
+    /// Validates one header line and records where its name and value are.
+    fn check_header(&mut self, line: &[u8], start: usize) -> Result<(), ParseError> {
         if line.len() > self.limits.max_header_bytes {
             return Err(ParseError::HeaderTooLong);
         }
-        if self.headers.len() >= self.limits.max_headers {
+        if self.spans.len() >= self.limits.max_headers {
             return Err(ParseError::TooManyHeaders);
         }
-        // One branch-free (vectorisable) pass over the line decides whether
-        // the rare checks are needed at all: typical headers are plain
-        // ASCII with no NUL, CR or backslash.
-        let unusual = line.iter().fold(false, |acc, &b| {
-            acc | (b == 0) | (b == b'\r') | (b == b'\\')
-        });
+        // One cheap pass over the line decides whether the rare checks are
+        // needed at all: typical headers have no NUL, CR or backslash.
+        let unusual = contains_any(line, [0, b'\r', b'\\']);
         // The grammar allows neither NUL (it would end the frame for a
         // NUL-scanning peer) nor CR outside the EOL in a header.
         if unusual && memchr2(0, b'\r', line).is_some() {
@@ -301,29 +317,42 @@ impl Decoder {
         // "header-name = 1*<any OCTET except CR or LF or ":">": split at the
         // first colon, and the name must not be empty. Later colons stay in
         // the value (1.0 peers and CONNECT frames cannot escape them).
-        let colon = match memchr(b':', line) {
+        let colon = match find_octet(line, b':') {
             Some(0) | None => return Err(ParseError::InvalidHeader),
             Some(c) => c,
         };
-        let line = std::str::from_utf8(line).map_err(|_| ParseError::InvalidUtf8)?;
-        // `colon` indexes an ASCII octet, so both halves are char-aligned.
-        let (name, value) = match (line.get(..colon), line.get(colon + 1..)) {
-            (Some(n), Some(v)) => (n, v),
-            _ => return Err(ParseError::InvalidHeader),
+        self.spans.push(Span {
+            start: start - self.headers_start,
+            colon: start - self.headers_start + colon,
+            end: start - self.headers_start + line.len(),
+            escaped: unusual,
+        });
+        Ok(())
+    }
+
+    /// Turns the recorded spans of the header block `block` into strings.
+    fn build_headers(&mut self, block: &[u8]) -> Result<(), ParseError> {
+        // Lines are split at ASCII octets, so a valid block has valid parts.
+        let block = std::str::from_utf8(block).map_err(|_| ParseError::InvalidUtf8)?;
+        let version = match self.command {
+            Some(c) if c.skips_escaping() => Version::V1_0,
+            _ => self.version,
         };
-        let (name, value) = if unusual {
-            let version = match self.command {
-                Some(c) if c.skips_escaping() => Version::V1_0,
-                _ => self.version,
+        let mut headers = Vec::with_capacity(self.spans.len());
+        for span in &self.spans {
+            let (Some(name), Some(value)) = (
+                block.get(span.start..span.colon),
+                block.get(span.colon + 1..span.end),
+            ) else {
+                return Err(ParseError::InvalidHeader);
             };
-            (unescape(name, version)?, unescape(value, version)?)
-        } else {
-            (name.to_owned(), value.to_owned())
-        };
-        if self.headers.capacity() == 0 {
-            self.headers.reserve(8);
+            headers.push(if span.escaped {
+                (unescape(name, version)?, unescape(value, version)?)
+            } else {
+                (name.to_owned(), value.to_owned())
+            });
         }
-        self.headers.push((name, value));
+        self.headers = headers;
         Ok(())
     }
 
@@ -343,12 +372,13 @@ impl Decoder {
             }
         })?;
         let n = usize::try_from(n).map_err(|_| ParseError::FrameTooLarge)?;
-        if n > self.limits.max_body_bytes
-            || self.pos.saturating_add(n).saturating_add(1) > self.limits.max_frame_bytes
-        {
-            return Err(ParseError::FrameTooLarge);
+        let frame_len = self.pos.checked_add(n).and_then(|end| end.checked_add(1));
+        match frame_len {
+            Some(len) if n <= self.limits.max_body_bytes && len <= self.limits.max_frame_bytes => {
+                Ok(Some(n))
+            }
+            _ => Err(ParseError::FrameTooLarge),
         }
-        Ok(Some(n))
     }
 
     fn parse_body(
@@ -361,7 +391,7 @@ impl Decoder {
             // MUST be read, regardless of whether or not there are NULL
             // octets in the body. The frame still needs to be terminated
             // with a NULL octet."
-            Some(n) => match buf.get(self.pos + n) {
+            Some(n) => match self.pos.checked_add(n).and_then(|nul| buf.get(nul)) {
                 None => return Ok(None),
                 Some(0) => n,
                 Some(_) => return Err(ParseError::MissingNul),
@@ -373,7 +403,7 @@ impl Decoder {
                 match memchr(0, buf.get(from..).unwrap_or_default()) {
                     None => {
                         self.scanned = buf.len();
-                        if buf.len() - self.pos > self.limits.max_body_bytes
+                        if buf.len().saturating_sub(self.pos) > self.limits.max_body_bytes
                             || buf.len() > self.limits.max_frame_bytes
                         {
                             return Err(ParseError::FrameTooLarge);
@@ -408,6 +438,29 @@ impl Decoder {
             headers,
             body,
         }))
+    }
+}
+
+/// Where one header line sits in the header block (offsets relative to its start).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    colon: usize,
+    /// End of the value, EOL excluded.
+    end: usize,
+    /// Whether the line holds a backslash, i.e. may need unescaping.
+    escaped: bool,
+}
+
+/// Index of the first LF in `hay`. Header lines are tens of octets, where
+/// a word-at-a-time scan beats memchr's SIMD set-up; past the first few
+/// words memchr takes over so long lines still scan at SIMD speed.
+fn find_eol(hay: &[u8]) -> Option<usize> {
+    const SHORT: usize = 64;
+    match hay.get(SHORT..) {
+        None => find_octet(hay, b'\n'),
+        Some(rest) => find_octet(hay.get(..SHORT).unwrap_or_default(), b'\n')
+            .or_else(|| memchr(b'\n', rest).map(|i| i + SHORT)),
     }
 }
 

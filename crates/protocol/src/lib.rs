@@ -29,11 +29,15 @@
 //!
 //! * `frame.rs`: the [`Frame`] struct: command, ordered headers, body.
 //! * `command.rs`: the [`Command`] enum and its wire spelling.
-//! * `headers.rs`: header escaping per version, [`parse_heart_beat`] and
-//!   [`negotiate_heart_beat`].
+//! * `headers.rs`: header escaping per version, the word-at-a-time octet
+//!   scans behind it, [`parse_heart_beat`] and [`negotiate_heart_beat`].
 //! * `codec.rs`: the incremental [`Decoder`] with its [`Limits`], [`encode`],
-//!   and [`Version`] negotiation.
+//!   and [`Version`] negotiation; its byte-literal and property tests live in
+//!   `codec/tests.rs`.
 //! * `error.rs`: [`ParseError`], everything the decoder can reject.
+//!
+//! Benchmarks are in `benches/codec.rs`; figures in the workspace's
+//! `BENCHMARKS.md`.
 
 mod codec;
 mod command;

@@ -714,8 +714,10 @@ const ALL_COMMANDS: [Command; 15] = [
 fn header_text(special: &'static [char], min: usize) -> impl Strategy<Value = String> {
     let ch = prop_oneof![
         2 => prop::sample::select(special),
-        3 => any::<char>().prop_filter("no NUL, CR, LF, ':' or '\\\\' here", |c| {
-            !matches!(c, '\0' | '\r' | '\n' | ':' | '\\')
+        // Other characters, any Unicode (the specials map to a plain one).
+        3 => any::<char>().prop_map(|c| match c {
+            '\0' | '\r' | '\n' | ':' | '\\' => 'x',
+            c => c,
         }),
     ];
     prop::collection::vec(ch, min..12).prop_map(String::from_iter)
@@ -862,5 +864,33 @@ proptest! {
         if whole_err.is_none() {
             prop_assert_eq!(whole_rest, chunked_rest);
         }
+    }
+}
+
+#[test]
+fn unlimited_limits_do_not_overflow() {
+    let unlimited = Limits {
+        max_frame_bytes: usize::MAX,
+        max_headers: usize::MAX,
+        max_header_bytes: usize::MAX,
+        max_body_bytes: usize::MAX,
+    };
+    let input = format!("SEND\ncontent-length:{}\n\nabc", usize::MAX);
+    assert_eq!(
+        decode_err_with(Decoder::new(unlimited), input.as_bytes()),
+        ParseError::FrameTooLarge
+    );
+    let input = format!("SEND\ncontent-length:{}\n\nabc", usize::MAX - 100);
+    let mut d = Decoder::new(unlimited);
+    let mut buf = BytesMut::from(input.as_bytes());
+    assert_eq!(d.decode(&mut buf), Ok(None));
+}
+
+proptest! {
+    #[test]
+    fn prop_find_eol_matches_naive(
+        hay in prop::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()], 0..200),
+    ) {
+        prop_assert_eq!(find_eol(&hay), hay.iter().position(|&b| b == b'\n'));
     }
 }
