@@ -106,6 +106,9 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::TooLarge(rejection.body_text()))
+            }
             Err(rejection) => Err(Error::Invalid(rejection.body_text())),
         }
     }
