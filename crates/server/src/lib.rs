@@ -10,6 +10,7 @@
 //! - [`server`]: [`App`](server::App) (the shared parts) and [`run`](server::run) (serve, then drain).
 //! - [`http`]: the HTTP API, the `/ws` upgrade with its `Origin` check, health and metrics.
 //! - [`session`]: one STOMP connection; the connection's only writer; the delivery decision.
+//! - [`transport`]: an in-memory transport for driving a session without a socket.
 //! - [`hub`]: which connections of which users live on this node.
 //! - [`broker`]: how a publication reaches every node's hub ([`broker::MemoryBroker`] for one node).
 //! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP.
@@ -34,6 +35,7 @@ pub mod server;
 pub mod session;
 pub mod store;
 pub mod throttle;
+pub mod transport;
 
 pub use config::Config;
 pub use error::Error;

@@ -23,6 +23,11 @@
 //! A `since-seq: N` subscription enters the table *before* the store is read, so every message
 //! committed after that point is also in this task's queue: the replay reads everything after
 //! N, the filter then drops what the replay already sent. No gap, no duplicate.
+//!
+//! A subscription without `since-seq` is live from the room's last `seq` when it began. A
+//! message committed before that (still in this task's queue when the SUBSCRIBE was handled)
+//! goes where it would have gone when it was published: to the notification queue. So a
+//! publisher that loses a race cannot make a message vanish between the two routes.
 
 use crate::auth::{bearer, Credential, Identity};
 use crate::broker::{ConnectionId, UserEvent};
@@ -97,8 +102,12 @@ enum Target {
 #[derive(Debug)]
 struct RoomSubscription {
     id: String,
-    /// The last `seq` sent on this subscription; `None` until the first one.
-    delivered: Option<Seq>,
+    /// The last `seq` sent on this subscription (or that the client said it holds).
+    delivered: Seq,
+    /// For a subscription without `since-seq`: the room's last `seq` when it began. Messages
+    /// up to it were committed before the subscription existed, so they take the route they
+    /// had then (the notification queue), not the topic.
+    live_after: Option<Seq>,
 }
 
 /// A token bucket for SENDs.
@@ -761,11 +770,15 @@ impl<T: Transport> Session<T> {
                 .chat
                 .require_member(self.identity.user.id, room)
                 .await?;
+            // Read after the membership check and before anything else this task does, so any
+            // message committed later is still ahead of us in the queue (see the module doc).
+            let last = self.app.chat.store().last_seq(room).await?;
             self.rooms.insert(
                 room,
                 RoomSubscription {
                     id: id.clone(),
-                    delivered: None,
+                    delivered: last,
+                    live_after: since.is_none().then_some(last),
                 },
             );
         }
@@ -810,7 +823,7 @@ impl<T: Transport> Session<T> {
                 self.push_room_message(&RenderedMessage::new(&message));
             }
             if let Some(sub) = self.rooms.get_mut(&room) {
-                sub.delivered = Some(delivered);
+                sub.delivered = delivered;
             }
             if !full {
                 return Ok(());
@@ -923,14 +936,19 @@ impl<T: Transport> Session<T> {
     ) -> Result<(), Close> {
         let room = message.room_id();
         let seq = message.seq();
-        if let Some(sub) = self.rooms.get(&room) {
-            match sub.delivered {
-                Some(delivered) if seq <= delivered => return Ok(()),
-                Some(delivered) if seq > delivered + 1 => {
+        let on_topic = match self.rooms.get(&room) {
+            Some(sub) if sub.live_after.is_some_and(|first| seq <= first) => false,
+            Some(sub) if seq <= sub.delivered => return Ok(()),
+            Some(sub) => {
+                if seq > sub.delivered + 1 {
+                    let delivered = sub.delivered;
                     self.fill_gap(room, delivered, seq).await;
                 }
-                _ => {}
+                true
             }
+            None => false,
+        };
+        if on_topic {
             self.push_room_message(message);
             self.observe_latency(&message.message);
             return Ok(());
@@ -991,10 +1009,7 @@ impl<T: Transport> Session<T> {
         let Some(sub) = self.rooms.get_mut(&room) else {
             return;
         };
-        sub.delivered = Some(
-            sub.delivered
-                .map_or(message.seq(), |d| d.max(message.seq())),
-        );
+        sub.delivered = sub.delivered.max(message.seq());
         let frame = Frame::new(Command::Message)
             .with_header("destination", format!("/topic/rooms/{room}"))
             .with_header("subscription", sub.id.clone())

@@ -1,0 +1,187 @@
+//! The session's seq filter, driven through an in-memory transport so that publications can be
+//! delivered in any order a race between publishers (or nodes) could produce.
+
+use axum::extract::ws::Message as WsMessage;
+use bytes::BytesMut;
+use sotong_server::broker::Publication;
+use sotong_server::model::{Message, RoomId, User};
+use sotong_server::store::NewMessage;
+use sotong_server::transport::{pair, ChannelPeer};
+use sotong_server::{App, Config};
+use sotong_stomp::{encode, Command, Decoder, Frame, Limits, Version};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const SECRET: &str = "ordering-test-secret-0123456789";
+
+struct Peer {
+    inner: ChannelPeer,
+    decoder: Decoder,
+    inbox: BytesMut,
+}
+
+impl Peer {
+    async fn send(&mut self, frame: Frame) {
+        let mut buf = BytesMut::new();
+        encode(&frame, Version::V1_2, &mut buf);
+        let text = String::from_utf8(buf.to_vec()).expect("utf8");
+        self.inner
+            .to_server
+            .send(WsMessage::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    async fn next(&mut self) -> Frame {
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.inbox).expect("frame") {
+                return frame;
+            }
+            let msg = tokio::time::timeout(Duration::from_secs(10), self.inner.from_server.recv())
+                .await
+                .expect("a frame in time")
+                .expect("session alive");
+            match msg {
+                WsMessage::Text(t) => self.inbox.extend_from_slice(t.as_bytes()),
+                WsMessage::Binary(b) => self.inbox.extend_from_slice(&b),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn jwt(username: &str) -> String {
+    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({"sub": username, "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("jwt")
+}
+
+async fn store_message(app: &App, room: RoomId, sender: &User, text: &str) -> Message {
+    app.store
+        .insert_message(NewMessage {
+            room_id: room,
+            sender,
+            text,
+            client_msg_id: None,
+        })
+        .await
+        .expect("stored")
+        .message
+}
+
+fn publish(app: &App, message: &Message, to: &User) {
+    // Straight into this node's hub, in whatever order the test chooses.
+    app.hub.deliver(&Publication::Message {
+        message: message.clone(),
+        recipients: vec![(to.id, 1)],
+    });
+}
+
+fn seq_and_destination(frame: &Frame) -> (u64, String) {
+    let body: serde_json::Value = serde_json::from_slice(&frame.body).expect("json");
+    (
+        body["message"]["seq"].as_u64().expect("seq"),
+        frame.header("destination").unwrap_or("").to_string(),
+    )
+}
+
+#[tokio::test]
+async fn late_and_out_of_order_publications_keep_seq_order_and_one_route() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = Config {
+        data_dir: dir.path().into(),
+        jwt_secret: Some(SECRET.into()),
+        ..Config::default()
+    };
+    let app: Arc<App> = App::open(config, CancellationToken::new())
+        .await
+        .expect("app");
+    let alice = app.store.upsert_user("alice", None).await.expect("alice");
+    let bob = app.store.upsert_user("bob", None).await.expect("bob");
+    let (room, _) = app.store.direct_room(alice.id, bob.id).await.expect("room");
+    let mut early = Vec::new();
+    for i in 1..=3 {
+        early.push(store_message(&app, room, &bob, &format!("early {i}")).await);
+    }
+
+    let (transport, peer) = pair(64);
+    let session = tokio::spawn(sotong_server::session::run(
+        transport,
+        app.clone(),
+        "127.0.0.1:9".parse().expect("addr"),
+    ));
+    let mut peer = Peer {
+        inner: peer,
+        decoder: Decoder::new(Limits::default()),
+        inbox: BytesMut::new(),
+    };
+    peer.send(
+        Frame::new(Command::Connect)
+            .with_header("accept-version", "1.2")
+            .with_header("Authorization", format!("Bearer {}", jwt("alice"))),
+    )
+    .await;
+    assert_eq!(peer.next().await.command, Command::Connected);
+    peer.send(
+        Frame::new(Command::Subscribe)
+            .with_header("id", "n")
+            .with_header("destination", "/user/queue/notifications")
+            .with_header("receipt", "1"),
+    )
+    .await;
+    assert_eq!(peer.next().await.command, Command::Receipt);
+    let topic = format!("/topic/rooms/{room}");
+    peer.send(
+        Frame::new(Command::Subscribe)
+            .with_header("id", "t")
+            .with_header("destination", topic.as_str())
+            .with_header("receipt", "2"),
+    )
+    .await;
+    assert_eq!(peer.next().await.command, Command::Receipt);
+
+    // Seq 3 was committed before the subscription but its publication arrives after it: it
+    // takes the route it had when it was published, the notification queue.
+    publish(&app, &early[2], &alice);
+    assert_eq!(
+        seq_and_destination(&peer.next().await),
+        (3, "/user/queue/notifications".into())
+    );
+
+    // 4, 5, 6 are committed; 6's publication wins the race. The session fills 4 and 5 from
+    // the store first, and drops the late publications of 4 and 5.
+    let mut later = Vec::new();
+    for i in 4..=7 {
+        later.push(store_message(&app, room, &bob, &format!("later {i}")).await);
+    }
+    publish(&app, &later[2], &alice);
+    publish(&app, &later[0], &alice);
+    publish(&app, &later[1], &alice);
+    publish(&app, &later[3], &alice);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(seq_and_destination(&peer.next().await));
+    }
+    assert_eq!(
+        seen,
+        (4..=7).map(|s| (s, topic.clone())).collect::<Vec<_>>()
+    );
+
+    // Nothing else follows: a DISCONNECT receipt is the very next frame.
+    peer.send(Frame::new(Command::Disconnect).with_header("receipt", "bye"))
+        .await;
+    let last = peer.next().await;
+    assert_eq!(
+        (last.command, last.header("receipt-id")),
+        (Command::Receipt, Some("bye"))
+    );
+    tokio::time::timeout(Duration::from_secs(10), session)
+        .await
+        .expect("ended")
+        .expect("task");
+}
