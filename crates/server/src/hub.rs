@@ -31,6 +31,8 @@ pub struct RenderedMessage {
     pub topic_body: Bytes,
     /// The message object alone, for notification bodies that add a per-user unread count.
     pub message_json: String,
+    /// `sentAt` as Unix milliseconds, parsed once, for the delivery latency metric.
+    pub sent_at_millis: i64,
 }
 
 impl RenderedMessage {
@@ -38,10 +40,17 @@ impl RenderedMessage {
     pub fn new(message: &Message) -> Self {
         let message_json = serde_json::to_string(message).unwrap_or_else(|_| "null".into());
         let topic_body = format!(r#"{{"type":"message","message":{message_json}}}"#);
+        let sent_at_millis = time::OffsetDateTime::parse(
+            &message.sent_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .unwrap_or_else(|_| crate::model::now_millis());
         RenderedMessage {
             message: message.clone(),
             topic_body: Bytes::from(topic_body),
             message_json,
+            sent_at_millis,
         }
     }
 

@@ -33,7 +33,7 @@ use crate::auth::{bearer, Credential, Identity};
 use crate::broker::{ConnectionId, UserEvent};
 use crate::error::Error;
 use crate::hub::{Mailbox, Outbound, RenderedMessage, RenderedTyping};
-use crate::model::{Message, RoomId, Seq};
+use crate::model::{RoomId, Seq};
 use crate::server::App;
 use crate::store::Page;
 #[cfg(doc)]
@@ -375,9 +375,11 @@ async fn finish<T: Transport>(socket: &mut T, version: Version, close: Close) {
 fn ws_message(frame: &Frame, version: Version) -> WsMessage {
     let mut buf = BytesMut::with_capacity(256 + frame.body.len());
     encode(frame, version, &mut buf);
-    match String::from_utf8(buf.to_vec()) {
-        Ok(text) => WsMessage::Text(text.into()),
-        Err(err) => WsMessage::Binary(err.into_bytes().into()),
+    let bytes = buf.freeze();
+    // Frames are text whenever their bodies are (always, for sotong's JSON): no copy either way.
+    match axum::extract::ws::Utf8Bytes::try_from(bytes.clone()) {
+        Ok(text) => WsMessage::Text(text),
+        Err(_) => WsMessage::Binary(bytes),
     }
 }
 
@@ -950,7 +952,7 @@ impl<T: Transport> Session<T> {
         };
         if on_topic {
             self.push_room_message(message);
-            self.observe_latency(&message.message);
+            self.observe_latency(message);
             return Ok(());
         }
         if let Some(sub) = self.subscription_of(Target::Notifications) {
@@ -966,7 +968,7 @@ impl<T: Transport> Session<T> {
                     .with_header("content-type", "application/json")
                     .with_body(body.into_bytes()),
             );
-            self.observe_latency(&message.message);
+            self.observe_latency(message);
         }
         Ok(())
     }
@@ -1020,17 +1022,12 @@ impl<T: Transport> Session<T> {
         self.out.push(frame);
     }
 
-    fn observe_latency(&self, message: &Message) {
-        if let Ok(sent) = time::OffsetDateTime::parse(
-            &message.sent_at,
-            &time::format_description::well_known::Rfc3339,
-        ) {
-            let age = time::OffsetDateTime::now_utc() - sent;
-            self.app
-                .metrics
-                .delivery_latency
-                .observe(age.as_seconds_f64().max(0.0));
-        }
+    fn observe_latency(&self, message: &RenderedMessage) {
+        let age_ms = crate::model::now_millis().saturating_sub(message.sent_at_millis);
+        self.app
+            .metrics
+            .delivery_latency
+            .observe((age_ms.max(0) as f64) / 1000.0);
     }
 
     fn deliver_typing(&mut self, typing: &RenderedTyping) {

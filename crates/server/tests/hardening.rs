@@ -194,6 +194,8 @@ async fn a_consumer_that_stops_reading_is_cut_off_and_recovers() {
 #[tokio::test]
 async fn a_reconnect_storm_recovers_every_subscription_without_gaps() {
     const CLIENTS: usize = 2000;
+    // Two thousand handshakes at once on a small machine take a while; this only guards hangs.
+    const STORM_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
     const ROOM_SIZE: usize = 10;
     let server = TestServer::spawn().await;
     let owner = server.user("owner").await;
@@ -217,7 +219,7 @@ async fn a_reconnect_storm_recovers_every_subscription_without_gaps() {
         let token = u.token.clone();
         let topic = format!("/topic/rooms/{}", room_of(i));
         async move {
-            let mut c = Stomp::connect_to(addr, &token).await;
+            let mut c = Stomp::connect_patiently(addr, &token, STORM_PATIENCE).await;
             c.subscribe_with("t", &topic, &[("since-seq", "0")]).await;
             c
         }
@@ -237,7 +239,7 @@ async fn a_reconnect_storm_recovers_every_subscription_without_gaps() {
         let token = u.token.clone();
         let topic = format!("/topic/rooms/{}", room_of(i));
         async move {
-            let mut c = Stomp::connect_to(addr, &token).await;
+            let mut c = Stomp::connect_patiently(addr, &token, STORM_PATIENCE).await;
             let replay = c.subscribe_with("t", &topic, &[("since-seq", "1")]).await;
             let seqs: Vec<u64> = replay
                 .iter()

@@ -231,6 +231,8 @@ pub struct Stomp {
     decoder: Decoder,
     inbox: BytesMut,
     pub heartbeats: usize,
+    /// How long `next` waits before the test fails as hung.
+    pub patience: Duration,
 }
 
 impl Stomp {
@@ -268,6 +270,7 @@ impl Stomp {
             }),
             inbox: BytesMut::new(),
             heartbeats: 0,
+            patience: PATIENCE,
         })
     }
 
@@ -278,7 +281,13 @@ impl Stomp {
 
     /// Like `connect`, from a task that holds only the address.
     pub async fn connect_to(addr: SocketAddr, token: &str) -> Stomp {
+        Self::connect_patiently(addr, token, PATIENCE).await
+    }
+
+    /// Like `connect_to`, for tests that load the machine on purpose (thousands of clients).
+    pub async fn connect_patiently(addr: SocketAddr, token: &str, patience: Duration) -> Stomp {
         let mut client = Self::open_addr(addr, |_| {}).await.expect("upgrade");
+        client.patience = patience;
         let connected = client
             .request(
                 Frame::new(Command::Connect)
@@ -323,7 +332,7 @@ impl Stomp {
 
     /// The next frame, or `None` when the socket closed. Panics after PATIENCE.
     pub async fn next(&mut self) -> Option<Frame> {
-        tokio::time::timeout(PATIENCE, self.next_inner())
+        tokio::time::timeout(self.patience, self.next_inner())
             .await
             .expect("a frame in time")
     }

@@ -1,0 +1,104 @@
+//! Fixtures and steps shared by the e2e tests: a server per test, users with unique names,
+//! and the screens driven the way a person does (by accessible names, see the contract's
+//! "Web app" table).
+import { test as base, expect, type Browser, type Page } from '@playwright/test';
+import { TestServer } from './server';
+
+/** A signed-up user with its own browser context. */
+export interface Person {
+  username: string;
+  displayName: string;
+  page: Page;
+}
+
+let counter = 0;
+
+/** A username unique across runs (3–32 chars of a-z 0-9 _). */
+export function uniqueName(prefix: string): string {
+  const stamp = Date.now().toString(36).slice(-6);
+  return `${prefix}_${stamp}${(counter++).toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`.toLowerCase().slice(0, 32);
+}
+
+export const test = base.extend<{ server: TestServer }>({
+  // eslint-disable-next-line no-empty-pattern
+  server: async ({}, use, testInfo) => {
+    const server = await TestServer.start();
+    await use(server);
+    if (testInfo.status !== testInfo.expectedStatus) await testInfo.attach('server.log', { body: server.log, contentType: 'text/plain' });
+    await server.dispose();
+  },
+});
+
+export { expect };
+
+/** Opens a new browser context and signs a new user up through the login form. */
+export async function signUp(browser: Browser, server: TestServer, prefix: string, viewport = { width: 1280, height: 800 }): Promise<Person> {
+  const context = await browser.newContext({ viewport, baseURL: server.url });
+  const page = await context.newPage();
+  const username = uniqueName(prefix);
+  await page.goto('/');
+  await page.getByRole('textbox', { name: 'Username' }).fill(username);
+  await page.getByRole('textbox', { name: 'Password' }).fill('correct horse battery');
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await expect(page.getByRole('status', { name: 'Connection status' })).toHaveText('Connected');
+  return { username, displayName: username, page };
+}
+
+/** Logs an existing user in from a new browser context (another device). */
+export async function logIn(browser: Browser, server: TestServer, who: Person): Promise<Person> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
+  const page = await context.newPage();
+  await page.goto('/');
+  await page.getByRole('textbox', { name: 'Username' }).fill(who.username);
+  await page.getByRole('textbox', { name: 'Password' }).fill('correct horse battery');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByRole('status', { name: 'Connection status' })).toHaveText('Connected');
+  return { ...who, page };
+}
+
+/** Starts (or reopens) the direct room with `other` through the dialog. */
+export async function openDirect(person: Person, other: Person): Promise<void> {
+  const { page } = person;
+  await page.getByRole('button', { name: 'New direct message' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New direct message' });
+  await dialog.getByRole('textbox', { name: 'Username' }).fill(other.username);
+  await dialog.getByRole('button', { name: 'Start', exact: true }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByRole('log', { name: other.displayName })).toBeVisible();
+}
+
+/** Creates a group through the dialog and waits for its chat. */
+export async function createGroup(person: Person, name: string, members: Person[]): Promise<void> {
+  const { page } = person;
+  await page.getByRole('button', { name: 'New group' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New group' });
+  await dialog.getByRole('textbox', { name: 'Group name' }).fill(name);
+  await dialog.getByRole('textbox', { name: 'Members' }).fill(members.map((m) => m.username).join(', '));
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByRole('log', { name })).toBeVisible();
+}
+
+/** Clicks a room in the room list. */
+export async function openRoom(person: Person, name: string): Promise<void> {
+  const { page } = person;
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: new RegExp(`^${escape(name)}`) }).click();
+  await expect(page.getByRole('log', { name })).toBeVisible();
+}
+
+/** Types a message and presses Enter. */
+export async function send(person: Person, text: string): Promise<void> {
+  const box = person.page.getByRole('textbox', { name: 'Message' });
+  await box.fill(text);
+  await box.press('Enter');
+  await expect(box).toHaveValue('');
+}
+
+/** The messages in the open log whose text is exactly `text`. */
+export function messagesWithText(person: Person, room: string, text: string) {
+  return person.page.getByRole('log', { name: room }).locator('.bubble').getByText(text, { exact: true });
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

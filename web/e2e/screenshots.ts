@@ -1,0 +1,105 @@
+//! Renders the screenshots in docs/screenshots (desktop 1280x800 and phone 390x844) from a
+//! real server seeded over HTTP: login, room list + chat, a toast. Run: `npm run screenshots`.
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from '@playwright/test';
+import { expect, test, uniqueName } from './fixtures';
+import type { TestServer } from './server';
+
+const out = resolve(dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots');
+
+interface Account {
+  username: string;
+  token: string;
+  displayName: string;
+}
+
+async function call<T>(server: TestServer, method: string, path: string, body?: unknown, token?: string): Promise<T> {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return (res.status === 204 ? undefined : await res.json()) as T;
+}
+
+async function account(server: TestServer, prefix: string, displayName: string): Promise<Account> {
+  const username = uniqueName(prefix);
+  await call(server, 'POST', '/api/register', { username, password: 'correct horse battery', displayName });
+  const { token } = await call<{ token: string }>(server, 'POST', '/api/login', { username, password: 'correct horse battery' });
+  return { username, token, displayName };
+}
+
+const say = (server: TestServer, who: Account, roomId: number, text: string) =>
+  call(server, 'POST', `/api/rooms/${roomId}/messages`, { text }, who.token);
+
+async function seed(server: TestServer) {
+  const minji = await account(server, 'minji', 'Minji Park');
+  const daniel = await account(server, 'daniel', 'Daniel Cho');
+  const sora = await account(server, 'sora', 'Sora Lee');
+  const alex = await account(server, 'alex', 'Alex Kim');
+  const trip = await call<{ id: number }>(server, 'POST', '/api/rooms', { name: 'Weekend trip', members: [daniel.username, sora.username, alex.username] }, minji.token);
+  await say(server, sora, trip.id, 'Should we leave Saturday at 8?');
+  await say(server, alex, trip.id, '주말에 비 온대요 ☔ 우산 챙기세요!');
+  await say(server, minji, trip.id, 'Works for me. I will book the cabin tonight.');
+  await say(server, daniel, trip.id, 'I can drive 🚗');
+  const withAlex = await call<{ id: number }>(server, 'POST', '/api/rooms/direct', { username: alex.username }, minji.token);
+  await say(server, alex, withAlex.id, 'Thanks for the notes from today!');
+  await say(server, minji, withAlex.id, 'Anytime 🙂');
+  const withDaniel = await call<{ id: number }>(server, 'POST', '/api/rooms/direct', { username: daniel.username }, minji.token);
+  const lines: Array<[Account, string]> = [
+    [daniel, 'Hey! Are we still on for lunch tomorrow?'],
+    [minji, 'Yes! 12:30 at the usual place?'],
+    [daniel, 'Perfect. I found a new ramen spot nearby, want to try it instead?'],
+    [minji, 'Oh nice, let’s do it 🍜'],
+    [daniel, 'I will send you the address.'],
+    [daniel, '서울 마포구 연남동 — the one with the blue sign'],
+    [minji, '좋아요! See you there.'],
+  ];
+  for (const [who, text] of lines) await say(server, who, withDaniel.id, text);
+  const withSora = await call<{ id: number }>(server, 'POST', '/api/rooms/direct', { username: sora.username }, minji.token);
+  await say(server, sora, withSora.id, 'Did you see the photos from last weekend?');
+  await say(server, sora, withSora.id, 'The sunset one is my favourite 🌅');
+  return { minji, daniel, sora, alex, withDaniel, withSora };
+}
+
+async function logIn(page: Page, who: Account) {
+  await page.getByRole('textbox', { name: 'Username' }).fill(who.username);
+  await page.getByRole('textbox', { name: 'Password' }).fill('correct horse battery');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByRole('status', { name: 'Connection status' })).toHaveText('Connected');
+}
+
+for (const [kind, viewport] of [
+  ['desktop', { width: 1280, height: 800 }],
+  ['phone', { width: 390, height: 844 }],
+] as const) {
+  test(`screenshots (${kind})`, async ({ browser, server }) => {
+    mkdirSync(out, { recursive: true });
+    const people = await seed(server);
+    const context = await browser.newContext({ viewport, baseURL: server.url, deviceScaleFactor: kind === 'phone' ? 2 : 1, hasTouch: kind === 'phone', isMobile: kind === 'phone' });
+    const page = await context.newPage();
+    await page.goto('/');
+    await page.getByRole('textbox', { name: 'Username' }).fill(people.minji.username);
+    await page.screenshot({ path: `${out}/${kind}-login.png` });
+    await page.getByRole('textbox', { name: 'Username' }).fill('');
+    await logIn(page, people.minji);
+
+    const rooms = page.getByRole('navigation', { name: 'Rooms' });
+    await expect(rooms.getByRole('link', { name: /^Daniel Cho/ })).toBeVisible();
+    if (kind === 'phone') await page.screenshot({ path: `${out}/${kind}-rooms.png` });
+
+    await rooms.getByRole('link', { name: /^Daniel Cho/ }).click();
+    const log = page.getByRole('log', { name: 'Daniel Cho' });
+    await expect(log.getByText('좋아요! See you there.')).toBeVisible();
+    await page.screenshot({ path: `${out}/${kind}-chat.png` });
+
+    await say(server, people.sora, people.withSora.id, 'Coffee later? ☕');
+    await expect(page.getByRole('status', { name: 'Notifications' }).getByText('Coffee later? ☕')).toBeVisible();
+    await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
+    await page.screenshot({ path: `${out}/${kind}-toast.png` });
+    await context.close();
+  });
+}

@@ -1,0 +1,108 @@
+//! The HTTP half of the contract: a small `fetch` wrapper with the bearer token, and one
+//! typed function per endpoint. A `401` is reported through `onUnauthorized` (the app logs
+//! out) and thrown as an `ApiError` like any other error answer.
+import type { Message, Room, User } from './types';
+
+/** An error answer: HTTP status plus the contract's `{error, message}` body. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Options for `createApi`. */
+export interface ApiOptions {
+  /** The session token, if logged in. */
+  token?: string | null;
+  /** Called when an authenticated call gets `401` (token expired or revoked). */
+  onUnauthorized?: () => void;
+  /** Base URL; empty means same origin (the server serves the app). */
+  baseUrl?: string;
+  fetch?: typeof fetch;
+}
+
+/** Query of `GET /api/rooms/{id}/messages`. */
+export interface PageQuery {
+  before?: number;
+  after?: number;
+  limit?: number;
+}
+
+/** The calls the realtime layer needs; `createApi` implements it, tests fake it. */
+export interface ChatApi {
+  listRooms(): Promise<Room[]>;
+  getRoom(roomId: number): Promise<Room>;
+  listMessages(roomId: number, query: PageQuery): Promise<Message[]>;
+  markRead(roomId: number, seq: number): Promise<void>;
+}
+
+/** Every endpoint of the contract the app uses. */
+export interface Api extends ChatApi {
+  register(username: string, password: string, displayName?: string): Promise<User>;
+  login(username: string, password: string): Promise<{ token: string; user: User }>;
+  logout(): Promise<void>;
+  me(): Promise<User>;
+  searchUsers(prefix: string): Promise<User[]>;
+  openDirect(username: string): Promise<Room>;
+  createGroup(name: string, members: string[]): Promise<Room>;
+}
+
+/**
+ * Builds the API client.
+ *
+ * # Errors
+ * Every call rejects with `ApiError` on a non-2xx answer, or with the fetch error.
+ */
+export function createApi(options: ApiOptions = {}): Api {
+  const base = options.baseUrl ?? '';
+  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (options.token) headers.Authorization = `Bearer ${options.token}`;
+    const res = await doFetch(base + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    const json: unknown = text ? JSON.parse(text) : undefined;
+    if (!res.ok) {
+      const err = (json ?? {}) as { error?: string; message?: string };
+      if (res.status === 401 && options.token) options.onUnauthorized?.();
+      throw new ApiError(res.status, err.error ?? 'http_error', err.message ?? `HTTP ${res.status}`);
+    }
+    return json as T;
+  }
+
+  const qs = (q: PageQuery) => {
+    const p = new URLSearchParams();
+    if (q.before !== undefined) p.set('before', String(q.before));
+    if (q.after !== undefined) p.set('after', String(q.after));
+    if (q.limit !== undefined) p.set('limit', String(q.limit));
+    const s = p.toString();
+    return s ? `?${s}` : '';
+  };
+
+  return {
+    register: (username, password, displayName) =>
+      call('POST', '/api/register', displayName ? { username, password, displayName } : { username, password }),
+    login: (username, password) => call('POST', '/api/login', { username, password }),
+    logout: () => call('POST', '/api/logout'),
+    me: () => call('GET', '/api/me'),
+    searchUsers: (prefix) => call('GET', `/api/users?q=${encodeURIComponent(prefix)}`),
+    openDirect: (username) => call('POST', '/api/rooms/direct', { username }),
+    createGroup: (name, members) => call('POST', '/api/rooms', { name, members }),
+    listRooms: () => call('GET', '/api/rooms'),
+    getRoom: (roomId) => call('GET', `/api/rooms/${String(roomId)}`),
+    listMessages: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/messages${qs(q)}`),
+    markRead: (roomId, seq) => call('POST', `/api/rooms/${String(roomId)}/read`, { seq }),
+  };
+}

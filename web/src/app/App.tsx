@@ -1,0 +1,71 @@
+//! The app root: the login screen, or the logged-in shell inside one `WebSocketProvider`
+//! (re-keyed by token, so a new login is a new connection and fresh stores). An auth failure
+//! on the socket (`unauthorized`, `token_expired`) or a `401` on HTTP logs out: sotong has no
+//! refresh endpoint.
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { createApi } from '../api/http';
+import { LoginScreen } from '../features/auth/LoginScreen';
+import { WebSocketProvider } from '../realtime';
+import { ApiContext } from './ApiContext';
+import { navigate } from './router';
+import { loadSession, saveSession, type Session } from './session';
+import { Shell } from './Shell';
+
+/** The whole app. */
+export function App() {
+  const [session, setSession] = useState<Session | null>(loadSession);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  const endSession = useCallback((reason: string | null) => {
+    saveSession(null);
+    setSession(null);
+    setNotice(reason);
+  }, []);
+
+  const api = useMemo(
+    () => createApi({ token: session?.token, onUnauthorized: () => endSession('Your session has ended. Please log in again.') }),
+    [session?.token, endSession],
+  );
+
+  // A saved session may have expired while the tab was closed.
+  useEffect(() => {
+    if (!session) return;
+    api.me().then(
+      (user) => {
+        if (user.displayName !== session.user.displayName) {
+          const next = { ...session, user };
+          saveSession(next);
+          setSession(next);
+        }
+      },
+      () => {},
+    );
+  }, [api, session]);
+
+  const onLogin = useCallback((next: Session) => {
+    saveSession(next);
+    setNotice(null);
+    setSession(next);
+  }, []);
+
+  const onLogout = useCallback(() => {
+    void api.logout().catch(() => {});
+    endSession(null);
+    navigate('/', true);
+  }, [api, endSession]);
+
+  if (!session) return <LoginScreen onLogin={onLogin} notice={notice} />;
+  return (
+    <ApiContext.Provider value={api}>
+      <WebSocketProvider
+        key={session.token}
+        token={session.token}
+        me={session.user}
+        api={api}
+        onAuthFailure={() => endSession('Your session has expired. Please log in again.')}
+      >
+        <Shell me={session.user} onLogout={onLogout} />
+      </WebSocketProvider>
+    </ApiContext.Provider>
+  );
+}

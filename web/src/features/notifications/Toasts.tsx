@@ -1,0 +1,40 @@
+//! Toasts for messages of rooms not on screen, in the `Notifications` status region.
+//! Clicking one opens its room.
+import { navigate, roomPath } from '../../app/router';
+import { useNotifications } from '../../realtime';
+import { Avatar } from '../../ui/Avatar';
+import { CloseIcon } from '../../ui/icons';
+
+/** The toast region. */
+export function Toasts() {
+  const { toasts, dismiss } = useNotifications();
+  return (
+    <div className="toasts" role="status" aria-label="Notifications">
+      {toasts.map((toast) => (
+        <div className="toast" key={toast.id}>
+          <button
+            type="button"
+            className="toast-open"
+            onClick={() => {
+              dismiss(toast.id);
+              navigate(roomPath(toast.roomId));
+            }}
+          >
+            <Avatar name={toast.sender.displayName} size={36} />
+            <span className="toast-body">
+              <span className="toast-head">
+                <strong>{toast.sender.displayName}</strong>
+                {toast.roomKind === 'group' && <span className="toast-room"> in {toast.roomName}</span>}
+              </span>
+              <span className="toast-text">{toast.text}</span>
+              {toast.count > 1 && <span className="toast-more">+{toast.count - 1} more</span>}
+            </span>
+          </button>
+          <button type="button" className="icon-button toast-close" aria-label="Dismiss" onClick={() => dismiss(toast.id)}>
+            <CloseIcon />
+          </button>
+        </div>
+      ))}
+    </div>
+  );
+}

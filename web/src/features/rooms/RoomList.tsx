@@ -1,0 +1,60 @@
+//! The room list: latest activity first, each room a link whose accessible name starts with
+//! the room's name, then its unread count, then the last message.
+import type { MouseEvent } from 'react';
+import type { Room, User } from '../../api/types';
+import { navigate, roomPath } from '../../app/router';
+import { shortWhen } from '../../format';
+import { useChatClient, useRooms } from '../../realtime';
+import { Avatar } from '../../ui/Avatar';
+
+/** Props of `RoomList`. */
+export interface RoomListProps {
+  activeRoomId: number | null;
+  me: User;
+}
+
+/** The list. */
+export function RoomList({ activeRoomId, me }: RoomListProps) {
+  const rooms = useRooms();
+  const loaded = useChatClient().rooms.isLoaded;
+  return (
+    <nav aria-label="Rooms" className="rooms">
+      {rooms.length === 0 ? (
+        <p className="rooms-empty">{loaded ? 'No conversations yet. Start one with a direct message or a group.' : 'Loading…'}</p>
+      ) : (
+        <ul>
+          {rooms.map((room) => (
+            <li key={room.id}>
+              <RoomLink room={room} active={room.id === activeRoomId} me={me} />
+            </li>
+          ))}
+        </ul>
+      )}
+    </nav>
+  );
+}
+
+function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User }) {
+  const href = roomPath(room.id);
+  const onClick = (e: MouseEvent<HTMLAnchorElement>) => {
+    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    navigate(href);
+  };
+  const last = room.lastMessage;
+  const preview = last ? `${last.sender.id === me.id ? 'You: ' : room.kind === 'group' ? `${last.sender.displayName}: ` : ''}${last.text}` : 'No messages yet';
+  return (
+    <a href={href} onClick={onClick} className={active ? 'room active' : 'room'} aria-current={active ? 'page' : undefined}>
+      <Avatar name={room.name} group={room.kind === 'group'} size={44} />
+      <span className="room-name">{room.name}</span>
+      {room.unread > 0 && (
+        <span className="badge">
+          {room.unread}
+          <span className="sr-only"> unread</span>
+        </span>
+      )}
+      <span className="room-preview">{preview}</span>
+      {last && <time className="room-time" dateTime={last.sentAt}>{shortWhen(last.sentAt)}</time>}
+    </a>
+  );
+}

@@ -1,0 +1,318 @@
+//! The chat engine of one logged-in session: the `Connection`, the stores, and the rules
+//! that join them. No React here; the provider only starts and stops it.
+//!
+//! - Always subscribed (while connected): `/user/queue/notifications` and
+//!   `/user/queue/errors`. A room topic is subscribed while the room is on screen
+//!   (`watchRoom`), with `since-seq` from the message store on every (re)subscribe.
+//! - Every incoming message, whatever channel brought it (room topic, notification, a frame
+//!   that arrived after its UNSUBSCRIBE), goes through `ingest`: into the message store by
+//!   seq, then routed by visibility, once: the room on screen shows it and stays read;
+//!   any other room gets a toast and an unread bump. A duplicate (same seq) is routed nowhere.
+//! - Sends are optimistic: a pending entry in the store, a reliable send in the connection's
+//!   outbox, confirmed by the RECEIPT (`message-id`, `seq`) or by the echo, whichever is first.
+//! - After each connect the rooms snapshot (`GET /api/rooms`) refreshes unread counts and
+//!   every room's latest seq (contract rule 7).
+import type { ChatApi } from '../api/http';
+import type { ErrorEvent, Message, NotificationEvent, Room, RoomEvent, User } from '../api/types';
+import { Connection, type ConnectionOptions } from './connection';
+import { MessageStore } from './messageStore';
+import { NotificationStore } from './notificationStore';
+import type { IncomingFrame } from './registry';
+import { RoomStore } from './roomStore';
+
+/** Messages per history page. */
+export const PAGE_SIZE = 50;
+
+/** Destination of a room's topic. */
+export const roomTopic = (roomId: number): string => `/topic/rooms/${String(roomId)}`;
+
+/** The user-queue destination of notifications. */
+export const NOTIFICATIONS_DESTINATION = '/user/queue/notifications';
+
+/** Options of a `ChatClient`. */
+export interface ChatClientOptions extends ConnectionOptions {
+  /** The logged-in user. */
+  me: User;
+  api: ChatApi;
+  /** How long a toast stays, in ms (0: until dismissed). */
+  toastMs?: number;
+  /** Minimum time between two typing signals of one room. */
+  typingThrottleMs?: number;
+  /** Makes `client-msg-id`s (defaults to `crypto.randomUUID`). */
+  newId?: () => string;
+}
+
+/** See the module docs. */
+export class ChatClient {
+  readonly me: User;
+  readonly connection: Connection;
+  readonly messages = new MessageStore();
+  readonly rooms = new RoomStore();
+  readonly toasts: NotificationStore;
+  private readonly api: ChatApi;
+  private readonly options: ChatClientOptions;
+  private readonly visible = new Map<number, number>();
+  private readonly roomSubscriptions = new Map<number, () => void>();
+  private readonly notificationListeners = new Set<(event: NotificationEvent) => void>();
+  private readonly readTimers = new Map<number, ReturnType<typeof setTimeout>>();
+  private readonly lastTyping = new Map<number, number>();
+  private readonly fetchingRooms = new Set<number>();
+
+  constructor(options: ChatClientOptions) {
+    this.options = options;
+    this.me = options.me;
+    this.api = options.api;
+    this.toasts = new NotificationStore(options.toastMs);
+    this.connection = new Connection(options);
+    this.connection.subscribe(NOTIFICATIONS_DESTINATION, (frame) => this.onNotificationFrame(frame));
+    this.connection.setOrphanHandler((frame) => this.onOrphanFrame(frame));
+    this.connection.onConnected(() => {
+      // A failure here is a 401 (handled by the API's onUnauthorized) or a network blip
+      // (the next connect fetches again).
+      this.refreshRooms().catch(() => {});
+    });
+  }
+
+  /** Connects (idempotent; cancels a `stop` of the same tick). */
+  start(): void {
+    this.connection.activate();
+  }
+
+  /** Disconnects at the end of the tick unless `start` comes first. */
+  stop(): void {
+    this.connection.deactivate();
+  }
+
+  /** Listens to every notification event, after the stores took it in. */
+  onNotification(listener: (event: NotificationEvent) => void): () => void {
+    this.notificationListeners.add(listener);
+    return () => this.notificationListeners.delete(listener);
+  }
+
+  /** Listens to non-fatal server errors (refused SUBSCRIBE, rate limits, ...). */
+  onServerError(listener: (error: ErrorEvent) => void): () => void {
+    return this.connection.onServerError(listener);
+  }
+
+  /** Is the room on screen? */
+  isVisible(roomId: number): boolean {
+    return this.visible.has(roomId);
+  }
+
+  /**
+   * The room is on screen (reference-counted): its topic is subscribed, its history loaded,
+   * it is marked read, its toasts go away. Returns the release function.
+   */
+  watchRoom(roomId: number): () => void {
+    const count = (this.visible.get(roomId) ?? 0) + 1;
+    this.visible.set(roomId, count);
+    this.toasts.dismissRoom(roomId);
+    if (count === 1) this.openRoom(roomId);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.visible.get(roomId) ?? 1) - 1;
+      if (left > 0) {
+        this.visible.set(roomId, left);
+        return;
+      }
+      this.visible.delete(roomId);
+      this.roomSubscriptions.get(roomId)?.();
+      this.roomSubscriptions.delete(roomId);
+      this.messages.clearTyping(roomId);
+    };
+  }
+
+  /** Sends a message optimistically; returns its `client-msg-id`. */
+  send(roomId: number, text: string): string {
+    const clientMsgId = this.options.newId?.() ?? crypto.randomUUID();
+    this.messages.addPending(roomId, { clientMsgId, text, sender: this.me, createdAt: new Date().toISOString() });
+    this.transmit(roomId, clientMsgId, text);
+    return clientMsgId;
+  }
+
+  /** Sends a failed message again, with the same `client-msg-id`. */
+  retry(roomId: number, clientMsgId: string): void {
+    const text = this.messages.pendingText(roomId, clientMsgId);
+    if (text === undefined) return;
+    this.messages.retry(roomId, clientMsgId);
+    this.transmit(roomId, clientMsgId, text);
+  }
+
+  /** Loads the page before the oldest message held. */
+  async loadOlder(roomId: number): Promise<void> {
+    const before = this.messages.olderCursor(roomId);
+    if (before === undefined || this.messages.isLoadingOlder(roomId)) return;
+    this.messages.setLoadingOlder(roomId, true);
+    let exhausted = false;
+    try {
+      const page = await this.api.listMessages(roomId, { before, limit: PAGE_SIZE });
+      this.messages.insert(roomId, page);
+      exhausted = page.length === 0;
+    } finally {
+      this.messages.setLoadingOlder(roomId, false, exhausted);
+    }
+  }
+
+  /** Tells the room's other members that the user is typing (throttled). */
+  notifyTyping(roomId: number): void {
+    const now = Date.now();
+    if (now - (this.lastTyping.get(roomId) ?? 0) < (this.options.typingThrottleMs ?? 2_500)) return;
+    if (this.connection.publish(`${roomTopicApp(roomId)}/typing`, '{}')) this.lastTyping.set(roomId, now);
+  }
+
+  /**
+   * Marks the room read up to the latest message known, if it is not already: at once in
+   * the room list, and on the server with one `POST` per burst.
+   */
+  markRead(roomId: number): void {
+    const seq = Math.max(this.messages.lastSeq(roomId), this.messages.knownLatest(roomId));
+    const room = this.rooms.get(roomId);
+    if (seq === 0 || !room) return;
+    if (room.lastReadSeq >= seq && room.unread === 0) return;
+    this.rooms.markRead(roomId, seq);
+    if (this.readTimers.has(roomId)) return;
+    this.readTimers.set(
+      roomId,
+      setTimeout(() => {
+        this.readTimers.delete(roomId);
+        const upTo = this.rooms.get(roomId)?.lastReadSeq ?? seq;
+        this.api.markRead(roomId, upTo).catch(() => {});
+      }, 50),
+    );
+  }
+
+  /** Fetches the rooms snapshot (done after every connect). */
+  async refreshRooms(): Promise<void> {
+    const rooms = await this.api.listRooms();
+    for (const room of rooms) this.messages.setKnownLatest(room.id, room.lastMessage?.seq ?? 0);
+    this.rooms.setAll(rooms);
+    for (const room of rooms) {
+      if (!this.isVisible(room.id)) continue;
+      if (!this.roomSubscriptions.has(room.id)) this.subscribeRoom(room.id);
+      this.markRead(room.id);
+    }
+  }
+
+  /** Adds a room the user just created or opened (a direct room, a group). */
+  addRoom(room: Room): void {
+    this.messages.setKnownLatest(room.id, room.lastMessage?.seq ?? 0);
+    this.rooms.upsert(room);
+  }
+
+  private openRoom(roomId: number): void {
+    if (this.rooms.get(roomId)) {
+      this.subscribeRoom(roomId);
+      return;
+    }
+    // Deep link before the snapshot: learn the room's latest seq first, so the SUBSCRIBE
+    // can carry a `since-seq` instead of replaying the whole room.
+    void this.fetchRoom(roomId).then(() => {
+      if (this.isVisible(roomId) && !this.roomSubscriptions.has(roomId) && this.rooms.get(roomId)) this.subscribeRoom(roomId);
+    });
+  }
+
+  private subscribeRoom(roomId: number): void {
+    const release = this.connection.subscribe(roomTopic(roomId), (frame) => this.onRoomFrame(roomId, frame), {
+      headers: () => ({ 'since-seq': String(this.messages.sinceSeq(roomId)) }),
+    });
+    this.roomSubscriptions.set(roomId, release);
+    if (this.messages.count(roomId) < PAGE_SIZE / 2) void this.loadOlder(roomId).catch(() => {});
+    this.markRead(roomId);
+  }
+
+  private async fetchRoom(roomId: number): Promise<void> {
+    if (this.fetchingRooms.has(roomId)) return;
+    this.fetchingRooms.add(roomId);
+    try {
+      this.addRoom(await this.api.getRoom(roomId));
+    } catch {
+      // Not a member (any more) or gone: the room stays unknown.
+    } finally {
+      this.fetchingRooms.delete(roomId);
+    }
+  }
+
+  private transmit(roomId: number, clientMsgId: string, text: string): void {
+    this.connection.sendReliable({
+      destination: roomTopicApp(roomId),
+      body: JSON.stringify({ text }),
+      clientMsgId,
+      onReceipt: (headers) => {
+        const seq = Number(headers.seq);
+        const id = Number(headers['message-id']);
+        if (!Number.isFinite(seq)) return;
+        const message = this.messages.confirm(roomId, clientMsgId, { id, seq });
+        if (message) this.rooms.noteMessage(message, { visible: this.isVisible(roomId), fromMe: true });
+      },
+      onError: (error) => this.messages.fail(roomId, clientMsgId, error.message || error.code),
+    });
+  }
+
+  private onRoomFrame(roomId: number, frame: IncomingFrame): void {
+    const event = parse<RoomEvent>(frame.body);
+    if (!event) return;
+    if (event.type === 'message') this.ingest(event.message);
+    else if (event.type === 'typing' && event.user.id !== this.me.id && this.isVisible(roomId)) {
+      this.messages.setTyping(roomId, event.user);
+    }
+  }
+
+  private onOrphanFrame(frame: IncomingFrame): void {
+    const match = /^\/topic\/rooms\/(.+)$/.exec(frame.destination);
+    if (match?.[1] !== undefined) this.onRoomFrame(Number(match[1]), frame);
+  }
+
+  private onNotificationFrame(frame: IncomingFrame): void {
+    const event = parse<NotificationEvent>(frame.body);
+    if (!event) return;
+    switch (event.type) {
+      case 'message':
+        this.ingest(event.message, event.unread);
+        break;
+      case 'room':
+        this.addRoom(event.room);
+        break;
+      case 'read':
+        if (!this.rooms.markRead(event.roomId, event.seq)) void this.fetchRoom(event.roomId);
+        break;
+    }
+    for (const listener of [...this.notificationListeners]) listener(event);
+  }
+
+  /** Stores a live message and routes it by visibility, once. */
+  private ingest(message: Message, unread?: number): void {
+    const roomId = message.roomId;
+    const fresh = this.messages.insert(roomId, [message]).length > 0;
+    const visible = this.isVisible(roomId);
+    const fromMe = message.sender.id === this.me.id;
+    const room = this.rooms.get(roomId);
+    if (!room) void this.fetchRoom(roomId);
+    if (!fresh) return;
+    this.rooms.noteMessage(message, { visible, unread, fromMe });
+    if (visible) {
+      this.markRead(roomId);
+    } else if (!fromMe) {
+      this.toasts.push({
+        roomId,
+        roomName: room?.name ?? message.sender.displayName,
+        roomKind: room?.kind ?? 'direct',
+        sender: message.sender,
+        text: message.text,
+      });
+    }
+  }
+}
+
+function roomTopicApp(roomId: number): string {
+  return `/app/rooms/${String(roomId)}`;
+}
+
+function parse<T>(body: string): T | null {
+  try {
+    return JSON.parse(body) as T;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,102 @@
+//! The hooks through which components use the realtime layer. Components never see the
+//! socket: they read stores (`useSyncExternalStore`) and declare intents (`useRoom` keeps a
+//! room subscribed and visible while mounted).
+import { useCallback, useContext, useEffect, useRef, useSyncExternalStore } from 'react';
+import type { NotificationEvent, Room } from '../api/types';
+import type { ChatClient } from './chatClient';
+import type { ConnectionStatus } from './connection';
+import { RealtimeContext } from './context';
+import type { RoomView } from './messageStore';
+import type { Toast } from './notificationStore';
+import type { IncomingFrame } from './registry';
+
+/**
+ * The session's `ChatClient`.
+ *
+ * # Errors
+ * Throws when called outside `<WebSocketProvider>`.
+ */
+export function useChatClient(): ChatClient {
+  const value = useContext(RealtimeContext);
+  if (!value) throw new Error('useChatClient/useRoom/useNotifications must be used inside <WebSocketProvider>');
+  return value.client;
+}
+
+/** `disconnected | connecting | connected`, re-rendering on change. */
+export function useConnectionStatus(): ConnectionStatus {
+  const connection = useChatClient().connection;
+  return useSyncExternalStore(connection.subscribeStatus, () => connection.status);
+}
+
+/**
+ * Subscribes to any destination while mounted (ref-counted with every other subscriber of
+ * it). The latest `onMessage` is called; the subscription only changes with `destination`.
+ */
+export function useSubscription(destination: string, onMessage: (frame: IncomingFrame) => void): void {
+  const client = useChatClient();
+  const latest = useRef(onMessage);
+  useEffect(() => {
+    latest.current = onMessage;
+  });
+  useEffect(() => client.connection.subscribe(destination, (frame) => latest.current(frame)), [client, destination]);
+}
+
+/** Fire-and-forget SEND; returns whether it went out (false while disconnected). */
+export function usePublish(): (destination: string, body: unknown) => boolean {
+  const client = useChatClient();
+  return useCallback((destination: string, body: unknown) => client.connection.publish(destination, JSON.stringify(body)), [client]);
+}
+
+/** What `useRoom` gives a chat view. */
+export interface UseRoom extends RoomView {
+  room: Room | undefined;
+  send(text: string): void;
+  retry(clientMsgId: string): void;
+  loadOlder(): Promise<void>;
+  notifyTyping(): void;
+}
+
+/**
+ * Shows a room: while mounted the room is visible (its messages are shown here, not
+ * toasted) and its topic subscribed; the view re-renders on every change of its messages.
+ */
+export function useRoom(roomId: number): UseRoom {
+  const client = useChatClient();
+  useEffect(() => client.watchRoom(roomId), [client, roomId]);
+  const subscribe = useCallback((listener: () => void) => client.messages.subscribe(roomId, listener), [client, roomId]);
+  const view = useSyncExternalStore(subscribe, () => client.messages.getSnapshot(roomId));
+  const room = useRoomInfo(roomId);
+  const send = useCallback((text: string) => void client.send(roomId, text), [client, roomId]);
+  const retry = useCallback((clientMsgId: string) => client.retry(roomId, clientMsgId), [client, roomId]);
+  const loadOlder = useCallback(() => client.loadOlder(roomId), [client, roomId]);
+  const notifyTyping = useCallback(() => client.notifyTyping(roomId), [client, roomId]);
+  return { ...view, room, send, retry, loadOlder, notifyTyping };
+}
+
+/** The user's rooms, latest activity first. */
+export function useRooms(): readonly Room[] {
+  const rooms = useChatClient().rooms;
+  return useSyncExternalStore(rooms.subscribe, rooms.getSnapshot);
+}
+
+/** One room of the list, if known. */
+export function useRoomInfo(roomId: number): Room | undefined {
+  const rooms = useChatClient().rooms;
+  return useSyncExternalStore(rooms.subscribe, () => rooms.get(roomId));
+}
+
+/** The toasts on screen, and an optional listener of every notification event. */
+export function useNotifications(onEvent?: (event: NotificationEvent) => void): {
+  toasts: readonly Toast[];
+  dismiss(id: number): void;
+} {
+  const client = useChatClient();
+  const latest = useRef(onEvent);
+  useEffect(() => {
+    latest.current = onEvent;
+  });
+  useEffect(() => client.onNotification((event) => latest.current?.(event)), [client]);
+  const toasts = useSyncExternalStore(client.toasts.subscribe, client.toasts.getSnapshot);
+  const dismiss = useCallback((id: number) => client.toasts.dismiss(id), [client]);
+  return { toasts, dismiss };
+}

@@ -1,0 +1,117 @@
+//! The room list: every room of the user with its last message and unread count, latest
+//! activity first. Seeded by `GET /api/rooms` (the snapshot of rule 7, fetched again after
+//! every reconnect) and kept current by live events.
+import type { Message, Room } from '../api/types';
+
+/** How a live message changes its room's entry. */
+export interface RoomActivity {
+  /** The room is on screen: it stays read. */
+  visible: boolean;
+  /** The server's unread count (notification events carry it). */
+  unread?: number;
+  /** The viewer sent it (from this or another device): no unread bump. */
+  fromMe: boolean;
+}
+
+/** The user's rooms. */
+export class RoomStore {
+  private readonly rooms = new Map<number, Room>();
+  private order: number[] = [];
+  private snapshot: readonly Room[] | null = null;
+  private readonly listeners = new Set<() => void>();
+  private loaded = false;
+
+  /** Listens to any change (shaped for `useSyncExternalStore`). */
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  /** Rooms, latest activity first; the same array until something changes. */
+  getSnapshot = (): readonly Room[] => {
+    this.snapshot ??= this.order.map((id) => this.rooms.get(id)).filter((r): r is Room => r !== undefined);
+    return this.snapshot;
+  };
+
+  /** Whether the first snapshot arrived. */
+  get isLoaded(): boolean {
+    return this.loaded;
+  }
+
+  /** One room, if known. */
+  get(roomId: number): Room | undefined {
+    return this.rooms.get(roomId);
+  }
+
+  /**
+   * Replaces the list with the server's snapshot, keeping a live last message that is newer
+   * than the snapshot's (an event that overtook the HTTP answer).
+   */
+  setAll(rooms: readonly Room[]): void {
+    const next = new Map<number, Room>();
+    for (const room of rooms) {
+      const local = this.rooms.get(room.id);
+      const localSeq = local?.lastMessage?.seq ?? 0;
+      const serverSeq = room.lastMessage?.seq ?? 0;
+      next.set(room.id, local && localSeq > serverSeq ? { ...room, lastMessage: local.lastMessage, unread: local.unread } : room);
+    }
+    this.rooms.clear();
+    for (const [id, room] of next) this.rooms.set(id, room);
+    this.order = [...next.values()]
+      .map((room, index) => ({ room, index }))
+      .sort((a, b) => activity(b.room) - activity(a.room) || a.index - b.index)
+      .map(({ room }) => room.id);
+    this.loaded = true;
+    this.changed();
+  }
+
+  /** Adds a room or refreshes its details (a `room` event, a new direct message, a `GET`). */
+  upsert(room: Room): void {
+    const local = this.rooms.get(room.id);
+    const keepLocal = local && (local.lastMessage?.seq ?? 0) > (room.lastMessage?.seq ?? 0);
+    this.rooms.set(room.id, keepLocal ? { ...room, lastMessage: local.lastMessage, unread: local.unread } : room);
+    if (!local) this.order = [room.id, ...this.order];
+    this.changed();
+  }
+
+  /** A live message: the room moves to the top, its preview and unread count follow. */
+  noteMessage(message: Message, activityInfo: RoomActivity): void {
+    const room = this.rooms.get(message.roomId);
+    if (!room) return;
+    const isNewer = (room.lastMessage?.seq ?? 0) < message.seq;
+    let unread = room.unread;
+    if (activityInfo.visible) unread = 0;
+    else if (activityInfo.unread !== undefined) unread = activityInfo.unread;
+    else if (isNewer && !activityInfo.fromMe) unread = room.unread + 1;
+    if (!isNewer && unread === room.unread) return;
+    this.rooms.set(room.id, { ...room, lastMessage: isNewer ? message : room.lastMessage, unread });
+    if (isNewer) this.order = [room.id, ...this.order.filter((id) => id !== room.id)];
+    this.changed();
+  }
+
+  /**
+   * The room was read up to `seq` (here or on another device). Returns false when the
+   * unread count cannot be derived locally (messages past `seq` exist) and should be fetched.
+   */
+  markRead(roomId: number, seq: number): boolean {
+    const room = this.rooms.get(roomId);
+    if (!room) return true;
+    const lastSeq = room.lastMessage?.seq ?? 0;
+    const lastReadSeq = Math.max(room.lastReadSeq, seq);
+    const unread = lastReadSeq >= lastSeq ? 0 : room.unread;
+    if (unread !== room.unread || lastReadSeq !== room.lastReadSeq) {
+      this.rooms.set(roomId, { ...room, lastReadSeq, unread });
+      this.changed();
+    }
+    return lastReadSeq >= lastSeq;
+  }
+
+  private changed(): void {
+    this.snapshot = null;
+    for (const listener of [...this.listeners]) listener();
+  }
+}
+
+function activity(room: Room): number {
+  return room.lastMessage ? Date.parse(room.lastMessage.sentAt) || 0 : 0;
+}

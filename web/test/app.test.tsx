@@ -1,0 +1,201 @@
+//! The app's screens over the real realtime layer and the fake broker: StrictMode, ref
+//! counting, routing by visibility, bursts, and the motivating A → B → A → send scenario.
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { StrictMode, useState } from 'react';
+import { describe, expect, it } from 'vitest';
+import { createApi } from '../src/api/http';
+import { ApiContext } from '../src/app/ApiContext';
+import { navigate, roomPath } from '../src/app/router';
+import { Shell } from '../src/app/Shell';
+import { ChatClient, useRoom, WebSocketProvider } from '../src/realtime';
+import { FakeBroker } from './fakeBroker';
+import { optionsFor } from './helpers';
+
+function world() {
+  const broker = new FakeBroker();
+  const alice = broker.addUser('alice');
+  const bob = broker.addUser('bob');
+  const carol = broker.addUser('carol');
+  const direct = broker.addRoom('direct', '', [alice.user, bob.user]);
+  const group = broker.addRoom('group', 'Weekend trip', [alice.user, bob.user, carol.user]);
+  return { broker, alice, bob, carol, direct, group };
+}
+
+type World = ReturnType<typeof world>;
+
+function renderShell(w: World, path: string, strict = false) {
+  window.history.pushState(null, '', path);
+  const tree = (
+    <ApiContext.Provider value={createApi()}>
+      <WebSocketProvider {...optionsFor(w.broker, w.alice.user, w.alice.token)}>
+        <Shell me={w.alice.user} onLogout={() => {}} />
+      </WebSocketProvider>
+    </ApiContext.Provider>
+  );
+  return render(strict ? <StrictMode>{tree}</StrictMode> : tree);
+}
+
+const status = () => screen.getByRole('status', { name: 'Connection status' });
+const toasts = () => screen.getByRole('status', { name: 'Notifications' });
+const rooms = () => screen.getByRole('navigation', { name: 'Rooms' });
+
+describe('the app over the realtime layer', () => {
+  it('under StrictMode connects once and subscribes once per destination', async () => {
+    const w = world();
+    w.broker.post(w.direct, w.bob.user, 'hi alice');
+    renderShell(w, roomPath(w.direct), true);
+    await waitFor(() => expect(status()).toHaveTextContent('Connected'));
+    const log = await screen.findByRole('log', { name: 'Bob' });
+    await within(log).findByText('hi alice');
+    await act(() => new Promise((resolve) => setTimeout(resolve, 50)));
+    expect(w.broker.frames('CONNECT')).toHaveLength(1);
+    const subscribed = w.broker.frames('SUBSCRIBE').map((f) => f.headers.destination);
+    expect(subscribed.sort()).toEqual([`/topic/rooms/${w.direct}`, '/user/queue/errors', '/user/queue/notifications']);
+    expect(w.broker.frames('UNSUBSCRIBE')).toHaveLength(0);
+    expect(w.broker.httpLog.filter((l) => l.includes('/messages'))).toHaveLength(1);
+    expect(within(log).getAllByText('hi alice')).toHaveLength(1);
+  });
+
+  it('shares one SUBSCRIBE between two components on a room; the last to leave unsubscribes', async () => {
+    const w = world();
+    const client = new ChatClient(optionsFor(w.broker, w.alice.user, w.alice.token));
+    function Count({ id }: { id: number }) {
+      const { messages } = useRoom(id);
+      return <p>{messages.length} messages</p>;
+    }
+    function Two() {
+      const [shown, setShown] = useState(2);
+      return (
+        <>
+          <button onClick={() => setShown((n) => n - 1)}>hide one</button>
+          {shown > 0 && <Count id={w.direct} />}
+          {shown > 1 && <Count id={w.direct} />}
+        </>
+      );
+    }
+    render(
+      <WebSocketProvider client={client}>
+        <Two />
+      </WebSocketProvider>,
+    );
+    const topic = `/topic/rooms/${w.direct}`;
+    await waitFor(() => expect(w.broker.frames('SUBSCRIBE', topic)).toHaveLength(1));
+    w.broker.post(w.direct, w.bob.user, 'one');
+    await waitFor(() => expect(screen.getAllByText('1 messages')).toHaveLength(2));
+    fireEvent.click(screen.getByText('hide one'));
+    await act(() => new Promise((resolve) => setTimeout(resolve, 20)));
+    expect(w.broker.log.filter((f) => f.command === 'UNSUBSCRIBE')).toHaveLength(0);
+    fireEvent.click(screen.getByText('hide one'));
+    await waitFor(() => expect(w.broker.frames('UNSUBSCRIBE')).toHaveLength(1));
+    expect(w.broker.frames('SUBSCRIBE', topic)).toHaveLength(1);
+  });
+
+  it('routes by visibility: the room on screen shows, any other room toasts and counts', async () => {
+    const w = world();
+    renderShell(w, roomPath(w.direct));
+    await waitFor(() => expect(status()).toHaveTextContent('Connected'));
+    await waitFor(() => expect(w.broker.frames('SUBSCRIBE', `/topic/rooms/${w.direct}`)).toHaveLength(1));
+    const log = screen.getByRole('log', { name: 'Bob' });
+
+    w.broker.post(w.direct, w.bob.user, 'for the open chat');
+    await within(log).findByText('for the open chat');
+    expect(within(toasts()).queryByText('for the open chat')).toBeNull();
+    expect(within(rooms()).getByRole('link', { name: /^Bob/ })).not.toHaveTextContent(/unread/);
+
+    w.broker.post(w.group, w.carol.user, 'for the other room');
+    await within(toasts()).findByText('for the other room');
+    expect(within(toasts()).getByText('Carol')).toBeTruthy();
+    const groupLink = within(rooms()).getByRole('link', { name: /^Weekend trip/ });
+    await waitFor(() => expect(groupLink).toHaveTextContent('1 unread'));
+    expect(within(log).queryByText('for the other room')).toBeNull();
+
+    fireEvent.click(within(toasts()).getByText('for the other room'));
+    const groupLog = await screen.findByRole('log', { name: 'Weekend trip' });
+    await within(groupLog).findByText('for the other room');
+    await waitFor(() => expect(within(rooms()).getByRole('link', { name: /^Weekend trip/ })).not.toHaveTextContent(/unread/));
+    expect(within(toasts()).queryByText('for the other room')).toBeNull();
+    await waitFor(() => expect(w.broker.httpLog).toContain(`POST /api/rooms/${w.group}/read 1`));
+  });
+
+  it('shows a message for the room on screen that came on notifications (a SUBSCRIBE race), without a toast', async () => {
+    const w = world();
+    renderShell(w, roomPath(w.direct));
+    await waitFor(() => expect(w.broker.frames('SUBSCRIBE', `/topic/rooms/${w.direct}`)).toHaveLength(1));
+    w.broker.forceNotifications = true;
+    w.broker.post(w.direct, w.bob.user, 'raced');
+    await within(screen.getByRole('log', { name: 'Bob' })).findByText('raced');
+    expect(within(toasts()).queryByText('raced')).toBeNull();
+  });
+
+  it('takes 1,000 messages in one tick: all shown once in the open room, counted in another', async () => {
+    const w = world();
+    renderShell(w, roomPath(w.direct));
+    await waitFor(() => expect(w.broker.frames('SUBSCRIBE', `/topic/rooms/${w.direct}`)).toHaveLength(1));
+    const log = screen.getByRole('log', { name: 'Bob' });
+
+    w.broker.burst(w.direct, w.bob.user, 1000);
+    await waitFor(() => expect(log.querySelectorAll('.message')).toHaveLength(1000), { timeout: 20_000 });
+    const seqs = [...log.querySelectorAll('.message')].map((el) => Number(el.getAttribute('data-seq')));
+    expect(seqs).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(within(log).getByText('burst 1000')).toBeTruthy();
+    w.broker.burst(w.group, w.carol.user, 1000);
+    const groupLink = within(rooms()).getByRole('link', { name: /^Weekend trip/ });
+    await waitFor(() => expect(groupLink).toHaveTextContent('1000 unread'), { timeout: 20_000 });
+    expect(groupLink).toHaveTextContent('burst 1000');
+    const region = toasts();
+    await within(region).findByText('burst 1000');
+    expect(within(region).getByText('+999 more')).toBeTruthy();
+    expect(log.querySelectorAll('.message')).toHaveLength(1000);
+  }, 30_000);
+
+  it('route flips A → B → A then send: the message shows once, and what came meanwhile is there', async () => {
+    const w = world();
+    w.broker.post(w.direct, w.bob.user, 'hey alice');
+    renderShell(w, roomPath(w.direct));
+    const directLog = await screen.findByRole('log', { name: 'Bob' });
+    await within(directLog).findByText('hey alice');
+
+    fireEvent.click(within(rooms()).getByRole('link', { name: /^Weekend trip/ }));
+    await screen.findByRole('log', { name: 'Weekend trip' });
+    await waitFor(() => expect(w.broker.frames('UNSUBSCRIBE')).toHaveLength(1));
+    w.broker.post(w.direct, w.bob.user, 'while you were away');
+    await within(toasts()).findByText('while you were away');
+
+    fireEvent.click(within(rooms()).getByRole('link', { name: /^Bob/ }));
+    const back = await screen.findByRole('log', { name: 'Bob' });
+    await within(back).findByText('while you were away');
+    const composer = screen.getByRole('textbox', { name: 'Message' });
+    fireEvent.change(composer, { target: { value: 'back again' } });
+    fireEvent.keyDown(composer, { key: 'Enter', code: 'Enter' });
+
+    await waitFor(() => expect(within(back).getAllByText('back again')).toHaveLength(1));
+    await waitFor(() => expect(back.querySelector('.message.mine')?.className).toContain('sent'));
+    await act(() => new Promise((resolve) => setTimeout(resolve, 30)));
+    expect(within(back).getAllByText('back again')).toHaveLength(1);
+    expect(within(back).getAllByText('while you were away')).toHaveLength(1);
+    expect(w.broker.messages(w.direct).map((m) => m.text)).toEqual(['hey alice', 'while you were away', 'back again']);
+    const resubscribe = w.broker.frames('SUBSCRIBE', `/topic/rooms/${w.direct}`);
+    expect(resubscribe.map((f) => f.headers['since-seq'])).toEqual(['1', '2']);
+    expect(within(rooms()).getByRole('link', { name: /^Bob/ })).not.toHaveTextContent(/unread/);
+  });
+
+  it('shows Reconnecting… during a drop and restores the open room with since-seq', async () => {
+    const w = world();
+    renderShell(w, roomPath(w.direct));
+    await waitFor(() => expect(status()).toHaveTextContent('Connected'));
+    await waitFor(() => expect(w.broker.frames('SUBSCRIBE', `/topic/rooms/${w.direct}`)).toHaveLength(1));
+    w.broker.post(w.direct, w.bob.user, 'before');
+    const log = screen.getByRole('log', { name: 'Bob' });
+    await within(log).findByText('before');
+    w.broker.down = true;
+    act(() => w.broker.dropAll());
+    await waitFor(() => expect(status()).toHaveTextContent('Reconnecting…'));
+    w.broker.post(w.direct, w.bob.user, 'during');
+    w.broker.down = false;
+    await waitFor(() => expect(status()).toHaveTextContent('Connected'));
+    await within(log).findByText('during');
+    expect(within(log).getAllByText('before')).toHaveLength(1);
+    expect(w.broker.frames('SUBSCRIBE', `/topic/rooms/${w.direct}`).at(-1)?.headers['since-seq']).toBe('1');
+    act(() => navigate('/'));
+  });
+});

@@ -1,0 +1,429 @@
+//! A fake sotong server for unit tests: an in-memory STOMP 1.2 broker behind fake
+//! WebSockets, plus the HTTP calls the realtime layer makes, following the contract's
+//! delivery rules (one copy per connection: the room topic if subscribed, else
+//! notifications; `since-seq` replay; RECEIPT with `message-id` and `seq`; idempotent
+//! `client-msg-id`; a second SUBSCRIBE to one destination refused). Every client frame is
+//! logged, so tests assert on the wire, not on private fields.
+import type { IStompSocket } from '@stomp/stompjs';
+import type { ChatApi, PageQuery } from '../src/api/http';
+import type { Message, Room, User } from '../src/api/types';
+
+/** A frame as the broker saw it. */
+export interface LoggedFrame {
+  conn: number;
+  user: string;
+  command: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+interface RoomState {
+  id: number;
+  kind: 'direct' | 'group';
+  name: string;
+  members: User[];
+  messages: Message[];
+  reads: Map<number, number>;
+}
+
+const unescape = (v: string) =>
+  v.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c === 'c' ? ':' : c));
+
+function parseFrames(data: string): Array<{ command: string; headers: Record<string, string>; body: string }> {
+  const frames = [];
+  for (const raw of data.split('\0')) {
+    const text = raw.replace(/^[\r\n]+/, '');
+    if (!text) continue;
+    const split = text.indexOf('\n\n');
+    const head = split === -1 ? text : text.slice(0, split);
+    const body = split === -1 ? '' : text.slice(split + 2);
+    const [command = '', ...lines] = head.split('\n');
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      if (colon < 0) continue;
+      const key = unescape(line.slice(0, colon));
+      if (!(key in headers)) headers[key] = unescape(line.slice(colon + 1));
+    }
+    frames.push({ command, headers, body });
+  }
+  return frames;
+}
+
+function encodeFrame(command: string, headers: Record<string, string>, body = ''): string {
+  const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/:/g, '\\c');
+  const lines = Object.entries(headers).map(([k, v]) => `${esc(k)}:${esc(v)}`);
+  return `${command}\n${lines.join('\n')}\n\n${body}\0`;
+}
+
+/** A fake browser WebSocket connected to the fake broker. */
+export class FakeSocket implements IStompSocket {
+  url = 'ws://fake/ws';
+  protocol = 'v12.stomp';
+  binaryType: 'arraybuffer' | 'blob' = 'arraybuffer';
+  readyState = 0;
+  onclose: ((ev?: unknown) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: string }) => void) | null = null;
+  onopen: ((ev?: unknown) => void) | null = null;
+
+  constructor(
+    private readonly broker: FakeBroker,
+    readonly token: string,
+  ) {
+    setTimeout(() => broker.accept(this), 0);
+  }
+
+  send(data: string | ArrayBuffer): void {
+    if (this.readyState !== 1) return;
+    const text = typeof data === 'string' ? data : new TextDecoder().decode(data);
+    this.broker.receive(this, text);
+  }
+
+  close(): void {
+    this.closeWith(1000);
+  }
+
+  /** The server side of a close (also used by `close`). */
+  closeWith(code: number): void {
+    if (this.readyState >= 2) return;
+    this.readyState = 2;
+    this.broker.forget(this);
+    // After the frames already queued (an ERROR before its close).
+    queueMicrotask(() => {
+      this.readyState = 3;
+      setTimeout(() => this.onclose?.({ code, reason: '', wasClean: code === 1000 }), 0);
+    });
+  }
+
+  /**
+   * Delivers one chunk (one or more frames) as one WebSocket message, asynchronously and in
+   * order, as a real socket does (stompjs' parser is not re-entrant).
+   */
+  deliver(chunk: string): void {
+    if (this.readyState !== 1) return;
+    queueMicrotask(() => {
+      if (this.readyState !== 3) this.onmessage?.({ data: chunk });
+    });
+  }
+}
+
+interface BrokerConnection {
+  id: number;
+  socket: FakeSocket;
+  user: User;
+  connected: boolean;
+  /** subscription id -> destination */
+  subs: Map<string, string>;
+}
+
+/** The fake server. */
+export class FakeBroker {
+  readonly log: LoggedFrame[] = [];
+  readonly httpLog: string[] = [];
+  /** New sockets are refused (server down). */
+  down = false;
+  /** Drop the connection right after storing the next SEND, before its RECEIPT. */
+  dropBeforeNextReceipt = false;
+  /** Deliver room messages on notifications even to topic subscribers (a SUBSCRIBE race). */
+  forceNotifications = false;
+  /** CONNECT is answered by this ERROR code instead. */
+  rejectConnectWith: string | null = null;
+  private readonly users = new Map<string, User>();
+  private readonly rooms = new Map<number, RoomState>();
+  private readonly connections = new Set<BrokerConnection>();
+  private nextConn = 1;
+  private nextUser = 1;
+  private nextRoom = 100;
+  private nextMessage = 1000;
+
+  /** Creates a user; returns it and its token. */
+  addUser(username: string): { user: User; token: string } {
+    const user: User = { id: this.nextUser++, username, displayName: username[0]!.toUpperCase() + username.slice(1) };
+    const token = `token-${username}`;
+    this.users.set(token, user);
+    return { user, token };
+  }
+
+  /** Creates a room. */
+  addRoom(kind: 'direct' | 'group', name: string, members: User[]): number {
+    const id = this.nextRoom++;
+    this.rooms.set(id, { id, kind, name, members, messages: [], reads: new Map() });
+    return id;
+  }
+
+  /** A socket factory for stompjs, as `token`. */
+  factory(token: string): () => IStompSocket {
+    return () => new FakeSocket(this, token);
+  }
+
+  /** Stores a message as `sender` and fans it out (another user posting). */
+  post(roomId: number, sender: User, text: string, clientMsgId: string | null = null): Message {
+    const message = this.store(roomId, sender, text, clientMsgId).message;
+    this.fanOut(roomId, message);
+    return message;
+  }
+
+  /** Stores `count` messages and delivers all their frames to each socket in one chunk. */
+  burst(roomId: number, sender: User, count: number): Message[] {
+    const messages = Array.from({ length: count }, (_, i) => this.store(roomId, sender, `burst ${i + 1}`, null).message);
+    const chunks = new Map<BrokerConnection, string>();
+    for (const message of messages) {
+      for (const [conn, frame] of this.copies(roomId, message)) chunks.set(conn, (chunks.get(conn) ?? '') + frame);
+    }
+    for (const [conn, chunk] of chunks) conn.socket.deliver(chunk);
+    return messages;
+  }
+
+  /** The stored messages of a room. */
+  messages(roomId: number): Message[] {
+    return [...(this.rooms.get(roomId)?.messages ?? [])];
+  }
+
+  /** Open connections (CONNECTED) of a user. */
+  connectionsOf(username: string): number {
+    return [...this.connections].filter((c) => c.user.username === username && c.connected).length;
+  }
+
+  /** Closes every socket from the server side (a network drop or a restart). */
+  dropAll(): void {
+    for (const conn of [...this.connections]) conn.socket.closeWith(1006);
+  }
+
+  /** Frames of one command (and destination, if given) the broker received. */
+  frames(command: string, destination?: string): LoggedFrame[] {
+    return this.log.filter((f) => f.command === command && (destination === undefined || f.headers.destination === destination));
+  }
+
+  /** The HTTP side, as `token`. */
+  api(token: string): ChatApi {
+    const me = () => {
+      const user = this.users.get(token);
+      if (!user) throw new Error('401');
+      return user;
+    };
+    return {
+      listRooms: async () => {
+        this.httpLog.push('GET /api/rooms');
+        const user = me();
+        return [...this.rooms.values()].filter((r) => r.members.some((m) => m.id === user.id)).map((r) => this.roomView(r, user));
+      },
+      getRoom: async (roomId) => {
+        this.httpLog.push(`GET /api/rooms/${roomId}`);
+        const room = this.rooms.get(roomId);
+        if (!room) throw new Error('404');
+        return this.roomView(room, me());
+      },
+      listMessages: async (roomId, q: PageQuery) => {
+        this.httpLog.push(`GET /api/rooms/${roomId}/messages?before=${q.before ?? ''}&after=${q.after ?? ''}`);
+        const limit = Math.min(q.limit ?? 50, 200);
+        let list = this.messages(roomId);
+        if (q.before !== undefined) list = list.filter((m) => m.seq < q.before!);
+        if (q.after !== undefined) return list.filter((m) => m.seq > q.after!).slice(0, limit);
+        return list.slice(-limit);
+      },
+      markRead: async (roomId, seq) => {
+        this.httpLog.push(`POST /api/rooms/${roomId}/read ${seq}`);
+        const user = me();
+        const room = this.rooms.get(roomId);
+        if (!room) return;
+        room.reads.set(user.id, Math.max(room.reads.get(user.id) ?? 0, seq));
+        for (const conn of this.connections) {
+          if (conn.user.id === user.id) this.notify(conn, { type: 'read', roomId, seq });
+        }
+      },
+    };
+  }
+
+  accept(socket: FakeSocket): void {
+    if (this.down) {
+      socket.readyState = 3;
+      socket.onerror?.({});
+      socket.onclose?.({ code: 1006, reason: '', wasClean: false });
+      return;
+    }
+    const user = this.users.get(socket.token) ?? { id: -1, username: '?', displayName: '?' };
+    this.connections.add({ id: this.nextConn++, socket, user, connected: false, subs: new Map() });
+    socket.readyState = 1;
+    socket.onopen?.({});
+  }
+
+  forget(socket: FakeSocket): void {
+    for (const conn of this.connections) if (conn.socket === socket) this.connections.delete(conn);
+  }
+
+  receive(socket: FakeSocket, data: string): void {
+    const conn = [...this.connections].find((c) => c.socket === socket);
+    if (!conn) return;
+    for (const frame of parseFrames(data)) {
+      this.log.push({ conn: conn.id, user: conn.user.username, ...frame });
+      this.handle(conn, frame);
+    }
+  }
+
+  private handle(conn: BrokerConnection, frame: { command: string; headers: Record<string, string>; body: string }): void {
+    const { headers } = frame;
+    const receipt = () => {
+      if (headers.receipt) conn.socket.deliver(encodeFrame('RECEIPT', { 'receipt-id': headers.receipt }));
+    };
+    switch (frame.command) {
+      case 'CONNECT':
+      case 'STOMP': {
+        const token = headers.Authorization?.replace(/^Bearer /, '') ?? headers.passcode;
+        if (this.rejectConnectWith || !token || !this.users.has(token)) {
+          conn.socket.deliver(encodeFrame('ERROR', { message: this.rejectConnectWith ?? 'unauthorized' }));
+          conn.socket.closeWith(1008);
+          return;
+        }
+        conn.connected = true;
+        conn.socket.deliver(encodeFrame('CONNECTED', { version: '1.2', 'heart-beat': '0,0', server: 'fake' }));
+        return;
+      }
+      case 'SUBSCRIBE': {
+        const destination = headers.destination ?? '';
+        if ([...conn.subs.values()].includes(destination)) {
+          this.error(conn, 'invalid', 'already subscribed', destination, headers.receipt);
+          return;
+        }
+        conn.subs.set(headers.id ?? '', destination);
+        const match = /^\/topic\/rooms\/(\d+)$/.exec(destination);
+        if (match && headers['since-seq'] !== undefined) {
+          const since = Number(headers['since-seq']);
+          for (const message of this.messages(Number(match[1])).filter((m) => m.seq > since)) {
+            conn.socket.deliver(this.topicFrame(headers.id ?? '', destination, message));
+          }
+        }
+        receipt();
+        return;
+      }
+      case 'UNSUBSCRIBE':
+        conn.subs.delete(headers.id ?? '');
+        receipt();
+        return;
+      case 'DISCONNECT':
+        receipt();
+        return;
+      case 'SEND': {
+        const destination = headers.destination ?? '';
+        const typing = /^\/app\/rooms\/(\d+)\/typing$/.exec(destination);
+        if (typing) {
+          const roomId = Number(typing[1]);
+          for (const other of this.connections) {
+            const sub = this.subscriptionOf(other, `/topic/rooms/${roomId}`);
+            if (sub !== undefined) other.socket.deliver(encodeFrame('MESSAGE', { destination: `/topic/rooms/${roomId}`, subscription: sub, 'message-id': `t${this.nextMessage++}`, 'content-type': 'application/json' }, JSON.stringify({ type: 'typing', roomId, user: conn.user })));
+          }
+          receipt();
+          return;
+        }
+        const post = /^\/app\/rooms\/(\d+)$/.exec(destination);
+        if (!post) {
+          this.error(conn, 'not_found', 'no such destination', destination, headers.receipt);
+          return;
+        }
+        const roomId = Number(post[1]);
+        const room = this.rooms.get(roomId);
+        if (!room?.members.some((m) => m.id === conn.user.id)) {
+          this.error(conn, 'forbidden', 'not a member', destination, headers.receipt);
+          return;
+        }
+        const { text } = JSON.parse(frame.body) as { text: string };
+        const { message, fresh } = this.store(roomId, conn.user, text, headers['client-msg-id'] ?? null);
+        if (fresh) this.fanOut(roomId, message);
+        if (this.dropBeforeNextReceipt) {
+          this.dropBeforeNextReceipt = false;
+          conn.socket.closeWith(1006);
+          return;
+        }
+        if (headers.receipt) {
+          conn.socket.deliver(encodeFrame('RECEIPT', { 'receipt-id': headers.receipt, 'message-id': String(message.id), seq: String(message.seq) }));
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private store(roomId: number, sender: User, text: string, clientMsgId: string | null): { message: Message; fresh: boolean } {
+    const room = this.rooms.get(roomId);
+    if (!room) throw new Error(`no room ${roomId}`);
+    const existing = clientMsgId ? room.messages.find((m) => m.clientMsgId === clientMsgId && m.sender.id === sender.id) : undefined;
+    if (existing) return { message: existing, fresh: false };
+    const message: Message = {
+      id: this.nextMessage++,
+      roomId,
+      seq: room.messages.length + 1,
+      sender,
+      text,
+      sentAt: new Date(Date.UTC(2025, 0, 1, 12, 0, room.messages.length)).toISOString(),
+      clientMsgId,
+    };
+    room.messages.push(message);
+    return { message, fresh: true };
+  }
+
+  private fanOut(roomId: number, message: Message): void {
+    for (const [conn, frame] of this.copies(roomId, message)) conn.socket.deliver(frame);
+  }
+
+  /** One copy per connection of each member: topic if subscribed, else notifications. */
+  private copies(roomId: number, message: Message): Array<[BrokerConnection, string]> {
+    const room = this.rooms.get(roomId)!;
+    const out: Array<[BrokerConnection, string]> = [];
+    for (const conn of this.connections) {
+      if (!conn.connected || !room.members.some((m) => m.id === conn.user.id)) continue;
+      const destination = `/topic/rooms/${roomId}`;
+      const sub = this.forceNotifications ? undefined : this.subscriptionOf(conn, destination);
+      if (sub !== undefined) {
+        out.push([conn, this.topicFrame(sub, destination, message)]);
+        continue;
+      }
+      const notifications = this.subscriptionOf(conn, '/user/queue/notifications');
+      if (notifications === undefined) continue;
+      const unread = room.messages.filter((m) => m.seq > (room.reads.get(conn.user.id) ?? 0) && m.sender.id !== conn.user.id).length;
+      out.push([conn, encodeFrame('MESSAGE', { destination: '/user/queue/notifications', subscription: notifications, 'message-id': `n${message.id}-${conn.id}`, 'content-type': 'application/json' }, JSON.stringify({ type: 'message', roomId, message, unread }))]);
+    }
+    return out;
+  }
+
+  private topicFrame(sub: string, destination: string, message: Message): string {
+    return encodeFrame(
+      'MESSAGE',
+      { destination, subscription: sub, 'message-id': `m${message.id}`, seq: String(message.seq), 'content-type': 'application/json' },
+      JSON.stringify({ type: 'message', message }),
+    );
+  }
+
+  private notify(conn: BrokerConnection, event: unknown): void {
+    const sub = this.subscriptionOf(conn, '/user/queue/notifications');
+    if (sub === undefined) return;
+    conn.socket.deliver(encodeFrame('MESSAGE', { destination: '/user/queue/notifications', subscription: sub, 'message-id': `e${this.nextMessage++}`, 'content-type': 'application/json' }, JSON.stringify(event)));
+  }
+
+  private error(conn: BrokerConnection, code: string, message: string, destination: string, receiptId?: string): void {
+    const sub = this.subscriptionOf(conn, '/user/queue/errors');
+    if (sub === undefined) return;
+    const headers: Record<string, string> = { destination: '/user/queue/errors', subscription: sub, 'message-id': `x${this.nextMessage++}`, 'content-type': 'application/json' };
+    if (receiptId) headers['receipt-id'] = receiptId;
+    conn.socket.deliver(encodeFrame('MESSAGE', headers, JSON.stringify({ type: 'error', code, message, destination })));
+  }
+
+  private subscriptionOf(conn: BrokerConnection, destination: string): string | undefined {
+    for (const [id, dest] of conn.subs) if (dest === destination) return id;
+    return undefined;
+  }
+
+  private roomView(room: RoomState, user: User): Room {
+    const read = room.reads.get(user.id) ?? 0;
+    const other = room.members.find((m) => m.id !== user.id);
+    return {
+      id: room.id,
+      kind: room.kind,
+      name: room.kind === 'direct' ? (other?.displayName ?? room.name) : room.name,
+      members: room.members,
+      lastMessage: room.messages.at(-1) ?? null,
+      unread: room.messages.filter((m) => m.seq > read && m.sender.id !== user.id).length,
+      lastReadSeq: read,
+    };
+  }
+}

@@ -1,0 +1,24 @@
+//! Vite config: the dev server proxies the API and the WebSocket to a local sotong
+//! (`sotong serve --allowed-origins http://localhost:5173`), the build goes to `dist/`
+//! (served by `sotong serve --web-dir web/dist`), and Vitest runs the unit tests in jsdom.
+import react from '@vitejs/plugin-react';
+import { defineConfig } from 'vitest/config';
+
+const backend = process.env.SOTONG_URL ?? 'http://127.0.0.1:8080';
+
+export default defineConfig({
+  plugins: [react()],
+  server: {
+    port: 5173,
+    proxy: {
+      '/api': { target: backend, changeOrigin: true },
+      '/ws': { target: backend, ws: true, changeOrigin: true },
+    },
+  },
+  build: { outDir: 'dist', emptyOutDir: true, sourcemap: true },
+  test: {
+    environment: 'jsdom',
+    include: ['test/**/*.test.{ts,tsx}'],
+    setupFiles: ['test/setup.ts'],
+  },
+});
