@@ -464,11 +464,14 @@ async fn ws_upgrade(
     else {
         return Error::RateLimited("too many connections from this address".into()).into_response();
     };
-    let max = app.config.limits.max_frame_bytes;
+    // The WebSocket layer's own cap sits well above the STOMP frame limit, so an oversized frame
+    // reaches the decoder and is answered with `ERROR too_large` instead of a bare close; only a
+    // message several times too big is cut off by the WebSocket layer itself.
+    let ws_max = app.config.limits.max_frame_bytes.saturating_mul(4) + 4096;
     let tasks = app.tasks.clone();
     ws.protocols(["v12.stomp", "v11.stomp", "v10.stomp"])
-        .max_message_size(max + 1024)
-        .max_frame_size(max + 1024)
+        .max_message_size(ws_max)
+        .max_frame_size(ws_max)
         .on_upgrade(move |socket| {
             tasks.track_future(async move {
                 session::run(socket, app, peer).await;

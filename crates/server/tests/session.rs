@@ -249,25 +249,83 @@ async fn malformed_and_oversized_frames_end_the_connection_with_a_code() {
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
     let room = server.direct(&alice, &bob).await;
-
-    let mut c = Stomp::connect(&server, &alice.token).await;
-    c.send_raw(b"BOGUS\n\n\0").await;
-    expect_fatal(&mut c, "malformed").await;
-
-    let mut c = Stomp::connect(&server, &alice.token).await;
-    c.send_raw(b"SEND\ndestination:/app/rooms/1\ncontent-length:abc\n\nhi\0")
+    // A bystander stays connected and subscribed through all of it.
+    let mut bystander = Stomp::connect(&server, &bob.token).await;
+    bystander
+        .subscribe("t", &format!("/topic/rooms/{room}"))
         .await;
-    expect_fatal(&mut c, "malformed").await;
 
-    let mut c = Stomp::connect(&server, &alice.token).await;
-    c.send_binary(b"SEND\ndestination:/app/rooms/1\nbad\xffheader:x\n\nhi\0")
-        .await;
-    expect_fatal(&mut c, "malformed").await;
-
-    let mut c = Stomp::connect(&server, &alice.token).await;
-    c.send_raw(b"SEND\ndestination:/app/rooms/1\ncontent-length:999999\n\n")
-        .await;
-    expect_fatal(&mut c, "too_large").await;
+    let many_headers: String = (0..100).map(|i| format!("h{i}:v\n")).collect();
+    let long_header = format!(
+        "SEND\ndestination:/app/rooms/1\nx:{}\n\nhi\0",
+        "v".repeat(9000)
+    );
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"BOGUS\n\n\0".to_vec(), "malformed"),
+        (
+            b"send\ndestination:/app/rooms/1\n\nhi\0".to_vec(),
+            "malformed",
+        ),
+        (
+            b"SEND\ndestination:/app/rooms/1\ncontent-length:abc\n\nhi\0".to_vec(),
+            "malformed",
+        ),
+        (
+            b"SEND\ndestination:/app/rooms/1\ncontent-length:-1\n\nhi\0".to_vec(),
+            "malformed",
+        ),
+        (
+            b"SEND\ndestination:/app/rooms/1\ncontent-length:2\n\nhello\0".to_vec(),
+            "malformed",
+        ),
+        (
+            b"SEND\ndestination:/app/rooms/1\nbad\xffheader:x\n\nhi\0".to_vec(),
+            "malformed",
+        ),
+        (
+            b"SEND\ndestination:/app/\0rooms/1\n\nhi\0".to_vec(),
+            "malformed",
+        ),
+        (
+            b"SEND\ndestination:/app/rooms/1\nx:bad\\tescape\n\nhi\0".to_vec(),
+            "malformed",
+        ),
+        (b"SEND\nno colon here\n\nhi\0".to_vec(), "malformed"),
+        (
+            b"MESSAGE\ndestination:/topic/rooms/1\n\n\0".to_vec(),
+            "malformed",
+        ),
+        (
+            format!("SEND\n{many_headers}\nhi\0").into_bytes(),
+            "too_large",
+        ),
+        (long_header.into_bytes(), "too_large"),
+        (
+            b"SEND\ndestination:/app/rooms/1\ncontent-length:999999\n\n".to_vec(),
+            "too_large",
+        ),
+    ];
+    for (i, (bytes, code)) in cases.iter().enumerate() {
+        let mut c = Stomp::connect(&server, &alice.token).await;
+        if std::str::from_utf8(bytes).is_ok() {
+            c.send_raw(bytes).await;
+        } else {
+            c.send_binary(bytes).await;
+        }
+        let frame = c.next().await.unwrap_or_else(|| panic!("case {i}: an ERROR frame"));
+        assert_eq!(frame.command, Command::Error, "case {i}");
+        assert_eq!(
+            frame.header("message"),
+            Some(*code),
+            "case {i}: {}",
+            body_text(&frame)
+        );
+        assert!(
+            !frame.body.is_empty(),
+            "case {i}: the ERROR says what was wrong"
+        );
+        assert!(c.next().await.is_none(), "case {i}: closed after ERROR");
+    }
 
     let mut c = Stomp::connect(&server, &alice.token).await;
     let mut big = format!("SEND\ndestination:/app/rooms/{room}\n\n").into_bytes();
@@ -282,6 +340,8 @@ async fn malformed_and_oversized_frames_end_the_connection_with_a_code() {
     ok.send_text(room, "fine", "r").await;
     let frames = ok.until(|f| is_receipt(f, "r")).await;
     assert_eq!(frames.last().and_then(|f| f.header("seq")), Some("1"));
+    let seen = bystander.until(|f| carries_text(f, "fine")).await;
+    assert_eq!(topic_messages(&seen), vec![(room, 1, "fine".into())]);
 }
 
 #[tokio::test]
