@@ -312,7 +312,10 @@ async fn malformed_and_oversized_frames_end_the_connection_with_a_code() {
         } else {
             c.send_binary(bytes).await;
         }
-        let frame = c.next().await.unwrap_or_else(|| panic!("case {i}: an ERROR frame"));
+        let frame = c
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("case {i}: an ERROR frame"));
         assert_eq!(frame.command, Command::Error, "case {i}");
         assert_eq!(
             frame.header("message"),
