@@ -496,7 +496,10 @@ impl<T: Transport> Session<T> {
         let frame_timeout = Duration::from_millis(self.app.config.limits.frame_timeout_ms);
         // When the oldest byte of a still-incomplete frame arrived (slowloris guard).
         let mut partial_since: Option<Instant> = None;
-        let mut send_timer = interval_every(send_every);
+        // Ticking at half the agreed interval and beating after half an interval of silence
+        // keeps every gap within the interval (a tick at exactly the interval would race the
+        // last write and skip a beat, doubling the gap).
+        let mut send_timer = interval_every(send_every / 2);
         let mut check_timer = interval_every(expect_every / 2);
         let silence_limit = Duration::from_millis(expect_every) * HEARTBEAT_TOLERANCE;
         let mut last_read = Instant::now();
@@ -561,7 +564,7 @@ impl<T: Transport> Session<T> {
                     }
                 }
                 _ = tick(&mut send_timer) => {
-                    if self.out.is_empty() && self.last_write.elapsed() >= Duration::from_millis(send_every) {
+                    if self.out.is_empty() && self.last_write.elapsed() >= Duration::from_millis(send_every / 2) {
                         // STOMP 1.2: a heart-beat is an EOL.
                         if self.write_raw(WsMessage::Text("\n".into())).await.is_err() {
                             return Close::Clean;
