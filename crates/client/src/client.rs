@@ -1,0 +1,521 @@
+//! The public handles: [`Client`] (cheap to clone, one connection behind all clones),
+//! [`ClientBuilder`] for its settings, and [`RoomHandle`] for one room.
+//!
+//! Handles never touch the socket. Each call becomes a [`Command`] to the connection task and
+//! waits for its answer on a one-shot channel.
+
+use crate::connection::{self, Command, Reply, Request, Settings, Shared, State, SubscribeAnswer};
+use crate::error::{Error, Result};
+use crate::http::{self, HistoryQuery, Http, Login};
+use crate::model::{Message, Notification, Room, RoomEvent, RoomId, Sent, Seq, User};
+use crate::subscription::Subscription;
+use crate::token::{check_token, Auth, TokenProvider};
+use reqwest::Method;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Room for the headers of a `SEND` frame next to its body, when checking the frame size.
+const FRAME_OVERHEAD: usize = 1024;
+
+/// A connection to a sotong server, shared by every clone.
+///
+/// One background task owns the WebSocket: it subscribes on behalf of every
+/// [`Subscription`], reconnects with backoff when the connection drops, restores every
+/// subscription with `since-seq` (so no message is lost or doubled), and then re-sends the
+/// requests that had no receipt yet. The handle only sends it commands.
+///
+/// The task ends when [`Client::close`] is called, when the token cannot be renewed
+/// ([`Error::Auth`]), or when every `Client` clone and every `Subscription` is dropped.
+///
+/// ```no_run
+/// use futures_util::StreamExt;
+/// use sotong_client::{Client, RoomEvent, RoomId};
+///
+/// # async fn demo() -> sotong_client::Result<()> {
+/// let client = Client::connect("ws://127.0.0.1:8080/ws", "a token").await?;
+/// let mut room = client.room(RoomId(1)).subscribe().await?;
+/// let sent = client.send(RoomId(1), "hello").await?;
+/// println!("stored as seq {}", sent.seq);
+/// while let Some(event) = room.next().await {
+///     if let RoomEvent::Message(message) = event? {
+///         println!("{}: {}", message.sender.username, message.text);
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    state: watch::Receiver<State>,
+    shared: Arc<Shared>,
+    http: Http,
+    max_frame_bytes: usize,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &*self.state.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for a [`Client`], from [`Client::builder`].
+pub struct ClientBuilder {
+    url: String,
+    token: String,
+    provider: Option<Arc<dyn TokenProvider>>,
+    http_base: Option<String>,
+    heartbeat: Duration,
+    connect_timeout: Duration,
+    reconnect_min: Duration,
+    reconnect_max: Duration,
+    subscriber_buffer: usize,
+    max_frame_bytes: usize,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token stays out of logs.
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url)
+            .field("provider", &self.provider.is_some())
+            .field("http_base", &self.http_base)
+            .field("heartbeat", &self.heartbeat)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("reconnect_min", &self.reconnect_min)
+            .field("reconnect_max", &self.reconnect_max)
+            .field("subscriber_buffer", &self.subscriber_buffer)
+            .field("max_frame_bytes", &self.max_frame_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Calls `provider` for a new token when the server says the current one expired or is
+    /// invalid (`ERROR token_expired` / `unauthorized`, HTTP `401`), then reconnects with it.
+    /// Without a provider such an error ends the client with [`Error::Auth`].
+    pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
+        self.provider = Some(Arc::new(provider));
+        self
+    }
+
+    /// The base of the HTTP API (`http://host:port`). By default it is derived from the
+    /// WebSocket URL: `ws://host:port/ws` gives `http://host:port`.
+    pub fn http_base(mut self, base: impl Into<String>) -> Self {
+        self.http_base = Some(base.into());
+        self
+    }
+
+    /// The heart-beat interval to ask for, both ways (default 10 s; zero asks for none).
+    /// A server silent for twice the agreed interval counts as gone, and the client reconnects.
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every;
+        self
+    }
+
+    /// How long opening the socket and `CONNECT` may take (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The reconnect backoff: the delay before retry `n` is uniform in
+    /// `[0, min(max, min · 2ⁿ)]` (default 250 ms and 30 s).
+    pub fn reconnect_delay(mut self, min: Duration, max: Duration) -> Self {
+        self.reconnect_min = min;
+        self.reconnect_max = max;
+        self
+    }
+
+    /// Events buffered per subscriber (default 1024). A subscriber that falls further behind
+    /// is dropped with [`Error::Lagged`]; the connection never waits for it.
+    pub fn subscriber_buffer(mut self, events: usize) -> Self {
+        self.subscriber_buffer = events.max(1);
+        self
+    }
+
+    /// The server's frame size limit (default 64 KiB, sotong's default). A message that would
+    /// not fit is refused locally with code `too_large`, because the server would close the
+    /// connection for it.
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes;
+        self
+    }
+
+    /// Opens the connection and waits until it is up, with the notification and error queues
+    /// subscribed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] for a URL that is not `ws://…`, [`Error::Auth`] when the token is
+    /// refused (and no provider could replace it), [`Error::Transport`] when the server cannot
+    /// be reached, [`Error::Refused`] when it answers `CONNECT` with another `ERROR`. Only this
+    /// first connection fails fast; later drops are retried.
+    pub async fn connect(self) -> Result<Client> {
+        let http_base = match self.http_base {
+            Some(base) => base.trim_end_matches('/').to_string(),
+            None => http::base_from_ws(&self.url)?,
+        };
+        check_token(&self.token)?;
+        let auth = Arc::new(Auth::new(self.token, self.provider));
+        let shared = Arc::new(Shared {
+            auth: auth.clone(),
+            end: OnceLock::new(),
+        });
+        let settings = Settings {
+            url: self.url,
+            heartbeat: self.heartbeat,
+            connect_timeout: self.connect_timeout,
+            reconnect_min: self.reconnect_min,
+            reconnect_max: self.reconnect_max,
+            subscriber_buffer: self.subscriber_buffer,
+        };
+        let (commands, state, first) = connection::spawn(settings, shared.clone());
+        let client = Client {
+            commands,
+            state,
+            http: Http::new(http_base, auth),
+            shared,
+            max_frame_bytes: self.max_frame_bytes,
+        };
+        match first.await {
+            Ok(Ok(())) => Ok(client),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(client.shared.end_reason()),
+        }
+    }
+}
+
+impl Client {
+    /// Connects to `url` (`ws://host:port/ws`) with `token` and default settings.
+    ///
+    /// # Errors
+    /// As [`ClientBuilder::connect`].
+    pub async fn connect(url: impl Into<String>, token: impl Into<String>) -> Result<Client> {
+        Client::builder(url, token).connect().await
+    }
+
+    /// Settings for a connection to `url` with `token`; finish with [`ClientBuilder::connect`].
+    pub fn builder(url: impl Into<String>, token: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            url: url.into(),
+            token: token.into(),
+            provider: None,
+            http_base: None,
+            heartbeat: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            reconnect_min: Duration::from_millis(250),
+            reconnect_max: Duration::from_secs(30),
+            subscriber_buffer: 1024,
+            max_frame_bytes: 64 * 1024,
+        }
+    }
+
+    /// Signs in with a username and password over HTTP (`base_url` is `http://host:port`);
+    /// the answer's token is what [`Client::connect`] takes.
+    ///
+    /// # Errors
+    /// [`Error::Auth`] for wrong credentials, [`Error::Transport`] when unreachable.
+    pub async fn login(base_url: &str, username: &str, password: &str) -> Result<Login> {
+        http::login(base_url, username, password).await
+    }
+
+    /// A handle for one room: subscribe to it, send to it, read its history.
+    pub fn room(&self, id: RoomId) -> RoomHandle {
+        RoomHandle {
+            client: self.clone(),
+            id,
+        }
+    }
+
+    /// The events of every room of the user that this client does not subscribe to: new
+    /// messages (with the unread count), rooms joined or changed, read marks from other
+    /// devices.
+    ///
+    /// A message of a room this client subscribes to arrives on that room's stream only,
+    /// never here too. Notifications are live only: those sent while the client was
+    /// reconnecting are not replayed; after [`State::Connected`] returns, [`Client::rooms`]
+    /// is the snapshot of unread counts.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] (or the reason it ended) when the client has ended.
+    pub async fn notifications(&self) -> Result<Subscription<Notification>> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Notifications { reply }).await?;
+        answer.await.map_err(|_| self.shared.end_reason())?
+    }
+
+    /// Posts `text` to `room` and resolves once the server has stored it, with its `seq`.
+    ///
+    /// The message carries a random `client-msg-id`. If the connection drops before the
+    /// receipt, the send waits and is sent again, with the same id, once the connection and
+    /// every subscription are restored; the server stores it once whatever happens. Dropping
+    /// the future does not cancel the send.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] with the server's code (`forbidden` when not a member, `too_large`,
+    /// `rate_limited`, …); [`Error::Closed`] / [`Error::Auth`] when the client ends first.
+    pub async fn send(&self, room: RoomId, text: impl Into<String>) -> Result<Sent> {
+        let body = serde_json::json!({ "text": text.into() }).to_string();
+        if body.len() + FRAME_OVERHEAD > self.max_frame_bytes {
+            return Err(Error::refused(
+                "too_large",
+                format!(
+                    "the message does not fit in a {} byte frame",
+                    self.max_frame_bytes
+                ),
+            ));
+        }
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            destination: format!("/app/rooms/{room}"),
+            body,
+            client_msg_id: Some(new_client_msg_id()),
+        };
+        self.command(Command::Send {
+            request,
+            reply: Reply::Sent(reply),
+        })
+        .await?;
+        answer.await.map_err(|_| self.shared.end_reason())?
+    }
+
+    /// Marks `room` read up to `seq` for this user; the user's other connections hear of it.
+    /// Queued like a send while reconnecting.
+    ///
+    /// # Errors
+    /// As [`Client::send`].
+    pub async fn mark_read(&self, room: RoomId, seq: Seq) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            destination: format!("/app/rooms/{room}/read"),
+            body: serde_json::json!({ "seq": seq }).to_string(),
+            client_msg_id: None,
+        };
+        self.command(Command::Send {
+            request,
+            reply: Reply::Done(reply),
+        })
+        .await?;
+        answer.await.map_err(|_| self.shared.end_reason())?
+    }
+
+    /// Tells the room's viewers this user is typing. Best effort: not acknowledged, and
+    /// dropped while the client is reconnecting.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when the client has ended.
+    pub async fn typing(&self, room: RoomId) -> Result<()> {
+        self.command(Command::Typing { room }).await
+    }
+
+    /// The connection state, as a `watch` receiver that has seen the current state:
+    /// `borrow()` reads it, `changed().await` waits for the next change, `wait_for(..)` for a
+    /// given state. Quick flips (`Reconnecting` → `Connected`) may reach a slow reader only as
+    /// their latest value.
+    pub fn state(&self) -> watch::Receiver<State> {
+        let mut state = self.state.clone();
+        state.mark_unchanged();
+        state
+    }
+
+    /// Sends `DISCONNECT`, waits (briefly) for the server's receipt, and ends the client:
+    /// every subscription ends with [`Error::Closed`], and so does every request still waiting
+    /// (await your sends first). Closing a closed client does nothing.
+    pub async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::Close { reply }).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// The signed-in user (`GET /api/me`).
+    ///
+    /// # Errors
+    /// [`Error::Auth`], [`Error::Transport`], or [`Error::Refused`] from the HTTP answer.
+    pub async fn me(&self) -> Result<User> {
+        self.http.get("/api/me").await
+    }
+
+    /// The user's rooms, latest activity first, with unread counts (`GET /api/rooms`).
+    ///
+    /// # Errors
+    /// As [`Client::me`].
+    pub async fn rooms(&self) -> Result<Vec<Room>> {
+        self.http.get("/api/rooms").await
+    }
+
+    /// The direct room with `username`, created on first use (`POST /api/rooms/direct`).
+    ///
+    /// # Errors
+    /// As [`Client::me`]; `not_found` for an unknown user.
+    pub async fn direct_room(&self, username: &str) -> Result<Room> {
+        let body = serde_json::json!({ "username": username });
+        self.http
+            .call(Method::POST, "/api/rooms/direct", Some(&body))
+            .await
+    }
+
+    /// Creates a group named `name` with the caller and `members` (`POST /api/rooms`).
+    ///
+    /// # Errors
+    /// As [`Client::me`]; `invalid` or `not_found` for bad names.
+    pub async fn create_group(&self, name: &str, members: &[&str]) -> Result<Room> {
+        let body = serde_json::json!({ "name": name, "members": members });
+        self.http
+            .call(Method::POST, "/api/rooms", Some(&body))
+            .await
+    }
+
+    async fn command(&self, command: Command) -> Result<()> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| self.shared.end_reason())
+    }
+}
+
+/// One room, through its [`Client`]. Cheap to create and clone.
+#[derive(Debug, Clone)]
+pub struct RoomHandle {
+    client: Client,
+    id: RoomId,
+}
+
+impl RoomHandle {
+    /// The room's id.
+    pub fn id(&self) -> RoomId {
+        self.id
+    }
+
+    /// Subscribes to the room's events and resolves once the subscription is live.
+    ///
+    /// Every message committed after this call starts is on the stream, in `seq` order, each
+    /// once, across reconnects too. All subscribers of one room in one client share a single
+    /// STOMP subscription; dropping the last one unsubscribes.
+    ///
+    /// The first subscriber of a room reads the room (`GET /api/rooms/{id}`) to learn its
+    /// latest `seq` and subscribes with `since-seq` from there, so the client knows where to
+    /// resume even if the connection drops before the first message arrives. While the client
+    /// is reconnecting the call waits for the connection.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] (`forbidden`, `not_found`) when the user may not see the room;
+    /// [`Error::Transport`] when the HTTP request fails; [`Error::Closed`] / [`Error::Auth`]
+    /// when the client ends.
+    pub async fn subscribe(&self) -> Result<Subscription<RoomEvent>> {
+        if let SubscribeAnswer::Subscribed(subscription) = self.ask(None).await? {
+            return Ok(subscription);
+        }
+        let room = self.info().await?;
+        let anchor = room.last_message.map_or(Seq(0), |m| m.seq);
+        match self.ask(Some(anchor)).await? {
+            SubscribeAnswer::Subscribed(subscription) => Ok(subscription),
+            SubscribeAnswer::NeedAnchor => Err(Error::Protocol(
+                "the connection task asked for an anchor it was given".into(),
+            )),
+        }
+    }
+
+    async fn ask(&self, anchor: Option<Seq>) -> Result<SubscribeAnswer> {
+        let (reply, answer) = oneshot::channel();
+        self.client
+            .command(Command::Subscribe {
+                room: self.id,
+                anchor,
+                reply,
+            })
+            .await?;
+        answer.await.map_err(|_| self.client.shared.end_reason())?
+    }
+
+    /// Posts `text`; see [`Client::send`].
+    ///
+    /// # Errors
+    /// As [`Client::send`].
+    pub async fn send(&self, text: impl Into<String>) -> Result<Sent> {
+        self.client.send(self.id, text).await
+    }
+
+    /// Marks the room read up to `seq`; see [`Client::mark_read`].
+    ///
+    /// # Errors
+    /// As [`Client::send`].
+    pub async fn mark_read(&self, seq: Seq) -> Result<()> {
+        self.client.mark_read(self.id, seq).await
+    }
+
+    /// Sends a typing indicator; see [`Client::typing`].
+    ///
+    /// # Errors
+    /// As [`Client::typing`].
+    pub async fn typing(&self) -> Result<()> {
+        self.client.typing(self.id).await
+    }
+
+    /// The room as the user sees it (`GET /api/rooms/{id}`).
+    ///
+    /// # Errors
+    /// As [`Client::me`]; `forbidden` when not a member, `not_found`.
+    pub async fn info(&self) -> Result<Room> {
+        self.client
+            .http
+            .get(&format!("/api/rooms/{}", self.id))
+            .await
+    }
+
+    /// A page of the room's history, ascending by `seq` (`GET /api/rooms/{id}/messages`).
+    ///
+    /// # Errors
+    /// As [`RoomHandle::info`].
+    pub async fn history(&self, query: HistoryQuery) -> Result<Vec<Message>> {
+        self.client
+            .http
+            .get(&http::history_path(self.id, query))
+            .await
+    }
+}
+
+/// A fresh idempotency key: 128 random bits as 32 hex digits (as unique as a UUID v4).
+fn new_client_msg_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_msg_ids_are_unique_and_well_formed() {
+        let a = new_client_msg_id();
+        let b = new_client_msg_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[tokio::test]
+    async fn bad_urls_and_tokens_fail_before_any_io() {
+        let err = Client::connect("http://127.0.0.1:1/ws", "t")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidUrl(_)), "{err:?}");
+        let err = Client::connect("ws://127.0.0.1:1/ws", "a\nb")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Auth(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_fails_the_first_connect() {
+        // Port 1 on loopback: nothing listens there.
+        let err = Client::builder("ws://127.0.0.1:1/ws", "t")
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    }
+}

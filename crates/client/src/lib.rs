@@ -1,0 +1,75 @@
+//! # sotong-client
+//!
+//! The Rust SDK of the sotong chat server: one STOMP 1.2 connection over WebSocket per
+//! client, shared by every part of the application.
+//!
+//! - [`Client::connect`] opens the connection; the [`Client`] handle is cheap to clone.
+//! - [`Client::room`]`(id).`[`subscribe`](RoomHandle::subscribe)`()` gives a
+//!   [`Subscription`], a `Stream` of [`RoomEvent`]s in `seq` order; dropping it unsubscribes.
+//!   Subscribers of one room share one STOMP subscription.
+//! - [`Client::notifications`] gives the events of the user's other rooms ([`Notification`]).
+//! - [`Client::send`] resolves when the server has stored the message, with its [`Seq`].
+//! - The connection comes back by itself after a drop (backoff with jitter), restores every
+//!   subscription with `since-seq` (nothing lost, nothing doubled) before re-sending what had
+//!   no receipt yet, and asks a [`TokenProvider`] for a new token when the old one expires.
+//!   [`Client::state`] tells where it stands.
+//!
+//! ```no_run
+//! use futures_util::StreamExt;
+//! use sotong_client::{Client, Notification};
+//!
+//! # async fn demo() -> sotong_client::Result<()> {
+//! let client = Client::builder("ws://127.0.0.1:8080/ws", "a token")
+//!     .token_provider(|| async { Ok("a fresh token".to_string()) })
+//!     .connect()
+//!     .await?;
+//! let mut notifications = client.notifications().await?;
+//! while let Some(event) = notifications.next().await {
+//!     if let Notification::Message { room_id, message, unread } = event? {
+//!         println!("{room_id}: {} ({unread} unread)", message.text);
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The wire contract is the project's `contract.md`; `docs/protocol.md` adds sotong's own
+//! behaviour (one subscription per destination per connection, receipts of `since-seq`
+//! subscriptions after the replay).
+//!
+//! # Layout
+//!
+//! - `client.rs`: [`Client`], [`ClientBuilder`], [`RoomHandle`]: handles that send commands to
+//!   the connection task and await the answers.
+//! - `connection.rs`: the connection task, the socket's only owner and writer: connect, restore,
+//!   serve, reconnect; receipts, heart-beats, [`State`].
+//! - `registry.rs`: subscriptions by destination, reference counts, fan-out to the local
+//!   streams, per-room last `seq` (duplicates dropped), the slow-subscriber policy.
+//! - `subscription.rs`: [`Subscription`], the `Stream` a caller holds; its `Drop` unsubscribes.
+//! - `backoff.rs`: reconnect delays, capped exponential with full jitter.
+//! - `token.rs`: the current token and the [`TokenProvider`] that renews it.
+//! - `http.rs`: the HTTP API helpers ([`Client::rooms`], [`RoomHandle::history`], …), plain
+//!   `http://` only.
+//! - `model.rs`: typed ids ([`RoomId`], [`Seq`], …), [`Message`], [`Room`], [`User`] and
+//!   the event enums.
+//! - `error.rs`: [`Error`], by what the caller can do about it.
+
+mod backoff;
+mod client;
+mod connection;
+mod error;
+mod http;
+mod model;
+mod registry;
+mod subscription;
+mod token;
+
+pub use client::{Client, ClientBuilder, RoomHandle};
+pub use connection::State;
+pub use error::{BoxError, Error, Result};
+pub use http::{HistoryQuery, Login};
+pub use model::{
+    Message, MessageId, Notification, Room, RoomEvent, RoomId, RoomKind, Sent, Seq, User, UserId,
+};
+pub use subscription::Subscription;
+pub use token::TokenProvider;
