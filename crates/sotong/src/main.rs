@@ -24,6 +24,10 @@ struct Cli {
 enum Command {
     /// Run the chat server (HTTP API, WebSocket at /ws, web app at /).
     Serve(ServeArgs),
+    /// Load-test sotong or any STOMP-over-WebSocket broker.
+    Bench(sotong_cli::bench::BenchArgs),
+    /// Chat in the terminal.
+    Chat(sotong_chat::ChatArgs),
 }
 
 #[derive(Debug, Args)]
@@ -116,8 +120,8 @@ impl ServeArgs {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Logs to stdout; not for `chat`, whose screen is the terminal (log lines would garble it).
+fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("sotong=info,sotong_server=info,tower_http=warn")
     });
@@ -125,9 +129,18 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())
         .init();
+}
 
-    match Cli::parse().command {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Chat(_)) {
+        init_logging();
+    }
+    match cli.command {
         Command::Serve(args) => serve(args.into_config()?).await,
+        Command::Bench(args) => sotong_cli::bench::run(args).await,
+        Command::Chat(args) => sotong_chat::run(args).await,
     }
 }
 

@@ -1,0 +1,1215 @@
+//! The chat's state and its one transition function: [`App::update`] takes an [`Event`] (a
+//! key, or something the server said) and returns the [`Effect`]s to carry out (subscribe,
+//! send, mark read, …). No I/O and no clock here, so every rule is a plain unit test.
+//!
+//! Routing follows visibility, as in the web app: a message of the open room is appended to
+//! its timeline (and the room is marked read); a message of any other room bumps that room's
+//! unread count and shows in the status line. Never both, whichever stream brought it: the SDK
+//! delivers the open room's messages on its topic and the others as notifications, but during
+//! a room switch either may briefly carry the other's, and the rule here still holds.
+
+use sotong_client::{Message, Notification, Room, RoomId, RoomKind, Sent, Seq, State, User};
+use std::collections::BTreeMap;
+
+/// Messages per history page (the server's default page).
+pub const PAGE_SIZE: u32 = 50;
+/// How many messages PageUp / PageDown scroll by.
+pub const SCROLL_STEP: usize = 10;
+
+/// A key press, reduced to what the chat tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// A printable character.
+    Char(char),
+    /// A letter with Ctrl held (`Ctrl('n')`).
+    Ctrl(char),
+    /// Enter / Return.
+    Enter,
+    /// Backspace.
+    Backspace,
+    /// Escape.
+    Esc,
+    /// Tab.
+    Tab,
+    /// Shift-Tab.
+    BackTab,
+    /// Arrow up.
+    Up,
+    /// Arrow down.
+    Down,
+    /// Page up.
+    PageUp,
+    /// Page down.
+    PageDown,
+    /// End.
+    End,
+}
+
+/// Something that happened: input from the person or news from the server.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A key press.
+    Key(Key),
+    /// The connection state changed.
+    Connection(State),
+    /// The room list (`GET /api/rooms`): latest activity first, with unread counts.
+    Rooms(Vec<Room>),
+    /// A page of a room's history, ascending by `seq`.
+    History {
+        /// The room.
+        room: RoomId,
+        /// The messages.
+        messages: Vec<Message>,
+        /// `true` when the server has nothing older than this page.
+        complete: bool,
+    },
+    /// A message on the open room's subscription.
+    RoomMessage(Message),
+    /// An event of a room this client does not subscribe to.
+    Notification(Notification),
+    /// The answer to [`Effect::Send`].
+    Sent {
+        /// The send's local id.
+        local: u64,
+        /// The stored message's `seq` and id, or why it was refused.
+        result: Result<Sent, String>,
+        /// The local time of the receipt (RFC 3339), shown until the server's copy arrives.
+        at: String,
+    },
+    /// The answer to [`Effect::DirectRoom`].
+    DirectRoom(Result<Room, String>),
+    /// A request failed or a stream ended; shown in the status line.
+    Failed(String),
+}
+
+/// Something for the [`Session`](crate::session::Session) to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Load the room list.
+    LoadRooms,
+    /// Make `room` the open room: subscribe to it (dropping the previous room's subscription)
+    /// and load its newest page.
+    Open(RoomId),
+    /// Load the page of `room` just before `before`.
+    LoadOlder {
+        /// The room.
+        room: RoomId,
+        /// The oldest `seq` held.
+        before: Seq,
+    },
+    /// Post `text` to `room`; answer with [`Event::Sent`] carrying `local`.
+    Send {
+        /// The room.
+        room: RoomId,
+        /// The local id of this send.
+        local: u64,
+        /// The text.
+        text: String,
+    },
+    /// Mark `room` read up to `seq`.
+    MarkRead {
+        /// The room.
+        room: RoomId,
+        /// The read mark.
+        seq: Seq,
+    },
+    /// Find or create the direct room with `username`; answer with [`Event::DirectRoom`].
+    DirectRoom {
+        /// The other user.
+        username: String,
+    },
+    /// Leave the chat.
+    Quit,
+}
+
+/// One line of the room list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomEntry {
+    /// The room.
+    pub id: RoomId,
+    /// Direct or group.
+    pub kind: RoomKind,
+    /// The group's name, or the other member's display name.
+    pub name: String,
+    /// Messages from others not read yet (always 0 for the open room).
+    pub unread: u64,
+    /// The newest `seq` known.
+    pub last_seq: Seq,
+    /// The read mark known to the server.
+    pub last_read: Seq,
+}
+
+impl RoomEntry {
+    fn from_room(room: &Room) -> Self {
+        RoomEntry {
+            id: room.id,
+            kind: room.kind,
+            name: room.name.clone(),
+            unread: room.unread,
+            last_seq: room.last_message.as_ref().map_or(Seq(0), |m| m.seq),
+            last_read: room.last_read_seq,
+        }
+    }
+}
+
+/// The open room's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRoom {
+    /// The room.
+    pub id: RoomId,
+    /// Stored messages by `seq`: ordered, one per `seq`.
+    pub messages: BTreeMap<Seq, Message>,
+    /// How many timeline items are scrolled out of view below (0: the newest is visible).
+    pub scroll: usize,
+    /// An older page has been asked for and not arrived yet.
+    pub loading: bool,
+    /// The first history page has arrived.
+    pub loaded: bool,
+    /// The oldest message is held: there is nothing more to load.
+    pub complete: bool,
+}
+
+impl OpenRoom {
+    fn new(id: RoomId) -> Self {
+        OpenRoom {
+            id,
+            messages: BTreeMap::new(),
+            scroll: 0,
+            loading: true,
+            loaded: false,
+            complete: false,
+        }
+    }
+
+    /// Adds a message unless its `seq` is held already; says whether it was new.
+    fn insert(&mut self, message: Message) -> bool {
+        if self.messages.contains_key(&message.seq) {
+            return false;
+        }
+        self.messages.insert(message.seq, message);
+        true
+    }
+}
+
+/// Where a send stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendState {
+    /// Waiting for the server's receipt.
+    Sending,
+    /// Refused; the reason.
+    Failed(String),
+}
+
+/// A message typed here that has no `seq` yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSend {
+    /// Local id, for matching the receipt.
+    pub local: u64,
+    /// The room.
+    pub room: RoomId,
+    /// The text.
+    pub text: String,
+    /// Sending or failed.
+    pub state: SendState,
+}
+
+/// One line of the open room's timeline, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineItem<'a> {
+    /// A stored message.
+    Message(&'a Message),
+    /// A message typed here, not stored (yet).
+    Pending(&'a PendingSend),
+}
+
+/// What the status line shows besides the connection state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The latest message of another room, as "alice in Team: hi"; it goes when that room
+    /// is opened.
+    Message {
+        /// The room it came from.
+        room: RoomId,
+        /// What the status line says.
+        text: String,
+    },
+    /// Something went wrong.
+    Error(String),
+    /// Neutral information.
+    Info(String),
+}
+
+/// What the bottom input line is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Typing a message for the open room.
+    Compose,
+    /// Typing the username of a new direct conversation.
+    Direct,
+}
+
+/// The whole chat state.
+#[derive(Debug, Clone)]
+pub struct App {
+    me: User,
+    rooms: Vec<RoomEntry>,
+    open: Option<OpenRoom>,
+    pending: Vec<PendingSend>,
+    next_local: u64,
+    connection: State,
+    notice: Option<Notice>,
+    input: String,
+    mode: Mode,
+}
+
+impl App {
+    /// A fresh state for the signed-in user `me`, connected, with no rooms loaded yet.
+    pub fn new(me: User) -> Self {
+        App {
+            me,
+            rooms: Vec::new(),
+            open: None,
+            pending: Vec::new(),
+            next_local: 0,
+            connection: State::Connected,
+            notice: None,
+            input: String::new(),
+            mode: Mode::Compose,
+        }
+    }
+
+    /// The effects to start with: load the room list.
+    pub fn start(&self) -> Vec<Effect> {
+        vec![Effect::LoadRooms]
+    }
+
+    /// The signed-in user.
+    pub fn me(&self) -> &User {
+        &self.me
+    }
+
+    /// The room list, latest activity first.
+    pub fn rooms(&self) -> &[RoomEntry] {
+        &self.rooms
+    }
+
+    /// A room of the list.
+    pub fn room(&self, id: RoomId) -> Option<&RoomEntry> {
+        self.rooms.iter().find(|r| r.id == id)
+    }
+
+    /// The open room, if any.
+    pub fn open_room(&self) -> Option<&OpenRoom> {
+        self.open.as_ref()
+    }
+
+    /// The connection state.
+    pub fn connection(&self) -> State {
+        self.connection
+    }
+
+    /// The latest notification or error.
+    pub fn notice(&self) -> Option<&Notice> {
+        self.notice.as_ref()
+    }
+
+    /// The text being typed.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// What the text being typed is for.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// Sends of every room still waiting for a receipt, or refused.
+    pub fn pending(&self) -> &[PendingSend] {
+        &self.pending
+    }
+
+    /// The open room's timeline, oldest first: stored messages by `seq`, then this client's
+    /// pending and failed sends in the order they were typed.
+    pub fn timeline(&self) -> Vec<TimelineItem<'_>> {
+        let Some(open) = &self.open else {
+            return Vec::new();
+        };
+        open.messages
+            .values()
+            .map(TimelineItem::Message)
+            .chain(
+                self.pending
+                    .iter()
+                    .filter(|p| p.room == open.id)
+                    .map(TimelineItem::Pending),
+            )
+            .collect()
+    }
+
+    /// Whether `message` was posted by the signed-in user.
+    pub fn is_mine(&self, message: &Message) -> bool {
+        message.sender.id == self.me.id
+    }
+
+    /// Applies `event` and returns what to do about it.
+    pub fn update(&mut self, event: Event) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        match event {
+            Event::Key(key) => self.on_key(key, &mut effects),
+            Event::Connection(state) => {
+                // Rule 7 of the contract: after a reconnect the room list is the snapshot of
+                // unread counts (notifications are not replayed); the open room resumes on its
+                // own, through the SDK's since-seq.
+                if state == State::Connected && self.connection == State::Reconnecting {
+                    effects.push(Effect::LoadRooms);
+                }
+                self.connection = state;
+            }
+            Event::Rooms(rooms) => self.on_rooms(&rooms, &mut effects),
+            Event::History {
+                room,
+                messages,
+                complete,
+            } => self.on_history(room, messages, complete, &mut effects),
+            Event::RoomMessage(message) => self.on_message(message, None, &mut effects),
+            Event::Notification(notification) => match notification {
+                Notification::Message {
+                    message, unread, ..
+                } => self.on_message(message, Some(unread), &mut effects),
+                Notification::Room(room) => {
+                    self.upsert_room(&room);
+                }
+                Notification::Read { room_id, seq } => {
+                    if let Some(entry) = self.rooms.iter_mut().find(|r| r.id == room_id) {
+                        entry.last_read = entry.last_read.max(seq);
+                        if seq >= entry.last_seq {
+                            entry.unread = 0;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            Event::Sent { local, result, at } => self.on_sent(local, result, at),
+            Event::DirectRoom(Ok(room)) => {
+                if matches!(self.notice, Some(Notice::Info(_))) {
+                    self.notice = None;
+                }
+                self.upsert_room(&room);
+                self.open_room_id(room.id, &mut effects);
+            }
+            Event::DirectRoom(Err(why)) => self.notice = Some(Notice::Error(why)),
+            Event::Failed(why) => {
+                if let Some(open) = &mut self.open {
+                    open.loading = false;
+                }
+                self.notice = Some(Notice::Error(why));
+            }
+        }
+        effects
+    }
+
+    fn on_key(&mut self, key: Key, effects: &mut Vec<Effect>) {
+        if key == Key::Ctrl('c') {
+            effects.push(Effect::Quit);
+            return;
+        }
+        if self.mode == Mode::Direct {
+            match key {
+                Key::Esc => {
+                    self.mode = Mode::Compose;
+                    self.input.clear();
+                }
+                Key::Enter => {
+                    let username = self.input.trim().to_lowercase();
+                    self.mode = Mode::Compose;
+                    self.input.clear();
+                    if !username.is_empty() {
+                        self.notice =
+                            Some(Notice::Info(format!("Opening a chat with {username}…")));
+                        effects.push(Effect::DirectRoom { username });
+                    }
+                }
+                Key::Char(c) => self.input.push(c),
+                Key::Backspace => {
+                    self.input.pop();
+                }
+                Key::Ctrl('u') => self.input.clear(),
+                _ => {}
+            }
+            return;
+        }
+        match key {
+            Key::Esc => effects.push(Effect::Quit),
+            Key::Char(c) => self.input.push(c),
+            Key::Backspace => {
+                self.input.pop();
+            }
+            Key::Ctrl('u') => self.input.clear(),
+            Key::Enter => self.send_input(effects),
+            Key::Tab | Key::Down | Key::Ctrl('n') => self.step_room(1, effects),
+            Key::BackTab | Key::Up | Key::Ctrl('p') => self.step_room(-1, effects),
+            Key::Ctrl('d') => {
+                self.mode = Mode::Direct;
+                self.input.clear();
+            }
+            Key::PageUp => self.scroll_up(effects),
+            Key::PageDown => {
+                if let Some(open) = &mut self.open {
+                    open.scroll = open.scroll.saturating_sub(SCROLL_STEP);
+                }
+            }
+            Key::End => {
+                if let Some(open) = &mut self.open {
+                    open.scroll = 0;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn send_input(&mut self, effects: &mut Vec<Effect>) {
+        let text = self.input.trim().to_string();
+        if text.is_empty() {
+            return;
+        }
+        let Some(open) = &mut self.open else {
+            self.notice = Some(Notice::Info(
+                "No room is open: Ctrl-D starts a direct chat".into(),
+            ));
+            return;
+        };
+        open.scroll = 0;
+        let room = open.id;
+        self.input.clear();
+        self.next_local += 1;
+        let local = self.next_local;
+        self.pending.push(PendingSend {
+            local,
+            room,
+            text: text.clone(),
+            state: SendState::Sending,
+        });
+        effects.push(Effect::Send { room, local, text });
+    }
+
+    fn step_room(&mut self, step: isize, effects: &mut Vec<Effect>) {
+        if self.rooms.is_empty() {
+            return;
+        }
+        let len = self.rooms.len() as isize;
+        let next = match self.open_index() {
+            Some(index) => (index as isize + step).rem_euclid(len),
+            None => 0,
+        };
+        let id = self.rooms[next as usize].id;
+        self.open_room_id(id, effects);
+    }
+
+    fn scroll_up(&mut self, effects: &mut Vec<Effect>) {
+        let items = self.timeline().len();
+        let Some(open) = &mut self.open else { return };
+        open.scroll = (open.scroll + SCROLL_STEP).min(items.saturating_sub(1));
+        // Near the oldest message held: fetch the page before it.
+        if open.scroll + SCROLL_STEP >= items && open.loaded && !open.complete && !open.loading {
+            if let Some(&before) = open.messages.keys().next() {
+                open.loading = true;
+                effects.push(Effect::LoadOlder {
+                    room: open.id,
+                    before,
+                });
+            }
+        }
+    }
+
+    fn open_index(&self) -> Option<usize> {
+        let open = self.open.as_ref()?;
+        self.rooms.iter().position(|r| r.id == open.id)
+    }
+
+    /// Opens `id`: its unread count goes, and the server hears it was read.
+    fn open_room_id(&mut self, id: RoomId, effects: &mut Vec<Effect>) {
+        if self.open.as_ref().is_some_and(|o| o.id == id) {
+            return;
+        }
+        self.open = Some(OpenRoom::new(id));
+        effects.push(Effect::Open(id));
+        if matches!(&self.notice, Some(Notice::Message { room, .. }) if *room == id) {
+            self.notice = None;
+        }
+        if let Some(entry) = self.rooms.iter_mut().find(|r| r.id == id) {
+            entry.unread = 0;
+            if entry.last_seq > entry.last_read {
+                entry.last_read = entry.last_seq;
+                effects.push(Effect::MarkRead {
+                    room: id,
+                    seq: entry.last_seq,
+                });
+            }
+        }
+    }
+
+    /// The open room was read up to `seq`: tell the server if that is news.
+    fn read_up_to(&mut self, seq: Seq, effects: &mut Vec<Effect>) {
+        let Some(open) = &self.open else { return };
+        let id = open.id;
+        if let Some(entry) = self.rooms.iter_mut().find(|r| r.id == id) {
+            entry.unread = 0;
+            if seq > entry.last_read {
+                entry.last_read = seq;
+                effects.push(Effect::MarkRead { room: id, seq });
+            }
+        }
+    }
+
+    fn on_rooms(&mut self, rooms: &[Room], effects: &mut Vec<Effect>) {
+        let mut entries: Vec<RoomEntry> = rooms.iter().map(RoomEntry::from_room).collect();
+        for entry in &mut entries {
+            // A notification handled after the list was read is newer than the list.
+            if let Some(known) = self.room(entry.id).filter(|k| k.last_seq > entry.last_seq) {
+                entry.last_seq = known.last_seq;
+                entry.unread = known.unread;
+                entry.last_read = entry.last_read.max(known.last_read);
+            }
+        }
+        self.rooms = entries;
+        match self.open.as_ref().map(|o| o.id) {
+            Some(open) => {
+                if let Some(seq) = self.room(open).map(|r| r.last_seq) {
+                    self.read_up_to(seq, effects);
+                }
+            }
+            None => {
+                if let Some(first) = self.rooms.first().map(|r| r.id) {
+                    self.open_room_id(first, effects);
+                }
+            }
+        }
+    }
+
+    fn on_history(
+        &mut self,
+        room: RoomId,
+        messages: Vec<Message>,
+        complete: bool,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(open) = self.open.as_mut().filter(|o| o.id == room) else {
+            // A page for a room left since: nothing shows it.
+            return;
+        };
+        open.loading = false;
+        open.loaded = true;
+        open.complete |= complete;
+        let newest = messages.iter().map(|m| m.seq).max();
+        for message in messages {
+            self.note_activity(room, message.seq);
+            if let Some(open) = &mut self.open {
+                open.insert(message);
+            }
+        }
+        if let Some(seq) = newest {
+            self.read_up_to(seq, effects);
+        }
+    }
+
+    fn on_message(&mut self, message: Message, unread: Option<u64>, effects: &mut Vec<Effect>) {
+        let room = message.room_id;
+        let seq = message.seq;
+        let mine = self.is_mine(&message);
+        let Some(entry) = self.rooms.iter().find(|r| r.id == room) else {
+            // A room this list does not know yet (just added to it): reload the list, which
+            // brings its unread count.
+            effects.push(Effect::LoadRooms);
+            return;
+        };
+        let fresh = seq > entry.last_seq;
+        let kind = entry.kind;
+        let room_name = entry.name.clone();
+        self.note_activity(room, seq);
+        if let Some(open) = self.open.as_mut().filter(|o| o.id == room) {
+            let at_end = open
+                .messages
+                .keys()
+                .next_back()
+                .is_none_or(|&last| seq > last);
+            if open.insert(message) {
+                if open.scroll > 0 && at_end {
+                    // Keep the lines the reader is looking at in place.
+                    open.scroll += 1;
+                }
+                if !mine {
+                    self.read_up_to(seq, effects);
+                }
+            }
+            return;
+        }
+        if !fresh {
+            // Counted already (a duplicate, or older than the list's snapshot).
+            return;
+        }
+        if let Some(entry) = self.rooms.iter_mut().find(|r| r.id == room) {
+            match unread {
+                Some(count) => entry.unread = count,
+                None if !mine => entry.unread += 1,
+                None => {}
+            }
+        }
+        if !mine {
+            let sender = display_name(&message.sender);
+            let text = one_line(&message.text);
+            let text = match kind {
+                RoomKind::Direct => format!("{sender}: {text}"),
+                _ => format!("{sender} in {room_name}: {text}"),
+            };
+            self.notice = Some(Notice::Message { room, text });
+        }
+    }
+
+    fn on_sent(&mut self, local: u64, result: Result<Sent, String>, at: String) {
+        let Some(index) = self.pending.iter().position(|p| p.local == local) else {
+            return;
+        };
+        match result {
+            Ok(sent) => {
+                let pending = self.pending.remove(index);
+                self.note_activity(pending.room, sent.seq);
+                let me = self.me.clone();
+                if let Some(open) = self.open.as_mut().filter(|o| o.id == pending.room) {
+                    // The server's copy on the room topic may come before or after the
+                    // receipt; whichever comes second finds the seq taken and is dropped.
+                    open.insert(Message {
+                        id: sent.message_id,
+                        room_id: pending.room,
+                        seq: sent.seq,
+                        sender: me,
+                        text: pending.text,
+                        sent_at: at,
+                        client_msg_id: Some(sent.client_msg_id),
+                    });
+                }
+            }
+            Err(why) => {
+                self.notice = Some(Notice::Error(format!("Not sent: {why}")));
+                self.pending[index].state = SendState::Failed(why);
+            }
+        }
+    }
+
+    /// A message `seq` exists in `room`: the room moves to the top of the list.
+    fn note_activity(&mut self, room: RoomId, seq: Seq) {
+        let Some(index) = self.rooms.iter().position(|r| r.id == room) else {
+            return;
+        };
+        if seq <= self.rooms[index].last_seq {
+            return;
+        }
+        let mut entry = self.rooms.remove(index);
+        entry.last_seq = seq;
+        self.rooms.insert(0, entry);
+    }
+
+    fn upsert_room(&mut self, room: &Room) {
+        let mut entry = RoomEntry::from_room(room);
+        match self.rooms.iter().position(|r| r.id == room.id) {
+            Some(index) => {
+                // Keep what this client knows better than the snapshot in the event.
+                let old = &self.rooms[index];
+                entry.last_seq = entry.last_seq.max(old.last_seq);
+                entry.last_read = entry.last_read.max(old.last_read);
+                if self.open.as_ref().is_some_and(|o| o.id == room.id) {
+                    entry.unread = 0;
+                }
+                self.rooms[index] = entry;
+            }
+            None => self.rooms.insert(0, entry),
+        }
+    }
+}
+
+/// The name to show for `user`.
+pub fn display_name(user: &User) -> &str {
+    if user.display_name.trim().is_empty() {
+        &user.username
+    } else {
+        &user.display_name
+    }
+}
+
+/// `text` on one line: line breaks and tabs become spaces.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use sotong_client::{MessageId, UserId};
+
+    pub(crate) fn user(id: i64, name: &str) -> User {
+        User {
+            id: UserId(id),
+            username: name.to_lowercase(),
+            display_name: name.to_string(),
+        }
+    }
+
+    pub(crate) fn alice() -> User {
+        user(1, "alice")
+    }
+
+    pub(crate) fn bob() -> User {
+        user(2, "bob")
+    }
+
+    pub(crate) fn message(room: i64, seq: u64, sender: &User, text: &str) -> Message {
+        Message {
+            id: MessageId(room * 1000 + seq as i64),
+            room_id: RoomId(room),
+            seq: Seq(seq),
+            sender: sender.clone(),
+            text: text.to_string(),
+            sent_at: "2024-05-01T09:30:00Z".to_string(),
+            client_msg_id: None,
+        }
+    }
+
+    pub(crate) fn room(id: i64, kind: RoomKind, name: &str, last: u64, unread: u64) -> Room {
+        Room {
+            id: RoomId(id),
+            kind,
+            name: name.to_string(),
+            members: vec![alice(), bob()],
+            last_message: (last > 0).then(|| message(id, last, &bob(), "last")),
+            unread,
+            last_read_seq: Seq(last - unread.min(last)),
+        }
+    }
+
+    /// Alice with "Team" (room 1, open, 3 messages read) and "Bob" (room 2, 2 unread).
+    pub(crate) fn app_with_rooms() -> App {
+        let mut app = App::new(alice());
+        let effects = app.update(Event::Rooms(vec![
+            room(1, RoomKind::Group, "Team", 3, 0),
+            room(2, RoomKind::Direct, "Bob", 5, 2),
+        ]));
+        assert_eq!(effects, vec![Effect::Open(RoomId(1))]);
+        app.update(Event::History {
+            room: RoomId(1),
+            messages: (1..=3).map(|s| message(1, s, &bob(), "old")).collect(),
+            complete: true,
+        });
+        app
+    }
+
+    fn texts(app: &App) -> Vec<String> {
+        app.timeline()
+            .iter()
+            .map(|item| match item {
+                TimelineItem::Message(m) => format!("{}:{}", m.seq, m.text),
+                TimelineItem::Pending(p) => format!("pending:{}", p.text),
+            })
+            .collect()
+    }
+
+    fn type_text(app: &mut App, text: &str) {
+        for c in text.chars() {
+            assert!(app.update(Event::Key(Key::Char(c))).is_empty());
+        }
+    }
+
+    #[test]
+    fn starts_by_loading_rooms_and_opens_the_latest() {
+        let mut app = App::new(alice());
+        assert_eq!(app.start(), vec![Effect::LoadRooms]);
+        let effects = app.update(Event::Rooms(vec![
+            room(2, RoomKind::Direct, "Bob", 5, 2),
+            room(1, RoomKind::Group, "Team", 3, 0),
+        ]));
+        assert_eq!(
+            effects,
+            vec![
+                Effect::Open(RoomId(2)),
+                Effect::MarkRead {
+                    room: RoomId(2),
+                    seq: Seq(5)
+                }
+            ]
+        );
+        assert_eq!(app.room(RoomId(2)).unwrap().unread, 0);
+        assert_eq!(app.room(RoomId(1)).unwrap().unread, 0);
+    }
+
+    #[test]
+    fn a_message_for_the_open_room_is_appended_not_counted() {
+        let mut app = app_with_rooms();
+        let effects = app.update(Event::RoomMessage(message(1, 4, &bob(), "hi")));
+        assert_eq!(
+            effects,
+            vec![Effect::MarkRead {
+                room: RoomId(1),
+                seq: Seq(4)
+            }]
+        );
+        assert_eq!(texts(&app).last().unwrap(), "4:hi");
+        assert_eq!(app.room(RoomId(1)).unwrap().unread, 0);
+        assert_eq!(app.notice(), None);
+        // The same message as a notification (a race while switching) changes nothing.
+        let effects = app.update(Event::Notification(Notification::Message {
+            room_id: RoomId(1),
+            message: message(1, 4, &bob(), "hi"),
+            unread: 1,
+        }));
+        assert!(effects.is_empty());
+        assert_eq!(texts(&app).len(), 4);
+        assert_eq!(app.room(RoomId(1)).unwrap().unread, 0);
+    }
+
+    #[test]
+    fn a_message_for_another_room_bumps_unread_and_the_status_line_only() {
+        let mut app = app_with_rooms();
+        let before = texts(&app);
+        let effects = app.update(Event::Notification(Notification::Message {
+            room_id: RoomId(2),
+            message: message(2, 6, &bob(), "lunch?\nnow"),
+            unread: 3,
+        }));
+        assert!(effects.is_empty());
+        assert_eq!(texts(&app), before, "not in the open room's timeline");
+        assert_eq!(app.room(RoomId(2)).unwrap().unread, 3);
+        assert_eq!(
+            app.notice(),
+            Some(&Notice::Message {
+                room: RoomId(2),
+                text: "bob: lunch? now".into()
+            })
+        );
+        // The room with the newest activity comes first.
+        assert_eq!(app.rooms()[0].id, RoomId(2));
+
+        // Opening the room clears its notice. A group's notice names the room; a
+        // room-topic straggler counts itself.
+        app.update(Event::Key(Key::Tab));
+        assert_eq!(app.notice(), None);
+        app.update(Event::RoomMessage(message(1, 4, &user(3, "carol"), "yo")));
+        assert_eq!(app.room(RoomId(1)).unwrap().unread, 1);
+        assert_eq!(
+            app.notice(),
+            Some(&Notice::Message {
+                room: RoomId(1),
+                text: "carol in Team: yo".into()
+            })
+        );
+        // Counted once.
+        app.update(Event::RoomMessage(message(1, 4, &user(3, "carol"), "yo")));
+        assert_eq!(app.room(RoomId(1)).unwrap().unread, 1);
+    }
+
+    #[test]
+    fn own_messages_elsewhere_are_not_unread() {
+        let mut app = app_with_rooms();
+        app.update(Event::Notification(Notification::Message {
+            room_id: RoomId(2),
+            message: message(2, 6, &alice(), "from my phone"),
+            unread: 2,
+        }));
+        assert_eq!(app.notice(), None);
+        assert_eq!(app.rooms()[0].id, RoomId(2));
+    }
+
+    #[test]
+    fn switching_rooms_resets_unread_and_marks_read() {
+        let mut app = app_with_rooms();
+        assert_eq!(app.room(RoomId(2)).unwrap().unread, 2);
+        let effects = app.update(Event::Key(Key::Tab));
+        assert_eq!(
+            effects,
+            vec![
+                Effect::Open(RoomId(2)),
+                Effect::MarkRead {
+                    room: RoomId(2),
+                    seq: Seq(5)
+                }
+            ]
+        );
+        assert_eq!(app.open_room().unwrap().id, RoomId(2));
+        assert_eq!(app.room(RoomId(2)).unwrap().unread, 0);
+        assert!(app.timeline().is_empty(), "the new room starts empty");
+        // History arriving for the room just left is dropped.
+        app.update(Event::History {
+            room: RoomId(1),
+            messages: vec![message(1, 1, &bob(), "stale")],
+            complete: true,
+        });
+        assert!(app.timeline().is_empty());
+        // Its own history brings a newer message: marked read too.
+        let effects = app.update(Event::History {
+            room: RoomId(2),
+            messages: (4..=6).map(|s| message(2, s, &bob(), "b")).collect(),
+            complete: false,
+        });
+        assert_eq!(
+            effects,
+            vec![Effect::MarkRead {
+                room: RoomId(2),
+                seq: Seq(6)
+            }]
+        );
+        // Up, Ctrl-P, Shift-Tab go back; Down, Ctrl-N go forward; both wrap around.
+        assert_eq!(
+            app.update(Event::Key(Key::Ctrl('n')))[0],
+            Effect::Open(RoomId(1))
+        );
+        assert_eq!(app.update(Event::Key(Key::Up))[0], Effect::Open(RoomId(2)));
+        assert_eq!(
+            app.update(Event::Key(Key::BackTab))[0],
+            Effect::Open(RoomId(1))
+        );
+        assert_eq!(
+            app.update(Event::Key(Key::Ctrl('p')))[0],
+            Effect::Open(RoomId(2))
+        );
+        assert_eq!(
+            app.update(Event::Key(Key::Down))[0],
+            Effect::Open(RoomId(1))
+        );
+    }
+
+    #[test]
+    fn a_send_is_pending_until_its_receipt_and_then_has_its_seq() {
+        let mut app = app_with_rooms();
+        type_text(&mut app, "hello");
+        assert_eq!(app.input(), "hello");
+        let effects = app.update(Event::Key(Key::Enter));
+        assert_eq!(
+            effects,
+            vec![Effect::Send {
+                room: RoomId(1),
+                local: 1,
+                text: "hello".into()
+            }]
+        );
+        assert_eq!(app.input(), "");
+        assert_eq!(texts(&app).last().unwrap(), "pending:hello");
+        assert_eq!(app.pending()[0].state, SendState::Sending);
+
+        // Receipt first: confirmed with the stored seq.
+        app.update(Event::Sent {
+            local: 1,
+            result: Ok(sent(4)),
+            at: "2024-05-01T09:31:00Z".into(),
+        });
+        assert!(app.pending().is_empty());
+        assert_eq!(texts(&app).last().unwrap(), "4:hello");
+        let TimelineItem::Message(mine) = app.timeline()[3] else {
+            panic!("confirmed")
+        };
+        assert!(app.is_mine(mine));
+        // Then the server's copy on the topic: the same seq, ignored; no mark-read for it.
+        let effects = app.update(Event::RoomMessage(message(1, 4, &alice(), "hello")));
+        assert!(effects.is_empty());
+        assert_eq!(texts(&app), ["1:old", "2:old", "3:old", "4:hello"]);
+
+        // The other order: the copy first, then the receipt.
+        type_text(&mut app, "again");
+        app.update(Event::Key(Key::Enter));
+        app.update(Event::RoomMessage(message(1, 5, &alice(), "again")));
+        app.update(Event::Sent {
+            local: 2,
+            result: Ok(sent(5)),
+            at: "2024-05-01T09:32:00Z".into(),
+        });
+        assert_eq!(texts(&app)[3..], ["4:hello", "5:again"]);
+        assert!(app.pending().is_empty());
+    }
+
+    #[test]
+    fn a_refused_send_stays_visible_as_failed() {
+        let mut app = app_with_rooms();
+        type_text(&mut app, "spam");
+        app.update(Event::Key(Key::Enter));
+        app.update(Event::Sent {
+            local: 1,
+            result: Err("rate_limited".into()),
+            at: String::new(),
+        });
+        assert_eq!(
+            app.pending()[0].state,
+            SendState::Failed("rate_limited".into())
+        );
+        assert_eq!(
+            app.notice(),
+            Some(&Notice::Error("Not sent: rate_limited".into()))
+        );
+        // Blank input sends nothing.
+        type_text(&mut app, "   ");
+        assert!(app.update(Event::Key(Key::Enter)).is_empty());
+    }
+
+    #[test]
+    fn duplicate_seqs_are_ignored_and_order_follows_seq() {
+        let mut app = App::new(alice());
+        app.update(Event::Rooms(vec![room(1, RoomKind::Group, "Team", 0, 0)]));
+        // Live messages racing the first page, out of order, with duplicates.
+        app.update(Event::RoomMessage(message(1, 7, &bob(), "g")));
+        app.update(Event::RoomMessage(message(1, 6, &bob(), "f")));
+        app.update(Event::History {
+            room: RoomId(1),
+            messages: (3..=7)
+                .map(|s| message(1, s, &bob(), &((b'a' + s as u8 - 1) as char).to_string()))
+                .collect(),
+            complete: false,
+        });
+        app.update(Event::RoomMessage(message(1, 6, &bob(), "f again")));
+        app.update(Event::History {
+            room: RoomId(1),
+            messages: (1..=3)
+                .map(|s| message(1, s, &bob(), &((b'a' + s as u8 - 1) as char).to_string()))
+                .collect(),
+            complete: true,
+        });
+        assert_eq!(
+            texts(&app),
+            ["1:a", "2:b", "3:c", "4:d", "5:e", "6:f", "7:g"]
+        );
+        assert_eq!(app.room(RoomId(1)).unwrap().last_seq, Seq(7));
+    }
+
+    #[test]
+    fn page_up_scrolls_and_loads_older_history_once() {
+        let mut app = App::new(alice());
+        app.update(Event::Rooms(vec![room(1, RoomKind::Group, "Team", 60, 0)]));
+        app.update(Event::History {
+            room: RoomId(1),
+            messages: (31..=60).map(|s| message(1, s, &bob(), "m")).collect(),
+            complete: false,
+        });
+        assert!(app.update(Event::Key(Key::PageUp)).is_empty());
+        assert_eq!(app.open_room().unwrap().scroll, 10);
+        assert_eq!(
+            app.update(Event::Key(Key::PageUp)),
+            vec![Effect::LoadOlder {
+                room: RoomId(1),
+                before: Seq(31)
+            }]
+        );
+        // Still loading: no second request.
+        assert!(app.update(Event::Key(Key::PageUp)).is_empty());
+        app.update(Event::History {
+            room: RoomId(1),
+            messages: (1..=30).map(|s| message(1, s, &bob(), "m")).collect(),
+            complete: true,
+        });
+        assert_eq!(app.timeline().len(), 60);
+        assert!(app.open_room().unwrap().complete);
+        // A new message while scrolled back keeps the view where it is.
+        let scroll = app.open_room().unwrap().scroll;
+        app.update(Event::RoomMessage(message(1, 61, &bob(), "new")));
+        assert_eq!(app.open_room().unwrap().scroll, scroll + 1);
+        app.update(Event::Key(Key::PageDown));
+        assert_eq!(app.open_room().unwrap().scroll, scroll + 1 - SCROLL_STEP);
+        app.update(Event::Key(Key::End));
+        assert_eq!(app.open_room().unwrap().scroll, 0);
+    }
+
+    #[test]
+    fn ctrl_d_asks_for_a_username_and_opens_the_direct_room() {
+        let mut app = app_with_rooms();
+        type_text(&mut app, "draft");
+        assert!(app.update(Event::Key(Key::Ctrl('d'))).is_empty());
+        assert_eq!(app.mode(), &Mode::Direct);
+        type_text(&mut app, "Carol");
+        assert_eq!(
+            app.update(Event::Key(Key::Enter)),
+            vec![Effect::DirectRoom {
+                username: "carol".into()
+            }]
+        );
+        assert_eq!(app.mode(), &Mode::Compose);
+        let effects = app.update(Event::DirectRoom(Ok(room(
+            9,
+            RoomKind::Direct,
+            "Carol",
+            0,
+            0,
+        ))));
+        assert_eq!(effects, vec![Effect::Open(RoomId(9))]);
+        assert_eq!(app.rooms()[0].name, "Carol");
+        assert_eq!(app.notice(), None, "the \"Opening…\" note goes");
+
+        // Esc leaves the prompt, not the chat; an unknown user is reported.
+        app.update(Event::Key(Key::Ctrl('d')));
+        assert!(app.update(Event::Key(Key::Esc)).is_empty());
+        assert_eq!(app.mode(), &Mode::Compose);
+        app.update(Event::DirectRoom(Err("no such user".into())));
+        assert_eq!(app.notice(), Some(&Notice::Error("no such user".into())));
+    }
+
+    #[test]
+    fn esc_and_ctrl_c_quit() {
+        let mut app = app_with_rooms();
+        assert_eq!(app.update(Event::Key(Key::Esc)), vec![Effect::Quit]);
+        assert_eq!(app.update(Event::Key(Key::Ctrl('c'))), vec![Effect::Quit]);
+        app.update(Event::Key(Key::Ctrl('d')));
+        assert_eq!(app.update(Event::Key(Key::Ctrl('c'))), vec![Effect::Quit]);
+    }
+
+    #[test]
+    fn a_reconnect_reloads_the_room_list() {
+        let mut app = app_with_rooms();
+        assert!(app
+            .update(Event::Connection(State::Reconnecting))
+            .is_empty());
+        assert_eq!(app.connection(), State::Reconnecting);
+        assert_eq!(
+            app.update(Event::Connection(State::Connected)),
+            vec![Effect::LoadRooms]
+        );
+        // The snapshot keeps the open room read, and takes the others' counts.
+        let effects = app.update(Event::Rooms(vec![
+            room(2, RoomKind::Direct, "Bob", 8, 5),
+            room(1, RoomKind::Group, "Team", 4, 1),
+        ]));
+        assert_eq!(
+            effects,
+            vec![Effect::MarkRead {
+                room: RoomId(1),
+                seq: Seq(4)
+            }]
+        );
+        assert_eq!(app.room(RoomId(1)).unwrap().unread, 0);
+        assert_eq!(app.room(RoomId(2)).unwrap().unread, 5);
+        assert_eq!(app.open_room().unwrap().id, RoomId(1));
+    }
+
+    #[test]
+    fn messages_of_unknown_rooms_reload_the_list_and_read_marks_clear_counts() {
+        let mut app = app_with_rooms();
+        let effects = app.update(Event::Notification(Notification::Message {
+            room_id: RoomId(7),
+            message: message(7, 1, &bob(), "new group"),
+            unread: 1,
+        }));
+        assert_eq!(effects, vec![Effect::LoadRooms]);
+        app.update(Event::Notification(Notification::Read {
+            room_id: RoomId(2),
+            seq: Seq(5),
+        }));
+        assert_eq!(app.room(RoomId(2)).unwrap().unread, 0);
+        app.update(Event::Notification(Notification::Room(room(
+            8,
+            RoomKind::Group,
+            "Ops",
+            0,
+            0,
+        ))));
+        assert_eq!(app.rooms()[0].name, "Ops");
+    }
+
+    pub(crate) fn sent(seq: u64) -> Sent {
+        Sent {
+            message_id: MessageId(1000 + seq as i64),
+            seq: Seq(seq),
+            client_msg_id: format!("c{seq}"),
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The chat's non-UI half against a real in-process sotong server: the same `Session` and
+//! `step` the terminal loop uses sign in, load rooms, open the latest room, receive, route by
+//! visibility, send, and switch rooms. Only the drawing is left out.
+
+use serde_json::{json, Value};
+use sotong_chat::app::{App, Event, Key, Notice, TimelineItem};
+use sotong_chat::session::{step, Credentials, Endpoint, Session};
+use sotong_client::{RoomId, Seq, State};
+use sotong_server::config::Limits;
+use sotong_server::Config;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A guard against a test hanging forever; never a stand-in for synchronisation.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+struct TestServer {
+    base: String,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    async fn spawn() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            jwt_secret: Some("chat-test-secret-0123456789".into()),
+            web_dir: dir.path().join("no-web-app"),
+            limits: Limits {
+                send_rate_per_sec: 10_000,
+                send_burst: 10_000,
+                ..Limits::default()
+            },
+            ..Config::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = CancellationToken::new();
+        tokio::spawn(sotong_server::run(listener, config, shutdown.clone()));
+        let server = TestServer {
+            base,
+            http: reqwest::Client::new(),
+            shutdown,
+            _dir: dir,
+        };
+        let (status, _) = server.call("GET", "/healthz", None, None).await;
+        assert_eq!(status, 200, "server did not become healthy");
+        server
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("http");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Registers `username` and returns a session token.
+    async fn user(&self, username: &str) -> String {
+        let password = format!("{username}-password");
+        let body = json!({ "username": username, "password": password });
+        let (status, answer) = self
+            .call("POST", "/api/register", None, Some(body.clone()))
+            .await;
+        assert_eq!(status, 201, "{answer}");
+        let (status, login) = self.call("POST", "/api/login", None, Some(body)).await;
+        assert_eq!(status, 200, "{login}");
+        login["token"].as_str().expect("token").to_string()
+    }
+
+    async fn post(&self, token: &str, room: i64, text: &str) -> Value {
+        let path = format!("/api/rooms/{room}/messages");
+        let (status, message) = self
+            .call("POST", &path, Some(token), Some(json!({ "text": text })))
+            .await;
+        assert_eq!(status, 201, "{message}");
+        message
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Feeds server events to the app, exactly as the terminal loop does, until `done` holds.
+async fn pump_until(
+    app: &mut App,
+    session: &mut Session,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    what: &str,
+    done: impl Fn(&App) -> bool,
+) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done(app) {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}; state: {app:#?}"))
+            .expect("the session's events never end while it lives");
+        assert!(step(app, session, event).is_continue());
+    }
+}
+
+fn press(app: &mut App, session: &mut Session, keys: impl IntoIterator<Item = Key>) {
+    for key in keys {
+        assert!(step(app, session, Event::Key(key)).is_continue());
+    }
+}
+
+fn texts(app: &App) -> Vec<String> {
+    app.timeline()
+        .iter()
+        .map(|item| match item {
+            TimelineItem::Message(m) => m.text.clone(),
+            TimelineItem::Pending(p) => format!("(pending) {}", p.text),
+        })
+        .collect()
+}
+
+fn unread(app: &App, room: i64) -> u64 {
+    app.room(RoomId(room)).expect("room listed").unread
+}
+
+#[tokio::test]
+async fn the_chat_signs_in_routes_by_visibility_sends_and_switches_rooms() {
+    let server = TestServer::spawn().await;
+    let bob = server.user("bob").await;
+    let carol = server.user("carol").await;
+    let alice = server.user("alice").await;
+    let (_, direct) = server
+        .call(
+            "POST",
+            "/api/rooms/direct",
+            Some(&bob),
+            Some(json!({ "username": "alice" })),
+        )
+        .await;
+    let direct = direct["id"].as_i64().expect("direct room");
+    let (_, team) = server
+        .call(
+            "POST",
+            "/api/rooms",
+            Some(&bob),
+            Some(json!({ "name": "Team", "members": ["alice", "carol"] })),
+        )
+        .await;
+    let team = team["id"].as_i64().expect("group");
+    server.post(&bob, direct, "psst").await;
+    server.post(&bob, team, "welcome").await;
+
+    // Sign in with a password, as `sotong chat --username alice` does.
+    let endpoint = Endpoint::from_server(&server.base).expect("endpoint");
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let credentials = Credentials::Password {
+        username: "alice".into(),
+        password: "alice-password".into(),
+    };
+    let (mut session, me) = Session::connect(&endpoint, credentials, tx)
+        .await
+        .expect("connects");
+    assert_eq!(me.username, "alice");
+    let mut app = App::new(me);
+    for effect in app.start() {
+        session.apply(effect);
+    }
+
+    // The latest room opens by itself, with its history; the other keeps its unread count.
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "Team's history",
+        |app| texts(app) == ["welcome"],
+    )
+    .await;
+    assert_eq!(app.connection(), State::Connected);
+    let names: Vec<&str> = app.rooms().iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["Team", "bob"], "latest activity first");
+    assert_eq!(app.open_room().expect("open").id, RoomId(team));
+    assert_eq!((unread(&app, team), unread(&app, direct)), (0, 1));
+
+    // Opening it marked it read on the server.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, rooms) = server.call("GET", "/api/rooms", Some(&alice), None).await;
+        let team_room = rooms
+            .as_array()
+            .expect("rooms")
+            .iter()
+            .find(|r| r["id"] == team)
+            .expect("team listed")
+            .clone();
+        if team_room["unread"] == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Team never marked read: {team_room}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A message in the open room joins its timeline and counts nowhere.
+    server.post(&bob, team, "hi alice").await;
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "bob's message",
+        |app| texts(app).last().map(String::as_str) == Some("hi alice"),
+    )
+    .await;
+    assert_eq!(unread(&app, team), 0);
+    assert_eq!(app.notice(), None);
+
+    // A message in another room bumps its count and shows in the status line only.
+    server.post(&bob, direct, "are you there?").await;
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "the direct message's notification",
+        |app| unread(app, direct) == 2,
+    )
+    .await;
+    assert_eq!(
+        app.notice(),
+        Some(&Notice::Message {
+            room: RoomId(direct),
+            text: "bob: are you there?".into()
+        })
+    );
+    assert_eq!(texts(&app), ["welcome", "hi alice"]);
+    assert_eq!(app.rooms()[0].id, RoomId(direct));
+
+    // Typing and Enter: pending, then stored with its seq.
+    press(&mut app, &mut session, "hello team".chars().map(Key::Char));
+    press(&mut app, &mut session, [Key::Enter]);
+    assert_eq!(texts(&app).last().unwrap(), "(pending) hello team");
+    pump_until(&mut app, &mut session, &mut events, "the receipt", |app| {
+        app.pending().is_empty()
+    })
+    .await;
+    let open = app.open_room().expect("open");
+    let (&seq, mine) = open.messages.last_key_value().expect("a message");
+    assert_eq!((seq, mine.text.as_str()), (Seq(3), "hello team"));
+    assert!(app.is_mine(mine));
+    let (_, stored) = server
+        .call(
+            "GET",
+            &format!("/api/rooms/{team}/messages"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(stored[2]["seq"], 3);
+    assert_eq!(stored[2]["text"], "hello team");
+    assert_eq!(stored[2]["sender"]["username"], "alice");
+
+    // Switching rooms: the direct room opens with its history and its count goes.
+    let direct_index = app.rooms().iter().position(|r| r.id == RoomId(direct));
+    let team_index = app.rooms().iter().position(|r| r.id == RoomId(team));
+    assert_eq!(
+        (direct_index, team_index),
+        (Some(1), Some(0)),
+        "Team has the newest message"
+    );
+    press(&mut app, &mut session, [Key::Tab]);
+    assert_eq!(app.open_room().expect("open").id, RoomId(direct));
+    assert_eq!(unread(&app, direct), 0);
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "the direct room's history",
+        |app| texts(app) == ["psst", "are you there?"],
+    )
+    .await;
+
+    // Now Team is elsewhere: carol's message there is a notification.
+    server.post(&carol, team, "standup?").await;
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "carol's notification",
+        |app| unread(app, team) == 1,
+    )
+    .await;
+    assert_eq!(
+        app.notice(),
+        Some(&Notice::Message {
+            room: RoomId(team),
+            text: "carol in Team: standup?".into()
+        })
+    );
+    assert_eq!(texts(&app), ["psst", "are you there?"]);
+
+    session.close().await;
+}
+
+#[tokio::test]
+async fn a_token_signs_in_and_a_wrong_password_is_refused() {
+    let server = TestServer::spawn().await;
+    let token = server.user("dora").await;
+    let endpoint = Endpoint::from_server(&server.base).expect("endpoint");
+
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let (mut session, me) = Session::connect(&endpoint, Credentials::Token(token), tx)
+        .await
+        .expect("a session token signs in");
+    assert_eq!(me.username, "dora");
+    let mut app = App::new(me);
+    for effect in app.start() {
+        session.apply(effect);
+    }
+    // No rooms yet: Ctrl-D opens a direct room with another user.
+    server.user("erin").await;
+    press(&mut app, &mut session, [Key::Ctrl('d')]);
+    press(&mut app, &mut session, "erin".chars().map(Key::Char));
+    press(&mut app, &mut session, [Key::Enter]);
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "the new direct room",
+        |app| app.open_room().is_some_and(|o| o.loaded),
+    )
+    .await;
+    assert_eq!(app.rooms()[0].name, "erin");
+    session.close().await;
+
+    let (tx, _events) = mpsc::unbounded_channel();
+    let wrong = Credentials::Password {
+        username: "dora".into(),
+        password: "not-her-password".into(),
+    };
+    let err = Session::connect(&endpoint, wrong, tx)
+        .await
+        .expect_err("a wrong password is refused");
+    assert!(format!("{err:#}").contains("not authorised"), "{err:#}");
+}

@@ -1,0 +1,125 @@
+//! `sotong bench` end to end: a tiny run against a real sotong server in this process, on
+//! an ephemeral port with a temporary data dir.
+
+use clap::Parser;
+use serde_json::Value;
+use sotong_cli::bench::{run, BenchArgs};
+use sotong_server::config::Limits;
+use sotong_server::Config;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const SECRET: &str = "bench-integration-secret-0123456789";
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(flatten)]
+    bench: BenchArgs,
+}
+
+/// A server for the test's lifetime; it stops when the token is cancelled.
+async fn server(dir: &std::path::Path) -> (std::net::SocketAddr, CancellationToken) {
+    let config = Config {
+        data_dir: dir.join("data"),
+        jwt_secret: Some(SECRET.into()),
+        web_dir: dir.join("no-web-app"),
+        limits: Limits {
+            send_rate_per_sec: 10_000,
+            send_burst: 10_000,
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(sotong_server::run(listener, config, shutdown.clone()));
+    (addr, shutdown)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_bench_against_sotong_delivers_everything_without_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (addr, shutdown) = server(dir.path()).await;
+    let report = dir.path().join("report.jsonl");
+    let plot = dir.path().join("latency.svg");
+    let url = format!("ws://{addr}/ws");
+    let args = Cli::try_parse_from([
+        "bench",
+        "--url",
+        &url,
+        "--jwt-secret",
+        SECRET,
+        "--connections",
+        "20",
+        "--room-size",
+        "5",
+        "--rate",
+        "40",
+        "--duration",
+        "2",
+        "--warmup",
+        "1",
+        "--drain",
+        "1",
+        "--receipts",
+        "--source-addrs",
+        "2",
+        "--user-prefix",
+        "it",
+        "--no-progress",
+        "--output",
+        report.to_str().expect("utf-8 path"),
+        "--plot",
+        plot.to_str().expect("utf-8 path"),
+    ])
+    .expect("valid arguments")
+    .bench;
+    tokio::time::timeout(Duration::from_secs(60), run(args))
+        .await
+        .expect("the bench ends by itself")
+        .expect("the bench succeeds");
+    shutdown.cancel();
+
+    let text = std::fs::read_to_string(&report).expect("the report");
+    let line: Value = serde_json::from_str(text.trim()).expect("one JSON line");
+    assert_eq!(line["connections"]["open"], 20, "{line}");
+    assert_eq!(line["rooms"], 4);
+    assert_eq!(line["errors"], 0, "{line}");
+    let result = &line["result"];
+    assert!(
+        result["deliveries"].as_u64().expect("deliveries") > 0,
+        "{line}"
+    );
+    assert_eq!(result["missing_deliveries"], 0, "{line}");
+    // Every SEND goes to the 5 members of its room, the sender included.
+    assert_eq!(
+        result["expected_deliveries"].as_u64(),
+        result["sends"].as_u64().map(|s| s * 5)
+    );
+    assert!(result["latency"]["p99_ms"].as_f64().expect("p99") > 0.0);
+    assert!(
+        result["receipts"]["count"].as_u64().expect("receipts") > 0,
+        "{line}"
+    );
+    assert!(std::fs::read_to_string(&plot)
+        .expect("the plot")
+        .contains("<polyline"));
+}
+
+#[tokio::test]
+async fn refuses_a_server_that_is_not_on_loopback() {
+    let args = Cli::try_parse_from([
+        "bench",
+        "--url",
+        "ws://192.0.2.1:80/ws",
+        "--jwt-secret",
+        SECRET,
+    ])
+    .expect("valid arguments")
+    .bench;
+    let err = run(args).await.expect_err("refused");
+    assert!(err.to_string().contains("loopback"), "{err}");
+}
