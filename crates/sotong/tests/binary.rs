@@ -81,7 +81,8 @@ fn serves_then_exits_zero_on_sigterm() {
     sigterm(&server.child);
     let status = wait_exit(server.child);
     assert!(status.success(), "exit status {status:?}");
-    let rest: Vec<String> = server.lines.try_iter().collect();
+    // The reader thread ends at stdout's EOF, after the process exited: read to the end.
+    let rest: Vec<String> = server.lines.iter().collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
     assert!(
         dir.path().join("sotong.db").exists(),
