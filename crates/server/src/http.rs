@@ -469,7 +469,14 @@ async fn ws_upgrade(
     // message several times too big is cut off by the WebSocket layer itself.
     let ws_max = app.config.limits.max_frame_bytes.saturating_mul(4) + 4096;
     let tasks = app.tasks.clone();
+    // tungstenite's defaults (a 128 KiB read buffer, allocated and zero-filled per socket, and a
+    // 128 KiB write buffer) cost more than everything else a connection holds. STOMP frames here
+    // are a few hundred bytes: a 4 KiB read buffer grows when a bigger message arrives, and a
+    // 4 KiB write threshold still lets a batch of queued frames leave in one write (the session
+    // flushes once per batch) without keeping a large buffer per idle connection.
     ws.protocols(["v12.stomp", "v11.stomp", "v10.stomp"])
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
         .max_message_size(ws_max)
         .max_frame_size(ws_max)
         .on_upgrade(move |socket| {

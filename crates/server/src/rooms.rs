@@ -4,13 +4,26 @@
 //! Every operation that others must hear of is *stored first, then published*: the
 //! publication goes to the broker only after the store's commit returned, so nobody can see
 //! a message that a crash could still lose (delivery rule 1).
+//!
+//! # Messages: group commit, published in commit order
+//!
+//! Messages go through one task, [`post_in_commit_order`]: it takes every message waiting,
+//! has the store commit them as one batch (one transaction, one fsync), publishes the stored
+//! ones in the order they were committed, and only then answers their senders. While one
+//! batch is being synced the next one gathers by itself, so a lone message is committed at
+//! once and a busy server commits hundreds per fsync, with no timer.
+//!
+//! Publishing from that one task means that on this node, publications of one room leave in
+//! `seq` order. Sessions still check `seq` and fill gaps from the store (publications from
+//! other nodes may interleave), but on one node they never have to.
 
 use crate::broker::{Broker, ConnectionId, Publication, UserEvent};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::model::{normalize_username, Message, Room, RoomId, RoomKind, Seq, User, UserId};
-use crate::store::{NewMessage, Page, Store};
+use crate::store::{Inserted, NewMessage, Page, Store, StoreError};
 use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Default and maximum page sizes of message history.
 pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
@@ -19,12 +32,22 @@ pub const HISTORY_MAX_LIMIT: u32 = 200;
 /// Most members a group may be created or extended with in one request.
 pub const MAX_MEMBERS_PER_REQUEST: usize = 256;
 
+/// Most messages committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// A message waiting for the group commit, and where its sender waits for the outcome.
+struct Post {
+    message: NewMessage,
+    reply: oneshot::Sender<Result<Inserted, StoreError>>,
+}
+
 /// Room rules over the store and the broker.
 #[derive(Clone)]
 pub struct Chat {
     store: Arc<dyn Store>,
     broker: Arc<dyn Broker>,
-    metrics: Arc<Metrics>,
+    /// Messages on their way to [`post_in_commit_order`].
+    posts: mpsc::Sender<Post>,
     max_message_chars: usize,
 }
 
@@ -35,17 +58,25 @@ impl std::fmt::Debug for Chat {
 }
 
 impl Chat {
-    /// Builds the service.
+    /// Builds the service and starts its group-commit task, which ends when the last clone
+    /// of the service is dropped. Must be called inside a Tokio runtime.
     pub fn new(
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
         metrics: Arc<Metrics>,
         max_message_chars: usize,
     ) -> Self {
+        let (posts, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(post_in_commit_order(
+            store.clone(),
+            broker.clone(),
+            metrics,
+            queue,
+        ));
         Chat {
             store,
             broker,
-            metrics,
+            posts,
             max_message_chars,
         }
     }
@@ -56,12 +87,7 @@ impl Chat {
     }
 
     async fn publish(&self, publication: Publication) {
-        // The state change is committed already; a broker failure only delays live delivery
-        // (clients recover through since-seq, sessions through gap filling), so it is logged,
-        // not returned.
-        if let Err(err) = self.broker.publish(publication).await {
-            tracing::warn!(error = %err, "publish failed; clients will catch up from the store");
-        }
+        publish(self.broker.as_ref(), publication).await;
     }
 
     /// Answers `Ok` when `user` is a member of `room`.
@@ -110,34 +136,28 @@ impl Chat {
         // The store checks membership inside the transaction; only a refusal needs the second
         // look that tells "no such room" (404) from "not a member" (403). The hot path makes
         // no extra query.
-        let inserted = match self
-            .store
-            .insert_message(NewMessage {
+        let (reply, outcome) = oneshot::channel();
+        let post = Post {
+            message: NewMessage {
                 room_id: room,
-                sender,
-                text,
-                client_msg_id,
-            })
-            .await
-        {
-            Ok(inserted) => inserted,
-            Err(crate::store::StoreError::NotMember) => {
-                self.require_member(sender.id, room).await?;
-                return Err(Error::Forbidden(format!(
-                    "you are not a member of room {room}"
-                )));
-            }
-            Err(err) => return Err(err.into()),
+                sender: sender.clone(),
+                text: text.to_string(),
+                client_msg_id: client_msg_id.map(str::to_string),
+            },
+            reply,
         };
-        if inserted.created {
-            self.metrics.messages_stored.inc();
-            self.publish(Publication::Message {
-                message: inserted.message.clone(),
-                recipients: inserted.recipients,
-            })
-            .await;
+        let stopped = || Error::from(StoreError::Backend("the server is stopping".into()));
+        self.posts.send(post).await.map_err(|_| stopped())?;
+        match outcome.await.map_err(|_| stopped())? {
+            Ok(inserted) => Ok(inserted.message),
+            Err(StoreError::NotMember) => {
+                self.require_member(sender.id, room).await?;
+                Err(Error::Forbidden(format!(
+                    "you are not a member of room {room}"
+                )))
+            }
+            Err(err) => Err(err.into()),
         }
-        Ok(inserted.message)
     }
 
     /// A page of history.
@@ -364,5 +384,54 @@ impl Chat {
             return Err(Error::NotFound(format!("no user named {missing}")));
         }
         Ok(users)
+    }
+}
+
+/// Hands a publication to the broker. The state change is committed already; a broker failure
+/// only delays live delivery (clients recover through since-seq, sessions through gap
+/// filling), so it is logged, not returned.
+async fn publish(broker: &dyn Broker, publication: Publication) {
+    if let Err(err) = broker.publish(publication).await {
+        tracing::warn!(error = %err, "publish failed; clients will catch up from the store");
+    }
+}
+
+/// The group commit (see the module doc): batch, commit, publish in commit order, answer.
+/// Ends when every [`Chat`] is gone.
+async fn post_in_commit_order(
+    store: Arc<dyn Store>,
+    broker: Arc<dyn Broker>,
+    metrics: Arc<Metrics>,
+    mut queue: mpsc::Receiver<Post>,
+) {
+    let mut posts = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut posts, MAX_BATCH).await > 0 {
+        let (messages, replies): (Vec<_>, Vec<_>) =
+            posts.drain(..).map(|p| (p.message, p.reply)).unzip();
+        match store.insert_messages(messages).await {
+            Ok(results) => {
+                for (mut result, reply) in results.into_iter().zip(replies) {
+                    if let Ok(inserted) = &mut result {
+                        if inserted.created {
+                            metrics.messages_stored.inc();
+                            let publication = Publication::Message {
+                                message: inserted.message.clone(),
+                                recipients: std::mem::take(&mut inserted.recipients),
+                            };
+                            publish(broker.as_ref(), publication).await;
+                        }
+                    }
+                    // A sender that went away (its connection closed) no longer needs the
+                    // answer; the message is stored and published all the same.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(err) => {
+                let reason = err.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Backend(reason.clone().into())));
+                }
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::rooms::Chat;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use crate::throttle::{IpConnections, KeyedBuckets};
+use axum::serve::ListenerExt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,6 +137,14 @@ pub async fn run(
     tracing::info!(data_dir = %app.config.data_dir.display(), "store: embedded SQLite");
     tracing::info!("listening on http://{addr}");
     let stop = shutdown.clone();
+    // Chat frames are small and latency matters more than packet count: without TCP_NODELAY,
+    // Nagle's algorithm holds a frame back until the previous one is acknowledged, and the
+    // peer's delayed ACK makes that up to 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -65,8 +65,8 @@ async fn store_message(app: &App, room: RoomId, sender: &User, text: &str) -> Me
     app.store
         .insert_message(NewMessage {
             room_id: room,
-            sender,
-            text,
+            sender: sender.clone(),
+            text: text.to_string(),
             client_msg_id: None,
         })
         .await

@@ -52,17 +52,18 @@ pub struct Page {
     pub limit: u32,
 }
 
-/// A message to store.
+/// A message to store. Owned, because a batch of them is handed to the store's writer (for
+/// SQLite a thread of its own) while the senders wait.
 #[derive(Debug, Clone)]
-pub struct NewMessage<'a> {
+pub struct NewMessage {
     /// The room.
     pub room_id: RoomId,
     /// The sender, who must be a member.
-    pub sender: &'a User,
+    pub sender: User,
     /// The text, already validated.
-    pub text: &'a str,
+    pub text: String,
     /// The sender's idempotency key.
-    pub client_msg_id: Option<&'a str>,
+    pub client_msg_id: Option<String>,
 }
 
 /// What storing a message did.
@@ -153,12 +154,30 @@ pub trait Store: Send + Sync + 'static {
     /// The ids of the room's members.
     async fn member_ids(&self, room: RoomId) -> Result<Vec<UserId>, StoreError>;
 
-    /// Stores a message with the room's next `seq`, bumps the other members' unread counts
-    /// and moves the sender's read mark to it, all in one transaction. Returns after commit.
+    /// Stores a batch of messages in one transaction (group commit: one fsync for all of
+    /// them) and returns after the commit, one result per message in the batch's order. Each
+    /// message gets its room's next `seq`, bumps the other members' unread counts and moves the
+    /// sender's read mark to it. Within the batch, messages are stored in order, so two
+    /// messages to one room get increasing `seq`s in batch order.
+    ///
+    /// The inner result refuses one message and stores nothing for it:
+    /// [`StoreError::NotMember`] when the sender is not (or no longer) a member. The outer
+    /// error means the whole batch failed and nothing of it is stored.
+    async fn insert_messages(
+        &self,
+        batch: Vec<NewMessage>,
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError>;
+
+    /// Stores one message: [`Store::insert_messages`] with a batch of one.
     ///
     /// # Errors
     /// [`StoreError::NotMember`] when the sender is not (or no longer) a member.
-    async fn insert_message(&self, new: NewMessage<'_>) -> Result<Inserted, StoreError>;
+    async fn insert_message(&self, new: NewMessage) -> Result<Inserted, StoreError> {
+        self.insert_messages(vec![new])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Backend("the store answered no result".into())))
+    }
 
     /// A page of history, ascending by `seq`; the newest page when no bound is given.
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError>;

@@ -6,8 +6,11 @@
 //! connection means transactions queue in-process instead of failing with `SQLITE_BUSY` on a
 //! lock upgrade. Reads use a separate pool and, thanks to WAL, never wait for the writer.
 //!
-//! Messages are stored by a group commit (see [`commit_messages`]): one transaction and one
-//! fsync for every message that arrived while the previous batch was being synced.
+//! Messages arrive in batches (the group commit is the caller's, see `rooms`) and are stored
+//! by [`writer::MessageWriter`], a thread with a connection of its own: one transaction and
+//! one fsync per batch, and no thread hand-over per statement.
+
+mod writer;
 
 use super::{Credentials, Inserted, NewMessage, Page, Store, StoreError};
 use crate::model::{
@@ -20,16 +23,21 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqliteConnection};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::Mutex;
+use writer::MessageWriter;
 
 /// The embedded SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// Messages waiting for the group commit.
-    inserts: mpsc::Sender<InsertJob>,
+    /// Stores batches of messages on a thread of its own.
+    messages: MessageWriter,
+    /// Held around every write transaction, on the pool and on the message writer alike,
+    /// so that SQLite never sees two writers at once.
+    write_lock: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -60,8 +68,9 @@ impl SqliteStore {
     /// When the folder cannot be created or the database cannot be opened or migrated.
     pub async fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let path = dir.join("sotong.db");
         let options = SqliteConnectOptions::new()
-            .filename(dir.join("sotong.db"))
+            .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -76,12 +85,13 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        let (inserts, jobs) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(commit_messages(writer.clone(), jobs));
+        let write_lock = Arc::new(Mutex::new(()));
+        let messages = MessageWriter::start(&path, write_lock.clone())?;
         Ok(SqliteStore {
             writer,
             reader,
-            inserts,
+            messages,
+            write_lock,
         })
     }
 }
@@ -186,157 +196,6 @@ async fn room_view(
     }))
 }
 
-/// Most messages committed in one transaction.
-const MAX_BATCH: usize = 512;
-
-/// One message waiting for the group commit.
-struct InsertJob {
-    room_id: RoomId,
-    sender: User,
-    text: String,
-    client_msg_id: Option<String>,
-    reply: oneshot::Sender<Result<Inserted, StoreError>>,
-}
-
-/// Group commit: takes every message waiting, stores them all in one transaction, and answers
-/// each caller after the single `COMMIT` (one fsync for the whole batch). There is no timer:
-/// while one batch is being synced, the next one gathers by itself, so a lone message is
-/// committed at once and a busy server commits hundreds per fsync.
-async fn commit_messages(writer: SqlitePool, mut jobs: mpsc::Receiver<InsertJob>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(job) = jobs.recv().await {
-        batch.push(job);
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        match store_batch(&writer, &batch).await {
-            Ok(results) => {
-                for (job, result) in batch.drain(..).zip(results) {
-                    // A caller that went away (its connection closed) no longer needs the answer;
-                    // the message is stored all the same.
-                    let _ = job.reply.send(result);
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = %err, messages = batch.len(), "group commit failed");
-                for job in batch.drain(..) {
-                    let _ = job
-                        .reply
-                        .send(Err(StoreError::Backend(err.to_string().into())));
-                }
-            }
-        }
-    }
-}
-
-/// Stores a batch in one transaction. The outer error aborts the whole batch (nothing is
-/// stored); an inner error refuses one message (its sender is not a member) and stores nothing
-/// for it.
-async fn store_batch(
-    writer: &SqlitePool,
-    batch: &[InsertJob],
-) -> Result<Vec<Result<Inserted, StoreError>>, sqlx::Error> {
-    let mut tx = writer.begin().await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        results.push(store_one(&mut tx, job).await?);
-    }
-    tx.commit().await?;
-    Ok(results)
-}
-
-async fn store_one(
-    conn: &mut SqliteConnection,
-    job: &InsertJob,
-) -> Result<Result<Inserted, StoreError>, sqlx::Error> {
-    let member: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM members WHERE room_id = ? AND user_id = ?")
-            .bind(job.room_id.0)
-            .bind(job.sender.id.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if member.is_none() {
-        return Ok(Err(StoreError::NotMember));
-    }
-    if let Some(client_msg_id) = &job.client_msg_id {
-        let earlier = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id \
-             WHERE m.room_id = ? AND m.sender_id = ? AND m.client_msg_id = ?"
-        ))
-        .bind(job.room_id.0)
-        .bind(job.sender.id.0)
-        .bind(client_msg_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = earlier {
-            return Ok(Ok(Inserted {
-                message: message_from(&row)?,
-                created: false,
-                recipients: Vec::new(),
-            }));
-        }
-    }
-    let now = now_millis();
-    let seq: i64 = sqlx::query_scalar(
-        "UPDATE rooms SET last_seq = last_seq + 1, last_activity = ? WHERE id = ? RETURNING last_seq",
-    )
-    .bind(now)
-    .bind(job.room_id.0)
-    .fetch_one(&mut *conn)
-    .await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO messages (room_id, seq, sender_id, body, sent_at, client_msg_id) \
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(job.room_id.0)
-    .bind(seq)
-    .bind(job.sender.id.0)
-    .bind(&job.text)
-    .bind(now)
-    .bind(&job.client_msg_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let mut recipients = sqlx::query(
-        "UPDATE members SET unread = unread + 1 WHERE room_id = ? AND user_id != ? \
-         RETURNING user_id, unread",
-    )
-    .bind(job.room_id.0)
-    .bind(job.sender.id.0)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        let unread: i64 = r.try_get("unread")?;
-        Ok((UserId(r.try_get("user_id")?), unread.max(0) as u64))
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    sqlx::query(
-        "UPDATE members SET last_read_seq = ?, unread = 0 WHERE room_id = ? AND user_id = ?",
-    )
-    .bind(seq)
-    .bind(job.room_id.0)
-    .bind(job.sender.id.0)
-    .execute(&mut *conn)
-    .await?;
-    recipients.push((job.sender.id, 0));
-    Ok(Ok(Inserted {
-        message: Message {
-            id: MessageId(id),
-            room_id: job.room_id,
-            seq: seq.max(0) as Seq,
-            sender: job.sender.clone(),
-            text: job.text.clone(),
-            sent_at: rfc3339_millis(now),
-            client_msg_id: job.client_msg_id.clone(),
-        },
-        created: true,
-        recipients,
-    }))
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_user(
@@ -345,6 +204,7 @@ impl Store for SqliteStore {
         display_name: &str,
         password_hash: Option<&str>,
     ) -> Result<User, StoreError> {
+        let _writing = self.write_lock.lock().await;
         let row = sqlx::query(
             "INSERT INTO users (username, display_name, password_hash, created_at) \
              VALUES (?, ?, ?, ?) RETURNING id, username, display_name",
@@ -397,6 +257,7 @@ impl Store for SqliteStore {
                 return Ok(user);
             }
         }
+        let _writing = self.write_lock.lock().await;
         let row = sqlx::query(
             "INSERT INTO users (username, display_name, password_hash, created_at) \
              VALUES (?1, COALESCE(?2, ?1), NULL, ?3) \
@@ -456,6 +317,7 @@ impl Store for SqliteStore {
         user: UserId,
         expires_at_unix: i64,
     ) -> Result<(), StoreError> {
+        let _writing = self.write_lock.lock().await;
         sqlx::query(
             "INSERT INTO login_sessions (token_hash, user_id, expires_at) VALUES (?, ?, ?)",
         )
@@ -480,6 +342,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
+        let _writing = self.write_lock.lock().await;
         let done = sqlx::query("DELETE FROM login_sessions WHERE token_hash = ?")
             .bind(token_hash)
             .execute(&self.writer)
@@ -488,6 +351,7 @@ impl Store for SqliteStore {
     }
 
     async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomId, bool), StoreError> {
+        let _writing = self.write_lock.lock().await;
         let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
         let mut tx = self.writer.begin().await?;
         if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM rooms WHERE direct_key = ?")
@@ -525,6 +389,7 @@ impl Store for SqliteStore {
         creator: UserId,
         members: &[UserId],
     ) -> Result<RoomId, StoreError> {
+        let _writing = self.write_lock.lock().await;
         let mut tx = self.writer.begin().await?;
         let now = now_millis();
         let id: i64 = sqlx::query_scalar(
@@ -583,6 +448,7 @@ impl Store for SqliteStore {
     }
 
     async fn add_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+        let _writing = self.write_lock.lock().await;
         let mut tx = self.writer.begin().await?;
         let last_seq: i64 = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = ?")
             .bind(room.0)
@@ -611,6 +477,7 @@ impl Store for SqliteStore {
     }
 
     async fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let _writing = self.write_lock.lock().await;
         let done = sqlx::query("DELETE FROM members WHERE room_id = ? AND user_id = ?")
             .bind(room.0)
             .bind(user.0)
@@ -637,22 +504,11 @@ impl Store for SqliteStore {
         Ok(ids.into_iter().map(UserId).collect())
     }
 
-    async fn insert_message(&self, new: NewMessage<'_>) -> Result<Inserted, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let job = InsertJob {
-            room_id: new.room_id,
-            sender: new.sender.clone(),
-            text: new.text.to_string(),
-            client_msg_id: new.client_msg_id.map(str::to_string),
-            reply,
-        };
-        self.inserts
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Backend("the store is closed".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Backend("the store is closed".into()))?
+    async fn insert_messages(
+        &self,
+        batch: Vec<NewMessage>,
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        self.messages.store(batch).await
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
@@ -691,6 +547,7 @@ impl Store for SqliteStore {
     }
 
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError> {
+        let _writing = self.write_lock.lock().await;
         let mut tx = self.writer.begin().await?;
         let mark: Option<i64> = sqlx::query_scalar(
             "UPDATE members SET last_read_seq = \
@@ -726,6 +583,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.messages.close().await;
         self.writer.close().await;
         self.reader.close().await;
     }
