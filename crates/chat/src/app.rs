@@ -7,6 +7,12 @@
 //! unread count and shows in the status line. Never both, whichever stream brought it: the SDK
 //! delivers the open room's messages on its topic and the others as notifications, but during
 //! a room switch either may briefly carry the other's, and the rule here still holds.
+//!
+//! A message typed here shows at once as pending. The SDK tells its `client-msg-id` before
+//! sending ([`Event::Sending`]); the stored copy carries the same id, so whichever comes first,
+//! the copy (on the room stream, in a history page, or as a notification) or the receipt
+//! ([`Event::Sent`]), replaces the pending line, and the other finds nothing left to do: the
+//! message is never on screen twice.
 
 use sotong_client::{Message, Notification, Room, RoomId, RoomKind, Sent, Seq, State, User};
 use std::collections::BTreeMap;
@@ -67,6 +73,14 @@ pub enum Event {
     RoomMessage(Message),
     /// An event of a room this client does not subscribe to.
     Notification(Notification),
+    /// [`Effect::Send`] is on its way under this `client-msg-id`: the stored copy will carry
+    /// it. Comes before anything the send can cause.
+    Sending {
+        /// The send's local id.
+        local: u64,
+        /// The idempotency key the SDK sends it with (also on retries).
+        client_msg_id: String,
+    },
     /// The answer to [`Effect::Send`].
     Sent {
         /// The send's local id.
@@ -205,6 +219,9 @@ pub enum SendState {
 pub struct PendingSend {
     /// Local id, for matching the receipt.
     pub local: u64,
+    /// The `client-msg-id` it is sent with, once the SDK has said ([`Event::Sending`]): the
+    /// stored copy carries it, which is how the copy replaces this line.
+    pub client_msg_id: Option<String>,
     /// The room.
     pub room: RoomId,
     /// The text.
@@ -373,9 +390,11 @@ impl App {
             } => self.on_history(room, messages, complete, &mut effects),
             Event::RoomMessage(message) => self.on_message(message, None, &mut effects),
             Event::Notification(notification) => match notification {
+                // `unread` is `None` for a message the SDK passed on as its room was closed:
+                // then this message counts one, as on the room stream.
                 Notification::Message {
                     message, unread, ..
-                } => self.on_message(message, Some(unread), &mut effects),
+                } => self.on_message(message, unread, &mut effects),
                 Notification::Room(room) => {
                     self.upsert_room(&room);
                 }
@@ -389,6 +408,14 @@ impl App {
                 }
                 _ => {}
             },
+            Event::Sending {
+                local,
+                client_msg_id,
+            } => {
+                if let Some(pending) = self.pending.iter_mut().find(|p| p.local == local) {
+                    pending.client_msg_id = Some(client_msg_id);
+                }
+            }
             Event::Sent { local, result, at } => self.on_sent(local, result, at),
             Event::DirectRoom(Ok(room)) => {
                 if matches!(self.notice, Some(Notice::Info(_))) {
@@ -485,6 +512,7 @@ impl App {
         let local = self.next_local;
         self.pending.push(PendingSend {
             local,
+            client_msg_id: None,
             room,
             text: text.clone(),
             state: SendState::Sending,
@@ -602,6 +630,7 @@ impl App {
         open.complete |= complete;
         let newest = messages.iter().map(|m| m.seq).max();
         for message in messages {
+            self.settle_pending(&message);
             self.note_activity(room, message.seq);
             if let Some(open) = &mut self.open {
                 open.insert(message);
@@ -613,6 +642,7 @@ impl App {
     }
 
     fn on_message(&mut self, message: Message, unread: Option<u64>, effects: &mut Vec<Effect>) {
+        self.settle_pending(&message);
         let room = message.room_id;
         let seq = message.seq;
         let mine = self.is_mine(&message);
@@ -665,8 +695,22 @@ impl App {
         }
     }
 
+    /// The stored copy of a send made here has arrived: its pending line goes (the copy takes
+    /// its place, and the receipt, if it comes later, finds nothing to do).
+    fn settle_pending(&mut self, message: &Message) {
+        let Some(key) = message.client_msg_id.as_deref() else {
+            return;
+        };
+        if !self.is_mine(message) {
+            return;
+        }
+        self.pending
+            .retain(|p| p.client_msg_id.as_deref() != Some(key) || p.room != message.room_id);
+    }
+
     fn on_sent(&mut self, local: u64, result: Result<Sent, String>, at: String) {
         let Some(index) = self.pending.iter().position(|p| p.local == local) else {
+            // Settled by the stored copy already.
             return;
         };
         match result {
@@ -857,7 +901,7 @@ pub(crate) mod tests {
         let effects = app.update(Event::Notification(Notification::Message {
             room_id: RoomId(1),
             message: message(1, 4, &bob(), "hi"),
-            unread: 1,
+            unread: Some(1),
         }));
         assert!(effects.is_empty());
         assert_eq!(texts(&app).len(), 4);
@@ -871,7 +915,7 @@ pub(crate) mod tests {
         let effects = app.update(Event::Notification(Notification::Message {
             room_id: RoomId(2),
             message: message(2, 6, &bob(), "lunch?\nnow"),
-            unread: 3,
+            unread: Some(3),
         }));
         assert!(effects.is_empty());
         assert_eq!(texts(&app), before, "not in the open room's timeline");
@@ -910,7 +954,7 @@ pub(crate) mod tests {
         app.update(Event::Notification(Notification::Message {
             room_id: RoomId(2),
             message: message(2, 6, &alice(), "from my phone"),
-            unread: 2,
+            unread: Some(2),
         }));
         assert_eq!(app.notice(), None);
         assert_eq!(app.rooms()[0].id, RoomId(2));
@@ -1019,6 +1063,75 @@ pub(crate) mod tests {
             at: "2024-05-01T09:32:00Z".into(),
         });
         assert_eq!(texts(&app)[3..], ["4:hello", "5:again"]);
+        assert!(app.pending().is_empty());
+    }
+
+    #[test]
+    fn the_stored_copy_replaces_the_pending_line_not_doubles_it() {
+        let mut app = app_with_rooms();
+        let stored = |seq: u64, text: &str, key: &str| Message {
+            client_msg_id: Some(key.to_string()),
+            ..message(1, seq, &alice(), text)
+        };
+        type_text(&mut app, "hello");
+        app.update(Event::Key(Key::Enter));
+        assert_eq!(texts(&app).last().unwrap(), "pending:hello");
+        assert!(app
+            .update(Event::Sending {
+                local: 1,
+                client_msg_id: "k1".into(),
+            })
+            .is_empty());
+        assert_eq!(app.pending()[0].client_msg_id.as_deref(), Some("k1"));
+
+        // Someone else's message under the same key is not ours.
+        app.update(Event::RoomMessage(Message {
+            client_msg_id: Some("k1".into()),
+            ..message(1, 4, &bob(), "hello")
+        }));
+        assert_eq!(texts(&app)[3..], ["4:hello", "pending:hello"]);
+
+        // The stored copy, before the receipt: it takes the pending line's place at once.
+        let effects = app.update(Event::RoomMessage(stored(5, "hello", "k1")));
+        assert!(effects.is_empty(), "no mark-read for our own message");
+        assert_eq!(texts(&app)[3..], ["4:hello", "5:hello"]);
+        assert!(app.pending().is_empty());
+        // The receipt then finds nothing to do.
+        app.update(Event::Sent {
+            local: 1,
+            result: Ok(Sent {
+                client_msg_id: "k1".into(),
+                ..sent(5)
+            }),
+            at: "2024-05-01T09:31:00Z".into(),
+        });
+        assert_eq!(texts(&app)[3..], ["4:hello", "5:hello"]);
+        assert_eq!(app.room(RoomId(1)).unwrap().last_seq, Seq(5));
+
+        // A send whose room was left: its copy comes in the page when the room is opened
+        // again, and settles it there; the late receipt changes nothing.
+        type_text(&mut app, "bye");
+        app.update(Event::Key(Key::Enter));
+        app.update(Event::Sending {
+            local: 2,
+            client_msg_id: "k2".into(),
+        });
+        app.update(Event::Key(Key::Tab));
+        app.update(Event::Key(Key::Tab));
+        assert_eq!(app.open_room().unwrap().id, RoomId(1));
+        assert_eq!(texts(&app), ["pending:bye"]);
+        app.update(Event::History {
+            room: RoomId(1),
+            messages: vec![stored(5, "hello", "k1"), stored(6, "bye", "k2")],
+            complete: false,
+        });
+        assert_eq!(texts(&app), ["5:hello", "6:bye"]);
+        app.update(Event::Sent {
+            local: 2,
+            result: Ok(sent(6)),
+            at: String::new(),
+        });
+        assert_eq!(texts(&app), ["5:hello", "6:bye"]);
         assert!(app.pending().is_empty());
     }
 
@@ -1187,7 +1300,7 @@ pub(crate) mod tests {
         let effects = app.update(Event::Notification(Notification::Message {
             room_id: RoomId(7),
             message: message(7, 1, &bob(), "new group"),
-            unread: 1,
+            unread: Some(1),
         }));
         assert_eq!(effects, vec![Effect::LoadRooms]);
         app.update(Event::Notification(Notification::Read {

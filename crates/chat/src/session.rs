@@ -10,6 +10,9 @@
 //!   unsubscribes; the SDK restores a held subscription with `since-seq` after a reconnect.
 //! - Sends and read marks go through one queue, one at a time, so they reach the server in
 //!   the order they were made (the SDK keeps queued requests in order across reconnects).
+//!   A send reports its `client-msg-id` ([`Event::Sending`]) before it starts, so the app
+//!   knows it before the stored copy can arrive: both reports go through the one event
+//!   channel, and the copy exists only once the send has reached the server.
 
 use crate::app::{App, Effect, Event, PAGE_SIZE};
 use anyhow::Context;
@@ -370,7 +373,16 @@ async fn deliver(
     while let Some(outgoing) = queue.recv().await {
         let event = match outgoing {
             Outgoing::Send { room, local, text } => {
-                let result = client.send(room, text).await.map_err(|err| describe(&err));
+                // Nothing is sent before the first poll below.
+                let pending = client.send(room, text);
+                let sending = Event::Sending {
+                    local,
+                    client_msg_id: pending.client_msg_id().to_string(),
+                };
+                if events.send(sending).is_err() {
+                    return;
+                }
+                let result = pending.await.map_err(|err| describe(&err));
                 Event::Sent {
                     local,
                     result,

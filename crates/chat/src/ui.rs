@@ -462,7 +462,7 @@ mod tests {
         app.update(Event::Notification(Notification::Message {
             room_id: RoomId(2),
             message: message(2, 6, &bob(), "lunch at noon?"),
-            unread: 3,
+            unread: Some(3),
         }));
         for c in "on my way".chars() {
             app.update(Event::Key(Key::Char(c)));
@@ -557,7 +557,7 @@ mod tests {
         app.update(Event::Notification(Notification::Message {
             room_id: RoomId(2),
             message: message(2, 2, &bob(), long),
-            unread: 1,
+            unread: Some(1),
         }));
         for _ in 0..4 {
             app.update(Event::Key(Key::PageUp));

@@ -321,6 +321,85 @@ async fn the_chat_signs_in_routes_by_visibility_sends_and_switches_rooms() {
 }
 
 #[tokio::test]
+async fn a_pending_line_gives_way_to_the_stored_message_without_doubling() {
+    let server = TestServer::spawn().await;
+    let bob = server.user("bob").await;
+    let alice = server.user("alice").await;
+    let (_, room) = server
+        .call(
+            "POST",
+            "/api/rooms/direct",
+            Some(&bob),
+            Some(json!({ "username": "alice" })),
+        )
+        .await;
+    let room = room["id"].as_i64().expect("direct room");
+    server.post(&bob, room, "hi").await;
+
+    let endpoint = Endpoint::from_server(&server.base).expect("endpoint");
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let (mut session, me) = Session::connect(&endpoint, Credentials::Token(alice), tx)
+        .await
+        .expect("connects");
+    let mut app = App::new(me);
+    for effect in app.start() {
+        session.apply(effect);
+    }
+    pump_until(&mut app, &mut session, &mut events, "the room", |app| {
+        texts(app) == ["hi"]
+    })
+    .await;
+
+    for text in ["one", "two", "three"] {
+        press(&mut app, &mut session, text.chars().map(Key::Char));
+        press(&mut app, &mut session, [Key::Enter]);
+        // Shown at once, before the server has heard of it.
+        assert_eq!(
+            texts(&app).last().map(String::as_str),
+            Some(&*format!("(pending) {text}"))
+        );
+    }
+    // Every step, whatever comes first (the stored copy on the room's topic or the receipt):
+    // each line once, and a pending line only until its copy or receipt is in.
+    let deadline = Instant::now() + PATIENCE;
+    let (mut keys, mut copies, mut receipts) = (Vec::new(), 0, 0);
+    while copies < 3 || receipts < 3 {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out; state: {app:#?}"))
+            .expect("events");
+        match &event {
+            Event::Sending { client_msg_id, .. } => keys.push(client_msg_id.clone()),
+            Event::RoomMessage(message) if message.text != "hi" => {
+                let key = message.client_msg_id.clone().expect("sent with a key");
+                assert!(
+                    keys.contains(&key),
+                    "the copy came before its key was known"
+                );
+                copies += 1;
+            }
+            Event::Sent { result, .. } => {
+                assert!(keys.contains(&result.as_ref().expect("stored").client_msg_id));
+                receipts += 1;
+            }
+            _ => {}
+        }
+        assert!(step(&mut app, &mut session, event).is_continue());
+        let shown = texts(&app);
+        for text in ["one", "two", "three"] {
+            let lines = shown.iter().filter(|line| line.ends_with(text)).count();
+            assert_eq!(lines, 1, "{text} shown {lines} times: {shown:?}");
+        }
+    }
+    assert_eq!(texts(&app), ["hi", "one", "two", "three"]);
+    assert!(app.pending().is_empty());
+    let open = app.open_room().expect("open");
+    let seqs: Vec<u64> = open.messages.keys().map(|s| s.0).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    session.close().await;
+}
+
+#[tokio::test]
 async fn a_token_signs_in_and_a_wrong_password_is_refused() {
     let server = TestServer::spawn().await;
     let token = server.user("dora").await;

@@ -61,10 +61,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 room_id,
                 message,
                 unread,
-            } => println!(
-                "room {room_id} ({unread} unread) {}: {}",
-                message.sender.display_name, message.text
-            ),
+            } => {
+                // No count: the room was subscribed as the message came, so the server did
+                // not count it for this client.
+                let unread = unread.map_or("?".to_string(), |n| n.to_string());
+                println!(
+                    "room {room_id} ({unread} unread) {}: {}",
+                    message.sender.display_name, message.text
+                )
+            }
             Notification::Room(room) => {
                 println!("room {} \"{}\": you are in it", room.id, room.name)
             }

@@ -11,12 +11,17 @@ use crate::model::{Message, Notification, Room, RoomEvent, RoomId, Sent, Seq, Us
 use crate::subscription::Subscription;
 use crate::token::{check_token, Auth, TokenProvider};
 use reqwest::Method;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Room for the headers of a `SEND` frame next to its body, when checking the frame size.
 const FRAME_OVERHEAD: usize = 1024;
+/// The longest `client-msg-id` the server takes, in bytes (`docs/protocol.md`).
+const MAX_CLIENT_MSG_ID: usize = 128;
 
 /// A connection to a sotong server, shared by every clone.
 ///
@@ -234,10 +239,21 @@ impl Client {
     /// messages (with the unread count), rooms joined or changed, read marks from other
     /// devices.
     ///
-    /// A message of a room this client subscribes to arrives on that room's stream only,
-    /// never here too. Notifications are live only: those sent while the client was
-    /// reconnecting are not replayed; after [`State::Connected`] returns, [`Client::rooms`]
-    /// is the snapshot of unread counts.
+    /// Each message of the user's rooms reaches this client on one stream: the room's
+    /// [`Subscription`]s while it has some (the room is on screen), this one otherwise; never
+    /// both, and never neither:
+    /// - when the last subscriber of a room goes, the messages it had not yielded yet and
+    ///   those still on their way on the room's topic (the server has not handled the
+    ///   `UNSUBSCRIBE` yet) come here, with `unread: None` since the server did not count them
+    ///   as notifications; the server's own notifications follow, without repeating any;
+    /// - when the room is subscribed again on the same connection, its stream resumes right
+    ///   after the last message routed (to either stream), so a message shown here is not on
+    ///   the room stream too. The room's history page still has it: that is the room being
+    ///   opened.
+    ///
+    /// Notifications are live only: those sent while the client was reconnecting are not
+    /// replayed; after [`State::Connected`] returns, [`Client::rooms`] is the snapshot of
+    /// unread counts.
     ///
     /// # Errors
     /// [`Error::Closed`] (or the reason it ended) when the client has ended.
@@ -247,18 +263,88 @@ impl Client {
         answer.await.map_err(|_| self.shared.end_reason())?
     }
 
-    /// Posts `text` to `room` and resolves once the server has stored it, with its `seq`.
+    /// Posts `text` to `room`; the returned [`PendingSend`] resolves once the server has
+    /// stored it, with its `seq`.
     ///
-    /// The message carries a random `client-msg-id`. If the connection drops before the
+    /// The message carries a random `client-msg-id`, readable at once with
+    /// [`PendingSend::client_msg_id`], so an application can show the message as pending and
+    /// replace it when the stored copy (whose [`Message::client_msg_id`] is the same) arrives
+    /// on the room's stream, before or after the receipt. If the connection drops before the
     /// receipt, the send waits and is sent again, with the same id, once the connection and
-    /// every subscription are restored; the server stores it once whatever happens. Dropping
-    /// the future does not cancel the send.
+    /// every subscription are restored; the server stores it once whatever happens.
+    ///
+    /// Like any future it starts when first polled (awaited or spawned); from then on,
+    /// dropping it does not cancel the send.
+    ///
+    /// ```no_run
+    /// use sotong_client::{Client, RoomId};
+    ///
+    /// # async fn demo(client: Client) -> sotong_client::Result<()> {
+    /// let pending = client.send(RoomId(1), "hello");
+    /// let key = pending.client_msg_id().to_owned();
+    /// // Show "hello (sending…)" under `key` now; the room's stream brings the stored copy
+    /// // with `client_msg_id == Some(key)`, and the receipt says the same:
+    /// let sent = pending.await?;
+    /// assert_eq!(sent.client_msg_id, key);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Refused`] with the server's code (`forbidden` when not a member, `too_large`,
     /// `rate_limited`, …); [`Error::Closed`] / [`Error::Auth`] when the client ends first.
-    pub async fn send(&self, room: RoomId, text: impl Into<String>) -> Result<Sent> {
-        let body = serde_json::json!({ "text": text.into() }).to_string();
+    pub fn send(&self, room: RoomId, text: impl Into<String>) -> PendingSend {
+        self.send_with_id(room, text, new_client_msg_id())
+    }
+
+    /// Posts `text` to `room` under a `client-msg-id` the application chose, as
+    /// [`Client::send`] does with a random one.
+    ///
+    /// For an application that keeps its unsent messages across restarts: sending again with
+    /// the id it saved stores the message once, however many times it was sent before (a
+    /// retry gets the stored message's `seq`). The id has 1–128 bytes and is scoped to the
+    /// user and the room; make it unique (a random UUID, for instance).
+    ///
+    /// ```no_run
+    /// use sotong_client::{Client, RoomId};
+    ///
+    /// # async fn demo(client: Client) -> sotong_client::Result<()> {
+    /// // Saved with the draft before the app was closed:
+    /// let saved_id = "3f2c9a0e5b7d41e8a6c1d2e3f4a5b6c7";
+    /// let sent = client.send_with_id(RoomId(1), "hello", saved_id).await?;
+    /// assert_eq!(sent.client_msg_id, saved_id);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Client::send`]; [`Error::Refused`] with code `invalid` for an empty id or one
+    /// longer than 128 bytes, without asking the server.
+    pub fn send_with_id(
+        &self,
+        room: RoomId,
+        text: impl Into<String>,
+        client_msg_id: impl Into<String>,
+    ) -> PendingSend {
+        let client_msg_id = client_msg_id.into();
+        let client = self.clone();
+        let text = text.into();
+        let key = client_msg_id.clone();
+        PendingSend {
+            room,
+            client_msg_id,
+            answer: Box::pin(async move { client.post(room, text, key).await }),
+        }
+    }
+
+    async fn post(&self, room: RoomId, text: String, client_msg_id: String) -> Result<Sent> {
+        if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
+            return Err(Error::refused(
+                "invalid",
+                format!("a client-msg-id has 1 to {MAX_CLIENT_MSG_ID} bytes"),
+            ));
+        }
+        let body = serde_json::json!({ "text": text }).to_string();
         if body.len() + FRAME_OVERHEAD > self.max_frame_bytes {
             return Err(Error::refused(
                 "too_large",
@@ -272,7 +358,7 @@ impl Client {
         let request = Request {
             destination: format!("/app/rooms/{room}"),
             body,
-            client_msg_id: Some(new_client_msg_id()),
+            client_msg_id: Some(client_msg_id),
         };
         self.command(Command::Send {
             request,
@@ -398,8 +484,12 @@ impl RoomHandle {
     ///
     /// The first subscriber of a room reads the room (`GET /api/rooms/{id}`) to learn its
     /// latest `seq` and subscribes with `since-seq` from there, so the client knows where to
-    /// resume even if the connection drops before the first message arrives. While the client
-    /// is reconnecting the call waits for the connection.
+    /// resume even if the connection drops before the first message arrives. A room whose
+    /// messages this connection routed lately (it was subscribed a moment ago, or its
+    /// notifications came) resumes right after the last one routed instead, without the
+    /// read: a message already on [`Client::notifications`] is not on this stream too, and
+    /// none falls between the two. While the client is reconnecting the call waits for the
+    /// connection.
     ///
     /// # Errors
     /// [`Error::Refused`] (`forbidden`, `not_found`) when the user may not see the room;
@@ -435,8 +525,21 @@ impl RoomHandle {
     ///
     /// # Errors
     /// As [`Client::send`].
-    pub async fn send(&self, text: impl Into<String>) -> Result<Sent> {
-        self.client.send(self.id, text).await
+    pub fn send(&self, text: impl Into<String>) -> PendingSend {
+        self.client.send(self.id, text)
+    }
+
+    /// Posts `text` under the application's own `client-msg-id`; see
+    /// [`Client::send_with_id`].
+    ///
+    /// # Errors
+    /// As [`Client::send_with_id`].
+    pub fn send_with_id(
+        &self,
+        text: impl Into<String>,
+        client_msg_id: impl Into<String>,
+    ) -> PendingSend {
+        self.client.send_with_id(self.id, text, client_msg_id)
     }
 
     /// Marks the room read up to `seq`; see [`Client::mark_read`].
@@ -475,6 +578,52 @@ impl RoomHandle {
             .http
             .get(&http::history_path(self.id, query))
             .await
+    }
+}
+
+/// A message on its way to the server, from [`Client::send`] or [`Client::send_with_id`]: a
+/// `Future` of the stored message's [`Sent`], whose `client-msg-id` is known before then.
+///
+/// The id is what lets an application show the message at once and recognise it later: the
+/// stored copy on the room's stream carries it ([`Message::client_msg_id`]), and so does the
+/// [`Sent`] this resolves with, whichever comes first. Retries after a reconnect keep it.
+///
+/// Nothing is sent until the future is first polled; after that, dropping it does not cancel
+/// the send (it may already be stored), it only stops waiting for the answer.
+#[must_use = "a send starts when it is awaited (or spawned)"]
+pub struct PendingSend {
+    room: RoomId,
+    client_msg_id: String,
+    answer: Pin<Box<dyn Future<Output = Result<Sent>> + Send>>,
+}
+
+impl PendingSend {
+    /// The idempotency key the message is sent with, now and on every retry.
+    pub fn client_msg_id(&self) -> &str {
+        &self.client_msg_id
+    }
+
+    /// The room the message goes to.
+    pub fn room(&self) -> RoomId {
+        self.room
+    }
+}
+
+impl Future for PendingSend {
+    type Output = Result<Sent>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.answer.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for PendingSend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The text stays out of logs.
+        f.debug_struct("PendingSend")
+            .field("room", &self.room)
+            .field("client_msg_id", &self.client_msg_id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -22,6 +22,10 @@
 //! again. `ERROR token_expired` / `unauthorized` asks the token provider first; a provider
 //! that fails, or a fresh token that is refused too, ends the client with [`Error::Auth`].
 //!
+//! When the last subscriber of a room goes, the task sends `UNSUBSCRIBE`; the room's messages
+//! that still come on its topic before the server has handled it, and those the dropped stream
+//! never yielded, go to the notifications (the registry's "never both, never neither").
+//!
 //! While offline the task keeps serving commands: new subscriptions join the registry and go
 //! out with the restore, sends wait in the queue. A caller that gives up on a send (drops the
 //! future) does not cancel it: it is idempotent and may already be stored.
@@ -33,7 +37,7 @@ use crate::model::{
     Sent, Seq,
 };
 use crate::registry::{Delivery, Registry, Removed, Wire};
-use crate::subscription::{Parts, Subscription, Topic};
+use crate::subscription::{Carried, Parts, Subscription, Topic};
 use crate::token::Auth;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
@@ -113,7 +117,8 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) enum Command {
     /// Subscribe to a room. Without an anchor the task answers `NeedAnchor` unless the room is
-    /// held already (then the caller joins it).
+    /// held already (then the caller joins it) or this connection routed its messages lately
+    /// (then the subscription resumes after them; see the registry).
     Subscribe {
         room: RoomId,
         anchor: Option<Seq>,
@@ -161,6 +166,8 @@ pub(crate) enum SubscribeAnswer {
 pub(crate) struct Dropped {
     pub(crate) topic: Topic,
     pub(crate) id: u64,
+    /// A room stream's channel, closed, with the events it never yielded (see the registry).
+    pub(crate) leftovers: Option<mpsc::Receiver<RoomEvent>>,
 }
 
 /// A `SEND` to make, with its JSON body.
@@ -418,9 +425,9 @@ impl Driver {
                 biased;
                 Some(dropped) = self.drops.recv() => {
                     // Offline nothing is subscribed on the wire, so there is nothing to undo.
-                    if let (Removed::Last { .. }, Topic::Room(room)) =
-                        (self.registry.remove(dropped.topic, dropped.id), dropped.topic)
-                    {
+                    let topic = dropped.topic;
+                    let removed = self.registry.remove(topic, dropped.id, dropped.leftovers);
+                    if let (Removed::Last { .. }, Topic::Room(room)) = (removed, topic) {
                         self.release_waiters(room);
                     }
                 }
@@ -558,7 +565,7 @@ impl Driver {
         }
     }
 
-    fn subscription<T>(&self, parts: Parts<T>, topic: Topic) -> Subscription<T> {
+    fn subscription<T: Carried>(&self, parts: Parts<T>, topic: Topic) -> Subscription<T> {
         Subscription::new(
             parts,
             topic,
@@ -577,11 +584,13 @@ impl Driver {
                 room,
                 anchor,
                 reply,
-            } => {
-                if self.registry.holds(room) {
-                    let (parts, _) = self.registry.add_room(room, Seq(0));
+            } => match self.registry.add_room(room, anchor) {
+                None => {
+                    let _ = reply.send(Ok(SubscribeAnswer::NeedAnchor));
+                }
+                Some((parts, first)) => {
                     let subscription = self.subscription(parts, Topic::Room(room));
-                    if self.registry.wire(room) == Some(&Wire::Live) {
+                    if !first && self.registry.wire(room) == Some(&Wire::Live) {
                         let _ = reply.send(Ok(SubscribeAnswer::Subscribed(subscription)));
                     } else {
                         self.waiters
@@ -589,20 +598,11 @@ impl Driver {
                             .or_default()
                             .push((subscription, reply));
                     }
-                } else if let Some(anchor) = anchor {
-                    let (parts, _) = self.registry.add_room(room, anchor);
-                    let subscription = self.subscription(parts, Topic::Room(room));
-                    self.waiters
-                        .entry(room)
-                        .or_default()
-                        .push((subscription, reply));
-                    if let Some(online) = online {
+                    if let (true, Some(online)) = (first, online) {
                         self.subscribe_room(online, room, false).await?;
                     }
-                } else {
-                    let _ = reply.send(Ok(SubscribeAnswer::NeedAnchor));
                 }
-            }
+            },
             Command::Notifications { reply } => {
                 let parts = self.registry.add_notifications();
                 let _ = reply.send(Ok(self.subscription(parts, Topic::Notifications)));
@@ -641,10 +641,9 @@ impl Driver {
     }
 
     async fn on_dropped(&mut self, dropped: Dropped, online: &mut Online) -> Result<(), Ended> {
-        if let (Removed::Last { wire }, Topic::Room(room)) = (
-            self.registry.remove(dropped.topic, dropped.id),
-            dropped.topic,
-        ) {
+        let topic = dropped.topic;
+        let removed = self.registry.remove(topic, dropped.id, dropped.leftovers);
+        if let (Removed::Last { wire }, Topic::Room(room)) = (removed, topic) {
             self.release_waiters(room);
             if wire {
                 self.unsubscribe_room(online, room).await?;

@@ -8,7 +8,12 @@
 //!   [`Subscription`], a `Stream` of [`RoomEvent`]s in `seq` order; dropping it unsubscribes.
 //!   Subscribers of one room share one STOMP subscription.
 //! - [`Client::notifications`] gives the events of the user's other rooms ([`Notification`]).
-//! - [`Client::send`] resolves when the server has stored the message, with its [`Seq`].
+//!   Each message goes to one of the two: the room's subscribers while it has some, the
+//!   notifications otherwise, never both and never neither, also while the last subscriber
+//!   of a room is going (see [`Client::notifications`]).
+//! - [`Client::send`] returns a [`PendingSend`]: its `client-msg-id` is known at once (to show
+//!   the message as pending and match the stored copy), and it resolves when the server has
+//!   stored the message, with its [`Seq`] ([`Sent`]).
 //! - The connection comes back by itself after a drop (backoff with jitter), restores every
 //!   subscription with `since-seq` (nothing lost, nothing doubled) before re-sending what had
 //!   no receipt yet, and asks a [`TokenProvider`] for a new token when the old one expires.
@@ -26,6 +31,8 @@
 //! let mut notifications = client.notifications().await?;
 //! while let Some(event) = notifications.next().await {
 //!     if let Notification::Message { room_id, message, unread } = event? {
+//!         // `None`: sent here as the room was being closed, not counted by the server.
+//!         let unread = unread.map_or("?".to_string(), |n| n.to_string());
 //!         println!("{room_id}: {} ({unread} unread)", message.text);
 //!     }
 //! }
@@ -39,12 +46,13 @@
 //!
 //! # Layout
 //!
-//! - `client.rs`: [`Client`], [`ClientBuilder`], [`RoomHandle`]: handles that send commands to
-//!   the connection task and await the answers.
+//! - `client.rs`: [`Client`], [`ClientBuilder`], [`RoomHandle`], [`PendingSend`]: handles that
+//!   send commands to the connection task and await the answers.
 //! - `connection.rs`: the connection task, the socket's only owner and writer: connect, restore,
 //!   serve, reconnect; receipts, heart-beats, [`State`].
 //! - `registry.rs`: subscriptions by destination, reference counts, fan-out to the local
-//!   streams, per-room last `seq` (duplicates dropped), the slow-subscriber policy.
+//!   streams, per-room last `seq` (duplicates dropped), the routing of each message to one
+//!   stream (room or notifications, never both, never neither), the slow-subscriber policy.
 //! - `subscription.rs`: [`Subscription`], the `Stream` a caller holds; its `Drop` unsubscribes.
 //! - `backoff.rs`: reconnect delays, capped exponential with full jitter.
 //! - `token.rs`: the current token and the [`TokenProvider`] that renews it.
@@ -64,7 +72,7 @@ mod registry;
 mod subscription;
 mod token;
 
-pub use client::{Client, ClientBuilder, RoomHandle};
+pub use client::{Client, ClientBuilder, PendingSend, RoomHandle};
 pub use connection::State;
 pub use error::{BoxError, Error, Result};
 pub use http::{HistoryQuery, Login};

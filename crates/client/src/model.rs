@@ -121,7 +121,9 @@ pub struct Message {
     pub client_msg_id: Option<String>,
 }
 
-/// What [`Client::send`](crate::Client::send) resolves with: the message as stored.
+/// What [`Client::send`](crate::Client::send) resolves with: the message as stored, with the
+/// `client-msg-id` it was sent under, so an application can match it to the pending copy it
+/// shows (see [`PendingSend`](crate::PendingSend)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
     /// The stored message's id (`RECEIPT` header `message-id`).
@@ -148,7 +150,9 @@ pub enum RoomEvent {
     },
 }
 
-/// An event on `/user/queue/notifications`: the user's rooms that this client does not subscribe to.
+/// An event of the user's rooms that this client does not subscribe to: what
+/// `/user/queue/notifications` says, plus the messages of a room whose last subscriber has
+/// just gone (see [`Client::notifications`](crate::Client::notifications)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "WireNotification", into = "WireNotification")]
 #[non_exhaustive]
@@ -159,8 +163,16 @@ pub enum Notification {
         room_id: RoomId,
         /// The stored message.
         message: Message,
-        /// The room's unread count for this user, this message included.
-        unread: u64,
+        /// The room's unread count for this user, this message included, as the server counted
+        /// it when it sent the notification.
+        ///
+        /// `None` when the server did not count it for this client: the message was on its
+        /// way to the room's subscribers when the last of them went, so the SDK passed it on
+        /// here (it is not counted by the server for a connection that is subscribed). An
+        /// application that keeps counts can add one for a message from someone else; the
+        /// next notification with a count, or [`Client::rooms`](crate::Client::rooms), has
+        /// the server's figure.
+        unread: Option<u64>,
     },
     /// The user was added to a room (a new direct room included), or its members changed.
     Room(Room),
@@ -226,7 +238,8 @@ enum WireNotification {
         #[serde(rename = "roomId")]
         room_id: RoomId,
         message: Message,
-        unread: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unread: Option<u64>,
     },
     Room {
         room: Room,
@@ -338,7 +351,7 @@ mod tests {
             parse_notification(body.as_bytes()).unwrap(),
             Some(Notification::Message {
                 room_id: RoomId(3),
-                unread: 4,
+                unread: Some(4),
                 ..
             })
         ));
@@ -350,6 +363,22 @@ mod tests {
             })
         );
         assert_eq!(parse_notification(br#"{"type":"presence"}"#).unwrap(), None);
+
+        // A message the SDK passed on itself has no server count: on the wire the field is
+        // left out, and reading it back gives `None` again.
+        let Some(Notification::Message { message, .. }) =
+            parse_notification(body.as_bytes()).unwrap()
+        else {
+            panic!("a message notification")
+        };
+        let made = Notification::Message {
+            room_id: RoomId(3),
+            message,
+            unread: None,
+        };
+        let json = serde_json::to_value(&made).unwrap();
+        assert!(json.get("unread").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<Notification>(json).unwrap(), made);
     }
 
     #[test]

@@ -4,10 +4,14 @@
 //! [`registry`](crate::registry) for the fan-out and the slow-subscriber policy). When the
 //! task ends a subscriber it first leaves the reason in a one-shot slot and then drops the
 //! channel, so the stream yields everything buffered, then `Err(reason)` once, then `None`.
+//!
+//! Dropping a room's stream hands the receiving end of its channel back to the task with the
+//! drop notice: if it was the room's last subscriber, the messages it never yielded go to the
+//! notifications instead (see [`registry`](crate::registry), "never both, never neither").
 
 use crate::connection::{Command, Dropped};
 use crate::error::Error;
-use crate::model::RoomId;
+use crate::model::{Notification, RoomEvent, RoomId};
 use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -30,6 +34,25 @@ pub(crate) struct Parts<T> {
     pub(crate) end: oneshot::Receiver<Error>,
 }
 
+/// An event type a [`Subscription`] carries, and what its stream gives back when dropped.
+pub(crate) trait Carried: Sized {
+    /// The channel's receiving end as the connection wants it back: a room's unread events
+    /// may still have to reach the notifications; the notifications' own are simply dropped.
+    fn hand_back(events: mpsc::Receiver<Self>) -> Option<mpsc::Receiver<RoomEvent>>;
+}
+
+impl Carried for RoomEvent {
+    fn hand_back(events: mpsc::Receiver<Self>) -> Option<mpsc::Receiver<RoomEvent>> {
+        Some(events)
+    }
+}
+
+impl Carried for Notification {
+    fn hand_back(_: mpsc::Receiver<Self>) -> Option<mpsc::Receiver<RoomEvent>> {
+        None
+    }
+}
+
 /// A live subscription: a [`Stream`] of `Result<T, Error>`.
 ///
 /// Items are `Ok(event)` in the server's order (for a room: `seq` order, each message once,
@@ -40,7 +63,10 @@ pub(crate) struct Parts<T> {
 /// - [`Error::Closed`] / [`Error::Auth`]: the client ended.
 ///
 /// Dropping it unsubscribes; the connection sends `UNSUBSCRIBE` when the last local subscriber
-/// of a destination goes.
+/// of a destination goes. When the last subscriber of a room goes, the room's messages that
+/// it had not yielded yet, and those still on their way on the room's topic, arrive on
+/// [`Client::notifications`](crate::Client::notifications) instead: each message is on one
+/// of the two streams, never both and never neither.
 #[derive(Debug)]
 #[must_use = "a subscription unsubscribes when dropped"]
 pub struct Subscription<T> {
@@ -48,6 +74,8 @@ pub struct Subscription<T> {
     topic: Topic,
     finished: bool,
     drops: mpsc::UnboundedSender<Dropped>,
+    /// Turns the channel into what the drop notice carries back.
+    hand_back: fn(mpsc::Receiver<T>) -> Option<mpsc::Receiver<RoomEvent>>,
     /// Keeps the connection task alive while this subscription is, even if every
     /// [`Client`](crate::Client) handle is gone.
     _keepalive: Option<mpsc::Sender<Command>>,
@@ -59,12 +87,16 @@ impl<T> Subscription<T> {
         topic: Topic,
         drops: mpsc::UnboundedSender<Dropped>,
         keepalive: Option<mpsc::Sender<Command>>,
-    ) -> Self {
+    ) -> Self
+    where
+        T: Carried,
+    {
         Subscription {
             parts,
             topic,
             finished: false,
             drops,
+            hand_back: T::hand_back,
             _keepalive: keepalive,
         }
     }
@@ -101,10 +133,22 @@ impl<T> Stream for Subscription<T> {
 
 impl<T> Drop for Subscription<T> {
     fn drop(&mut self) {
+        let leftovers = match self.topic {
+            Topic::Room(_) if !self.finished => {
+                // Closed first: from here the connection keeps this stream's events aside
+                // instead of adding to the channel, so what is buffered now comes before
+                // anything it keeps, and nothing can slip in behind the hand-back.
+                self.parts.events.close();
+                let (_, spare) = mpsc::channel(1);
+                (self.hand_back)(std::mem::replace(&mut self.parts.events, spare))
+            }
+            _ => None,
+        };
         // The connection task may be gone already; then there is nothing to undo.
         let _ = self.drops.send(Dropped {
             topic: self.topic,
             id: self.parts.id,
+            leftovers,
         });
     }
 }

@@ -47,6 +47,82 @@ async fn send_resolves_with_the_stored_seq() {
 }
 
 #[tokio::test]
+async fn a_pending_send_tells_its_client_msg_id_before_the_receipt() {
+    let server = TestServer::spawn().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let room = server.direct(&alice, &bob).await;
+    let client = server.client(&alice).await;
+    let mut view = within(client.room(room).subscribe())
+        .await
+        .expect("subscribe");
+
+    let pending = client.send(room, "hello");
+    let key = pending.client_msg_id().to_string();
+    assert_eq!(pending.room(), room);
+    assert_eq!(key.len(), 32);
+    let other = client.room(room).send("again");
+    assert_ne!(other.client_msg_id(), key, "each send has its own id");
+    let other_key = other.client_msg_id().to_string();
+    let (sent, other_sent) = within(async { tokio::join!(pending, other) }).await;
+    let (sent, other_sent) = (sent.expect("sent"), other_sent.expect("sent"));
+    assert_eq!(
+        (
+            sent.client_msg_id.as_str(),
+            other_sent.client_msg_id.as_str()
+        ),
+        (key.as_str(), other_key.as_str())
+    );
+    // The stored copies on the room stream carry the same ids: that is how an application
+    // matches them to what it showed as pending.
+    for (seq, id) in [(sent.seq, &key), (other_sent.seq, &other_key)] {
+        let RoomEvent::Message(message) = within(view.next()).await.expect("open").expect("event")
+        else {
+            panic!("a message")
+        };
+        assert_eq!(
+            (message.seq, message.client_msg_id.as_ref()),
+            (seq, Some(id))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_send_with_the_applications_id_is_stored_once() {
+    let server = TestServer::spawn().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let room = server.direct(&alice, &bob).await;
+    let client = server.client(&alice).await;
+
+    let first = within(client.send_with_id(room, "draft", "saved-key-1"))
+        .await
+        .expect("sent");
+    // Sent again under the same id (an app restarted with its outbox): the same message.
+    let again = within(client.room(room).send_with_id("draft", "saved-key-1"))
+        .await
+        .expect("sent");
+    assert_eq!(first, again);
+    assert_eq!(first.client_msg_id, "saved-key-1");
+    let history = within(client.room(room).history(HistoryQuery::default()))
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 1, "{history:?}");
+
+    // Ids the server would refuse are refused here, before anything is sent.
+    for bad in [String::new(), "k".repeat(129)] {
+        let err = within(client.send_with_id(room, "x", bad))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("invalid"), "{err:?}");
+    }
+    let longest = within(client.send_with_id(room, "longest", "k".repeat(128)))
+        .await
+        .expect("128 bytes is allowed");
+    assert_eq!(longest.seq, Seq(2));
+}
+
+#[tokio::test]
 async fn subscribers_of_one_room_share_one_subscribe() {
     let server = TestServer::spawn().await;
     let alice = server.user("alice").await;
@@ -120,7 +196,7 @@ async fn rooms_not_subscribed_arrive_as_notifications() {
                     (room_id, message.seq, message.text.as_str()),
                     (other, Seq(seq), text)
                 );
-                assert_eq!(unread, seq);
+                assert_eq!(unread, Some(seq));
             }
             event => panic!("unexpected {event:?}"),
         }
@@ -167,7 +243,10 @@ async fn typing_and_read_marks_reach_the_other_connections() {
             .await
             .expect("open")
             .expect("event"),
-        Notification::Message { unread: 1, .. }
+        Notification::Message {
+            unread: Some(1),
+            ..
+        }
     ));
     // ...and of the phone's read mark.
     within(alice_phone.room(room).mark_read(sent.seq))
@@ -314,15 +393,12 @@ async fn a_send_whose_receipt_was_lost_is_retried_with_the_same_client_msg_id() 
     )
     .await
     .expect("connect");
-    let pending = tokio::spawn({
-        let client = client.clone();
-        async move { client.send(room, "only once").await }
-    });
+    // The id is known before anything is sent, and is the one on the wire.
+    let pending = client.send(room, "only once");
+    let key = pending.client_msg_id().to_string();
+    let pending = tokio::spawn(pending);
     let swallowed = within(fake).await.expect("fake server");
-    let key = swallowed
-        .header("client-msg-id")
-        .expect("a client-msg-id")
-        .to_string();
+    assert_eq!(swallowed.header("client-msg-id"), Some(key.as_str()));
     wait_state(&client, State::Reconnecting).await;
 
     // Say the dead server had stored it: the store holds it under that key.
