@@ -978,6 +978,7 @@ impl<T: Transport> Session<T> {
 
     /// Sends the stored messages strictly between `delivered` and `upto` (see module doc).
     async fn fill_gap(&mut self, room: RoomId, delivered: Seq, upto: Seq) {
+        self.app.metrics.gap_fills.inc();
         let mut cursor = delivered;
         while cursor + 1 < upto {
             let page = self
