@@ -520,6 +520,14 @@ impl<T: Transport> Session<T> {
                     Err(err) => return Close::fatal(fatal_code(&err), err.to_string()),
                 }
             }
+            // Whatever is queued already leaves in the same write: a sender's own copy of its
+            // message is queued before its RECEIPT is, so the two share one syscall.
+            for _ in 0..OUTBOUND_BATCH {
+                let Ok(item) = queue.try_recv() else { break };
+                if let Err(close) = self.handle_outbound(item).await {
+                    return close;
+                }
+            }
             if let Err(close) = self.flush().await {
                 return close;
             }

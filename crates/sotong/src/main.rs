@@ -131,6 +131,12 @@ fn init_logging() {
         .init();
 }
 
+/// A message's life allocates and frees many small buffers on different threads (decoded
+/// frames, rendered JSON, queued frames); glibc's allocator spent about a tenth of the
+/// server's CPU on them under load, mimalloc much less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
