@@ -12,9 +12,10 @@
 //! ones in the order they were committed, and only then answers their senders. While one
 //! batch is being synced the next one gathers by itself, so a lone message is committed at
 //! once and a busy server commits hundreds per fsync. On top of that, while messages keep
-//! coming, a batch is given a short window (`commit_window_ms`, 2 ms by default) to gather
+//! coming, a batch is given a short window (`commit_window_ms`, 5 ms by default) to gather
 //! more before it is committed: at a steady thousand messages a second that turns a thousand
-//! fsyncs into a few hundred, and a lone message after a quiet spell is still committed at once.
+//! fsyncs into under two hundred, and a lone message after a quiet spell is still committed
+//! at once.
 //!
 //! Publishing from that one task means that on this node, publications of one room leave in
 //! `seq` order. Sessions still check `seq` and fill gaps from the store (publications from
