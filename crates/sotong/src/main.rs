@@ -74,6 +74,10 @@ struct ServeArgs {
     /// Frames queued per connection before it is closed as a slow consumer [default: 1024].
     #[arg(long, env = "SOTONG_OUTBOUND_QUEUE")]
     outbound_queue: Option<usize>,
+    /// While messages keep coming, milliseconds a batch may gather before its commit (0: commit
+    /// at once) [default: 5].
+    #[arg(long, env = "SOTONG_COMMIT_WINDOW_MS")]
+    commit_window_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -103,6 +107,7 @@ impl ServeArgs {
             send_rate => limits.send_rate_per_sec,
             send_burst => limits.send_burst,
             outbound_queue => limits.outbound_queue,
+            commit_window_ms => commit_window_ms,
         );
         if self.database_url.is_some() {
             config.database_url = self.database_url;
