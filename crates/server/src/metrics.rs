@@ -21,6 +21,10 @@ pub struct Metrics {
     pub frames_out: Counter,
     /// Messages committed to the store.
     pub messages_stored: Counter,
+    /// Times a session read the store to fill a gap between live publications of a room: on
+    /// one node publications leave in commit order, so anything above 0 here points at a
+    /// lost or reordered publication.
+    pub gap_fills: Counter,
     /// Seconds from a message's commit to its frame being written to a subscriber's socket.
     pub delivery_latency: Histogram,
 }
@@ -40,6 +44,7 @@ impl Metrics {
         let frames_in = Counter::default();
         let frames_out = Counter::default();
         let messages_stored = Counter::default();
+        let gap_fills = Counter::default();
         let delivery_latency = Histogram::new([
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ]);
@@ -57,6 +62,11 @@ impl Metrics {
             messages_stored.clone(),
         );
         registry.register(
+            "gap_fills",
+            "Store reads that filled a gap between live publications",
+            gap_fills.clone(),
+        );
+        registry.register(
             "delivery_latency_seconds",
             "From commit to the frame written to a subscriber",
             delivery_latency.clone(),
@@ -68,6 +78,7 @@ impl Metrics {
             frames_in,
             frames_out,
             messages_stored,
+            gap_fills,
             delivery_latency,
         }
     }

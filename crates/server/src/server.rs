@@ -96,6 +96,7 @@ impl App {
             broker.clone(),
             metrics.clone(),
             config.limits.max_message_chars,
+            Duration::from_millis(config.commit_window_ms),
         );
         let auth = Auth::new(
             store.clone(),

@@ -28,6 +28,13 @@
 //! message committed before that (still in this task's queue when the SUBSCRIBE was handled)
 //! goes where it would have gone when it was published: to the notification queue. So a
 //! publisher that loses a race cannot make a message vanish between the two routes.
+//!
+//! The same race at the other end: after an UNSUBSCRIBE, a late publication that the seq
+//! filter had already sent by filling a gap would otherwise come again as a notification. The
+//! task remembers the last `seq` each left room's topic sent (`left`) and drops those.
+//!
+//! On one node none of these races happen in practice: the group commit publishes in commit
+//! order (see `rooms`). They matter for publications that travel between nodes.
 
 use crate::auth::{bearer, Credential, Identity};
 use crate::broker::{ConnectionId, UserEvent};
@@ -60,6 +67,8 @@ pub const ERRORS: &str = "/user/queue/errors";
 const REPLAY_PAGE: u32 = 200;
 /// Items taken from the queue before the socket is flushed.
 const OUTBOUND_BATCH: usize = 64;
+/// Most rooms remembered as left (see `Session::left`).
+const MAX_LEFT_ROOMS: usize = 1024;
 /// How long one flush may take before the peer counts as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Heart-beats may arrive this much later than agreed before the connection counts as dead
@@ -254,6 +263,7 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
         conn_id,
         subscriptions: HashMap::new(),
         rooms: HashMap::new(),
+        left: HashMap::new(),
         out: Vec::new(),
         budget: SendBudget::new(limits.send_rate_per_sec, limits.send_burst),
         next_event: 0,
@@ -459,6 +469,10 @@ struct Session<T> {
     subscriptions: HashMap<String, Target>,
     /// Room -> its topic subscription (at most one per room per connection).
     rooms: HashMap<RoomId, RoomSubscription>,
+    /// Rooms whose topic subscription ended on this connection -> the last `seq` it sent.
+    /// A late publication at or below it went out on the topic already (gap filling sends
+    /// ahead of publications), so it must not come again as a notification.
+    left: HashMap<RoomId, Seq>,
     /// Frames waiting for the next flush.
     out: Vec<Frame>,
     budget: SendBudget,
@@ -518,6 +532,14 @@ impl<T: Transport> Session<T> {
                     }
                     Ok(None) => break,
                     Err(err) => return Close::fatal(fatal_code(&err), err.to_string()),
+                }
+            }
+            // Whatever is queued already leaves in the same write: a sender's own copy of its
+            // message is queued before its RECEIPT is, so the two share one syscall.
+            for _ in 0..OUTBOUND_BATCH {
+                let Ok(item) = queue.try_recv() else { break };
+                if let Err(close) = self.handle_outbound(item).await {
+                    return close;
                 }
             }
             if let Err(close) = self.flush().await {
@@ -778,6 +800,7 @@ impl<T: Transport> Session<T> {
             // Read after the membership check and before anything else this task does, so any
             // message committed later is still ahead of us in the queue (see the module doc).
             let last = self.app.chat.store().last_seq(room).await?;
+            self.left.remove(&room);
             self.rooms.insert(
                 room,
                 RoomSubscription {
@@ -851,7 +874,14 @@ impl<T: Transport> Session<T> {
             .remove(id)
             .ok_or_else(|| Error::Invalid(format!("no subscription {id}")))?;
         if let Target::Room(room) = target {
-            self.rooms.remove(&room);
+            if let Some(sub) = self.rooms.remove(&room) {
+                if self.left.len() >= MAX_LEFT_ROOMS {
+                    // Only late publications need the marks; losing them all at once merely
+                    // lets such a rare late copy through as a notification.
+                    self.left.clear();
+                }
+                self.left.insert(room, sub.delivered);
+            }
         }
         self.app.metrics.subscriptions.dec();
         self.receipt(frame);
@@ -951,7 +981,14 @@ impl<T: Transport> Session<T> {
                 }
                 true
             }
-            None => false,
+            None => match self.left.get(&room) {
+                Some(&sent) if seq <= sent => return Ok(()),
+                Some(_) => {
+                    self.left.remove(&room);
+                    false
+                }
+                None => false,
+            },
         };
         if on_topic {
             self.push_room_message(message);
@@ -978,6 +1015,7 @@ impl<T: Transport> Session<T> {
 
     /// Sends the stored messages strictly between `delivered` and `upto` (see module doc).
     async fn fill_gap(&mut self, room: RoomId, delivered: Seq, upto: Seq) {
+        self.app.metrics.gap_fills.inc();
         let mut cursor = delivered;
         while cursor + 1 < upto {
             let page = self

@@ -172,6 +172,30 @@ async fn late_and_out_of_order_publications_keep_seq_order_and_one_route() {
         (4..=7).map(|s| (s, topic.clone())).collect::<Vec<_>>()
     );
 
+    // 9's publication overtakes 8's: the session fills 8 from the store, then the client
+    // leaves the room. The late publication of 8 was sent on the topic already, so it must
+    // not come again as a notification; 10, published after leaving, is one.
+    let mut last = Vec::new();
+    for i in 8..=10 {
+        last.push(store_message(&app, room, &bob, &format!("last {i}")).await);
+    }
+    publish(&app, &last[1], &alice);
+    assert_eq!(seq_and_destination(&peer.next().await), (8, topic.clone()));
+    assert_eq!(seq_and_destination(&peer.next().await), (9, topic.clone()));
+    peer.send(
+        Frame::new(Command::Unsubscribe)
+            .with_header("id", "t")
+            .with_header("receipt", "3"),
+    )
+    .await;
+    assert_eq!(peer.next().await.header("receipt-id"), Some("3"));
+    publish(&app, &last[0], &alice);
+    publish(&app, &last[2], &alice);
+    assert_eq!(
+        seq_and_destination(&peer.next().await),
+        (10, "/user/queue/notifications".into())
+    );
+
     // Nothing else follows: a DISCONNECT receipt is the very next frame.
     peer.send(Frame::new(Command::Disconnect).with_header("receipt", "bye"))
         .await;
