@@ -144,9 +144,8 @@ fn decode_stream(
 fn expected_after_encode(frame: &Frame) -> Frame {
     let mut expected = frame.clone();
     if !expected.body.is_empty() && expected.header("content-length").is_none() {
-        expected
-            .headers
-            .push(("content-length".into(), expected.body.len().to_string()));
+        let length = expected.body.len().to_string();
+        expected.headers.push("content-length", length);
     }
     expected
 }

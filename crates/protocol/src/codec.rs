@@ -15,9 +15,11 @@
 use std::mem;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
 use memchr::{memchr, memchr2};
 
-use crate::headers::{contains_any, escape_into, find_octet, parse_decimal, unescape};
+use crate::frame::{Entry, EntryList, Headers};
+use crate::headers::{escape_into, find_octet, parse_decimal, scan_line, unescape_into, LineScan};
 use crate::{Command, Frame, ParseError};
 
 /// A STOMP protocol version, ordered so that negotiation can take the maximum.
@@ -121,14 +123,19 @@ pub struct Decoder {
     version: Version,
     phase: Phase,
     command: Option<Command>,
-    /// Header lines seen so far, as offsets into the buffer; turned into
-    /// strings only once the blank line arrives, so the whole header block
-    /// is UTF-8-validated in one call. Reused across frames.
-    spans: Vec<Span>,
     /// Offset of the first header line (just past the command line).
     headers_start: usize,
-    /// The finished headers while the body is being read.
-    headers: Vec<(String, String)>,
+    /// The current frame's headers, as offsets relative to `headers_start`
+    /// (or, once unescaped, into `unescaped`). Reused across frames.
+    entries: Vec<Entry>,
+    /// Unescaped copies of the current frame's headers that held escapes.
+    unescaped: String,
+    /// Index in `entries` of the first `content-length` header.
+    content_length: Option<usize>,
+    /// Whether a header line of the current frame holds a non-ASCII octet:
+    /// only then must the block be UTF-8-validated when the headers end
+    /// (an ASCII block is valid as it is).
+    non_ascii: bool,
     /// Offset of the first unparsed line (or of the body) in the buffer.
     pos: usize,
     /// Offset up to which the buffer has been searched for the next EOL/NUL
@@ -153,9 +160,11 @@ impl Decoder {
             version: Version::V1_2,
             phase: Phase::Command,
             command: None,
-            spans: Vec::new(),
             headers_start: 0,
-            headers: Vec::new(),
+            entries: Vec::new(),
+            unescaped: String::new(),
+            content_length: None,
+            non_ascii: false,
             pos: 0,
             scanned: 0,
         }
@@ -197,10 +206,18 @@ impl Decoder {
     fn reset(&mut self) {
         self.phase = Phase::Command;
         self.command = None;
-        self.spans.clear();
-        self.headers = Vec::new();
+        self.clear_headers();
+        self.unescaped = String::new();
         self.pos = 0;
         self.scanned = 0;
+    }
+
+    /// Forgets the current frame's headers, keeping the list's capacity.
+    fn clear_headers(&mut self) {
+        self.entries.clear();
+        self.unescaped.clear();
+        self.content_length = None;
+        self.non_ascii = false;
     }
 
     fn decode_inner(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, ParseError> {
@@ -223,7 +240,11 @@ impl Decoder {
                 Phase::Body(len) => len,
                 Phase::Command | Phase::Headers => {
                     let tail = buf.get(self.scanned..).unwrap_or_default();
-                    let Some(i) = find_eol(tail) else {
+                    // A header line not scanned before (the usual case) is
+                    // searched for its EOL and unusual octets at once.
+                    let fresh = self.phase == Phase::Headers && self.scanned == self.pos;
+                    let scan = if fresh { scan_line(tail) } else { None };
+                    let Some(i) = scan.map(|s| s.eol).or_else(|| find_eol(tail)) else {
                         self.scanned = buf.len();
                         self.check_partial_line(buf)?;
                         return Ok(None);
@@ -239,7 +260,7 @@ impl Decoder {
                     };
                     self.pos = nl + 1;
                     self.scanned = nl + 1;
-                    self.parse_line(buf, start, end)?;
+                    self.parse_line(buf, start, end, scan)?;
                     continue;
                 }
             };
@@ -278,42 +299,75 @@ impl Decoder {
     }
 
     /// Handles one complete line `buf[start..end]` (EOL stripped) of the
-    /// command/header section.
-    fn parse_line(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), ParseError> {
+    /// command/header section; `scan` is what [`scan_line`] found in it, if
+    /// it was scanned in one pass.
+    fn parse_line(
+        &mut self,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+        scan: Option<LineScan>,
+    ) -> Result<(), ParseError> {
         let line = buf.get(start..end).unwrap_or_default();
         match self.phase {
             Phase::Command => {
                 self.command = Some(Command::from_bytes(line).ok_or(ParseError::InvalidCommand)?);
                 self.phase = Phase::Headers;
                 self.headers_start = self.pos;
-                self.spans.clear();
+                self.clear_headers();
             }
             Phase::Headers if line.is_empty() => {
-                self.build_headers(buf.get(self.headers_start..start).unwrap_or_default())?;
-                self.phase = Phase::Body(self.content_length()?);
+                let block = buf.get(self.headers_start..start).unwrap_or_default();
+                let version = match self.command {
+                    Some(c) if c.skips_escaping() => Version::V1_0,
+                    _ => self.version,
+                };
+                // One memchr over the whole block finds out whether any
+                // header needs unescaping at all; usually none does.
+                let escaped = version > Version::V1_0 && memchr(b'\\', block).is_some();
+                if self.non_ascii || escaped {
+                    // Lines are split at ASCII octets, so a valid block has
+                    // valid parts. An all-ASCII block needs no check here:
+                    // it is valid as it is (and the frame's shared header
+                    // text is checked once more when it is handed out).
+                    let text = std::str::from_utf8(block).map_err(|_| ParseError::InvalidUtf8)?;
+                    if escaped {
+                        self.unescape_headers(text, version)?;
+                    }
+                }
+                self.phase = Phase::Body(self.content_length_value(block)?);
             }
-            Phase::Headers => self.check_header(line, start)?,
+            Phase::Headers => self.check_header(line, start, scan)?,
             Phase::Body(_) => {}
         }
         Ok(())
     }
 
     /// Validates one header line and records where its name and value are.
-    fn check_header(&mut self, line: &[u8], start: usize) -> Result<(), ParseError> {
+    fn check_header(
+        &mut self,
+        line: &[u8],
+        start: usize,
+        scan: Option<LineScan>,
+    ) -> Result<(), ParseError> {
         if line.len() > self.limits.max_header_bytes {
             return Err(ParseError::HeaderTooLong);
         }
-        if self.spans.len() >= self.limits.max_headers {
+        if self.entries.len() >= self.limits.max_headers {
             return Err(ParseError::TooManyHeaders);
         }
-        // One cheap pass over the line decides whether the rare checks are
-        // needed at all: typical headers have no NUL, CR or backslash.
-        let unusual = contains_any(line, [0, b'\r', b'\\']);
-        // The grammar allows neither NUL (it would end the frame for a
-        // NUL-scanning peer) nor CR outside the EOL in a header.
-        if unusual && memchr2(0, b'\r', line).is_some() {
-            return Err(ParseError::InvalidHeader);
-        }
+        let non_ascii = match scan {
+            // The one-pass scan found no octet below 0x20 before the EOL.
+            Some(s) => s.non_ascii,
+            None => {
+                // The grammar allows neither NUL (it would end the frame for
+                // a NUL-scanning peer) nor CR outside the EOL in a header.
+                if memchr2(0, b'\r', line).is_some() {
+                    return Err(ParseError::InvalidHeader);
+                }
+                !line.is_ascii()
+            }
+        };
         // "header-name = 1*<any OCTET except CR or LF or ":">": split at the
         // first colon, and the name must not be empty. Later colons stay in
         // the value (1.0 peers and CONNECT frames cannot escape them).
@@ -321,50 +375,57 @@ impl Decoder {
             Some(0) | None => return Err(ParseError::InvalidHeader),
             Some(c) => c,
         };
-        self.spans.push(Span {
-            start: start - self.headers_start,
-            colon: start - self.headers_start + colon,
-            end: start - self.headers_start + line.len(),
-            escaped: unusual,
-        });
+        // No escape sequence unescapes to a letter or `-`, so the first
+        // header whose unescaped name is `content-length` is the first
+        // whose raw name is.
+        if self.content_length.is_none() && line.get(..colon) == Some(b"content-length") {
+            self.content_length = Some(self.entries.len());
+        }
+        self.non_ascii |= non_ascii;
+        let rel = start - self.headers_start;
+        let entry = Entry::new(false, rel..rel + colon, rel + colon + 1..rel + line.len());
+        self.entries.push(entry.ok_or(ParseError::FrameTooLarge)?);
         Ok(())
     }
 
-    /// Turns the recorded spans of the header block `block` into strings.
-    fn build_headers(&mut self, block: &[u8]) -> Result<(), ParseError> {
-        // Lines are split at ASCII octets, so a valid block has valid parts.
-        let block = std::str::from_utf8(block).map_err(|_| ParseError::InvalidUtf8)?;
-        let version = match self.command {
-            Some(c) if c.skips_escaping() => Version::V1_0,
-            _ => self.version,
-        };
-        let mut headers = Vec::with_capacity(self.spans.len());
-        for span in &self.spans {
-            let (Some(name), Some(value)) = (
-                block.get(span.start..span.colon),
-                block.get(span.colon + 1..span.end),
-            ) else {
+    /// Unescapes the headers of the (validated) header block `block` that
+    /// hold escapes into `self.unescaped`, pointing their entries there.
+    fn unescape_headers(&mut self, block: &str, version: Version) -> Result<(), ParseError> {
+        for e in &mut self.entries {
+            // Lines were split at ASCII octets (EOL, colon), so every entry
+            // boundary is a `char` boundary of the validated block.
+            let (Some(name), Some(value)) = (block.get(e.name()), block.get(e.value())) else {
                 return Err(ParseError::InvalidHeader);
             };
-            headers.push(if span.escaped {
-                (unescape(name, version)?, unescape(value, version)?)
-            } else {
-                (name.to_owned(), value.to_owned())
-            });
+            if memchr(b'\\', name.as_bytes()).is_none() && memchr(b'\\', value.as_bytes()).is_none()
+            {
+                continue;
+            }
+            let name_start = self.unescaped.len();
+            unescape_into(name, version, &mut self.unescaped)?;
+            let name_end = self.unescaped.len();
+            unescape_into(value, version, &mut self.unescaped)?;
+            let entry = Entry::new(true, name_start..name_end, name_end..self.unescaped.len());
+            *e = entry.ok_or(ParseError::FrameTooLarge)?;
         }
-        self.headers = headers;
         Ok(())
     }
 
     /// Reads `content-length` once the headers are complete, rejecting an
     /// oversized body before a single body byte is buffered.
-    fn content_length(&self) -> Result<Option<usize>, ParseError> {
+    fn content_length_value(&self, block: &[u8]) -> Result<Option<usize>, ParseError> {
         // Repeated headers: "only the first header entry SHOULD be used".
-        let Some((_, v)) = self.headers.iter().find(|(n, _)| n == "content-length") else {
+        let Some(e) = self.content_length.and_then(|i| self.entries.get(i)) else {
             return Ok(None);
         };
+        let store = if e.local {
+            self.unescaped.as_bytes()
+        } else {
+            block
+        };
+        let v = store.get(e.value()).unwrap_or_default();
         let n = parse_decimal(v).ok_or_else(|| {
-            if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+            if !v.is_empty() && v.iter().all(u8::is_ascii_digit) {
                 // All digits but beyond u64: certainly too large.
                 ParseError::FrameTooLarge
             } else {
@@ -424,14 +485,27 @@ impl Decoder {
         };
         // The checks above guarantee `pos + body_len < buf.len()`.
         let command = self.command.ok_or(ParseError::InvalidCommand)?;
-        buf.advance(self.pos);
+        let shared = if self.entries.iter().any(|e| !e.local) {
+            // The header block (and its blank line) becomes the frame's
+            // shared header text: one reference-count bump, no copy.
+            buf.advance(self.headers_start);
+            let block = buf.split_to(self.pos - self.headers_start).freeze();
+            ByteString::try_from(block).map_err(|_| ParseError::InvalidUtf8)?
+        } else {
+            buf.advance(self.pos);
+            ByteString::new()
+        };
         let body = if body_len == 0 {
             Bytes::new()
         } else {
             buf.split_to(body_len).freeze()
         };
         buf.advance(1);
-        let headers = mem::take(&mut self.headers);
+        let headers = Headers::from_parts(
+            shared,
+            mem::take(&mut self.unescaped),
+            EntryList::from_slice(&self.entries),
+        );
         self.reset();
         Ok(Some(Frame {
             command,
@@ -439,17 +513,6 @@ impl Decoder {
             body,
         }))
     }
-}
-
-/// Where one header line sits in the header block (offsets relative to its start).
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    start: usize,
-    colon: usize,
-    /// End of the value, EOL excluded.
-    end: usize,
-    /// Whether the line holds a backslash, i.e. may need unescaping.
-    escaped: bool,
 }
 
 /// Index of the first LF in `hay`. Header lines are tens of octets, where
@@ -494,18 +557,14 @@ pub fn encode(frame: &Frame, version: Version, out: &mut BytesMut) {
         version
     };
     let command = frame.command.as_str().as_bytes();
-    let headers_len: usize = frame
-        .headers
-        .iter()
-        .map(|(n, v)| n.len() + v.len() + 2)
-        .sum();
+    let headers_len = frame.headers.text_len() + 2 * frame.headers.len();
     // command + EOL, headers, a possible content-length line, blank line, body, NUL.
     out.reserve(command.len() + headers_len + 40 + frame.body.len());
     out.extend_from_slice(command);
     out.put_u8(b'\n');
     let mut has_content_length = false;
-    for (name, value) in &frame.headers {
-        has_content_length |= name == "content-length";
+    for (name, value) in frame.headers.iter_octets() {
+        has_content_length |= name == b"content-length";
         escape_into(name, version, out);
         out.put_u8(b':');
         escape_into(value, version, out);

@@ -25,9 +25,9 @@ use memchr::memchr;
 
 use crate::{ParseError, Version};
 
-/// Appends `s` to `out` with the escapes `version` defines.
-pub(crate) fn escape_into(s: &str, version: Version, out: &mut BytesMut) {
-    let b = s.as_bytes();
+/// Appends the header text `b` to `out` with the escapes `version` defines.
+#[inline]
+pub(crate) fn escape_into(b: &[u8], version: Version, out: &mut BytesMut) {
     if version == Version::V1_0 {
         out.extend_from_slice(b);
         return;
@@ -109,12 +109,65 @@ pub(crate) fn find_octet(hay: &[u8], needle: u8) -> Option<usize> {
     (z != 0).then(|| start + (z.trailing_zeros() / 8) as usize)
 }
 
+/// A header line [`scan_line`] found to be plain: its EOL, and nothing
+/// before it that needs a closer look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineScan {
+    /// Index of the line's LF.
+    pub(crate) eol: usize,
+    /// Whether an octet before the EOL is not ASCII, i.e. the line needs
+    /// UTF-8 validation.
+    pub(crate) non_ascii: bool,
+}
+
+/// Finds the EOL of a plain header line: one whose octets before the EOL
+/// (LF or CR LF) are all printable ASCII or non-ASCII, which is nearly every
+/// line. A single test per word finds the first octet below 0x20, and in a
+/// plain line that is the EOL itself. `None` when the first such octet is
+/// anything else (NUL, a bare CR, TAB, ...), or when there is no EOL among
+/// the first 64 octets (the line is incomplete or long): the caller then
+/// falls back to the exact, separate scans.
+pub(crate) fn scan_line(hay: &[u8]) -> Option<LineScan> {
+    const WINDOW: usize = 64;
+    let mut high = 0;
+    let mut base = 0;
+    while base < WINDOW {
+        let w = word(hay.get(base..base + 8)?);
+        let control = below_space(w);
+        if control == 0 {
+            high |= w;
+            base += 8;
+            continue;
+        }
+        // The lowest flag is exact: the first control octet.
+        let first = control & control.wrapping_neg();
+        high |= w & (first - 1);
+        let at = base + (first.trailing_zeros() / 8) as usize;
+        let eol = match (hay.get(at), hay.get(at + 1)) {
+            (Some(b'\n'), _) => at,
+            (Some(b'\r'), Some(b'\n')) => at + 1,
+            _ => return None,
+        };
+        return Some(LineScan {
+            eol,
+            non_ascii: high & HI != 0,
+        });
+    }
+    None
+}
+
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
 /// Non-zero iff some octet of `v` is zero (the classic "haszero" trick).
 fn zero_octet(v: u64) -> u64 {
     v.wrapping_sub(LO) & !v & HI
+}
+
+/// Non-zero iff some octet of `v` is below 0x20 (the "hasless" trick; like
+/// [`zero_octet`], its lowest flag is exact).
+fn below_space(v: u64) -> u64 {
+    v.wrapping_sub(LO * 0x20) & !v & HI
 }
 
 /// An 8-octet chunk as a little-endian word.
@@ -151,19 +204,18 @@ fn padded_word(chunk: &[u8], pad: u8) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// Resolves the escapes `version` defines in an already UTF-8-checked header
-/// part. Escapes are ASCII, so the result is UTF-8 too.
-pub(crate) fn unescape(s: &str, version: Version) -> Result<String, ParseError> {
+/// Appends the header text `b` to `out` with the escapes `version` defines.resolved; `s` is
+/// an already UTF-8-checked header part. Escapes are ASCII, so the result is
+/// UTF-8 too. Appending lets one string per frame hold all its unescaped
+/// headers.
+pub(crate) fn unescape_into(s: &str, version: Version, out: &mut String) -> Result<(), ParseError> {
     if version == Version::V1_0 {
-        return Ok(s.to_owned());
+        out.push_str(s);
+        return Ok(());
     }
-    let Some(first) = memchr(b'\\', s.as_bytes()) else {
-        return Ok(s.to_owned());
-    };
     let allow_cr = version >= Version::V1_2;
-    let mut out = String::with_capacity(s.len());
     let mut rest = s;
-    let mut next = Some(first);
+    let mut next = memchr(b'\\', rest.as_bytes());
     while let Some(i) = next {
         // `i` indexes an ASCII backslash, so both slices fall on char boundaries.
         out.push_str(rest.get(..i).ok_or(ParseError::InvalidEscape)?);
@@ -179,7 +231,7 @@ pub(crate) fn unescape(s: &str, version: Version) -> Result<String, ParseError> 
         next = memchr(b'\\', rest.as_bytes());
     }
     out.push_str(rest);
-    Ok(out)
+    Ok(())
 }
 
 /// Parses a `heart-beat` header value `"cx,cy"` (milliseconds) so the server
@@ -189,7 +241,10 @@ pub(crate) fn unescape(s: &str, version: Version) -> Result<String, ParseError> 
 /// Spaces around the numbers are tolerated, since some clients emit `"0, 0"`.
 pub fn parse_heart_beat(value: &str) -> Option<(u64, u64)> {
     let (x, y) = value.split_once(',')?;
-    Some((parse_decimal(x.trim())?, parse_decimal(y.trim())?))
+    Some((
+        parse_decimal(x.trim().as_bytes())?,
+        parse_decimal(y.trim().as_bytes())?,
+    ))
 }
 
 /// Works out heart-beat periods from the server's point of view, following
@@ -209,12 +264,22 @@ pub fn negotiate_heart_beat(client: (u64, u64), server: (u64, u64)) -> (u64, u64
     (send, expect)
 }
 
-/// Strict non-negative decimal: no sign, no spaces, at least one digit.
-pub(crate) fn parse_decimal(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+/// Strict non-negative decimal: no sign, no spaces, at least one digit;
+/// `None` also when it does not fit in a `u64`. A hand-rolled loop, as
+/// `content-length` is parsed for nearly every frame.
+pub(crate) fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
         return None;
     }
-    s.parse().ok()
+    let mut n: u64 = 0;
+    for &b in s {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(digit))?;
+    }
+    Some(n)
 }
 
 #[cfg(test)]
@@ -263,9 +328,102 @@ mod tests {
         }
     }
 
+    /// Octets that matter to [`scan_line`], mixed with arbitrary ones.
+    fn line_octet() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            Just(b'\n'),
+            Just(b'\r'),
+            Just(b':'),
+            Just(0u8),
+            Just(b'\t'),
+            Just(b' '),
+            Just(b'!'),
+            Just(0x1fu8),
+            Just(0x7fu8),
+            Just(0x80u8),
+            Just(0xa0u8),
+            Just(0xffu8),
+            b'a'..=b'z',
+            any::<u8>(),
+        ]
+    }
+
+    /// What [`scan_line`] must return, the slow way.
+    fn naive_scan(hay: &[u8]) -> Option<LineScan> {
+        let window = &hay[..hay.len().min(64)];
+        let at = window.iter().position(|&b| b < 0x20)?;
+        let eol = match (hay[at], hay.get(at + 1)) {
+            (b'\n', _) => at,
+            (b'\r', Some(b'\n')) => at + 1,
+            _ => return None,
+        };
+        // The word holding the EOL must be complete.
+        if hay.len() < (at / 8 + 1) * 8 {
+            return None;
+        }
+        Some(LineScan {
+            eol,
+            non_ascii: !hay[..at].is_ascii(),
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn prop_scan_line_matches_naive(hay in prop::collection::vec(line_octet(), 0..100)) {
+            prop_assert_eq!(scan_line(&hay), naive_scan(&hay));
+        }
+    }
+
+    #[test]
+    fn scan_line_examples() {
+        let scan = |s: &[u8]| scan_line(s).map(|l| (l.eol, l.non_ascii));
+        assert_eq!(scan(b"destination:/a:b\nrest...."), Some((16, false)));
+        assert_eq!(scan(b"a:b\r\nrest...."), Some((4, false)));
+        assert_eq!(scan(b"\nbody...."), Some((0, false)));
+        assert_eq!(scan(b"\r\nbody...."), Some((1, false)));
+        assert_eq!(scan("caf\u{e9}:x\nbody...".as_bytes()), Some((7, true)));
+        // Octets past the EOL do not count as non-ASCII.
+        assert_eq!(scan("a:b\n\u{e9}\u{e9}\u{e9}".as_bytes()), Some((3, false)));
+        // Anything else below 0x20 before the EOL: the caller looks closer.
+        assert_eq!(scan(b"a:b\rc\nrest...."), None);
+        assert_eq!(scan(b"a:\0b\nrest...."), None);
+        assert_eq!(scan(b"a:\tb\nrest...."), None);
+        // Too short to read a whole word, or no EOL in the first 64 octets.
+        assert_eq!(scan(b"a:b\n"), None);
+        assert_eq!(scan(b""), None);
+        assert_eq!(scan(&[b'x'; 80]), None);
+        let mut long = vec![b'x'; 80];
+        long[63] = b'\n';
+        assert_eq!(scan(&long), Some((63, false)));
+        long[63] = b'x';
+        long[64] = b'\n';
+        assert_eq!(scan(&long), None);
+        // A CR ending the window with its LF just past it still counts.
+        long[63] = b'\r';
+        assert_eq!(scan(&long), Some((64, false)));
+    }
+
+    #[test]
+    fn decimal_is_strict() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"007"), Some(7));
+        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_decimal(b"18446744073709551616"), None);
+        assert_eq!(parse_decimal(b""), None);
+        assert_eq!(parse_decimal(b"+1"), None);
+        assert_eq!(parse_decimal(b"1 "), None);
+        assert_eq!(parse_decimal(b"1/"), None);
+        assert_eq!(parse_decimal(b"1:"), None);
+    }
+
+    fn unescape(s: &str, v: Version) -> Result<String, ParseError> {
+        let mut out = String::new();
+        unescape_into(s, v, &mut out).map(|()| out)
+    }
+
     fn esc(s: &str, v: Version) -> String {
         let mut out = BytesMut::new();
-        escape_into(s, v, &mut out);
+        escape_into(s.as_bytes(), v, &mut out);
         String::from_utf8(out.to_vec()).unwrap()
     }
 

@@ -27,10 +27,12 @@
 //!
 //! # Layout
 //!
-//! * `frame.rs`: the [`Frame`] struct: command, ordered headers, body.
+//! * `frame.rs`: the [`Frame`] struct: command, ordered [`Headers`], body;
+//!   decoded headers point into the receive buffer instead of being copied.
 //! * `command.rs`: the [`Command`] enum and its wire spelling.
 //! * `headers.rs`: header escaping per version, the word-at-a-time octet
-//!   scans behind it, [`parse_heart_beat`] and [`negotiate_heart_beat`].
+//!   scans behind it and behind the decoder's line splitting,
+//!   [`parse_heart_beat`] and [`negotiate_heart_beat`].
 //! * `codec.rs`: the incremental [`Decoder`] with its [`Limits`], [`encode`],
 //!   and [`Version`] negotiation; its byte-literal and property tests live in
 //!   `codec/tests.rs`.
@@ -48,5 +50,5 @@ mod headers;
 pub use codec::{encode, Decoder, Limits, Version};
 pub use command::Command;
 pub use error::ParseError;
-pub use frame::Frame;
+pub use frame::{Frame, HeaderIter, Headers};
 pub use headers::{negotiate_heart_beat, parse_heart_beat};

@@ -73,10 +73,7 @@ fn encoded(frame: &Frame, version: Version) -> Vec<u8> {
 }
 
 fn hdrs(f: &Frame) -> Vec<(&str, &str)> {
-    f.headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect()
+    f.headers.iter().collect()
 }
 
 fn small_limits() -> Limits {
@@ -296,6 +293,141 @@ fn body_is_zero_copy_slice_of_input() {
     let start = buf.as_ptr() as usize;
     let f = Decoder::default().decode(&mut buf).unwrap().unwrap();
     assert_eq!(f.body.as_ptr() as usize, start + 6);
+}
+
+// ----- zero-copy headers -----
+
+/// Whether `s` lies inside the `len` octets at `start`.
+fn points_into(s: &str, start: usize, len: usize) -> bool {
+    let at = s.as_ptr() as usize;
+    at >= start && at + s.len() <= start + len
+}
+
+#[test]
+fn plain_headers_are_slices_of_the_input_and_escaped_ones_copies() {
+    let input = b"MESSAGE\nplain:value\nesc\\caped:a\\nb\nlast:x:y\n\nbody\0";
+    let mut buf = BytesMut::from(&input[..]);
+    let (start, len) = (buf.as_ptr() as usize, buf.len());
+    let f = Decoder::default().decode(&mut buf).unwrap().unwrap();
+    assert_eq!(
+        hdrs(&f),
+        [("plain", "value"), ("esc:aped", "a\nb"), ("last", "x:y")]
+    );
+    let pairs = hdrs(&f);
+    for (name, value) in [pairs[0], pairs[2]] {
+        assert!(points_into(name, start, len), "{name} was copied");
+        assert!(points_into(value, start, len), "{value} was copied");
+    }
+    let (name, value) = pairs[1];
+    assert!(!points_into(name, start, len) && !points_into(value, start, len));
+    // Each value ends where its line does, EOL excluded.
+    assert_eq!(f.header("last"), Some("x:y"));
+    assert_eq!(&f.body[..], b"body");
+}
+
+#[test]
+fn header_text_is_exactly_its_part_of_the_line() {
+    // CRLF, empty values, multi-byte UTF-8 around the colon, a value holding
+    // colons, and a last header right before the blank line.
+    let input = "SEND\r\nfirst:1\r\nempty:\r\nnom:caf\u{e9}:\u{1f991}\r\n\u{e9}t\u{e9}:\u{e9}\r\nz:end\r\n\r\n\0";
+    let f = decode_one(input.as_bytes()).unwrap();
+    assert_eq!(
+        hdrs(&f),
+        [
+            ("first", "1"),
+            ("empty", ""),
+            ("nom", "caf\u{e9}:\u{1f991}"),
+            ("\u{e9}t\u{e9}", "\u{e9}"),
+            ("z", "end"),
+        ]
+    );
+    // The header block ends at the blank line: the body starts right after.
+    let f = decode_one(b"SEND\na:b\n\nc:d\0").unwrap();
+    assert_eq!(hdrs(&f), [("a", "b")]);
+    assert_eq!(&f.body[..], b"c:d");
+}
+
+#[test]
+fn decoded_duplicates_keep_order_and_the_first_wins() {
+    let f = decode_one(b"SEND\nk:1\nother:x\nk:2\nk\\c:3\nk:4\n\n\0").unwrap();
+    assert_eq!(f.header("k"), Some("1"));
+    assert_eq!(f.header("k:"), Some("3"));
+    assert_eq!(
+        f.headers
+            .iter()
+            .filter(|(n, _)| *n == "k")
+            .collect::<Vec<_>>(),
+        [("k", "1"), ("k", "2"), ("k", "4")]
+    );
+    // An escaped duplicate before a plain one still wins.
+    let f = decode_one(b"SEND\nk:a\\\\b\nk:plain\n\n\0").unwrap();
+    assert_eq!(f.header("k"), Some("a\\b"));
+}
+
+#[test]
+fn headers_outlive_reuse_of_the_receive_buffer() {
+    let mut d = Decoder::default();
+    let mut buf = BytesMut::with_capacity(64);
+    buf.extend_from_slice(b"SEND\ndestination:/a\nesc:x\\cy\n\nbody-1\0MESS");
+    let first = d.decode(&mut buf).unwrap().unwrap();
+    // The rest of the buffer is appended to, consumed, cleared and refilled.
+    buf.extend_from_slice(b"AGE\ndestination:/b\n\n");
+    assert_eq!(d.decode(&mut buf), Ok(None));
+    buf.extend_from_slice(b"body-2\0");
+    let second = d.decode(&mut buf).unwrap().unwrap();
+    buf.clear();
+    buf.reserve(4096);
+    buf.extend_from_slice(&[b'#'; 4096]);
+    buf.clear();
+    buf.extend_from_slice(b"SEND\ndestination:/c\n\n\0");
+    let third = d.decode(&mut buf).unwrap().unwrap();
+    drop(buf);
+    assert_eq!(hdrs(&first), [("destination", "/a"), ("esc", "x:y")]);
+    assert_eq!(&first.body[..], b"body-1");
+    assert_eq!(hdrs(&second), [("destination", "/b")]);
+    assert_eq!(&second.body[..], b"body-2");
+    assert_eq!(hdrs(&third), [("destination", "/c")]);
+    // Clones share the text and stay equal once the original is gone.
+    let copy = first.clone();
+    drop(first);
+    assert_eq!(copy.header("esc"), Some("x:y"));
+    assert_eq!(copy.header("destination"), Some("/a"));
+}
+
+#[test]
+fn decoded_and_built_frames_compare_by_content() {
+    let decoded = decode_one(b"SEND\na:1\nb:x\\cy\n\nhi\0").unwrap();
+    let built = Frame::new(Command::Send)
+        .with_header("a", "1")
+        .with_header("b", "x:y")
+        .with_body("hi");
+    assert_eq!(decoded, built);
+    assert_eq!(
+        format!("{:?}", decoded.headers),
+        r#"[("a", "1"), ("b", "x:y")]"#
+    );
+    let other = Frame::new(Command::Send)
+        .with_header("b", "x:y")
+        .with_header("a", "1")
+        .with_body("hi");
+    assert_ne!(decoded, other);
+}
+
+#[test]
+fn many_headers_and_long_lines_decode_alike() {
+    // More headers than are stored inline, and lines too long for the
+    // one-pass scan, take the other paths through the decoder.
+    let long = "v".repeat(300);
+    let mut input = String::from("SEND\n");
+    for i in 0..20 {
+        input.push_str(&format!("h{i}:{i}\n"));
+    }
+    input.push_str(&format!("long:{long}\ntab:a\tb\n\n\0"));
+    let f = decode_one(input.as_bytes()).unwrap();
+    assert_eq!(f.headers.len(), 22);
+    assert_eq!(f.header("h19"), Some("19"));
+    assert_eq!(f.header("long"), Some(long.as_str()));
+    assert_eq!(f.header("tab"), Some("a\tb"));
 }
 
 // ----- headers -----
@@ -754,8 +886,7 @@ fn escaped_frame(version: Version) -> impl Strategy<Value = Frame> {
 fn expected_after_encode(f: &Frame) -> Frame {
     let mut f = f.clone();
     if !f.body.is_empty() && f.header("content-length").is_none() {
-        f.headers
-            .push(("content-length".into(), f.body.len().to_string()));
+        f.headers.push("content-length", f.body.len().to_string());
     }
     f
 }
@@ -819,7 +950,7 @@ proptest! {
         version in prop::sample::select(vec![Version::V1_0, Version::V1_1, Version::V1_2]),
     ) {
         // CONNECT values may hold ':' and '\' verbatim.
-        let f = Frame { command, headers, body: Bytes::new() };
+        let f = Frame { command, headers: headers.into_iter().collect(), body: Bytes::new() };
         prop_assert_eq!(round_trip(&f, version)?, f);
     }
 
