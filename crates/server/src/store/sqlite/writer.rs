@@ -1,7 +1,7 @@
 //! The message writer: one thread that owns one SQLite connection and stores batches of
 //! messages, each batch in one transaction.
 //!
-//! Storing a message takes five or six statements. Run through the async pool, every
+//! Storing a message takes three or four statements. Run through the async pool, every
 //! statement is a round trip to the pool's worker thread and back, two thread wake-ups each,
 //! and on a small VM a wake-up costs more than the statement itself. Here the whole batch runs
 //! on this thread with statements prepared once and cached, so a batch costs one hand-over in
@@ -152,19 +152,16 @@ fn store_one(
 ) -> rusqlite::Result<Result<Inserted, StoreError>> {
     let room = new.room_id.0;
     let sender = new.sender.id.0;
-    let member = tx
-        .prepare_cached("SELECT 1 FROM members WHERE room_id = ?1 AND user_id = ?2")?
-        .exists(params![room, sender])?;
-    if !member {
-        return Ok(Err(StoreError::NotMember));
-    }
+    // Three statements per message (four with a client-msg-id); the membership check rides
+    // on the first of them. A non-member finds no earlier message and bumps no seq.
     if let Some(client_msg_id) = &new.client_msg_id {
         let earlier = tx
             .prepare_cached(concat!(
                 "SELECT ",
                 message_columns!(),
                 " FROM messages m JOIN users u ON u.id = m.sender_id \
-                 WHERE m.room_id = ?1 AND m.sender_id = ?2 AND m.client_msg_id = ?3"
+                 WHERE m.room_id = ?1 AND m.sender_id = ?2 AND m.client_msg_id = ?3 \
+                 AND EXISTS (SELECT 1 FROM members WHERE room_id = ?1 AND user_id = ?2)"
             ))?
             .query_row(params![room, sender, client_msg_id], message_from)
             .optional()?;
@@ -177,12 +174,17 @@ fn store_one(
         }
     }
     let now = now_millis();
-    let seq: i64 = tx
+    let seq: Option<i64> = tx
         .prepare_cached(
             "UPDATE rooms SET last_seq = last_seq + 1, last_activity = ?1 WHERE id = ?2 \
+             AND EXISTS (SELECT 1 FROM members WHERE room_id = ?2 AND user_id = ?3) \
              RETURNING last_seq",
         )?
-        .query_row(params![now, room], |row| row.get(0))?;
+        .query_row(params![now, room, sender], |row| row.get(0))
+        .optional()?;
+    let Some(seq) = seq else {
+        return Ok(Err(StoreError::NotMember));
+    };
     let id: i64 = tx
         .prepare_cached(
             "INSERT INTO messages (room_id, seq, sender_id, body, sent_at, client_msg_id) \
@@ -192,23 +194,21 @@ fn store_one(
             params![room, seq, sender, new.text, now, new.client_msg_id],
             |row| row.get(0),
         )?;
+    // Everyone else has one more unread; the sender has read up to its own message.
     let mut recipients = Vec::new();
     {
-        let mut bump = tx.prepare_cached(
-            "UPDATE members SET unread = unread + 1 WHERE room_id = ?1 AND user_id != ?2 \
-             RETURNING user_id, unread",
+        let mut members = tx.prepare_cached(
+            "UPDATE members SET \
+               unread = CASE WHEN user_id = ?2 THEN 0 ELSE unread + 1 END, \
+               last_read_seq = CASE WHEN user_id = ?2 THEN ?3 ELSE last_read_seq END \
+             WHERE room_id = ?1 RETURNING user_id, unread",
         )?;
-        let mut rows = bump.query(params![room, sender])?;
+        let mut rows = members.query(params![room, sender, seq])?;
         while let Some(row) = rows.next()? {
             let unread: i64 = row.get(1)?;
             recipients.push((UserId(row.get(0)?), unread.max(0) as u64));
         }
     }
-    tx.prepare_cached(
-        "UPDATE members SET last_read_seq = ?1, unread = 0 WHERE room_id = ?2 AND user_id = ?3",
-    )?
-    .execute(params![seq, room, sender])?;
-    recipients.push((new.sender.id, 0));
     Ok(Ok(Inserted {
         message: Message {
             id: MessageId(id),
