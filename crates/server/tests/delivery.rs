@@ -341,15 +341,7 @@ async fn concurrent_senders_are_seen_in_seq_order() {
     assert_eq!(stored, (1..=total).collect::<Vec<_>>());
     // On one node, publications leave in commit order: the watcher's session never had to
     // read the store to fill a gap.
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.metrics().await;
     assert!(metrics.contains("sotong_gap_fills_total 0"), "{metrics}");
     assert!(
         metrics.contains(&format!("sotong_messages_stored_total {total}")),

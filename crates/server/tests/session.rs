@@ -615,15 +615,7 @@ async fn metrics_count_connections_and_messages() {
     c.subscribe("t", &format!("/topic/rooms/{room}")).await;
     c.send_text(room, "counted", "r").await;
     c.until(|f| carries_text(f, "counted")).await;
-    let text = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = server.metrics().await;
     assert!(text.contains("sotong_connections 1"), "{text}");
     assert!(text.contains("sotong_subscriptions 1"), "{text}");
     assert!(text.contains("sotong_messages_stored_total 1"), "{text}");

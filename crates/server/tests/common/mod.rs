@@ -127,6 +127,18 @@ impl TestServer {
             .await
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// A user signed in with an application JWT (created on first use).
     pub async fn user(&self, username: &str) -> TestUser {
         let token = jwt(username, 3600);
