@@ -273,8 +273,9 @@ impl Client {
     /// receipt, the send waits and is sent again, with the same id, once the connection and
     /// every subscription are restored; the server stores it once whatever happens.
     ///
-    /// Like any future it starts when first polled (awaited or spawned); from then on,
-    /// dropping it does not cancel the send.
+    /// Like any future it starts when first polled (awaited or spawned). Once the send has
+    /// been handed to the connection (which is at once unless its command queue is full),
+    /// dropping the future does not cancel it.
     ///
     /// ```no_run
     /// use sotong_client::{Client, RoomId};
@@ -588,8 +589,9 @@ impl RoomHandle {
 /// stored copy on the room's stream carries it ([`Message::client_msg_id`]), and so does the
 /// [`Sent`] this resolves with, whichever comes first. Retries after a reconnect keep it.
 ///
-/// Nothing is sent until the future is first polled; after that, dropping it does not cancel
-/// the send (it may already be stored), it only stops waiting for the answer.
+/// Nothing is sent until the future is first polled. Once the send has been handed to the
+/// connection (at once, unless its command queue is full), dropping the future does not cancel
+/// it (it may already be stored); it only stops waiting for the answer.
 #[must_use = "a send starts when it is awaited (or spawned)"]
 pub struct PendingSend {
     room: RoomId,

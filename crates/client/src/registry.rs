@@ -245,7 +245,10 @@ impl Routed {
             }
         }
         while let Some(floor) = self.floor {
-            let next = Seq(floor.0 + 1);
+            // A seq comes from the network: at u64::MAX there is no next one to fold in.
+            let Some(next) = floor.0.checked_add(1).map(Seq) else {
+                break;
+            };
             if !self.above.remove(&next) {
                 break;
             }
@@ -930,6 +933,19 @@ mod tests {
             gappy.insert(Seq(seq));
         }
         assert_eq!(gappy.above.len(), ROUTED_MEMORY);
+    }
+
+    #[test]
+    fn routed_seqs_at_the_top_of_the_range_do_not_overflow() {
+        // Seqs come from the network; the largest one must not make the floor overflow.
+        let mut routed = Routed {
+            floor: Some(Seq(u64::MAX - 2)),
+            above: BTreeSet::new(),
+        };
+        routed.insert(Seq(u64::MAX));
+        routed.insert(Seq(u64::MAX - 1));
+        assert_eq!(routed.floor, Some(Seq(u64::MAX)));
+        assert!(routed.above.is_empty());
     }
 
     #[tokio::test]
