@@ -251,7 +251,9 @@ impl Session {
                 });
             }
             Effect::Open(room) => {
-                // Drop the old room's task first, so its subscription goes before the new one.
+                // Abort the old room's task. Its subscription is dropped when the aborted future
+                // is, which may be after the new one is taken; the SDK routes either way, and
+                // the new room's history page covers anything from before its subscription.
                 self.room = None;
                 self.room = Some(Task(tokio::spawn(follow_room(client, room, events))));
             }
