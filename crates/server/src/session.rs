@@ -575,14 +575,9 @@ impl<T: Transport> Session<T> {
                 }
                 item = queue.recv() => {
                     let Some(item) = item else { return Close::Clean };
+                    // The rest of what is queued joins it at the top of the loop.
                     if let Err(close) = self.handle_outbound(item).await {
                         return close;
-                    }
-                    for _ in 1..OUTBOUND_BATCH {
-                        let Ok(item) = queue.try_recv() else { break };
-                        if let Err(close) = self.handle_outbound(item).await {
-                            return close;
-                        }
                     }
                 }
                 _ = tick(&mut send_timer) => {

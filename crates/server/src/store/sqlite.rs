@@ -10,8 +10,6 @@
 //! by [`writer::MessageWriter`], a thread with a connection of its own: one transaction and
 //! one fsync per batch, and no thread hand-over per statement.
 
-mod writer;
-
 use super::{Credentials, Inserted, NewMessage, Page, Store, StoreError};
 use crate::model::{
     now_millis, rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId,
@@ -58,8 +56,18 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
-const MESSAGE_COLUMNS: &str = "m.id, m.room_id, m.seq, m.body, m.sent_at, m.client_msg_id, \
-     u.id AS sender_id, u.username AS sender_username, u.display_name AS sender_display_name";
+/// The columns of a message with its sender, with `m` the message and `u` the sender. A macro
+/// so that the writer's statements can splice it into literals with `concat!`.
+macro_rules! message_columns {
+    () => {
+        "m.id, m.room_id, m.seq, m.body, m.sent_at, m.client_msg_id, \
+         u.id AS sender_id, u.username AS sender_username, u.display_name AS sender_display_name"
+    };
+}
+
+const MESSAGE_COLUMNS: &str = message_columns!();
+
+mod writer;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database `sotong.db` in `dir` and runs migrations.

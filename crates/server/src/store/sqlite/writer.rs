@@ -119,14 +119,7 @@ fn store_batch(conn: &mut Connection, batch: &[NewMessage]) -> BatchResult {
     Ok(results)
 }
 
-/// The columns [`message_from`] reads, with `m` the message and `u` its sender.
-macro_rules! message_columns {
-    () => {
-        "m.id, m.room_id, m.seq, m.body, m.sent_at, m.client_msg_id, \
-         u.id, u.username, u.display_name"
-    };
-}
-
+/// Reads a row of `message_columns!()`, by position.
 fn message_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     let seq: i64 = row.get(2)?;
     Ok(Message {
