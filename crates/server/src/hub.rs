@@ -12,6 +12,11 @@
 //! Back-pressure: each connection has a bounded queue. The hub never waits on it; when it is
 //! full the connection is a slow consumer and is told to close (`slow_consumer`). Nothing is
 //! dropped silently: the client learns why, and catches up with `since-seq` when it returns.
+//!
+//! Events that take a right away ([`UserEvent::is_control`]: a room left, a token revoked) do
+//! not queue behind messages: they go on a second, small *control* lane that the session reads
+//! first, even while it is busy writing a long `since-seq` replay to a slow socket. A right
+//! that is gone must stop the frames it guarded at once, not after everything queued before.
 
 use crate::broker::{ConnectionId, Publication, UserEvent};
 use crate::model::{Message, RoomId, Seq, User, UserId};
@@ -103,23 +108,49 @@ impl Kick {
     }
 }
 
-/// The hub's handle on one connection: its queue and the signal to close it.
+/// Room for control events (leaves, revocations) waiting for one connection. A user cannot
+/// cause more than a few at a time; a connection that lets this many pile up is not reading
+/// its control lane and is closed, which is always safe (it re-checks everything on return).
+const CONTROL_CAPACITY: usize = 64;
+
+/// The hub's handle on one connection: its queues and the signal to close it.
 #[derive(Debug)]
 pub struct Mailbox {
     /// The connection.
     pub id: ConnectionId,
     tx: mpsc::Sender<Outbound>,
+    control: mpsc::Sender<Arc<UserEvent>>,
     kicked: CancellationToken,
     reason: OnceLock<Kick>,
 }
 
+/// What a session reads from the hub: its messages in order, and a control lane that goes
+/// ahead of them (see the module doc).
+#[derive(Debug)]
+pub struct Queues {
+    /// Messages, typing and the user's other events, in publication order.
+    pub outbound: mpsc::Receiver<Outbound>,
+    /// Control events ([`UserEvent::is_control`]), read before anything else.
+    pub control: mpsc::Receiver<Arc<UserEvent>>,
+}
+
 impl Mailbox {
     fn push(&self, item: Outbound) {
-        match self.tx.try_send(item) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.kick(Kick::SlowConsumer),
-            // The session has ended and is about to unregister.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        let result = match item {
+            Outbound::User(event) if event.is_control() => {
+                self.control.try_send(event).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => true,
+                    mpsc::error::TrySendError::Closed(_) => false,
+                })
+            }
+            item => self.tx.try_send(item).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => true,
+                mpsc::error::TrySendError::Closed(_) => false,
+            }),
+        };
+        // Full: a slow consumer. Closed: the session has ended and is about to unregister.
+        if result == Err(true) {
+            self.kick(Kick::SlowConsumer);
         }
     }
 
@@ -159,7 +190,8 @@ impl Hub {
         }
     }
 
-    /// Registers a connection of `user` with a queue of `capacity` items, unless the user has
+    /// Registers a connection of `user` with a queue of `capacity` items (and a small control
+    /// lane beside it), unless the user has
     /// `max_per_user` connections on this node already (`None`). The connection is
     /// unregistered when the returned [`Registration`] is dropped.
     pub fn register(
@@ -167,11 +199,13 @@ impl Hub {
         user: UserId,
         capacity: usize,
         max_per_user: usize,
-    ) -> Option<(Registration, mpsc::Receiver<Outbound>)> {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+    ) -> Option<(Registration, Queues)> {
+        let (tx, outbound) = mpsc::channel(capacity.max(1));
+        let (control_tx, control) = mpsc::channel(CONTROL_CAPACITY);
         let mailbox = Arc::new(Mailbox {
             id: ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed)),
             tx,
+            control: control_tx,
             kicked: CancellationToken::new(),
             reason: OnceLock::new(),
         });
@@ -188,7 +222,7 @@ impl Hub {
             user,
             mailbox,
         };
-        Some((registration, rx))
+        Some((registration, Queues { outbound, control }))
     }
 
     /// Connections on this node.
@@ -321,14 +355,14 @@ mod tests {
             message: message(7, 1),
             recipients: vec![(UserId(1), 0), (UserId(2), 1)],
         });
-        for rx in [&mut rx_a1, &mut rx_a2] {
+        for rx in [&mut rx_a1.outbound, &mut rx_a2.outbound] {
             match rx.try_recv() {
                 Ok(Outbound::Message(m, 0)) => assert_eq!(m.seq(), 1),
                 other => panic!("unexpected {other:?}"),
             }
             assert!(rx.try_recv().is_err(), "exactly one item");
         }
-        assert!(rx_c.try_recv().is_err(), "not a recipient");
+        assert!(rx_c.outbound.try_recv().is_err(), "not a recipient");
     }
 
     #[tokio::test]
@@ -378,7 +412,56 @@ mod tests {
             members: vec![UserId(1)],
             origin: a1.mailbox().id,
         });
-        assert!(rx_a1.try_recv().is_err());
-        assert!(matches!(rx_a2.try_recv(), Ok(Outbound::Typing(_))));
+        assert!(rx_a1.outbound.try_recv().is_err());
+        assert!(matches!(rx_a2.outbound.try_recv(), Ok(Outbound::Typing(_))));
+    }
+
+    #[tokio::test]
+    async fn control_events_skip_the_message_queue() {
+        let hub = Arc::new(Hub::new());
+        let (reg, mut queues) = hub.register(UserId(1), 4, 8).expect("room");
+        for seq in 1..=3 {
+            hub.deliver(&Publication::Message {
+                message: message(7, seq),
+                recipients: vec![(UserId(1), 0)],
+            });
+        }
+        for event in [
+            UserEvent::Left { room_id: RoomId(7) },
+            UserEvent::TokenRevoked {
+                token_hash: vec![1, 2],
+            },
+            UserEvent::Read {
+                room_id: RoomId(7),
+                seq: 3,
+            },
+        ] {
+            hub.deliver(&Publication::ToUser {
+                user_id: UserId(1),
+                event,
+                except: None,
+            });
+        }
+        // The leave and the revocation wait behind nothing; the read mark keeps its place.
+        assert!(matches!(
+            *queues.control.try_recv().expect("left"),
+            UserEvent::Left { .. }
+        ));
+        assert!(matches!(
+            *queues.control.try_recv().expect("revoked"),
+            UserEvent::TokenRevoked { .. }
+        ));
+        assert!(queues.control.try_recv().is_err());
+        for seq in 1..=3 {
+            match queues.outbound.try_recv() {
+                Ok(Outbound::Message(m, _)) => assert_eq!(m.seq(), seq),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(matches!(
+            queues.outbound.try_recv(),
+            Ok(Outbound::User(event)) if matches!(*event, UserEvent::Read { .. })
+        ));
+        assert!(!reg.mailbox().kicked.is_cancelled());
     }
 }

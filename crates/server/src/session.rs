@@ -33,6 +33,12 @@
 //! filter had already sent by filling a gap would otherwise come again as a notification. The
 //! task remembers the last `seq` each left room's topic sent (`left`) and drops those.
 //!
+//! A replay is bounded by the room's last `seq` when the subscription began (later messages
+//! come through the hub, which addresses members only) and re-checks the rights before every
+//! page. Leaves and revocations come on the hub's control lane, which this task reads before
+//! its queue and while a flush waits on a slow socket: a right taken away stops the frames it
+//! guarded at once, not after everything queued before it.
+//!
 //! On one node none of these races happen in practice: the group commit publishes in commit
 //! order (see `rooms`). They matter for publications that travel between nodes.
 
@@ -222,7 +228,7 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
     };
     decoder.set_version(version);
 
-    let Some((registration, queue)) = app.hub.register(
+    let Some((registration, queues)) = app.hub.register(
         identity.user.id,
         limits.outbound_queue,
         limits.max_connections_per_user,
@@ -258,6 +264,8 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
         app: app.clone(),
         socket,
         mailbox: registration.mailbox().clone(),
+        control: queues.control,
+        closing: None,
         version,
         identity,
         conn_id,
@@ -271,10 +279,11 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
     };
     session.out.push(connected);
     let close = session
-        .serve(decoder, inbox, queue, send_every, expect_every)
+        .serve(decoder, inbox, queues.outbound, send_every, expect_every)
         .await;
-    // Whatever was queued before the end (a DISCONNECT's RECEIPT, say) goes out first.
-    let _ = session.flush().await;
+    // Whatever was queued before the end (a DISCONNECT's RECEIPT, say) goes out first, unless
+    // the peer does not read: then the ERROR and the close follow without a long wait.
+    let _ = tokio::time::timeout(Duration::from_secs(2), session.flush()).await;
     let subscriptions = session.subscriptions.len() as i64;
     app.metrics.subscriptions.dec_by(subscriptions);
     app.metrics.connections.dec();
@@ -462,6 +471,12 @@ struct Session<T> {
     app: Arc<App>,
     socket: T,
     mailbox: Arc<Mailbox>,
+    /// The hub's control lane (leaves, revocations): read before the message queue, and
+    /// while a flush waits on a slow socket.
+    control: mpsc::Receiver<Arc<UserEvent>>,
+    /// Set when a frame's handling found that the connection must end (a replay that met a
+    /// revoked or expired token); the I/O loop closes with it after that frame.
+    closing: Option<Close>,
     version: Version,
     identity: Identity,
     conn_id: ConnectionId,
@@ -478,6 +493,22 @@ struct Session<T> {
     budget: SendBudget,
     next_event: u64,
     last_write: Instant,
+}
+
+/// The close a control event demands of a connection signed in as `identity`: a revoked
+/// login token ends every connection that it authenticated.
+fn revocation(identity: &Identity, event: &UserEvent) -> Option<Close> {
+    match (event, &identity.credential) {
+        (UserEvent::TokenRevoked { token_hash }, Credential::Session { token_hash: mine })
+            if token_hash == mine =>
+        {
+            Some(Close::fatal(
+                "unauthorized",
+                "the token was revoked (logged out)",
+            ))
+        }
+        _ => None,
+    }
 }
 
 fn interval_every(ms: u64) -> Option<Interval> {
@@ -520,12 +551,19 @@ impl<T: Transport> Session<T> {
         let mut expiry = Box::pin(tokio::time::sleep_until(self.expiry_instant()));
 
         loop {
+            // A right taken away acts before anything else is read or sent.
+            if let Err(close) = self.drain_control() {
+                return close;
+            }
             // Frames already buffered (several may arrive in one WebSocket message).
             loop {
                 match decoder.decode(&mut inbox) {
                     Ok(Some(frame)) => {
                         self.app.metrics.frames_in.inc();
                         if let Err(close) = self.handle_frame(frame).await {
+                            return close;
+                        }
+                        if let Some(close) = self.closing.take() {
                             return close;
                         }
                         expiry.as_mut().reset(self.expiry_instant());
@@ -559,6 +597,11 @@ impl<T: Transport> Session<T> {
                 }
                 _ = self.app.shutdown.cancelled() => {
                     return Close::fatal("shutting_down", "the server is shutting down");
+                }
+                Some(event) = self.control.recv() => {
+                    if let Err(close) = self.handle_control(&event) {
+                        return close;
+                    }
                 }
                 msg = self.socket.next() => {
                     last_read = Instant::now();
@@ -619,6 +662,10 @@ impl<T: Transport> Session<T> {
     }
 
     /// Writes every queued frame, then flushes once.
+    ///
+    /// A socket that does not drain can hold a flush for up to [`WRITE_TIMEOUT`]; the control
+    /// lane is read meanwhile, so a revoked token ends the connection at once instead of after
+    /// the write. Other control events wait for the write, then act before anything else.
     async fn flush(&mut self) -> Result<(), Close> {
         let mailbox = self.mailbox.clone();
         if self.out.is_empty() {
@@ -626,16 +673,33 @@ impl<T: Transport> Session<T> {
         }
         let frames = std::mem::take(&mut self.out);
         let count = frames.len() as u64;
-        let write = async {
-            for frame in &frames {
-                self.socket.feed(ws_message(frame, self.version)).await?;
+        let version = self.version;
+        let mut held = Vec::new();
+        let result = {
+            let socket = &mut self.socket;
+            let write = tokio::time::timeout(WRITE_TIMEOUT, async move {
+                for frame in &frames {
+                    socket.feed(ws_message(frame, version)).await?;
+                }
+                socket.flush().await
+            });
+            tokio::pin!(write);
+            loop {
+                tokio::select! {
+                    r = &mut write => break r,
+                    kick = mailbox.kicked() => return Err(Close::fatal(kick.code(), "the connection could not keep up with its messages")),
+                    Some(event) = self.control.recv() => {
+                        if let Some(close) = revocation(&self.identity, &event) {
+                            return Err(close);
+                        }
+                        held.push(event);
+                    }
+                }
             }
-            self.socket.flush().await
         };
-        let result = tokio::select! {
-            r = tokio::time::timeout(WRITE_TIMEOUT, write) => r,
-            kick = mailbox.kicked() => return Err(Close::fatal(kick.code(), "the connection could not keep up with its messages")),
-        };
+        for event in held {
+            self.handle_control(&event)?;
+        }
         match result {
             Ok(Ok(())) => {
                 self.app.metrics.frames_out.inc_by(count);
@@ -644,6 +708,37 @@ impl<T: Transport> Session<T> {
             }
             _ => Err(Close::Clean),
         }
+    }
+
+    /// Handles every control event waiting on the lane.
+    fn drain_control(&mut self) -> Result<(), Close> {
+        while let Ok(event) = self.control.try_recv() {
+            self.handle_control(&event)?;
+        }
+        Ok(())
+    }
+
+    /// A room left ends its subscription; a revoked token ends the connection.
+    fn handle_control(&mut self, event: &UserEvent) -> Result<(), Close> {
+        if let Some(close) = revocation(&self.identity, event) {
+            return Err(close);
+        }
+        if let UserEvent::Left { room_id } = event {
+            if let Some(sub) = self.rooms.remove(room_id) {
+                self.subscriptions.remove(&sub.id);
+                self.app.metrics.subscriptions.dec();
+                let destination = format!("/topic/rooms/{room_id}");
+                let frame =
+                    Frame::new(Command::Unsubscribe).with_header("destination", destination);
+                self.error_event(
+                    &Error::Forbidden(format!(
+                        "you left room {room_id}; its subscription has ended"
+                    )),
+                    &frame,
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn write_raw(&mut self, msg: WsMessage) -> Result<(), ()> {
@@ -742,6 +837,8 @@ impl<T: Transport> Session<T> {
                 self.error_event(&Error::Invalid("the new token is not valid".into()), &frame);
                 Ok(())
             }
+            // A connection about to close says why in its ERROR, not in an error event too.
+            Err(_) if self.closing.is_some() => Ok(()),
             Err(err) => {
                 self.error_event(&err, &frame);
                 Ok(())
@@ -808,11 +905,13 @@ impl<T: Transport> Session<T> {
         self.subscriptions.insert(id.clone(), target);
         self.app.metrics.subscriptions.inc();
         if let (Target::Room(room), Some(since)) = (target, since) {
-            if let Err(err) = self.replay(room, since).await {
-                // Leave no half-made subscription behind.
-                self.rooms.remove(&room);
-                self.subscriptions.remove(&id);
-                self.app.metrics.subscriptions.dec();
+            let upto = self.rooms.get(&room).map_or(since, |sub| sub.delivered);
+            if let Err(err) = self.replay(room, &id, since, upto).await {
+                // Leave no half-made subscription behind (a leave may have ended it already).
+                if self.subscriptions.remove(&id).is_some() {
+                    self.rooms.remove(&room);
+                    self.app.metrics.subscriptions.dec();
+                }
                 return Err(err);
             }
         }
@@ -820,12 +919,38 @@ impl<T: Transport> Session<T> {
         Ok(())
     }
 
-    /// Sends every stored message of `room` after `since`, then arms the seq filter.
-    async fn replay(&mut self, room: RoomId, since: Seq) -> Result<(), Error> {
-        let last = self.app.chat.store().last_seq(room).await?;
-        let mut delivered = since.min(last);
+    /// Sends the stored messages of `room` with `since < seq <= upto`, page by page, on
+    /// subscription `id`.
+    ///
+    /// `upto` is the room's last `seq` when the subscription entered the table. Everything
+    /// committed later reaches this connection through the hub, which addresses members only,
+    /// so a replay never sends a message committed after it began, however long a slow reader
+    /// makes it last. Before every page the rights are checked again: the control lane is
+    /// read (a leave ends the subscription, a revoked token the connection), the token must
+    /// not have expired, and the user must still be a member.
+    async fn replay(&mut self, room: RoomId, id: &str, since: Seq, upto: Seq) -> Result<(), Error> {
         let mut cursor = since;
-        loop {
+        while cursor < upto {
+            if let Err(close) = self.drain_control() {
+                self.closing = Some(close);
+                return Err(Error::Unauthorized);
+            }
+            if !self.subscriptions.contains_key(id) {
+                return Err(Error::Forbidden(format!(
+                    "you left room {room}; its replay has ended"
+                )));
+            }
+            if self.identity.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
+                self.closing = Some(Close::fatal(
+                    "token_expired",
+                    "the token has expired; refresh it and reconnect",
+                ));
+                return Err(Error::TokenExpired);
+            }
+            self.app
+                .chat
+                .require_member(self.identity.user.id, room)
+                .await?;
             let page = self
                 .app
                 .chat
@@ -833,31 +958,28 @@ impl<T: Transport> Session<T> {
                 .messages(
                     room,
                     Page {
-                        before: None,
+                        before: Some(upto + 1),
                         after: Some(cursor),
                         limit: REPLAY_PAGE,
                     },
                 )
                 .await?;
-            let full = page.len() == REPLAY_PAGE as usize;
+            let Some(last) = page.last().map(|m| m.seq) else {
+                break;
+            };
             for message in page {
-                cursor = message.seq;
-                delivered = message.seq;
                 self.push_room_message(&RenderedMessage::new(&message));
             }
-            if let Some(sub) = self.rooms.get_mut(&room) {
-                sub.delivered = delivered;
-            }
-            if !full {
-                return Ok(());
-            }
+            cursor = last;
             // A long replay goes out page by page instead of piling up in memory.
-            if self.flush().await.is_err() {
+            if let Err(close) = self.flush().await {
+                self.closing = Some(close);
                 return Err(Error::Invalid(
                     "the connection closed during the replay".into(),
                 ));
             }
         }
+        Ok(())
     }
 
     fn unsubscribe(&mut self, frame: &Frame) -> Result<(), Error> {
@@ -1090,34 +1212,9 @@ impl<T: Transport> Session<T> {
             UserEvent::Read { room_id, seq } => {
                 serde_json::json!({ "type": "read", "roomId": room_id, "seq": seq })
             }
-            UserEvent::Left { room_id } => {
-                if let Some(sub) = self.rooms.remove(room_id) {
-                    self.subscriptions.remove(&sub.id);
-                    self.app.metrics.subscriptions.dec();
-                    let destination = format!("/topic/rooms/{room_id}");
-                    let frame =
-                        Frame::new(Command::Unsubscribe).with_header("destination", destination);
-                    self.error_event(
-                        &Error::Forbidden(format!(
-                            "you left room {room_id}; its subscription has ended"
-                        )),
-                        &frame,
-                    );
-                }
-                return Ok(());
-            }
-            UserEvent::TokenRevoked { token_hash } => {
-                if self.identity.credential
-                    == (Credential::Session {
-                        token_hash: token_hash.clone(),
-                    })
-                {
-                    return Err(Close::fatal(
-                        "unauthorized",
-                        "the token was revoked (logged out)",
-                    ));
-                }
-                return Ok(());
+            // The hub hands these to the control lane; should one come this way, it acts the same.
+            UserEvent::Left { .. } | UserEvent::TokenRevoked { .. } => {
+                return self.handle_control(event);
             }
         };
         if let Some(sub) = self.subscription_of(Target::Notifications) {

@@ -87,6 +87,17 @@ pub enum UserEvent {
     },
 }
 
+impl UserEvent {
+    /// Whether the event takes a right away (a room, a token). Such events must act before
+    /// anything queued ahead of them is sent, so the hub gives them a lane of their own.
+    pub fn is_control(&self) -> bool {
+        matches!(
+            self,
+            UserEvent::Left { .. } | UserEvent::TokenRevoked { .. }
+        )
+    }
+}
+
 /// A broker failure; the publication did not reach (all) other nodes.
 #[derive(Debug, thiserror::Error)]
 #[error("broker failure: {0}")]

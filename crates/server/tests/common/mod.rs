@@ -273,7 +273,11 @@ impl Stomp {
         );
         tune(&mut request);
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Stomp {
+        Ok(Self::over(ws))
+    }
+
+    fn over(ws: Ws) -> Stomp {
+        Stomp {
             ws,
             decoder: Decoder::new(sotong_stomp::Limits {
                 max_frame_bytes: 16 << 20,
@@ -283,7 +287,20 @@ impl Stomp {
             inbox: BytesMut::new(),
             heartbeats: 0,
             patience: PATIENCE,
-        })
+        }
+    }
+
+    /// Sends CONNECT with `token`; panics unless CONNECTED.
+    async fn handshake(&mut self, token: &str) {
+        let connected = self
+            .request(
+                Frame::new(Command::Connect)
+                    .with_header("accept-version", "1.2")
+                    .with_header("host", "localhost")
+                    .with_header("Authorization", format!("Bearer {token}")),
+            )
+            .await;
+        assert_eq!(connected.command, Command::Connected, "{connected:?}");
     }
 
     /// Opens and CONNECTs with `token`; panics unless CONNECTED.
@@ -300,15 +317,26 @@ impl Stomp {
     pub async fn connect_patiently(addr: SocketAddr, token: &str, patience: Duration) -> Stomp {
         let mut client = Self::open_addr(addr, |_| {}).await.expect("upgrade");
         client.patience = patience;
-        let connected = client
-            .request(
-                Frame::new(Command::Connect)
-                    .with_header("accept-version", "1.2")
-                    .with_header("host", "localhost")
-                    .with_header("Authorization", format!("Bearer {token}")),
-            )
-            .await;
-        assert_eq!(connected.command, Command::Connected, "{connected:?}");
+        client.handshake(token).await;
+        client
+    }
+
+    /// Like `connect`, over a socket whose receive buffer is tiny: a client that stops reading
+    /// then makes the server's writes block soon (a slow reader).
+    pub async fn connect_with_small_receive_buffer(server: &TestServer, token: &str) -> Stomp {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let stream = socket.connect(server.addr).await.expect("tcp connect");
+        let mut request = server.ws_url().into_client_request().expect("request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "v12.stomp".parse().expect("header"),
+        );
+        let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("upgrade");
+        let mut client = Self::over(ws);
+        client.handshake(token).await;
         client
     }
 
