@@ -1500,6 +1500,26 @@ mod tests {
     }
 
     #[test]
+    fn message_heads_follow_the_version_and_the_ack_mode() {
+        let sub = |header: Option<&str>, client_ack| Subscription {
+            target: Target::Notifications,
+            header: header.map(str::to_string),
+            client_ack,
+        };
+        let head = message_head(Version::V1_2, NOTIFICATIONS, &sub(Some("s"), true), "7");
+        assert_eq!(head.header("subscription"), Some("s"));
+        assert_eq!(head.header("message-id"), Some("7"));
+        assert_eq!(head.header("ack"), Some("7/s"));
+        let head = message_head(Version::V1_2, NOTIFICATIONS, &sub(Some("s"), false), "7");
+        assert_eq!(head.header("ack"), None, "ack:auto has no ack header");
+        let head = message_head(Version::V1_1, NOTIFICATIONS, &sub(Some("s"), true), "7");
+        assert_eq!(head.header("ack"), None, "1.1 acks by message-id");
+        let head = message_head(Version::V1_0, NOTIFICATIONS, &sub(None, true), "7");
+        assert_eq!(head.header("subscription"), None, "1.0 without an id");
+        assert_eq!(head.header("ack"), None);
+    }
+
+    #[test]
     fn the_send_budget_refuses_past_the_burst() {
         let mut budget = SendBudget::new(1, 3);
         assert!(budget.take() && budget.take() && budget.take());
