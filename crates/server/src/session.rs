@@ -648,7 +648,8 @@ impl<T: Transport> Session<T> {
                             // message is published before its commit is answered, so its copy
                             // for this connection is in the queue already. Everything queued
                             // goes ahead (at most the queue's capacity), keeping seq order.
-                            while let Ok(item) = queue.try_recv() {
+                            for _ in 0..self.app.config.limits.outbound_queue.max(1) {
+                                let Ok(item) = queue.try_recv() else { break };
                                 if let Err(close) = self.handle_outbound(item).await {
                                     return close;
                                 }
