@@ -12,7 +12,7 @@
 //!   outbox, confirmed by the RECEIPT (`message-id`, `seq`) or by the echo, whichever is first.
 //! - After each connect the rooms snapshot (`GET /api/rooms`) refreshes unread counts and
 //!   every room's latest seq (contract rule 7).
-import type { ChatApi } from '../api/http';
+import { ApiError, type ChatApi } from '../api/http';
 import type { ErrorEvent, Message, NotificationEvent, Room, RoomEvent, User } from '../api/types';
 import { Connection, type ConnectionOptions } from './connection';
 import { MessageStore } from './messageStore';
@@ -227,8 +227,11 @@ export class ChatClient {
     this.fetchingRooms.add(roomId);
     try {
       this.addRoom(await this.api.getRoom(roomId));
-    } catch {
-      // Not a member (any more) or gone: the room stays unknown.
+    } catch (error) {
+      // Not a member (any more) or gone: the room stays unknown, and a view of it says why.
+      // A network failure says nothing about the room: the next look tries again.
+      if (error instanceof ApiError && error.status === 403) this.rooms.markUnavailable(roomId, 'forbidden');
+      else if (error instanceof ApiError && error.status === 404) this.rooms.markUnavailable(roomId, 'not_found');
     } finally {
       this.fetchingRooms.delete(roomId);
     }
