@@ -77,7 +77,7 @@ function BackButton() {
 function RoomLoading() {
   return (
     <section className="chat" aria-label="Opening conversation" aria-busy="true">
-      <header className="chat-head">
+      <header className="chat-head bare">
         <BackButton />
       </header>
       <div className="room-state">
@@ -92,7 +92,7 @@ function RoomUnavailable({ problem }: { problem: RoomProblem }) {
   const title = problem === 'forbidden' ? 'You are not in this conversation' : 'Conversation not found';
   return (
     <section className="chat" aria-label={title}>
-      <header className="chat-head">
+      <header className="chat-head bare">
         <BackButton />
       </header>
       <div className="room-state" role="alert">
