@@ -95,7 +95,7 @@ describe('Connection', () => {
     client.start();
     await vi.waitFor(() => expect(client.connection.isReady).toBe(true));
     const id = client.send(foreign, 'nope');
-    await vi.waitFor(() => expect(client.messages.getSnapshot(foreign).messages[0]).toMatchObject({ state: 'failed', error: 'not a member' }));
+    await vi.waitFor(() => expect(client.messages.getSnapshot(foreign).messages[0]).toMatchObject({ state: 'failed', error: 'You are not a member of this conversation.' }));
     client.retry(foreign, id);
     await vi.waitFor(() => expect(broker.frames('SEND', `/app/rooms/${foreign}`)).toHaveLength(2));
     expect(broker.frames('SEND', `/app/rooms/${foreign}`).map((f) => f.headers['client-msg-id'])).toEqual([id, id]);

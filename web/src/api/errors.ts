@@ -56,7 +56,7 @@ export function describeCode(code: string, action: Action, status?: number, deta
     case 'registration_closed':
       return 'Sign-up is closed on this server. Ask its administrator for an account.';
     case 'rate_limited':
-      return action === 'send' ? `You are sending too fast. ${waitFor(retryAfterSeconds)}` : `Too many attempts. ${waitFor(retryAfterSeconds)}`;
+      return action === 'send' ? 'You are sending too fast. Wait a moment, then retry.' : `Too many attempts. ${waitFor(retryAfterSeconds)}`;
     case 'conflict':
     case 'taken':
       return action === 'register' ? 'That username is already taken. Please pick another one.' : 'That already exists.';

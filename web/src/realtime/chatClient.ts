@@ -12,6 +12,7 @@
 //!   outbox, confirmed by the RECEIPT (`message-id`, `seq`) or by the echo, whichever is first.
 //! - After each connect the rooms snapshot (`GET /api/rooms`) refreshes unread counts and
 //!   every room's latest seq (contract rule 7).
+import { describeCode } from '../api/errors';
 import { ApiError, type ChatApi } from '../api/http';
 import type { ErrorEvent, Message, NotificationEvent, Room, RoomEvent, User } from '../api/types';
 import { Connection, type ConnectionOptions } from './connection';
@@ -249,7 +250,8 @@ export class ChatClient {
         const message = this.messages.confirm(roomId, clientMsgId, { id, seq });
         if (message) this.rooms.noteMessage(message, { visible: this.isVisible(roomId), fromMe: true });
       },
-      onError: (error) => this.messages.fail(roomId, clientMsgId, error.message || error.code),
+      // What the person reads comes from the code; the server's text is for logs.
+      onError: (error) => this.messages.fail(roomId, clientMsgId, describeCode(error.code, 'send')),
     });
   }
 

@@ -152,7 +152,7 @@ const MessageRow = memo(function MessageRow({ message, mine, showUsername, conti
         )}
         {mine && message.state === 'failed' && (
           <span className="state failed">
-            Not sent{message.error ? ` (${message.error})` : ''} ·{' '}
+            Not sent{message.error ? `: ${message.error}` : '.'}{' '}
             <button type="button" className="link" onClick={() => message.clientMsgId && onRetry(message.clientMsgId)}>
               Retry
             </button>
