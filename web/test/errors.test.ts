@@ -34,6 +34,12 @@ describe('describeError', () => {
     expect(describeCode('rate_limited', 'send')).toMatch(/^You are sending too fast/);
   });
 
+  it('reads an unknown code by its status where the status says enough', () => {
+    expect(describeError(new ApiError(409, 'http_error', RAW), 'register')).toBe('That username is already taken. Please pick another one.');
+    expect(describeError(new ApiError(429, 'http_error', RAW, 5), 'openDirect')).toBe('Too many attempts. Please try again in 5 seconds.');
+    expect(describeError(new ApiError(403, 'forbidden', RAW), 'register')).toMatch(/^Sign-up is closed/);
+  });
+
   it('falls back by action for an unknown code, and never shows the server text', () => {
     expect(describeError(new ApiError(418, 'brand_new_code', RAW), 'createGroup')).toBe('Could not create the group. Please try again.');
     expect(describeError(new ApiError(500, 'brand_new_code', RAW), 'login')).toMatch(/server is having trouble/);

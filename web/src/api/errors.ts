@@ -78,6 +78,7 @@ export function describeCode(code: string, action: Action, status?: number, deta
     case 'too_large':
       return action === 'createGroup' ? 'That group has too many members.' : action === 'send' ? 'This message is too long.' : 'That is too large.';
     case 'forbidden':
+      if (action === 'register') return describeCode('registration_closed', action);
       return action === 'openRoom' || action === 'send' ? 'You are not a member of this conversation.' : 'You are not allowed to do that.';
     case 'not_found':
       if (action === 'openDirect' || action === 'createGroup') {
@@ -89,6 +90,8 @@ export function describeCode(code: string, action: Action, status?: number, deta
       return 'The server is having trouble right now. Please try again in a moment.';
     default:
       if (status === 401 && action === 'login') return 'Wrong username or password.';
+      if (status === 409 && action === 'register') return describeCode('conflict', action);
+      if (status === 429) return describeCode('rate_limited', action, status, details, retryAfterSeconds);
       if (status !== undefined && status >= 500) return 'The server is having trouble right now. Please try again in a moment.';
       return FALLBACK[action];
   }

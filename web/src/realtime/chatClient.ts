@@ -189,6 +189,11 @@ export class ChatClient {
     const rooms = await this.api.listRooms();
     for (const room of rooms) this.messages.setKnownLatest(room.id, room.lastMessage?.seq ?? 0);
     this.rooms.setAll(rooms);
+    // A room on screen that the snapshot lacks (a deep link whose first look failed on the
+    // network): ask again, so its view ends as a chat or as "not yours", not as a spinner.
+    for (const roomId of this.visible.keys()) {
+      if (!this.rooms.get(roomId) && !this.rooms.problem(roomId)) void this.fetchRoom(roomId);
+    }
     for (const room of rooms) {
       if (!this.isVisible(room.id)) continue;
       if (!this.roomSubscriptions.has(room.id)) this.subscribeRoom(room.id);
