@@ -31,17 +31,27 @@ export const test = base.extend<{ server: TestServer }>({
 
 export { expect };
 
-/** Opens a new browser context and signs a new user up through the login form. */
-export async function signUp(browser: Browser, server: TestServer, prefix: string, viewport = { width: 1280, height: 800 }): Promise<Person> {
+/**
+ * Opens a new browser context and signs a new user up through the login form (with a
+ * display name when given; the username otherwise).
+ */
+export async function signUp(
+  browser: Browser,
+  server: TestServer,
+  prefix: string,
+  viewport = { width: 1280, height: 800 },
+  displayName?: string,
+): Promise<Person> {
   const context = await browser.newContext({ viewport, baseURL: server.url });
   const page = await context.newPage();
   const username = uniqueName(prefix);
   await page.goto('/');
   await page.getByRole('textbox', { name: 'Username' }).fill(username);
   await page.getByRole('textbox', { name: 'Password' }).fill('correct horse battery');
+  if (displayName) await page.getByRole('textbox', { name: 'Display name' }).fill(displayName);
   await page.getByRole('button', { name: 'Sign up' }).click();
   await expect(page.getByRole('status', { name: 'Connection status' })).toHaveText('Connected');
-  return { username, displayName: username, page };
+  return { username, displayName: displayName ?? username, page };
 }
 
 /** Logs an existing user in from a new browser context (another device). */

@@ -198,4 +198,38 @@ describe('the app over the realtime layer', () => {
     expect(w.broker.frames('SUBSCRIBE', `/topic/rooms/${w.direct}`).at(-1)?.headers['since-seq']).toBe('1');
     act(() => navigate('/'));
   });
+
+  it('a room the user is not in, or no room at all, says so with a way back and no composer', async () => {
+    const w = world();
+    const dave = w.broker.addUser('dave');
+    const theirs = w.broker.addRoom('direct', '', [w.bob.user, dave.user]);
+    renderShell(w, roomPath(theirs));
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('You are not in this conversation');
+    expect(screen.queryByRole('textbox', { name: 'Message' })).toBeNull();
+    expect(screen.queryByRole('log')).toBeNull();
+
+    act(() => navigate(roomPath(999_999)));
+    await waitFor(() => expect(screen.getByRole('alert')).toHaveTextContent('Conversation not found'));
+    expect(screen.queryByRole('textbox', { name: 'Message' })).toBeNull();
+
+    fireEvent.click(screen.getByRole('button', { name: 'Back to your chats' }));
+    await screen.findByText('Pick a conversation');
+    expect(window.location.pathname).toBe('/');
+  });
+
+  it('shows the @username beside the sender in a group, not in a direct room', async () => {
+    const w = world();
+    w.broker.post(w.group, w.bob.user, 'group hello');
+    w.broker.post(w.direct, w.bob.user, 'direct hello');
+    renderShell(w, roomPath(w.group));
+    const groupLog = await screen.findByRole('log', { name: 'Weekend trip' });
+    await within(groupLog).findByText('group hello');
+    expect(within(groupLog).getByText('@bob')).toBeTruthy();
+
+    act(() => navigate(roomPath(w.direct)));
+    const directLog = await screen.findByRole('log', { name: 'Bob' });
+    await within(directLog).findByText('direct hello');
+    expect(within(directLog).queryByText('@bob')).toBeNull();
+  });
 });

@@ -95,10 +95,32 @@ describe('Connection', () => {
     client.start();
     await vi.waitFor(() => expect(client.connection.isReady).toBe(true));
     const id = client.send(foreign, 'nope');
-    await vi.waitFor(() => expect(client.messages.getSnapshot(foreign).messages[0]).toMatchObject({ state: 'failed', error: 'not a member' }));
+    await vi.waitFor(() => expect(client.messages.getSnapshot(foreign).messages[0]).toMatchObject({ state: 'failed', error: 'You are not a member of this conversation.' }));
     client.retry(foreign, id);
     await vi.waitFor(() => expect(broker.frames('SEND', `/app/rooms/${foreign}`)).toHaveLength(2));
     expect(broker.frames('SEND', `/app/rooms/${foreign}`).map((f) => f.headers['client-msg-id'])).toEqual([id, id]);
+  });
+
+  it('a room on screen that the server refuses is marked so, even when the first look failed on the network', async () => {
+    const { broker, alice } = setup();
+    const foreign = broker.addRoom('group', 'not mine', []);
+    const api = broker.api(alice.token);
+    let looks = 0;
+    const client = clientFor(broker, alice.user, alice.token, {
+      api: {
+        ...api,
+        getRoom: (roomId) => (++looks === 1 ? Promise.reject(new TypeError('Failed to fetch')) : api.getRoom(roomId)),
+      },
+    });
+    client.watchRoom(foreign);
+    await vi.waitFor(() => expect(looks).toBe(1));
+    expect(client.rooms.problem(foreign)).toBeUndefined();
+    client.start();
+    await vi.waitFor(() => expect(client.rooms.problem(foreign)).toBe('forbidden'));
+    expect(client.rooms.problem(424242)).toBeUndefined();
+    client.watchRoom(424242);
+    await vi.waitFor(() => expect(client.rooms.problem(424242)).toBe('not_found'));
+    expect(broker.frames('SUBSCRIBE', `/topic/rooms/${foreign}`)).toHaveLength(0);
   });
 
   it('takes the auth path on token_expired instead of a reconnect loop', async () => {

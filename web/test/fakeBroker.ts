@@ -5,7 +5,7 @@
 //! `client-msg-id`; a second SUBSCRIBE to one destination refused). Every client frame is
 //! logged, so tests assert on the wire, not on private fields.
 import type { IStompSocket } from '@stomp/stompjs';
-import type { ChatApi, PageQuery } from '../src/api/http';
+import { ApiError, type ChatApi, type PageQuery } from '../src/api/http';
 import type { Message, Room, User } from '../src/api/types';
 
 /** A frame as the broker saw it. */
@@ -211,8 +211,10 @@ export class FakeBroker {
       getRoom: async (roomId) => {
         this.httpLog.push(`GET /api/rooms/${roomId}`);
         const room = this.rooms.get(roomId);
-        if (!room) throw new Error('404');
-        return this.roomView(room, me());
+        if (!room) throw new ApiError(404, 'not_found', `no room ${roomId}`);
+        const user = me();
+        if (!room.members.some((m) => m.id === user.id)) throw new ApiError(403, 'forbidden', 'you are not a member of this room');
+        return this.roomView(room, user);
       },
       listMessages: async (roomId, q: PageQuery) => {
         this.httpLog.push(`GET /api/rooms/${roomId}/messages?before=${q.before ?? ''}&after=${q.after ?? ''}`);

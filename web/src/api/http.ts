@@ -3,15 +3,37 @@
 //! out) and thrown as an `ApiError` like any other error answer.
 import type { Message, Room, User } from './types';
 
-/** An error answer: HTTP status plus the contract's `{error, message}` body. */
+/**
+ * An error answer: HTTP status plus the contract's `{error, message}` body. `message` is the
+ * server's text, for logs; what a person reads comes from `describeError` (./errors).
+ */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    /** From a `429`'s `Retry-After` header (seconds), when present. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'ApiError';
+  }
+}
+
+/** `Retry-After` in seconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -73,11 +95,17 @@ export function createApi(options: ApiOptions = {}): Api {
     });
     if (res.status === 204) return undefined as T;
     const text = await res.text();
-    const json: unknown = text ? JSON.parse(text) : undefined;
+    // An error body that is not JSON (a proxy's HTML page) still becomes an ApiError.
+    const json = res.ok ? (text ? (JSON.parse(text) as unknown) : undefined) : parseJson(text);
     if (!res.ok) {
-      const err = (json ?? {}) as { error?: string; message?: string };
+      const err = (json ?? {}) as { error?: unknown; message?: unknown };
       if (res.status === 401 && options.token) options.onUnauthorized?.();
-      throw new ApiError(res.status, err.error ?? 'http_error', err.message ?? `HTTP ${res.status}`);
+      throw new ApiError(
+        res.status,
+        typeof err.error === 'string' ? err.error : 'http_error',
+        typeof err.message === 'string' ? err.message : `HTTP ${String(res.status)}`,
+        parseRetryAfter(res.headers.get('Retry-After')),
+      );
     }
     return json as T;
   }

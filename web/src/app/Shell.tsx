@@ -60,7 +60,7 @@ export function Shell({ me, onLogout }: ShellProps) {
       </div>
       <Toasts />
       {dialog === 'direct' && <NewDirectDialog me={me} onClose={() => setDialog(null)} />}
-      {dialog === 'group' && <NewGroupDialog onClose={() => setDialog(null)} />}
+      {dialog === 'group' && <NewGroupDialog me={me} onClose={() => setDialog(null)} />}
     </div>
   );
 }

@@ -12,7 +12,8 @@
 //!   outbox, confirmed by the RECEIPT (`message-id`, `seq`) or by the echo, whichever is first.
 //! - After each connect the rooms snapshot (`GET /api/rooms`) refreshes unread counts and
 //!   every room's latest seq (contract rule 7).
-import type { ChatApi } from '../api/http';
+import { describeCode } from '../api/errors';
+import { ApiError, type ChatApi } from '../api/http';
 import type { ErrorEvent, Message, NotificationEvent, Room, RoomEvent, User } from '../api/types';
 import { Connection, type ConnectionOptions } from './connection';
 import { MessageStore } from './messageStore';
@@ -188,6 +189,11 @@ export class ChatClient {
     const rooms = await this.api.listRooms();
     for (const room of rooms) this.messages.setKnownLatest(room.id, room.lastMessage?.seq ?? 0);
     this.rooms.setAll(rooms);
+    // A room on screen that the snapshot lacks (a deep link whose first look failed on the
+    // network): ask again, so its view ends as a chat or as "not yours", not as a spinner.
+    for (const roomId of this.visible.keys()) {
+      if (!this.rooms.get(roomId) && !this.rooms.problem(roomId)) void this.fetchRoom(roomId);
+    }
     for (const room of rooms) {
       if (!this.isVisible(room.id)) continue;
       if (!this.roomSubscriptions.has(room.id)) this.subscribeRoom(room.id);
@@ -227,8 +233,11 @@ export class ChatClient {
     this.fetchingRooms.add(roomId);
     try {
       this.addRoom(await this.api.getRoom(roomId));
-    } catch {
-      // Not a member (any more) or gone: the room stays unknown.
+    } catch (error) {
+      // Not a member (any more) or gone: the room stays unknown, and a view of it says why.
+      // A network failure says nothing about the room: the next look tries again.
+      if (error instanceof ApiError && error.status === 403) this.rooms.markUnavailable(roomId, 'forbidden');
+      else if (error instanceof ApiError && error.status === 404) this.rooms.markUnavailable(roomId, 'not_found');
     } finally {
       this.fetchingRooms.delete(roomId);
     }
@@ -246,7 +255,8 @@ export class ChatClient {
         const message = this.messages.confirm(roomId, clientMsgId, { id, seq });
         if (message) this.rooms.noteMessage(message, { visible: this.isVisible(roomId), fromMe: true });
       },
-      onError: (error) => this.messages.fail(roomId, clientMsgId, error.message || error.code),
+      // What the person reads comes from the code; the server's text is for logs.
+      onError: (error) => this.messages.fail(roomId, clientMsgId, describeCode(error.code, 'send')),
     });
   }
 

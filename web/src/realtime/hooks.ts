@@ -8,6 +8,7 @@ import type { ConnectionStatus } from './connection';
 import { RealtimeContext } from './context';
 import type { RoomView } from './messageStore';
 import type { Toast } from './notificationStore';
+import type { RoomProblem } from './roomStore';
 import type { IncomingFrame } from './registry';
 
 /**
@@ -83,6 +84,12 @@ export function useRooms(): readonly Room[] {
 export function useRoomInfo(roomId: number): Room | undefined {
   const rooms = useChatClient().rooms;
   return useSyncExternalStore(rooms.subscribe, () => rooms.get(roomId));
+}
+
+/** Why a room cannot be shown (`403` not a member, `404` none), once the server said so. */
+export function useRoomProblem(roomId: number): RoomProblem | undefined {
+  const rooms = useChatClient().rooms;
+  return useSyncExternalStore(rooms.subscribe, () => rooms.problem(roomId));
 }
 
 /** The toasts on screen, and an optional listener of every notification event. */

@@ -16,6 +16,7 @@ export {
   usePublish,
   useRoom,
   useRoomInfo,
+  useRoomProblem,
   useRooms,
   useSubscription,
   type UseRoom,
@@ -23,5 +24,5 @@ export {
 export { MessageStore, type ChatMessage, type DeliveryState, type RoomView } from './messageStore';
 export { NotificationStore, type Toast } from './notificationStore';
 export { SubscriptionRegistry, type FrameHandler, type IncomingFrame, type SubscribeOptions, type SubscriptionTransport } from './registry';
-export { RoomStore } from './roomStore';
+export { RoomStore, type RoomProblem } from './roomStore';
 export { RealtimeProvider, WebSocketProvider, type WebSocketProviderProps } from './WebSocketProvider';

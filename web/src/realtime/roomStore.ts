@@ -13,6 +13,9 @@ export interface RoomActivity {
   fromMe: boolean;
 }
 
+/** Why a room cannot be shown: the server answered `403` (not a member) or `404` (no such room). */
+export type RoomProblem = 'forbidden' | 'not_found';
+
 /** The user's rooms. */
 export class RoomStore {
   private readonly rooms = new Map<number, Room>();
@@ -20,6 +23,7 @@ export class RoomStore {
   private snapshot: readonly Room[] | null = null;
   private readonly listeners = new Set<() => void>();
   private loaded = false;
+  private readonly unavailable = new Map<number, RoomProblem>();
 
   /** Listens to any change (shaped for `useSyncExternalStore`). */
   subscribe = (listener: () => void): (() => void) => {
@@ -56,7 +60,10 @@ export class RoomStore {
       next.set(room.id, local && localSeq > serverSeq ? { ...room, lastMessage: local.lastMessage, unread: local.unread } : room);
     }
     this.rooms.clear();
-    for (const [id, room] of next) this.rooms.set(id, room);
+    for (const [id, room] of next) {
+      this.rooms.set(id, room);
+      this.unavailable.delete(id);
+    }
     this.order = [...next.values()]
       .map((room, index) => ({ room, index }))
       .sort((a, b) => activity(b.room) - activity(a.room) || a.index - b.index)
@@ -65,8 +72,21 @@ export class RoomStore {
     this.changed();
   }
 
+  /** Why the room cannot be shown, if the server refused it (and it has not appeared since). */
+  problem(roomId: number): RoomProblem | undefined {
+    return this.unavailable.get(roomId);
+  }
+
+  /** The server refused the room (a deep link to someone else's room, or to none). */
+  markUnavailable(roomId: number, problem: RoomProblem): void {
+    if (this.rooms.has(roomId) || this.unavailable.get(roomId) === problem) return;
+    this.unavailable.set(roomId, problem);
+    this.changed();
+  }
+
   /** Adds a room or refreshes its details (a `room` event, a new direct message, a `GET`). */
   upsert(room: Room): void {
+    this.unavailable.delete(room.id);
     const local = this.rooms.get(room.id);
     const keepLocal = local && (local.lastMessage?.seq ?? 0) > (room.lastMessage?.seq ?? 0);
     this.rooms.set(room.id, keepLocal ? { ...room, lastMessage: local.lastMessage, unread: local.unread } : room);

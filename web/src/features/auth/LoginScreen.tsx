@@ -1,6 +1,9 @@
-//! Log in / sign up: one form, two buttons. Sign up registers then logs in.
-import { useState, type FormEvent } from 'react';
-import { ApiError, createApi } from '../../api/http';
+//! Log in / sign up: one form, two buttons. Sign up registers (with the optional display
+//! name) then logs in. Errors are worded by `describeError`; sign-up checks the rules the
+//! server enforces first, so the common mistakes get a precise sentence without a round trip.
+import { useId, useState, type FormEvent } from 'react';
+import { describeError } from '../../api/errors';
+import { createApi } from '../../api/http';
 import type { Session } from '../../app/session';
 import { Logo } from '../../ui/icons';
 
@@ -11,35 +14,45 @@ export interface LoginScreenProps {
   notice?: string | null;
 }
 
-function explain(error: unknown, signingUp: boolean): string {
-  if (error instanceof ApiError) {
-    if (error.status === 401) return 'Wrong username or password.';
-    if (error.status === 409) return 'That username is already taken.';
-    if (error.status === 400) return error.message || (signingUp ? 'Check the username and password.' : 'Invalid input.');
-    return error.message;
-  }
-  return 'Cannot reach the server. Check your connection and try again.';
+/** The server's username rule (3–32 of a-z 0-9 _ . -, case-insensitive). */
+const USERNAME = /^[a-z0-9_.-]{3,32}$/;
+
+/** Why a sign-up would be refused, checked before asking the server; null when it looks fine. */
+export function signUpProblem(username: string, password: string, displayName: string): string | null {
+  if (!USERNAME.test(username)) return 'A username has 3–32 characters: letters, digits, _ . or -.';
+  if ([...password].length < 8) return 'Use a password of at least 8 characters.';
+  if ([...displayName.trim()].length > 64) return 'A display name has at most 64 characters.';
+  return null;
 }
 
 /** The login screen. */
 export function LoginScreen({ onLogin, notice }: LoginScreenProps) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
+  const [displayName, setDisplayName] = useState('');
+  const displayNameHint = useId();
   const [busy, setBusy] = useState<'login' | 'signup' | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   async function run(mode: 'login' | 'signup') {
     if (busy) return;
+    const name = username.trim().toLowerCase();
+    const problem = mode === 'signup' ? signUpProblem(name, password, displayName) : null;
+    if (problem) {
+      setError(problem);
+      return;
+    }
     setBusy(mode);
     setError(null);
     const api = createApi();
+    let action: 'register' | 'login' = mode === 'signup' ? 'register' : 'login';
     try {
-      const name = username.trim().toLowerCase();
-      if (mode === 'signup') await api.register(name, password);
+      if (mode === 'signup') await api.register(name, password, displayName.trim() || undefined);
+      action = 'login';
       const { token, user } = await api.login(name, password);
       onLogin({ token, user });
     } catch (e) {
-      setError(explain(e, mode === 'signup'));
+      setError(describeError(e, action));
       setBusy(null);
     }
   }
@@ -82,6 +95,19 @@ export function LoginScreen({ onLogin, notice }: LoginScreenProps) {
               required
             />
           </label>
+          <label className="field">
+            <span>Display name</span>
+            <input
+              value={displayName}
+              onChange={(e) => setDisplayName(e.target.value)}
+              autoComplete="nickname"
+              maxLength={64}
+              aria-describedby={displayNameHint}
+            />
+          </label>
+          <p id={displayNameHint} className="field-hint">
+            Optional, for signing up: the name others see beside your @username.
+          </p>
           {error && (
             <p className="form-error" role="alert">
               {error}

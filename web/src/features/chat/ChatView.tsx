@@ -1,10 +1,14 @@
 //! The open chat: header, the message log, who is typing, and the composer. While mounted
-//! the room is "on screen" (`useRoom`): its messages show here, not as toasts.
+//! the room is "on screen" (`useRoom`): its messages show here, not as toasts. A room the
+//! user cannot see (`403` not a member, `404` no such room, a typed or stale link) shows why
+//! and a way back, never an empty chat with a composer.
 import type { User } from '../../api/types';
+import { describeCode } from '../../api/errors';
 import { navigate } from '../../app/router';
-import { useRoom } from '../../realtime';
+import { useRoom, useRoomProblem, type RoomProblem } from '../../realtime';
 import { Avatar } from '../../ui/Avatar';
 import { BackIcon } from '../../ui/icons';
+import { nameWithHandle } from '../../ui/UserName';
 import { Composer } from './Composer';
 import { MessageList } from './MessageList';
 
@@ -17,25 +21,33 @@ export interface ChatViewProps {
 /** The chat. */
 export function ChatView({ roomId, me }: ChatViewProps) {
   const { room, messages, hasOlder, loadingOlder, typing, send, retry, loadOlder, notifyTyping } = useRoom(roomId);
-  const name = room?.name ?? 'Chat';
-  const subtitle = !room
-    ? ''
-    : room.kind === 'group'
-      ? room.members.map((m) => (m.id === me.id ? 'You' : m.displayName)).join(', ')
+  const problem = useRoomProblem(roomId);
+  if (!room) return problem ? <RoomUnavailable problem={problem} /> : <RoomLoading />;
+  const name = room.name;
+  const subtitle =
+    room.kind === 'group'
+      ? room.members.map((m) => (m.id === me.id ? 'You' : nameWithHandle(m))).join(', ')
       : `@${room.members.find((m) => m.id !== me.id)?.username ?? ''}`;
   return (
     <section className="chat" aria-label={`Chat with ${name}`}>
       <header className="chat-head">
-        <button type="button" className="icon-button back" aria-label="Back to rooms" onClick={() => navigate('/')}>
-          <BackIcon />
-        </button>
-        <Avatar name={name} group={room?.kind === 'group'} size={38} />
+        <BackButton />
+        <Avatar name={name} group={room.kind === 'group'} size={38} />
         <div className="chat-title">
           <h2>{name}</h2>
-          <p>{subtitle}</p>
+          <p title={subtitle}>{subtitle}</p>
         </div>
       </header>
-      <MessageList name={name} messages={messages} me={me} hasOlder={hasOlder} loadingOlder={loadingOlder} loadOlder={loadOlder} onRetry={retry} />
+      <MessageList
+        name={name}
+        messages={messages}
+        me={me}
+        showUsernames={room.kind === 'group'}
+        hasOlder={hasOlder}
+        loadingOlder={loadingOlder}
+        loadOlder={loadOlder}
+        onRetry={retry}
+      />
       <div className="typing" aria-live="polite">
         {typing.length > 0 && (
           <>
@@ -49,6 +61,47 @@ export function ChatView({ roomId, me }: ChatViewProps) {
         )}
       </div>
       <Composer onSend={send} onTyping={notifyTyping} />
+    </section>
+  );
+}
+
+function BackButton() {
+  return (
+    <button type="button" className="icon-button back" aria-label="Back to rooms" onClick={() => navigate('/')}>
+      <BackIcon />
+    </button>
+  );
+}
+
+/** While the server is asked about a room the list does not hold (a deep link). */
+function RoomLoading() {
+  return (
+    <section className="chat" aria-label="Opening conversation" aria-busy="true">
+      <header className="chat-head bare">
+        <BackButton />
+      </header>
+      <div className="room-state">
+        <span className="spinner" aria-label="Loading conversation" />
+      </div>
+    </section>
+  );
+}
+
+/** The room is not the user's, or does not exist: say so, offer the way back, no composer. */
+function RoomUnavailable({ problem }: { problem: RoomProblem }) {
+  const title = problem === 'forbidden' ? 'You are not in this conversation' : 'Conversation not found';
+  return (
+    <section className="chat" aria-label={title}>
+      <header className="chat-head bare">
+        <BackButton />
+      </header>
+      <div className="room-state" role="alert">
+        <h2>{title}</h2>
+        <p>{problem === 'forbidden' ? `${describeCode('forbidden', 'openRoom')} Ask a member to add you.` : `${describeCode('not_found', 'openRoom')} It may have been mistyped.`}</p>
+        <button type="button" className="button primary" onClick={() => navigate('/')}>
+          Back to your chats
+        </button>
+      </div>
     </section>
   );
 }

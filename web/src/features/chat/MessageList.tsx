@@ -7,12 +7,15 @@ import type { User } from '../../api/types';
 import { dayKey, dayLabel, timeOf } from '../../format';
 import type { ChatMessage } from '../../realtime';
 import { CheckIcon, ClockIcon } from '../../ui/icons';
+import { UserName } from '../../ui/UserName';
 
 /** Props of `MessageList`. */
 export interface MessageListProps {
   name: string;
   messages: readonly ChatMessage[];
   me: User;
+  /** Show each sender's `@username` beside the display name (group rooms: names can be copied). */
+  showUsernames?: boolean;
   hasOlder: boolean;
   loadingOlder: boolean;
   loadOlder(): Promise<void>;
@@ -24,7 +27,7 @@ const NEAR_BOTTOM = 120;
 const GROUP_WINDOW_MS = 5 * 60_000;
 
 /** The log. */
-export function MessageList({ name, messages, me, hasOlder, loadingOlder, loadOlder, onRetry }: MessageListProps) {
+export function MessageList({ name, messages, me, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const anchor = useRef<{ height: number; top: number } | null>(null);
@@ -98,6 +101,7 @@ export function MessageList({ name, messages, me, hasOlder, loadingOlder, loadOl
         key={message.key}
         message={message}
         mine={message.sender.id === me.id}
+        showUsername={showUsernames}
         continued={continues(previous, message)}
         last={!next || !continues(message, next)}
         onRetry={onRetry}
@@ -119,18 +123,19 @@ export function MessageList({ name, messages, me, hasOlder, loadingOlder, loadOl
 interface MessageRowProps {
   message: ChatMessage;
   mine: boolean;
+  showUsername: boolean;
   continued: boolean;
   /** Last of a run from one sender: shows the time. */
   last: boolean;
   onRetry(clientMsgId: string): void;
 }
 
-const MessageRow = memo(function MessageRow({ message, mine, continued, last, onRetry }: MessageRowProps) {
+const MessageRow = memo(function MessageRow({ message, mine, showUsername, continued, last, onRetry }: MessageRowProps) {
   const classes = ['message', mine ? 'mine' : 'theirs', continued ? 'continued' : '', message.state].filter(Boolean).join(' ');
   const showName = !mine && !continued;
   return (
     <div className={classes} data-seq={message.seq ?? undefined}>
-      <span className={showName ? 'sender' : 'sender sr-only'}>{message.sender.displayName}</span>
+      <span className={showName ? 'sender' : 'sender sr-only'}>{showUsername ? <UserName user={message.sender} /> : message.sender.displayName}</span>
       <div className="bubble">{message.text}</div>
       <div className={last || message.state !== 'sent' ? 'meta' : 'meta sr-only'}>
         <time dateTime={message.sentAt}>{timeOf(message.sentAt)}</time>
@@ -147,7 +152,7 @@ const MessageRow = memo(function MessageRow({ message, mine, continued, last, on
         )}
         {mine && message.state === 'failed' && (
           <span className="state failed">
-            Not sent{message.error ? ` (${message.error})` : ''} ·{' '}
+            Not sent{message.error ? `: ${message.error}` : '.'}{' '}
             <button type="button" className="link" onClick={() => message.clientMsgId && onRetry(message.clientMsgId)}>
               Retry
             </button>

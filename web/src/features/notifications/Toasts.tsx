@@ -1,9 +1,11 @@
 //! Toasts for messages of rooms not on screen, in the `Notifications` status region.
-//! Clicking one opens its room.
+//! Clicking one opens its room. In a group the sender's `@username` follows the display name,
+//! which anyone can copy.
 import { navigate, roomPath } from '../../app/router';
 import { useNotifications } from '../../realtime';
 import { Avatar } from '../../ui/Avatar';
 import { CloseIcon } from '../../ui/icons';
+import { UserName } from '../../ui/UserName';
 
 /** The toast region. */
 export function Toasts() {
@@ -23,8 +25,14 @@ export function Toasts() {
             <Avatar name={toast.sender.displayName} size={36} />
             <span className="toast-body">
               <span className="toast-head">
-                <strong>{toast.sender.displayName}</strong>
-                {toast.roomKind === 'group' && <span className="toast-room"> in {toast.roomName}</span>}
+                {toast.roomKind === 'group' ? (
+                  <>
+                    <UserName user={toast.sender} className="toast-sender" />
+                    <span className="toast-room"> in {toast.roomName}</span>
+                  </>
+                ) : (
+                  <strong className="toast-sender">{toast.sender.displayName}</strong>
+                )}
               </span>
               <span className="toast-text">{toast.text}</span>
               {toast.count > 1 && <span className="toast-more">+{toast.count - 1} more</span>}

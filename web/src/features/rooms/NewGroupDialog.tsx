@@ -1,12 +1,18 @@
-//! New group: a name and members (usernames separated by commas); the creator is a member.
-import { useState, type FormEvent } from 'react';
+//! New group: a name and members (usernames separated by commas, typed by hand or picked
+//! from the suggestions for the name being typed); the creator is a member.
+import { useRef, useState, type FormEvent } from 'react';
+import { ApiError, type Api } from '../../api/http';
+import { describeError } from '../../api/errors';
+import type { User } from '../../api/types';
 import { useApi } from '../../app/ApiContext';
 import { navigate, roomPath } from '../../app/router';
 import { useChatClient } from '../../realtime';
 import { Dialog } from '../../ui/Dialog';
+import { UserSuggestions } from './UserSuggestions';
 
 /** Props of `NewGroupDialog`. */
 export interface NewGroupDialogProps {
+  me: User;
   onClose(): void;
 }
 
@@ -15,14 +21,35 @@ export function parseMembers(text: string): string[] {
   return [...new Set(text.split(/[,\s]+/).map((s) => s.trim().replace(/^@/, '').toLowerCase()).filter(Boolean))];
 }
 
+/** The username being typed: what follows the last separator (empty right after one). */
+export function memberBeingTyped(text: string): string {
+  const parts = text.split(/[,\s]+/);
+  return (parts.at(-1) ?? '').replace(/^@/, '').toLowerCase();
+}
+
+/** The text with the username being typed replaced by `username`, ready for the next one. */
+export function completeMember(text: string, username: string): string {
+  const typed = /[^,\s]*$/.exec(text)?.[0] ?? '';
+  return `${text.slice(0, text.length - typed.length)}${username}, `;
+}
+
+/** Which of `usernames` no user has (each looked up by its exact name). */
+async function missingUsers(api: Api, usernames: readonly string[]): Promise<string[]> {
+  const found = await Promise.all(usernames.map((name) => api.searchUsers(name).then((users) => users.some((u) => u.username === name))));
+  return usernames.filter((_, index) => !found[index]);
+}
+
 /** The dialog. */
-export function NewGroupDialog({ onClose }: NewGroupDialogProps) {
+export function NewGroupDialog({ me, onClose }: NewGroupDialogProps) {
   const api = useApi();
   const client = useChatClient();
   const [name, setName] = useState('');
   const [members, setMembers] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const membersInput = useRef<HTMLInputElement>(null);
+  const listed = parseMembers(members);
+  const typing = memberBeingTyped(members);
 
   async function onSubmit(e: FormEvent) {
     e.preventDefault();
@@ -30,12 +57,14 @@ export function NewGroupDialog({ onClose }: NewGroupDialogProps) {
     setBusy(true);
     setError(null);
     try {
-      const room = await api.createGroup(name.trim(), parseMembers(members));
+      const room = await api.createGroup(name.trim(), listed);
       client.addRoom(room);
       onClose();
       navigate(roomPath(room.id));
     } catch (err) {
-      setError(err instanceof Error ? err.message : 'Something went wrong.');
+      // The answer names no username in a stable form: find the unknown ones to say which.
+      const usernames = err instanceof ApiError && err.code === 'not_found' ? await missingUsers(api, listed).catch(() => []) : [];
+      setError(describeError(err, 'createGroup', { usernames }));
       setBusy(false);
     }
   }
@@ -45,15 +74,32 @@ export function NewGroupDialog({ onClose }: NewGroupDialogProps) {
       <form onSubmit={(e) => void onSubmit(e)} className="dialog-form">
         <label className="field">
           <span>Group name</span>
-          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="Weekend trip" required />
+          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="Weekend trip" required maxLength={100} />
         </label>
         <label className="field">
           <span>Members</span>
-          <input value={members} onChange={(e) => setMembers(e.target.value)} placeholder="alice, bob" autoCapitalize="none" spellCheck={false} aria-describedby="members-hint" />
+          <input
+            ref={membersInput}
+            value={members}
+            onChange={(e) => setMembers(e.target.value)}
+            placeholder="alice, bob"
+            autoComplete="off"
+            autoCapitalize="none"
+            spellCheck={false}
+            aria-describedby="members-hint"
+          />
         </label>
         <p id="members-hint" className="field-hint">
           Usernames separated by commas. You are added automatically.
         </p>
+        <UserSuggestions
+          prefix={typing}
+          exclude={{ ids: [me.id], usernames: listed.filter((username) => username !== typing) }}
+          onPick={(user) => {
+            setMembers(completeMember(members, user.username));
+            membersInput.current?.focus();
+          }}
+        />
         {error && (
           <p className="form-error" role="alert">
             {error}
