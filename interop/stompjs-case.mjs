@@ -1,0 +1,241 @@
+// One interop case driven by @stomp/stompjs 7 over the `ws` package:
+//   node stompjs-case.mjs VERSION FRAMES     (VERSION 1.0|1.1|1.2, FRAMES text|binary)
+// with the fixture (see lib.mjs) as JSON in INTEROP_FIXTURE. The flow is the one in
+// README.md, the same for every client. Prints `step: …` on stderr as it goes, one
+// `FAIL: …` line on stdout per failed check, and exits 1 when any check failed.
+import { Client, Versions } from '@stomp/stompjs';
+import WebSocket from 'ws';
+
+// stompjs opens `brokerURL` with the global WebSocket; Node 20 has none, `ws` is the stock one.
+Object.assign(globalThis, { WebSocket });
+
+const [version, frames] = process.argv.slice(2);
+const fixture = JSON.parse(process.env.INTEROP_FIXTURE ?? 'null');
+if (!['1.0', '1.1', '1.2'].includes(version) || !['text', 'binary'].includes(frames) || !fixture) {
+  console.error('usage: INTEROP_FIXTURE=JSON node stompjs-case.mjs 1.0|1.1|1.2 text|binary');
+  process.exit(2);
+}
+const WAIT_MS = Number(process.env.INTEROP_WAIT_MS ?? 10_000);
+const { roomId, storedBefore, alice, bob } = fixture;
+const topic = `/topic/rooms/${roomId}`;
+const failures = [];
+
+function step(name) {
+  console.error(`step: ${name}`);
+}
+
+function check(ok, what) {
+  if (!ok) {
+    failures.push(what);
+    console.log(`FAIL: ${what}`);
+  }
+}
+
+/** Resolves when `predicate()` holds, checked after each event; rejects after WAIT_MS. */
+function waitFor(connection, what, predicate) {
+  return new Promise((resolve, reject) => {
+    const poll = () => {
+      if (connection.fatal) {
+        clearTimeout(timer);
+        connection.waiters.delete(poll);
+        reject(new Error(`${what}: ${connection.fatal}`));
+      } else if (predicate()) {
+        clearTimeout(timer);
+        connection.waiters.delete(poll);
+        resolve();
+      }
+    };
+    const timer = setTimeout(() => {
+      connection.waiters.delete(poll);
+      reject(new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`));
+    }, WAIT_MS);
+    connection.waiters.add(poll);
+    poll();
+  });
+}
+
+/** One user's stompjs client with everything it received, by route. */
+class Connection {
+  constructor(user) {
+    this.user = user;
+    this.waiters = new Set();
+    this.receipts = new Map();
+    this.topic = [];
+    this.notifications = [];
+    this.errors = [];
+    this.connected = null;
+    this.disconnectReceipt = null;
+    this.fatal = null;
+    // Stock settings apart from the version and frame kind: default heart-beats
+    // (10000,10000), `Authorization` as the contract's CONNECT header. No reconnects: a
+    // dropped connection is a failure here.
+    this.client = new Client({
+      brokerURL: fixture.wsUrl,
+      stompVersions: new Versions([version]),
+      forceBinaryWSFrames: frames === 'binary',
+      connectHeaders: { Authorization: `Bearer ${user.token}` },
+      disconnectHeaders: { receipt: `bye-${user.username}` },
+      reconnectDelay: 0,
+    });
+    this.client.onConnect = (frame) => this.event(() => (this.connected = frame));
+    this.client.onStompError = (frame) =>
+      this.event(() => (this.fatal = `ERROR frame: ${frame.headers.message} ${frame.body}`));
+    this.client.onWebSocketClose = (event) =>
+      this.event(() => {
+        if (!this.disconnectReceipt) this.fatal ??= `socket closed (${event.code}) before the DISCONNECT receipt`;
+      });
+    this.client.onDisconnect = (frame) => this.event(() => (this.disconnectReceipt = frame));
+  }
+
+  event(record) {
+    record();
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  async connect() {
+    this.client.activate();
+    await waitFor(this, `${this.user.username}: CONNECTED`, () => this.connected);
+    const negotiated = this.connected.headers.version;
+    // STOMP 1.0 servers need not send `version`; 1.1 and 1.2 must.
+    check(
+      negotiated === version || (version === '1.0' && negotiated === undefined),
+      `${this.user.username}: CONNECTED version is ${negotiated}, asked for ${version}`,
+    );
+  }
+
+  /** Sends a frame with a `receipt` and waits for the RECEIPT; returns it. */
+  async withReceipt(receipt, transmit) {
+    this.client.watchForReceipt(receipt, (frame) => this.event(() => this.receipts.set(receipt, frame)));
+    transmit({ receipt });
+    // An error event for the frame (same receipt-id) fails at once, with its reason.
+    const refused = () => this.errors.find((m) => m.headers['receipt-id'] === receipt)?.body;
+    await waitFor(this, `${this.user.username}: RECEIPT ${receipt}`, () => this.receipts.has(receipt) || refused());
+    if (!this.receipts.has(receipt)) {
+      throw new Error(`${this.user.username}: ${receipt} refused with error event ${JSON.stringify(refused())}`);
+    }
+    return this.receipts.get(receipt);
+  }
+
+  subscribe(destination, inbox, headers) {
+    const onMessage = (message) => this.event(() => inbox.push({ headers: message.headers, body: JSON.parse(message.body) }));
+    let subscription;
+    return this.withReceipt(`sub-${destination}`, (receipt) => {
+      subscription = this.client.subscribe(destination, onMessage, { ...headers, ...receipt });
+    }).then(() => subscription);
+  }
+
+  /** SEND to the room with a receipt; returns the RECEIPT. */
+  send(text, clientMsgId) {
+    return this.withReceipt(`send-${clientMsgId}`, (receipt) =>
+      this.client.publish({
+        destination: `/app/rooms/${roomId}`,
+        body: JSON.stringify({ text }),
+        headers: { 'content-type': 'application/json', 'client-msg-id': clientMsgId, ...receipt },
+      }),
+    );
+  }
+
+  async disconnect() {
+    // deactivate() sends DISCONNECT with the receipt header and settles once the socket closes;
+    // the receipt is what this checks, and the finally block below closes whatever is left.
+    void this.client.deactivate();
+    await waitFor(this, `${this.user.username}: DISCONNECT receipt`, () => this.disconnectReceipt);
+    check(
+      this.disconnectReceipt.headers['receipt-id'] === `bye-${this.user.username}`,
+      `${this.user.username}: DISCONNECT RECEIPT has receipt-id ${this.disconnectReceipt.headers['receipt-id']}`,
+    );
+  }
+}
+
+const seqsOf = (inbox) => inbox.filter((m) => m.body.type === 'message').map((m) => m.body.message.seq);
+const hasSeq = (inbox, seq) => () => seqsOf(inbox).includes(seq);
+
+function checkReceipt(receipt, seq, who) {
+  check(receipt.headers.seq === String(seq), `${who}: RECEIPT seq is ${receipt.headers.seq}, expected ${seq}`);
+  check(Boolean(receipt.headers['message-id']), `${who}: RECEIPT has no message-id`);
+}
+
+async function run() {
+  const a = new Connection(alice);
+  const b = new Connection(bob);
+  try {
+    step('both users connect; alice subscribes to her notifications and errors');
+    await a.connect();
+    await b.connect();
+    await a.subscribe('/user/queue/errors', a.errors);
+    await a.subscribe('/user/queue/notifications', a.notifications);
+
+    const firstFromBob = storedBefore + 1;
+    step("bob's message reaches alice as a notification while she does not view the room");
+    checkReceipt(await b.send('bob one 소통', `${bob.username}-1`), firstFromBob, 'bob');
+    await waitFor(a, `notification of seq ${firstFromBob}`, hasSeq(a.notifications, firstFromBob));
+    const notified = a.notifications.find((m) => m.body.message?.seq === firstFromBob)?.body;
+    check(notified.roomId === roomId, `notification roomId is ${notified.roomId}, expected ${roomId}`);
+    check(notified.message.text === 'bob one 소통', `notification text is ${JSON.stringify(notified.message.text)}`);
+    check(notified.message.sender.username === bob.username, `notification sender is ${notified.message.sender.username}`);
+    check(typeof notified.unread === 'number' && notified.unread >= 1, `notification unread is ${notified.unread}`);
+
+    step('alice subscribes to the room with since-seq: 1 and gets the stored messages after 1, in order');
+    const room = await a.subscribe(topic, a.topic, { 'since-seq': '1' });
+    const replayed = Array.from({ length: firstFromBob - 1 }, (_, i) => i + 2);
+    await waitFor(a, `replay of seq ${replayed}`, () => seqsOf(a.topic).length >= replayed.length);
+    check(
+      JSON.stringify(seqsOf(a.topic)) === JSON.stringify(replayed),
+      `since-seq 1 replayed seq ${JSON.stringify(seqsOf(a.topic))}, expected ${JSON.stringify(replayed)}`,
+    );
+
+    const own = firstFromBob + 1;
+    step('alice sends with a receipt: the RECEIPT carries seq, her message comes back once on the topic');
+    checkReceipt(await a.send('alice live 소통', `${alice.username}-1`), own, 'alice');
+    await waitFor(a, `own message seq ${own} on the topic`, hasSeq(a.topic, own));
+    const echoed = a.topic.find((m) => m.body.message?.seq === own);
+    check(echoed.body.message.text === 'alice live 소통', `own message text is ${JSON.stringify(echoed.body.message.text)}`);
+    check(echoed.body.message.clientMsgId === `${alice.username}-1`, `own message clientMsgId is ${echoed.body.message.clientMsgId}`);
+
+    const secondFromBob = own + 1;
+    step("bob's second message reaches alice on the room topic, which she now views");
+    checkReceipt(await b.send('bob two', `${bob.username}-2`), secondFromBob, 'bob');
+    await waitFor(a, `topic message seq ${secondFromBob}`, hasSeq(a.topic, secondFromBob));
+
+    const thirdFromBob = secondFromBob + 1;
+    step('alice unsubscribes from the room; bob\'s third message comes as a notification again');
+    await a.withReceipt('unsub-room', (receipt) => room.unsubscribe(receipt));
+    checkReceipt(await b.send('bob three', `${bob.username}-3`), thirdFromBob, 'bob');
+    await waitFor(a, `notification of seq ${thirdFromBob}`, hasSeq(a.notifications, thirdFromBob));
+
+    step('both disconnect with a receipt');
+    await a.disconnect();
+    await b.disconnect();
+
+    step('every message reached alice exactly once, on the route it should');
+    const expectedTopic = [...replayed, own, secondFromBob];
+    check(
+      JSON.stringify(seqsOf(a.topic)) === JSON.stringify(expectedTopic),
+      `room topic got seq ${JSON.stringify(seqsOf(a.topic))}, expected ${JSON.stringify(expectedTopic)}`,
+    );
+    const expectedNotified = [firstFromBob, thirdFromBob];
+    check(
+      JSON.stringify(seqsOf(a.notifications)) === JSON.stringify(expectedNotified),
+      `notifications got seq ${JSON.stringify(seqsOf(a.notifications))}, expected ${JSON.stringify(expectedNotified)}`,
+    );
+    for (const message of a.topic) {
+      check(message.headers.destination === topic, `room MESSAGE destination is ${message.headers.destination}`);
+      check(
+        message.headers.seq === String(message.body.message.seq),
+        `room MESSAGE header seq ${message.headers.seq} differs from the body's ${message.body.message.seq}`,
+      );
+      check(message.headers.subscription === room.id, `room MESSAGE subscription is ${message.headers.subscription}, expected ${room.id}`);
+    }
+    check(a.errors.length === 0, `error events: ${JSON.stringify(a.errors.map((m) => m.body))}`);
+  } catch (error) {
+    check(false, error.message);
+  } finally {
+    for (const connection of [a, b]) {
+      connection.client.onWebSocketClose = () => {};
+      await connection.client.deactivate({ force: true });
+    }
+  }
+  process.exit(failures.length === 0 ? 0 : 1);
+}
+
+run();

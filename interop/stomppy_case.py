@@ -1,0 +1,319 @@
+"""One interop case driven by stomp.py 9 over its WebSocket transport (websocket-client).
+
+    python stomppy_case.py VERSION FRAMES     (VERSION 1.0|1.1|1.2, FRAMES text|binary)
+
+with the fixture (see lib.mjs) as JSON in INTEROP_FIXTURE. The flow is the one in README.md,
+the same for every client. Prints ``step: ...`` on stderr as it goes, one ``FAIL: ...`` line on
+stdout per failed check, and exits 1 when any check failed.
+
+stomp.py 9 ships a WebSocket connection for STOMP 1.2 only (``stomp.WSConnection``); for 1.0
+and 1.1 this composes its own parts the way that class does: the ``WSTransport`` under
+``Protocol10`` / ``Protocol11``. Binary frames are the transport's ``binary_mode``. Everything
+else is stock: heart-beats ``(0, 0)``, ``ack="auto"``, the token as ``passcode`` (the contract
+accepts it for clients that only send login/passcode).
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+from urllib.parse import urlparse
+
+import stomp
+from stomp.adapter.ws import WSTransport
+from stomp.connect import BaseConnection
+from stomp.protocol import Protocol10, Protocol11
+
+ERRORS = "/user/queue/errors"
+WAIT_SECONDS = float(os.environ.get("INTEROP_WAIT_MS", "10000")) / 1000
+failures = []
+
+
+def step(name):
+    print(f"step: {name}", file=sys.stderr, flush=True)
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print(f"FAIL: {what}", flush=True)
+
+
+class WSConnection10(BaseConnection, Protocol10):
+    """STOMP 1.0 over stomp.py's WebSocket transport (stomp.py has no such class)."""
+
+    def __init__(self, host_and_ports, ws_path, binary_mode):
+        transport = WSTransport(host_and_ports, ws_path=ws_path, binary_mode=binary_mode)
+        BaseConnection.__init__(self, transport)
+        Protocol10.__init__(self, transport)
+
+    def connect(self, *args, **kwargs):
+        self.transport.start()
+        Protocol10.connect(self, *args, **kwargs)
+
+    def disconnect(self, receipt=None, headers=None, **keyword_headers):
+        Protocol10.disconnect(self, receipt, headers, **keyword_headers)
+
+
+class WSConnection11(BaseConnection, Protocol11):
+    """STOMP 1.1 over stomp.py's WebSocket transport (stomp.py has no such class)."""
+
+    def __init__(self, host_and_ports, ws_path, binary_mode):
+        transport = WSTransport(host_and_ports, ws_path=ws_path, binary_mode=binary_mode)
+        BaseConnection.__init__(self, transport)
+        Protocol11.__init__(self, transport)
+
+    def connect(self, *args, **kwargs):
+        self.transport.start()
+        Protocol11.connect(self, *args, **kwargs)
+
+    def disconnect(self, receipt=None, headers=None, **keyword_headers):
+        Protocol11.disconnect(self, receipt, headers, **keyword_headers)
+
+
+class Connection(stomp.ConnectionListener):
+    """One user's stomp.py connection with everything it received, by route."""
+
+    def __init__(self, fixture, user, version, frames):
+        self.user = user
+        self.version = version
+        self.changed = threading.Condition()
+        self.connected = None
+        self.fatal = None
+        self.disconnecting = False
+        self.receipts = {}
+        self.inboxes = {}
+        self.subscription_ids = {}
+        self.unrouted = []
+        url = urlparse(fixture["wsUrl"])
+        hosts = [(url.hostname, url.port)]
+        binary = frames == "binary"
+        if version == "1.2":
+            self.conn = stomp.WSConnection(hosts, ws_path=url.path, binary_mode=binary)
+        elif version == "1.1":
+            self.conn = WSConnection11(hosts, url.path, binary)
+        else:
+            self.conn = WSConnection10(hosts, url.path, binary)
+        self.conn.set_listener("interop", self)
+
+    # Listener callbacks run on stomp.py's receiver thread.
+
+    def _record(self, update):
+        with self.changed:
+            update()
+            self.changed.notify_all()
+
+    def on_connected(self, frame):
+        self._record(lambda: setattr(self, "connected", frame))
+
+    def on_error(self, frame):
+        message = frame.headers.get("message")
+        self._record(lambda: setattr(self, "fatal", self.fatal or f"ERROR frame: {message} {frame.body}"))
+
+    def on_disconnected(self):
+        def update():
+            # stomp.py closes the socket on the DISCONNECT receipt before it hands the receipt on.
+            if not self.disconnecting:
+                self.fatal = self.fatal or "socket closed before the DISCONNECT receipt"
+
+        self._record(update)
+
+    def on_receipt(self, frame):
+        self._record(lambda: self.receipts.__setitem__(frame.headers.get("receipt-id"), frame))
+
+    def on_message(self, frame):
+        destination = frame.headers.get("destination")
+
+        def update():
+            inbox = self.inboxes.get(destination)
+            entry = {"headers": frame.headers, "body": json.loads(frame.body)}
+            (inbox if inbox is not None else self.unrouted).append(entry)
+
+        self._record(update)
+
+    def wait_for(self, what, predicate):
+        """Returns once predicate() holds; raises after WAIT_SECONDS or on a fatal event."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        with self.changed:
+            while True:
+                if self.fatal:
+                    raise RuntimeError(f"{what}: {self.fatal}")
+                if predicate():
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError(f"timed out after {WAIT_SECONDS:g} s waiting for {what}")
+                self.changed.wait(left)
+
+    def connect(self):
+        self.conn.connect(self.user["username"], self.user["token"], wait=False)
+        self.wait_for(f"{self.user['username']}: CONNECTED", lambda: self.connected is not None)
+        negotiated = self.connected.headers.get("version")
+        check(
+            negotiated == self.version or (self.version == "1.0" and negotiated is None),
+            f"{self.user['username']}: CONNECTED version is {negotiated}, asked for {self.version}",
+        )
+
+    def wait_receipt(self, receipt):
+        """Waits for the RECEIPT; an error event for the frame (same receipt-id) fails at once."""
+
+        def refused():
+            errors = self.inboxes.get(ERRORS, [])
+            return next((m["body"] for m in errors if m["headers"].get("receipt-id") == receipt), None)
+
+        self.wait_for(f"{self.user['username']}: RECEIPT {receipt}", lambda: receipt in self.receipts or refused())
+        if receipt not in self.receipts:
+            raise RuntimeError(f"{self.user['username']}: {receipt} refused with error event {refused()}")
+        return self.receipts[receipt]
+
+    def subscribe(self, destination, headers=None):
+        """SUBSCRIBE with a receipt (1.0: without an id, as 1.0 allows); returns the inbox."""
+        self.inboxes[destination] = []
+        receipt = f"sub-{destination}"
+        extra = dict(headers or {}, receipt=receipt)
+        if self.version == "1.0":
+            self.conn.subscribe(destination, headers=extra)
+        else:
+            self.subscription_ids[destination] = f"sub-{len(self.subscription_ids)}"
+            self.conn.subscribe(destination, self.subscription_ids[destination], headers=extra)
+        self.wait_receipt(receipt)
+        return self.inboxes[destination]
+
+    def unsubscribe(self, destination):
+        """UNSUBSCRIBE with a receipt (1.0: by destination, as 1.0 allows)."""
+        receipt = f"unsub-{destination}"
+        if self.version == "1.0":
+            self.conn.unsubscribe(destination=destination, headers={"receipt": receipt})
+        else:
+            self.conn.unsubscribe(self.subscription_ids[destination], headers={"receipt": receipt})
+        self.wait_receipt(receipt)
+
+    def send(self, room_id, text, client_msg_id):
+        receipt = f"send-{client_msg_id}"
+        self.conn.send(
+            f"/app/rooms/{room_id}",
+            json.dumps({"text": text}),
+            content_type="application/json",
+            headers={"client-msg-id": client_msg_id, "receipt": receipt},
+        )
+        return self.wait_receipt(receipt)
+
+    def disconnect(self):
+        self.disconnecting = True
+        self.conn.disconnect(receipt="bye")
+        receipt = self.wait_receipt("bye")
+        check(
+            receipt.headers.get("receipt-id") == "bye",
+            f"{self.user['username']}: DISCONNECT RECEIPT has receipt-id {receipt.headers.get('receipt-id')}",
+        )
+
+    def close(self):
+        try:
+            self.conn.transport.disconnect_socket()
+        except Exception:  # noqa: BLE001 - best effort after the checks are done
+            pass
+
+
+def seqs_of(inbox):
+    return [m["body"]["message"]["seq"] for m in inbox if m["body"].get("type") == "message"]
+
+
+def check_receipt(receipt, seq, who):
+    check(receipt.headers.get("seq") == str(seq), f"{who}: RECEIPT seq is {receipt.headers.get('seq')}, expected {seq}")
+    check(bool(receipt.headers.get("message-id")), f"{who}: RECEIPT has no message-id")
+
+
+def run(fixture, version, frames):
+    room_id = fixture["roomId"]
+    topic = f"/topic/rooms/{room_id}"
+    alice, bob = fixture["alice"], fixture["bob"]
+    a = Connection(fixture, alice, version, frames)
+    b = Connection(fixture, bob, version, frames)
+    try:
+        step("both users connect; alice subscribes to her notifications and errors")
+        a.connect()
+        b.connect()
+        errors = a.subscribe(ERRORS)
+        notifications = a.subscribe("/user/queue/notifications")
+
+        first_from_bob = fixture["storedBefore"] + 1
+        step("bob's message reaches alice as a notification while she does not view the room")
+        check_receipt(b.send(room_id, "bob one 소통", f"{bob['username']}-1"), first_from_bob, "bob")
+        a.wait_for(f"notification of seq {first_from_bob}", lambda: first_from_bob in seqs_of(notifications))
+        notified = next(m["body"] for m in notifications if m["body"].get("message", {}).get("seq") == first_from_bob)
+        check(notified.get("roomId") == room_id, f"notification roomId is {notified.get('roomId')}, expected {room_id}")
+        check(notified["message"]["text"] == "bob one 소통", f"notification text is {notified['message']['text']!r}")
+        check(
+            notified["message"]["sender"]["username"] == bob["username"],
+            f"notification sender is {notified['message']['sender']['username']}",
+        )
+
+        step("alice subscribes to the room with since-seq: 1 and gets the stored messages after 1, in order")
+        room = a.subscribe(topic, {"since-seq": "1"})
+        replayed = list(range(2, first_from_bob + 1))
+        a.wait_for(f"replay of seq {replayed}", lambda: len(seqs_of(room)) >= len(replayed))
+        check(seqs_of(room) == replayed, f"since-seq 1 replayed seq {seqs_of(room)}, expected {replayed}")
+
+        own = first_from_bob + 1
+        step("alice sends with a receipt: the RECEIPT carries seq, her message comes back once on the topic")
+        check_receipt(a.send(room_id, "alice live 소통", f"{alice['username']}-1"), own, "alice")
+        a.wait_for(f"own message seq {own} on the topic", lambda: own in seqs_of(room))
+        echoed = next(m["body"]["message"] for m in room if m["body"].get("message", {}).get("seq") == own)
+        check(echoed["text"] == "alice live 소통", f"own message text is {echoed['text']!r}")
+        check(echoed.get("clientMsgId") == f"{alice['username']}-1", f"own message clientMsgId is {echoed.get('clientMsgId')}")
+
+        second_from_bob = own + 1
+        step("bob's second message reaches alice on the room topic, which she now views")
+        check_receipt(b.send(room_id, "bob two", f"{bob['username']}-2"), second_from_bob, "bob")
+        a.wait_for(f"topic message seq {second_from_bob}", lambda: second_from_bob in seqs_of(room))
+
+        third_from_bob = second_from_bob + 1
+        step("alice unsubscribes from the room; bob's third message comes as a notification again")
+        a.unsubscribe(topic)
+        check_receipt(b.send(room_id, "bob three", f"{bob['username']}-3"), third_from_bob, "bob")
+        a.wait_for(f"notification of seq {third_from_bob}", lambda: third_from_bob in seqs_of(notifications))
+
+        step("both disconnect with a receipt")
+        a.disconnect()
+        b.disconnect()
+
+        step("every message reached alice exactly once, on the route it should")
+        expected_topic = replayed + [own, second_from_bob]
+        check(seqs_of(room) == expected_topic, f"room topic got seq {seqs_of(room)}, expected {expected_topic}")
+        expected_notified = [first_from_bob, third_from_bob]
+        check(
+            seqs_of(notifications) == expected_notified,
+            f"notifications got seq {seqs_of(notifications)}, expected {expected_notified}",
+        )
+        for message in room:
+            headers = message["headers"]
+            check(
+                headers.get("seq") == str(message["body"]["message"]["seq"]),
+                f"room MESSAGE header seq {headers.get('seq')} differs from the body's {message['body']['message']['seq']}",
+            )
+            if version != "1.0":
+                check(
+                    headers.get("subscription") == a.subscription_ids[topic],
+                    f"room MESSAGE subscription is {headers.get('subscription')}, expected {a.subscription_ids[topic]}",
+                )
+        check(not errors, f"error events: {[m['body'] for m in errors]}")
+        check(not a.unrouted, f"MESSAGE frames for unknown destinations: {[m['headers'] for m in a.unrouted]}")
+    except RuntimeError as error:
+        check(False, str(error))
+    finally:
+        a.close()
+        b.close()
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in ("1.0", "1.1", "1.2") or sys.argv[2] not in ("text", "binary"):
+        print("usage: INTEROP_FIXTURE=JSON python stomppy_case.py 1.0|1.1|1.2 text|binary", file=sys.stderr)
+        return 2
+    fixture = json.loads(os.environ["INTEROP_FIXTURE"])
+    run(fixture, sys.argv[1], sys.argv[2])
+    return 0 if not failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
