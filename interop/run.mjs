@@ -19,25 +19,31 @@ const { values: options } = parseArgs({
   },
 });
 const bin = resolve(process.env.INTEROP_CALLER_CWD ?? process.cwd(), options.bin);
-const CASE_TIMEOUT_MS = Number(process.env.INTEROP_CASE_TIMEOUT_MS ?? 60_000);
+
+
+const IDLE_MS = Number(process.env.INTEROP_IDLE_MS ?? 25_000);
+/** Per case: the idle spell plus room for the flow. */
+const CASE_TIMEOUT_MS = Number(process.env.INTEROP_CASE_TIMEOUT_MS ?? IDLE_MS + 45_000);
 
 const clients = {
-  stompjs: (version, frames) => [process.execPath, [resolve(here, 'stompjs-case.mjs'), version, frames]],
-  'stomp.py': (version, frames) => [options.python, [resolve(here, 'stomppy_case.py'), version, frames]],
+  stompjs: (args) => [process.execPath, [resolve(here, 'stompjs-case.mjs'), ...args]],
+  'stomp.py': (args) => [options.python, [resolve(here, 'stomppy_case.py'), ...args]],
 };
 const cases = [];
 for (const client of Object.keys(clients)) {
   for (const version of ['1.0', '1.1', '1.2']) {
     for (const frames of ['text', 'binary']) {
-      const name = `${client} STOMP ${version} ${frames}`;
-      if (name.includes(options.only)) cases.push({ client, version, frames, name });
+      cases.push({ client, args: [version, frames], name: `${client} STOMP ${version} ${frames}` });
     }
   }
+  // Stock options only, and an idle spell longer than twice the agreed heart-beat interval.
+  cases.push({ client, args: ['defaults'], name: `${client} stock defaults, idle ${IDLE_MS / 1000} s` });
 }
+const selected = cases.filter((testCase) => testCase.name.includes(options.only));
 
 /** Runs one case process; resolves with `{ ok, failures, lastStep }`. */
 function runCase(testCase, fixture) {
-  const [command, args] = clients[testCase.client](testCase.version, testCase.frames);
+  const [command, args] = clients[testCase.client](testCase.args);
   return new Promise((resolveCase) => {
     const child = spawn(command, args, {
       cwd: here,
@@ -80,7 +86,7 @@ async function main() {
   let passed = 0;
   let failed = 0;
   try {
-    for (const [index, testCase] of cases.entries()) {
+    for (const [index, testCase] of selected.entries()) {
       const started = Date.now();
       let result;
       try {

@@ -9,12 +9,17 @@ import WebSocket from 'ws';
 // stompjs opens `brokerURL` with the global WebSocket; Node 20 has none, `ws` is the stock one.
 Object.assign(globalThis, { WebSocket });
 
-const [version, frames] = process.argv.slice(2);
+// `defaults` instead of VERSION FRAMES: a client with stock options only (it negotiates 1.2,
+// heart-beats 10000,10000) that stays idle for INTEROP_IDLE_MS and must still be connected.
+const [mode, frames] = process.argv.slice(2);
+const stock = mode === 'defaults';
+const version = stock ? '1.2' : mode;
 const fixture = JSON.parse(process.env.INTEROP_FIXTURE ?? 'null');
-if (!['1.0', '1.1', '1.2'].includes(version) || !['text', 'binary'].includes(frames) || !fixture) {
-  console.error('usage: INTEROP_FIXTURE=JSON node stompjs-case.mjs 1.0|1.1|1.2 text|binary');
+if (!fixture || !(stock || (['1.0', '1.1', '1.2'].includes(version) && ['text', 'binary'].includes(frames)))) {
+  console.error('usage: INTEROP_FIXTURE=JSON node stompjs-case.mjs 1.0|1.1|1.2 text|binary | defaults');
   process.exit(2);
 }
+const IDLE_MS = Number(process.env.INTEROP_IDLE_MS ?? 25_000);
 const WAIT_MS = Number(process.env.INTEROP_WAIT_MS ?? 10_000);
 const { roomId, storedBefore, alice, bob } = fixture;
 const topic = `/topic/rooms/${roomId}`;
@@ -66,17 +71,31 @@ class Connection {
     this.connected = null;
     this.disconnectReceipt = null;
     this.fatal = null;
-    // Stock settings apart from the version and frame kind: default heart-beats
-    // (10000,10000), `Authorization` as the contract's CONNECT header. No reconnects: a
-    // dropped connection is a failure here.
-    this.client = new Client({
+    this.heartBeats = { sent: 0, received: 0 };
+    const connectHeaders = { Authorization: `Bearer ${user.token}` };
+    // Only the README's two settings; stompjs logs each heart-beat it sends or gets.
+    const stockConfig = {
       brokerURL: fixture.wsUrl,
-      stompVersions: new Versions([version]),
-      forceBinaryWSFrames: frames === 'binary',
-      connectHeaders: { Authorization: `Bearer ${user.token}` },
-      disconnectHeaders: { receipt: `bye-${user.username}` },
-      reconnectDelay: 0,
-    });
+      connectHeaders,
+      debug: (line) => {
+        if (line === '>>> PING') this.event(() => this.heartBeats.sent++);
+        if (line === '<<< PONG') this.event(() => this.heartBeats.received++);
+      },
+    };
+    // Otherwise stock apart from the version and the frame kind (default heart-beats
+    // 10000,10000), a named DISCONNECT receipt, and no reconnects: a dropped connection is a
+    // failure here.
+    this.client = new Client(
+      stock
+        ? stockConfig
+        : {
+            ...stockConfig,
+            stompVersions: new Versions([version]),
+            forceBinaryWSFrames: frames === 'binary',
+            disconnectHeaders: { receipt: `bye-${user.username}` },
+            reconnectDelay: 0,
+          },
+    );
     this.client.onConnect = (frame) => this.event(() => (this.connected = frame));
     this.client.onStompError = (frame) =>
       this.event(() => (this.fatal = `ERROR frame: ${frame.headers.message} ${frame.body}`));
@@ -140,8 +159,9 @@ class Connection {
     // the receipt is what this checks, and the finally block below closes whatever is left.
     void this.client.deactivate();
     await waitFor(this, `${this.user.username}: DISCONNECT receipt`, () => this.disconnectReceipt);
+    // With stock options stompjs names the receipt itself (`close-N`) and matches it.
     check(
-      this.disconnectReceipt.headers['receipt-id'] === `bye-${this.user.username}`,
+      stock || this.disconnectReceipt.headers['receipt-id'] === `bye-${this.user.username}`,
       `${this.user.username}: DISCONNECT RECEIPT has receipt-id ${this.disconnectReceipt.headers['receipt-id']}`,
     );
   }
@@ -153,6 +173,60 @@ const hasSeq = (inbox, seq) => () => seqsOf(inbox).includes(seq);
 function checkReceipt(receipt, seq, who) {
   check(receipt.headers.seq === String(seq), `${who}: RECEIPT seq is ${receipt.headers.seq}, expected ${seq}`);
   check(Boolean(receipt.headers['message-id']), `${who}: RECEIPT has no message-id`);
+}
+
+/** Resolves after `ms`; rejects as soon as the connection fails (an ERROR frame, a close). */
+function idle(connection, ms) {
+  return new Promise((resolve, reject) => {
+    const poll = () => {
+      if (connection.fatal) {
+        clearTimeout(timer);
+        connection.waiters.delete(poll);
+        reject(new Error(`while idle: ${connection.fatal}`));
+      }
+    };
+    const timer = setTimeout(() => {
+      connection.waiters.delete(poll);
+      resolve();
+    }, ms);
+    connection.waiters.add(poll);
+    poll();
+  });
+}
+
+async function runDefaults() {
+  const a = new Connection(alice);
+  try {
+    step('alice connects with stock options and subscribes to her errors and the room');
+    await a.connect();
+    await a.subscribe('/user/queue/errors', a.errors);
+    await a.subscribe(topic, a.topic);
+    const first = storedBefore + 1;
+    checkReceipt(await a.send('before the pause', `${alice.username}-1`), first, 'alice');
+    await waitFor(a, `own message seq ${first} on the topic`, hasSeq(a.topic, first));
+
+    step(`alice stays idle for ${IDLE_MS} ms, longer than twice the agreed heart-beat interval`);
+    await idle(a, IDLE_MS);
+
+    step('alice is still connected: a send gets its receipt and comes back on the topic');
+    const second = first + 1;
+    checkReceipt(await a.send('after the pause', `${alice.username}-2`), second, 'alice');
+    await waitFor(a, `own message seq ${second} on the topic`, hasSeq(a.topic, second));
+    check(a.heartBeats.received >= 1, `no heart-beat from the server in ${IDLE_MS} ms (CONNECTED heart-beat ${a.connected.headers['heart-beat']})`);
+    check(a.heartBeats.sent >= 1, `stompjs sent no heart-beat in ${IDLE_MS} ms`);
+    await a.disconnect();
+    check(
+      JSON.stringify(seqsOf(a.topic)) === JSON.stringify([first, second]),
+      `room topic got seq ${JSON.stringify(seqsOf(a.topic))}, expected ${JSON.stringify([first, second])}`,
+    );
+    check(a.errors.length === 0, `error events: ${JSON.stringify(a.errors.map((m) => m.body))}`);
+  } catch (error) {
+    check(false, error.message);
+  } finally {
+    a.client.onWebSocketClose = () => {};
+    await a.client.deactivate({ force: true });
+  }
+  process.exit(failures.length === 0 ? 0 : 1);
 }
 
 async function run() {
@@ -238,4 +312,5 @@ async function run() {
   process.exit(failures.length === 0 ? 0 : 1);
 }
 
-run();
+if (stock) runDefaults();
+else run();

@@ -89,7 +89,9 @@ class Connection(stomp.ConnectionListener):
         url = urlparse(fixture["wsUrl"])
         hosts = [(url.hostname, url.port)]
         binary = frames == "binary"
-        if version == "1.2":
+        if frames == "defaults":
+            self.conn = stomp.WSConnection(hosts, ws_path=url.path)
+        elif version == "1.2":
             self.conn = stomp.WSConnection(hosts, ws_path=url.path, binary_mode=binary)
         elif version == "1.1":
             self.conn = WSConnection11(hosts, url.path, binary)
@@ -154,6 +156,18 @@ class Connection(stomp.ConnectionListener):
             negotiated == self.version or (self.version == "1.0" and negotiated is None),
             f"{self.user['username']}: CONNECTED version is {negotiated}, asked for {self.version}",
         )
+
+    def idle(self, seconds):
+        """Returns after ``seconds``; raises as soon as the connection fails (ERROR, close)."""
+        deadline = time.monotonic() + seconds
+        with self.changed:
+            while True:
+                if self.fatal:
+                    raise RuntimeError(f"while idle: {self.fatal}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self.changed.wait(left)
 
     def wait_receipt(self, receipt):
         """Waits for the RECEIPT; an error event for the frame (same receipt-id) fails at once."""
@@ -306,12 +320,48 @@ def run(fixture, version, frames):
         b.close()
 
 
+def run_defaults(fixture):
+    """``stomp.WSConnection`` with stock options (heart-beats 0,0, ack auto) stays idle, then sends."""
+    room_id = fixture["roomId"]
+    topic = f"/topic/rooms/{room_id}"
+    alice = fixture["alice"]
+    idle_seconds = float(os.environ.get("INTEROP_IDLE_MS", "25000")) / 1000
+    a = Connection(fixture, alice, "1.2", "defaults")
+    try:
+        step("alice connects with stock options and subscribes to her errors and the room")
+        a.connect()
+        errors = a.subscribe(ERRORS)
+        room = a.subscribe(topic)
+        first = fixture["storedBefore"] + 1
+        check_receipt(a.send(room_id, "before the pause", f"{alice['username']}-1"), first, "alice")
+        a.wait_for(f"own message seq {first} on the topic", lambda: first in seqs_of(room))
+
+        step(f"alice stays idle for {idle_seconds:g} s, longer than the server waits for a silent client")
+        a.idle(idle_seconds)
+
+        step("alice is still connected: a send gets its receipt and comes back on the topic")
+        second = first + 1
+        check_receipt(a.send(room_id, "after the pause", f"{alice['username']}-2"), second, "alice")
+        a.wait_for(f"own message seq {second} on the topic", lambda: second in seqs_of(room))
+        a.disconnect()
+        check(seqs_of(room) == [first, second], f"room topic got seq {seqs_of(room)}, expected {[first, second]}")
+        check(not errors, f"error events: {[m['body'] for m in errors]}")
+    except RuntimeError as error:
+        check(False, str(error))
+    finally:
+        a.close()
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("1.0", "1.1", "1.2") or sys.argv[2] not in ("text", "binary"):
-        print("usage: INTEROP_FIXTURE=JSON python stomppy_case.py 1.0|1.1|1.2 text|binary", file=sys.stderr)
+    args = sys.argv[1:]
+    if args == ["defaults"]:
+        run_defaults(json.loads(os.environ["INTEROP_FIXTURE"]))
+        return 0 if not failures else 1
+    if len(args) != 2 or args[0] not in ("1.0", "1.1", "1.2") or args[1] not in ("text", "binary"):
+        print("usage: INTEROP_FIXTURE=JSON python stomppy_case.py 1.0|1.1|1.2 text|binary | defaults", file=sys.stderr)
         return 2
     fixture = json.loads(os.environ["INTEROP_FIXTURE"])
-    run(fixture, sys.argv[1], sys.argv[2])
+    run(fixture, args[0], args[1])
     return 0 if not failures else 1
 
 
