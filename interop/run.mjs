@@ -36,6 +36,10 @@ for (const client of Object.keys(clients)) {
       cases.push({ client, args: [version, frames], name: `${client} STOMP ${version} ${frames}` });
     }
   }
+  for (const version of ['1.0', '1.1', '1.2']) {
+    cases.push({ client, args: [version, 'acks'], name: `${client} STOMP ${version} two subscriptions, client acks` });
+  }
+  cases.push({ client, args: ['unsupported'], name: `${client} STOMP 2.0 only: ERROR names the versions` });
   // Stock options only, and an idle spell longer than twice the agreed heart-beat interval.
   cases.push({ client, args: ['defaults'], name: `${client} stock defaults, idle ${IDLE_MS / 1000} s` });
 }

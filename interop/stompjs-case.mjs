@@ -11,12 +11,18 @@ Object.assign(globalThis, { WebSocket });
 
 // `defaults` instead of VERSION FRAMES: a client with stock options only (it negotiates 1.2,
 // heart-beats 10000,10000) that stays idle for INTEROP_IDLE_MS and must still be connected.
+// VERSION `acks`: two subscriptions to the room on one connection, in the client ack modes,
+// with ACK and NACK (text frames).
+// `unsupported`: a client that asks only for STOMP 2.0 gets an ERROR naming the versions.
 const [mode, frames] = process.argv.slice(2);
 const stock = mode === 'defaults';
+const unsupported = mode === 'unsupported';
+const acks = frames === 'acks';
 const version = stock ? '1.2' : mode;
 const fixture = JSON.parse(process.env.INTEROP_FIXTURE ?? 'null');
-if (!fixture || !(stock || (['1.0', '1.1', '1.2'].includes(version) && ['text', 'binary'].includes(frames)))) {
-  console.error('usage: INTEROP_FIXTURE=JSON node stompjs-case.mjs 1.0|1.1|1.2 text|binary | defaults');
+const known = stock || unsupported || (['1.0', '1.1', '1.2'].includes(version) && ['text', 'binary', 'acks'].includes(frames));
+if (!fixture || !known) {
+  console.error('usage: INTEROP_FIXTURE=JSON node stompjs-case.mjs 1.0|1.1|1.2 text|binary|acks | defaults | unsupported');
   process.exit(2);
 }
 const IDLE_MS = Number(process.env.INTEROP_IDLE_MS ?? 25_000);
@@ -136,7 +142,8 @@ class Connection {
   }
 
   subscribe(destination, inbox, headers) {
-    const onMessage = (message) => this.event(() => inbox.push({ headers: message.headers, body: JSON.parse(message.body) }));
+    const onMessage = (message) =>
+      this.event(() => inbox.push({ headers: message.headers, body: JSON.parse(message.body), frame: message }));
     let subscription;
     return this.withReceipt(`sub-${destination}`, (receipt) => {
       subscription = this.client.subscribe(destination, onMessage, { ...headers, ...receipt });
@@ -229,6 +236,104 @@ async function runDefaults() {
   process.exit(failures.length === 0 ? 0 : 1);
 }
 
+async function runAcks() {
+  const a = new Connection(alice);
+  // STOMP 1.0 knows ack modes auto and client only.
+  const modes = version === '1.0' ? ['client', 'auto'] : ['client-individual', 'client'];
+  const inboxes = [[], []];
+  try {
+    step(`alice connects and subscribes twice to the room, ack: ${modes.join(' and ack: ')}`);
+    await a.connect();
+    await a.subscribe('/user/queue/errors', a.errors);
+    for (const [index, ack] of modes.entries()) {
+      await a.withReceipt(`sub-room-${index}`, (receipt) =>
+        a.client.subscribe(topic, (message) => a.event(() => inboxes[index].push(message)), { ack, ...receipt }),
+      );
+    }
+
+    const first = storedBefore + 1;
+    step('alice sends: one MESSAGE per subscription, and each client-ack MESSAGE can be ACKed');
+    checkReceipt(await a.send('to both subscriptions', `${alice.username}-1`), first, 'alice');
+    const seqs = (inbox) => inbox.map((m) => Number(m.headers.seq));
+    for (const index of [0, 1]) {
+      await waitFor(a, `seq ${first} on subscription ${index} (ack: ${modes[index]})`, () => seqs(inboxes[index]).includes(first));
+    }
+    for (const [index, ack] of modes.entries()) {
+      if (ack === 'auto') continue;
+      const message = inboxes[index][0];
+      if (version === '1.2') check(Boolean(message.headers.ack), `ack: ${ack} MESSAGE has no ack header (STOMP 1.2)`);
+      await a.withReceipt(`ack-${index}-${first}`, (receipt) => message.ack(receipt));
+    }
+
+    const second = first + 1;
+    // STOMP 1.0 has no NACK: there the second message is ACKed too.
+    const verdict = version === '1.0' ? 'ack' : 'nack';
+    step(`alice sends again: ${verdict.toUpperCase()} on ack: ${modes[0]}, ACK on ack: ${modes[1]}`);
+    checkReceipt(await a.send(`${verdict} me`, `${alice.username}-2`), second, 'alice');
+    for (const index of [0, 1]) {
+      await waitFor(a, `seq ${second} on subscription ${index}`, () => seqs(inboxes[index]).includes(second));
+    }
+    const judged = inboxes[0].find((m) => Number(m.headers.seq) === second);
+    await a.withReceipt(`${verdict}-0-${second}`, (receipt) => judged[verdict](receipt));
+    if (modes[1] !== 'auto') {
+      const acked = inboxes[1].find((m) => Number(m.headers.seq) === second);
+      await a.withReceipt(`ack-1-${second}`, (receipt) => acked.ack(receipt));
+    }
+
+    await a.disconnect();
+    check(
+      JSON.stringify(seqs(inboxes[1])) === JSON.stringify([first, second]),
+      `subscription 1 (ack: ${modes[1]}) got seq ${JSON.stringify(seqs(inboxes[1]))}, expected [${first},${second}]`,
+    );
+    check(
+      JSON.stringify(seqs(inboxes[0]).slice(0, 2)) === JSON.stringify([first, second]),
+      `subscription 0 (ack: ${modes[0]}) got seq ${JSON.stringify(seqs(inboxes[0]))}, expected [${first},${second}] first`,
+    );
+    check(a.errors.length === 0, `error events: ${JSON.stringify(a.errors.map((m) => m.body))}`);
+  } catch (error) {
+    check(false, error.message);
+  } finally {
+    a.client.onWebSocketClose = () => {};
+    await a.client.deactivate({ force: true });
+  }
+  process.exit(failures.length === 0 ? 0 : 1);
+}
+
+async function runUnsupported() {
+  const state = { waiters: new Set(), fatal: null, error: null, closed: false };
+  const event = (record) => {
+    record();
+    for (const waiter of [...state.waiters]) waiter();
+  };
+  // Asked for 2.0 only, stompjs would also ask for the subprotocol `v20.stomp`, which no
+  // server offers; the STOMP-level answer is what this checks, so the socket asks for none.
+  const client = new Client({
+    webSocketFactory: () => new WebSocket(fixture.wsUrl),
+    stompVersions: new Versions(['2.0']),
+    connectHeaders: { Authorization: `Bearer ${alice.token}` },
+    reconnectDelay: 0,
+  });
+  client.onConnect = () => event(() => (state.fatal = 'CONNECTED to a client that asked for STOMP 2.0 only'));
+  client.onStompError = (frame) => event(() => (state.error = frame));
+  client.onWebSocketClose = () => event(() => (state.closed = true));
+  try {
+    step('alice asks for STOMP 2.0 only: ERROR with a version header naming 1.0, 1.1 and 1.2, then close');
+    client.activate();
+    await waitFor(state, 'an ERROR frame', () => state.error);
+    const offered = (state.error.headers.version ?? '').split(',').map((v) => v.trim());
+    check(
+      ['1.0', '1.1', '1.2'].every((v) => offered.includes(v)),
+      `ERROR version header is ${JSON.stringify(state.error.headers.version)}, expected the supported versions 1.0,1.1,1.2`,
+    );
+    await waitFor(state, 'the socket to close after the ERROR', () => state.closed);
+  } catch (error) {
+    check(false, error.message);
+  } finally {
+    await client.deactivate({ force: true });
+  }
+  process.exit(failures.length === 0 ? 0 : 1);
+}
+
 async function run() {
   const a = new Connection(alice);
   const b = new Connection(bob);
@@ -312,5 +417,7 @@ async function run() {
   process.exit(failures.length === 0 ? 0 : 1);
 }
 
-if (stock) runDefaults();
+if (unsupported) runUnsupported();
+else if (stock) runDefaults();
+else if (acks) runAcks();
 else run();

@@ -86,6 +86,7 @@ class Connection(stomp.ConnectionListener):
         self.inboxes = {}
         self.subscription_ids = {}
         self.unrouted = []
+        self.messages = []
         url = urlparse(fixture["wsUrl"])
         hosts = [(url.hostname, url.port)]
         binary = frames == "binary"
@@ -128,6 +129,7 @@ class Connection(stomp.ConnectionListener):
         destination = frame.headers.get("destination")
 
         def update():
+            self.messages.append(frame)
             inbox = self.inboxes.get(destination)
             entry = {"headers": frame.headers, "body": json.loads(frame.body)}
             (inbox if inbox is not None else self.unrouted).append(entry)
@@ -352,16 +354,119 @@ def run_defaults(fixture):
         a.close()
 
 
+def run_acks(fixture, version):
+    """Two subscriptions to the room on one connection, in the client ack modes, with ACK/NACK."""
+    room_id = fixture["roomId"]
+    topic = f"/topic/rooms/{room_id}"
+    alice = fixture["alice"]
+    # STOMP 1.0 knows ack modes auto and client only, and has no NACK.
+    modes = ["client", "auto"] if version == "1.0" else ["client-individual", "client"]
+    verdict = "ack" if version == "1.0" else "nack"
+    ids = ["room-0", "room-1"]
+    a = Connection(fixture, alice, version, "text")
+
+    def seqs(index):
+        return [int(m.headers["seq"]) for m in a.messages if m.headers.get("subscription") == ids[index]]
+
+    def message(index, seq):
+        return next(m for m in a.messages if m.headers.get("subscription") == ids[index] and int(m.headers["seq"]) == seq)
+
+    def settle(index, seq, how):
+        """ACKs or NACKs one MESSAGE as this version does, with a receipt."""
+        frame = message(index, seq)
+        receipt = f"{how}-{index}-{seq}"
+        if version == "1.2":
+            check(bool(frame.headers.get("ack")), f"ack: {modes[index]} MESSAGE has no ack header (STOMP 1.2)")
+            getattr(a.conn, how)(frame.headers.get("ack"), receipt=receipt)
+        elif version == "1.1":
+            getattr(a.conn, how)(frame.headers["message-id"], ids[index], receipt=receipt)
+        else:
+            a.conn.ack(frame.headers["message-id"], receipt=receipt)
+        a.wait_receipt(receipt)
+
+    try:
+        step(f"alice connects and subscribes twice to the room, ack: {modes[0]} and ack: {modes[1]}")
+        a.connect()
+        errors = a.subscribe(ERRORS)
+        a.inboxes[topic] = []
+        for index, ack in enumerate(modes):
+            a.conn.subscribe(topic, ids[index], ack=ack, headers={"receipt": f"sub-room-{index}"})
+            a.wait_receipt(f"sub-room-{index}")
+
+        first = fixture["storedBefore"] + 1
+        step("alice sends: one MESSAGE per subscription, and each client-ack MESSAGE can be ACKed")
+        check_receipt(a.send(room_id, "to both subscriptions", f"{alice['username']}-1"), first, "alice")
+        for index in (0, 1):
+            a.wait_for(f"seq {first} on subscription {ids[index]} (ack: {modes[index]})", lambda: first in seqs(index))
+        for index, ack in enumerate(modes):
+            if ack != "auto":
+                settle(index, first, "ack")
+
+        second = first + 1
+        step(f"alice sends again: {verdict.upper()} on ack: {modes[0]}, ACK on ack: {modes[1]}")
+        check_receipt(a.send(room_id, f"{verdict} me", f"{alice['username']}-2"), second, "alice")
+        for index in (0, 1):
+            a.wait_for(f"seq {second} on subscription {ids[index]}", lambda: second in seqs(index))
+        settle(0, second, verdict)
+        if modes[1] != "auto":
+            settle(1, second, "ack")
+
+        a.disconnect()
+        check(seqs(1) == [first, second], f"subscription 1 (ack: {modes[1]}) got seq {seqs(1)}, expected {[first, second]}")
+        check(
+            seqs(0)[:2] == [first, second],
+            f"subscription 0 (ack: {modes[0]}) got seq {seqs(0)}, expected {[first, second]} first",
+        )
+        check(not errors, f"error events: {[m['body'] for m in errors]}")
+    except RuntimeError as error:
+        check(False, str(error))
+    finally:
+        a.close()
+
+
+def run_unsupported(fixture):
+    """A client that asks only for STOMP 2.0 gets an ERROR naming the versions, then a close."""
+    alice = fixture["alice"]
+    a = Connection(fixture, alice, "1.2", "text")
+    # stomp.py writes its class's version into accept-version; this one asks for 2.0 only.
+    a.conn.version = "2.0"
+    errors = []
+    a.on_error = lambda frame: a._record(lambda: errors.append(frame))
+    a.disconnecting = True  # the server closes the socket after the ERROR
+    try:
+        step("alice asks for STOMP 2.0 only: ERROR with a version header naming 1.0, 1.1 and 1.2, then close")
+        a.conn.connect(alice["username"], alice["token"], wait=False)
+        a.wait_for("an ERROR frame", lambda: errors or a.connected is not None)
+        check(a.connected is None, "CONNECTED to a client that asked for STOMP 2.0 only")
+        if errors:
+            offered = [v.strip() for v in errors[0].headers.get("version", "").split(",")]
+            check(
+                all(v in offered for v in ("1.0", "1.1", "1.2")),
+                f"ERROR version header is {errors[0].headers.get('version')!r}, expected the supported versions 1.0,1.1,1.2",
+            )
+        a.wait_for("the socket to close after the ERROR", lambda: not a.conn.transport.is_connected() and not a.conn.transport.running)
+    except RuntimeError as error:
+        check(False, str(error))
+    finally:
+        a.close()
+
+
 def main():
     args = sys.argv[1:]
+    if args == ["unsupported"]:
+        run_unsupported(json.loads(os.environ["INTEROP_FIXTURE"]))
+        return 0 if not failures else 1
     if args == ["defaults"]:
         run_defaults(json.loads(os.environ["INTEROP_FIXTURE"]))
         return 0 if not failures else 1
-    if len(args) != 2 or args[0] not in ("1.0", "1.1", "1.2") or args[1] not in ("text", "binary"):
-        print("usage: INTEROP_FIXTURE=JSON python stomppy_case.py 1.0|1.1|1.2 text|binary | defaults", file=sys.stderr)
+    if len(args) != 2 or args[0] not in ("1.0", "1.1", "1.2") or args[1] not in ("text", "binary", "acks"):
+        print("usage: INTEROP_FIXTURE=JSON python stomppy_case.py 1.0|1.1|1.2 text|binary|acks | defaults", file=sys.stderr)
         return 2
     fixture = json.loads(os.environ["INTEROP_FIXTURE"])
-    run(fixture, args[0], args[1])
+    if args[1] == "acks":
+        run_acks(fixture, args[0])
+    else:
+        run(fixture, args[0], args[1])
     return 0 if not failures else 1
 
 
