@@ -1,19 +1,17 @@
-// One interop case driven by @stomp/stompjs 7 over the `ws` package:
-//   node stompjs-case.mjs VERSION FRAMES     (VERSION 1.0|1.1|1.2, FRAMES text|binary)
-// with the fixture (see lib.mjs) as JSON in INTEROP_FIXTURE. The flow is the one in
-// README.md, the same for every client. Prints `step: …` on stderr as it goes, one
-// `FAIL: …` line on stdout per failed check, and exits 1 when any check failed.
+// One interop case driven by @stomp/stompjs 7 over the `ws` package, with the fixture (see
+// lib.mjs) as JSON in INTEROP_FIXTURE:
+//   node stompjs-case.mjs VERSION text|binary   the whole flow of README.md on that version
+//   node stompjs-case.mjs VERSION acks          two subscriptions to the room, client acks, ACK/NACK
+//   node stompjs-case.mjs defaults              stock options (1.2, heart-beats 10000,10000), idle
+//   node stompjs-case.mjs unsupported           asks for STOMP 2.0 only: ERROR names the versions
+// Prints `step: …` on stderr as it goes, one `FAIL: …` line on stdout per failed check, and
+// exits 1 when any check failed. stomppy_case.py does the same with stomp.py.
 import { Client, Versions } from '@stomp/stompjs';
 import WebSocket from 'ws';
 
 // stompjs opens `brokerURL` with the global WebSocket; Node 20 has none, `ws` is the stock one.
 Object.assign(globalThis, { WebSocket });
 
-// `defaults` instead of VERSION FRAMES: a client with stock options only (it negotiates 1.2,
-// heart-beats 10000,10000) that stays idle for INTEROP_IDLE_MS and must still be connected.
-// VERSION `acks`: two subscriptions to the room on one connection, in the client ack modes,
-// with ACK and NACK (text frames).
-// `unsupported`: a client that asks only for STOMP 2.0 gets an ERROR naming the versions.
 const [mode, frames] = process.argv.slice(2);
 const stock = mode === 'defaults';
 const unsupported = mode === 'unsupported';

@@ -1,10 +1,13 @@
-"""One interop case driven by stomp.py 9 over its WebSocket transport (websocket-client).
+"""One interop case driven by stomp.py 9 over its WebSocket transport (websocket-client), with
+the fixture (see lib.mjs) as JSON in INTEROP_FIXTURE:
 
-    python stomppy_case.py VERSION FRAMES     (VERSION 1.0|1.1|1.2, FRAMES text|binary)
+    python stomppy_case.py VERSION text|binary   the whole flow of README.md on that version
+    python stomppy_case.py VERSION acks          two subscriptions to the room, client acks, ACK/NACK
+    python stomppy_case.py defaults              stock options (1.2, heart-beats 0,0, ack auto), idle
+    python stomppy_case.py unsupported           asks for STOMP 2.0 only: ERROR names the versions
 
-with the fixture (see lib.mjs) as JSON in INTEROP_FIXTURE. The flow is the one in README.md,
-the same for every client. Prints ``step: ...`` on stderr as it goes, one ``FAIL: ...`` line on
-stdout per failed check, and exits 1 when any check failed.
+Prints ``step: ...`` on stderr as it goes, one ``FAIL: ...`` line on stdout per failed check, and
+exits 1 when any check failed. stompjs-case.mjs does the same with @stomp/stompjs.
 
 stomp.py 9 ships a WebSocket connection for STOMP 1.2 only (``stomp.WSConnection``); for 1.0
 and 1.1 this composes its own parts the way that class does: the ``WSTransport`` under
