@@ -174,14 +174,15 @@ class Connection(stomp.ConnectionListener):
                     return
                 self.changed.wait(left)
 
-    def wait_receipt(self, receipt):
+    def wait_receipt(self, receipt, note=None):
         """Waits for the RECEIPT; an error event for the frame (same receipt-id) fails at once."""
 
         def refused():
             errors = self.inboxes.get(ERRORS, [])
             return next((m["body"] for m in errors if m["headers"].get("receipt-id") == receipt), None)
 
-        self.wait_for(f"{self.user['username']}: RECEIPT {receipt}", lambda: receipt in self.receipts or refused())
+        what = f"{self.user['username']}: RECEIPT {receipt}" + (f" ({note})" if note else "")
+        self.wait_for(what, lambda: receipt in self.receipts or refused())
         if receipt not in self.receipts:
             raise RuntimeError(f"{self.user['username']}: {receipt} refused with error event {refused()}")
         return self.receipts[receipt]
@@ -193,10 +194,11 @@ class Connection(stomp.ConnectionListener):
         extra = dict(headers or {}, receipt=receipt)
         if self.version == "1.0":
             self.conn.subscribe(destination, headers=extra)
+            self.wait_receipt(receipt, "the SUBSCRIBE has no id, as 1.0 allows")
         else:
             self.subscription_ids[destination] = f"sub-{len(self.subscription_ids)}"
             self.conn.subscribe(destination, self.subscription_ids[destination], headers=extra)
-        self.wait_receipt(receipt)
+            self.wait_receipt(receipt)
         return self.inboxes[destination]
 
     def unsubscribe(self, destination):
@@ -204,9 +206,10 @@ class Connection(stomp.ConnectionListener):
         receipt = f"unsub-{destination}"
         if self.version == "1.0":
             self.conn.unsubscribe(destination=destination, headers={"receipt": receipt})
+            self.wait_receipt(receipt, "the UNSUBSCRIBE names the destination, as 1.0 allows")
         else:
             self.conn.unsubscribe(self.subscription_ids[destination], headers={"receipt": receipt})
-        self.wait_receipt(receipt)
+            self.wait_receipt(receipt)
 
     def send(self, room_id, text, client_msg_id):
         receipt = f"send-{client_msg_id}"
