@@ -447,6 +447,9 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
         .any(|scheme| origin.eq_ignore_ascii_case(&format!("{scheme}{host}")))
 }
 
+/// The WebSocket subprotocols of STOMP over WebSocket, in order of preference.
+const STOMP_SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
+
 async fn ws_upgrade(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -457,6 +460,25 @@ async fn ws_upgrade(
         tracing::info!(%peer, origin = ?headers.get(ORIGIN), "refused a WebSocket from another origin");
         return Error::Forbidden("this origin may not open a WebSocket here".into())
             .into_response();
+    }
+    // RFC 6455 4.2.2: the server answers only a subprotocol the client offered. A client that
+    // offers some, none of them STOMP, would get a 101 without one and abort; it gets a 400
+    // that says why instead. A client that offers none is accepted (plain STOMP over WebSocket).
+    let ws = ws.protocols(STOMP_SUBPROTOCOLS);
+    let offered: Vec<String> = ws
+        .requested_protocols()
+        .filter_map(|p| p.to_str().ok())
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !offered.is_empty() && ws.selected_protocol().is_none() {
+        tracing::info!(%peer, ?offered, "refused a WebSocket without a STOMP subprotocol");
+        return Error::Invalid(format!(
+            "none of the offered subprotocols ({}) is supported; offer one of {}",
+            offered.join(", "),
+            STOMP_SUBPROTOCOLS.join(", ")
+        ))
+        .into_response();
     }
     let Some(slot) = app
         .ip_connections
@@ -474,8 +496,7 @@ async fn ws_upgrade(
     // are a few hundred bytes: a 4 KiB read buffer grows when a bigger message arrives, and a
     // 4 KiB write threshold still lets a batch of queued frames leave in one write (the session
     // flushes once per batch) without keeping a large buffer per idle connection.
-    ws.protocols(["v12.stomp", "v11.stomp", "v10.stomp"])
-        .read_buffer_size(4 * 1024)
+    ws.read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
         .max_message_size(ws_max)
         .max_frame_size(ws_max)

@@ -10,9 +10,11 @@
 //! - otherwise, subscribed to `/user/queue/notifications`: as a notification;
 //! - otherwise nowhere (the connection asked for neither).
 //!
-//! One decision per message per connection gives "one copy per connection, never both, never
-//! neither" (rule 3). The seq filter of a room subscription remembers the last `seq` sent
-//! (`delivered`):
+//! One decision per message per connection gives "one route per connection, never both, never
+//! neither" (rule 3). On the chosen route each subscription to it gets its own MESSAGE frame
+//! (STOMP): a connection may subscribe one room twice, say from two components. The room's
+//! *seq filter* is shared by all its subscriptions and remembers the last `seq` sent on the
+//! room's topic (`delivered`):
 //! - `seq <= delivered` was sent already (by a `since-seq` replay): skipped, so no duplicate;
 //! - `seq == delivered + 1`: sent;
 //! - `seq > delivered + 1`: the messages in between are read from the store and sent first.
@@ -32,6 +34,11 @@
 //! The same race at the other end: after an UNSUBSCRIBE, a late publication that the seq
 //! filter had already sent by filling a gap would otherwise come again as a notification. The
 //! task remembers the last `seq` each left room's topic sent (`left`) and drops those.
+//!
+//! A further subscription to a room already subscribed joins its filter. With `since-seq: N`
+//! it alone first gets the stored messages in `N < seq <= delivered`, and it skips live ones up
+//! to `N` (`RoomSubscriber::holds`); either way every later message reaches every subscription
+//! of the room once, in seq order.
 //!
 //! On one node none of these races happen in practice: the group commit publishes in commit
 //! order (see `rooms`). They matter for publications that travel between nodes.
@@ -85,7 +92,9 @@ enum Close {
     Fatal {
         code: &'static str,
         message: String,
-        receipt: Option<String>,
+        /// Further headers of the `ERROR` frame (`receipt-id`, or `version` when no version is
+        /// in common).
+        headers: Vec<(&'static str, String)>,
     },
 }
 
@@ -94,7 +103,7 @@ impl Close {
         Close::Fatal {
             code,
             message: message.into(),
-            receipt: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -107,11 +116,31 @@ enum Target {
     Errors,
 }
 
-/// A room topic subscription and its seq filter.
+/// One subscription of this connection.
+#[derive(Debug)]
+struct Subscription {
+    target: Target,
+    /// The `subscription` header of its MESSAGE frames: the client's id, or none for a STOMP 1.0
+    /// SUBSCRIBE without one (1.0 sends the header only "if the subscription had an id").
+    header: Option<String>,
+    /// `ack:client` or `ack:client-individual`: on 1.2 its MESSAGE frames carry an `ack` header.
+    client_ack: bool,
+}
+
+/// One subscription to a room topic: its id, and the `seq` up to which it holds the messages
+/// already (from its own `since-seq` replay), so the shared filter skips them for it alone.
+#[derive(Debug)]
+struct RoomSubscriber {
+    id: String,
+    holds: Seq,
+}
+
+/// A connection's view of one room: the seq filter shared by every subscription to the room's
+/// topic, and those subscriptions (each gets its own MESSAGE frame, in subscription order).
 #[derive(Debug)]
 struct RoomSubscription {
-    id: String,
-    /// The last `seq` sent on this subscription (or that the client said it holds).
+    subscribers: Vec<RoomSubscriber>,
+    /// The last `seq` sent on this room's topic (or that the client said it holds).
     delivered: Seq,
     /// For a subscription without `since-seq`: the room's last `seq` when it began. Messages
     /// up to it were committed before the subscription existed, so they take the route they
@@ -209,6 +238,10 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
             Some(Ok(WsMessage::Text(text))) => inbox.extend_from_slice(text.as_bytes()),
             Some(Ok(WsMessage::Binary(bytes))) => inbox.extend_from_slice(&bytes),
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+            Some(Err(err)) if is_too_big(&err) => {
+                finish(&mut socket, Version::V1_2, too_big_close(&app)).await;
+                return;
+            }
             Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => return,
         }
     };
@@ -243,12 +276,15 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
     info!("connected");
 
     let (send_every, expect_every) = heart_beat;
-    let connected = Frame::new(Command::Connected)
-        .with_header("version", version.as_str())
-        .with_header(
+    let mut connected = Frame::new(Command::Connected).with_header("version", version.as_str());
+    // STOMP 1.0 has no heart-beats: its CONNECTED names none (and `accept_connect` agreed none).
+    if version > Version::V1_0 {
+        connected = connected.with_header(
             "heart-beat",
             format!("{},{}", limits.heartbeat_min_ms, limits.heartbeat_want_ms),
-        )
+        );
+    }
+    let connected = connected
         .with_header("server", concat!("sotong/", env!("CARGO_PKG_VERSION")))
         .with_header("session", conn_id.to_string())
         .with_header("user-name", identity.user.username.clone());
@@ -265,6 +301,7 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
         rooms: HashMap::new(),
         left: HashMap::new(),
         out: Vec::new(),
+        held_receipt: None,
         budget: SendBudget::new(limits.send_rate_per_sec, limits.send_burst),
         next_event: 0,
         last_write: Instant::now(),
@@ -298,8 +335,14 @@ async fn accept_connect(
             "the first frame must be CONNECT or STOMP",
         ));
     }
-    let version = Version::negotiate(frame.header("accept-version"))
-        .ok_or_else(|| Close::fatal("malformed", "supported versions are 1.0, 1.1 and 1.2"))?;
+    let version = Version::negotiate(frame.header("accept-version")).ok_or_else(|| {
+        // STOMP 1.2 "Protocol Negotiation": the ERROR lists the server's versions in `version`.
+        Close::Fatal {
+            code: "malformed",
+            message: "supported versions are 1.0, 1.1 and 1.2".into(),
+            headers: vec![("version", "1.0,1.1,1.2".into())],
+        }
+    })?;
     let token = frame
         .header("Authorization")
         .or_else(|| frame.header("authorization"))
@@ -323,6 +366,11 @@ async fn accept_connect(
             }
             _ => Close::fatal("unauthorized", "the token is not valid"),
         })?;
+    if version == Version::V1_0 {
+        // 1.0 has no heart-beating (a `heart-beat` header means nothing there): no beats either
+        // way, and no silence limit.
+        return Ok((identity, version, (0, 0)));
+    }
     let client_beats = match frame.header("heart-beat") {
         Some(value) => parse_heart_beat(value)
             .ok_or_else(|| Close::fatal("malformed", "heart-beat must be two numbers: cx,cy"))?,
@@ -345,6 +393,32 @@ fn fatal_code(err: &sotong_stomp::ParseError) -> &'static str {
     }
 }
 
+/// Whether a socket error is a WebSocket message above the WebSocket layer's own cap (the hard
+/// cap, several times `max_frame_bytes`, set at the upgrade).
+fn is_too_big(err: &axum::Error) -> bool {
+    use std::error::Error as _;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
+    while let Some(cause) = source {
+        if let Some(ws) = cause.downcast_ref::<tungstenite::Error>() {
+            return matches!(ws, tungstenite::Error::Capacity(_));
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// The end of a connection that sent a WebSocket message above the hard cap: `ERROR too_large`
+/// (then close 1009), like a STOMP frame above `max_frame_bytes`, instead of a bare close.
+fn too_big_close(app: &App) -> Close {
+    Close::fatal(
+        "too_large",
+        format!(
+            "a WebSocket message above the limit (frames have at most {} bytes)",
+            app.config.limits.max_frame_bytes
+        ),
+    )
+}
+
 /// Sends the closing ERROR (if any) and closes the socket, without waiting long for a peer
 /// that does not read.
 async fn finish<T: Transport>(socket: &mut T, version: Version, close: Close) {
@@ -352,30 +426,34 @@ async fn finish<T: Transport>(socket: &mut T, version: Version, close: Close) {
         if let Close::Fatal {
             code,
             message,
-            receipt,
+            headers,
         } = &close
         {
             let mut frame = Frame::new(Command::Error)
                 .with_header("message", *code)
                 .with_header("content-type", "text/plain");
-            if let Some(receipt) = receipt {
-                frame = frame.with_header("receipt-id", receipt.clone());
+            for (name, value) in headers {
+                frame = frame.with_header(*name, value.clone());
             }
             let frame = frame.with_body(message.clone().into_bytes());
             let _ = socket.feed(ws_message(&frame, version)).await;
         }
-        let code = match &close {
-            Close::Clean => 1000,
+        // RFC 6455 7.4.1: 1001 going away, 1009 too big to process, 1008 policy violation.
+        let (code, reason) = match &close {
+            Close::Clean => (1000, ""),
             Close::Fatal {
                 code: "shutting_down",
                 ..
-            } => 1001,
-            Close::Fatal { .. } => 1008,
+            } => (1001, "shutting_down"),
+            Close::Fatal {
+                code: "too_large", ..
+            } => (1009, "too_large"),
+            Close::Fatal { code, .. } => (1008, *code),
         };
         let _ = socket
             .send(WsMessage::Close(Some(CloseFrame {
                 code,
-                reason: "".into(),
+                reason: reason.into(),
             })))
             .await;
     };
@@ -391,6 +469,40 @@ fn ws_message(frame: &Frame, version: Version) -> WsMessage {
         Ok(text) => WsMessage::Text(text),
         Err(_) => WsMessage::Binary(bytes),
     }
+}
+
+/// The start of a MESSAGE frame for `sub`: `destination`, `subscription` (unless a 1.0
+/// subscription had no id), `message-id`, and on 1.2 for a client-ack subscription the `ack`
+/// header the spec requires (unique per frame: the message and the subscription). 1.0 and 1.1
+/// clients ACK by `message-id`.
+fn message_head(
+    version: Version,
+    destination: &str,
+    sub: &Subscription,
+    message_id: &str,
+) -> Frame {
+    let mut frame = Frame::new(Command::Message).with_header("destination", destination);
+    if let Some(id) = &sub.header {
+        frame = frame.with_header("subscription", id.clone());
+    }
+    frame = frame.with_header("message-id", message_id);
+    if sub.client_ack && version >= Version::V1_2 {
+        let ack = match &sub.header {
+            Some(id) => format!("{message_id}/{id}"),
+            None => message_id.to_string(),
+        };
+        frame = frame.with_header("ack", ack);
+    }
+    frame
+}
+
+/// A message event on its room topic, for one subscription.
+fn room_message_frame(version: Version, sub: &Subscription, message: &RenderedMessage) -> Frame {
+    let destination = format!("/topic/rooms/{}", message.room_id());
+    message_head(version, &destination, sub, &message.message.id.to_string())
+        .with_header("seq", message.seq().to_string())
+        .with_header("content-type", "application/json")
+        .with_body(message.topic_body.clone())
 }
 
 /// What the destination of a SUBSCRIBE names.
@@ -465,9 +577,9 @@ struct Session<T> {
     version: Version,
     identity: Identity,
     conn_id: ConnectionId,
-    /// Subscription id -> what it points at.
-    subscriptions: HashMap<String, Target>,
-    /// Room -> its topic subscription (at most one per room per connection).
+    /// Subscription id (for a 1.0 SUBSCRIBE without one, its destination) -> the subscription.
+    subscriptions: HashMap<String, Subscription>,
+    /// Room -> its seq filter and its topic subscriptions (one or more).
     rooms: HashMap<RoomId, RoomSubscription>,
     /// Rooms whose topic subscription ended on this connection -> the last `seq` it sent.
     /// A late publication at or below it went out on the topic already (gap filling sends
@@ -475,6 +587,9 @@ struct Session<T> {
     left: HashMap<RoomId, Seq>,
     /// Frames waiting for the next flush.
     out: Vec<Frame>,
+    /// The RECEIPT of the SEND just handled: it waits until the sender's own copy of the
+    /// message (already in the queue, see `serve`) has been queued ahead of it.
+    held_receipt: Option<Frame>,
     budget: SendBudget,
     next_event: u64,
     last_write: Instant,
@@ -528,14 +643,25 @@ impl<T: Transport> Session<T> {
                         if let Err(close) = self.handle_frame(frame).await {
                             return close;
                         }
+                        if let Some(receipt) = self.held_receipt.take() {
+                            // The own copy first, then the RECEIPT (contract, rule 1): a stored
+                            // message is published before its commit is answered, so its copy
+                            // for this connection is in the queue already. Everything queued
+                            // goes ahead (at most the queue's capacity), keeping seq order.
+                            while let Ok(item) = queue.try_recv() {
+                                if let Err(close) = self.handle_outbound(item).await {
+                                    return close;
+                                }
+                            }
+                            self.out.push(receipt);
+                        }
                         expiry.as_mut().reset(self.expiry_instant());
                     }
                     Ok(None) => break,
                     Err(err) => return Close::fatal(fatal_code(&err), err.to_string()),
                 }
             }
-            // Whatever is queued already leaves in the same write: a sender's own copy of its
-            // message is queued before its RECEIPT is, so the two share one syscall.
+            // Whatever is queued already leaves in the same write.
             for _ in 0..OUTBOUND_BATCH {
                 let Ok(item) = queue.try_recv() else { break };
                 if let Err(close) = self.handle_outbound(item).await {
@@ -567,6 +693,7 @@ impl<T: Transport> Session<T> {
                         Some(Ok(WsMessage::Binary(bytes))) => inbox.extend_from_slice(&bytes),
                         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
                         Some(Ok(WsMessage::Close(_))) | None => return Close::Clean,
+                        Some(Err(err)) if is_too_big(&err) => return too_big_close(&self.app),
                         Some(Err(err)) => {
                             debug!(error = %err, "socket error");
                             return Close::Clean;
@@ -679,9 +806,6 @@ impl<T: Transport> Session<T> {
         err.log();
         let destination = frame.header("destination").unwrap_or("");
         debug!(code = err.code(), %err, destination, "request refused");
-        let Some(sub) = self.subscription_of(Target::Errors) else {
-            return;
-        };
         let body = serde_json::json!({
             "type": "error",
             "code": err.code(),
@@ -689,22 +813,53 @@ impl<T: Transport> Session<T> {
             "destination": destination,
         });
         let id = self.event_id("err");
-        let mut out = Frame::new(Command::Message)
-            .with_header("destination", ERRORS)
-            .with_header("subscription", sub)
-            .with_header("message-id", id)
-            .with_header("content-type", "application/json");
-        if let Some(receipt) = frame.header("receipt") {
-            out = out.with_header("receipt-id", receipt);
-        }
-        self.out.push(out.with_body(body.to_string().into_bytes()));
+        let frames: Vec<Frame> = self
+            .subscriptions_to(Target::Errors)
+            .into_iter()
+            .map(|sub| {
+                let mut out = message_head(self.version, ERRORS, sub, &id)
+                    .with_header("content-type", "application/json");
+                if let Some(receipt) = frame.header("receipt") {
+                    out = out.with_header("receipt-id", receipt);
+                }
+                out.with_body(body.to_string().into_bytes())
+            })
+            .collect();
+        self.out.extend(frames);
     }
 
-    fn subscription_of(&self, target: Target) -> Option<String> {
-        self.subscriptions
+    /// Every subscription of this connection to `target` (each gets its own MESSAGE frame), in
+    /// a stable order.
+    fn subscriptions_to(&self, target: Target) -> Vec<&Subscription> {
+        let mut subs: Vec<(&String, &Subscription)> = self
+            .subscriptions
             .iter()
-            .find(|(_, t)| **t == target)
-            .map(|(id, _)| id.clone())
+            .filter(|(_, sub)| sub.target == target)
+            .collect();
+        subs.sort_by(|a, b| a.0.cmp(b.0));
+        subs.into_iter().map(|(_, sub)| sub).collect()
+    }
+
+    /// Queues one MESSAGE with `body` per subscription to `target`. Returns whether there was one.
+    fn push_to_each(
+        &mut self,
+        target: Target,
+        destination: &str,
+        message_id: &str,
+        body: &[u8],
+    ) -> bool {
+        let frames: Vec<Frame> = self
+            .subscriptions_to(target)
+            .into_iter()
+            .map(|sub| {
+                message_head(self.version, destination, sub, message_id)
+                    .with_header("content-type", "application/json")
+                    .with_body(body.to_vec())
+            })
+            .collect();
+        let any = !frames.is_empty();
+        self.out.extend(frames);
+        any
     }
 
     async fn handle_frame(&mut self, frame: Frame) -> Result<(), Close> {
@@ -717,20 +872,29 @@ impl<T: Transport> Session<T> {
                 self.receipt(&frame);
                 return Err(Close::Clean);
             }
-            Command::Connect | Command::Stomp => {
-                Err(Error::Invalid("this connection is connected already".into()))
+            Command::Connect | Command::Stomp => Err(Error::Invalid(
+                "this connection is connected already".into(),
+            )),
+            Command::Ack | Command::Nack => {
+                // Every message is stored before it is sent, so nothing waits on an ACK and a
+                // NACK redelivers nothing (the client recovers with since-seq). Both are
+                // accepted whatever they name, an unknown id included.
+                self.receipt(&frame);
+                Ok(())
             }
-            Command::Ack | Command::Nack | Command::Begin | Command::Commit | Command::Abort => {
-                Err(Error::Invalid(format!(
-                    "{} is not supported: subscriptions are ack:auto and SENDs are not transactional",
-                    frame.command.as_str()
-                )))
-            }
+            Command::Begin | Command::Commit | Command::Abort => Err(Error::Invalid(format!(
+                "{} is not supported: SENDs are not transactional",
+                frame.command.as_str()
+            ))),
             Command::Connected | Command::Message | Command::Receipt | Command::Error => {
                 return Err(Close::Fatal {
                     code: "malformed",
                     message: format!("{} is a server frame", frame.command.as_str()),
-                    receipt: frame.header("receipt").map(str::to_string),
+                    headers: frame
+                        .header("receipt")
+                        .map(|receipt| ("receipt-id", receipt.to_string()))
+                        .into_iter()
+                        .collect(),
                 });
             }
         };
@@ -750,21 +914,35 @@ impl<T: Transport> Session<T> {
     }
 
     async fn subscribe(&mut self, frame: &Frame) -> Result<(), Error> {
-        let id = frame
-            .header("id")
-            .ok_or_else(|| Error::Invalid("SUBSCRIBE needs an id header".into()))?
-            .to_string();
         let destination = frame
             .header("destination")
             .ok_or_else(|| Error::Invalid("SUBSCRIBE needs a destination header".into()))?;
+        // STOMP 1.0 makes `id` optional; such a subscription is known by its destination.
+        let (id, header) = match frame.header("id") {
+            Some(id) => (id.to_string(), Some(id.to_string())),
+            None if self.version == Version::V1_0 => (destination.to_string(), None),
+            None => return Err(Error::Invalid("SUBSCRIBE needs an id header".into())),
+        };
         if self.subscriptions.contains_key(&id) {
-            return Err(Error::Invalid(format!("subscription id {id} is in use")));
+            return Err(Error::Invalid(match header {
+                Some(_) => format!("subscription id {id} is in use"),
+                None => format!("already subscribed to {destination} without an id"),
+            }));
         }
-        if let Some(ack) = frame.header("ack") {
-            if ack != "auto" {
-                return Err(Error::Invalid("only ack:auto is supported".into()));
+        let client_ack = match frame.header("ack") {
+            None | Some("auto") => false,
+            Some("client" | "client-individual") => true,
+            Some(_) => {
+                return Err(Error::Invalid(
+                    "ack must be auto, client or client-individual".into(),
+                ))
             }
-        }
+        };
+        let subscription = Subscription {
+            target: Target::Errors,
+            header,
+            client_ack,
+        };
         let max = self.app.config.limits.max_subscriptions;
         if self.subscriptions.len() >= max {
             return Err(Error::TooLarge(format!(
@@ -773,11 +951,10 @@ impl<T: Transport> Session<T> {
         }
         let target = subscription_target(destination)
             .ok_or_else(|| Error::NotFound(format!("no destination {destination}")))?;
-        if let Some(existing) = self.subscription_of(target) {
-            return Err(Error::Invalid(format!(
-                "already subscribed to {destination} as subscription {existing}"
-            )));
-        }
+        let subscription = Subscription {
+            target,
+            ..subscription
+        };
         let since = match frame.header("since-seq") {
             Some(value) => Some(
                 value
@@ -792,6 +969,11 @@ impl<T: Transport> Session<T> {
                 .chat
                 .require_member(self.identity.user.id, room)
                 .await?;
+            if self.rooms.contains_key(&room) {
+                return self
+                    .subscribe_again(frame, room, id, subscription, since)
+                    .await;
+            }
             // Read after the membership check and before anything else this task does, so any
             // message committed later is still ahead of us in the queue (see the module doc).
             let last = self.app.chat.store().last_seq(room).await?;
@@ -799,13 +981,16 @@ impl<T: Transport> Session<T> {
             self.rooms.insert(
                 room,
                 RoomSubscription {
-                    id: id.clone(),
+                    subscribers: vec![RoomSubscriber {
+                        id: id.clone(),
+                        holds: 0,
+                    }],
                     delivered: last,
                     live_after: since.is_none().then_some(last),
                 },
             );
         }
-        self.subscriptions.insert(id.clone(), target);
+        self.subscriptions.insert(id.clone(), subscription);
         self.app.metrics.subscriptions.inc();
         if let (Target::Room(room), Some(since)) = (target, since) {
             if let Err(err) = self.replay(room, since).await {
@@ -860,25 +1045,146 @@ impl<T: Transport> Session<T> {
         }
     }
 
-    fn unsubscribe(&mut self, frame: &Frame) -> Result<(), Error> {
-        let id = frame
-            .header("id")
-            .ok_or_else(|| Error::Invalid("UNSUBSCRIBE needs an id header".into()))?;
-        let target = self
-            .subscriptions
-            .remove(id)
-            .ok_or_else(|| Error::Invalid(format!("no subscription {id}")))?;
-        if let Target::Room(room) = target {
-            if let Some(sub) = self.rooms.remove(&room) {
-                if self.left.len() >= MAX_LEFT_ROOMS {
-                    // Only late publications need the marks; losing them all at once merely
-                    // lets such a rare late copy through as a notification.
-                    self.left.clear();
-                }
-                self.left.insert(room, sub.delivered);
+    /// A further subscription to a room this connection already subscribes to. It joins the
+    /// room's seq filter: live messages after the filter's `delivered` reach every subscription
+    /// of the room. With `since-seq: N`, this subscription alone first gets the stored
+    /// messages in `N < seq <= delivered`, and skips live ones up to `N` (it holds them).
+    async fn subscribe_again(
+        &mut self,
+        frame: &Frame,
+        room: RoomId,
+        id: String,
+        subscription: Subscription,
+        since: Option<Seq>,
+    ) -> Result<(), Error> {
+        let Some(shared) = self.rooms.get_mut(&room) else {
+            return Err(Error::Invalid(format!("no subscription to room {room}")));
+        };
+        let delivered = shared.delivered;
+        if since.is_some() {
+            // A message up to `delivered` is now on the topic (replayed, or held by the client),
+            // so a late one at or below it must not also come as a notification.
+            shared.live_after = None;
+        }
+        shared.subscribers.push(RoomSubscriber {
+            id: id.clone(),
+            holds: since.unwrap_or(delivered),
+        });
+        self.subscriptions.insert(id.clone(), subscription);
+        self.app.metrics.subscriptions.inc();
+        if let Some(since) = since.filter(|&since| since < delivered) {
+            if let Err(err) = self.replay_to(room, &id, since, delivered).await {
+                self.remove_subscription(&id);
+                return Err(err);
             }
         }
+        self.receipt(frame);
+        Ok(())
+    }
+
+    /// Sends the stored messages of `room` in `since < seq <= upto` to subscription `id` only.
+    async fn replay_to(
+        &mut self,
+        room: RoomId,
+        id: &str,
+        since: Seq,
+        upto: Seq,
+    ) -> Result<(), Error> {
+        let mut cursor = since;
+        while cursor < upto {
+            let page = self
+                .app
+                .chat
+                .store()
+                .messages(
+                    room,
+                    Page {
+                        before: Some(upto + 1),
+                        after: Some(cursor),
+                        limit: REPLAY_PAGE,
+                    },
+                )
+                .await?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            for message in page {
+                cursor = message.seq;
+                let rendered = RenderedMessage::new(&message);
+                if let Some(sub) = self.subscriptions.get(id) {
+                    self.out
+                        .push(room_message_frame(self.version, sub, &rendered));
+                }
+            }
+            // A long replay goes out page by page instead of piling up in memory.
+            if self.flush().await.is_err() {
+                return Err(Error::Invalid(
+                    "the connection closed during the replay".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends one subscription. The last one of a room takes the room's seq filter with it and
+    /// leaves its `left` mark (see the module doc).
+    fn remove_subscription(&mut self, id: &str) {
+        let Some(sub) = self.subscriptions.remove(id) else {
+            return;
+        };
         self.app.metrics.subscriptions.dec();
+        let Target::Room(room) = sub.target else {
+            return;
+        };
+        let Some(shared) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        shared.subscribers.retain(|subscriber| subscriber.id != id);
+        if shared.subscribers.is_empty() {
+            let delivered = shared.delivered;
+            self.rooms.remove(&room);
+            if self.left.len() >= MAX_LEFT_ROOMS {
+                // Only late publications need the marks; losing them all at once merely
+                // lets such a rare late copy through as a notification.
+                self.left.clear();
+            }
+            self.left.insert(room, delivered);
+        }
+    }
+
+    /// UNSUBSCRIBE by `id`, or (STOMP 1.0, where `id` is optional) by `destination`: then every
+    /// subscription to that destination ends.
+    fn unsubscribe(&mut self, frame: &Frame) -> Result<(), Error> {
+        let ids: Vec<String> = match (frame.header("id"), frame.header("destination")) {
+            (Some(id), _) => {
+                if !self.subscriptions.contains_key(id) {
+                    return Err(Error::Invalid(format!("no subscription {id}")));
+                }
+                vec![id.to_string()]
+            }
+            (None, Some(destination)) => {
+                let target = subscription_target(destination)
+                    .ok_or_else(|| Error::Invalid(format!("no subscription to {destination}")))?;
+                let ids: Vec<String> = self
+                    .subscriptions
+                    .iter()
+                    .filter(|(_, sub)| sub.target == target)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                if ids.is_empty() {
+                    return Err(Error::Invalid(format!("no subscription to {destination}")));
+                }
+                ids
+            }
+            (None, None) => {
+                return Err(Error::Invalid(
+                    "UNSUBSCRIBE needs an id (or, in STOMP 1.0, a destination) header".into(),
+                ))
+            }
+        };
+        for id in &ids {
+            self.remove_subscription(id);
+        }
         self.receipt(frame);
         Ok(())
     }
@@ -902,7 +1208,8 @@ impl<T: Transport> Session<T> {
                     .post_message(&user, room, &text, frame.header("client-msg-id"))
                     .await?;
                 if let Some(receipt) = frame.header("receipt") {
-                    self.out.push(
+                    // Held back until the own copy is queued (see `serve`).
+                    self.held_receipt = Some(
                         Frame::new(Command::Receipt)
                             .with_header("receipt-id", receipt)
                             .with_header("message-id", message.id.to_string())
@@ -990,19 +1297,17 @@ impl<T: Transport> Session<T> {
             self.observe_latency(message);
             return Ok(());
         }
-        if let Some(sub) = self.subscription_of(Target::Notifications) {
-            let body = format!(
-                r#"{{"type":"message","roomId":{room},"message":{},"unread":{unread}}}"#,
-                message.message_json
-            );
-            self.out.push(
-                Frame::new(Command::Message)
-                    .with_header("destination", NOTIFICATIONS)
-                    .with_header("subscription", sub)
-                    .with_header("message-id", message.message.id.to_string())
-                    .with_header("content-type", "application/json")
-                    .with_body(body.into_bytes()),
-            );
+        let body = format!(
+            r#"{{"type":"message","roomId":{room},"message":{},"unread":{unread}}}"#,
+            message.message_json
+        );
+        let message_id = message.message.id.to_string();
+        if self.push_to_each(
+            Target::Notifications,
+            NOTIFICATIONS,
+            &message_id,
+            body.as_bytes(),
+        ) {
             self.observe_latency(message);
         }
         Ok(())
@@ -1041,21 +1346,24 @@ impl<T: Transport> Session<T> {
         }
     }
 
-    /// Queues a message on its room topic and advances the room's seq filter.
+    /// Queues a message on its room topic, one frame per subscription that does not hold it
+    /// yet, and advances the room's seq filter.
     fn push_room_message(&mut self, message: &RenderedMessage) {
         let room = message.room_id();
-        let Some(sub) = self.rooms.get_mut(&room) else {
+        let seq = message.seq();
+        let Some(shared) = self.rooms.get_mut(&room) else {
             return;
         };
-        sub.delivered = sub.delivered.max(message.seq());
-        let frame = Frame::new(Command::Message)
-            .with_header("destination", format!("/topic/rooms/{room}"))
-            .with_header("subscription", sub.id.clone())
-            .with_header("message-id", message.message.id.to_string())
-            .with_header("seq", message.seq().to_string())
-            .with_header("content-type", "application/json")
-            .with_body(message.topic_body.clone());
-        self.out.push(frame);
+        shared.delivered = shared.delivered.max(seq);
+        for subscriber in &shared.subscribers {
+            if seq <= subscriber.holds {
+                continue;
+            }
+            if let Some(sub) = self.subscriptions.get(&subscriber.id) {
+                self.out
+                    .push(room_message_frame(self.version, sub, message));
+            }
+        }
     }
 
     fn observe_latency(&self, message: &RenderedMessage) {
@@ -1070,17 +1378,16 @@ impl<T: Transport> Session<T> {
         if typing.origin == self.conn_id {
             return;
         }
-        let Some(sub) = self.rooms.get(&typing.room_id).map(|s| s.id.clone()) else {
+        if !self.rooms.contains_key(&typing.room_id) {
             return;
-        };
+        }
         let id = self.event_id("typing");
-        self.out.push(
-            Frame::new(Command::Message)
-                .with_header("destination", format!("/topic/rooms/{}", typing.room_id))
-                .with_header("subscription", sub)
-                .with_header("message-id", id)
-                .with_header("content-type", "application/json")
-                .with_body(typing.body.clone()),
+        let destination = format!("/topic/rooms/{}", typing.room_id);
+        self.push_to_each(
+            Target::Room(typing.room_id),
+            &destination,
+            &id,
+            &typing.body,
         );
     }
 
@@ -1092,8 +1399,11 @@ impl<T: Transport> Session<T> {
             }
             UserEvent::Left { room_id } => {
                 if let Some(sub) = self.rooms.remove(room_id) {
-                    self.subscriptions.remove(&sub.id);
-                    self.app.metrics.subscriptions.dec();
+                    for subscriber in &sub.subscribers {
+                        if self.subscriptions.remove(&subscriber.id).is_some() {
+                            self.app.metrics.subscriptions.dec();
+                        }
+                    }
                     let destination = format!("/topic/rooms/{room_id}");
                     let frame =
                         Frame::new(Command::Unsubscribe).with_header("destination", destination);
@@ -1120,17 +1430,13 @@ impl<T: Transport> Session<T> {
                 return Ok(());
             }
         };
-        if let Some(sub) = self.subscription_of(Target::Notifications) {
-            let id = self.event_id("event");
-            self.out.push(
-                Frame::new(Command::Message)
-                    .with_header("destination", NOTIFICATIONS)
-                    .with_header("subscription", sub)
-                    .with_header("message-id", id)
-                    .with_header("content-type", "application/json")
-                    .with_body(body.to_string().into_bytes()),
-            );
-        }
+        let id = self.event_id("event");
+        self.push_to_each(
+            Target::Notifications,
+            NOTIFICATIONS,
+            &id,
+            body.to_string().as_bytes(),
+        );
         Ok(())
     }
 }

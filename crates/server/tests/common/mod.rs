@@ -243,6 +243,8 @@ pub struct Stomp {
     decoder: Decoder,
     inbox: BytesMut,
     pub heartbeats: usize,
+    /// The STOMP version frames are encoded and decoded for (header escaping).
+    version: Version,
     /// How long `next` waits before the test fails as hung.
     pub patience: Duration,
 }
@@ -282,6 +284,7 @@ impl Stomp {
             }),
             inbox: BytesMut::new(),
             heartbeats: 0,
+            version: Version::V1_2,
             patience: PATIENCE,
         })
     }
@@ -314,7 +317,7 @@ impl Stomp {
 
     pub async fn send_frame(&mut self, frame: Frame) {
         let mut buf = BytesMut::new();
-        encode(&frame, Version::V1_2, &mut buf);
+        encode(&frame, self.version, &mut buf);
         match std::str::from_utf8(&buf) {
             Ok(_) => self.send_raw(&buf).await,
             Err(_) => self.send_binary(&buf).await,
@@ -424,6 +427,31 @@ impl Stomp {
                 .with_body(serde_json::json!({"text": text}).to_string().into_bytes()),
         )
         .await;
+    }
+
+    /// Encodes and decodes headers as `version` does from now on (after its CONNECTED).
+    pub fn speak(&mut self, version: Version) {
+        self.version = version;
+        self.decoder.set_version(version);
+    }
+
+    /// Reads until the server's WebSocket close and returns its code and reason (`None` when
+    /// the socket ended without a close frame). Frames before it are dropped.
+    pub async fn close_frame(&mut self) -> Option<(u16, String)> {
+        let read = async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(WsMessage::Close(frame))) => {
+                        return frame.map(|f| (u16::from(f.code), f.reason.to_string()))
+                    }
+                    None | Some(Err(_)) => return None,
+                    Some(Ok(_)) => {}
+                }
+            }
+        };
+        tokio::time::timeout(self.patience, read)
+            .await
+            .expect("a close in time")
     }
 
     pub async fn close(mut self) {
