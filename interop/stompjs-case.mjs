@@ -69,6 +69,8 @@ class Connection {
     this.user = user;
     this.waiters = new Set();
     this.receipts = new Map();
+    /** The seqs received so far, by route; a receipt keeps the snapshot taken when it came. */
+    this.snapshot = () => ({ topic: seqsOf(this.topic), notifications: seqsOf(this.notifications) });
     this.topic = [];
     this.notifications = [];
     this.errors = [];
@@ -128,7 +130,9 @@ class Connection {
 
   /** Sends a frame with a `receipt` and waits for the RECEIPT; returns it. */
   async withReceipt(receipt, transmit) {
-    this.client.watchForReceipt(receipt, (frame) => this.event(() => this.receipts.set(receipt, frame)));
+    // What had arrived by the RECEIPT: the sender's own copy must be there (contract rule 1).
+    const onReceipt = (frame) => this.receipts.set(receipt, Object.assign(frame, { seenBefore: this.snapshot() }));
+    this.client.watchForReceipt(receipt, (frame) => this.event(() => onReceipt(frame)));
     transmit({ receipt });
     // An error event for the frame (same receipt-id) fails at once, with its reason.
     const refused = () => this.errors.find((m) => m.headers['receipt-id'] === receipt)?.body;
@@ -175,9 +179,16 @@ class Connection {
 const seqsOf = (inbox) => inbox.filter((m) => m.body.type === 'message').map((m) => m.body.message.seq);
 const hasSeq = (inbox, seq) => () => seqsOf(inbox).includes(seq);
 
-function checkReceipt(receipt, seq, who) {
+/** The RECEIPT of a SEND: the stored seq, a message-id, and the own copy on each route before it. */
+function checkReceipt(receipt, seq, who, ...routes) {
   check(receipt.headers.seq === String(seq), `${who}: RECEIPT seq is ${receipt.headers.seq}, expected ${seq}`);
   check(Boolean(receipt.headers['message-id']), `${who}: RECEIPT has no message-id`);
+  for (const route of routes) {
+    check(
+      receipt.seenBefore[route]?.includes(seq),
+      `${who}: the RECEIPT for seq ${seq} came before the own copy on ${route} (contract rule 1: the copy comes first)`,
+    );
+  }
 }
 
 /** Resolves after `ms`; rejects as soon as the connection fails (an ERROR frame, a close). */
@@ -207,7 +218,7 @@ async function runDefaults() {
     await a.subscribe('/user/queue/errors', a.errors);
     await a.subscribe(topic, a.topic);
     const first = storedBefore + 1;
-    checkReceipt(await a.send('before the pause', `${alice.username}-1`), first, 'alice');
+    checkReceipt(await a.send('before the pause', `${alice.username}-1`), first, 'alice', 'topic');
     await waitFor(a, `own message seq ${first} on the topic`, hasSeq(a.topic, first));
 
     step(`alice stays idle for ${IDLE_MS} ms, longer than twice the agreed heart-beat interval`);
@@ -215,7 +226,7 @@ async function runDefaults() {
 
     step('alice is still connected: a send gets its receipt and comes back on the topic');
     const second = first + 1;
-    checkReceipt(await a.send('after the pause', `${alice.username}-2`), second, 'alice');
+    checkReceipt(await a.send('after the pause', `${alice.username}-2`), second, 'alice', 'topic');
     await waitFor(a, `own message seq ${second} on the topic`, hasSeq(a.topic, second));
     check(a.heartBeats.received >= 1, `no heart-beat from the server in ${IDLE_MS} ms (CONNECTED heart-beat ${a.connected.headers['heart-beat']})`);
     check(a.heartBeats.sent >= 1, `stompjs sent no heart-beat in ${IDLE_MS} ms`);
@@ -239,6 +250,8 @@ async function runAcks() {
   // STOMP 1.0 knows ack modes auto and client only.
   const modes = version === '1.0' ? ['client', 'auto'] : ['client-individual', 'client'];
   const inboxes = [[], []];
+  const seqs = (inbox) => inbox.map((m) => Number(m.headers.seq));
+  a.snapshot = () => inboxes.map(seqs);
   try {
     step(`alice connects and subscribes twice to the room, ack: ${modes.join(' and ack: ')}`);
     await a.connect();
@@ -251,8 +264,7 @@ async function runAcks() {
 
     const first = storedBefore + 1;
     step('alice sends: one MESSAGE per subscription, and each client-ack MESSAGE can be ACKed');
-    checkReceipt(await a.send('to both subscriptions', `${alice.username}-1`), first, 'alice');
-    const seqs = (inbox) => inbox.map((m) => Number(m.headers.seq));
+    checkReceipt(await a.send('to both subscriptions', `${alice.username}-1`), first, 'alice', 0, 1);
     for (const index of [0, 1]) {
       await waitFor(a, `seq ${first} on subscription ${index} (ack: ${modes[index]})`, () => seqs(inboxes[index]).includes(first));
     }
@@ -267,7 +279,7 @@ async function runAcks() {
     // STOMP 1.0 has no NACK: there the second message is ACKed too.
     const verdict = version === '1.0' ? 'ack' : 'nack';
     step(`alice sends again: ${verdict.toUpperCase()} on ack: ${modes[0]}, ACK on ack: ${modes[1]}`);
-    checkReceipt(await a.send(`${verdict} me`, `${alice.username}-2`), second, 'alice');
+    checkReceipt(await a.send(`${verdict} me`, `${alice.username}-2`), second, 'alice', 0, 1);
     for (const index of [0, 1]) {
       await waitFor(a, `seq ${second} on subscription ${index}`, () => seqs(inboxes[index]).includes(second));
     }
@@ -283,9 +295,10 @@ async function runAcks() {
       JSON.stringify(seqs(inboxes[1])) === JSON.stringify([first, second]),
       `subscription 1 (ack: ${modes[1]}) got seq ${JSON.stringify(seqs(inboxes[1]))}, expected [${first},${second}]`,
     );
+    // NACK does not redeliver (docs/contract.md, ack modes).
     check(
-      JSON.stringify(seqs(inboxes[0]).slice(0, 2)) === JSON.stringify([first, second]),
-      `subscription 0 (ack: ${modes[0]}) got seq ${JSON.stringify(seqs(inboxes[0]))}, expected [${first},${second}] first`,
+      JSON.stringify(seqs(inboxes[0])) === JSON.stringify([first, second]),
+      `subscription 0 (ack: ${modes[0]}) got seq ${JSON.stringify(seqs(inboxes[0]))}, expected [${first},${second}]`,
     );
     check(a.errors.length === 0, `error events: ${JSON.stringify(a.errors.map((m) => m.body))}`);
   } catch (error) {
@@ -336,15 +349,16 @@ async function run() {
   const a = new Connection(alice);
   const b = new Connection(bob);
   try {
-    step('both users connect; alice subscribes to her notifications and errors');
+    step('both users connect and subscribe to their notifications, alice also to her errors');
     await a.connect();
     await b.connect();
     await a.subscribe('/user/queue/errors', a.errors);
     await a.subscribe('/user/queue/notifications', a.notifications);
+    await b.subscribe('/user/queue/notifications', b.notifications);
 
     const firstFromBob = storedBefore + 1;
     step("bob's message reaches alice as a notification while she does not view the room");
-    checkReceipt(await b.send('bob one 소통', `${bob.username}-1`), firstFromBob, 'bob');
+    checkReceipt(await b.send('bob one 소통', `${bob.username}-1`), firstFromBob, 'bob', 'notifications');
     await waitFor(a, `notification of seq ${firstFromBob}`, hasSeq(a.notifications, firstFromBob));
     const notified = a.notifications.find((m) => m.body.message?.seq === firstFromBob)?.body;
     check(notified.roomId === roomId, `notification roomId is ${notified.roomId}, expected ${roomId}`);
@@ -363,7 +377,7 @@ async function run() {
 
     const own = firstFromBob + 1;
     step('alice sends with a receipt: the RECEIPT carries seq, her message comes back once on the topic');
-    checkReceipt(await a.send('alice live 소통', `${alice.username}-1`), own, 'alice');
+    checkReceipt(await a.send('alice live 소통', `${alice.username}-1`), own, 'alice', 'topic');
     await waitFor(a, `own message seq ${own} on the topic`, hasSeq(a.topic, own));
     const echoed = a.topic.find((m) => m.body.message?.seq === own);
     check(echoed.body.message.text === 'alice live 소통', `own message text is ${JSON.stringify(echoed.body.message.text)}`);
@@ -371,13 +385,13 @@ async function run() {
 
     const secondFromBob = own + 1;
     step("bob's second message reaches alice on the room topic, which she now views");
-    checkReceipt(await b.send('bob two', `${bob.username}-2`), secondFromBob, 'bob');
+    checkReceipt(await b.send('bob two', `${bob.username}-2`), secondFromBob, 'bob', 'notifications');
     await waitFor(a, `topic message seq ${secondFromBob}`, hasSeq(a.topic, secondFromBob));
 
     const thirdFromBob = secondFromBob + 1;
     step('alice unsubscribes from the room; bob\'s third message comes as a notification again');
     await a.withReceipt('unsub-room', (receipt) => room.unsubscribe(receipt));
-    checkReceipt(await b.send('bob three', `${bob.username}-3`), thirdFromBob, 'bob');
+    checkReceipt(await b.send('bob three', `${bob.username}-3`), thirdFromBob, 'bob', 'notifications');
     await waitFor(a, `notification of seq ${thirdFromBob}`, hasSeq(a.notifications, thirdFromBob));
 
     step('both disconnect with a receipt');
@@ -394,6 +408,12 @@ async function run() {
     check(
       JSON.stringify(seqsOf(a.notifications)) === JSON.stringify(expectedNotified),
       `notifications got seq ${JSON.stringify(seqsOf(a.notifications))}, expected ${JSON.stringify(expectedNotified)}`,
+    );
+    // bob never views the room: every live message, his own included, is a notification to him.
+    const expectedForBob = [firstFromBob, own, secondFromBob, thirdFromBob];
+    check(
+      JSON.stringify(seqsOf(b.notifications)) === JSON.stringify(expectedForBob),
+      `bob's notifications got seq ${JSON.stringify(seqsOf(b.notifications))}, expected ${JSON.stringify(expectedForBob)}`,
     );
     for (const message of a.topic) {
       check(message.headers.destination === topic, `room MESSAGE destination is ${message.headers.destination}`);
