@@ -1,7 +1,8 @@
 // Runs every interop case against one sotong binary: starts it on 127.0.0.1 (ephemeral port,
-// fresh data dir, a random JWT secret), prepares a fixture per case over HTTP, runs each
-// client x STOMP version x frame kind as a child process with a time limit, prints one line
-// per case and then `N passed, N failed`, stops the server, and exits 1 when a case failed.
+// fresh data dir, a random JWT secret), prepares a fixture per case over HTTP, runs each case
+// (client x STOMP version x frame kind, and the few more in README.md) as a child process with
+// a time limit, prints one line per case and then `N passed, N failed`, stops the server, and
+// exits 1 when a case failed.
 //
 //   node run.mjs [--bin PATH] [--python PATH] [--only SUBSTRING]
 import { spawn } from 'node:child_process';
@@ -19,7 +20,6 @@ const { values: options } = parseArgs({
   },
 });
 const bin = resolve(process.env.INTEROP_CALLER_CWD ?? process.cwd(), options.bin);
-
 
 const IDLE_MS = Number(process.env.INTEROP_IDLE_MS ?? 25_000);
 /** Per case: the idle spell plus room for the flow. */
@@ -44,6 +44,10 @@ for (const client of Object.keys(clients)) {
   cases.push({ client, args: ['defaults'], name: `${client} stock defaults, idle ${IDLE_MS / 1000} s` });
 }
 const selected = cases.filter((testCase) => testCase.name.includes(options.only));
+if (selected.length === 0) {
+  console.error(`no case name contains ${JSON.stringify(options.only)}; the cases are:\n${cases.map((c) => c.name).join('\n')}`);
+  process.exit(2);
+}
 
 /** Runs one case process; resolves with `{ ok, failures, lastStep }`. */
 function runCase(testCase, fixture) {
