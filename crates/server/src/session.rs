@@ -648,7 +648,8 @@ impl<T: Transport> Session<T> {
                             // message is published before its commit is answered, so its copy
                             // for this connection is in the queue already. Everything queued
                             // goes ahead (at most the queue's capacity), keeping seq order.
-                            while let Ok(item) = queue.try_recv() {
+                            for _ in 0..self.app.config.limits.outbound_queue.max(1) {
+                                let Ok(item) = queue.try_recv() else { break };
                                 if let Err(close) = self.handle_outbound(item).await {
                                     return close;
                                 }
@@ -1497,6 +1498,26 @@ mod tests {
         assert!(message_text(&send("hello", Some("application/json"))).is_err());
         assert!(message_text(&send(r#"{"txt":"x"}"#, None)).is_err());
         assert!(message_text(&Frame::new(Command::Send).with_body(vec![0xff, 0xfe])).is_err());
+    }
+
+    #[test]
+    fn message_heads_follow_the_version_and_the_ack_mode() {
+        let sub = |header: Option<&str>, client_ack| Subscription {
+            target: Target::Notifications,
+            header: header.map(str::to_string),
+            client_ack,
+        };
+        let head = message_head(Version::V1_2, NOTIFICATIONS, &sub(Some("s"), true), "7");
+        assert_eq!(head.header("subscription"), Some("s"));
+        assert_eq!(head.header("message-id"), Some("7"));
+        assert_eq!(head.header("ack"), Some("7/s"));
+        let head = message_head(Version::V1_2, NOTIFICATIONS, &sub(Some("s"), false), "7");
+        assert_eq!(head.header("ack"), None, "ack:auto has no ack header");
+        let head = message_head(Version::V1_1, NOTIFICATIONS, &sub(Some("s"), true), "7");
+        assert_eq!(head.header("ack"), None, "1.1 acks by message-id");
+        let head = message_head(Version::V1_0, NOTIFICATIONS, &sub(None, true), "7");
+        assert_eq!(head.header("subscription"), None, "1.0 without an id");
+        assert_eq!(head.header("ack"), None);
     }
 
     #[test]
