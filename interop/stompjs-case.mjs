@@ -144,8 +144,7 @@ class Connection {
   }
 
   subscribe(destination, inbox, headers) {
-    const onMessage = (message) =>
-      this.event(() => inbox.push({ headers: message.headers, body: JSON.parse(message.body), frame: message }));
+    const onMessage = (message) => this.event(() => inbox.push({ headers: message.headers, body: JSON.parse(message.body) }));
     let subscription;
     return this.withReceipt(`sub-${destination}`, (receipt) => {
       subscription = this.client.subscribe(destination, onMessage, { ...headers, ...receipt });
