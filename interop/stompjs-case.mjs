@@ -40,27 +40,50 @@ function check(ok, what) {
   }
 }
 
-/** Resolves when `predicate()` holds, checked after each event; rejects after WAIT_MS. */
-function waitFor(connection, what, predicate) {
+/**
+ * Resolves `true` once `predicate()` holds (checked after each event of `connection`), or
+ * `false` after `ms`; rejects as soon as the connection fails (an ERROR frame, a close).
+ */
+function watch(connection, what, predicate, ms) {
   return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (connection.fatal) {
-        clearTimeout(timer);
-        connection.waiters.delete(poll);
-        reject(new Error(`${what}: ${connection.fatal}`));
-      } else if (predicate()) {
-        clearTimeout(timer);
-        connection.waiters.delete(poll);
-        resolve();
-      }
-    };
-    const timer = setTimeout(() => {
+    const settle = (outcome) => {
+      clearTimeout(timer);
       connection.waiters.delete(poll);
-      reject(new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`));
-    }, WAIT_MS);
+      outcome();
+    };
+    const poll = () => {
+      if (connection.fatal) settle(() => reject(new Error(`${what}: ${connection.fatal}`)));
+      else if (predicate()) settle(() => resolve(true));
+    };
+    const timer = setTimeout(() => settle(() => resolve(false)), ms);
     connection.waiters.add(poll);
     poll();
   });
+}
+
+/** Waits up to WAIT_MS for `predicate()`; rejects when it does not come. */
+async function waitFor(connection, what, predicate) {
+  if (!(await watch(connection, what, predicate, WAIT_MS))) {
+    throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
+  }
+}
+
+/**
+ * Runs one case's steps; a thrown error is a failed check. Closes the clients, then exits 1
+ * when any check failed.
+ */
+async function runCase(clients, steps) {
+  try {
+    await steps();
+  } catch (error) {
+    check(false, error.message);
+  } finally {
+    for (const client of clients) {
+      client.onWebSocketClose = () => {};
+      await client.deactivate({ force: true });
+    }
+  }
+  process.exit(failures.length === 0 ? 0 : 1);
 }
 
 /** One user's stompjs client with everything it received, by route. */
@@ -164,7 +187,7 @@ class Connection {
 
   async disconnect() {
     // deactivate() sends DISCONNECT with the receipt header and settles once the socket closes;
-    // the receipt is what this checks, and the finally block below closes whatever is left.
+    // the receipt is what this checks, and runCase closes whatever is left.
     void this.client.deactivate();
     await waitFor(this, `${this.user.username}: DISCONNECT receipt`, () => this.disconnectReceipt);
     // With stock options stompjs names the receipt itself (`close-N`) and matches it.
@@ -190,28 +213,9 @@ function checkReceipt(receipt, seq, who, ...routes) {
   }
 }
 
-/** Resolves after `ms`; rejects as soon as the connection fails (an ERROR frame, a close). */
-function idle(connection, ms) {
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (connection.fatal) {
-        clearTimeout(timer);
-        connection.waiters.delete(poll);
-        reject(new Error(`while idle: ${connection.fatal}`));
-      }
-    };
-    const timer = setTimeout(() => {
-      connection.waiters.delete(poll);
-      resolve();
-    }, ms);
-    connection.waiters.add(poll);
-    poll();
-  });
-}
-
-async function runDefaults() {
+function runDefaults() {
   const a = new Connection(alice);
-  try {
+  return runCase([a.client], async () => {
     step('alice connects with stock options and subscribes to her errors and the room');
     await a.connect();
     await a.subscribe('/user/queue/errors', a.errors);
@@ -221,7 +225,7 @@ async function runDefaults() {
     await waitFor(a, `own message seq ${first} on the topic`, hasSeq(a.topic, first));
 
     step(`alice stays idle for ${IDLE_MS} ms, longer than twice the agreed heart-beat interval`);
-    await idle(a, IDLE_MS);
+    await watch(a, 'idle', () => false, IDLE_MS);
 
     step('alice is still connected: a send gets its receipt and comes back on the topic');
     const second = first + 1;
@@ -235,23 +239,17 @@ async function runDefaults() {
       `room topic got seq ${JSON.stringify(seqsOf(a.topic))}, expected ${JSON.stringify([first, second])}`,
     );
     check(a.errors.length === 0, `error events: ${JSON.stringify(a.errors.map((m) => m.body))}`);
-  } catch (error) {
-    check(false, error.message);
-  } finally {
-    a.client.onWebSocketClose = () => {};
-    await a.client.deactivate({ force: true });
-  }
-  process.exit(failures.length === 0 ? 0 : 1);
+  });
 }
 
-async function runAcks() {
+function runAcks() {
   const a = new Connection(alice);
   // STOMP 1.0 knows ack modes auto and client only.
   const modes = version === '1.0' ? ['client', 'auto'] : ['client-individual', 'client'];
   const inboxes = [[], []];
   const seqs = (inbox) => inbox.map((m) => Number(m.headers.seq));
   a.snapshot = () => inboxes.map(seqs);
-  try {
+  return runCase([a.client], async () => {
     step(`alice connects and subscribes twice to the room, ack: ${modes.join(' and ack: ')}`);
     await a.connect();
     await a.subscribe('/user/queue/errors', a.errors);
@@ -300,16 +298,10 @@ async function runAcks() {
       `subscription 0 (ack: ${modes[0]}) got seq ${JSON.stringify(seqs(inboxes[0]))}, expected [${first},${second}]`,
     );
     check(a.errors.length === 0, `error events: ${JSON.stringify(a.errors.map((m) => m.body))}`);
-  } catch (error) {
-    check(false, error.message);
-  } finally {
-    a.client.onWebSocketClose = () => {};
-    await a.client.deactivate({ force: true });
-  }
-  process.exit(failures.length === 0 ? 0 : 1);
+  });
 }
 
-async function runUnsupported() {
+function runUnsupported() {
   const state = { waiters: new Set(), fatal: null, error: null, closed: false };
   const event = (record) => {
     record();
@@ -326,7 +318,7 @@ async function runUnsupported() {
   client.onConnect = () => event(() => (state.fatal = 'CONNECTED to a client that asked for STOMP 2.0 only'));
   client.onStompError = (frame) => event(() => (state.error = frame));
   client.onWebSocketClose = () => event(() => (state.closed = true));
-  try {
+  return runCase([client], async () => {
     step('alice asks for STOMP 2.0 only: ERROR with a version header naming 1.0, 1.1 and 1.2, then close');
     client.activate();
     await waitFor(state, 'an ERROR frame', () => state.error);
@@ -336,18 +328,13 @@ async function runUnsupported() {
       `ERROR version header is ${JSON.stringify(state.error.headers.version)}, expected the supported versions 1.0,1.1,1.2`,
     );
     await waitFor(state, 'the socket to close after the ERROR', () => state.closed);
-  } catch (error) {
-    check(false, error.message);
-  } finally {
-    await client.deactivate({ force: true });
-  }
-  process.exit(failures.length === 0 ? 0 : 1);
+  });
 }
 
-async function run() {
+function run() {
   const a = new Connection(alice);
   const b = new Connection(bob);
-  try {
+  return runCase([a.client, b.client], async () => {
     step('both users connect and subscribe to their notifications, alice also to her errors');
     await a.connect();
     await b.connect();
@@ -423,15 +410,7 @@ async function run() {
       check(message.headers.subscription === room.id, `room MESSAGE subscription is ${message.headers.subscription}, expected ${room.id}`);
     }
     check(a.errors.length === 0, `error events: ${JSON.stringify(a.errors.map((m) => m.body))}`);
-  } catch (error) {
-    check(false, error.message);
-  } finally {
-    for (const connection of [a, b]) {
-      connection.client.onWebSocketClose = () => {};
-      await connection.client.deactivate({ force: true });
-    }
-  }
-  process.exit(failures.length === 0 ? 0 : 1);
+  });
 }
 
 if (unsupported) runUnsupported();

@@ -16,6 +16,7 @@ else is stock: heart-beats ``(0, 0)``, ``ack="auto"``, the token as ``passcode``
 accepts it for clients that only send login/passcode).
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -44,36 +45,27 @@ def check(ok, what):
         print(f"FAIL: {what}", flush=True)
 
 
-class WSConnection10(BaseConnection, Protocol10):
-    """STOMP 1.0 over stomp.py's WebSocket transport (stomp.py has no such class)."""
+def ws_connection_class(protocol):
+    """STOMP 1.0 or 1.1 over stomp.py's WebSocket transport, put together as its 1.2 class is."""
 
-    def __init__(self, host_and_ports, ws_path, binary_mode):
-        transport = WSTransport(host_and_ports, ws_path=ws_path, binary_mode=binary_mode)
-        BaseConnection.__init__(self, transport)
-        Protocol10.__init__(self, transport)
+    class WSConnection(BaseConnection, protocol):
+        def __init__(self, host_and_ports, ws_path, binary_mode):
+            transport = WSTransport(host_and_ports, ws_path=ws_path, binary_mode=binary_mode)
+            BaseConnection.__init__(self, transport)
+            protocol.__init__(self, transport)
 
-    def connect(self, *args, **kwargs):
-        self.transport.start()
-        Protocol10.connect(self, *args, **kwargs)
+        def connect(self, *args, **kwargs):
+            self.transport.start()
+            protocol.connect(self, *args, **kwargs)
 
-    def disconnect(self, receipt=None, headers=None, **keyword_headers):
-        Protocol10.disconnect(self, receipt, headers, **keyword_headers)
+        def disconnect(self, receipt=None, headers=None, **keyword_headers):
+            protocol.disconnect(self, receipt, headers, **keyword_headers)
+
+    return WSConnection
 
 
-class WSConnection11(BaseConnection, Protocol11):
-    """STOMP 1.1 over stomp.py's WebSocket transport (stomp.py has no such class)."""
-
-    def __init__(self, host_and_ports, ws_path, binary_mode):
-        transport = WSTransport(host_and_ports, ws_path=ws_path, binary_mode=binary_mode)
-        BaseConnection.__init__(self, transport)
-        Protocol11.__init__(self, transport)
-
-    def connect(self, *args, **kwargs):
-        self.transport.start()
-        Protocol11.connect(self, *args, **kwargs)
-
-    def disconnect(self, receipt=None, headers=None, **keyword_headers):
-        Protocol11.disconnect(self, receipt, headers, **keyword_headers)
+WSConnection10 = ws_connection_class(Protocol10)
+WSConnection11 = ws_connection_class(Protocol11)
 
 
 class Connection(stomp.ConnectionListener):
@@ -149,19 +141,24 @@ class Connection(stomp.ConnectionListener):
 
         self._record(update)
 
-    def wait_for(self, what, predicate):
-        """Returns once predicate() holds; raises after WAIT_SECONDS or on a fatal event."""
-        deadline = time.monotonic() + WAIT_SECONDS
+    def watch(self, what, predicate, seconds):
+        """True once predicate() holds, False after ``seconds``; raises on a fatal event."""
+        deadline = time.monotonic() + seconds
         with self.changed:
             while True:
                 if self.fatal:
                     raise RuntimeError(f"{what}: {self.fatal}")
                 if predicate():
-                    return
+                    return True
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise RuntimeError(f"timed out after {WAIT_SECONDS:g} s waiting for {what}")
+                    return False
                 self.changed.wait(left)
+
+    def wait_for(self, what, predicate):
+        """Returns once predicate() holds; raises after WAIT_SECONDS or on a fatal event."""
+        if not self.watch(what, predicate, WAIT_SECONDS):
+            raise RuntimeError(f"timed out after {WAIT_SECONDS:g} s waiting for {what}")
 
     def connect(self):
         self.conn.connect(self.user["username"], self.user["token"], wait=False)
@@ -171,18 +168,6 @@ class Connection(stomp.ConnectionListener):
             negotiated == self.version or (self.version == "1.0" and negotiated is None),
             f"{self.user['username']}: CONNECTED version is {negotiated}, asked for {self.version}",
         )
-
-    def idle(self, seconds):
-        """Returns after ``seconds``; raises as soon as the connection fails (ERROR, close)."""
-        deadline = time.monotonic() + seconds
-        with self.changed:
-            while True:
-                if self.fatal:
-                    raise RuntimeError(f"while idle: {self.fatal}")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self.changed.wait(left)
 
     def wait_receipt(self, receipt, note=None):
         """Waits for the RECEIPT; an error event for the frame (same receipt-id) fails at once."""
@@ -247,6 +232,18 @@ class Connection(stomp.ConnectionListener):
             pass
 
 
+@contextlib.contextmanager
+def case(*connections):
+    """One case's steps: a RuntimeError is a failed check; the connections close at the end."""
+    try:
+        yield
+    except RuntimeError as error:
+        check(False, str(error))
+    finally:
+        for connection in connections:
+            connection.close()
+
+
 def seqs_of(inbox):
     return [m["body"]["message"]["seq"] for m in inbox if m["body"].get("type") == "message"]
 
@@ -268,7 +265,7 @@ def run(fixture, version, frames):
     alice, bob = fixture["alice"], fixture["bob"]
     a = Connection(fixture, alice, version, frames)
     b = Connection(fixture, bob, version, frames)
-    try:
+    with case(a, b):
         step("both users connect and subscribe to their notifications, alice also to her errors")
         a.connect()
         b.connect()
@@ -344,11 +341,6 @@ def run(fixture, version, frames):
                 )
         check(not errors, f"error events: {[m['body'] for m in errors]}")
         check(not a.unrouted, f"MESSAGE frames for unknown destinations: {[m['headers'] for m in a.unrouted]}")
-    except RuntimeError as error:
-        check(False, str(error))
-    finally:
-        a.close()
-        b.close()
 
 
 def run_defaults(fixture):
@@ -358,7 +350,7 @@ def run_defaults(fixture):
     alice = fixture["alice"]
     idle_seconds = float(os.environ.get("INTEROP_IDLE_MS", "25000")) / 1000
     a = Connection(fixture, alice, "1.2", "defaults")
-    try:
+    with case(a):
         step("alice connects with stock options and subscribes to her errors and the room")
         a.connect()
         errors = a.subscribe(ERRORS)
@@ -368,7 +360,7 @@ def run_defaults(fixture):
         a.wait_for(f"own message seq {first} on the topic", lambda: first in seqs_of(room))
 
         step(f"alice stays idle for {idle_seconds:g} s, longer than the server waits for a silent client")
-        a.idle(idle_seconds)
+        a.watch("idle", lambda: False, idle_seconds)
 
         step("alice is still connected: a send gets its receipt and comes back on the topic")
         second = first + 1
@@ -377,10 +369,6 @@ def run_defaults(fixture):
         a.disconnect()
         check(seqs_of(room) == [first, second], f"room topic got seq {seqs_of(room)}, expected {[first, second]}")
         check(not errors, f"error events: {[m['body'] for m in errors]}")
-    except RuntimeError as error:
-        check(False, str(error))
-    finally:
-        a.close()
 
 
 def run_acks(fixture, version):
@@ -415,7 +403,7 @@ def run_acks(fixture, version):
             a.conn.ack(frame.headers["message-id"], receipt=receipt)
         a.wait_receipt(receipt)
 
-    try:
+    with case(a):
         step(f"alice connects and subscribes twice to the room, ack: {modes[0]} and ack: {modes[1]}")
         a.connect()
         errors = a.subscribe(ERRORS)
@@ -447,10 +435,6 @@ def run_acks(fixture, version):
         # NACK does not redeliver (docs/contract.md, ack modes).
         check(seqs(0) == [first, second], f"subscription 0 (ack: {modes[0]}) got seq {seqs(0)}, expected {[first, second]}")
         check(not errors, f"error events: {[m['body'] for m in errors]}")
-    except RuntimeError as error:
-        check(False, str(error))
-    finally:
-        a.close()
 
 
 def run_unsupported(fixture):
@@ -462,7 +446,7 @@ def run_unsupported(fixture):
     errors = []
     a.on_error = lambda frame: a._record(lambda: errors.append(frame))
     a.disconnecting = True  # the server closes the socket after the ERROR
-    try:
+    with case(a):
         step("alice asks for STOMP 2.0 only: ERROR with a version header naming 1.0, 1.1 and 1.2, then close")
         a.conn.connect(alice["username"], alice["token"], wait=False)
         a.wait_for("an ERROR frame", lambda: errors or a.connected is not None)
@@ -474,10 +458,6 @@ def run_unsupported(fixture):
                 f"ERROR version header is {errors[0].headers.get('version')!r}, expected the supported versions 1.0,1.1,1.2",
             )
         a.wait_for("the socket to close after the ERROR", lambda: not a.conn.transport.is_connected() and not a.conn.transport.running)
-    except RuntimeError as error:
-        check(False, str(error))
-    finally:
-        a.close()
 
 
 def main():
