@@ -300,7 +300,17 @@ async fn open_direct(
     Body(req): Body<DirectRequest>,
 ) -> Result<(StatusCode, Json<Room>), Error> {
     let me = identity.user.id;
-    spend(&app.user_budgets.rooms, me, 1, "new rooms")?;
+    if let Err(wait) = app.user_budgets.rooms.try_take(&me, 1) {
+        // Out of new rooms, a user may still reopen one it has.
+        return match app
+            .chat
+            .existing_direct(&identity.user, &req.username)
+            .await?
+        {
+            Some(room) => Ok((StatusCode::OK, Json(room))),
+            None => Err(Error::throttled("too many new rooms; slow down", wait)),
+        };
+    }
     let opened = app.chat.open_direct(&identity.user, &req.username).await;
     if !matches!(opened, Ok((_, true))) {
         // Only a room that was created now costs one.

@@ -292,20 +292,37 @@ impl Chat {
     /// # Errors
     /// `NotFound` for an unknown user, `Invalid` for oneself.
     pub async fn open_direct(&self, me: &User, username: &str) -> Result<(Room, bool), Error> {
-        let other = self
-            .resolve_users(std::slice::from_ref(&username.to_string()))
-            .await?;
-        let other = other
-            .first()
-            .ok_or_else(|| Error::NotFound(format!("no user named {username}")))?;
-        if other.id == me.id {
-            return Err(Error::Invalid("a direct room needs another user".into()));
-        }
+        let other = self.direct_partner(me, username).await?;
         let (room, created) = self.store.direct_room(me.id, other.id).await?;
         if created {
             self.announce_room(room, &[me.id, other.id]).await?;
         }
         Ok((self.room(me.id, room).await?, created))
+    }
+
+    /// The direct room of `me` and `username` if it exists already; never creates one (for a
+    /// user out of new rooms, who may still reopen an old one).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown user, `Invalid` for oneself.
+    pub async fn existing_direct(&self, me: &User, username: &str) -> Result<Option<Room>, Error> {
+        let other = self.direct_partner(me, username).await?;
+        match self.store.find_direct_room(me.id, other.id).await? {
+            Some(room) => Ok(Some(self.room(me.id, room).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn direct_partner(&self, me: &User, username: &str) -> Result<User, Error> {
+        let other = self
+            .resolve_users(std::slice::from_ref(&username.to_string()))
+            .await?
+            .pop()
+            .ok_or_else(|| Error::NotFound(format!("no user named {username}")))?;
+        if other.id == me.id {
+            return Err(Error::Invalid("a direct room needs another user".into()));
+        }
+        Ok(other)
     }
 
     /// Creates a group of `me` and `members`.

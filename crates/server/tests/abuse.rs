@@ -260,13 +260,29 @@ async fn rooms_and_members_one_user_creates_for_others_are_limited() {
             .0,
         201
     );
-    // ...and the fourth room in the hour is refused; reopening an existing pair costs nothing.
+    // ...and the fourth room in the hour is refused, but an existing pair still opens.
     let (status, err) = create_group(&server, &owner, "four", &[]).await;
     assert_eq!(
         (status, err["error"].as_str()),
         (429, Some("rate_limited")),
         "{err}"
     );
+    let (status, err) = server
+        .post(
+            "/api/rooms/direct",
+            Some(&owner.token),
+            json!({"username": names[5]}),
+        )
+        .await;
+    assert_eq!((status, err["error"].as_str()), (429, Some("rate_limited")));
+    let (status, _) = server
+        .post(
+            "/api/rooms/direct",
+            Some(&owner.token),
+            json!({"username": victim.username}),
+        )
+        .await;
+    assert_eq!(status, 200, "reopening costs nothing");
     let (status, _) = server
         .post(
             "/api/rooms/direct",

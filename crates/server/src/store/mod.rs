@@ -166,6 +166,9 @@ pub trait Store: Send + Sync + 'static {
     /// The direct room of two users, created if needed; `true` when created now.
     async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomId, bool), StoreError>;
 
+    /// The direct room of two users, if they have one (nothing is created).
+    async fn find_direct_room(&self, a: UserId, b: UserId) -> Result<Option<RoomId>, StoreError>;
+
     /// Creates a group with `creator` and `members` (duplicates ignored).
     async fn create_group(
         &self,

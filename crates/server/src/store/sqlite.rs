@@ -403,6 +403,15 @@ impl Store for SqliteStore {
         Ok((RoomId(id), true))
     }
 
+    async fn find_direct_room(&self, a: UserId, b: UserId) -> Result<Option<RoomId>, StoreError> {
+        let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM rooms WHERE direct_key = ?")
+            .bind(&key)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(id.map(RoomId))
+    }
+
     async fn create_group(
         &self,
         name: &str,
