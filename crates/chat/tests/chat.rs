@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use sotong_chat::app::{App, Event, Key, Notice, TimelineItem};
 use sotong_chat::session::{step, Credentials, Endpoint, Session};
 use sotong_client::{RoomId, Seq, State};
-use sotong_server::config::Limits;
+use sotong_server::config::{Limits, Registration};
 use sotong_server::Config;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -30,6 +30,8 @@ impl TestServer {
             data_dir: dir.path().to_path_buf(),
             jwt_secret: Some("chat-test-secret-0123456789".into()),
             web_dir: dir.path().join("no-web-app"),
+            // These tests sign up with passwords as well as JWTs.
+            registration: Some(Registration::Open),
             limits: Limits {
                 send_rate_per_sec: 10_000,
                 send_burst: 10_000,

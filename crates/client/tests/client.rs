@@ -733,6 +733,11 @@ async fn http_helpers_cover_login_rooms_and_history() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Auth(_)), "{err:?}");
+    // What the terminal client prints when a login fails.
+    assert_eq!(
+        err.to_string(),
+        "not authorised: invalid_credentials: wrong username or password"
+    );
     let login = within(Client::login(&server.url(""), "erin", "correct horse"))
         .await
         .expect("login");

@@ -5,10 +5,17 @@
 //! [`Identity`]: who, by which credential (so a logout can close exactly the sockets opened
 //! with that token), and until when (so a socket closes with `token_expired` when its token
 //! does, unless the client swaps in a fresh one through `/app/token`).
+//!
+//! The two kinds of account never merge. A user created by password sign-up can only log in
+//! with its password, and one created by a JWT (no password at all) only with JWTs: a JWT
+//! whose `sub` names a password account is refused with `identity_conflict`. Otherwise whoever
+//! registered `carol` first, with a password, would become the application's user `carol` the
+//! day carol's first JWT arrives, and read everything sent to her.
 
 use crate::error::Error;
-use crate::model::{normalize_username, User};
+use crate::model::{normalize_name, normalize_username, User, MAX_DISPLAY_NAME_CHARS};
 use crate::store::Store;
+use crate::store::StoreError;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::Engine;
@@ -88,6 +95,9 @@ impl Auth {
         let jwt = jwt_secret.map(|secret| {
             let mut validation = Validation::new(Algorithm::HS256);
             validation.set_required_spec_claims(&["exp", "sub"]);
+            // `nbf` (optional) is honoured with the same leeway as `exp`: a token that is not
+            // valid yet is refused like one that is no longer valid.
+            validation.validate_nbf = true;
             validation.leeway = 30;
             (DecodingKey::from_secret(secret.as_bytes()), validation)
         });
@@ -134,7 +144,8 @@ impl Auth {
     /// Checks a password and opens a session.
     ///
     /// # Errors
-    /// `Unauthorized` for an unknown user or a wrong password (the same answer for both).
+    /// `InvalidCredentials` for an unknown user, a wrong password, or an account that has no
+    /// password (created by a JWT): the same answer, after the same work, for all three.
     pub async fn login(&self, username: &str, password: &str) -> Result<(String, User), Error> {
         let username = username.trim().to_lowercase();
         let credentials = self.store.user_credentials(&username).await?;
@@ -149,7 +160,7 @@ impl Auth {
             .map_err(Error::backend)?;
         let user = match (ok && stored.is_some(), user) {
             (true, Some(user)) => user,
-            _ => return Err(Error::Unauthorized),
+            _ => return Err(Error::InvalidCredentials),
         };
         let token =
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
@@ -174,7 +185,8 @@ impl Auth {
     /// Resolves a bearer token to its identity.
     ///
     /// # Errors
-    /// `Unauthorized` for an unknown or invalid token, `TokenExpired` for an expired one.
+    /// `Unauthorized` for an unknown or invalid token (a JWT before its `nbf` too),
+    /// `TokenExpired` for an expired one, `IdentityConflict` for a JWT naming a password account.
     pub async fn authenticate(&self, token: &str) -> Result<Identity, Error> {
         if token.matches('.').count() == 2 {
             return self.authenticate_jwt(token).await;
@@ -208,7 +220,14 @@ impl Auth {
             Some(name) => Some(validate_display_name(name).map_err(|_| Error::Unauthorized)?),
             None => None,
         };
-        let user = self.store.upsert_user(&username, name.as_deref()).await?;
+        let user = self
+            .store
+            .upsert_user(&username, name.as_deref())
+            .await
+            .map_err(|err| match err {
+                StoreError::Conflict(_) => Error::IdentityConflict,
+                err => Error::from(err),
+            })?;
         Ok(Identity {
             user,
             credential: Credential::Jwt,
@@ -217,19 +236,13 @@ impl Auth {
     }
 }
 
-/// Checks a display name: 1–64 characters, no control characters; returns it trimmed.
+/// Checks and normalises a display name (see [`normalize_name`]): 1–64 visible characters,
+/// NFKC, no bidirectional or control characters, invisible ones removed.
 ///
 /// # Errors
 /// `Invalid` with the reason.
 pub fn validate_display_name(name: &str) -> Result<String, Error> {
-    let name = name.trim();
-    let len = name.chars().count();
-    if len == 0 || len > 64 || name.chars().any(char::is_control) {
-        return Err(Error::Invalid(
-            "a display name has 1 to 64 characters and no control characters".into(),
-        ));
-    }
-    Ok(name.to_string())
+    normalize_name(name, "display name", MAX_DISPLAY_NAME_CHARS).map_err(Error::Invalid)
 }
 
 fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {

@@ -19,6 +19,10 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// HS256 secret for application-issued JWTs; `jwt_secret` here or `auth.jwt_secret`.
     pub jwt_secret: Option<String>,
+    /// Whether anyone may create an account with `POST /api/register`; unset, it is open
+    /// without a JWT secret (password sign-up is then the only way in) and closed with one
+    /// (the application's backend owns the usernames; see [`Config::registration`]).
+    pub registration: Option<Registration>,
     /// Extra origins allowed to open `/ws` from a browser (the server's own origin always is).
     pub allowed_origins: Vec<String>,
     /// Folder of the built web app served at `/`.
@@ -45,6 +49,7 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             jwt_secret: None,
+            registration: None,
             allowed_origins: Vec::new(),
             web_dir: PathBuf::from("./web/dist"),
             commit_window_ms: 5,
@@ -61,6 +66,19 @@ impl Config {
             .as_deref()
             .or(self.auth.jwt_secret.as_deref())
             .filter(|s| !s.is_empty())
+    }
+
+    /// Whether password sign-up is open, as configured or by default: open without a JWT
+    /// secret, closed with one. With a JWT secret the application's backend owns the
+    /// usernames, and open sign-up would let anyone take a name before the application's user
+    /// of that name first signs in; that user's JWT would then be refused (identities never
+    /// merge), so the squatter would lock them out.
+    pub fn registration(&self) -> Registration {
+        self.registration.unwrap_or(if self.jwt_secret().is_some() {
+            Registration::Closed
+        } else {
+            Registration::Open
+        })
     }
 
     /// Checks the settings that could not be checked by their types.
@@ -92,7 +110,32 @@ impl Config {
         if l.send_rate_per_sec == 0 || l.send_burst == 0 {
             return Err("send_rate_per_sec and send_burst must be positive".into());
         }
+        if l.rooms_per_hour == 0 || l.members_added_per_hour == 0 {
+            return Err("rooms_per_hour and members_added_per_hour must be positive".into());
+        }
         Ok(())
+    }
+}
+
+/// Whether anyone may sign up with a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// `POST /api/register` creates accounts.
+    Open,
+    /// `POST /api/register` answers `403 registration_closed`.
+    Closed,
+}
+
+impl std::str::FromStr for Registration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "open" => Ok(Registration::Open),
+            "closed" => Ok(Registration::Closed),
+            other => Err(format!("registration is open or closed, not {other:?}")),
+        }
     }
 }
 
@@ -125,10 +168,15 @@ pub struct Limits {
     pub max_message_chars: usize,
     /// Subscriptions one connection may hold at once.
     pub max_subscriptions: usize,
-    /// Sustained SENDs per second per connection (token bucket refill rate).
+    /// Sustained messages per second per user, STOMP SENDs and HTTP posts and read marks
+    /// together, over all the user's connections (token bucket refill rate).
     pub send_rate_per_sec: u32,
-    /// Burst of SENDs per connection (token bucket size).
+    /// Burst of messages per user (token bucket size).
     pub send_burst: u32,
+    /// Groups created plus direct rooms opened per user and hour (also the burst).
+    pub rooms_per_hour: u32,
+    /// Other users one user may add to groups per hour, at creation or later (also the burst).
+    pub members_added_per_hour: u32,
     /// Frames queued for one connection before it is a slow consumer and is closed.
     pub outbound_queue: usize,
     /// Shortest heart-beat interval the server agrees to, either way (ms).
@@ -145,7 +193,8 @@ pub struct Limits {
     pub max_connections_per_ip: usize,
     /// Login and registration attempts per IP address: sustained per minute.
     pub auth_attempts_per_minute: u32,
-    /// Failed logins per username before it is slowed down (then one more per minute).
+    /// Failed logins per username and address before that pair is slowed down (then one more
+    /// per minute); the owner signing in from another address is not affected.
     pub failed_logins_per_user: u32,
 }
 
@@ -157,6 +206,8 @@ impl Default for Limits {
             max_subscriptions: 256,
             send_rate_per_sec: 50,
             send_burst: 100,
+            rooms_per_hour: 100,
+            members_added_per_hour: 500,
             outbound_queue: 1024,
             heartbeat_min_ms: 1000,
             heartbeat_want_ms: 10_000,
@@ -167,5 +218,25 @@ impl Default for Limits {
             auth_attempts_per_minute: 120,
             failed_logins_per_user: 10,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_is_open_without_a_jwt_secret_and_closed_with_one_unless_set() {
+        let mut config = Config::default();
+        assert_eq!(config.registration(), Registration::Open);
+        config.jwt_secret = Some("a-secret-of-sixteen-bytes".into());
+        assert_eq!(config.registration(), Registration::Closed);
+        config.registration = Some(Registration::Open);
+        assert_eq!(config.registration(), Registration::Open);
+        assert_eq!("Closed".parse(), Ok(Registration::Closed));
+        assert!("maybe".parse::<Registration>().is_err());
+        let from_file: Config =
+            serde_json::from_value(serde_json::json!({"registration": "closed"})).expect("config");
+        assert_eq!(from_file.registration, Some(Registration::Closed));
     }
 }

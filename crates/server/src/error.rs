@@ -20,6 +20,18 @@ pub enum Error {
     /// No token, or a token that is not valid.
     #[error("missing or invalid token")]
     Unauthorized,
+    /// A login with a wrong password or an unknown username (the same answer for both, so the
+    /// answer does not tell which usernames exist).
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    /// A valid JWT names a user that signed up with a password: identities from the
+    /// application's JWTs and from password sign-up never merge, or whoever registered a name
+    /// first would own the application's user of that name.
+    #[error("this username belongs to an account created by password sign-up; a JWT cannot sign into it")]
+    IdentityConflict,
+    /// The operator turned open sign-up off (`--registration closed`).
+    #[error("sign-up is closed on this server")]
+    RegistrationClosed,
     /// The token was valid once and has expired: refresh it.
     #[error("the token has expired")]
     TokenExpired,
@@ -35,6 +47,15 @@ pub enum Error {
     /// Too many requests in too little time; slow down.
     #[error("{0}")]
     RateLimited(String),
+    /// Too many requests in too little time, and when the next one will be accepted (sent as
+    /// `Retry-After`, in whole seconds, rounded up).
+    #[error("{message}")]
+    Throttled {
+        /// Human-readable text.
+        message: String,
+        /// How long until a retry can succeed.
+        retry_after: std::time::Duration,
+    },
     /// The store or broker failed; the request may be retried.
     #[error("the server could not complete the request")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -47,11 +68,14 @@ impl Error {
             Error::Invalid(_) => "invalid",
             Error::TooLarge(_) => "too_large",
             Error::Unauthorized => "unauthorized",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::IdentityConflict => "identity_conflict",
+            Error::RegistrationClosed => "registration_closed",
             Error::TokenExpired => "token_expired",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
-            Error::RateLimited(_) => "rate_limited",
+            Error::RateLimited(_) | Error::Throttled { .. } => "rate_limited",
             Error::Backend(_) => "unavailable",
         }
     }
@@ -61,11 +85,15 @@ impl Error {
         match self {
             Error::Invalid(_) => StatusCode::BAD_REQUEST,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Unauthorized | Error::TokenExpired => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized
+            | Error::TokenExpired
+            | Error::InvalidCredentials
+            | Error::IdentityConflict => StatusCode::UNAUTHORIZED,
+            Error::RegistrationClosed => StatusCode::FORBIDDEN,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited(_) | Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -74,6 +102,14 @@ impl Error {
     pub fn log(&self) {
         if let Error::Backend(source) = self {
             tracing::error!(error = %source, "backend failure");
+        }
+    }
+
+    /// A throttle's refusal: `rate_limited`, with when to retry.
+    pub fn throttled(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Error::Throttled {
+            message: message.into(),
+            retry_after,
         }
     }
 
@@ -111,6 +147,18 @@ impl IntoResponse for Error {
             error: self.code(),
             message: self.to_string(),
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        let retry_after = match &self {
+            Error::Throttled { retry_after, .. } => Some(retry_after.as_secs_f64().ceil().max(1.0)),
+            Error::RateLimited(_) => Some(60.0),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs as u64),
+            );
+        }
+        response
     }
 }

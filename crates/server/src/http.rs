@@ -5,15 +5,17 @@
 
 use crate::auth::{bearer, Credential, Identity};
 use crate::broker::{Publication, UserEvent};
+use crate::config::Registration;
 use crate::error::Error;
-use crate::model::{Message, Room, RoomId, Seq, User};
+use crate::model::{Message, Room, RoomId, Seq, User, UserId};
 use crate::server::App;
 use crate::session;
+use crate::store::RoomCursor;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::header::{
-    CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, ORIGIN, X_CONTENT_TYPE_OPTIONS,
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LINK, ORIGIN, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -148,15 +150,45 @@ struct RegisterRequest {
     display_name: Option<String>,
 }
 
-/// Refuses an attempt when the caller's IP has made too many lately.
+/// Refuses an attempt when the caller's IP has made too many lately (a spray of guesses over
+/// many usernames, or of sign-ups).
 fn throttle_attempt(app: &App, peer: SocketAddr) -> Result<(), Error> {
-    if app.auth_attempts.take(&peer.ip()) {
-        Ok(())
-    } else {
-        Err(Error::RateLimited(
-            "too many sign-in attempts from this address; try again in a minute".into(),
-        ))
+    app.auth_attempts.try_take(&peer.ip(), 1).map_err(|wait| {
+        Error::throttled(
+            "too many sign-in attempts from this address; try again later",
+            wait,
+        )
+    })
+}
+
+/// Takes `count` tokens of one of a user's budgets, before the work they pay for.
+fn spend(
+    budget: &crate::throttle::KeyedBuckets<UserId>,
+    user: UserId,
+    count: u32,
+    what: &str,
+) -> Result<(), Error> {
+    if count > budget.capacity() {
+        return Err(Error::TooLarge(format!(
+            "at most {} {what} at a time",
+            budget.capacity()
+        )));
     }
+    budget
+        .try_take(&user, count)
+        .map_err(|wait| Error::throttled(format!("too many {what}; slow down"), wait))
+}
+
+/// How many distinct users other than `me` a request names: what adding them costs.
+fn others_named(members: &[String], me: &User) -> u32 {
+    let mut names: Vec<String> = members
+        .iter()
+        .map(|m| m.trim().to_lowercase())
+        .filter(|m| *m != me.username)
+        .collect();
+    names.sort();
+    names.dedup();
+    u32::try_from(names.len()).unwrap_or(u32::MAX)
 }
 
 async fn register(
@@ -164,6 +196,9 @@ async fn register(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(req): Body<RegisterRequest>,
 ) -> Result<(StatusCode, Json<User>), Error> {
+    if app.config.registration() == Registration::Closed {
+        return Err(Error::RegistrationClosed);
+    }
     throttle_attempt(&app, peer)?;
     let user = app
         .auth
@@ -191,20 +226,23 @@ async fn login(
 ) -> Result<Json<LoginResponse>, Error> {
     throttle_attempt(&app, peer)?;
     let username = req.username.trim().to_lowercase();
-    // Guessing one account's password is slowed down whatever address the guesses come from.
-    if !app.failed_logins.has(&username) {
-        return Err(Error::RateLimited(
-            "too many failed logins for this user; try again in a minute".into(),
-        ));
+    // Guesses at one account from one address are slowed down, not blocked (OWASP): keyed by
+    // username *and* address, so a guesser cannot lock the owner out from elsewhere. The token
+    // is taken before the (slow) password check, so concurrent guesses cannot all slip past a
+    // budget that is only charged once they have failed; a success gives it back.
+    let key = (username.clone(), peer.ip());
+    app.failed_logins.try_take(&key, 1).map_err(|wait| {
+        Error::throttled(
+            "too many failed logins for this user from this address; try again later",
+            wait,
+        )
+    })?;
+    let outcome = app.auth.login(&username, &req.password).await;
+    if outcome.is_ok() {
+        app.failed_logins.give_back(&key);
     }
-    match app.auth.login(&username, &req.password).await {
-        Ok((token, user)) => Ok(Json(LoginResponse { token, user })),
-        Err(Error::Unauthorized) => {
-            app.failed_logins.take(&username);
-            Err(Error::Unauthorized)
-        }
-        Err(err) => Err(err),
-    }
+    let (token, user) = outcome?;
+    Ok(Json(LoginResponse { token, user }))
 }
 
 async fn logout(
@@ -261,7 +299,24 @@ async fn open_direct(
     Caller(identity): Caller,
     Body(req): Body<DirectRequest>,
 ) -> Result<(StatusCode, Json<Room>), Error> {
-    let (room, created) = app.chat.open_direct(&identity.user, &req.username).await?;
+    let me = identity.user.id;
+    if let Err(wait) = app.user_budgets.rooms.try_take(&me, 1) {
+        // Out of new rooms, a user may still reopen one it has.
+        return match app
+            .chat
+            .existing_direct(&identity.user, &req.username)
+            .await?
+        {
+            Some(room) => Ok((StatusCode::OK, Json(room))),
+            None => Err(Error::throttled("too many new rooms; slow down", wait)),
+        };
+    }
+    let opened = app.chat.open_direct(&identity.user, &req.username).await;
+    if !matches!(opened, Ok((_, true))) {
+        // Only a room that was created now costs one.
+        app.user_budgets.rooms.give_back(&me);
+    }
+    let (room, created) = opened?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -282,6 +337,13 @@ async fn create_group(
     Caller(identity): Caller,
     Body(req): Body<GroupRequest>,
 ) -> Result<(StatusCode, Json<Room>), Error> {
+    let me = identity.user.id;
+    spend(&app.user_budgets.rooms, me, 1, "new rooms")?;
+    let others = others_named(&req.members, &identity.user);
+    if let Err(err) = spend(&app.user_budgets.members_added, me, others, "members added") {
+        app.user_budgets.rooms.give_back(&me);
+        return Err(err);
+    }
     let room = app
         .chat
         .create_group(&identity.user, &req.name, &req.members)
@@ -289,11 +351,37 @@ async fn create_group(
     Ok((StatusCode::CREATED, Json(room)))
 }
 
+#[derive(Debug, Deserialize)]
+struct RoomsQuery {
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+/// A page of the caller's rooms (at most 200); when there are more, a `Link: <…>; rel="next"`
+/// header gives the next page's URL, whose opaque `before` cursor continues the list.
 async fn list_rooms(
     State(app): State<Arc<App>>,
     Caller(identity): Caller,
-) -> Result<Json<Vec<Room>>, Error> {
-    Ok(Json(app.chat.rooms(identity.user.id).await?))
+    query: Result<Query<RoomsQuery>, QueryRejection>,
+) -> Result<Response, Error> {
+    let Query(q) = query.map_err(|r| Error::Invalid(r.body_text()))?;
+    let after = match q.before.as_deref() {
+        Some(raw) => Some(
+            raw.parse::<RoomCursor>()
+                .map_err(|()| Error::Invalid("before is a cursor from a Link header".into()))?,
+        ),
+        None => None,
+    };
+    let page = app.chat.rooms(identity.user.id, after, q.limit).await?;
+    let mut response = Json(page.rooms).into_response();
+    if let Some(next) = page.next {
+        let limit = q.limit.map(|l| format!("&limit={l}")).unwrap_or_default();
+        let link = format!("</api/rooms?before={next}{limit}>; rel=\"next\"");
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 async fn get_room(
@@ -315,6 +403,13 @@ async fn add_members(
     Path(id): Path<String>,
     Body(req): Body<MembersRequest>,
 ) -> Result<Json<Room>, Error> {
+    let others = others_named(&req.members, &identity.user);
+    spend(
+        &app.user_budgets.members_added,
+        identity.user.id,
+        others,
+        "members added",
+    )?;
     let room = app
         .chat
         .add_members(&identity.user, room_id(&id)?, &req.members)
@@ -365,6 +460,8 @@ async fn post_message(
     Path(id): Path<String>,
     Body(req): Body<PostMessageRequest>,
 ) -> Result<(StatusCode, Json<Message>), Error> {
+    // The same per-user budget as STOMP SENDs: switching to HTTP buys no more messages.
+    spend(&app.user_budgets.sends, identity.user.id, 1, "messages")?;
     let message = app
         .chat
         .post_message(
@@ -388,6 +485,7 @@ async fn mark_read(
     Path(id): Path<String>,
     Body(req): Body<ReadRequest>,
 ) -> Result<StatusCode, Error> {
+    spend(&app.user_budgets.sends, identity.user.id, 1, "messages")?;
     app.chat
         .mark_read(identity.user.id, room_id(&id)?, req.seq, None)
         .await?;

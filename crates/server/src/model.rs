@@ -152,9 +152,132 @@ pub fn normalize_username(raw: &str) -> Result<String, String> {
     Ok(name)
 }
 
+/// Longest display name, in characters after normalisation.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+/// Longest group name, in characters after normalisation.
+pub const MAX_GROUP_NAME_CHARS: usize = 100;
+
+/// Bidirectional formatting characters (embeddings, overrides, isolates, marks). A name is
+/// shown inside other text (a message list, a room list), and one of these in it reorders what
+/// follows: `"evil\u{202E}gnp.exe"` shows as `evilexe.png`. No name needs them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Unicode's `Default_Ignorable_Code_Point` (DerivedCoreProperties.txt): characters that render
+/// as nothing (zero-width spaces, joiners, variation selectors, Hangul fillers, tags). A name made
+/// only of them looks empty, and one sprinkled with them looks like another name.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Normalises a name people read (a display name, a group name) so that it cannot pass for
+/// something it is not: NFKC (full-width and styled letters become plain ones, so `Ａｌｉｃｅ` is
+/// `Alice`), whitespace trimmed and runs of it collapsed to one space, invisible characters
+/// removed (zero-width spaces and the like; the zero-width joiner and non-joiner stay, emoji
+/// sequences and Persian or Indic names need them). Refused: bidirectional controls, control
+/// characters, a name with nothing visible left, and one longer than `max_chars`.
+///
+/// Look-alikes from other scripts (Cyrillic `А` for Latin `A`) pass: display names are not
+/// unique, so clients show the username beside them where it matters.
+///
+/// # Errors
+/// A human-readable reason when the name is not acceptable.
+pub fn normalize_name(raw: &str, what: &str, max_chars: usize) -> Result<String, String> {
+    use unicode_normalization::UnicodeNormalization;
+    if raw.chars().any(is_bidi_control) {
+        return Err(format!(
+            "a {what} may not contain bidirectional control characters"
+        ));
+    }
+    let mut name = String::with_capacity(raw.len());
+    for word in raw
+        .nfkc()
+        .filter(|&c| !is_default_ignorable(c) || matches!(c, '\u{200C}' | '\u{200D}'))
+        .collect::<String>()
+        .split(char::is_whitespace)
+        .filter(|w| !w.is_empty())
+    {
+        if !name.is_empty() {
+            name.push(' ');
+        }
+        name.push_str(word);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!("a {what} may not contain control characters"));
+    }
+    let visible = name
+        .chars()
+        .any(|c| !c.is_whitespace() && !is_default_ignorable(c));
+    let len = name.chars().count();
+    if !visible || len > max_chars {
+        return Err(format!("a {what} has 1 to {max_chars} visible characters"));
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn display(raw: &str) -> Result<String, String> {
+        normalize_name(raw, "display name", MAX_DISPLAY_NAME_CHARS)
+    }
+
+    #[test]
+    fn display_names_are_normalised() {
+        assert_eq!(
+            display("  Alice   in\tWonderland ").as_deref(),
+            Ok("Alice in Wonderland")
+        );
+        assert_eq!(
+            display("Ａｌｉｃｅ").as_deref(),
+            Ok("Alice"),
+            "full-width folds to ASCII"
+        );
+        assert_eq!(
+            display("𝐀𝐥𝐢𝐜𝐞").as_deref(),
+            Ok("Alice"),
+            "styled letters fold"
+        );
+        assert_eq!(
+            display("Al\u{200B}ice").as_deref(),
+            Ok("Alice"),
+            "zero-width space removed"
+        );
+        assert_eq!(display("김민준").as_deref(), Ok("김민준"));
+        assert_eq!(
+            display("👩\u{200D}💻 dev").as_deref(),
+            Ok("👩\u{200D}💻 dev"),
+            "emoji sequences keep their joiner"
+        );
+    }
+
+    #[test]
+    fn invisible_and_reordering_names_are_refused() {
+        for bad in [
+            "",
+            "   ",
+            "\u{200B}",
+            "\u{200B}\u{200C}\u{2060}",
+            "\u{3164}",
+            "\u{FEFF} \u{00AD}",
+            "evil\u{202E}gnp.exe",
+            "a\u{2066}b",
+            "a\u{200F}",
+            "a\u{061C}b",
+            "tab\u{7}bell",
+        ] {
+            assert!(display(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(display(&"x".repeat(64)).is_ok());
+        assert!(display(&"x".repeat(65)).is_err());
+    }
 
     #[test]
     fn usernames_are_folded_and_checked() {

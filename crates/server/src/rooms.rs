@@ -24,8 +24,11 @@
 use crate::broker::{Broker, ConnectionId, Publication, UserEvent};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::model::{normalize_username, Message, Room, RoomId, RoomKind, Seq, User, UserId};
-use crate::store::{Inserted, NewMessage, Page, Store, StoreError};
+use crate::model::{
+    normalize_name, normalize_username, Message, Room, RoomId, RoomKind, Seq, User, UserId,
+    MAX_GROUP_NAME_CHARS,
+};
+use crate::store::{Inserted, NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -35,6 +38,9 @@ use tokio::time::Instant;
 pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
 /// The largest page of history one request may ask for.
 pub const HISTORY_MAX_LIMIT: u32 = 200;
+/// Rooms in one page of `GET /api/rooms` when the caller does not ask for fewer: a user added
+/// to thousands of groups gets its list in pages, not in one answer of megabytes.
+pub const ROOMS_MAX_LIMIT: u32 = 200;
 /// Most members a group may be created or extended with in one request.
 pub const MAX_MEMBERS_PER_REQUEST: usize = 256;
 
@@ -266,12 +272,19 @@ impl Chat {
             .ok_or_else(|| Error::NotFound(format!("no room {room}")))
     }
 
-    /// The user's rooms, latest activity first.
+    /// A page of the user's rooms, latest activity first: at most `limit` (default and
+    /// maximum [`ROOMS_MAX_LIMIT`]), starting after `after`.
     ///
     /// # Errors
     /// Backend failures only.
-    pub async fn rooms(&self, user: UserId) -> Result<Vec<Room>, Error> {
-        Ok(self.store.rooms_of(user).await?)
+    pub async fn rooms(
+        &self,
+        user: UserId,
+        after: Option<RoomCursor>,
+        limit: Option<u32>,
+    ) -> Result<RoomsPage, Error> {
+        let limit = limit.unwrap_or(ROOMS_MAX_LIMIT).clamp(1, ROOMS_MAX_LIMIT);
+        Ok(self.store.rooms_of(user, after, limit).await?)
     }
 
     /// The direct room of `me` and `username`; `true` when created now.
@@ -279,20 +292,37 @@ impl Chat {
     /// # Errors
     /// `NotFound` for an unknown user, `Invalid` for oneself.
     pub async fn open_direct(&self, me: &User, username: &str) -> Result<(Room, bool), Error> {
-        let other = self
-            .resolve_users(std::slice::from_ref(&username.to_string()))
-            .await?;
-        let other = other
-            .first()
-            .ok_or_else(|| Error::NotFound(format!("no user named {username}")))?;
-        if other.id == me.id {
-            return Err(Error::Invalid("a direct room needs another user".into()));
-        }
+        let other = self.direct_partner(me, username).await?;
         let (room, created) = self.store.direct_room(me.id, other.id).await?;
         if created {
             self.announce_room(room, &[me.id, other.id]).await?;
         }
         Ok((self.room(me.id, room).await?, created))
+    }
+
+    /// The direct room of `me` and `username` if it exists already; never creates one (for a
+    /// user out of new rooms, who may still reopen an old one).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown user, `Invalid` for oneself.
+    pub async fn existing_direct(&self, me: &User, username: &str) -> Result<Option<Room>, Error> {
+        let other = self.direct_partner(me, username).await?;
+        match self.store.find_direct_room(me.id, other.id).await? {
+            Some(room) => Ok(Some(self.room(me.id, room).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn direct_partner(&self, me: &User, username: &str) -> Result<User, Error> {
+        let other = self
+            .resolve_users(std::slice::from_ref(&username.to_string()))
+            .await?
+            .pop()
+            .ok_or_else(|| Error::NotFound(format!("no user named {username}")))?;
+        if other.id == me.id {
+            return Err(Error::Invalid("a direct room needs another user".into()));
+        }
+        Ok(other)
     }
 
     /// Creates a group of `me` and `members`.
@@ -305,15 +335,11 @@ impl Chat {
         name: &str,
         members: &[String],
     ) -> Result<Room, Error> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(Error::Invalid(
-                "a group name has 1 to 100 characters".into(),
-            ));
-        }
+        let name =
+            normalize_name(name, "group name", MAX_GROUP_NAME_CHARS).map_err(Error::Invalid)?;
         let users = self.resolve_users(members).await?;
         let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
-        let room = self.store.create_group(name, me.id, &ids).await?;
+        let room = self.store.create_group(&name, me.id, &ids).await?;
         let mut everyone = self.store.member_ids(room).await?;
         everyone.sort();
         self.announce_room(room, &everyone).await?;

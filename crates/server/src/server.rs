@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::rooms::Chat;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
-use crate::throttle::{IpConnections, KeyedBuckets};
+use crate::throttle::{IpConnections, KeyedBuckets, UserBudgets};
 use axum::serve::ListenerExt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -65,8 +65,10 @@ pub struct App {
     pub ip_connections: Arc<IpConnections>,
     /// Login and registration attempts per IP.
     pub auth_attempts: KeyedBuckets<IpAddr>,
-    /// Failed logins per username.
-    pub failed_logins: KeyedBuckets<String>,
+    /// Failed logins per username and address (a guess reserves a token before the check).
+    pub failed_logins: KeyedBuckets<(String, IpAddr)>,
+    /// Per-user budgets of messages, new rooms and members added.
+    pub user_budgets: UserBudgets,
 }
 
 impl std::fmt::Debug for App {
@@ -118,6 +120,7 @@ impl App {
                 config.limits.auth_attempts_per_minute,
             ),
             failed_logins: KeyedBuckets::new(config.limits.failed_logins_per_user, 1),
+            user_budgets: UserBudgets::new(&config.limits),
             config,
         }))
     }

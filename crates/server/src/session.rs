@@ -154,39 +154,6 @@ struct RoomSubscription {
     live_after: Option<Seq>,
 }
 
-/// A token bucket for SENDs.
-#[derive(Debug)]
-struct SendBudget {
-    tokens: f64,
-    capacity: f64,
-    per_sec: f64,
-    last: Instant,
-}
-
-impl SendBudget {
-    fn new(per_sec: u32, burst: u32) -> Self {
-        SendBudget {
-            tokens: f64::from(burst),
-            capacity: f64::from(burst),
-            per_sec: f64::from(per_sec),
-            last: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.per_sec;
-        self.tokens = (self.tokens + refill).min(self.capacity);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// What a session talks over: WebSocket messages in and out. axum's [`WebSocket`] is one; tests
 /// and fuzzers use in-memory channel pairs.
 pub trait Transport:
@@ -310,7 +277,6 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
         left: HashMap::new(),
         out: Vec::new(),
         held_receipt: None,
-        budget: SendBudget::new(limits.send_rate_per_sec, limits.send_burst),
         next_event: 0,
         last_write: Instant::now(),
     };
@@ -605,7 +571,6 @@ struct Session<T> {
     /// The RECEIPT of the SEND just handled: it waits until the sender's own copy of the
     /// message (already in the queue, see `serve`) has been queued ahead of it.
     held_receipt: Option<Frame>,
-    budget: SendBudget,
     next_event: u64,
     last_write: Instant,
 }
@@ -1278,8 +1243,14 @@ impl<T: Transport> Session<T> {
             .ok_or_else(|| Error::Invalid("SEND needs a destination header".into()))?;
         let target = send_target(destination)
             .ok_or_else(|| Error::NotFound(format!("no destination {destination}")))?;
-        if !self.budget.take() {
-            return Err(Error::RateLimited("too many frames sent; slow down".into()));
+        // One budget per user, shared with the HTTP API: more connections buy no more sends.
+        if let Err(wait) = self
+            .app
+            .user_budgets
+            .sends
+            .try_take(&self.identity.user.id, 1)
+        {
+            return Err(Error::throttled("too many frames sent; slow down", wait));
         }
         let user = self.identity.user.clone();
         match target {
@@ -1572,12 +1543,5 @@ mod tests {
         let head = message_head(Version::V1_0, NOTIFICATIONS, &sub(None, true), "7");
         assert_eq!(head.header("subscription"), None, "1.0 without an id");
         assert_eq!(head.header("ack"), None);
-    }
-
-    #[test]
-    fn the_send_budget_refuses_past_the_burst() {
-        let mut budget = SendBudget::new(1, 3);
-        assert!(budget.take() && budget.take() && budget.take());
-        assert!(!budget.take());
     }
 }

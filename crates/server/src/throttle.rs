@@ -1,12 +1,21 @@
 //! Per-key throttles that keep one client from hurting the others: token buckets for login and
 //! registration attempts (argon2 is deliberately expensive, so unthrottled attempts are both a
-//! password-guessing and a CPU-exhaustion vector), and a count of open WebSockets per IP.
+//! password-guessing and a CPU-exhaustion vector), per-user budgets for what a signed-in user
+//! makes the server do for others ([`UserBudgets`]: messages, new rooms, members added), and a
+//! count of open WebSockets per IP.
+//!
+//! A token is taken *before* the work it pays for, never after: counting a failed login only
+//! once the slow password check has answered let fifty concurrent guesses through a budget of
+//! ten. What turns out not to need the token (a successful login, a direct room that already
+//! existed) gives it back.
 
+use crate::config::Limits;
+use crate::model::UserId;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Keys above this many are pruned of full (idle) buckets, so memory stays bounded.
 const PRUNE_ABOVE: usize = 10_000;
@@ -22,10 +31,69 @@ pub struct KeyedBuckets<K> {
 impl<K: Eq + Hash + Clone> KeyedBuckets<K> {
     /// Buckets of `capacity` tokens refilled at `per_minute` tokens a minute.
     pub fn new(capacity: u32, per_minute: u32) -> Self {
+        Self::refilled_every(capacity, f64::from(per_minute) / 60.0)
+    }
+
+    /// Buckets of `capacity` tokens refilled at `per_sec` tokens a second.
+    pub fn refilled_every(capacity: u32, per_sec: f64) -> Self {
         KeyedBuckets {
             capacity: f64::from(capacity.max(1)),
-            per_sec: f64::from(per_minute) / 60.0,
+            per_sec,
             buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How many tokens a full bucket holds: a request for more can never be granted.
+    pub fn capacity(&self) -> u32 {
+        self.capacity as u32
+    }
+
+    /// Takes `count` tokens for `key` at once, or none; when there are too few, how long until
+    /// there will be enough (a request for more than the capacity waits as if for a full bucket).
+    ///
+    /// # Errors
+    /// The wait, when the bucket has fewer than `count` tokens.
+    pub fn try_take(&self, key: &K, count: u32) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        self.prune(&mut buckets, now);
+        let wanted = f64::from(count);
+        let entry = buckets.entry(key.clone()).or_insert((self.capacity, now));
+        let level = self.level(entry, now);
+        if level >= wanted {
+            *entry = (level - wanted, now);
+            Ok(())
+        } else {
+            *entry = (level, now);
+            let missing = wanted.min(self.capacity) - level;
+            let wait = if self.per_sec > 0.0 {
+                missing / self.per_sec
+            } else {
+                f64::from(u32::MAX)
+            };
+            Err(Duration::from_secs_f64(
+                wait.clamp(0.001, f64::from(u32::MAX)),
+            ))
+        }
+    }
+
+    /// Returns a token taken for work that turned out not to need it (never above capacity).
+    pub fn give_back(&self, key: &K) {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = buckets.get_mut(key) {
+            let level = self.level(entry, now);
+            *entry = ((level + 1.0).min(self.capacity), now);
+        }
+    }
+
+    fn prune(&self, buckets: &mut HashMap<K, (f64, Instant)>, now: Instant) {
+        if buckets.len() > PRUNE_ABOVE {
+            buckets.retain(|_, b| {
+                let level =
+                    (b.0 + now.duration_since(b.1).as_secs_f64() * self.per_sec).min(self.capacity);
+                level < self.capacity
+            });
         }
     }
 
@@ -35,24 +103,7 @@ impl<K: Eq + Hash + Clone> KeyedBuckets<K> {
 
     /// Takes a token for `key`; `false` when its bucket is empty.
     pub fn take(&self, key: &K) -> bool {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > PRUNE_ABOVE {
-            buckets.retain(|_, b| {
-                let level =
-                    (b.0 + now.duration_since(b.1).as_secs_f64() * self.per_sec).min(self.capacity);
-                level < self.capacity
-            });
-        }
-        let entry = buckets.entry(key.clone()).or_insert((self.capacity, now));
-        let level = self.level(entry, now);
-        if level >= 1.0 {
-            *entry = (level - 1.0, now);
-            true
-        } else {
-            *entry = (level, now);
-            false
-        }
+        self.try_take(key, 1).is_ok()
     }
 
     /// Whether `key` has a token left, without taking one.
@@ -60,6 +111,40 @@ impl<K: Eq + Hash + Clone> KeyedBuckets<K> {
         let now = Instant::now();
         let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         buckets.get(key).is_none_or(|b| self.level(b, now) >= 1.0)
+    }
+}
+
+/// What one signed-in user may make the server do for others, per user whatever the
+/// connection or API: one budget of messages (HTTP posts, STOMP SENDs and read marks alike, so
+/// opening more connections or switching to HTTP buys nothing), of new rooms (every group or
+/// direct room puts itself into other people's room lists), and of members added to groups.
+#[derive(Debug)]
+pub struct UserBudgets {
+    /// Messages, typing indicators and read marks: `send_rate_per_sec`, bursts of `send_burst`.
+    pub sends: KeyedBuckets<UserId>,
+    /// Groups created and direct rooms opened: `rooms_per_hour`.
+    pub rooms: KeyedBuckets<UserId>,
+    /// Other users added to groups (at creation or later): `members_added_per_hour`.
+    pub members_added: KeyedBuckets<UserId>,
+}
+
+impl UserBudgets {
+    /// Budgets from the configured limits.
+    pub fn new(limits: &Limits) -> Self {
+        UserBudgets {
+            sends: KeyedBuckets::refilled_every(
+                limits.send_burst,
+                f64::from(limits.send_rate_per_sec),
+            ),
+            rooms: KeyedBuckets::refilled_every(
+                limits.rooms_per_hour,
+                f64::from(limits.rooms_per_hour) / 3600.0,
+            ),
+            members_added: KeyedBuckets::refilled_every(
+                limits.members_added_per_hour,
+                f64::from(limits.members_added_per_hour) / 3600.0,
+            ),
+        }
     }
 }
 
@@ -116,6 +201,23 @@ mod tests {
         assert!(!buckets.take(&"a"));
         assert!(!buckets.has(&"a"));
         assert!(buckets.take(&"b"), "another key has its own bucket");
+    }
+
+    #[test]
+    fn a_refusal_says_how_long_to_wait_and_a_give_back_refunds() {
+        let buckets = KeyedBuckets::refilled_every(2, 0.5);
+        assert_eq!(buckets.try_take(&"a", 2), Ok(()));
+        let wait = buckets.try_take(&"a", 1).expect_err("empty");
+        assert!(
+            wait > Duration::from_millis(1500) && wait <= Duration::from_secs(2),
+            "{wait:?}"
+        );
+        buckets.give_back(&"a");
+        assert_eq!(buckets.try_take(&"a", 1), Ok(()));
+        assert!(
+            buckets.try_take(&"a", 3).is_err(),
+            "more than the capacity is never granted at once"
+        );
     }
 
     #[test]

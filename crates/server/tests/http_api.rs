@@ -69,7 +69,10 @@ async fn register_login_me_and_validation() {
             json!({"username": "nobody", "password": "password1"}),
         )
         .await;
-    assert_eq!((status, err["error"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
     for token in [None, Some("garbage"), Some("a.b.c")] {
         let (status, err) = server.get("/api/me", token).await;
         assert_eq!(

@@ -50,6 +50,9 @@ struct ServeArgs {
     /// HS256 secret for JWTs issued by your application backend.
     #[arg(long, env = "SOTONG_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// Password sign-up: open or closed [default: open without --jwt-secret, closed with one].
+    #[arg(long, env = "SOTONG_REGISTRATION")]
+    registration: Option<sotong_server::config::Registration>,
     /// Extra browser origins allowed to open /ws, comma-separated (the server's own always is).
     #[arg(long, env = "SOTONG_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,
@@ -65,10 +68,10 @@ struct ServeArgs {
     /// Subscriptions per connection [default: 256].
     #[arg(long, env = "SOTONG_MAX_SUBSCRIPTIONS")]
     max_subscriptions: Option<usize>,
-    /// Sustained SENDs per second per connection [default: 50].
+    /// Sustained messages per second per user, STOMP and HTTP together [default: 50].
     #[arg(long, env = "SOTONG_SEND_RATE")]
     send_rate: Option<u32>,
-    /// Burst of SENDs per connection [default: 100].
+    /// Burst of messages per user [default: 100].
     #[arg(long, env = "SOTONG_SEND_BURST")]
     send_burst: Option<u32>,
     /// Frames queued per connection before it is closed as a slow consumer [default: 1024].
@@ -117,6 +120,9 @@ impl ServeArgs {
         }
         if self.jwt_secret.is_some() {
             config.jwt_secret = self.jwt_secret;
+        }
+        if self.registration.is_some() {
+            config.registration = self.registration;
         }
         config
             .validate()

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 use sotong_client::{Client, RoomEvent, Seq, State, Subscription};
-use sotong_server::config::Limits;
+use sotong_server::config::{Limits, Registration};
 use sotong_server::Config;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -55,6 +55,8 @@ impl TestServer {
             data_dir: dir.path().to_path_buf(),
             jwt_secret: Some(JWT_SECRET.into()),
             web_dir: dir.path().join("no-web-app"),
+            // These tests sign up with passwords as well as JWTs.
+            registration: Some(Registration::Open),
             limits: Limits {
                 send_rate_per_sec: 10_000,
                 send_burst: 10_000,

@@ -52,6 +52,43 @@ pub struct Page {
     pub limit: u32,
 }
 
+/// A position in a user's room list, which is ordered by latest activity, newest first (ties
+/// by id, highest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomCursor {
+    /// The room's last activity, Unix milliseconds.
+    pub last_activity: i64,
+    /// The room's id.
+    pub room: RoomId,
+}
+
+impl std::fmt::Display for RoomCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.last_activity, self.room)
+    }
+}
+
+impl std::str::FromStr for RoomCursor {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (activity, room) = s.split_once('.').ok_or(())?;
+        Ok(RoomCursor {
+            last_activity: activity.parse().map_err(|_| ())?,
+            room: room.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+/// One page of a user's rooms.
+#[derive(Debug, Clone)]
+pub struct RoomsPage {
+    /// The rooms, latest activity first.
+    pub rooms: Vec<Room>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<RoomCursor>,
+}
+
 /// A message to store. Owned, because a batch of them is handed to the store's writer (for
 /// SQLite a thread of its own) while the senders wait.
 #[derive(Debug, Clone)]
@@ -95,7 +132,11 @@ pub trait Store: Send + Sync + 'static {
     async fn user_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError>;
 
     /// Returns the user, creating it on first use (JWT sign-in by an application backend).
-    /// A `display_name` given updates the stored one.
+    /// A `display_name` given updates the stored one. Only ever answers a user that a JWT
+    /// created: identities from JWTs and from password sign-up never merge.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the username belongs to a password account.
     async fn upsert_user(
         &self,
         username: &str,
@@ -125,6 +166,9 @@ pub trait Store: Send + Sync + 'static {
     /// The direct room of two users, created if needed; `true` when created now.
     async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomId, bool), StoreError>;
 
+    /// The direct room of two users, if they have one (nothing is created).
+    async fn find_direct_room(&self, a: UserId, b: UserId) -> Result<Option<RoomId>, StoreError>;
+
     /// Creates a group with `creator` and `members` (duplicates ignored).
     async fn create_group(
         &self,
@@ -139,8 +183,14 @@ pub trait Store: Send + Sync + 'static {
     /// The room as `viewer` sees it (name, unread, read mark).
     async fn room(&self, room: RoomId, viewer: UserId) -> Result<Option<Room>, StoreError>;
 
-    /// Every room of `user`, latest activity first.
-    async fn rooms_of(&self, user: UserId) -> Result<Vec<Room>, StoreError>;
+    /// A page of `user`'s rooms, latest activity first: at most `limit`, only rooms after
+    /// `after` in that order, and where the next page starts if there are more.
+    async fn rooms_of(
+        &self,
+        user: UserId,
+        after: Option<RoomCursor>,
+        limit: u32,
+    ) -> Result<RoomsPage, StoreError>;
 
     /// Adds members; returns the ones that were not members before.
     async fn add_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError>;
@@ -186,7 +236,8 @@ pub trait Store: Send + Sync + 'static {
     async fn last_seq(&self, room: RoomId) -> Result<Seq, StoreError>;
 
     /// Moves `user`'s read mark forward to `seq` (clamped to the room's last `seq`, never
-    /// backwards) and recounts unread. Returns the read mark now in force.
+    /// backwards) and recounts unread, in time that does not grow with the room's history.
+    /// Returns the read mark now in force.
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError>;
 
     /// Answers when the store is reachable (`/healthz`).

@@ -10,7 +10,7 @@
 //! by [`writer::MessageWriter`], a thread with a connection of its own: one transaction and
 //! one fsync per batch, and no thread hand-over per statement.
 
-use super::{Credentials, Inserted, NewMessage, Page, Store, StoreError};
+use super::{Credentials, Inserted, NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError};
 use crate::model::{
     now_millis, rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId,
 };
@@ -214,13 +214,18 @@ impl Store for SqliteStore {
     ) -> Result<User, StoreError> {
         let _writing = self.write_lock.lock().await;
         let row = sqlx::query(
-            "INSERT INTO users (username, display_name, password_hash, created_at) \
-             VALUES (?, ?, ?, ?) RETURNING id, username, display_name",
+            "INSERT INTO users (username, display_name, password_hash, created_at, origin) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id, username, display_name",
         )
         .bind(username)
         .bind(display_name)
         .bind(password_hash)
         .bind(now_millis())
+        .bind(if password_hash.is_some() {
+            "password"
+        } else {
+            "jwt"
+        })
         .fetch_one(&self.writer)
         .await
         .map_err(|e| match e.as_database_error() {
@@ -253,30 +258,37 @@ impl Store for SqliteStore {
         username: &str,
         display_name: Option<&str>,
     ) -> Result<User, StoreError> {
+        let taken = || StoreError::Conflict(format!("{username} is a password account"));
         let existing =
-            sqlx::query("SELECT id, username, display_name FROM users WHERE username = ?")
+            sqlx::query("SELECT id, username, display_name, origin FROM users WHERE username = ?")
                 .bind(username)
                 .fetch_optional(&self.reader)
-                .await?
-                .map(|r| user_from(&r, ""))
-                .transpose()?;
-        if let Some(user) = existing {
+                .await?;
+        if let Some(row) = existing {
+            if row.try_get::<&str, _>("origin")? != "jwt" {
+                return Err(taken());
+            }
+            let user = user_from(&row, "")?;
             if display_name.is_none_or(|d| d == user.display_name) {
                 return Ok(user);
             }
         }
         let _writing = self.write_lock.lock().await;
+        // The WHERE keeps a password account untouched even if one was registered since the
+        // read above: then no row comes back, and the answer is the same refusal.
         let row = sqlx::query(
-            "INSERT INTO users (username, display_name, password_hash, created_at) \
-             VALUES (?1, COALESCE(?2, ?1), NULL, ?3) \
+            "INSERT INTO users (username, display_name, password_hash, created_at, origin) \
+             VALUES (?1, COALESCE(?2, ?1), NULL, ?3, 'jwt') \
              ON CONFLICT (username) DO UPDATE SET display_name = COALESCE(?2, users.display_name) \
+             WHERE users.origin = 'jwt' \
              RETURNING id, username, display_name",
         )
         .bind(username)
         .bind(display_name)
         .bind(now_millis())
-        .fetch_one(&self.writer)
-        .await?;
+        .fetch_optional(&self.writer)
+        .await?
+        .ok_or_else(taken)?;
         Ok(user_from(&row, "")?)
     }
 
@@ -391,6 +403,15 @@ impl Store for SqliteStore {
         Ok((RoomId(id), true))
     }
 
+    async fn find_direct_room(&self, a: UserId, b: UserId) -> Result<Option<RoomId>, StoreError> {
+        let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM rooms WHERE direct_key = ?")
+            .bind(&key)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(id.map(RoomId))
+    }
+
     async fn create_group(
         &self,
         name: &str,
@@ -437,22 +458,42 @@ impl Store for SqliteStore {
         Ok(room_view(&mut conn, room, viewer).await?)
     }
 
-    async fn rooms_of(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
+    async fn rooms_of(
+        &self,
+        user: UserId,
+        after: Option<RoomCursor>,
+        limit: u32,
+    ) -> Result<RoomsPage, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT r.id FROM rooms r JOIN members mb ON mb.room_id = r.id WHERE mb.user_id = ? \
-             ORDER BY r.last_activity DESC, r.id DESC",
+        // One row more than asked tells whether there is a next page.
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT r.id, r.last_activity FROM rooms r JOIN members mb ON mb.room_id = r.id \
+             WHERE mb.user_id = ?1 \
+               AND (?2 IS NULL OR r.last_activity < ?2 OR (r.last_activity = ?2 AND r.id < ?3)) \
+             ORDER BY r.last_activity DESC, r.id DESC LIMIT ?4",
         )
         .bind(user.0)
+        .bind(after.map(|c| c.last_activity))
+        .bind(after.map(|c| c.room.0))
+        .bind(i64::from(limit) + 1)
         .fetch_all(&mut *conn)
         .await?;
-        let mut rooms = Vec::with_capacity(ids.len());
-        for id in ids {
+        let more = rows.len() > limit as usize;
+        let mut rooms = Vec::with_capacity(rows.len().min(limit as usize));
+        let mut next = None;
+        for &(id, last_activity) in rows.iter().take(limit as usize) {
             if let Some(room) = room_view(&mut conn, RoomId(id), user).await? {
                 rooms.push(room);
             }
+            next = Some(RoomCursor {
+                last_activity,
+                room: RoomId(id),
+            });
         }
-        Ok(rooms)
+        Ok(RoomsPage {
+            rooms,
+            next: if more { next } else { None },
+        })
     }
 
     async fn add_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError> {
@@ -571,9 +612,12 @@ impl Store for SqliteStore {
         let Some(mark) = mark else {
             return Err(StoreError::NotMember);
         };
+        // Seqs have no gaps, and every message a member sends moves its own read mark to that
+        // message, so everything after the mark is from others: unread is a subtraction, not
+        // a count over the room's history (which let a loop of read marks on a long room slow
+        // everyone's writes down).
         sqlx::query(
-            "UPDATE members SET unread = (SELECT COUNT(*) FROM messages \
-               WHERE room_id = ?1 AND seq > ?2 AND sender_id != ?3) \
+            "UPDATE members SET unread = MAX(0, (SELECT last_seq FROM rooms WHERE id = ?1) - ?2) \
              WHERE room_id = ?1 AND user_id = ?3",
         )
         .bind(room.0)

@@ -5,7 +5,7 @@
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use sotong_server::config::Limits;
+use sotong_server::config::{Limits, Registration};
 use sotong_server::Config;
 use sotong_stomp::{encode, Command, Decoder, Frame, Version};
 use std::net::SocketAddr;
@@ -45,9 +45,13 @@ impl TestServer {
             data_dir: dir.path().to_path_buf(),
             jwt_secret: Some(JWT_SECRET.into()),
             web_dir: dir.path().join("no-web-app"),
+            // These tests sign up with passwords as well as JWTs.
+            registration: Some(Registration::Open),
             limits: Limits {
                 send_rate_per_sec: 10_000,
                 send_burst: 10_000,
+                rooms_per_hour: 10_000,
+                members_added_per_hour: 100_000,
                 ..Limits::default()
             },
             ..Config::default()
