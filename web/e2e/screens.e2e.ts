@@ -57,6 +57,14 @@ test("a room that is not yours, or none at all, says so with a way back and no c
   await carol.page.goto('/rooms/999999');
   await expect(carol.page.getByRole('alert')).toContainText('Conversation not found');
   await expect(carol.page.getByRole('textbox', { name: 'Message' })).toHaveCount(0);
+  // One way back, the same on a desktop and on a phone.
+  for (const size of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
+    await carol.page.setViewportSize(size);
+    const backs = carol.page.getByRole('button', { name: /^Back/ });
+    await expect(backs).toHaveCount(1);
+    await expect(backs).toHaveText('Back to your chats');
+    await expect(backs).toBeInViewport();
+  }
   await carol.page.getByRole('button', { name: 'Back to your chats' }).click();
   await expect(carol.page).toHaveURL(/\/$/);
   await expect(carol.page.getByText('Pick a conversation')).toBeVisible();
@@ -137,6 +145,14 @@ test('in a group, messages and toasts show the @username beside a copied display
   const groupName = `Lookalikes ${uniqueName('g').slice(-5)}`;
   await createGroup(alice, groupName, [bob, mallory]);
   await bob.page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: new RegExp(`^${groupName}`) }).click();
+  // Who is typing, with the @username. Typed again until seen: the signal is not stored, and
+  // Alice's SUBSCRIBE may still be on its way when the first one goes out.
+  const bobBox = bob.page.getByRole('textbox', { name: 'Message' });
+  await expect(async () => {
+    await bobBox.pressSequentially('x');
+    await expect(alice.page.locator('.typing')).toHaveText(`${bob.displayName} @${bob.username} is typing…`, { timeout: 3_500 });
+  }).toPass({ timeout: 15_000 });
+  await bobBox.fill('');
   await send(bob, 'the real bob');
 
   const log = alice.page.getByRole('log', { name: groupName });
@@ -153,6 +169,9 @@ test('in a group, messages and toasts show the @username beside a copied display
   const toast = alice.page.getByRole('status', { name: 'Notifications' }).locator('.toast', { hasText: 'toast me' });
   await expect(toast).toContainText(`@${bob.username}`);
   await expect(toast).toContainText(`in ${groupName}`);
+  // The room list's preview names the sender the same way.
+  const groupLink = alice.page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: new RegExp(`^${groupName}`) });
+  await expect(groupLink.locator('.room-preview')).toHaveText(`${bob.displayName} @${bob.username}: toast me`);
 });
 
 test('on a phone-sized screen a toast covers neither the Back button nor the chat header', async ({ browser, server }) => {

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
-import { expect, test, uniqueName } from './fixtures';
+import { expect, test } from './fixtures';
 import type { TestServer } from './server';
 
 const out = resolve(dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots');
@@ -25,8 +25,8 @@ async function call<T>(server: TestServer, method: string, path: string, body?: 
   return (res.status === 204 ? undefined : await res.json()) as T;
 }
 
-async function account(server: TestServer, prefix: string, displayName: string): Promise<Account> {
-  const username = uniqueName(prefix);
+// Each run has a fresh server, so the names can be the plain ones a reader expects.
+async function account(server: TestServer, username: string, displayName: string): Promise<Account> {
   await call(server, 'POST', '/api/register', { username, password: 'correct horse battery', displayName });
   const { token } = await call<{ token: string }>(server, 'POST', '/api/login', { username, password: 'correct horse battery' });
   return { username, token, displayName };
@@ -42,7 +42,7 @@ async function seed(server: TestServer) {
   const alex = await account(server, 'alex', 'Alex Kim');
   const trip = await call<{ id: number }>(server, 'POST', '/api/rooms', { name: 'Weekend trip', members: [daniel.username, sora.username, alex.username] }, minji.token);
   await say(server, sora, trip.id, 'Should we leave Saturday at 8?');
-  await say(server, alex, trip.id, '주말에 비 온대요 ☔ 우산 챙기세요!');
+  await say(server, alex, trip.id, '주말에 비 온대요 ☔\u{FE0F} 우산 챙기세요!');
   await say(server, minji, trip.id, 'Works for me. I will book the cabin tonight.');
   await say(server, daniel, trip.id, 'I can drive 🚗');
   const withAlex = await call<{ id: number }>(server, 'POST', '/api/rooms/direct', { username: alex.username }, minji.token);
@@ -96,8 +96,10 @@ for (const [kind, viewport] of [
     await expect(log.getByText('좋아요! See you there.')).toBeVisible();
     await page.screenshot({ path: `${out}/${kind}-chat.png` });
 
-    await say(server, people.sora, people.withSora.id, 'Coffee later? ☕');
-    await expect(page.getByRole('status', { name: 'Notifications' }).getByText('Coffee later? ☕')).toBeVisible();
+    // U+FE0F asks for the colour (emoji) presentation of ☕, which is text by default.
+    const coffee = 'Coffee later? ☕\u{FE0F}';
+    await say(server, people.sora, people.withSora.id, coffee);
+    await expect(page.getByRole('status', { name: 'Notifications' }).getByText(coffee)).toBeVisible();
     await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
     await page.screenshot({ path: `${out}/${kind}-toast.png` });
     await context.close();

@@ -9,7 +9,7 @@ import { navigate, roomPath } from '../src/app/router';
 import { Shell } from '../src/app/Shell';
 import { ChatClient, useRoom, WebSocketProvider } from '../src/realtime';
 import { FakeBroker } from './fakeBroker';
-import { optionsFor } from './helpers';
+import { clientFor, optionsFor } from './helpers';
 
 function world() {
   const broker = new FakeBroker();
@@ -213,6 +213,8 @@ describe('the app over the realtime layer', () => {
     await waitFor(() => expect(screen.getByRole('alert')).toHaveTextContent('Conversation not found'));
     expect(screen.queryByRole('textbox', { name: 'Message' })).toBeNull();
 
+    // One way back, whatever the screen size (no header Back icon beside it).
+    expect(screen.getAllByRole('button', { name: /^Back/ }).map((b) => b.getAttribute('aria-label') ?? b.textContent)).toEqual(['Back to your chats']);
     fireEvent.click(screen.getByRole('button', { name: 'Back to your chats' }));
     await screen.findByText('Pick a conversation');
     expect(window.location.pathname).toBe('/');
@@ -231,5 +233,35 @@ describe('the app over the realtime layer', () => {
     const directLog = await screen.findByRole('log', { name: 'Bob' });
     await within(directLog).findByText('direct hello');
     expect(within(directLog).queryByText('@bob')).toBeNull();
+  });
+
+  it('names the sender with the @username in a group room preview, not in a direct one', async () => {
+    const w = world();
+    w.broker.post(w.group, w.bob.user, 'group hello');
+    w.broker.post(w.direct, w.bob.user, 'direct hello');
+    renderShell(w, '/');
+    const groupLink = await within(rooms()).findByRole('link', { name: /^Weekend trip/ });
+    await waitFor(() => expect(groupLink.querySelector('.room-preview')).toHaveTextContent('Bob @bob: group hello'));
+    const directLink = within(rooms()).getByRole('link', { name: /^Bob/ });
+    expect(directLink.querySelector('.room-preview')).toHaveTextContent(/^direct hello$/);
+  });
+
+  it('names who is typing with the @username in a group, by display name in a direct room', async () => {
+    const w = world();
+    const bob = clientFor(w.broker, w.bob.user, w.bob.token, { typingThrottleMs: 0 });
+    bob.start();
+    renderShell(w, roomPath(w.group));
+    await screen.findByRole('log', { name: 'Weekend trip' });
+    await waitFor(() => expect(w.broker.frames('SUBSCRIBE', `/topic/rooms/${w.group}`)).toHaveLength(1));
+    await waitFor(() => expect(bob.connection.isReady).toBe(true));
+    bob.notifyTyping(w.group);
+    await waitFor(() => expect(document.querySelector('.typing')).toHaveTextContent('Bob @bob is typing…'));
+
+    act(() => navigate(roomPath(w.direct)));
+    await screen.findByRole('log', { name: 'Bob' });
+    await waitFor(() => expect(w.broker.frames('SUBSCRIBE', `/topic/rooms/${w.direct}`)).toHaveLength(1));
+    bob.notifyTyping(w.direct);
+    await waitFor(() => expect(document.querySelector('.typing')).toHaveTextContent(/^Bob is typing…$/));
+    bob.stop();
   });
 });

@@ -89,6 +89,35 @@ describe('Connection', () => {
     expect(client.messages.getSnapshot(direct).messages[0]).toMatchObject({ seq: 1, id: broker.messages(direct)[0]!.id });
   });
 
+  it.each([
+    ['the own copy before the receipt (the server now)', false, true],
+    ['the own copy before the receipt, room not on screen', false, false],
+    ['the receipt before the own copy', true, true],
+    ['the receipt before the own copy, room not on screen', true, false],
+  ])('a pending line becomes the stored copy once: %s', async (_, receiptFirst, onScreen) => {
+    const { broker, bob, direct, client } = setup();
+    broker.receiptBeforeOwnCopy = receiptFirst;
+    broker.post(direct, bob.user, 'earlier');
+    client.start();
+    if (onScreen) client.watchRoom(direct);
+    await vi.waitFor(() => expect(client.connection.isReady).toBe(true));
+    await vi.waitFor(() => expect(client.rooms.get(direct)?.lastMessage?.text).toBe('earlier'));
+    if (onScreen) await vi.waitFor(() => expect(texts(client, direct)).toEqual(['earlier']));
+    const seen: string[][] = [];
+    client.messages.subscribe(direct, () => seen.push(client.messages.getSnapshot(direct).messages.map((m) => `${m.text}:${m.state}`)));
+
+    const id = client.send(direct, 'mine');
+    await vi.waitFor(() => expect(client.connection.pendingSends()).toBe(0));
+    const stored = broker.messages(direct)[1]!;
+    const mine = client.messages.getSnapshot(direct).messages.filter((m) => m.text === 'mine');
+    expect(mine).toEqual([expect.objectContaining({ key: `c${id}`, state: 'sent', seq: stored.seq, id: stored.id })]);
+    // Never two lines for one send, at any render along the way.
+    for (const view of seen) expect(view.filter((line) => line.startsWith('mine:'))).toHaveLength(1);
+    expect(seen.at(-1)?.filter((line) => line.startsWith('mine:'))).toEqual(['mine:sent']);
+    expect(client.rooms.get(direct)).toMatchObject({ lastMessage: { seq: stored.seq, text: 'mine' } });
+    expect(client.rooms.get(direct)?.unread).toBe(onScreen ? 0 : 1);
+  });
+
   it('marks a send refused by the server as failed, and a retry sends the same client-msg-id', async () => {
     const { broker, client } = setup();
     const foreign = broker.addRoom('group', 'not mine', []);

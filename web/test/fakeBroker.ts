@@ -90,21 +90,22 @@ export class FakeSocket implements IStompSocket {
     this.readyState = 2;
     this.broker.forget(this);
     // After the frames already queued (an ERROR before its close).
-    queueMicrotask(() => {
+    setTimeout(() => {
       this.readyState = 3;
       setTimeout(() => this.onclose?.({ code, reason: '', wasClean: code === 1000 }), 0);
-    });
+    }, 0);
   }
 
   /**
    * Delivers one chunk (one or more frames) as one WebSocket message, asynchronously and in
-   * order, as a real socket does (stompjs' parser is not re-entrant).
+   * order, each in its own task as a real socket does (stompjs' parser is not re-entrant, and
+   * what one message leaves behind renders before the next one comes).
    */
   deliver(chunk: string): void {
     if (this.readyState !== 1) return;
-    queueMicrotask(() => {
+    setTimeout(() => {
       if (this.readyState !== 3) this.onmessage?.({ data: chunk });
-    });
+    }, 0);
   }
 }
 
@@ -125,6 +126,11 @@ export class FakeBroker {
   down = false;
   /** Drop the connection right after storing the next SEND, before its RECEIPT. */
   dropBeforeNextReceipt = false;
+  /**
+   * Answer a SEND with its RECEIPT before the sender's own copy (an older server's order).
+   * By default the own copy comes first, as the server sends them now.
+   */
+  receiptBeforeOwnCopy = false;
   /** Deliver room messages on notifications even to topic subscribers (a SUBSCRIBE race). */
   forceNotifications = false;
   /** CONNECT is answered by this ERROR code instead. */
@@ -330,7 +336,7 @@ export class FakeBroker {
         }
         const { text } = JSON.parse(frame.body) as { text: string };
         const { message, fresh } = this.store(roomId, conn.user, text, headers['client-msg-id'] ?? null);
-        if (fresh) this.fanOut(roomId, message);
+        if (fresh && !this.receiptBeforeOwnCopy) this.fanOut(roomId, message);
         if (this.dropBeforeNextReceipt) {
           this.dropBeforeNextReceipt = false;
           conn.socket.closeWith(1006);
@@ -339,6 +345,7 @@ export class FakeBroker {
         if (headers.receipt) {
           conn.socket.deliver(encodeFrame('RECEIPT', { 'receipt-id': headers.receipt, 'message-id': String(message.id), seq: String(message.seq) }));
         }
+        if (fresh && this.receiptBeforeOwnCopy) this.fanOut(roomId, message);
         return;
       }
       default:

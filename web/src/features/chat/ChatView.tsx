@@ -2,13 +2,14 @@
 //! the room is "on screen" (`useRoom`): its messages show here, not as toasts. A room the
 //! user cannot see (`403` not a member, `404` no such room, a typed or stale link) shows why
 //! and a way back, never an empty chat with a composer.
+import { Fragment } from 'react';
 import type { User } from '../../api/types';
 import { describeCode } from '../../api/errors';
 import { navigate } from '../../app/router';
 import { useRoom, useRoomProblem, type RoomProblem } from '../../realtime';
 import { Avatar } from '../../ui/Avatar';
 import { BackIcon } from '../../ui/icons';
-import { nameWithHandle } from '../../ui/UserName';
+import { nameWithHandle, UserName } from '../../ui/UserName';
 import { Composer } from './Composer';
 import { MessageList } from './MessageList';
 
@@ -56,13 +57,25 @@ export function ChatView({ roomId, me }: ChatViewProps) {
               <i />
               <i />
             </span>
-            {typing.length === 1 ? `${typing[0]!.displayName} is typing…` : `${typing.map((u) => u.displayName).join(', ')} are typing…`}
+            <span>
+              <TypingNames users={typing} withUsernames={room.kind === 'group'} /> {typing.length === 1 ? 'is' : 'are'} typing…
+            </span>
           </>
         )}
       </div>
       <Composer onSend={send} onTyping={notifyTyping} />
     </section>
   );
+}
+
+/** Who is typing: in a group with the unique @username too, as the messages name them. */
+function TypingNames({ users, withUsernames }: { users: readonly User[]; withUsernames: boolean }) {
+  return users.map((user, index) => (
+    <Fragment key={user.id}>
+      {index > 0 && ', '}
+      {withUsernames ? <UserName user={user} /> : user.displayName}
+    </Fragment>
+  ));
 }
 
 function BackButton() {
@@ -87,14 +100,14 @@ function RoomLoading() {
   );
 }
 
-/** The room is not the user's, or does not exist: say so, offer the way back, no composer. */
+/**
+ * The room is not the user's, or does not exist: say so, offer the way back, no composer.
+ * One way back, the same on a desktop and a phone (no header Back icon beside it).
+ */
 function RoomUnavailable({ problem }: { problem: RoomProblem }) {
   const title = problem === 'forbidden' ? 'You are not in this conversation' : 'Conversation not found';
   return (
     <section className="chat" aria-label={title}>
-      <header className="chat-head bare">
-        <BackButton />
-      </header>
       <div className="room-state" role="alert">
         <h2>{title}</h2>
         <p>{problem === 'forbidden' ? `${describeCode('forbidden', 'openRoom')} Ask a member to add you.` : `${describeCode('not_found', 'openRoom')} It may have been mistyped.`}</p>

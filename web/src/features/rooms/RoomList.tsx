@@ -6,6 +6,7 @@ import { navigate, roomPath } from '../../app/router';
 import { shortWhen } from '../../format';
 import { useChatClient, useRooms } from '../../realtime';
 import { Avatar } from '../../ui/Avatar';
+import { UserName } from '../../ui/UserName';
 
 /** Props of `RoomList`. */
 export interface RoomListProps {
@@ -42,7 +43,19 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
     navigate(href);
   };
   const last = room.lastMessage;
-  const preview = last ? `${last.sender.id === me.id ? 'You: ' : room.kind === 'group' ? `${last.sender.displayName}: ` : ''}${last.text}` : 'No messages yet';
+  // In a group the sender is named, with the unique @username: a display name alone can be
+  // anyone's (as in the messages and the toasts).
+  const preview = !last ? (
+    'No messages yet'
+  ) : last.sender.id === me.id ? (
+    `You: ${last.text}`
+  ) : room.kind === 'group' ? (
+    <>
+      <UserName user={last.sender} />: {last.text}
+    </>
+  ) : (
+    last.text
+  );
   return (
     <a href={href} onClick={onClick} className={active ? 'room active' : 'room'} aria-current={active ? 'page' : undefined}>
       <Avatar name={room.name} group={room.kind === 'group'} size={44} />
