@@ -61,12 +61,12 @@ use crate::store::Page;
 #[cfg(doc)]
 use axum::extract::ws::WebSocket;
 use axum::extract::ws::{CloseFrame, Message as WsMessage};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use sotong_stomp::{
     encode, negotiate_heart_beat, parse_heart_beat, Command, Decoder, Frame, Version,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -323,7 +323,7 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
         version,
         identity,
         conn_id,
-        subscriptions: HashMap::new(),
+        subscriptions: BTreeMap::new(),
         rooms: HashMap::new(),
         left: HashMap::new(),
         out: Vec::new(),
@@ -611,7 +611,9 @@ struct Session<T> {
     identity: Identity,
     conn_id: ConnectionId,
     /// Subscription id (for a 1.0 SUBSCRIBE without one, its destination) -> the subscription.
-    subscriptions: HashMap<String, Subscription>,
+    /// Kept in id order: a destination's several subscriptions get their frames in a stable
+    /// order without a sort per delivered message.
+    subscriptions: BTreeMap<String, Subscription>,
     /// Room -> its seq filter and its topic subscriptions (one or more).
     rooms: HashMap<RoomId, RoomSubscription>,
     /// Rooms whose topic subscription ended on this connection (by UNSUBSCRIBE or a leave) ->
@@ -932,52 +934,41 @@ impl<T: Transport> Session<T> {
             "destination": destination,
         });
         let id = self.event_id("err");
-        let frames: Vec<Frame> = self
-            .subscriptions_to(Target::Errors)
-            .into_iter()
-            .map(|sub| {
-                let mut out = message_head(self.version, ERRORS, sub, &id)
-                    .with_header("content-type", "application/json");
-                if let Some(receipt) = frame.header("receipt") {
-                    out = out.with_header("receipt-id", receipt);
-                }
-                out.with_body(body.to_string().into_bytes())
-            })
-            .collect();
-        self.out.extend(frames);
+        let body = Bytes::from(body.to_string());
+        for sub in self.subscriptions.values() {
+            if sub.target != Target::Errors {
+                continue;
+            }
+            let mut out = message_head(self.version, ERRORS, sub, &id)
+                .with_header("content-type", "application/json");
+            if let Some(receipt) = frame.header("receipt") {
+                out = out.with_header("receipt-id", receipt);
+            }
+            self.out.push(out.with_body(body.clone()));
+        }
     }
 
-    /// Every subscription of this connection to `target` (each gets its own MESSAGE frame), in
-    /// a stable order.
-    fn subscriptions_to(&self, target: Target) -> Vec<&Subscription> {
-        let mut subs: Vec<(&String, &Subscription)> = self
-            .subscriptions
-            .iter()
-            .filter(|(_, sub)| sub.target == target)
-            .collect();
-        subs.sort_by(|a, b| a.0.cmp(b.0));
-        subs.into_iter().map(|(_, sub)| sub).collect()
-    }
-
-    /// Queues one MESSAGE with `body` per subscription to `target`. Returns whether there was one.
+    /// Queues one MESSAGE with `body` per subscription to `target` (each subscription gets its
+    /// own frame, in id order; the body is shared, not copied). Returns whether there was one.
     fn push_to_each(
         &mut self,
         target: Target,
         destination: &str,
         message_id: &str,
-        body: &[u8],
+        body: Bytes,
     ) -> bool {
-        let frames: Vec<Frame> = self
-            .subscriptions_to(target)
-            .into_iter()
-            .map(|sub| {
+        let mut any = false;
+        for sub in self.subscriptions.values() {
+            if sub.target != target {
+                continue;
+            }
+            self.out.push(
                 message_head(self.version, destination, sub, message_id)
                     .with_header("content-type", "application/json")
-                    .with_body(body.to_vec())
-            })
-            .collect();
-        let any = !frames.is_empty();
-        self.out.extend(frames);
+                    .with_body(body.clone()),
+            );
+            any = true;
+        }
         any
     }
 
@@ -1426,7 +1417,7 @@ impl<T: Transport> Session<T> {
             Target::Notifications,
             NOTIFICATIONS,
             &message_id,
-            body.as_bytes(),
+            Bytes::from(body),
         ) {
             self.observe_latency(message);
         }
@@ -1507,7 +1498,7 @@ impl<T: Transport> Session<T> {
             Target::Room(typing.room_id),
             &destination,
             &id,
-            &typing.body,
+            typing.body.clone(),
         );
     }
 
@@ -1527,7 +1518,7 @@ impl<T: Transport> Session<T> {
             Target::Notifications,
             NOTIFICATIONS,
             &id,
-            body.to_string().as_bytes(),
+            Bytes::from(body.to_string()),
         );
         Ok(())
     }
