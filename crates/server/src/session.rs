@@ -1494,12 +1494,19 @@ impl<T: Transport> Session<T> {
         }
         let id = self.event_id("typing");
         let destination = format!("/topic/rooms/{}", typing.room_id);
-        self.push_to_each(
-            Target::Room(typing.room_id),
-            &destination,
-            &id,
-            typing.body.clone(),
-        );
+        // The room's own subscriber list, not a scan of every subscription of the connection.
+        let Some(shared) = self.rooms.get(&typing.room_id) else {
+            return;
+        };
+        for subscriber in &shared.subscribers {
+            if let Some(sub) = self.subscriptions.get(&subscriber.id) {
+                self.out.push(
+                    message_head(self.version, &destination, sub, &id)
+                        .with_header("content-type", "application/json")
+                        .with_body(typing.body.clone()),
+                );
+            }
+        }
     }
 
     fn deliver_user_event(&mut self, event: &UserEvent) -> Result<(), Close> {
@@ -1826,6 +1833,41 @@ mod tests {
                     .count()
             };
             (of(&topic(message.room_id)), of(NOTIFICATIONS))
+        }
+
+        /// A typing indicator reaches each subscription to the room once, and nothing else.
+        #[tokio::test]
+        async fn typing_reaches_each_subscription_of_the_room() {
+            let fx = fixture(1).await;
+            let mut client = Client::connect(&fx).await;
+            client
+                .send(&[
+                    subscribe("n", NOTIFICATIONS.into(), None),
+                    subscribe("b", topic(fx.room), None),
+                    subscribe("a", topic(fx.room), None),
+                    subscribe("other", topic(fx.blocker), None).with_header("receipt", "done"),
+                ])
+                .await;
+            client.until_receipt("done").await;
+            fx.app.hub.deliver(&Publication::Typing {
+                room_id: fx.room,
+                user: fx.history[0].sender.clone(),
+                members: vec![fx.alice.id],
+                origin: ConnectionId(0),
+            });
+            let mut typing = Vec::new();
+            while typing.len() < 2 {
+                let frame = client.next().await;
+                assert_eq!(frame.command, Command::Message);
+                assert_eq!(frame.header("destination"), Some(topic(fx.room).as_str()));
+                typing.push(frame.header("subscription").map(str::to_string));
+            }
+            assert_eq!(typing, [Some("b".to_string()), Some("a".to_string())]);
+            let rest = client.finish().await;
+            assert!(
+                !rest.iter().any(|f| f.command == Command::Message),
+                "one frame per subscription: {rest:?}"
+            );
         }
 
         /// A subscription without `since-seq` that ends before its first live message: a
