@@ -32,8 +32,10 @@
 //! publisher that loses a race cannot make a message vanish between the two routes.
 //!
 //! The same race at the other end: after an UNSUBSCRIBE, a late publication that the seq
-//! filter had already sent by filling a gap would otherwise come again as a notification. The
-//! task remembers the last `seq` each left room's topic sent (`left`) and drops those.
+//! filter had already sent by filling a gap (or a replay had sent) would otherwise come again as
+//! a notification. The task remembers which `seq`s each ended topic subscription sent
+//! (`left`), whether it ended by UNSUBSCRIBE or by a leave, and keeps the mark through a new
+//! subscription to the room (whose live-from point routes such a late one to notifications).
 //!
 //! A replay is bounded by the room's last `seq` when the subscription began (later messages
 //! come through the hub, which addresses members only) and re-checks the rights before every
@@ -59,12 +61,12 @@ use crate::store::Page;
 #[cfg(doc)]
 use axum::extract::ws::WebSocket;
 use axum::extract::ws::{CloseFrame, Message as WsMessage};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use sotong_stomp::{
     encode, negotiate_heart_beat, parse_heart_beat, Command, Decoder, Frame, Version,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,6 +154,22 @@ struct RoomSubscription {
     /// up to it were committed before the subscription existed, so they take the route they
     /// had then (the notification queue), not the topic.
     live_after: Option<Seq>,
+}
+
+/// What an ended topic subscription to a room covered: the messages with
+/// `after < seq <= upto` went out on the topic (or the client said it held them), so a late
+/// copy of one must not also come as a notification. Those up to `after` were committed before
+/// the subscription began and took the notification route (see `RoomSubscription::live_after`).
+#[derive(Debug, Clone, Copy)]
+struct TopicSent {
+    after: Seq,
+    upto: Seq,
+}
+
+impl TopicSent {
+    fn covers(self, seq: Seq) -> bool {
+        self.after < seq && seq <= self.upto
+    }
 }
 
 /// What a session talks over: WebSocket messages in and out. axum's [`WebSocket`] is one; tests
@@ -272,7 +290,7 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
         version,
         identity,
         conn_id,
-        subscriptions: HashMap::new(),
+        subscriptions: BTreeMap::new(),
         rooms: HashMap::new(),
         left: HashMap::new(),
         out: Vec::new(),
@@ -559,13 +577,17 @@ struct Session<T> {
     identity: Identity,
     conn_id: ConnectionId,
     /// Subscription id (for a 1.0 SUBSCRIBE without one, its destination) -> the subscription.
-    subscriptions: HashMap<String, Subscription>,
+    /// Kept in id order: a destination's several subscriptions get their frames in a stable
+    /// order without a sort per delivered message.
+    subscriptions: BTreeMap<String, Subscription>,
     /// Room -> its seq filter and its topic subscriptions (one or more).
     rooms: HashMap<RoomId, RoomSubscription>,
-    /// Rooms whose topic subscription ended on this connection -> the last `seq` it sent.
-    /// A late publication at or below it went out on the topic already (gap filling sends
-    /// ahead of publications), so it must not come again as a notification.
-    left: HashMap<RoomId, Seq>,
+    /// Rooms whose topic subscription ended on this connection (by UNSUBSCRIBE or a leave) ->
+    /// what it sent. A late publication in that range went out on the topic already (a replay
+    /// or a gap fill sends ahead of publications), so it must not come again as a
+    /// notification. The mark outlives a new subscription to the room, whose live-from point
+    /// sends such a late one to the notification route too.
+    left: HashMap<RoomId, TopicSent>,
     /// Frames waiting for the next flush.
     out: Vec<Frame>,
     /// The RECEIPT of the SEND just handled: it waits until the sender's own copy of the
@@ -817,7 +839,7 @@ impl<T: Transport> Session<T> {
             return Err(close);
         }
         if let UserEvent::Left { room_id } = event {
-            if let Some(sub) = self.rooms.remove(room_id) {
+            if let Some(sub) = self.end_room(*room_id) {
                 for subscriber in &sub.subscribers {
                     if self.subscriptions.remove(&subscriber.id).is_some() {
                         self.app.metrics.subscriptions.dec();
@@ -877,52 +899,41 @@ impl<T: Transport> Session<T> {
             "destination": destination,
         });
         let id = self.event_id("err");
-        let frames: Vec<Frame> = self
-            .subscriptions_to(Target::Errors)
-            .into_iter()
-            .map(|sub| {
-                let mut out = message_head(self.version, ERRORS, sub, &id)
-                    .with_header("content-type", "application/json");
-                if let Some(receipt) = frame.header("receipt") {
-                    out = out.with_header("receipt-id", receipt);
-                }
-                out.with_body(body.to_string().into_bytes())
-            })
-            .collect();
-        self.out.extend(frames);
+        let body = Bytes::from(body.to_string());
+        for sub in self.subscriptions.values() {
+            if sub.target != Target::Errors {
+                continue;
+            }
+            let mut out = message_head(self.version, ERRORS, sub, &id)
+                .with_header("content-type", "application/json");
+            if let Some(receipt) = frame.header("receipt") {
+                out = out.with_header("receipt-id", receipt);
+            }
+            self.out.push(out.with_body(body.clone()));
+        }
     }
 
-    /// Every subscription of this connection to `target` (each gets its own MESSAGE frame), in
-    /// a stable order.
-    fn subscriptions_to(&self, target: Target) -> Vec<&Subscription> {
-        let mut subs: Vec<(&String, &Subscription)> = self
-            .subscriptions
-            .iter()
-            .filter(|(_, sub)| sub.target == target)
-            .collect();
-        subs.sort_by(|a, b| a.0.cmp(b.0));
-        subs.into_iter().map(|(_, sub)| sub).collect()
-    }
-
-    /// Queues one MESSAGE with `body` per subscription to `target`. Returns whether there was one.
+    /// Queues one MESSAGE with `body` per subscription to `target` (each subscription gets its
+    /// own frame, in id order; the body is shared, not copied). Returns whether there was one.
     fn push_to_each(
         &mut self,
         target: Target,
         destination: &str,
         message_id: &str,
-        body: &[u8],
+        body: Bytes,
     ) -> bool {
-        let frames: Vec<Frame> = self
-            .subscriptions_to(target)
-            .into_iter()
-            .map(|sub| {
+        let mut any = false;
+        for sub in self.subscriptions.values() {
+            if sub.target != target {
+                continue;
+            }
+            self.out.push(
                 message_head(self.version, destination, sub, message_id)
                     .with_header("content-type", "application/json")
-                    .with_body(body.to_vec())
-            })
-            .collect();
-        let any = !frames.is_empty();
-        self.out.extend(frames);
+                    .with_body(body.clone()),
+            );
+            any = true;
+        }
         any
     }
 
@@ -1043,7 +1054,6 @@ impl<T: Transport> Session<T> {
             // Read after the membership check and before anything else this task does, so any
             // message committed later is still ahead of us in the queue (see the module doc).
             let last = self.app.chat.store().last_seq(room).await?;
-            self.left.remove(&room);
             self.rooms.insert(
                 room,
                 RoomSubscription {
@@ -1189,15 +1199,30 @@ impl<T: Transport> Session<T> {
         };
         shared.subscribers.retain(|subscriber| subscriber.id != id);
         if shared.subscribers.is_empty() {
-            let delivered = shared.delivered;
-            self.rooms.remove(&room);
-            if self.left.len() >= MAX_LEFT_ROOMS {
-                // Only late publications need the marks; losing them all at once merely
-                // lets such a rare late copy through as a notification.
-                self.left.clear();
-            }
-            self.left.insert(room, delivered);
+            self.end_room(room);
         }
+    }
+
+    /// Drops the room's seq filter and leaves its `left` mark (see the module doc). An earlier
+    /// mark that this one overlaps or continues is merged in; a disjoint one gives way.
+    fn end_room(&mut self, room: RoomId) -> Option<RoomSubscription> {
+        let shared = self.rooms.remove(&room)?;
+        let mut sent = TopicSent {
+            after: shared.live_after.unwrap_or(0),
+            upto: shared.delivered,
+        };
+        if let Some(earlier) = self.left.get(&room) {
+            if sent.after <= earlier.upto {
+                sent.after = sent.after.min(earlier.after);
+                sent.upto = sent.upto.max(earlier.upto);
+            }
+        } else if self.left.len() >= MAX_LEFT_ROOMS {
+            // Only late publications need the marks; losing them all at once merely lets
+            // such a rare late copy through as a notification.
+            self.left.clear();
+        }
+        self.left.insert(room, sent);
+        Some(shared)
     }
 
     /// UNSUBSCRIBE by `id`, or (STOMP 1.0, where `id` is optional) by `destination`: then every
@@ -1337,15 +1362,18 @@ impl<T: Transport> Session<T> {
                 }
                 true
             }
-            None => match self.left.get(&room) {
-                Some(&sent) if seq <= sent => return Ok(()),
-                Some(_) => {
-                    self.left.remove(&room);
-                    false
-                }
-                None => false,
-            },
+            None => false,
         };
+        if !on_topic {
+            match self.left.get(&room) {
+                Some(sent) if sent.covers(seq) => return Ok(()),
+                // A later message has come, so the late copies the mark guarded are past.
+                Some(sent) if seq > sent.upto && !self.rooms.contains_key(&room) => {
+                    self.left.remove(&room);
+                }
+                _ => {}
+            }
+        }
         if on_topic {
             self.push_room_message(message);
             self.observe_latency(message);
@@ -1360,7 +1388,7 @@ impl<T: Transport> Session<T> {
             Target::Notifications,
             NOTIFICATIONS,
             &message_id,
-            body.as_bytes(),
+            Bytes::from(body),
         ) {
             self.observe_latency(message);
         }
@@ -1437,12 +1465,19 @@ impl<T: Transport> Session<T> {
         }
         let id = self.event_id("typing");
         let destination = format!("/topic/rooms/{}", typing.room_id);
-        self.push_to_each(
-            Target::Room(typing.room_id),
-            &destination,
-            &id,
-            &typing.body,
-        );
+        // The room's own subscriber list, not a scan of every subscription of the connection.
+        let Some(shared) = self.rooms.get(&typing.room_id) else {
+            return;
+        };
+        for subscriber in &shared.subscribers {
+            if let Some(sub) = self.subscriptions.get(&subscriber.id) {
+                self.out.push(
+                    message_head(self.version, &destination, sub, &id)
+                        .with_header("content-type", "application/json")
+                        .with_body(typing.body.clone()),
+                );
+            }
+        }
     }
 
     fn deliver_user_event(&mut self, event: &UserEvent) -> Result<(), Close> {
@@ -1461,7 +1496,7 @@ impl<T: Transport> Session<T> {
             Target::Notifications,
             NOTIFICATIONS,
             &id,
-            body.to_string().as_bytes(),
+            Bytes::from(body.to_string()),
         );
         Ok(())
     }
@@ -1543,5 +1578,328 @@ mod tests {
         let head = message_head(Version::V1_0, NOTIFICATIONS, &sub(None, true), "7");
         assert_eq!(head.header("subscription"), None, "1.0 without an id");
         assert_eq!(head.header("ack"), None);
+    }
+
+    /// Sessions driven through the in-memory transport, with publications handed to the hub
+    /// directly, so that a message can be put in a connection's queue at a chosen moment: while
+    /// the session is held up writing a replay to a client that does not read yet.
+    mod races {
+        use super::*;
+        use crate::broker::Publication;
+        use crate::config::Config;
+        use crate::model::{Message, User};
+        use crate::store::NewMessage;
+        use crate::transport::{pair, ChannelPeer};
+        use tokio_util::sync::CancellationToken;
+
+        /// Alice, a member of `room` (with `history` stored) and of `blocker` (three stored
+        /// messages, whose `since-seq: 0` replay holds the session up while the client does
+        /// not read: the transport buffers one frame).
+        struct Fixture {
+            app: Arc<App>,
+            _dir: tempfile::TempDir,
+            alice: User,
+            token: String,
+            room: RoomId,
+            blocker: RoomId,
+            history: Vec<Message>,
+        }
+
+        async fn fixture(count: usize) -> Fixture {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let config = Config {
+                data_dir: dir.path().to_path_buf(),
+                ..Config::default()
+            };
+            let app = App::open(config, CancellationToken::new())
+                .await
+                .expect("the app opens");
+            let alice = app
+                .auth
+                .register("alice", "correct horse", None)
+                .await
+                .expect("alice");
+            let bob = app
+                .store
+                .create_user("bob", "Bob", None)
+                .await
+                .expect("bob");
+            let (token, _) = app
+                .auth
+                .login("alice", "correct horse")
+                .await
+                .expect("login");
+            let mut rooms = Vec::new();
+            for (name, count) in [("room", count), ("blocker", 3)] {
+                let room = app
+                    .chat
+                    .create_group(&alice, name, &["bob".to_string()])
+                    .await
+                    .expect("a group")
+                    .id;
+                let batch = (1..=count)
+                    .map(|i| NewMessage {
+                        room_id: room,
+                        sender: bob.clone(),
+                        text: format!("{name} {i}"),
+                        client_msg_id: None,
+                    })
+                    .collect();
+                let stored: Vec<Message> = app
+                    .store
+                    .insert_messages(batch)
+                    .await
+                    .expect("stored")
+                    .into_iter()
+                    .map(|r| r.expect("stored").message)
+                    .collect();
+                rooms.push((room, stored));
+            }
+            let (blocker, _) = rooms.pop().expect("blocker");
+            let (room, history) = rooms.pop().expect("room");
+            Fixture {
+                app,
+                _dir: dir,
+                alice,
+                token,
+                room,
+                blocker,
+                history,
+            }
+        }
+
+        impl Fixture {
+            /// Puts the publication of a stored message in alice's queue.
+            fn publish(&self, message: &Message) {
+                self.app.hub.deliver(&Publication::Message {
+                    message: message.clone(),
+                    recipients: vec![(self.alice.id, 1)],
+                });
+            }
+
+            fn publish_left(&self, room: RoomId) {
+                self.app.hub.deliver(&Publication::ToUser {
+                    user_id: self.alice.id,
+                    event: UserEvent::Left { room_id: room },
+                    except: None,
+                });
+            }
+        }
+
+        struct Client {
+            peer: ChannelPeer,
+            decoder: Decoder,
+            buffer: BytesMut,
+        }
+
+        impl Client {
+            async fn connect(fixture: &Fixture) -> Client {
+                let (transport, peer) = pair(1);
+                tokio::spawn(run(
+                    transport,
+                    fixture.app.clone(),
+                    "127.0.0.1:9".parse().expect("an address"),
+                ));
+                let mut client = Client {
+                    peer,
+                    decoder: Decoder::new(sotong_stomp::Limits::default()),
+                    buffer: BytesMut::new(),
+                };
+                client.decoder.set_version(Version::V1_2);
+                client
+                    .send(&[Frame::new(Command::Connect)
+                        .with_header("accept-version", "1.2")
+                        .with_header("Authorization", format!("Bearer {}", fixture.token))])
+                    .await;
+                let connected = client.next().await;
+                assert_eq!(connected.command, Command::Connected);
+                client
+            }
+
+            /// Sends `frames` in one WebSocket message: the session handles them all before
+            /// it looks at its queue again.
+            async fn send(&mut self, frames: &[Frame]) {
+                let mut buf = BytesMut::new();
+                for frame in frames {
+                    encode(frame, Version::V1_2, &mut buf);
+                }
+                let text = String::from_utf8(buf.to_vec()).expect("text frames");
+                self.peer
+                    .to_server
+                    .send(WsMessage::Text(text.into()))
+                    .await
+                    .expect("the session reads");
+            }
+
+            async fn next(&mut self) -> Frame {
+                loop {
+                    if let Some(frame) = self.decoder.decode(&mut self.buffer).expect("a frame") {
+                        return frame;
+                    }
+                    match self.peer.from_server.recv().await {
+                        Some(WsMessage::Text(text)) => {
+                            self.buffer.extend_from_slice(text.as_bytes())
+                        }
+                        Some(WsMessage::Binary(bytes)) => self.buffer.extend_from_slice(&bytes),
+                        Some(_) => {}
+                        None => panic!("the session ended"),
+                    }
+                }
+            }
+
+            /// Every frame up to and including the RECEIPT `id`.
+            async fn until_receipt(&mut self, id: &str) -> Vec<Frame> {
+                let mut frames = Vec::new();
+                loop {
+                    let frame = self.next().await;
+                    let done =
+                        frame.command == Command::Receipt && frame.header("receipt-id") == Some(id);
+                    frames.push(frame);
+                    if done {
+                        return frames;
+                    }
+                }
+            }
+
+            /// Every frame the session sends before it answers a DISCONNECT.
+            async fn finish(&mut self) -> Vec<Frame> {
+                self.send(&[Frame::new(Command::Disconnect).with_header("receipt", "bye")])
+                    .await;
+                self.until_receipt("bye").await
+            }
+        }
+
+        fn subscribe(id: &str, destination: String, since: Option<Seq>) -> Frame {
+            let frame = Frame::new(Command::Subscribe)
+                .with_header("id", id)
+                .with_header("destination", destination);
+            match since {
+                Some(since) => frame.with_header("since-seq", since.to_string()),
+                None => frame,
+            }
+        }
+
+        fn topic(room: RoomId) -> String {
+            format!("/topic/rooms/{room}")
+        }
+
+        /// The MESSAGE frames that carry message `message`: (on its room topic, as notifications).
+        fn copies(frames: &[Frame], message: &Message) -> (usize, usize) {
+            let id = message.id.to_string();
+            let of = |destination: &str| {
+                frames
+                    .iter()
+                    .filter(|f| {
+                        f.command == Command::Message
+                            && f.header("destination") == Some(destination)
+                            && f.header("message-id") == Some(id.as_str())
+                    })
+                    .count()
+            };
+            (of(&topic(message.room_id)), of(NOTIFICATIONS))
+        }
+
+        /// A typing indicator reaches each subscription to the room once, and nothing else.
+        #[tokio::test]
+        async fn typing_reaches_each_subscription_of_the_room() {
+            let fx = fixture(1).await;
+            let mut client = Client::connect(&fx).await;
+            client
+                .send(&[
+                    subscribe("n", NOTIFICATIONS.into(), None),
+                    subscribe("b", topic(fx.room), None),
+                    subscribe("a", topic(fx.room), None),
+                    subscribe("other", topic(fx.blocker), None).with_header("receipt", "done"),
+                ])
+                .await;
+            client.until_receipt("done").await;
+            fx.app.hub.deliver(&Publication::Typing {
+                room_id: fx.room,
+                user: fx.history[0].sender.clone(),
+                members: vec![fx.alice.id],
+                origin: ConnectionId(0),
+            });
+            let mut typing = Vec::new();
+            while typing.len() < 2 {
+                let frame = client.next().await;
+                assert_eq!(frame.command, Command::Message);
+                assert_eq!(frame.header("destination"), Some(topic(fx.room).as_str()));
+                typing.push(frame.header("subscription").map(str::to_string));
+            }
+            assert_eq!(typing, [Some("b".to_string()), Some("a".to_string())]);
+            let rest = client.finish().await;
+            assert!(
+                !rest.iter().any(|f| f.command == Command::Message),
+                "one frame per subscription: {rest:?}"
+            );
+        }
+
+        /// A subscription without `since-seq` that ends before its first live message: a
+        /// message committed before it began, still queued, goes to the notifications (where
+        /// it was addressed), not nowhere.
+        #[tokio::test]
+        async fn a_queued_message_outlives_a_short_live_subscription() {
+            let fx = fixture(3).await;
+            let mut client = Client::connect(&fx).await;
+            client
+                .send(&[
+                    subscribe("n", NOTIFICATIONS.into(), None),
+                    subscribe("blocker", topic(fx.blocker), Some(0)),
+                    subscribe("a", topic(fx.room), None),
+                    Frame::new(Command::Unsubscribe)
+                        .with_header("id", "a")
+                        .with_header("receipt", "done"),
+                ])
+                .await;
+            let mut frames = vec![client.next().await];
+            // The session is writing the blocker's replay; message 3 is published meanwhile.
+            fx.publish(&fx.history[2]);
+            frames.extend(client.until_receipt("done").await);
+            frames.extend(client.finish().await);
+            assert_eq!(copies(&frames, &fx.history[2]), (0, 1));
+        }
+
+        /// A room subscribed with `since-seq`, unsubscribed and subscribed again without it: a
+        /// queued message the replay sent on the topic does not come again as a notification.
+        #[tokio::test]
+        async fn a_resubscription_does_not_repeat_a_replayed_message() {
+            let fx = fixture(3).await;
+            let mut client = Client::connect(&fx).await;
+            client
+                .send(&[
+                    subscribe("n", NOTIFICATIONS.into(), None),
+                    subscribe("blocker", topic(fx.blocker), Some(0)),
+                    subscribe("a", topic(fx.room), Some(0)),
+                    Frame::new(Command::Unsubscribe).with_header("id", "a"),
+                    subscribe("b", topic(fx.room), None).with_header("receipt", "done"),
+                ])
+                .await;
+            let mut frames = vec![client.next().await];
+            fx.publish(&fx.history[2]);
+            frames.extend(client.until_receipt("done").await);
+            frames.extend(client.finish().await);
+            assert_eq!(copies(&frames, &fx.history[2]), (1, 0));
+        }
+
+        /// A leave that ends a replay: a queued message the replay sent already does not come
+        /// again as a notification.
+        #[tokio::test]
+        async fn a_leave_does_not_repeat_a_replayed_message() {
+            // Two pages, so the replay checks the control lane again after the first.
+            let fx = fixture(REPLAY_PAGE as usize + 10).await;
+            let mut client = Client::connect(&fx).await;
+            client
+                .send(&[
+                    subscribe("n", NOTIFICATIONS.into(), None),
+                    subscribe("a", topic(fx.room), Some(0)).with_header("receipt", "done"),
+                ])
+                .await;
+            let mut frames = vec![client.next().await];
+            // The first page is being written; message 1 is published, then the leave.
+            fx.publish(&fx.history[0]);
+            fx.publish_left(fx.room);
+            frames.extend(client.finish().await);
+            assert_eq!(copies(&frames, &fx.history[0]), (1, 0));
+        }
     }
 }
