@@ -82,6 +82,10 @@ pub const ERRORS: &str = "/user/queue/errors";
 const REPLAY_PAGE: u32 = 200;
 /// Items taken from the queue before the socket is flushed.
 const OUTBOUND_BATCH: usize = 64;
+/// Most subscriptions of one connection to one destination. Each gets its own copy of every
+/// frame, so this bounds how much one delivered message can multiply into (a few components
+/// of one app subscribing the same room is the use; hundreds is an attack on memory).
+const MAX_SUBSCRIPTIONS_PER_DESTINATION: usize = 16;
 /// Most rooms remembered as left (see `Session::left`).
 const MAX_LEFT_ROOMS: usize = 1024;
 /// How long one flush may take before the peer counts as gone.
@@ -1028,6 +1032,16 @@ impl<T: Transport> Session<T> {
         }
         let target = subscription_target(destination)
             .ok_or_else(|| Error::NotFound(format!("no destination {destination}")))?;
+        let same = self
+            .subscriptions
+            .values()
+            .filter(|sub| sub.target == target)
+            .count();
+        if same >= MAX_SUBSCRIPTIONS_PER_DESTINATION {
+            return Err(Error::TooLarge(format!(
+                "at most {MAX_SUBSCRIPTIONS_PER_DESTINATION} subscriptions to {destination} per connection"
+            )));
+        }
         let subscription = Subscription {
             target,
             ..subscription

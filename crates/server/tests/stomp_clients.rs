@@ -465,3 +465,42 @@ async fn the_senders_own_copy_comes_before_its_receipt() {
     );
     assert!(carries_text(&frames[0], "as a notification"));
 }
+
+/// Each subscription multiplies every delivered frame, so one destination takes a bounded
+/// number of them; the refusal is an error event and the others carry on.
+#[tokio::test]
+async fn one_destination_takes_at_most_sixteen_subscriptions() {
+    let server = TestServer::spawn().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let room = server.direct(&alice, &bob).await;
+    let mut client = Stomp::connect(&server, &alice.token).await;
+    client.subscribe("e", "/user/queue/errors").await;
+    for i in 0..16 {
+        client.subscribe(&format!("n{i}"), NOTIFICATIONS_DEST).await;
+    }
+    client
+        .send_frame(
+            Frame::new(Command::Subscribe)
+                .with_header("id", "n16")
+                .with_header("destination", NOTIFICATIONS_DEST)
+                .with_header("receipt", "sub-n16"),
+        )
+        .await;
+    let refused = client.next().await.expect("an answer");
+    assert!(is_error_for(&refused, "sub-n16"), "{refused:?}");
+    assert_eq!(body(&refused)["code"], "too_large");
+
+    server.post_message(&bob, room, "still here").await;
+    let frames = client
+        .until(|f| f.header("subscription") == Some("n9"))
+        .await;
+    let notified = frames
+        .iter()
+        .filter(|f| carries_text(f, "still here"))
+        .count();
+    assert_eq!(
+        notified, 16,
+        "one copy per subscription, none for the refused one"
+    );
+}
