@@ -25,7 +25,16 @@ const PRUNE_ABOVE: usize = 10_000;
 pub struct KeyedBuckets<K> {
     capacity: f64,
     per_sec: f64,
-    buckets: Mutex<HashMap<K, (f64, Instant)>>,
+    buckets: Mutex<Table<K>>,
+}
+
+/// The buckets, and the size at which they are pruned next. Pruning scans every bucket, so
+/// after a prune that leaves many (all busy) the next waits until the table has doubled:
+/// the scans cost O(1) per request however many keys are busy.
+#[derive(Debug)]
+struct Table<K> {
+    buckets: HashMap<K, (f64, Instant)>,
+    prune_at: usize,
 }
 
 impl<K: Eq + Hash + Clone> KeyedBuckets<K> {
@@ -39,7 +48,10 @@ impl<K: Eq + Hash + Clone> KeyedBuckets<K> {
         KeyedBuckets {
             capacity: f64::from(capacity.max(1)),
             per_sec,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Table {
+                buckets: HashMap::new(),
+                prune_at: PRUNE_ABOVE,
+            }),
         }
     }
 
@@ -55,8 +67,9 @@ impl<K: Eq + Hash + Clone> KeyedBuckets<K> {
     /// The wait, when the bucket has fewer than `count` tokens.
     pub fn try_take(&self, key: &K, count: u32) -> Result<(), Duration> {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        self.prune(&mut buckets, now);
+        let mut table = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        self.prune(&mut table, now);
+        let buckets = &mut table.buckets;
         let wanted = f64::from(count);
         let entry = buckets.entry(key.clone()).or_insert((self.capacity, now));
         let level = self.level(entry, now);
@@ -80,20 +93,21 @@ impl<K: Eq + Hash + Clone> KeyedBuckets<K> {
     /// Returns a token taken for work that turned out not to need it (never above capacity).
     pub fn give_back(&self, key: &K) {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = buckets.get_mut(key) {
+        let mut table = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = table.buckets.get_mut(key) {
             let level = self.level(entry, now);
             *entry = ((level + 1.0).min(self.capacity), now);
         }
     }
 
-    fn prune(&self, buckets: &mut HashMap<K, (f64, Instant)>, now: Instant) {
-        if buckets.len() > PRUNE_ABOVE {
-            buckets.retain(|_, b| {
+    fn prune(&self, table: &mut Table<K>, now: Instant) {
+        if table.buckets.len() > table.prune_at {
+            table.buckets.retain(|_, b| {
                 let level =
                     (b.0 + now.duration_since(b.1).as_secs_f64() * self.per_sec).min(self.capacity);
                 level < self.capacity
             });
+            table.prune_at = PRUNE_ABOVE.max(2 * table.buckets.len());
         }
     }
 
@@ -109,8 +123,11 @@ impl<K: Eq + Hash + Clone> KeyedBuckets<K> {
     /// Whether `key` has a token left, without taking one.
     pub fn has(&self, key: &K) -> bool {
         let now = Instant::now();
-        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        buckets.get(key).is_none_or(|b| self.level(b, now) >= 1.0)
+        let table = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        table
+            .buckets
+            .get(key)
+            .is_none_or(|b| self.level(b, now) >= 1.0)
     }
 }
 
@@ -193,6 +210,25 @@ impl Drop for IpConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_keys_are_kept_and_idle_ones_pruned_past_the_threshold() {
+        // No refill: every bucket that gave a token stays busy (not full) for good.
+        let buckets = KeyedBuckets::refilled_every(2, 0.0);
+        for key in 0..=PRUNE_ABOVE {
+            assert!(buckets.take(&key));
+        }
+        // Past the threshold a prune keeps every busy bucket, so the next waits for the
+        // table to double instead of scanning on every request.
+        assert!(buckets.take(&(PRUNE_ABOVE + 1)));
+        let table = buckets.buckets.lock().expect("lock");
+        assert_eq!(table.buckets.len(), PRUNE_ABOVE + 2);
+        assert_eq!(table.prune_at, 2 * (PRUNE_ABOVE + 1));
+        drop(table);
+        // A key still with its second token keeps its state: the prune did not reset it.
+        assert!(buckets.take(&0));
+        assert!(!buckets.take(&0));
+    }
 
     #[test]
     fn buckets_refuse_past_capacity_per_key() {
