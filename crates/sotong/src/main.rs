@@ -58,7 +58,7 @@ struct ServeArgs {
     web_dir: Option<PathBuf>,
     /// Reverse proxies whose X-Forwarded-For / Forwarded headers are believed, as CIDRs,
     /// comma-separated (e.g. 127.0.0.1/32,10.0.0.0/8) [default: none].
-    #[arg(long, env = "SOTONG_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(long, env = "SOTONG_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
     trusted_proxies: Option<Vec<ipnet::IpNet>>,
     /// Open connections in all [default: the open-file limit less 64].
     #[arg(long, env = "SOTONG_MAX_CONNECTIONS")]
@@ -141,6 +141,14 @@ impl ServeArgs {
             .map_err(|reason| anyhow::anyhow!("invalid configuration: {reason}"))?;
         Ok(config)
     }
+}
+
+/// A CIDR, or a single address (as its /32 or /128).
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text} is not an address or a CIDR (like 10.0.0.0/8)"))
 }
 
 /// Logs to stdout; not for `chat`, whose screen is the terminal (log lines would garble it).
