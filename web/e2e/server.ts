@@ -66,7 +66,7 @@ export class TestServer {
   }
 
   private spawn(listen: string): Promise<void> {
-    const child = spawn(bin, ['serve', '--listen', listen, '--data-dir', this.dataDir, '--web-dir', join(web, 'dist')], {
+    const child = spawn(bin, ['serve', '--listen', listen, '--data-dir', this.dataDir], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' },
     });

@@ -22,3 +22,8 @@ if (!existsSync(bin)) {
   console.error(`sotong binary not found at ${bin}: run \`cargo build --release -p sotong\` at the repository root, or set SOTONG_BIN`);
   process.exit(1);
 }
+// The binary serves the web app built into it: it must have been built after web/dist.
+if (statSync(bin).mtimeMs < statSync(built).mtimeMs) {
+  console.error(`${bin} is older than web/dist, so it carries an older web app (or none): run \`cargo build --release -p sotong\` again`);
+  process.exit(1);
+}

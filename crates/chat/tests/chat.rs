@@ -29,7 +29,7 @@ impl TestServer {
         let config = Config {
             data_dir: dir.path().to_path_buf(),
             jwt_secret: Some("chat-test-secret-0123456789".into()),
-            web_dir: dir.path().join("no-web-app"),
+            web_dir: Some(dir.path().join("no-web-app")),
             // These tests sign up with passwords as well as JWTs.
             registration: Some(Registration::Open),
             limits: Limits {

@@ -22,7 +22,7 @@ async fn server(dir: &std::path::Path) -> (std::net::SocketAddr, CancellationTok
     let config = Config {
         data_dir: dir.join("data"),
         jwt_secret: Some(SECRET.into()),
-        web_dir: dir.join("no-web-app"),
+        web_dir: Some(dir.join("no-web-app")),
         limits: Limits {
             send_rate_per_sec: 10_000,
             send_burst: 10_000,

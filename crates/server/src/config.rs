@@ -1,6 +1,7 @@
 //! Server configuration: one [`Config`], built once by the binary (defaults < TOML file <
 //! `SOTONG_*` environment < flags), validated, then passed down explicitly.
 
+use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,8 +26,12 @@ pub struct Config {
     pub registration: Option<Registration>,
     /// Extra origins allowed to open `/ws` from a browser (the server's own origin always is).
     pub allowed_origins: Vec<String>,
-    /// Folder of the built web app served at `/`.
-    pub web_dir: PathBuf,
+    /// Folder of a built web app to serve at `/` instead of the one built into the binary.
+    pub web_dir: Option<PathBuf>,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` / `Forwarded` headers are believed: the
+    /// client's address is then the right-most one they name that is not itself a trusted proxy.
+    /// Empty (the default): headers are ignored and the TCP peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
     /// How long a busy server lets a batch of messages gather before committing it (group
     /// commit), in milliseconds; 0 commits at once. Only applies while messages keep coming
     /// (the previous commit ended less than this long ago): a lone message is committed at
@@ -51,7 +56,8 @@ impl Default for Config {
             jwt_secret: None,
             registration: None,
             allowed_origins: Vec::new(),
-            web_dir: PathBuf::from("./web/dist"),
+            web_dir: None,
+            trusted_proxies: Vec::new(),
             commit_window_ms: 5,
             auth: AuthConfig::default(),
             limits: Limits::default(),
@@ -106,6 +112,11 @@ impl Config {
         let l = &self.limits;
         if l.max_frame_bytes < 1024 || l.max_message_chars == 0 || l.outbound_queue == 0 {
             return Err("limits are too small to be usable".into());
+        }
+        if l.header_read_timeout_ms == 0 || l.request_body_timeout_ms == 0 {
+            return Err(
+                "header_read_timeout_ms and request_body_timeout_ms must be positive".into(),
+            );
         }
         if l.send_rate_per_sec == 0 || l.send_burst == 0 {
             return Err("send_rate_per_sec and send_burst must be positive".into());
@@ -196,6 +207,18 @@ pub struct Limits {
     /// Failed logins per username and address before that pair is slowed down (then one more
     /// per minute); the owner signing in from another address is not affected.
     pub failed_logins_per_user: u32,
+    /// Time an HTTP connection has to send a request's headers, and the longest an idle
+    /// keep-alive connection is kept (ms): slow-header ("slowloris") clients are cut off.
+    pub header_read_timeout_ms: u64,
+    /// Time a request has to send its body (ms).
+    pub request_body_timeout_ms: u64,
+    /// Open connections (HTTP and WebSocket) in all; default: the open-file limit less 64.
+    pub max_connections: Option<usize>,
+    /// Plain HTTP connections one IP address may hold; default: a quarter of the total.
+    pub max_http_connections_per_ip: Option<usize>,
+    /// WebSockets one IP address may hold before their `CONNECT` is answered; default: a
+    /// quarter of the total.
+    pub max_pending_connections_per_ip: Option<usize>,
 }
 
 impl Default for Limits {
@@ -217,6 +240,11 @@ impl Default for Limits {
             max_connections_per_ip: 4096,
             auth_attempts_per_minute: 120,
             failed_logins_per_user: 10,
+            header_read_timeout_ms: 10_000,
+            request_body_timeout_ms: 30_000,
+            max_connections: None,
+            max_http_connections_per_ip: None,
+            max_pending_connections_per_ip: None,
         }
     }
 }

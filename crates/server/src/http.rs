@@ -1,44 +1,60 @@
 //! The HTTP API of the contract, the `/ws` upgrade, health, metrics and the web app.
 //!
+//! `/api` answers cross-origin requests from the origins in `--allowed-origins` (CORS): the
+//! same allow-list that guards `/ws`. Tokens travel in the `Authorization` header, never in
+//! cookies, so no credentials mode is needed and `Access-Control-Allow-Credentials` is never
+//! sent: another site can only act with a token it already holds.
+//!
 //! Handlers are thin: they authenticate, parse, call [`Chat`](crate::rooms::Chat) or
 //! [`Auth`](crate::auth::Auth), and let [`Error`]'s `IntoResponse` speak for failures.
 
 use crate::auth::{bearer, Credential, Identity};
 use crate::broker::{Publication, UserEvent};
+use crate::client_addr::ClientAddr;
 use crate::config::Registration;
 use crate::error::Error;
+use crate::limits::UntilAnswered;
 use crate::model::{Message, Room, RoomId, Seq, User, UserId};
 use crate::server::App;
+use crate::server::ConnectionSlot;
 use crate::session;
 use crate::store::RoomCursor;
+use crate::web_assets::WebApp;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::header::{
-    CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LINK, ORIGIN, X_CONTENT_TYPE_OPTIONS,
+    AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LINK, ORIGIN,
+    X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::{request::Parts, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{request::Parts, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::sync::Arc;
-use tower_http::services::{ServeDir, ServeFile};
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 /// The OpenAPI 3.1 description of the HTTP API, served at `/api/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// The Content-Security-Policy of the web app: scripts and styles only from this origin,
-/// connections only back to it (HTTP and WebSocket), no plugins, no framing.
+/// The Content-Security-Policy of the web app: scripts and styles only from this origin (no
+/// inline `<style>` or `style` attributes; React's `style` props set the CSSOM, which CSP does
+/// not govern), connections only back to it (CSP Level 3 lets `'self'` match the same host's
+/// `ws:`/`wss:`, as Chromium, Firefox and Safari do), no plugins, no framing.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; \
      object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'";
+
+/// How long a browser may cache a CORS preflight answer.
+const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// Builds the router over `app`.
 pub fn router(app: Arc<App>) -> Router {
-    let api = Router::new()
+    let mut api = Router::new()
         .route("/api/register", post(register))
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
@@ -52,21 +68,25 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/rooms/{id}/messages", get(history).post(post_message))
         .route("/api/rooms/{id}/read", post(mark_read))
         .route("/api/openapi.json", get(openapi))
-        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .route("/api/{*rest}", axum::routing::any(api_not_found));
+    if let Some(cors) = cors_layer(&app.config.allowed_origins) {
+        api = api.layer(cors);
+    }
+    let web = Arc::new(WebApp::choose(app.config.web_dir.as_deref()));
+    Router::new()
+        .merge(api)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/ws", get(ws_upgrade));
-
-    let web_dir = app.config.web_dir.clone();
-    let index = web_dir.join("index.html");
-    let router = if index.is_file() {
-        let static_files = ServeDir::new(&web_dir).fallback(ServeFile::new(index));
-        api.fallback_service(static_files)
-    } else {
-        tracing::warn!(dir = %web_dir.display(), "no web app found; serving a placeholder page at /");
-        api.fallback(web_app_missing)
-    };
-    router
+        .route("/ws", get(ws_upgrade))
+        .fallback(
+            move |method: Method, uri: axum::http::Uri, headers: HeaderMap| {
+                let web = web.clone();
+                async move { web.respond(&method, uri.path(), &headers).await }
+            },
+        )
+        .layer(RequestBodyTimeoutLayer::new(Duration::from_millis(
+            app.config.limits.request_body_timeout_ms,
+        )))
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
@@ -78,16 +98,38 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn web_app_missing() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Html(
-            "<!doctype html><title>sotong</title><h1>sotong is running</h1>\
-             <p>The web app is not built. Run <code>npm --prefix web ci &amp;&amp; npm --prefix web run build</code> \
-             and restart, or point <code>--web-dir</code> at a built copy.</p>",
-        ),
+/// CORS for `/api` from the `--allowed-origins` list (none: no cross-origin access at all;
+/// `*`: any origin). Preflights are answered for the methods and headers the API uses.
+fn cors_layer(allowed: &[String]) -> Option<CorsLayer> {
+    if allowed.is_empty() {
+        return None;
+    }
+    let origins = if allowed.iter().any(|a| a == "*") {
+        AllowOrigin::any()
+    } else {
+        let allowed = allowed.to_vec();
+        AllowOrigin::predicate(move |origin: &HeaderValue, _: &Parts| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| origin_listed(origin, &allowed))
+        })
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([AUTHORIZATION, CONTENT_TYPE])
+            .max_age(PREFLIGHT_MAX_AGE),
     )
-        .into_response()
+}
+
+/// Whether `origin` is in the allow-list (`*` allows any); the comparison ignores case and a
+/// trailing slash.
+fn origin_listed(origin: &str, allowed: &[String]) -> bool {
+    let origin = origin.trim_end_matches('/');
+    allowed
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 async fn api_not_found() -> Error {
@@ -152,13 +194,15 @@ struct RegisterRequest {
 
 /// Refuses an attempt when the caller's IP has made too many lately (a spray of guesses over
 /// many usernames, or of sign-ups).
-fn throttle_attempt(app: &App, peer: SocketAddr) -> Result<(), Error> {
-    app.auth_attempts.try_take(&peer.ip(), 1).map_err(|wait| {
-        Error::throttled(
-            "too many sign-in attempts from this address; try again later",
-            wait,
-        )
-    })
+fn throttle_attempt(app: &App, client: ClientAddr) -> Result<(), Error> {
+    app.auth_attempts
+        .try_take(&client.0.ip(), 1)
+        .map_err(|wait| {
+            Error::throttled(
+                "too many sign-in attempts from this address; try again later",
+                wait,
+            )
+        })
 }
 
 /// Takes `count` tokens of one of a user's budgets, before the work they pay for.
@@ -193,13 +237,13 @@ fn others_named(members: &[String], me: &User) -> u32 {
 
 async fn register(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     Body(req): Body<RegisterRequest>,
 ) -> Result<(StatusCode, Json<User>), Error> {
     if app.config.registration() == Registration::Closed {
         return Err(Error::RegistrationClosed);
     }
-    throttle_attempt(&app, peer)?;
+    throttle_attempt(&app, client)?;
     let user = app
         .auth
         .register(&req.username, &req.password, req.display_name.as_deref())
@@ -221,16 +265,16 @@ struct LoginResponse {
 
 async fn login(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
-    throttle_attempt(&app, peer)?;
+    throttle_attempt(&app, client)?;
     let username = req.username.trim().to_lowercase();
     // Guesses at one account from one address are slowed down, not blocked (OWASP): keyed by
     // username *and* address, so a guesser cannot lock the owner out from elsewhere. The token
     // is taken before the (slow) password check, so concurrent guesses cannot all slip past a
     // budget that is only charged once they have failed; a success gives it back.
-    let key = (username.clone(), peer.ip());
+    let key = (username.clone(), client.0.ip());
     app.failed_logins.try_take(&key, 1).map_err(|wait| {
         Error::throttled(
             "too many failed logins for this user from this address; try again later",
@@ -530,13 +574,10 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };
-    let origin = origin.trim_end_matches('/');
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
+    if origin_listed(origin, allowed) {
         return true;
     }
+    let origin = origin.trim_end_matches('/');
     let Some(host) = headers.get(HOST).and_then(|h| h.to_str().ok()) else {
         return false;
     };
@@ -550,7 +591,8 @@ const STOMP_SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
 async fn ws_upgrade(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
+    total_slot: Option<axum::Extension<ConnectionSlot>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -580,9 +622,22 @@ async fn ws_upgrade(
     }
     let Some(slot) = app
         .ip_connections
-        .open(peer.ip(), app.config.limits.max_connections_per_ip)
+        .open(peer.ip(), app.caps.websockets_per_ip)
     else {
+        tracing::info!(%peer, "refused a WebSocket: too many from this address");
         return Error::RateLimited("too many connections from this address".into()).into_response();
+    };
+    // Sockets that have not been answered CONNECTED cost memory but prove nothing yet: one
+    // address may only hold so many of them at once.
+    let Some(pending) = app
+        .pending_connections
+        .open(peer.ip(), app.caps.pending_per_ip)
+    else {
+        tracing::info!(%peer, "refused a WebSocket: too many unanswered from this address");
+        return Error::RateLimited(
+            "too many connections waiting for CONNECTED from this address".into(),
+        )
+        .into_response();
     };
     // The WebSocket layer's own cap sits well above the STOMP frame limit, so an oversized frame
     // reaches the decoder and is answered with `ERROR too_large` instead of a bare close; only a
@@ -600,8 +655,9 @@ async fn ws_upgrade(
         .max_frame_size(ws_max)
         .on_upgrade(move |socket| {
             tasks.track_future(async move {
-                session::run(socket, app, peer).await;
+                session::run(UntilAnswered::new(socket, pending), app, peer).await;
                 drop(slot);
+                drop(total_slot);
             })
         })
 }

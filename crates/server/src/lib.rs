@@ -15,6 +15,9 @@
 //! - [`broker`]: how a publication reaches every node's hub ([`broker::MemoryBroker`] for one node).
 //! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP.
 //! - [`store`]: durable state behind the [`store::Store`] trait ([`store::sqlite::SqliteStore`]).
+//! - [`limits`]: connection caps sized from the open-file limit, accept back-off;
+//!   [`client_addr`]: the client's address behind trusted proxies.
+//! - [`web_assets`]: the web app, built into the binary or from `--web-dir`.
 //! - [`auth`]: passwords, session tokens, JWTs; [`throttle`]: per-IP and per-user limits.
 //! - [`model`], [`config`], [`error`], [`metrics`]: ids and DTOs, settings, errors as data, Prometheus.
 //!
@@ -24,10 +27,12 @@
 
 pub mod auth;
 pub mod broker;
+pub mod client_addr;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod rooms;
@@ -36,6 +41,7 @@ pub mod session;
 pub mod store;
 pub mod throttle;
 pub mod transport;
+pub mod web_assets;
 
 pub use config::Config;
 pub use error::Error;

@@ -56,9 +56,20 @@ struct ServeArgs {
     /// Extra browser origins allowed to open /ws, comma-separated (the server's own always is).
     #[arg(long, env = "SOTONG_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,
-    /// Folder of the built web app served at / [default: ./web/dist].
+    /// Folder of a built web app to serve at / instead of the one built into the binary.
     #[arg(long, env = "SOTONG_WEB_DIR")]
     web_dir: Option<PathBuf>,
+    /// Reverse proxies whose X-Forwarded-For / Forwarded headers are believed, as CIDRs,
+    /// comma-separated (e.g. 127.0.0.1/32,10.0.0.0/8) [default: none].
+    #[arg(long, env = "SOTONG_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    trusted_proxies: Option<Vec<ipnet::IpNet>>,
+    /// Open connections in all [default: the open-file limit less 64].
+    #[arg(long, env = "SOTONG_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Milliseconds an HTTP connection has to send its request headers (and the longest an idle
+    /// keep-alive connection is kept) [default: 10000].
+    #[arg(long, env = "SOTONG_HEADER_READ_TIMEOUT_MS")]
+    header_read_timeout_ms: Option<u64>,
     /// Largest STOMP frame in bytes [default: 65536].
     #[arg(long, env = "SOTONG_MAX_FRAME_BYTES")]
     max_frame_bytes: Option<usize>,
@@ -103,7 +114,8 @@ impl ServeArgs {
             listen => listen,
             data_dir => data_dir,
             allowed_origins => allowed_origins,
-            web_dir => web_dir,
+            trusted_proxies => trusted_proxies,
+            header_read_timeout_ms => limits.header_read_timeout_ms,
             max_frame_bytes => limits.max_frame_bytes,
             max_message_chars => limits.max_message_chars,
             max_subscriptions => limits.max_subscriptions,
@@ -118,6 +130,12 @@ impl ServeArgs {
         if self.redis_url.is_some() {
             config.redis_url = self.redis_url;
         }
+        if self.web_dir.is_some() {
+            config.web_dir = self.web_dir;
+        }
+        if self.max_connections.is_some() {
+            config.limits.max_connections = self.max_connections;
+        }
         if self.jwt_secret.is_some() {
             config.jwt_secret = self.jwt_secret;
         }
@@ -129,6 +147,14 @@ impl ServeArgs {
             .map_err(|reason| anyhow::anyhow!("invalid configuration: {reason}"))?;
         Ok(config)
     }
+}
+
+/// A CIDR, or a single address (as its /32 or /128).
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text} is not an address or a CIDR (like 10.0.0.0/8)"))
 }
 
 /// Logs to stdout; not for `chat`, whose screen is the terminal (log lines would garble it).

@@ -44,7 +44,7 @@ impl TestServer {
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             jwt_secret: Some(JWT_SECRET.into()),
-            web_dir: dir.path().join("no-web-app"),
+            web_dir: Some(dir.path().join("no-web-app")),
             // These tests sign up with passwords as well as JWTs.
             registration: Some(Registration::Open),
             limits: Limits {
