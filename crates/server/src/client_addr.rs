@@ -40,7 +40,11 @@ impl TrustedProxies {
     /// (`Forwarded` if present, else `X-Forwarded-For`). An entry that is not an address
     /// (`unknown`, an obfuscated name, garbage) stops the walk: the last trusted hop is the
     /// best that is known.
+    ///
+    /// Addresses are canonical: an IPv4-mapped IPv6 peer (a dual-stack listener) is its IPv4
+    /// address, so it shares that address's limits.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
         if !self.contains(peer) {
             return peer;
         }
@@ -221,5 +225,9 @@ mod tests {
         let trusted = proxies(&["127.0.0.1/32"]);
         assert!(trusted.contains(ip("::ffff:127.0.0.1")));
         assert!(!trusted.contains(ip("::1")));
+        assert_eq!(
+            TrustedProxies::default().client_ip(ip("::ffff:192.0.2.1"), &HeaderMap::new()),
+            ip("192.0.2.1")
+        );
     }
 }
