@@ -190,6 +190,7 @@ fn is_default_ignorable(c: char) -> bool {
 /// A human-readable reason when the name is not acceptable.
 pub fn normalize_name(raw: &str, what: &str, max_chars: usize) -> Result<String, String> {
     use unicode_normalization::UnicodeNormalization;
+    use unicode_security::MixedScript;
     if raw.chars().any(is_bidi_control) {
         return Err(format!(
             "a {what} may not contain bidirectional control characters"
@@ -211,6 +212,14 @@ pub fn normalize_name(raw: &str, what: &str, max_chars: usize) -> Result<String,
     if name.chars().any(char::is_control) {
         return Err(format!("a {what} may not contain control characters"));
     }
+    // A word of Latin letters with one Cyrillic `А` looks like a name it is not (UTS #39,
+    // mixed-script confusables). Whole words in any one script stay welcome, as do names whose
+    // words are in different scripts; digits, punctuation and emoji belong to every script.
+    if name.split(' ').any(|word| !word.is_single_script()) {
+        return Err(format!(
+            "a {what} may not mix the letters of different scripts within a word"
+        ));
+    }
     let visible = name
         .chars()
         .any(|c| !c.is_whitespace() && !is_default_ignorable(c));
@@ -227,6 +236,29 @@ mod tests {
 
     fn display(raw: &str) -> Result<String, String> {
         normalize_name(raw, "display name", MAX_DISPLAY_NAME_CHARS)
+    }
+
+    #[test]
+    fn a_word_may_not_mix_scripts_but_a_name_may() {
+        assert!(
+            display("\u{410}lice").is_err(),
+            "Cyrillic A in a Latin word"
+        );
+        assert!(
+            display("P\u{430}yPal").is_err(),
+            "Cyrillic a in a Latin word"
+        );
+        for fine in [
+            "Алиса",
+            "Иван Smith",
+            "김민수",
+            "Kim 민수",
+            "山田たろう",
+            "O'Brien-Smith 😀",
+            "R2-D2",
+        ] {
+            assert_eq!(display(fine).as_deref(), Ok(fine));
+        }
     }
 
     #[test]

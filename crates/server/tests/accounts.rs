@@ -167,6 +167,8 @@ async fn names_are_normalised_and_invisible_or_reordering_ones_refused() {
         "\u{3164}",
         "evil\u{202E}gnp.exe",
         "a\u{2067}b",
+        // A Cyrillic `А` passing for Alice.
+        "\u{410}lice",
     ] {
         let (status, err) = server
             .post(
