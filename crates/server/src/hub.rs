@@ -22,9 +22,10 @@ use crate::broker::{ConnectionId, Publication, UserEvent};
 use crate::model::{Message, RoomId, Seq, User, UserId};
 use bytes::Bytes;
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 /// A message rendered once per node and shared by every connection that receives it.
@@ -119,7 +120,10 @@ pub struct Mailbox {
     /// The connection.
     pub id: ConnectionId,
     tx: mpsc::Sender<Outbound>,
-    control: mpsc::Sender<Arc<UserEvent>>,
+    /// The control lane: a few events behind a lock and a wake-up rather than a channel,
+    /// since nearly every connection never gets one and a channel costs ~800 bytes each.
+    control: Mutex<VecDeque<Arc<UserEvent>>>,
+    control_ready: Notify,
     kicked: CancellationToken,
     reason: OnceLock<Kick>,
 }
@@ -131,17 +135,57 @@ pub struct Queues {
     /// Messages, typing and the user's other events, in publication order.
     pub outbound: mpsc::Receiver<Outbound>,
     /// Control events ([`UserEvent::is_control`]), read before anything else.
-    pub control: mpsc::Receiver<Arc<UserEvent>>,
+    pub control: ControlLane,
+}
+
+/// The receiving end of a connection's control lane.
+#[derive(Debug)]
+pub struct ControlLane {
+    mailbox: Arc<Mailbox>,
+}
+
+/// Nothing is waiting on the control lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoControlEvent;
+
+impl ControlLane {
+    /// The oldest waiting control event, if any.
+    ///
+    /// # Errors
+    /// [`NoControlEvent`] when none is waiting.
+    pub fn try_recv(&mut self) -> Result<Arc<UserEvent>, NoControlEvent> {
+        self.mailbox
+            .control_events()
+            .pop_front()
+            .ok_or(NoControlEvent)
+    }
+
+    /// The next control event, when there is one. Cancel-safe: an event is taken only in the
+    /// poll that returns it.
+    pub async fn recv(&mut self) -> Option<Arc<UserEvent>> {
+        loop {
+            if let Ok(event) = self.try_recv() {
+                return Some(event);
+            }
+            // A push between the look above and this wait leaves a permit: no lost wake-up.
+            self.mailbox.control_ready.notified().await;
+        }
+    }
 }
 
 impl Mailbox {
     fn push(&self, item: Outbound) {
         let result = match item {
             Outbound::User(event) if event.is_control() => {
-                self.control.try_send(event).map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(_) => true,
-                    mpsc::error::TrySendError::Closed(_) => false,
-                })
+                let mut events = self.control_events();
+                if events.len() >= CONTROL_CAPACITY {
+                    Err(true)
+                } else {
+                    events.push_back(event);
+                    drop(events);
+                    self.control_ready.notify_one();
+                    Ok(())
+                }
             }
             item => self.tx.try_send(item).map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => true,
@@ -152,6 +196,11 @@ impl Mailbox {
         if result == Err(true) {
             self.kick(Kick::SlowConsumer);
         }
+    }
+
+    fn control_events(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<UserEvent>>> {
+        // Every critical section is one push or pop: a poisoned lock is still consistent.
+        self.control.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Asks the connection to close for `reason` (the first reason given wins).
@@ -201,11 +250,11 @@ impl Hub {
         max_per_user: usize,
     ) -> Option<(Registration, Queues)> {
         let (tx, outbound) = mpsc::channel(capacity.max(1));
-        let (control_tx, control) = mpsc::channel(CONTROL_CAPACITY);
         let mailbox = Arc::new(Mailbox {
             id: ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed)),
             tx,
-            control: control_tx,
+            control: Mutex::new(VecDeque::new()),
+            control_ready: Notify::new(),
             kicked: CancellationToken::new(),
             reason: OnceLock::new(),
         });
@@ -221,6 +270,9 @@ impl Hub {
             hub: self.clone(),
             user,
             mailbox,
+        };
+        let control = ControlLane {
+            mailbox: registration.mailbox.clone(),
         };
         Some((registration, Queues { outbound, control }))
     }

@@ -54,7 +54,7 @@
 use crate::auth::{bearer, Credential, Identity};
 use crate::broker::{ConnectionId, UserEvent};
 use crate::error::Error;
-use crate::hub::{Mailbox, Outbound, RenderedMessage, RenderedTyping};
+use crate::hub::{ControlLane, Mailbox, Outbound, RenderedMessage, RenderedTyping};
 use crate::model::{RoomId, Seq};
 use crate::server::App;
 use crate::store::Page;
@@ -573,7 +573,7 @@ struct Session<T> {
     mailbox: Arc<Mailbox>,
     /// The hub's control lane (leaves, revocations): read before the message queue, and
     /// while a flush waits on a slow socket.
-    control: mpsc::Receiver<Arc<UserEvent>>,
+    control: ControlLane,
     /// Set when a frame's handling found that the connection must end (a replay that met a
     /// revoked or expired token); the I/O loop closes with it after that frame.
     closing: Option<Close>,
