@@ -66,7 +66,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use sotong_stomp::{
     encode, negotiate_heart_beat, parse_heart_beat, Command, Decoder, Frame, Version,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -294,7 +294,7 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
         version,
         identity,
         conn_id,
-        subscriptions: BTreeMap::new(),
+        subscriptions: SubscriptionTable::default(),
         rooms: HashMap::new(),
         left: HashMap::new(),
         out: Vec::new(),
@@ -567,6 +567,55 @@ fn message_text(frame: &Frame) -> Result<String, Error> {
     }
 }
 
+/// A connection's subscriptions by id, kept sorted by id in one vector: a destination's
+/// several subscriptions get their frames in a stable order without a sort per delivery, and
+/// the handful most connections hold cost a few hundred bytes (a `BTreeMap` node is ~800,
+/// paid by every connection).
+#[derive(Debug, Default)]
+struct SubscriptionTable {
+    entries: Vec<(String, Subscription)>,
+}
+
+impl SubscriptionTable {
+    fn position(&self, id: &str) -> Result<usize, usize> {
+        self.entries
+            .binary_search_by(|(key, _)| key.as_str().cmp(id))
+    }
+
+    fn get(&self, id: &str) -> Option<&Subscription> {
+        self.position(id).ok().map(|i| &self.entries[i].1)
+    }
+
+    fn contains_key(&self, id: &str) -> bool {
+        self.position(id).is_ok()
+    }
+
+    fn insert(&mut self, id: String, subscription: Subscription) {
+        match self.position(&id) {
+            Ok(i) => self.entries[i].1 = subscription,
+            Err(i) => self.entries.insert(i, (id, subscription)),
+        }
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Subscription> {
+        self.position(id).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// In id order.
+    fn iter(&self) -> impl Iterator<Item = (&String, &Subscription)> {
+        self.entries.iter().map(|(id, sub)| (id, sub))
+    }
+
+    /// In id order.
+    fn values(&self) -> impl Iterator<Item = &Subscription> {
+        self.entries.iter().map(|(_, sub)| sub)
+    }
+}
+
 struct Session<T> {
     app: Arc<App>,
     socket: T,
@@ -583,7 +632,7 @@ struct Session<T> {
     /// Subscription id (for a 1.0 SUBSCRIBE without one, its destination) -> the subscription.
     /// Kept in id order: a destination's several subscriptions get their frames in a stable
     /// order without a sort per delivered message.
-    subscriptions: BTreeMap<String, Subscription>,
+    subscriptions: SubscriptionTable,
     /// Room -> its seq filter and its topic subscriptions (one or more).
     rooms: HashMap<RoomId, RoomSubscription>,
     /// Rooms whose topic subscription ended on this connection (by UNSUBSCRIBE or a leave) ->
@@ -1572,6 +1621,27 @@ mod tests {
         assert!(message_text(&send("hello", Some("application/json"))).is_err());
         assert!(message_text(&send(r#"{"txt":"x"}"#, None)).is_err());
         assert!(message_text(&Frame::new(Command::Send).with_body(vec![0xff, 0xfe])).is_err());
+    }
+
+    #[test]
+    fn the_subscription_table_keeps_ids_in_order() {
+        let sub = |target| Subscription {
+            target,
+            header: None,
+            client_ack: false,
+        };
+        let mut table = SubscriptionTable::default();
+        for id in ["n2", "e", "n10", "n1"] {
+            table.insert(id.into(), sub(Target::Notifications));
+        }
+        table.insert("e".into(), sub(Target::Errors));
+        let ids: Vec<&str> = table.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["e", "n1", "n10", "n2"]);
+        assert_eq!(table.get("e").map(|s| s.target), Some(Target::Errors));
+        assert!(table.remove("n10").is_some() && table.remove("n10").is_none());
+        assert!(!table.contains_key("n10") && table.contains_key("n2"));
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.values().count(), 3);
     }
 
     #[test]
