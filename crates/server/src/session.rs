@@ -726,11 +726,9 @@ impl<T: Transport> Session<T> {
                             // message is published before its commit is answered, so its copy
                             // for this connection is in the queue already. Everything queued
                             // goes ahead (at most the queue's capacity), keeping seq order.
-                            for _ in 0..self.app.config.limits.outbound_queue.max(1) {
-                                let Ok(item) = queue.try_recv() else { break };
-                                if let Err(close) = self.handle_outbound(item).await {
-                                    return close;
-                                }
+                            let all = self.app.config.limits.outbound_queue.max(1);
+                            if let Err(close) = self.drain_queue(&mut queue, all).await {
+                                return close;
                             }
                             self.out.push(receipt);
                         }
@@ -741,11 +739,8 @@ impl<T: Transport> Session<T> {
                 }
             }
             // Whatever is queued already leaves in the same write.
-            for _ in 0..OUTBOUND_BATCH {
-                let Ok(item) = queue.try_recv() else { break };
-                if let Err(close) = self.handle_outbound(item).await {
-                    return close;
-                }
+            if let Err(close) = self.drain_queue(&mut queue, OUTBOUND_BATCH).await {
+                return close;
             }
             if let Err(close) = self.flush().await {
                 return close;
@@ -876,6 +871,19 @@ impl<T: Transport> Session<T> {
             }
             _ => Err(Close::Clean),
         }
+    }
+
+    /// Routes up to `most` items already waiting in the hub's queue, without waiting for more.
+    async fn drain_queue(
+        &mut self,
+        queue: &mut mpsc::Receiver<Outbound>,
+        most: usize,
+    ) -> Result<(), Close> {
+        for _ in 0..most {
+            let Ok(item) = queue.try_recv() else { break };
+            self.handle_outbound(item).await?;
+        }
+        Ok(())
     }
 
     /// Handles every control event waiting on the lane.

@@ -32,6 +32,18 @@ fn client_from(local: &str) -> reqwest::Client {
         .expect("client")
 }
 
+/// A response's status, JSON body and `Retry-After` header.
+async fn answer(resp: reqwest::Response) -> (u16, Value, Option<String>) {
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, body, retry_after)
+}
+
 async fn login_from(
     client: &reqwest::Client,
     server: &TestServer,
@@ -44,14 +56,7 @@ async fn login_from(
         .send()
         .await
         .expect("login");
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = resp.json().await.unwrap_or(Value::Null);
-    (status, body, retry_after)
+    answer(resp).await
 }
 
 #[tokio::test]
@@ -116,17 +121,7 @@ async fn post_over_http(
         .send()
         .await
         .expect("post");
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    (
-        status,
-        resp.json().await.unwrap_or(Value::Null),
-        retry_after,
-    )
+    answer(resp).await
 }
 
 #[tokio::test]

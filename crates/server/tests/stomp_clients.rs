@@ -58,6 +58,14 @@ async fn a_silent_1_0_session_is_not_cut_off_for_heart_beats() {
 
 const NOTIFICATIONS_DEST: &str = "/user/queue/notifications";
 
+/// Each frame's `subscription` and `seq` headers, in order.
+fn subscriptions_and_seqs(frames: &[Frame]) -> Vec<(Option<&str>, Option<&str>)> {
+    frames
+        .iter()
+        .map(|f| (f.header("subscription"), f.header("seq")))
+        .collect()
+}
+
 #[tokio::test]
 async fn stomp_1_0_subscribes_without_id_and_unsubscribes_by_destination() {
     let server = TestServer::spawn().await;
@@ -149,20 +157,14 @@ async fn two_subscriptions_to_one_room_each_get_every_message_and_no_notificatio
     let frames = client
         .until(|f| f.command == Command::Message && f.header("subscription") == Some("b"))
         .await;
-    let subs: Vec<_> = frames
-        .iter()
-        .map(|f| (f.header("subscription"), f.header("seq")))
-        .collect();
+    let subs = subscriptions_and_seqs(&frames);
     assert_eq!(subs, [(Some("a"), Some("3")), (Some("b"), Some("3"))]);
 
     // A third subscription with since-seq replays to itself only, then shares the live flow.
     let replayed = client
         .subscribe_with("c", &topic, &[("since-seq", "1")])
         .await;
-    let replayed: Vec<_> = replayed
-        .iter()
-        .map(|f| (f.header("subscription"), f.header("seq")))
-        .collect();
+    let replayed = subscriptions_and_seqs(&replayed);
     assert_eq!(replayed, [(Some("c"), Some("2")), (Some("c"), Some("3"))]);
 
     // Unsubscribing one leaves the others (and the topic route) alone.
@@ -237,10 +239,7 @@ async fn a_second_subscription_that_holds_more_than_the_first_skips_what_it_hold
     let frames = client
         .until(|f| f.header("subscription") == Some("b"))
         .await;
-    let subs: Vec<_> = frames
-        .iter()
-        .map(|f| (f.header("subscription"), f.header("seq")))
-        .collect();
+    let subs = subscriptions_and_seqs(&frames);
     assert_eq!(
         subs,
         [
