@@ -25,6 +25,38 @@ export default tseslint.config(
     },
   },
   {
+    // Layering: components reach the socket only through the connection layer (src/realtime),
+    // and only through its public index, never its internals or the STOMP client itself.
+    files: ['src/**/*.{ts,tsx}'],
+    ignores: ['src/realtime/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@stomp/stompjs',
+              message: 'Only src/realtime speaks STOMP; use its hooks and provider.',
+            },
+          ],
+          patterns: [
+            {
+              group: ['**/realtime/*'],
+              message: "Import the connection layer from its index ('…/realtime'), not its internals.",
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        {
+          name: 'WebSocket',
+          message: 'The one connection is owned by src/realtime; use its hooks and provider.',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.{js,mjs}'],
     languageOptions: { globals: globals.node },
   },

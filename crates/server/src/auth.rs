@@ -12,16 +12,20 @@
 //! registered `carol` first, with a password, would become the application's user `carol` the
 //! day carol's first JWT arrives, and read everything sent to her.
 
+use crate::broker::{Broker, Publication, UserEvent};
+use crate::config::{Config, Registration};
 use crate::error::Error;
 use crate::model::{normalize_name, normalize_username, User, MAX_DISPLAY_NAME_CHARS};
 use crate::store::Store;
 use crate::store::StoreError;
+use crate::throttle::KeyedBuckets;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::Engine;
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// How a connection or request proved who it is.
@@ -55,9 +59,17 @@ struct Claims {
     exp: i64,
 }
 
-/// Registers, logs in and authenticates users.
+/// Registers, logs in and authenticates users, throttles guesses, and revokes tokens on the
+/// sockets they opened.
 pub struct Auth {
     store: Arc<dyn Store>,
+    /// Where a logout is announced, so that sockets opened with the token close.
+    broker: Arc<dyn Broker>,
+    registration: Registration,
+    /// Login and registration attempts per IP.
+    attempts: KeyedBuckets<IpAddr>,
+    /// Failed logins per username and address (a guess reserves a token before the check).
+    failed_logins: KeyedBuckets<(String, IpAddr)>,
     jwt: Option<(DecodingKey, Validation)>,
     session_ttl_secs: i64,
     /// A real hash to verify against when the user does not exist, so a login attempt for an
@@ -90,9 +102,10 @@ fn now_unix() -> i64 {
 }
 
 impl Auth {
-    /// Builds the authenticator; `jwt_secret` enables JWT sign-in.
-    pub fn new(store: Arc<dyn Store>, jwt_secret: Option<&str>, session_ttl_secs: u64) -> Self {
-        let jwt = jwt_secret.map(|secret| {
+    /// Builds the authenticator from the configuration: a JWT secret enables JWT sign-in,
+    /// the limits size the sign-in throttles.
+    pub fn new(store: Arc<dyn Store>, broker: Arc<dyn Broker>, config: &Config) -> Self {
+        let jwt = config.jwt_secret().map(|secret| {
             let mut validation = Validation::new(Algorithm::HS256);
             validation.set_required_spec_claims(&["exp", "sub"]);
             // `nbf` (optional) is honoured with the same leeway as `exp`: a token that is not
@@ -102,24 +115,39 @@ impl Auth {
             (DecodingKey::from_secret(secret.as_bytes()), validation)
         });
         let dummy_hash = hash_password("not a real password").unwrap_or_default();
+        let limits = &config.limits;
         Auth {
             store,
+            broker,
+            registration: config.registration(),
+            attempts: KeyedBuckets::new(
+                limits.auth_attempts_per_minute,
+                limits.auth_attempts_per_minute,
+            ),
+            failed_logins: KeyedBuckets::new(limits.failed_logins_per_user, 1),
             jwt,
-            session_ttl_secs: i64::try_from(session_ttl_secs).unwrap_or(i64::MAX / 2),
+            session_ttl_secs: i64::try_from(config.auth.session_ttl_secs).unwrap_or(i64::MAX / 2),
             dummy_hash,
         }
     }
 
-    /// Creates an account.
+    /// Creates an account for a client at `client`.
     ///
     /// # Errors
-    /// `Invalid` for a bad username, short password or display name; `Conflict` when taken.
+    /// `RegistrationClosed` when sign-up is closed; `RateLimited` after too many attempts from
+    /// the address; `Invalid` for a bad username, short password or display name; `Conflict`
+    /// when taken.
     pub async fn register(
         &self,
         username: &str,
         password: &str,
         display_name: Option<&str>,
+        client: IpAddr,
     ) -> Result<User, Error> {
+        if self.registration == Registration::Closed {
+            return Err(Error::RegistrationClosed);
+        }
+        self.throttle_attempt(client)?;
         let username = normalize_username(username).map_err(Error::Invalid)?;
         if password.chars().count() < 8 {
             return Err(Error::Invalid(
@@ -141,14 +169,57 @@ impl Auth {
             .await?)
     }
 
-    /// Checks a password and opens a session.
+    /// Refuses an attempt when the caller's IP has made too many lately (a spray of guesses
+    /// over many usernames, or of sign-ups).
+    fn throttle_attempt(&self, client: IpAddr) -> Result<(), Error> {
+        self.attempts.try_take(&client, 1).map_err(|wait| {
+            Error::throttled(
+                "too many sign-in attempts from this address; try again later",
+                wait,
+            )
+        })
+    }
+
+    /// Checks a password for a client at `client` and opens a session.
+    ///
+    /// Guesses at one account from one address are slowed down, not blocked (OWASP): keyed by
+    /// username *and* address, so a guesser cannot lock the owner out from elsewhere. The
+    /// token is taken before the (slow) password check, so concurrent guesses cannot all slip
+    /// past a budget that is only charged once they have failed; a success gives it back.
     ///
     /// # Errors
-    /// `InvalidCredentials` for an unknown user, a wrong password, or an account that has no
-    /// password (created by a JWT): the same answer, after the same work, for all three.
-    pub async fn login(&self, username: &str, password: &str) -> Result<(String, User), Error> {
+    /// `RateLimited` after too many attempts from the address, or failed logins for the user
+    /// from it; `InvalidCredentials` for an unknown user, a wrong password, or an account that
+    /// has no password (created by a JWT): the same answer, after the same work, for all three.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<(String, User), Error> {
+        self.throttle_attempt(client)?;
         let username = username.trim().to_lowercase();
-        let credentials = self.store.user_credentials(&username).await?;
+        let key = (username.clone(), client);
+        self.failed_logins.try_take(&key, 1).map_err(|wait| {
+            Error::throttled(
+                "too many failed logins for this user from this address; try again later",
+                wait,
+            )
+        })?;
+        let outcome = self.check_password(&username, password).await;
+        if outcome.is_ok() {
+            self.failed_logins.give_back(&key);
+        }
+        outcome
+    }
+
+    /// The password check and the new session of [`login`](Self::login).
+    async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, User), Error> {
+        let credentials = self.store.user_credentials(username).await?;
         let (stored, user) = match credentials {
             Some(c) => (c.password_hash, Some(c.user)),
             None => (None, None),
@@ -171,13 +242,26 @@ impl Auth {
         Ok((token, user))
     }
 
-    /// Ends a session token; JWTs cannot be revoked here (they expire).
+    /// Ends a session token and closes the sockets it opened, on every node; JWTs cannot be
+    /// revoked here (they expire).
     ///
     /// # Errors
-    /// Only backend failures.
+    /// Only backend failures of the store (an announcement that fails is logged: the token is
+    /// gone, and its sockets fail their next check).
     pub async fn logout(&self, identity: &Identity) -> Result<(), Error> {
-        if let Credential::Session { token_hash } = &identity.credential {
-            self.store.delete_session(token_hash).await?;
+        let Credential::Session { token_hash } = &identity.credential else {
+            return Ok(());
+        };
+        self.store.delete_session(token_hash).await?;
+        let revoked = Publication::ToUser {
+            user_id: identity.user.id,
+            event: UserEvent::TokenRevoked {
+                token_hash: token_hash.clone(),
+            },
+            except: None,
+        };
+        if let Err(err) = self.broker.publish(revoked).await {
+            tracing::warn!(error = %err, "could not announce a logout to open sockets");
         }
         Ok(())
     }

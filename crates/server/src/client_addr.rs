@@ -7,14 +7,9 @@
 //! headers count only when the TCP peer is a trusted proxy (`--trusted-proxies`), and then the
 //! client is the right-most address in the list that is not itself a trusted proxy.
 
-use crate::server::App;
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
 use ipnet::IpNet;
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -109,24 +104,9 @@ fn parse_node(text: &str) -> Option<IpAddr> {
 
 /// The client's address, as [`TrustedProxies::client_ip`] finds it, with the TCP peer's port
 /// (through a proxy, the port of the proxy's connection: still what tells connections apart
-/// in the logs).
+/// in the logs). HTTP handlers get it as an extractor.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
-
-impl FromRequestParts<Arc<App>> for ClientAddr {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Infallible> {
-        // Every connection is served with its peer address; a request without one (a test
-        // calling the router directly) counts as coming from an unspecified address.
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
-        let ip = app.trusted_proxies.client_ip(peer.ip(), &parts.headers);
-        Ok(ClientAddr(SocketAddr::new(ip, peer.port())))
-    }
-}
 
 #[cfg(test)]
 mod tests {

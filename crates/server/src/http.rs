@@ -5,24 +5,23 @@
 //! cookies, so no credentials mode is needed and `Access-Control-Allow-Credentials` is never
 //! sent: another site can only act with a token it already holds.
 //!
-//! Handlers are thin: they authenticate, parse, call [`Chat`](crate::rooms::Chat) or
-//! [`Auth`](crate::auth::Auth), and let [`Error`]'s `IntoResponse` speak for failures.
+//! Handlers are thin: they authenticate, parse, call the services of [`App`]
+//! ([`Chat`](crate::rooms::Chat), [`Auth`](crate::auth::Auth), [`Users`](crate::users::Users)),
+//! and let [`Error`]'s `IntoResponse` speak for failures. This module is an edge: it reaches
+//! the services, never the store or the broker.
 
-use crate::auth::{bearer, Credential, Identity};
-use crate::broker::{Publication, UserEvent};
+use crate::app::App;
+use crate::auth::{bearer, Identity};
 use crate::client_addr::ClientAddr;
-use crate::config::Registration;
 use crate::error::Error;
-use crate::limits::UntilAnswered;
+use crate::limits::{ConnectionSlot, UntilAnswered};
 use crate::model::{Message, Room, RoomId, Seq, User, UserId};
-use crate::server::App;
-use crate::server::ConnectionSlot;
+use crate::rooms::RoomCursor;
 use crate::session;
-use crate::store::RoomCursor;
 use crate::web_assets::WebApp;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::header::{
     AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LINK, ORIGIN,
     X_CONTENT_TYPE_OPTIONS,
@@ -32,6 +31,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -69,10 +70,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/rooms/{id}/read", post(mark_read))
         .route("/api/openapi.json", get(openapi))
         .route("/api/{*rest}", axum::routing::any(api_not_found));
-    if let Some(cors) = cors_layer(&app.config.allowed_origins) {
+    if let Some(cors) = cors_layer(&app.config().allowed_origins) {
         api = api.layer(cors);
     }
-    let web = Arc::new(WebApp::choose(app.config.web_dir.as_deref()));
+    let web = Arc::new(WebApp::choose(app.config().web_dir.as_deref()));
     Router::new()
         .merge(api)
         .route("/healthz", get(healthz))
@@ -85,7 +86,7 @@ pub fn router(app: Arc<App>) -> Router {
             },
         )
         .layer(RequestBodyTimeoutLayer::new(Duration::from_millis(
-            app.config.limits.request_body_timeout_ms,
+            app.config().limits.request_body_timeout_ms,
         )))
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
@@ -175,7 +176,25 @@ impl FromRequestParts<Arc<App>> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(bearer)
             .ok_or(Error::Unauthorized)?;
-        Ok(Caller(app.auth.authenticate(token).await?))
+        Ok(Caller(app.auth().authenticate(token).await?))
+    }
+}
+
+impl FromRequestParts<Arc<App>> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Infallible> {
+        // Every connection is served with its peer address; a request without one (a test
+        // calling the router directly) counts as coming from an unspecified address.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
+        let ip = app
+            .admission()
+            .trusted_proxies()
+            .client_ip(peer.ip(), &parts.headers);
+        Ok(ClientAddr(SocketAddr::new(ip, peer.port())))
     }
 }
 
@@ -190,19 +209,6 @@ struct RegisterRequest {
     username: String,
     password: String,
     display_name: Option<String>,
-}
-
-/// Refuses an attempt when the caller's IP has made too many lately (a spray of guesses over
-/// many usernames, or of sign-ups).
-fn throttle_attempt(app: &App, client: ClientAddr) -> Result<(), Error> {
-    app.auth_attempts
-        .try_take(&client.0.ip(), 1)
-        .map_err(|wait| {
-            Error::throttled(
-                "too many sign-in attempts from this address; try again later",
-                wait,
-            )
-        })
 }
 
 /// Takes `count` tokens of one of a user's budgets, before the work they pay for.
@@ -240,13 +246,14 @@ async fn register(
     client: ClientAddr,
     Body(req): Body<RegisterRequest>,
 ) -> Result<(StatusCode, Json<User>), Error> {
-    if app.config.registration() == Registration::Closed {
-        return Err(Error::RegistrationClosed);
-    }
-    throttle_attempt(&app, client)?;
     let user = app
-        .auth
-        .register(&req.username, &req.password, req.display_name.as_deref())
+        .auth()
+        .register(
+            &req.username,
+            &req.password,
+            req.display_name.as_deref(),
+            client.0.ip(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
@@ -268,24 +275,10 @@ async fn login(
     client: ClientAddr,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
-    throttle_attempt(&app, client)?;
-    let username = req.username.trim().to_lowercase();
-    // Guesses at one account from one address are slowed down, not blocked (OWASP): keyed by
-    // username *and* address, so a guesser cannot lock the owner out from elsewhere. The token
-    // is taken before the (slow) password check, so concurrent guesses cannot all slip past a
-    // budget that is only charged once they have failed; a success gives it back.
-    let key = (username.clone(), client.0.ip());
-    app.failed_logins.try_take(&key, 1).map_err(|wait| {
-        Error::throttled(
-            "too many failed logins for this user from this address; try again later",
-            wait,
-        )
-    })?;
-    let outcome = app.auth.login(&username, &req.password).await;
-    if outcome.is_ok() {
-        app.failed_logins.give_back(&key);
-    }
-    let (token, user) = outcome?;
+    let (token, user) = app
+        .auth()
+        .login(&req.username, &req.password, client.0.ip())
+        .await?;
     Ok(Json(LoginResponse { token, user }))
 }
 
@@ -293,21 +286,7 @@ async fn logout(
     State(app): State<Arc<App>>,
     Caller(identity): Caller,
 ) -> Result<StatusCode, Error> {
-    app.auth.logout(&identity).await?;
-    if let Credential::Session { token_hash } = identity.credential {
-        // Open sockets authenticated by this token close at once.
-        if let Err(err) = app
-            .broker
-            .publish(Publication::ToUser {
-                user_id: identity.user.id,
-                event: UserEvent::TokenRevoked { token_hash },
-                except: None,
-            })
-            .await
-        {
-            tracing::warn!(error = %err, "could not announce a logout to open sockets");
-        }
-    }
+    app.auth().logout(&identity).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -327,10 +306,7 @@ async fn search_users(
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Json<Vec<User>>, Error> {
     let Query(query) = query.map_err(|r| Error::Invalid(r.body_text()))?;
-    if query.q.len() > 64 {
-        return Err(Error::Invalid("the search prefix is too long".into()));
-    }
-    Ok(Json(app.store.search_users(query.q.trim(), 20).await?))
+    Ok(Json(app.users().search(&query.q).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -344,10 +320,10 @@ async fn open_direct(
     Body(req): Body<DirectRequest>,
 ) -> Result<(StatusCode, Json<Room>), Error> {
     let me = identity.user.id;
-    if let Err(wait) = app.user_budgets.rooms.try_take(&me, 1) {
+    if let Err(wait) = app.budgets().rooms.try_take(&me, 1) {
         // Out of new rooms, a user may still reopen one it has.
         return match app
-            .chat
+            .chat()
             .existing_direct(&identity.user, &req.username)
             .await?
         {
@@ -355,10 +331,10 @@ async fn open_direct(
             None => Err(Error::throttled("too many new rooms; slow down", wait)),
         };
     }
-    let opened = app.chat.open_direct(&identity.user, &req.username).await;
+    let opened = app.chat().open_direct(&identity.user, &req.username).await;
     if !matches!(opened, Ok((_, true))) {
         // Only a room that was created now costs one.
-        app.user_budgets.rooms.give_back(&me);
+        app.budgets().rooms.give_back(&me);
     }
     let (room, created) = opened?;
     let status = if created {
@@ -382,14 +358,14 @@ async fn create_group(
     Body(req): Body<GroupRequest>,
 ) -> Result<(StatusCode, Json<Room>), Error> {
     let me = identity.user.id;
-    spend(&app.user_budgets.rooms, me, 1, "new rooms")?;
+    spend(&app.budgets().rooms, me, 1, "new rooms")?;
     let others = others_named(&req.members, &identity.user);
-    if let Err(err) = spend(&app.user_budgets.members_added, me, others, "members added") {
-        app.user_budgets.rooms.give_back(&me);
+    if let Err(err) = spend(&app.budgets().members_added, me, others, "members added") {
+        app.budgets().rooms.give_back(&me);
         return Err(err);
     }
     let room = app
-        .chat
+        .chat()
         .create_group(&identity.user, &req.name, &req.members)
         .await?;
     Ok((StatusCode::CREATED, Json(room)))
@@ -416,7 +392,7 @@ async fn list_rooms(
         ),
         None => None,
     };
-    let page = app.chat.rooms(identity.user.id, after, q.limit).await?;
+    let page = app.chat().rooms(identity.user.id, after, q.limit).await?;
     let mut response = Json(page.rooms).into_response();
     if let Some(next) = page.next {
         let limit = q.limit.map(|l| format!("&limit={l}")).unwrap_or_default();
@@ -433,7 +409,9 @@ async fn get_room(
     Caller(identity): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Room>, Error> {
-    Ok(Json(app.chat.room(identity.user.id, room_id(&id)?).await?))
+    Ok(Json(
+        app.chat().room(identity.user.id, room_id(&id)?).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -449,13 +427,13 @@ async fn add_members(
 ) -> Result<Json<Room>, Error> {
     let others = others_named(&req.members, &identity.user);
     spend(
-        &app.user_budgets.members_added,
+        &app.budgets().members_added,
         identity.user.id,
         others,
         "members added",
     )?;
     let room = app
-        .chat
+        .chat()
         .add_members(&identity.user, room_id(&id)?, &req.members)
         .await?;
     Ok(Json(room))
@@ -466,7 +444,7 @@ async fn leave_room(
     Caller(identity): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    app.chat.leave(&identity.user, room_id(&id)?).await?;
+    app.chat().leave(&identity.user, room_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -485,7 +463,7 @@ async fn history(
 ) -> Result<Json<Vec<Message>>, Error> {
     let Query(q) = query.map_err(|r| Error::Invalid(r.body_text()))?;
     let messages = app
-        .chat
+        .chat()
         .history(identity.user.id, room_id(&id)?, q.before, q.after, q.limit)
         .await?;
     Ok(Json(messages))
@@ -505,9 +483,9 @@ async fn post_message(
     Body(req): Body<PostMessageRequest>,
 ) -> Result<(StatusCode, Json<Message>), Error> {
     // The same per-user budget as STOMP SENDs: switching to HTTP buys no more messages.
-    spend(&app.user_budgets.sends, identity.user.id, 1, "messages")?;
+    spend(&app.budgets().sends, identity.user.id, 1, "messages")?;
     let message = app
-        .chat
+        .chat()
         .post_message(
             &identity.user,
             room_id(&id)?,
@@ -529,8 +507,8 @@ async fn mark_read(
     Path(id): Path<String>,
     Body(req): Body<ReadRequest>,
 ) -> Result<StatusCode, Error> {
-    spend(&app.user_budgets.sends, identity.user.id, 1, "messages")?;
-    app.chat
+    spend(&app.budgets().sends, identity.user.id, 1, "messages")?;
+    app.chat()
         .mark_read(identity.user.id, room_id(&id)?, req.seq, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -541,7 +519,7 @@ async fn openapi() -> Response {
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {
-    match app.store.ping().await {
+    match app.check_store().await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))).into_response(),
         Err(err) => {
             tracing::error!(error = %err, "health check: store unreachable");
@@ -560,7 +538,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
             CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        app.metrics.render(),
+        app.metrics().render(),
     )
         .into_response()
 }
@@ -596,7 +574,7 @@ async fn ws_upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&headers, &app.config.allowed_origins) {
+    if !origin_allowed(&headers, &app.config().allowed_origins) {
         tracing::info!(%peer, origin = ?headers.get(ORIGIN), "refused a WebSocket from another origin");
         return Error::Forbidden("this origin may not open a WebSocket here".into())
             .into_response();
@@ -620,30 +598,15 @@ async fn ws_upgrade(
         ))
         .into_response();
     }
-    let Some(slot) = app
-        .ip_connections
-        .open(peer.ip(), app.caps.websockets_per_ip)
-    else {
-        tracing::info!(%peer, "refused a WebSocket: too many from this address");
-        return Error::RateLimited("too many connections from this address".into()).into_response();
-    };
-    // Sockets that have not been answered CONNECTED cost memory but prove nothing yet: one
-    // address may only hold so many of them at once.
-    let Some(pending) = app
-        .pending_connections
-        .open(peer.ip(), app.caps.pending_per_ip)
-    else {
-        tracing::info!(%peer, "refused a WebSocket: too many unanswered from this address");
-        return Error::RateLimited(
-            "too many connections waiting for CONNECTED from this address".into(),
-        )
-        .into_response();
+    let (slot, pending) = match app.admission().admit_websocket(peer.ip()) {
+        Ok(slots) => slots,
+        Err(err) => return err.into_response(),
     };
     // The WebSocket layer's own cap sits well above the STOMP frame limit, so an oversized frame
     // reaches the decoder and is answered with `ERROR too_large` instead of a bare close; only a
     // message several times too big is cut off by the WebSocket layer itself.
-    let ws_max = app.config.limits.max_frame_bytes.saturating_mul(4) + 4096;
-    let tasks = app.tasks.clone();
+    let ws_max = app.config().limits.max_frame_bytes.saturating_mul(4) + 4096;
+    let tasks = app.sessions().clone();
     // tungstenite's defaults (a 128 KiB read buffer, allocated and zero-filled per socket, and a
     // 128 KiB write buffer) cost more than everything else a connection holds. STOMP frames here
     // are a few hundred bytes: a 4 KiB read buffer grows when a bigger message arrives, and a

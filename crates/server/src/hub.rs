@@ -18,8 +18,8 @@
 //! first, even while it is busy writing a long `since-seq` replay to a slow socket. A right
 //! that is gone must stop the frames it guarded at once, not after everything queued before.
 
-use crate::broker::{ConnectionId, Publication, UserEvent};
 use crate::model::{Message, RoomId, Seq, User, UserId};
+use crate::publication::{ConnectionId, Publication, UserEvent};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::collections::VecDeque;

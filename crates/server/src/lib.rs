@@ -7,13 +7,16 @@
 //!
 //! # Layout
 //!
-//! - [`server`]: [`App`](server::App) (the shared parts) and [`run`](server::run) (serve, then drain).
+//! - [`app`]: [`App`](app::App), the node's shared parts behind private fields, reached
+//!   through its services; [`server`]: [`run`](server::run) (accept, serve, then drain).
 //! - [`http`]: the HTTP API, the `/ws` upgrade with its `Origin` check, health and metrics.
 //! - [`session`]: one STOMP connection; the connection's only writer; the delivery decision.
 //! - [`transport`]: an in-memory transport for driving a session without a socket.
 //! - [`hub`]: which connections of which users live on this node.
-//! - [`broker`]: how a publication reaches every node's hub ([`broker::MemoryBroker`] for one node).
-//! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP.
+//! - [`broker`]: how a publication reaches every node's hub ([`broker::MemoryBroker`] for one node);
+//!   [`publication`]: what it carries.
+//! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP; [`users`]:
+//!   finding users.
 //! - [`store`]: durable state behind the [`store::Store`] trait ([`store::sqlite::SqliteStore`]).
 //! - [`limits`]: connection caps sized from the open-file limit, accept back-off;
 //!   [`client_addr`]: the client's address behind trusted proxies.
@@ -25,6 +28,7 @@
 //! (commit, `seq` assigned) → `Broker::publish` → `Hub::deliver` → each connection's queue →
 //! its session decides topic or notification and writes the frame.
 
+pub mod app;
 pub mod auth;
 pub mod broker;
 pub mod client_addr;
@@ -35,14 +39,17 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+pub mod publication;
 pub mod rooms;
 pub mod server;
 pub mod session;
 pub mod store;
 pub mod throttle;
 pub mod transport;
+pub mod users;
 pub mod web_assets;
 
+pub use app::{App, ServerError};
 pub use config::Config;
 pub use error::Error;
-pub use server::{run, App, ServerError};
+pub use server::run;

@@ -8,14 +8,19 @@
 //! hard one), leaving room for the store's files, and the server refuses a connection it
 //! cannot afford instead of running into the wall.
 
+use crate::client_addr::TrustedProxies;
 use crate::config::Limits;
-use crate::throttle::IpConnection;
+use crate::error::Error;
+use crate::throttle::{IpConnection, IpConnections};
 use axum::extract::ws::Message;
 use futures_util::{Sink, Stream};
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// File descriptors kept back from the connection caps: the store (database, WAL, shared
 /// memory), the listener, the runtime's epoll and event descriptors, logs.
@@ -83,6 +88,103 @@ impl ConnectionCaps {
                 .max(1),
             websockets_per_ip: limits.max_connections_per_ip.min(total).max(1),
         }
+    }
+}
+
+/// One connection's slot of the total cap, shared by the HTTP connection and, after an
+/// upgrade, by its WebSocket session (which keeps the descriptor open after hyper lets go).
+#[derive(Debug, Clone)]
+pub struct ConnectionSlot(
+    /// Released when the last holder is dropped.
+    pub Arc<OwnedSemaphorePermit>,
+);
+
+/// The caps in force and the slots they hand out: every TCP connection takes one of the
+/// total, every plain HTTP connection one of its address's, every WebSocket one of its
+/// address's and, until `CONNECTED`, one of its address's pending ones. A slot is given back
+/// when the value holding it is dropped.
+#[derive(Debug)]
+pub struct Admission {
+    caps: ConnectionCaps,
+    total: Arc<Semaphore>,
+    http: Arc<IpConnections>,
+    websockets: Arc<IpConnections>,
+    pending: Arc<IpConnections>,
+    trusted_proxies: TrustedProxies,
+}
+
+impl Admission {
+    /// Slots for `caps`; connections from `trusted_proxies` carry many clients and are capped
+    /// by the address they forward, not by their own.
+    pub fn new(caps: ConnectionCaps, trusted_proxies: TrustedProxies) -> Admission {
+        Admission {
+            total: Arc::new(Semaphore::new(caps.total)),
+            caps,
+            http: Arc::default(),
+            websockets: Arc::default(),
+            pending: Arc::default(),
+            trusted_proxies,
+        }
+    }
+
+    /// The caps in force.
+    pub fn caps(&self) -> ConnectionCaps {
+        self.caps
+    }
+
+    /// Whose forwarding headers are believed.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
+    }
+
+    /// A new TCP connection from `peer`: its slot of the total and, unless it comes from a
+    /// trusted proxy, of its address's HTTP cap; `None` (logged) when either is used up.
+    pub fn admit_connection(
+        &self,
+        peer: SocketAddr,
+    ) -> Option<(ConnectionSlot, Option<IpConnection>)> {
+        let Ok(total) = self.total.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "refused a connection: the server holds its maximum");
+            return None;
+        };
+        // A trusted proxy carries many clients on its connections; they are told apart (and
+        // capped) by the address it forwards, once a request has been read.
+        let http = if self.trusted_proxies.contains(peer.ip()) {
+            None
+        } else {
+            let Some(slot) = self
+                .http
+                .open(peer.ip().to_canonical(), self.caps.http_per_ip)
+            else {
+                tracing::debug!(%peer, "refused a connection: too many from this address");
+                return None;
+            };
+            Some(slot)
+        };
+        Some((ConnectionSlot(Arc::new(total)), http))
+    }
+
+    /// A WebSocket from the client at `ip`: its slot of the address's WebSocket cap, and one of
+    /// its pending cap to hold until the session answers `CONNECT`.
+    ///
+    /// # Errors
+    /// `RateLimited`, saying which cap is used up.
+    pub fn admit_websocket(&self, ip: IpAddr) -> Result<(IpConnection, IpConnection), Error> {
+        let Some(slot) = self.websockets.open(ip, self.caps.websockets_per_ip) else {
+            tracing::info!(%ip, "refused a WebSocket: too many from this address");
+            return Err(Error::RateLimited(
+                "too many connections from this address".into(),
+            ));
+        };
+        // Sockets that have not been answered CONNECTED cost memory but prove nothing yet: one
+        // address may only hold so many of them at once.
+        let Some(pending) = self.pending.open(ip, self.caps.pending_per_ip) else {
+            tracing::info!(%ip, "refused a WebSocket: too many unanswered from this address");
+            return Err(Error::RateLimited(
+                "too many connections waiting for CONNECTED from this address".into(),
+            ));
+        };
+        Ok((slot, pending))
     }
 }
 

@@ -28,7 +28,8 @@ use crate::model::{
     normalize_name, normalize_username, Message, Room, RoomId, RoomKind, Seq, User, UserId,
     MAX_GROUP_NAME_CHARS,
 };
-use crate::store::{Inserted, NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError};
+pub use crate::store::RoomCursor;
+use crate::store::{Inserted, NewMessage, Page, RoomsPage, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -103,9 +104,41 @@ impl Chat {
         }
     }
 
-    /// The store, for reads that need no rules (sessions' replay and gap filling).
+    /// The store itself, for tests and tools that seed or inspect state. The server's edges
+    /// never use it (`scripts/check-layers` holds them to that): they go through the methods
+    /// here, which keep the rules.
+    #[doc(hidden)]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The room's newest `seq` (0 when empty): where a live subscription starts.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn last_seq(&self, room: RoomId) -> Result<Seq, Error> {
+        Ok(self.store.last_seq(room).await?)
+    }
+
+    /// Up to `limit` stored messages of `room` with `after < seq < before`, oldest first: the
+    /// pages of a `since-seq` replay or a gap fill. The caller has checked that its user may
+    /// read the room.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn messages_between(
+        &self,
+        room: RoomId,
+        after: Seq,
+        before: Seq,
+        limit: u32,
+    ) -> Result<Vec<Message>, Error> {
+        let page = Page {
+            before: Some(before),
+            after: Some(after),
+            limit,
+        };
+        Ok(self.store.messages(room, page).await?)
     }
 
     async fn publish(&self, publication: Publication) {

@@ -1,5 +1,5 @@
-//! Wiring and lifecycle: [`App`] holds the shared parts, [`run`] serves until the shutdown
-//! token fires, then drains.
+//! The node's lifecycle: [`run`] opens the [`App`], serves until the shutdown token fires,
+//! then drains.
 //!
 //! Connections are accepted here rather than by `axum::serve`, whose loop has no header-read
 //! timeout, no connection caps and logs every failed `accept`: each TCP connection takes a slot
@@ -13,157 +13,24 @@
 //! goes out), send `ERROR shutting_down` and close; then close the store. axum does not wait
 //! for upgraded WebSocket tasks, so sessions run on a [`TaskTracker`] that `run` waits on.
 
-use crate::auth::Auth;
-use crate::broker::{Broker, MemoryBroker};
-use crate::client_addr::TrustedProxies;
+use crate::app::{App, ServerError};
 use crate::config::Config;
 use crate::http;
-use crate::hub::Hub;
-use crate::limits::{raise_open_file_limit, AcceptBackoff, ConnectionCaps};
-use crate::metrics::Metrics;
-use crate::rooms::Chat;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Store, StoreError};
-use crate::throttle::{IpConnections, KeyedBuckets, UserBudgets};
+use crate::limits::{AcceptBackoff, ConnectionSlot};
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 /// How long sessions get to close after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why the server could not start or run.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The configuration is not acceptable.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// The store could not be opened.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// The listener failed.
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Everything a request or session needs, shared by all of them.
-pub struct App {
-    /// The validated configuration.
-    pub config: Config,
-    /// Durable state.
-    pub store: Arc<dyn Store>,
-    /// This node's connections.
-    pub hub: Arc<Hub>,
-    /// How publications reach every node.
-    pub broker: Arc<dyn Broker>,
-    /// Room rules.
-    pub chat: Chat,
-    /// Accounts and tokens.
-    pub auth: Auth,
-    /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
-    /// Fires when the server begins to shut down.
-    pub shutdown: CancellationToken,
-    /// Every session task, so shutdown can wait for them.
-    pub tasks: TaskTracker,
-    /// Open WebSockets per IP.
-    pub ip_connections: Arc<IpConnections>,
-    /// WebSockets per IP whose `CONNECT` has not been answered yet.
-    pub pending_connections: Arc<IpConnections>,
-    /// Plain HTTP connections per IP (by TCP peer; trusted proxies are exempt).
-    pub http_connections: Arc<IpConnections>,
-    /// Slots of the total connection cap.
-    pub connection_slots: Arc<Semaphore>,
-    /// The connection caps in force.
-    pub caps: ConnectionCaps,
-    /// Whose forwarding headers are believed.
-    pub trusted_proxies: TrustedProxies,
-    /// Login and registration attempts per IP.
-    pub auth_attempts: KeyedBuckets<IpAddr>,
-    /// Failed logins per username and address (a guess reserves a token before the check).
-    pub failed_logins: KeyedBuckets<(String, IpAddr)>,
-    /// Per-user budgets of messages, new rooms and members added.
-    pub user_budgets: UserBudgets,
-}
-
-impl std::fmt::Debug for App {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
-            .field("listen", &self.config.listen)
-            .finish_non_exhaustive()
-    }
-}
-
-impl App {
-    /// Opens the store and builds the parts.
-    ///
-    /// # Errors
-    /// An invalid configuration or a store that cannot be opened.
-    pub async fn open(
-        config: Config,
-        shutdown: CancellationToken,
-    ) -> Result<Arc<App>, ServerError> {
-        config.validate().map_err(ServerError::Config)?;
-        let open_files = raise_open_file_limit();
-        let caps = ConnectionCaps::new(&config.limits, open_files);
-        tracing::info!(
-            open_files = open_files.map_or_else(|| "unknown".to_string(), |n| n.to_string()),
-            max_connections = caps.total,
-            http_per_ip = caps.http_per_ip,
-            pending_per_ip = caps.pending_per_ip,
-            websockets_per_ip = caps.websockets_per_ip,
-            "connection limits"
-        );
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
-        let hub = Arc::new(Hub::new());
-        let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new(hub.clone()));
-        let metrics = Arc::new(Metrics::new());
-        let chat = Chat::new(
-            store.clone(),
-            broker.clone(),
-            metrics.clone(),
-            config.limits.max_message_chars,
-            Duration::from_millis(config.commit_window_ms),
-        );
-        let auth = Auth::new(
-            store.clone(),
-            config.jwt_secret(),
-            config.auth.session_ttl_secs,
-        );
-        Ok(Arc::new(App {
-            store,
-            hub,
-            broker,
-            chat,
-            auth,
-            metrics,
-            shutdown,
-            tasks: TaskTracker::new(),
-            ip_connections: Arc::new(IpConnections::default()),
-            pending_connections: Arc::new(IpConnections::default()),
-            http_connections: Arc::new(IpConnections::default()),
-            connection_slots: Arc::new(Semaphore::new(caps.total)),
-            caps,
-            trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
-            auth_attempts: KeyedBuckets::new(
-                config.limits.auth_attempts_per_minute,
-                config.limits.auth_attempts_per_minute,
-            ),
-            failed_logins: KeyedBuckets::new(config.limits.failed_logins_per_user, 1),
-            user_budgets: UserBudgets::new(&config.limits),
-            config,
-        }))
-    }
-}
 
 /// Serves on `listener` until `shutdown` fires, then drains and returns.
 ///
@@ -177,7 +44,7 @@ pub async fn run(
     let app = App::open(config, shutdown.clone()).await?;
     let addr = listener.local_addr()?;
     let router = http::router(app.clone());
-    tracing::info!(data_dir = %app.config.data_dir.display(), "store: embedded SQLite");
+    tracing::info!(data_dir = %app.config().data_dir.display(), "store: embedded SQLite");
     tracing::info!("listening on http://{addr}");
     let connections = TaskTracker::new();
     accept_loop(&listener, &app, router, &connections).await;
@@ -195,20 +62,20 @@ pub async fn run(
     }
 
     tracing::info!(
-        sessions = app.tasks.len(),
+        sessions = app.sessions().len(),
         "shutting down: closing sessions"
     );
-    app.tasks.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, app.tasks.wait())
+    app.sessions().close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, app.sessions().wait())
         .await
         .is_err()
     {
         tracing::warn!(
-            left = app.tasks.len(),
+            left = app.sessions().len(),
             "some sessions did not close in time"
         );
     }
-    app.store.close().await;
+    app.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -224,7 +91,7 @@ async fn accept_loop(
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = app.shutdown.cancelled() => return,
+            () = app.shutdown().cancelled() => return,
         };
         let (tcp, peer) = match accepted {
             Ok(accepted) => {
@@ -244,31 +111,14 @@ async fn accept_loop(
                 if !failure.pause.is_zero() {
                     tokio::select! {
                         () = tokio::time::sleep(failure.pause) => {}
-                        () = app.shutdown.cancelled() => return,
+                        () = app.shutdown().cancelled() => return,
                     }
                 }
                 continue;
             }
         };
-        let Ok(total_slot) = app.connection_slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "refused a connection: the server holds its maximum");
+        let Some((total_slot, http_slot)) = app.admission().admit_connection(peer) else {
             continue;
-        };
-        // A trusted proxy carries many clients on its connections; they are told apart (and
-        // capped) by the address it forwards, once a request has been read.
-        let http_slot = if app.trusted_proxies.contains(peer.ip()) {
-            None
-        } else {
-            match app
-                .http_connections
-                .open(peer.ip().to_canonical(), app.caps.http_per_ip)
-            {
-                Some(slot) => Some(slot),
-                None => {
-                    tracing::debug!(%peer, "refused a connection: too many from this address");
-                    continue;
-                }
-            }
         };
         let app = app.clone();
         let router = router.clone();
@@ -279,21 +129,13 @@ async fn accept_loop(
     }
 }
 
-/// One connection's slot of the total cap, shared by the HTTP connection and, after an
-/// upgrade, by its WebSocket session (which keeps the descriptor open after hyper lets go).
-#[derive(Debug, Clone)]
-pub struct ConnectionSlot(
-    /// Released when the last holder is dropped.
-    pub Arc<OwnedSemaphorePermit>,
-);
-
 /// Serves HTTP/1.1 on one connection until it closes, upgrades, or the server shuts down.
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
     app: Arc<App>,
     router: Router,
-    total_slot: OwnedSemaphorePermit,
+    slot: ConnectionSlot,
 ) {
     // Chat frames are small and latency matters more than packet count: without TCP_NODELAY,
     // Nagle's algorithm holds a frame back until the previous one is acknowledged, and the
@@ -301,7 +143,6 @@ async fn serve_connection(
     if let Err(err) = tcp.set_nodelay(true) {
         tracing::debug!(error = %err, "could not set TCP_NODELAY");
     }
-    let slot = ConnectionSlot(Arc::new(total_slot));
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         request.extensions_mut().insert(slot.clone());
@@ -311,7 +152,7 @@ async fn serve_connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(
-            app.config.limits.header_read_timeout_ms,
+            app.config().limits.header_read_timeout_ms,
         ))
         .keep_alive(true);
     let connection = builder
@@ -320,7 +161,7 @@ async fn serve_connection(
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
-        () = app.shutdown.cancelled() => {
+        () = app.shutdown().cancelled() => {
             connection.as_mut().graceful_shutdown();
             connection.await
         }

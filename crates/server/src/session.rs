@@ -51,13 +51,12 @@
 //! On one node none of these races happen in practice: the group commit publishes in commit
 //! order (see `rooms`). They matter for publications that travel between nodes.
 
+use crate::app::App;
 use crate::auth::{bearer, Credential, Identity};
-use crate::broker::{ConnectionId, UserEvent};
 use crate::error::Error;
 use crate::hub::{ControlLane, Mailbox, Outbound, RenderedMessage, RenderedTyping};
 use crate::model::{RoomId, Seq};
-use crate::server::App;
-use crate::store::Page;
+use crate::publication::{ConnectionId, UserEvent};
 #[cfg(doc)]
 use axum::extract::ws::WebSocket;
 use axum::extract::ws::{CloseFrame, Message as WsMessage};
@@ -198,7 +197,7 @@ pub async fn run<T: Transport>(socket: T, app: Arc<App>, peer: SocketAddr) {
 }
 
 async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
-    let limits = app.config.limits.clone();
+    let limits = app.config().limits.clone();
     let mut decoder = Decoder::new(sotong_stomp::Limits {
         max_frame_bytes: limits.max_frame_bytes,
         max_body_bytes: limits.max_frame_bytes,
@@ -224,7 +223,7 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
                 finish(&mut socket, Version::V1_2, Close::fatal("heartbeat_timeout", "no CONNECT frame in time")).await;
                 return;
             }
-            _ = app.shutdown.cancelled() => {
+            _ = app.shutdown().cancelled() => {
                 finish(&mut socket, Version::V1_2, Close::fatal("shutting_down", "the server is shutting down")).await;
                 return;
             }
@@ -250,7 +249,7 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
     };
     decoder.set_version(version);
 
-    let Some((registration, queues)) = app.hub.register(
+    let Some((registration, queues)) = app.hub().register(
         identity.user.id,
         limits.outbound_queue,
         limits.max_connections_per_user,
@@ -284,7 +283,7 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
         .with_header("session", conn_id.to_string())
         .with_header("user-name", identity.user.username.clone());
 
-    app.metrics.connections.inc();
+    app.metrics().connections.inc();
     let mut session = Session {
         app: app.clone(),
         socket,
@@ -310,8 +309,8 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
     // the peer does not read: then the ERROR and the close follow without a long wait.
     let _ = tokio::time::timeout(Duration::from_secs(2), session.flush()).await;
     let subscriptions = session.subscriptions.len() as i64;
-    app.metrics.subscriptions.dec_by(subscriptions);
-    app.metrics.connections.dec();
+    app.metrics().subscriptions.dec_by(subscriptions);
+    app.metrics().connections.dec();
     match &close {
         Close::Clean => info!("disconnected"),
         Close::Fatal { code, message, .. } => info!(code, message = %message, "closed"),
@@ -352,7 +351,7 @@ async fn accept_connect(
             )
         })?;
     let identity = app
-        .auth
+        .auth()
         .authenticate(token)
         .await
         .map_err(|err| match err {
@@ -373,7 +372,7 @@ async fn accept_connect(
             .ok_or_else(|| Close::fatal("malformed", "heart-beat must be two numbers: cx,cy"))?,
         None => (0, 0),
     };
-    let limits = &app.config.limits;
+    let limits = &app.config().limits;
     let beats = negotiate_heart_beat(
         client_beats,
         (limits.heartbeat_min_ms, limits.heartbeat_want_ms),
@@ -411,7 +410,7 @@ fn too_big_close(app: &App) -> Close {
         "too_large",
         format!(
             "a WebSocket message above the limit (frames have at most {} bytes)",
-            app.config.limits.max_frame_bytes
+            app.config().limits.max_frame_bytes
         ),
     )
 }
@@ -693,7 +692,7 @@ impl<T: Transport> Session<T> {
         expect_every: u64,
     ) -> Close {
         let mailbox = self.mailbox.clone();
-        let frame_timeout = Duration::from_millis(self.app.config.limits.frame_timeout_ms);
+        let frame_timeout = Duration::from_millis(self.app.config().limits.frame_timeout_ms);
         // When the oldest byte of a still-incomplete frame arrived (slowloris guard).
         let mut partial_since: Option<Instant> = None;
         // Ticking at half the agreed interval and beating after half an interval of silence
@@ -714,7 +713,7 @@ impl<T: Transport> Session<T> {
             loop {
                 match decoder.decode(&mut inbox) {
                     Ok(Some(frame)) => {
-                        self.app.metrics.frames_in.inc();
+                        self.app.metrics().frames_in.inc();
                         if let Err(close) = self.handle_frame(frame).await {
                             return close;
                         }
@@ -726,7 +725,7 @@ impl<T: Transport> Session<T> {
                             // message is published before its commit is answered, so its copy
                             // for this connection is in the queue already. Everything queued
                             // goes ahead (at most the queue's capacity), keeping seq order.
-                            let all = self.app.config.limits.outbound_queue.max(1);
+                            let all = self.app.config().limits.outbound_queue.max(1);
                             if let Err(close) = self.drain_queue(&mut queue, all).await {
                                 return close;
                             }
@@ -757,7 +756,7 @@ impl<T: Transport> Session<T> {
                     warn!(code = kick.code(), "closing a slow consumer");
                     return Close::fatal(kick.code(), "the connection could not keep up with its messages");
                 }
-                _ = self.app.shutdown.cancelled() => {
+                _ = self.app.shutdown().cancelled() => {
                     return Close::fatal("shutting_down", "the server is shutting down");
                 }
                 Some(event) = self.control.recv() => {
@@ -865,7 +864,7 @@ impl<T: Transport> Session<T> {
         }
         match result {
             Ok(Ok(())) => {
-                self.app.metrics.frames_out.inc_by(count);
+                self.app.metrics().frames_out.inc_by(count);
                 self.last_write = Instant::now();
                 Ok(())
             }
@@ -903,7 +902,7 @@ impl<T: Transport> Session<T> {
             if let Some(sub) = self.end_room(*room_id) {
                 for subscriber in &sub.subscribers {
                     if self.subscriptions.remove(&subscriber.id).is_some() {
-                        self.app.metrics.subscriptions.dec();
+                        self.app.metrics().subscriptions.dec();
                     }
                 }
                 let destination = format!("/topic/rooms/{room_id}");
@@ -1081,7 +1080,7 @@ impl<T: Transport> Session<T> {
             header,
             client_ack,
         };
-        let max = self.app.config.limits.max_subscriptions;
+        let max = self.app.config().limits.max_subscriptions;
         if self.subscriptions.len() >= max {
             return Err(Error::TooLarge(format!(
                 "at most {max} subscriptions per connection"
@@ -1114,7 +1113,7 @@ impl<T: Transport> Session<T> {
         };
         if let Target::Room(room) = target {
             self.app
-                .chat
+                .chat()
                 .require_member(self.identity.user.id, room)
                 .await?;
             if self.rooms.contains_key(&room) {
@@ -1124,7 +1123,7 @@ impl<T: Transport> Session<T> {
             }
             // Read after the membership check and before anything else this task does, so any
             // message committed later is still ahead of us in the queue (see the module doc).
-            let last = self.app.chat.store().last_seq(room).await?;
+            let last = self.app.chat().last_seq(room).await?;
             self.rooms.insert(
                 room,
                 RoomSubscription {
@@ -1138,7 +1137,7 @@ impl<T: Transport> Session<T> {
             );
         }
         self.subscriptions.insert(id.clone(), subscription);
-        self.app.metrics.subscriptions.inc();
+        self.app.metrics().subscriptions.inc();
         if let (Target::Room(room), Some(since)) = (target, since) {
             let upto = self.rooms.get(&room).map_or(since, |sub| sub.delivered);
             if let Err(err) = self.replay(room, &id, since, upto).await {
@@ -1180,21 +1179,13 @@ impl<T: Transport> Session<T> {
                 return Err(Error::TokenExpired);
             }
             self.app
-                .chat
+                .chat()
                 .require_member(self.identity.user.id, room)
                 .await?;
             let page = self
                 .app
-                .chat
-                .store()
-                .messages(
-                    room,
-                    Page {
-                        before: Some(upto + 1),
-                        after: Some(cursor),
-                        limit: REPLAY_PAGE,
-                    },
-                )
+                .chat()
+                .messages_between(room, cursor, upto + 1, REPLAY_PAGE)
                 .await?;
             let Some(last) = page.last().map(|m| m.seq) else {
                 break;
@@ -1244,7 +1235,7 @@ impl<T: Transport> Session<T> {
             holds: since.unwrap_or(delivered),
         });
         self.subscriptions.insert(id.clone(), subscription);
-        self.app.metrics.subscriptions.inc();
+        self.app.metrics().subscriptions.inc();
         if let Some(since) = since.filter(|&since| since < delivered) {
             if let Err(err) = self.replay(room, &id, since, delivered).await {
                 self.remove_subscription(&id);
@@ -1261,7 +1252,7 @@ impl<T: Transport> Session<T> {
         let Some(sub) = self.subscriptions.remove(id) else {
             return;
         };
-        self.app.metrics.subscriptions.dec();
+        self.app.metrics().subscriptions.dec();
         let Target::Room(room) = sub.target else {
             return;
         };
@@ -1340,12 +1331,7 @@ impl<T: Transport> Session<T> {
         let target = send_target(destination)
             .ok_or_else(|| Error::NotFound(format!("no destination {destination}")))?;
         // One budget per user, shared with the HTTP API: more connections buy no more sends.
-        if let Err(wait) = self
-            .app
-            .user_budgets
-            .sends
-            .try_take(&self.identity.user.id, 1)
-        {
+        if let Err(wait) = self.app.budgets().sends.try_take(&self.identity.user.id, 1) {
             return Err(Error::throttled("too many frames sent; slow down", wait));
         }
         let user = self.identity.user.clone();
@@ -1354,7 +1340,7 @@ impl<T: Transport> Session<T> {
                 let text = message_text(frame)?;
                 let message = self
                     .app
-                    .chat
+                    .chat()
                     .post_message(&user, room, &text, frame.header("client-msg-id"))
                     .await?;
                 if let Some(receipt) = frame.header("receipt") {
@@ -1369,7 +1355,7 @@ impl<T: Transport> Session<T> {
                 return Ok(());
             }
             SendTarget::Typing(room) => {
-                self.app.chat.typing(&user, room, self.conn_id).await?;
+                self.app.chat().typing(&user, room, self.conn_id).await?;
             }
             SendTarget::Read(room) => {
                 #[derive(serde::Deserialize)]
@@ -1379,7 +1365,7 @@ impl<T: Transport> Session<T> {
                 let read: Read = serde_json::from_slice(&frame.body)
                     .map_err(|_| Error::Invalid(r#"the body must be {"seq": N}"#.into()))?;
                 self.app
-                    .chat
+                    .chat()
                     .mark_read(user.id, room, read.seq, Some(self.conn_id))
                     .await?;
             }
@@ -1391,7 +1377,7 @@ impl<T: Transport> Session<T> {
                     .ok_or_else(|| {
                         Error::Invalid("send the new token as Authorization: Bearer <token>".into())
                     })?;
-                let identity = self.app.auth.authenticate(token).await?;
+                let identity = self.app.auth().authenticate(token).await?;
                 if identity.user.id != user.id {
                     return Err(Error::Forbidden(
                         "the new token belongs to another user".into(),
@@ -1468,21 +1454,13 @@ impl<T: Transport> Session<T> {
 
     /// Sends the stored messages strictly between `delivered` and `upto` (see module doc).
     async fn fill_gap(&mut self, room: RoomId, delivered: Seq, upto: Seq) {
-        self.app.metrics.gap_fills.inc();
+        self.app.metrics().gap_fills.inc();
         let mut cursor = delivered;
         while cursor + 1 < upto {
             let page = self
                 .app
-                .chat
-                .store()
-                .messages(
-                    room,
-                    Page {
-                        before: Some(upto),
-                        after: Some(cursor),
-                        limit: REPLAY_PAGE,
-                    },
-                )
+                .chat()
+                .messages_between(room, cursor, upto, REPLAY_PAGE)
                 .await;
             let page = match page {
                 Ok(page) if !page.is_empty() => page,
@@ -1522,7 +1500,7 @@ impl<T: Transport> Session<T> {
     fn observe_latency(&self, message: &RenderedMessage) {
         let age_ms = crate::model::now_millis().saturating_sub(message.sent_at_millis);
         self.app
-            .metrics
+            .metrics()
             .delivery_latency
             .observe((age_ms.max(0) as f64) / 1000.0);
     }
@@ -1677,9 +1655,9 @@ mod tests {
     /// the session is held up writing a replay to a client that does not read yet.
     mod races {
         use super::*;
-        use crate::broker::Publication;
         use crate::config::Config;
         use crate::model::{Message, User};
+        use crate::publication::Publication;
         use crate::store::NewMessage;
         use crate::transport::{pair, ChannelPeer};
         use tokio_util::sync::CancellationToken;
@@ -1707,24 +1685,34 @@ mod tests {
                 .await
                 .expect("the app opens");
             let alice = app
-                .auth
-                .register("alice", "correct horse", None)
+                .auth()
+                .register(
+                    "alice",
+                    "correct horse",
+                    None,
+                    std::net::Ipv4Addr::LOCALHOST.into(),
+                )
                 .await
                 .expect("alice");
             let bob = app
-                .store
+                .chat()
+                .store()
                 .create_user("bob", "Bob", None)
                 .await
                 .expect("bob");
             let (token, _) = app
-                .auth
-                .login("alice", "correct horse")
+                .auth()
+                .login(
+                    "alice",
+                    "correct horse",
+                    std::net::Ipv4Addr::LOCALHOST.into(),
+                )
                 .await
                 .expect("login");
             let mut rooms = Vec::new();
             for (name, count) in [("room", count), ("blocker", 3)] {
                 let room = app
-                    .chat
+                    .chat()
                     .create_group(&alice, name, &["bob".to_string()])
                     .await
                     .expect("a group")
@@ -1738,7 +1726,8 @@ mod tests {
                     })
                     .collect();
                 let stored: Vec<Message> = app
-                    .store
+                    .chat()
+                    .store()
                     .insert_messages(batch)
                     .await
                     .expect("stored")
@@ -1763,14 +1752,14 @@ mod tests {
         impl Fixture {
             /// Puts the publication of a stored message in alice's queue.
             fn publish(&self, message: &Message) {
-                self.app.hub.deliver(&Publication::Message {
+                self.app.hub().deliver(&Publication::Message {
                     message: message.clone(),
                     recipients: vec![(self.alice.id, 1)],
                 });
             }
 
             fn publish_left(&self, room: RoomId) {
-                self.app.hub.deliver(&Publication::ToUser {
+                self.app.hub().deliver(&Publication::ToUser {
                     user_id: self.alice.id,
                     event: UserEvent::Left { room_id: room },
                     except: None,
@@ -1905,7 +1894,7 @@ mod tests {
                 ])
                 .await;
             client.until_receipt("done").await;
-            fx.app.hub.deliver(&Publication::Typing {
+            fx.app.hub().deliver(&Publication::Typing {
                 room_id: fx.room,
                 user: fx.history[0].sender.clone(),
                 members: vec![fx.alice.id],

@@ -62,7 +62,8 @@ fn jwt(username: &str) -> String {
 }
 
 async fn store_message(app: &App, room: RoomId, sender: &User, text: &str) -> Message {
-    app.store
+    app.chat()
+        .store()
         .insert_message(NewMessage {
             room_id: room,
             sender: sender.clone(),
@@ -76,7 +77,7 @@ async fn store_message(app: &App, room: RoomId, sender: &User, text: &str) -> Me
 
 fn publish(app: &App, message: &Message, to: &User) {
     // Straight into this node's hub, in whatever order the test chooses.
-    app.hub.deliver(&Publication::Message {
+    app.hub().deliver(&Publication::Message {
         message: message.clone(),
         recipients: vec![(to.id, 1)],
     });
@@ -101,9 +102,24 @@ async fn late_and_out_of_order_publications_keep_seq_order_and_one_route() {
     let app: Arc<App> = App::open(config, CancellationToken::new())
         .await
         .expect("app");
-    let alice = app.store.upsert_user("alice", None).await.expect("alice");
-    let bob = app.store.upsert_user("bob", None).await.expect("bob");
-    let (room, _) = app.store.direct_room(alice.id, bob.id).await.expect("room");
+    let alice = app
+        .chat()
+        .store()
+        .upsert_user("alice", None)
+        .await
+        .expect("alice");
+    let bob = app
+        .chat()
+        .store()
+        .upsert_user("bob", None)
+        .await
+        .expect("bob");
+    let (room, _) = app
+        .chat()
+        .store()
+        .direct_room(alice.id, bob.id)
+        .await
+        .expect("room");
     let mut early = Vec::new();
     for i in 1..=3 {
         early.push(store_message(&app, room, &bob, &format!("early {i}")).await);

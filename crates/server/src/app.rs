@@ -1,0 +1,182 @@
+//! [`App`]: the parts one server node shares between its HTTP handlers and its STOMP sessions,
+//! built once by [`App::open`].
+//!
+//! The fields are private. Handlers and sessions reach the node through its services, so that
+//! each rule lives in one place whichever way a client comes in:
+//! - [`Chat`] (rooms, messages, read marks, typing) and [`Users`] (finding people) for what
+//!   clients ask of the chat;
+//! - [`Auth`] for accounts, tokens, sign-in throttles and revocations;
+//! - [`UserBudgets`] for what one user may make the server do for others;
+//! - [`Hub`] for this node's connections, [`Admission`] for the connection caps;
+//! - [`Metrics`], the [`Config`], and the shutdown token and session tracker of [`run`](crate::run).
+//!
+//! The store and the broker are handed to those services here and are not reachable from
+//! outside: nothing at the edges (HTTP, STOMP) reads or writes the store, or publishes, itself.
+//!
+//! This module reaches the services it builds, never the edges that use it (`http`,
+//! `session`, `server`), so the modules form no import circle.
+
+use crate::auth::Auth;
+use crate::broker::{Broker, MemoryBroker};
+use crate::client_addr::TrustedProxies;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::limits::{raise_open_file_limit, Admission, ConnectionCaps};
+use crate::metrics::Metrics;
+use crate::rooms::Chat;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreError};
+use crate::throttle::UserBudgets;
+use crate::users::Users;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration is not acceptable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The listener failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything a request or session needs, shared by all of them.
+pub struct App {
+    config: Config,
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    chat: Chat,
+    users: Users,
+    auth: Auth,
+    budgets: UserBudgets,
+    admission: Admission,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    sessions: TaskTracker,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("listen", &self.config.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Opens the store and builds the parts.
+    ///
+    /// # Errors
+    /// An invalid configuration or a store that cannot be opened.
+    pub async fn open(
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<App>, ServerError> {
+        config.validate().map_err(ServerError::Config)?;
+        let open_files = raise_open_file_limit();
+        let caps = ConnectionCaps::new(&config.limits, open_files);
+        tracing::info!(
+            open_files = open_files.map_or_else(|| "unknown".to_string(), |n| n.to_string()),
+            max_connections = caps.total,
+            http_per_ip = caps.http_per_ip,
+            pending_per_ip = caps.pending_per_ip,
+            websockets_per_ip = caps.websockets_per_ip,
+            "connection limits"
+        );
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
+        let hub = Arc::new(Hub::new());
+        let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new(hub.clone()));
+        let metrics = Arc::new(Metrics::new());
+        let chat = Chat::new(
+            store.clone(),
+            broker.clone(),
+            metrics.clone(),
+            config.limits.max_message_chars,
+            Duration::from_millis(config.commit_window_ms),
+        );
+        let auth = Auth::new(store.clone(), broker, &config);
+        Ok(Arc::new(App {
+            users: Users::new(store.clone()),
+            store,
+            hub,
+            chat,
+            auth,
+            budgets: UserBudgets::new(&config.limits),
+            admission: Admission::new(caps, TrustedProxies::new(config.trusted_proxies.clone())),
+            metrics,
+            shutdown,
+            sessions: TaskTracker::new(),
+            config,
+        }))
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The room rules: every message, room and read mark goes through them.
+    pub fn chat(&self) -> &Chat {
+        &self.chat
+    }
+
+    /// Finding other users.
+    pub fn users(&self) -> &Users {
+        &self.users
+    }
+
+    /// Accounts, tokens and their revocation.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// Per-user budgets, shared by HTTP and STOMP so that switching buys nothing.
+    pub fn budgets(&self) -> &UserBudgets {
+        &self.budgets
+    }
+
+    /// This node's connections, by user.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The connection caps and who may forward a client's address.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// Prometheus metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Fires when the server begins to shut down.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// Every session task, so that shutdown can wait for them.
+    pub fn sessions(&self) -> &TaskTracker {
+        &self.sessions
+    }
+
+    /// Whether the store answers, for `/healthz`.
+    ///
+    /// # Errors
+    /// The store's failure.
+    pub async fn check_store(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    /// Closes the store, after the last session has gone.
+    pub(crate) async fn close(&self) {
+        self.store.close().await;
+    }
+}
