@@ -2,109 +2,13 @@
 //! `step` the terminal loop uses sign in, load rooms, open the latest room, receive, route by
 //! visibility, send, and switch rooms. Only the drawing is left out.
 
-use serde_json::{json, Value};
 use sotong_chat::app::{App, Event, Key, Notice, TimelineItem};
 use sotong_chat::session::{step, Credentials, Endpoint, Session};
 use sotong_client::{RoomId, Seq, State};
-use sotong_server::config::{Limits, Registration};
-use sotong_server::Config;
+use sotong_testkit::{TestServer, PATIENCE};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-
-/// A guard against a test hanging forever; never a stand-in for synchronisation.
-const PATIENCE: Duration = Duration::from_secs(15);
-
-struct TestServer {
-    base: String,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    async fn spawn() -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
-            data_dir: dir.path().to_path_buf(),
-            jwt_secret: Some("chat-test-secret-0123456789".into()),
-            web_dir: Some(dir.path().join("no-web-app")),
-            // These tests sign up with passwords as well as JWTs.
-            registration: Some(Registration::Open),
-            limits: Limits {
-                send_rate_per_sec: 10_000,
-                send_burst: 10_000,
-                ..Limits::default()
-            },
-            ..Config::default()
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let shutdown = CancellationToken::new();
-        tokio::spawn(sotong_server::run(listener, config, shutdown.clone()));
-        let server = TestServer {
-            base,
-            http: reqwest::Client::new(),
-            shutdown,
-            _dir: dir,
-        };
-        let (status, _) = server.call("GET", "/healthz", None, None).await;
-        assert_eq!(status, 200, "server did not become healthy");
-        server
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("http");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// Registers `username` and returns a session token.
-    async fn user(&self, username: &str) -> String {
-        let password = format!("{username}-password");
-        let body = json!({ "username": username, "password": password });
-        let (status, answer) = self
-            .call("POST", "/api/register", None, Some(body.clone()))
-            .await;
-        assert_eq!(status, 201, "{answer}");
-        let (status, login) = self.call("POST", "/api/login", None, Some(body)).await;
-        assert_eq!(status, 200, "{login}");
-        login["token"].as_str().expect("token").to_string()
-    }
-
-    async fn post(&self, token: &str, room: i64, text: &str) -> Value {
-        let path = format!("/api/rooms/{room}/messages");
-        let (status, message) = self
-            .call("POST", &path, Some(token), Some(json!({ "text": text })))
-            .await;
-        assert_eq!(status, 201, "{message}");
-        message
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
 
 /// Feeds server events to the app, exactly as the terminal loop does, until `done` holds.
 async fn pump_until(
@@ -147,32 +51,16 @@ fn unread(app: &App, room: i64) -> u64 {
 #[tokio::test]
 async fn the_chat_signs_in_routes_by_visibility_sends_and_switches_rooms() {
     let server = TestServer::spawn().await;
-    let bob = server.user("bob").await;
-    let carol = server.user("carol").await;
-    let alice = server.user("alice").await;
-    let (_, direct) = server
-        .call(
-            "POST",
-            "/api/rooms/direct",
-            Some(&bob),
-            Some(json!({ "username": "alice" })),
-        )
-        .await;
-    let direct = direct["id"].as_i64().expect("direct room");
-    let (_, team) = server
-        .call(
-            "POST",
-            "/api/rooms",
-            Some(&bob),
-            Some(json!({ "name": "Team", "members": ["alice", "carol"] })),
-        )
-        .await;
-    let team = team["id"].as_i64().expect("group");
-    server.post(&bob, direct, "psst").await;
-    server.post(&bob, team, "welcome").await;
+    let bob = server.password_user("bob", "bob-password").await;
+    let carol = server.password_user("carol", "carol-password").await;
+    let alice = server.password_user("alice", "alice-password").await;
+    let direct = server.direct(&bob, &alice).await;
+    let team = server.group(&bob, "Team", &[&alice, &carol]).await;
+    server.post_message(&bob, direct, "psst").await;
+    server.post_message(&bob, team, "welcome").await;
 
     // Sign in with a password, as `sotong chat --username alice` does.
-    let endpoint = Endpoint::from_server(&server.base).expect("endpoint");
+    let endpoint = Endpoint::from_server(&server.url("")).expect("endpoint");
     let (tx, mut events) = mpsc::unbounded_channel();
     let credentials = Credentials::Password {
         username: "alice".into(),
@@ -205,7 +93,7 @@ async fn the_chat_signs_in_routes_by_visibility_sends_and_switches_rooms() {
     // Opening it marked it read on the server.
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let (_, rooms) = server.call("GET", "/api/rooms", Some(&alice), None).await;
+        let (_, rooms) = server.get("/api/rooms", Some(&alice.token)).await;
         let team_room = rooms
             .as_array()
             .expect("rooms")
@@ -224,7 +112,7 @@ async fn the_chat_signs_in_routes_by_visibility_sends_and_switches_rooms() {
     }
 
     // A message in the open room joins its timeline and counts nowhere.
-    server.post(&bob, team, "hi alice").await;
+    server.post_message(&bob, team, "hi alice").await;
     pump_until(
         &mut app,
         &mut session,
@@ -237,7 +125,7 @@ async fn the_chat_signs_in_routes_by_visibility_sends_and_switches_rooms() {
     assert_eq!(app.notice(), None);
 
     // A message in another room bumps its count and shows in the status line only.
-    server.post(&bob, direct, "are you there?").await;
+    server.post_message(&bob, direct, "are you there?").await;
     pump_until(
         &mut app,
         &mut session,
@@ -269,12 +157,7 @@ async fn the_chat_signs_in_routes_by_visibility_sends_and_switches_rooms() {
     assert_eq!((seq, mine.text.as_str()), (Seq(3), "hello team"));
     assert!(app.is_mine(mine));
     let (_, stored) = server
-        .call(
-            "GET",
-            &format!("/api/rooms/{team}/messages"),
-            Some(&bob),
-            None,
-        )
+        .get(&format!("/api/rooms/{team}/messages"), Some(&bob.token))
         .await;
     assert_eq!(stored[2]["seq"], 3);
     assert_eq!(stored[2]["text"], "hello team");
@@ -301,7 +184,7 @@ async fn the_chat_signs_in_routes_by_visibility_sends_and_switches_rooms() {
     .await;
 
     // Now Team is elsewhere: carol's message there is a notification.
-    server.post(&carol, team, "standup?").await;
+    server.post_message(&carol, team, "standup?").await;
     pump_until(
         &mut app,
         &mut session,
@@ -325,22 +208,14 @@ async fn the_chat_signs_in_routes_by_visibility_sends_and_switches_rooms() {
 #[tokio::test]
 async fn a_pending_line_gives_way_to_the_stored_message_without_doubling() {
     let server = TestServer::spawn().await;
-    let bob = server.user("bob").await;
-    let alice = server.user("alice").await;
-    let (_, room) = server
-        .call(
-            "POST",
-            "/api/rooms/direct",
-            Some(&bob),
-            Some(json!({ "username": "alice" })),
-        )
-        .await;
-    let room = room["id"].as_i64().expect("direct room");
-    server.post(&bob, room, "hi").await;
+    let bob = server.password_user("bob", "bob-password").await;
+    let alice = server.password_user("alice", "alice-password").await;
+    let room = server.direct(&bob, &alice).await;
+    server.post_message(&bob, room, "hi").await;
 
-    let endpoint = Endpoint::from_server(&server.base).expect("endpoint");
+    let endpoint = Endpoint::from_server(&server.url("")).expect("endpoint");
     let (tx, mut events) = mpsc::unbounded_channel();
-    let (mut session, me) = Session::connect(&endpoint, Credentials::Token(alice), tx)
+    let (mut session, me) = Session::connect(&endpoint, Credentials::Token(alice.token), tx)
         .await
         .expect("connects");
     let mut app = App::new(me);
@@ -404,8 +279,8 @@ async fn a_pending_line_gives_way_to_the_stored_message_without_doubling() {
 #[tokio::test]
 async fn a_token_signs_in_and_a_wrong_password_is_refused() {
     let server = TestServer::spawn().await;
-    let token = server.user("dora").await;
-    let endpoint = Endpoint::from_server(&server.base).expect("endpoint");
+    let token = server.password_user("dora", "dora-password").await.token;
+    let endpoint = Endpoint::from_server(&server.url("")).expect("endpoint");
 
     let (tx, mut events) = mpsc::unbounded_channel();
     let (mut session, me) = Session::connect(&endpoint, Credentials::Token(token), tx)
@@ -417,7 +292,7 @@ async fn a_token_signs_in_and_a_wrong_password_is_refused() {
         session.apply(effect);
     }
     // No rooms yet: Ctrl-D opens a direct room with another user.
-    server.user("erin").await;
+    server.password_user("erin", "erin-password").await;
     press(&mut app, &mut session, [Key::Ctrl('d')]);
     press(&mut app, &mut session, "erin".chars().map(Key::Char));
     press(&mut app, &mut session, [Key::Enter]);

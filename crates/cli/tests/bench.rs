@@ -4,12 +4,8 @@
 use clap::Parser;
 use serde_json::Value;
 use sotong_cli::bench::{run, BenchArgs};
-use sotong_server::config::Limits;
-use sotong_server::Config;
+use sotong_testkit::{TestServer, JWT_SECRET};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
-const SECRET: &str = "bench-integration-secret-0123456789";
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -17,41 +13,19 @@ struct Cli {
     bench: BenchArgs,
 }
 
-/// A server for the test's lifetime; it stops when the token is cancelled.
-async fn server(dir: &std::path::Path) -> (std::net::SocketAddr, CancellationToken) {
-    let config = Config {
-        data_dir: dir.join("data"),
-        jwt_secret: Some(SECRET.into()),
-        web_dir: Some(dir.join("no-web-app")),
-        limits: Limits {
-            send_rate_per_sec: 10_000,
-            send_burst: 10_000,
-            ..Limits::default()
-        },
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(sotong_server::run(listener, config, shutdown.clone()));
-    (addr, shutdown)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tiny_bench_against_sotong_delivers_everything_without_errors() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (addr, shutdown) = server(dir.path()).await;
+    let server = TestServer::spawn().await;
     let report = dir.path().join("report.jsonl");
     let plot = dir.path().join("latency.svg");
-    let url = format!("ws://{addr}/ws");
+    let url = server.ws_url();
     let args = Cli::try_parse_from([
         "bench",
         "--url",
         &url,
         "--jwt-secret",
-        SECRET,
+        JWT_SECRET,
         "--connections",
         "20",
         "--room-size",
@@ -81,7 +55,7 @@ async fn a_tiny_bench_against_sotong_delivers_everything_without_errors() {
         .await
         .expect("the bench ends by itself")
         .expect("the bench succeeds");
-    shutdown.cancel();
+    server.shutdown.cancel();
 
     let text = std::fs::read_to_string(&report).expect("the report");
     let line: Value = serde_json::from_str(text.trim()).expect("one JSON line");
@@ -116,7 +90,7 @@ async fn refuses_a_server_that_is_not_on_loopback() {
         "--url",
         "ws://192.0.2.1:80/ws",
         "--jwt-secret",
-        SECRET,
+        JWT_SECRET,
     ])
     .expect("valid arguments")
     .bench;

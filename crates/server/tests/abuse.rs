@@ -2,24 +2,16 @@
 //! message budget per user over STOMP and HTTP alike, limits on rooms and members one user can
 //! create for others, a paged room list, and read marks whose cost does not grow with history.
 
-mod common;
-
-use common::{is_error_for, is_receipt, Stomp, TestServer, TestUser};
 use serde_json::{json, Value};
 use sotong_server::model::{RoomId, User};
 use sotong_server::store::sqlite::SqliteStore;
 use sotong_server::store::{NewMessage, Store};
+use sotong_testkit::{is_error_for, is_receipt, Stomp, TestServer, TestUser};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 async fn register(server: &TestServer, username: &str, password: &str) {
-    let (status, body) = server
-        .post(
-            "/api/register",
-            None,
-            json!({"username": username, "password": password}),
-        )
-        .await;
+    let (status, body) = server.register(username, password).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -184,7 +176,7 @@ async fn one_message_budget_per_user_covers_every_connection_and_http() {
     assert!(
         frames
             .iter()
-            .any(|f| common::body(f)["code"] == "rate_limited"),
+            .any(|f| sotong_testkit::body(f)["code"] == "rate_limited"),
         "{frames:?}"
     );
 }
@@ -242,7 +234,7 @@ async fn rooms_and_members_one_user_creates_for_others_are_limited() {
     let victim = TestUser {
         id: 0,
         username: names[6].to_string(),
-        token: common::jwt(names[6], 600),
+        token: sotong_testkit::jwt(names[6], 600),
     };
     assert_eq!(
         server
@@ -324,7 +316,7 @@ async fn the_room_list_comes_in_pages_of_at_most_200() {
     let dir = tempfile::tempdir().expect("dir");
     store_with_rooms(dir.path(), "busy", 205).await;
     let server = TestServer::spawn_in(dir, |_| {}).await;
-    let token = common::jwt("busy", 600);
+    let token = sotong_testkit::jwt("busy", 600);
 
     let get = |path: String| {
         let req = server.http.get(server.url(&path)).bearer_auth(&token);

@@ -2,11 +2,9 @@
 //! have their own answer, JWT `nbf` is honoured, and names people read cannot hide or reorder
 //! text.
 
-mod common;
-
-use common::{jwt, TestServer, JWT_SECRET};
 use serde_json::{json, Value};
 use sotong_server::config::Registration;
+use sotong_testkit::{jwt, TestServer, JWT_SECRET};
 
 fn signed(claims: Value) -> String {
     jsonwebtoken::encode(
@@ -21,31 +19,11 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-async fn register(server: &TestServer, username: &str, password: &str) -> (u16, Value) {
-    server
-        .post(
-            "/api/register",
-            None,
-            json!({"username": username, "password": password}),
-        )
-        .await
-}
-
-async fn login(server: &TestServer, username: &str, password: &str) -> (u16, Value) {
-    server
-        .post(
-            "/api/login",
-            None,
-            json!({"username": username, "password": password}),
-        )
-        .await
-}
-
 #[tokio::test]
 async fn a_name_registered_first_never_becomes_the_jwt_user_of_that_name() {
     let server = TestServer::spawn().await;
     // The attacker takes "carol" before the application's carol ever signs in.
-    assert_eq!(register(&server, "carol", "attacker-pw").await.0, 201);
+    assert_eq!(server.register("carol", "attacker-pw").await.0, 201);
     let dave = server.user("dave").await;
 
     // carol's JWT from the application is refused: it never signs into the password account.
@@ -55,7 +33,7 @@ async fn a_name_registered_first_never_becomes_the_jwt_user_of_that_name() {
         (401, Some("identity_conflict")),
         "{err}"
     );
-    let mut ws = common::Stomp::open(&server).await;
+    let mut ws = sotong_testkit::Stomp::open(&server).await;
     ws.send_frame(
         sotong_stomp::Frame::new(sotong_stomp::Command::Connect)
             .with_header("accept-version", "1.2")
@@ -67,7 +45,7 @@ async fn a_name_registered_first_never_becomes_the_jwt_user_of_that_name() {
 
     // Whatever dave sends to "carol" goes to the attacker's own account, never to a merged
     // one; and nothing the application's carol would have had is reachable with the password.
-    let (_, attacker) = login(&server, "carol", "attacker-pw").await;
+    let (_, attacker) = server.login("carol", "attacker-pw").await;
     let token = attacker["token"].as_str().expect("token").to_string();
     let (status, rooms) = server.get("/api/rooms", Some(&token)).await;
     assert_eq!((status, rooms), (200, json!([])));
@@ -82,10 +60,10 @@ async fn a_name_registered_first_never_becomes_the_jwt_user_of_that_name() {
 async fn a_jwt_account_has_no_password_and_its_name_cannot_be_registered() {
     let server = TestServer::spawn().await;
     let erin = server.user("erin").await;
-    let (status, err) = register(&server, "erin", "password1").await;
+    let (status, err) = server.register("erin", "password1").await;
     assert_eq!((status, err["error"].as_str()), (409, Some("conflict")));
     for guess in ["password1", "", "anything at all"] {
-        let (status, err) = login(&server, "erin", guess).await;
+        let (status, err) = server.login("erin", guess).await;
         assert_eq!(
             (status, err["error"].as_str()),
             (401, Some("invalid_credentials")),
@@ -99,22 +77,22 @@ async fn a_jwt_account_has_no_password_and_its_name_cannot_be_registered() {
 #[tokio::test]
 async fn wrong_credentials_have_their_own_code_and_do_not_say_which_part_was_wrong() {
     let server = TestServer::spawn().await;
-    assert_eq!(register(&server, "frank", "right-password").await.0, 201);
-    let wrong_password = login(&server, "frank", "wrong-password").await;
-    let unknown_user = login(&server, "nobody", "wrong-password").await;
+    assert_eq!(server.register("frank", "right-password").await.0, 201);
+    let wrong_password = server.login("frank", "wrong-password").await;
+    let unknown_user = server.login("nobody", "wrong-password").await;
     let expected = (
         401,
         json!({"error": "invalid_credentials", "message": "wrong username or password"}),
     );
     assert_eq!(wrong_password, expected);
     assert_eq!(unknown_user, expected);
-    assert_eq!(login(&server, "Frank", "right-password").await.0, 200);
+    assert_eq!(server.login("Frank", "right-password").await.0, 200);
 }
 
 #[tokio::test]
 async fn closed_registration_refuses_sign_up_and_is_the_default_with_a_jwt_secret() {
     let closed = TestServer::spawn_with(|c| c.registration = Some(Registration::Closed)).await;
-    let (status, err) = register(&closed, "grace", "password1").await;
+    let (status, err) = closed.register("grace", "password1").await;
     assert_eq!(
         (status, err["error"].as_str()),
         (403, Some("registration_closed")),
@@ -124,14 +102,14 @@ async fn closed_registration_refuses_sign_up_and_is_the_default_with_a_jwt_secre
     closed.user("grace").await;
 
     let jwt_default = TestServer::spawn_with(|c| c.registration = None).await;
-    assert_eq!(register(&jwt_default, "heidi", "password1").await.0, 403);
+    assert_eq!(jwt_default.register("heidi", "password1").await.0, 403);
 
     let password_only = TestServer::spawn_with(|c| {
         c.registration = None;
         c.jwt_secret = None;
     })
     .await;
-    assert_eq!(register(&password_only, "heidi", "password1").await.0, 201);
+    assert_eq!(password_only.register("heidi", "password1").await.0, 201);
 }
 
 #[tokio::test]

@@ -2,12 +2,10 @@
 //! a former member, no token and an expired token. Nobody outside a room can read it, post to
 //! it, subscribe to it, or learn its members, by any path.
 
-mod common;
-
-use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sotong_stomp::{Command, Frame};
+use sotong_testkit::*;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Who {

@@ -1,9 +1,7 @@
 //! The contract's seven delivery rules and `since-seq` recovery, against a real server.
 
-mod common;
-
-use common::*;
 use sotong_stomp::{Command, Frame};
+use sotong_testkit::*;
 
 fn topic(room: i64) -> String {
     format!("/topic/rooms/{room}")

@@ -1,11 +1,9 @@
 //! The server's edge: slow and idle HTTP clients, per-address connection caps, the client's
 //! address behind a trusted proxy, CORS on `/api`, the Content-Security-Policy, and the web app.
 
-mod common;
-
-use common::{Stomp, TestServer, PATIENCE};
 use serde_json::json;
 use sotong_stomp::{Command, Frame};
+use sotong_testkit::{Stomp, TestServer, PATIENCE};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

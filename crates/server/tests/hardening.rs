@@ -1,12 +1,10 @@
 //! Hostile and unlucky clients: slow drip frames, too many connections, password guessing,
 //! a consumer that stops reading, and a reconnect storm. Each must not hurt anyone else.
 
-mod common;
-
-use common::*;
 use futures_util::future::join_all;
 use serde_json::json;
 use sotong_stomp::{Command, Frame};
+use sotong_testkit::*;
 
 #[tokio::test]
 async fn a_frame_that_never_completes_times_out() {

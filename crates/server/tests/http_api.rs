@@ -1,10 +1,8 @@
 //! The HTTP API of the contract: accounts, users, rooms, members, history, errors.
 
-mod common;
-
-use common::*;
 use reqwest::Method;
 use serde_json::json;
+use sotong_testkit::*;
 
 #[tokio::test]
 async fn register_login_me_and_validation() {

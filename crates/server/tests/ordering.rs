@@ -9,11 +9,10 @@ use sotong_server::store::NewMessage;
 use sotong_server::transport::{pair, ChannelPeer};
 use sotong_server::{App, Config};
 use sotong_stomp::{encode, Command, Decoder, Frame, Limits, Version};
+use sotong_testkit::{jwt, JWT_SECRET};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-const SECRET: &str = "ordering-test-secret-0123456789";
 
 struct Peer {
     inner: ChannelPeer,
@@ -51,16 +50,6 @@ impl Peer {
     }
 }
 
-fn jwt(username: &str) -> String {
-    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &serde_json::json!({"sub": username, "exp": exp}),
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("jwt")
-}
-
 async fn store_message(app: &App, room: RoomId, sender: &User, text: &str) -> Message {
     app.chat()
         .store()
@@ -96,7 +85,7 @@ async fn late_and_out_of_order_publications_keep_seq_order_and_one_route() {
     let dir = tempfile::tempdir().expect("dir");
     let config = Config {
         data_dir: dir.path().into(),
-        jwt_secret: Some(SECRET.into()),
+        jwt_secret: Some(JWT_SECRET.into()),
         ..Config::default()
     };
     let app: Arc<App> = App::open(config, CancellationToken::new())
@@ -139,7 +128,7 @@ async fn late_and_out_of_order_publications_keep_seq_order_and_one_route() {
     peer.send(
         Frame::new(Command::Connect)
             .with_header("accept-version", "1.2")
-            .with_header("Authorization", format!("Bearer {}", jwt("alice"))),
+            .with_header("Authorization", format!("Bearer {}", jwt("alice", 600))),
     )
     .await;
     assert_eq!(peer.next().await.command, Command::Connected);

@@ -6,11 +6,9 @@
 //! replay, so the server's writes block mid-replay; the room holds far more than the socket
 //! buffers on both sides can take, so the replay is still going when the right is taken away.
 
-mod common;
-
-use common::*;
 use serde_json::json;
 use sotong_stomp::{Command, Frame};
+use sotong_testkit::*;
 
 /// Messages in the room before the replay; 3,000 × ~3.9 KB is ~12 MB, three times the most
 /// that the kernel buffers a loopback socket's writes (4 MB).
@@ -38,31 +36,6 @@ async fn fill(server: &TestServer, author: &TestUser, room: i64) {
         "every filler message was stored"
     );
     stomp.close().await;
-}
-
-/// A member who signs up with a password (a login session token, which logout revokes).
-async fn password_user(server: &TestServer, username: &str) -> TestUser {
-    let (status, user) = server
-        .post(
-            "/api/register",
-            None,
-            json!({"username": username, "password": "correct horse battery"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{user}");
-    let (status, login) = server
-        .post(
-            "/api/login",
-            None,
-            json!({"username": username, "password": "correct horse battery"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{login}");
-    TestUser {
-        id: user["id"].as_i64().expect("id"),
-        username: username.into(),
-        token: login["token"].as_str().expect("token").into(),
-    }
 }
 
 /// Subscribes with `since-seq: 0` and reads until the replay has surely begun (its first
@@ -163,7 +136,7 @@ async fn leaving_ends_a_replay_and_nothing_after_the_leave_reaches_the_leaver() 
 async fn logging_out_ends_a_replay_at_once_and_nothing_after_it_arrives() {
     let server = TestServer::spawn().await;
     let alice = server.user("alice").await;
-    let carol = password_user(&server, "carol").await;
+    let carol = server.password_user("carol", "correct horse battery").await;
     let room = server.group(&alice, "book club", &[&carol]).await;
     fill(&server, &alice, room).await;
 

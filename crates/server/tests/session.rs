@@ -1,9 +1,7 @@
 //! STOMP sessions: CONNECT and versions, tokens, heart-beats, bad input, limits, shutdown.
 
-mod common;
-
-use common::*;
 use sotong_stomp::{Command, Frame};
+use sotong_testkit::*;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 fn connect_frame(token: &str) -> Frame {

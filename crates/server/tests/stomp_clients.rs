@@ -2,10 +2,8 @@
 //! several subscriptions to one destination, client ack modes, version and subprotocol
 //! negotiation, oversized WebSocket messages, and the order of a SEND's own copy and RECEIPT.
 
-mod common;
-
-use common::*;
 use sotong_stomp::{Command, Frame, Version};
+use sotong_testkit::*;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 

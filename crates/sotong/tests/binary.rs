@@ -1,47 +1,22 @@
 //! The `sotong` binary as an operator runs it: it logs `listening on http://ADDR` when ready,
 //! takes its settings from flags and `SOTONG_*` variables, and exits 0 on SIGTERM after draining.
 
-use std::io::{BufRead, BufReader};
+use sotong_testkit::ServedBinary;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-struct Server {
-    child: Child,
-    addr: String,
-    lines: mpsc::Receiver<String>,
-}
-
-fn start(extra_env: &[(&str, &str)], dir: &std::path::Path) -> Server {
+fn start(extra_env: &[(&str, &str)], dir: &std::path::Path) -> ServedBinary {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sotong"));
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (k, v) in extra_env {
         command.env(k, v);
     }
-    let mut child = command.spawn().expect("spawn sotong");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let addr = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("a ready line");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    Server { child, addr, lines }
+    ServedBinary::start(&mut command)
 }
 
 fn sigterm(child: &Child) {
@@ -114,20 +89,11 @@ fn reads_a_toml_config_file() {
         ),
     )
     .expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sotong"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines.next().expect("a line").expect("utf8");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
+    let ServedBinary { child, addr, .. } = ServedBinary::start(
+        Command::new(env!("CARGO_BIN_EXE_sotong"))
+            .args(["serve", "--config"])
+            .arg(&config),
+    );
     assert!(data.join("sotong.db").exists(), "data_dir from the file");
     let health = http_get(&addr, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");

@@ -6,58 +6,36 @@ use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use sotong_stomp::{encode, Command, Decoder, Frame, Limits, Version};
+use sotong_testkit::{jwt, ServedBinary, JWT_SECRET};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-const SECRET: &str = "durability-test-secret-0123456789";
 const ROUNDS: usize = 8;
 const SENDERS: usize = 3;
 
-fn jwt(username: &str) -> String {
-    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &serde_json::json!({"sub": username, "exp": exp}),
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("jwt")
-}
-
 /// Starts the binary and returns it with its address once it logs that it listens.
 fn start(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Process::new(env!("CARGO_BIN_EXE_sotong"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--send-rate",
-            "100000",
-            "--send-burst",
-            "100000",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("SOTONG_JWT_SECRET", SECRET)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(20)).expect("ready");
-    (child, addr)
+    let served = ServedBinary::start(
+        Process::new(env!("CARGO_BIN_EXE_sotong"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--send-rate",
+                "100000",
+                "--send-burst",
+                "100000",
+                "--data-dir",
+            ])
+            .arg(dir)
+            .env("SOTONG_JWT_SECRET", JWT_SECRET)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::null()),
+    );
+    (served.child, served.addr)
 }
 
 /// One sender: pipelines SENDs with receipts until the socket dies; records what was receipted.
@@ -132,8 +110,8 @@ async fn send_until_killed(
 async fn receipted_messages_survive_sigkill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let http = reqwest::Client::new();
-    let alice = jwt("alice");
-    let bob = jwt("bob");
+    let alice = jwt("alice", 3600);
+    let bob = jwt("bob", 3600);
 
     let (mut child, addr) = start(dir.path());
     for token in [&alice, &bob] {

@@ -1,196 +1,56 @@
-//! Test harness: a real sotong server in this process, on an ephemeral loopback port with its
-//! own temporary data dir, that can be stopped and started again on the same address and data
-//! (a restart, as far as a client can tell). Users sign in with application JWTs.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+//! The SDK's tests on the shared test kit: its server, answering in the SDK's types (a
+//! direct room is a `RoomId`, a stored message's number a `Seq`) and handing out connected
+//! `Client`s; waiting on the SDK's streams and states; and a scripted STOMP endpoint for what
+//! a real server will not do on cue.
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
-use serde_json::Value;
-use sotong_client::{Client, RoomEvent, Seq, State, Subscription};
-use sotong_server::config::{Limits, Registration};
-use sotong_server::Config;
+use sotong_client::{Client, RoomEvent, RoomId, Seq, State, Subscription};
+pub use sotong_testkit::{jwt, TestUser, PATIENCE};
 use std::net::SocketAddr;
-use std::time::Duration;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use std::ops::Deref;
 
-pub const JWT_SECRET: &str = "client-test-secret-0123456789";
-/// A guard against a test hanging forever; never a stand-in for synchronisation.
-pub const PATIENCE: Duration = Duration::from_secs(15);
+/// The shared test server, seen from the SDK: the calls below answer in the SDK's types, and
+/// every other field and call is the shared server's.
+pub struct TestServer(sotong_testkit::TestServer);
 
-pub struct TestServer {
-    pub addr: SocketAddr,
-    pub shutdown: CancellationToken,
-    pub task: Option<JoinHandle<Result<(), sotong_server::ServerError>>>,
-    pub dir: Option<tempfile::TempDir>,
-    pub http: reqwest::Client,
+impl Deref for TestServer {
+    type Target = sotong_testkit::TestServer;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl TestServer {
     pub async fn spawn() -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        Self::serve(listener, dir).await
+        TestServer(sotong_testkit::TestServer::spawn().await)
     }
 
     /// Starts a server on `addr` over an existing data dir: the same server, restarted.
     pub async fn spawn_at(addr: SocketAddr, dir: tempfile::TempDir) -> TestServer {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .expect("bind the same address again");
-        Self::serve(listener, dir).await
+        TestServer(sotong_testkit::TestServer::spawn_at(addr, dir, |_| {}).await)
     }
 
     /// Starts a server over `dir` on a fresh port (to change data while clients of the
     /// original address cannot connect).
     pub async fn spawn_in(dir: tempfile::TempDir) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        Self::serve(listener, dir).await
-    }
-
-    async fn serve(listener: tokio::net::TcpListener, dir: tempfile::TempDir) -> TestServer {
-        let config = Config {
-            data_dir: dir.path().to_path_buf(),
-            jwt_secret: Some(JWT_SECRET.into()),
-            web_dir: Some(dir.path().join("no-web-app")),
-            // These tests sign up with passwords as well as JWTs.
-            registration: Some(Registration::Open),
-            limits: Limits {
-                send_rate_per_sec: 10_000,
-                send_burst: 10_000,
-                ..Limits::default()
-            },
-            ..Config::default()
-        };
-        let addr = listener.local_addr().expect("addr");
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(sotong_server::run(listener, config, shutdown.clone()));
-        let server = TestServer {
-            addr,
-            shutdown,
-            task: Some(task),
-            dir: Some(dir),
-            http: reqwest::Client::new(),
-        };
-        // The listener is bound before run() is called, so requests queue until it serves.
-        let (status, _) = server.get("/healthz", None).await;
-        assert_eq!(status, 200, "server did not become healthy");
-        server
+        TestServer(sotong_testkit::TestServer::spawn_in(dir, |_| {}).await)
     }
 
     /// Stops the server, waits for it to drain, and hands back its data dir.
-    pub async fn stop(mut self) -> tempfile::TempDir {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(PATIENCE, task)
-                .await
-                .expect("drained in time")
-                .expect("server task")
-                .expect("server result");
-        }
-        self.dir.take().expect("data dir")
-    }
-
-    pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    pub async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self.http.request(method, self.url(path));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("http request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
-    }
-
-    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        self.request(reqwest::Method::GET, path, token, None).await
-    }
-
-    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        self.request(reqwest::Method::POST, path, token, Some(body))
-            .await
-    }
-
-    /// A user signed in with an application JWT (created on first use).
-    pub async fn user(&self, username: &str) -> TestUser {
-        let token = jwt(username, 3600);
-        let (status, me) = self.get("/api/me", Some(&token)).await;
-        assert_eq!(status, 200, "{me}");
-        TestUser {
-            username: username.to_string(),
-            token,
-        }
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.0.stop().await
     }
 
     /// The direct room of two users.
-    pub async fn direct(&self, a: &TestUser, b: &TestUser) -> sotong_client::RoomId {
-        let (status, room) = self
-            .post(
-                "/api/rooms/direct",
-                Some(&a.token),
-                serde_json::json!({ "username": b.username }),
-            )
-            .await;
-        assert!(status == 200 || status == 201, "{status} {room}");
-        sotong_client::RoomId(room["id"].as_i64().expect("room id"))
+    pub async fn direct(&self, a: &TestUser, b: &TestUser) -> RoomId {
+        RoomId(self.0.direct(a, b).await)
     }
 
     /// Posts over HTTP as `user`; returns the stored message's seq.
-    pub async fn post_message(
-        &self,
-        user: &TestUser,
-        room: sotong_client::RoomId,
-        text: &str,
-    ) -> Seq {
-        let (status, message) = self
-            .post(
-                &format!("/api/rooms/{room}/messages"),
-                Some(&user.token),
-                serde_json::json!({ "text": text }),
-            )
-            .await;
-        assert_eq!(status, 201, "{message}");
+    pub async fn post_message(&self, user: &TestUser, room: RoomId, text: &str) -> Seq {
+        let message = self.0.post_message(user, room.0, text).await;
         Seq(message["seq"].as_u64().expect("seq"))
-    }
-
-    /// A gauge or counter from `/metrics`.
-    pub async fn metric(&self, name: &str) -> i64 {
-        let text = self
-            .http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics body");
-        text.lines()
-            .find_map(|line| {
-                let (key, value) = line.split_once(' ')?;
-                (key == name).then(|| value.trim().parse::<f64>().ok())?
-            })
-            .map(|v| v as i64)
-            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
     }
 
     pub async fn client(&self, user: &TestUser) -> Client {
@@ -198,28 +58,6 @@ impl TestServer {
             .await
             .expect("connect")
     }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TestUser {
-    pub username: String,
-    pub token: String,
-}
-
-pub fn jwt(username: &str, ttl_secs: i64) -> String {
-    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + ttl_secs;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &serde_json::json!({ "sub": username, "exp": exp }),
-        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-    .expect("jwt")
 }
 
 /// Awaits `fut`, panicking if it takes longer than [`PATIENCE`].

@@ -1,251 +1,29 @@
-//! Test harness: a real server on an ephemeral port with its own temporary data dir, a real
-//! WebSocket STOMP client, and an HTTP client. Nothing is mocked.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+//! A raw STOMP client over a real WebSocket: it sends exactly the frames a test writes and
+//! hands back every frame the server sends, so tests can speak the protocol badly on purpose.
+//! Also the small readers of received frames that tests share. It must never depend on the
+//! SDK under test.
 
+use crate::{TestServer, PATIENCE};
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use sotong_server::config::{Limits, Registration};
-use sotong_server::Config;
 use sotong_stomp::{encode, Command, Decoder, Frame, Version};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tokio_util::sync::CancellationToken;
-
-pub const JWT_SECRET: &str = "integration-test-secret-0123456789";
-/// A guard against a test hanging forever; never a stand-in for synchronisation.
-pub const PATIENCE: Duration = Duration::from_secs(10);
-
-pub struct TestServer {
-    pub addr: SocketAddr,
-    pub http: reqwest::Client,
-    pub shutdown: CancellationToken,
-    pub task: Option<JoinHandle<Result<(), sotong_server::ServerError>>>,
-    pub dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    pub async fn spawn() -> TestServer {
-        Self::spawn_with(|_| {}).await
-    }
-
-    pub async fn spawn_with(tune: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        Self::spawn_in(dir, tune).await
-    }
-
-    /// Starts a server over an existing data dir (a restart).
-    pub async fn spawn_in(dir: tempfile::TempDir, tune: impl FnOnce(&mut Config)) -> TestServer {
-        let mut config = Config {
-            data_dir: dir.path().to_path_buf(),
-            jwt_secret: Some(JWT_SECRET.into()),
-            web_dir: Some(dir.path().join("no-web-app")),
-            // These tests sign up with passwords as well as JWTs.
-            registration: Some(Registration::Open),
-            limits: Limits {
-                send_rate_per_sec: 10_000,
-                send_burst: 10_000,
-                rooms_per_hour: 10_000,
-                members_added_per_hour: 100_000,
-                ..Limits::default()
-            },
-            ..Config::default()
-        };
-        tune(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(sotong_server::run(listener, config, shutdown.clone()));
-        let server = TestServer {
-            addr,
-            http: reqwest::Client::new(),
-            shutdown,
-            task: Some(task),
-            dir,
-        };
-        // The listener is bound before run() is called, so requests queue until it serves.
-        let health = server.get("/healthz", None).await;
-        assert_eq!(health.0, 200, "server did not become healthy");
-        server
-    }
-
-    /// Stops the server and waits for it to drain; returns its data dir for a restart.
-    pub async fn stop(mut self) -> tempfile::TempDir {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            let result = tokio::time::timeout(PATIENCE, task)
-                .await
-                .expect("drained in time");
-            result.expect("task").expect("server result");
-        }
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::mem::replace(&mut self.dir, dir)
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
-    }
-
-    pub async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self.http.request(method, self.url(path));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("http request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, value)
-    }
-
-    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        self.request(reqwest::Method::GET, path, token, None).await
-    }
-
-    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        self.request(reqwest::Method::POST, path, token, Some(body))
-            .await
-    }
-
-    /// The Prometheus text of `/metrics`.
-    pub async fn metrics(&self) -> String {
-        self.http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
-    }
-
-    /// A user signed in with an application JWT (created on first use).
-    pub async fn user(&self, username: &str) -> TestUser {
-        let token = jwt(username, 3600);
-        let (status, me) = self.get("/api/me", Some(&token)).await;
-        assert_eq!(status, 200, "{me}");
-        TestUser {
-            id: me["id"].as_i64().expect("id"),
-            username: username.to_string(),
-            token,
-        }
-    }
-
-    /// Like `user`, taking the name by value (for concurrent sign-ups).
-    pub async fn user_named(&self, username: String) -> TestUser {
-        self.user(&username).await
-    }
-
-    /// The direct room of two users.
-    pub async fn direct(&self, a: &TestUser, b: &TestUser) -> i64 {
-        let (status, room) = self
-            .post(
-                "/api/rooms/direct",
-                Some(&a.token),
-                serde_json::json!({"username": b.username}),
-            )
-            .await;
-        assert!(status == 200 || status == 201, "{status} {room}");
-        room["id"].as_i64().expect("room id")
-    }
-
-    /// A group of `owner` and `members`.
-    pub async fn group(&self, owner: &TestUser, name: &str, members: &[&TestUser]) -> i64 {
-        let names: Vec<&str> = members.iter().map(|m| m.username.as_str()).collect();
-        let (status, room) = self
-            .post(
-                "/api/rooms",
-                Some(&owner.token),
-                serde_json::json!({"name": name, "members": names}),
-            )
-            .await;
-        assert_eq!(status, 201, "{room}");
-        room["id"].as_i64().expect("room id")
-    }
-
-    /// Posts over HTTP; returns the stored message.
-    pub async fn post_message(&self, user: &TestUser, room: i64, text: &str) -> Value {
-        let (status, message) = self
-            .post(
-                &format!("/api/rooms/{room}/messages"),
-                Some(&user.token),
-                serde_json::json!({"text": text}),
-            )
-            .await;
-        assert_eq!(status, 201, "{message}");
-        message
-    }
-
-    pub async fn history(&self, user: &TestUser, room: i64, query: &str) -> Vec<Value> {
-        let (status, messages) = self
-            .get(
-                &format!("/api/rooms/{room}/messages{query}"),
-                Some(&user.token),
-            )
-            .await;
-        assert_eq!(status, 200, "{messages}");
-        messages.as_array().expect("array").clone()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TestUser {
-    pub id: i64,
-    pub username: String,
-    pub token: String,
-}
-
-pub fn jwt(username: &str, ttl_secs: i64) -> String {
-    jwt_with_secret(username, ttl_secs, JWT_SECRET)
-}
-
-pub fn jwt_with_secret(username: &str, ttl_secs: i64, secret: &str) -> String {
-    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + ttl_secs;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &serde_json::json!({"sub": username, "exp": exp}),
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("jwt")
-}
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// A STOMP client over a real WebSocket.
+/// A STOMP client over a real WebSocket. It asserts nothing the test did not ask for; a
+/// frame that does not come within its patience fails the test as hung.
 pub struct Stomp {
     ws: Ws,
     decoder: Decoder,
     inbox: BytesMut,
+    /// Heart-beats (lone EOLs) received so far.
     pub heartbeats: usize,
     /// The STOMP version frames are encoded and decoded for (header escaping).
     version: Version,
@@ -259,6 +37,8 @@ impl Stomp {
         Self::open_with(server, |_| {}).await.expect("upgrade")
     }
 
+    /// Opens the socket, letting `tune` change the upgrade request (headers, subprotocols);
+    /// the refusal of an upgrade is the test's to look at.
     pub async fn open_with(
         server: &TestServer,
         tune: impl FnOnce(&mut tokio_tungstenite::tungstenite::handshake::client::Request),
@@ -266,6 +46,7 @@ impl Stomp {
         Self::open_addr(server.addr, tune).await
     }
 
+    /// Like `open_with`, from a task that holds only the address.
     pub async fn open_addr(
         addr: SocketAddr,
         tune: impl FnOnce(&mut tokio_tungstenite::tungstenite::handshake::client::Request),
@@ -347,6 +128,8 @@ impl Stomp {
         client
     }
 
+    /// Encodes `frame` for the spoken version and sends it: as a text message when it is
+    /// UTF-8, otherwise as a binary one.
     pub async fn send_frame(&mut self, frame: Frame) {
         let mut buf = BytesMut::new();
         encode(&frame, self.version, &mut buf);
@@ -356,6 +139,7 @@ impl Stomp {
         }
     }
 
+    /// Sends `bytes` as one text WebSocket message, whatever they say (malformed frames too).
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         let text = String::from_utf8(bytes.to_vec()).expect("utf8 frame");
         self.ws
@@ -364,6 +148,7 @@ impl Stomp {
             .expect("ws send");
     }
 
+    /// Sends `bytes` as one binary WebSocket message.
     pub async fn send_binary(&mut self, bytes: &[u8]) {
         self.ws
             .send(WsMessage::Binary(bytes.to_vec().into()))
@@ -416,6 +201,7 @@ impl Stomp {
         }
     }
 
+    /// Subscribes `id` to `destination` and waits for the receipt; panics on a refusal.
     pub async fn subscribe(&mut self, id: &str, destination: &str) {
         self.subscribe_with(id, destination, &[]).await;
     }
@@ -449,7 +235,8 @@ impl Stomp {
         frames
     }
 
-    /// SENDs text to a room with a receipt; returns the RECEIPT (or the error event).
+    /// SENDs text to a room with a receipt; the RECEIPT (or the error event) is the test's to
+    /// read.
     pub async fn send_text(&mut self, room: i64, text: &str, receipt: &str) {
         self.send_frame(
             Frame::new(Command::Send)
@@ -486,25 +273,30 @@ impl Stomp {
             .expect("a close in time")
     }
 
+    /// Closes the WebSocket from the client's side, without DISCONNECT.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
 }
 
+/// Whether `frame` is the RECEIPT for the receipt id `id`.
 pub fn is_receipt(frame: &Frame, id: &str) -> bool {
     frame.command == Command::Receipt && frame.header("receipt-id") == Some(id)
 }
 
+/// Whether `frame` is the error event the server sends instead of the receipt `receipt`.
 pub fn is_error_for(frame: &Frame, receipt: &str) -> bool {
     frame.command == Command::Message
         && frame.header("destination") == Some("/user/queue/errors")
         && frame.header("receipt-id") == Some(receipt)
 }
 
+/// A frame's body as text (lossy), for failure messages.
 pub fn body_text(frame: &Frame) -> String {
     String::from_utf8_lossy(&frame.body).into_owned()
 }
 
+/// A frame's body as JSON (`Null` when it is not JSON).
 pub fn body(frame: &Frame) -> Value {
     serde_json::from_slice(&frame.body).unwrap_or(Value::Null)
 }

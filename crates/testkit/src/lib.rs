@@ -1,0 +1,29 @@
+//! What the workspace's tests share, so that each suite tests its own crate instead of
+//! carrying its own copy of the harness: a real sotong server in the test's process on an
+//! ephemeral loopback port with its own temporary data dir ([`TestServer`]), users signed in
+//! with JWTs or passwords ([`TestUser`], [`jwt`]), `/metrics`, a raw STOMP-over-WebSocket
+//! client ([`Stomp`]) that sends exactly the frames a test writes, and the start-up of the
+//! `sotong` binary for tests that run it as an operator would ([`ServedBinary`]).
+//!
+//! Nothing here is mocked: the server is the one `sotong serve` runs. This crate is a
+//! dev-dependency only; it must never reach into a crate's private parts or be used by
+//! non-test code.
+
+mod auth;
+mod binary;
+mod server;
+mod stomp;
+
+pub use auth::{jwt, jwt_with_secret, JWT_SECRET};
+pub use binary::ServedBinary;
+pub use server::{test_config, TestServer, TestUser};
+pub use stomp::{
+    body, body_text, carries_text, is_error_for, is_receipt, notified_messages, topic_messages,
+    Stomp,
+};
+
+use std::time::Duration;
+
+/// How long a test waits for something that should come before it fails as hung: a guard
+/// against a test hanging forever, never a stand-in for synchronisation.
+pub const PATIENCE: Duration = Duration::from_secs(15);
