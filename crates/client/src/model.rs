@@ -8,6 +8,8 @@
 //! (`RoomEvent::Message(Message)`); the shared body types ([`RoomEventBody`],
 //! [`NotificationBody`]) carry the wire's `{"type": …, …}` layout, and serde converts between
 //! the two.
+//!
+//! Values only: nothing here reaches the connection, the registry or the HTTP client.
 
 pub(crate) use sotong_model::{ErrorBody, NotificationBody, RoomEventBody};
 pub use sotong_model::{Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId};

@@ -5,6 +5,9 @@
 //! bodies) live in `sotong-model`, shared with the SDK, and are re-exported here so that the
 //! server names them all as `crate::model::X`. Storage rows stay inside the store
 //! implementations, so a schema change never leaks onto the wire.
+//!
+//! Plain functions over values: nothing here reaches the store or a connection; the only
+//! thing outside it reads is the clock (`now_millis`).
 
 pub use sotong_model::{
     message_event_json, message_notification_json, ErrorBody, Message, MessageId, NotificationBody,
