@@ -401,7 +401,7 @@ fn run_input(data: &[u8]) -> Vec<WsMessage> {
         if world.runs % SIZE_CHECK_EVERY == 0 {
             let mut size = 0;
             for room in [RoomId(1), RoomId(2)] {
-                size = size.max(world.app.store.last_seq(room).await.unwrap_or(0));
+                size = size.max(world.app.store.last_seq(room).await.map_or(0, u64::from));
             }
             if size > MAX_ROOM_MESSAGES {
                 world.app.store.close().await;

@@ -33,7 +33,7 @@
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::model::{
-    parse_notification, parse_room_event, ErrorEvent, MessageId, Notification, RoomEvent, RoomId,
+    parse_notification, parse_room_event, ErrorBody, MessageId, Notification, RoomEvent, RoomId,
     Sent, Seq,
 };
 use crate::registry::{Delivery, Registry, Removed, Wire};
@@ -205,10 +205,12 @@ impl Reply {
                 let _ = tx.send(Ok(()));
             }
             Reply::Sent(tx) => {
-                let seq = receipt.header("seq").and_then(|s| s.parse::<Seq>().ok());
+                let seq = receipt
+                    .header("seq")
+                    .and_then(|s| s.trim().parse::<Seq>().ok());
                 let id = receipt
                     .header("message-id")
-                    .and_then(|s| s.parse::<MessageId>().ok());
+                    .and_then(|s| s.trim().parse::<MessageId>().ok());
                 let result = match (seq, id) {
                     (Some(seq), Some(message_id)) => Ok(Sent {
                         message_id,
@@ -699,7 +701,7 @@ impl Driver {
         let destination = frame.header("destination").unwrap_or_default();
         if let Some(room) = destination
             .strip_prefix("/topic/rooms/")
-            .and_then(|id| id.parse::<RoomId>().ok())
+            .and_then(|id| id.trim().parse::<RoomId>().ok())
         {
             match parse_room_event(&frame.body) {
                 Ok(Some(event)) => {
@@ -722,7 +724,7 @@ impl Driver {
                 Err(err) => warn!(error = %err, "unreadable notification"),
             }
         } else if destination == ERRORS {
-            match serde_json::from_slice::<ErrorEvent>(&frame.body) {
+            match serde_json::from_slice::<ErrorBody>(&frame.body) {
                 Ok(event) => {
                     let receipt = frame.header("receipt-id").map(str::to_string);
                     self.on_error_event(event, receipt, online).await?;
@@ -737,7 +739,7 @@ impl Driver {
 
     async fn on_error_event(
         &mut self,
-        event: ErrorEvent,
+        event: ErrorBody,
         receipt: Option<String>,
         online: &mut Online,
     ) -> Result<(), Ended> {
@@ -770,7 +772,7 @@ impl Driver {
         if let Some(room) = event
             .destination
             .strip_prefix("/topic/rooms/")
-            .and_then(|id| id.parse::<RoomId>().ok())
+            .and_then(|id| id.trim().parse::<RoomId>().ok())
             .filter(|room| self.registry.holds(*room))
         {
             warn!(%room, code = %event.code, message = %event.message, "the server ended a subscription");

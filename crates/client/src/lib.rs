@@ -58,8 +58,8 @@
 //! - `token.rs`: the current token and the [`TokenProvider`] that renews it.
 //! - `http.rs`: the HTTP API helpers ([`Client::rooms`], [`RoomHandle::history`], …), plain
 //!   `http://` only.
-//! - `model.rs`: typed ids ([`RoomId`], [`Seq`], …), [`Message`], [`Room`], [`User`] and
-//!   the event enums.
+//! - `model.rs`: typed ids ([`RoomId`], [`Seq`], …), [`Message`], [`Room`], [`User`] (the
+//!   wire's objects, shared with the server through `sotong-model`) and the event enums.
 //! - `error.rs`: [`Error`], by what the caller can do about it.
 
 mod backoff;

@@ -1,125 +1,20 @@
-//! Typed ids, the JSON objects of the wire contract (`user`, `room`, `message`) and the events
-//! a subscription yields.
+//! The objects of the wire contract, as the SDK's callers see them: typed ids, [`User`],
+//! [`Room`], [`Message`] (shared with the server through `sotong-model` and re-exported here),
+//! [`Sent`], and the events a subscription yields.
 //!
 //! The contract lets the server add fields and event types at any time, so every type here
 //! ignores unknown fields, and an event of an unknown `type` is skipped (logged at `debug`)
 //! rather than treated as an error. The public event enums are shaped for Rust callers
-//! (`RoomEvent::Message(Message)`); private `Wire*` twins carry the wire's
-//! `{"type": …, …}` layout, and serde converts between the two.
+//! (`RoomEvent::Message(Message)`); the shared body types ([`RoomEventBody`],
+//! [`NotificationBody`]) carry the wire's `{"type": …, …}` layout, and serde converts between
+//! the two.
+//!
+//! Values only: nothing here reaches the connection, the registry or the HTTP client.
+
+pub(crate) use sotong_model::{ErrorBody, NotificationBody, RoomEventBody};
+pub use sotong_model::{Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId};
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident($inner:ty)) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub $inner);
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = std::num::ParseIntError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                s.trim().parse().map($name)
-            }
-        }
-
-        impl From<$inner> for $name {
-            fn from(value: $inner) -> Self {
-                $name(value)
-            }
-        }
-    };
-}
-
-id_type!(
-    /// A user's id; opaque, stable for the user's lifetime.
-    UserId(i64)
-);
-id_type!(
-    /// A room's id, as in `/topic/rooms/{id}` and `/api/rooms/{id}`.
-    RoomId(i64)
-);
-id_type!(
-    /// A stored message's id (the `message-id` header of a `RECEIPT` or message event).
-    MessageId(i64)
-);
-id_type!(
-    /// A message's position in its room: starts at 1 and grows by 1 with no gaps.
-    Seq(u64)
-);
-
-/// A user as every client sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    /// The user's id.
-    pub id: UserId,
-    /// Lower-case username, 3–32 chars of `a-z 0-9 _ . -`.
-    pub username: String,
-    /// Free-form name shown in user interfaces.
-    pub display_name: String,
-}
-
-/// Whether a room is a one-to-one conversation or a named group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum RoomKind {
-    /// Exactly two members; one room per pair.
-    Direct,
-    /// A named room with any number of members.
-    Group,
-    /// A kind this version of the SDK does not know yet.
-    #[serde(other)]
-    Other,
-}
-
-/// A room as the signed-in user sees it: names, unread counts and read marks are per viewer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Room {
-    /// The room's id.
-    pub id: RoomId,
-    /// Direct or group.
-    pub kind: RoomKind,
-    /// The group's name, or for a direct room the other member's display name.
-    pub name: String,
-    /// Every current member, the viewer included.
-    pub members: Vec<User>,
-    /// The newest message, if any.
-    pub last_message: Option<Message>,
-    /// Messages from others after the viewer's read mark.
-    pub unread: u64,
-    /// The highest `seq` the viewer has marked read.
-    pub last_read_seq: Seq,
-}
-
-/// A stored chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Message {
-    /// The message's id.
-    pub id: MessageId,
-    /// The room it was posted in.
-    pub room_id: RoomId,
-    /// Its position in the room.
-    pub seq: Seq,
-    /// Who posted it.
-    pub sender: User,
-    /// The text, as posted.
-    pub text: String,
-    /// When the server committed it (RFC 3339).
-    pub sent_at: String,
-    /// The sender's idempotency key, if it gave one.
-    pub client_msg_id: Option<String>,
-}
 
 /// What [`Client::send`](crate::Client::send) resolves with: the message as stored, with the
 /// `client-msg-id` it was sent under, so an application can match it to the pending copy it
@@ -136,7 +31,7 @@ pub struct Sent {
 
 /// An event on a room's topic, in the room's `seq` order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "WireRoomEvent", into = "WireRoomEvent")]
+#[serde(try_from = "RoomEventBody", into = "RoomEventBody")]
 #[non_exhaustive]
 pub enum RoomEvent {
     /// A stored message, the caller's own ones included.
@@ -154,7 +49,7 @@ pub enum RoomEvent {
 /// `/user/queue/notifications` says, plus the messages of a room whose last subscriber has
 /// just gone (see [`Client::notifications`](crate::Client::notifications)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "WireNotification", into = "WireNotification")]
+#[serde(try_from = "NotificationBody", into = "NotificationBody")]
 #[non_exhaustive]
 pub enum Notification {
     /// A new message in a room this client does not subscribe to.
@@ -185,80 +80,33 @@ pub enum Notification {
     },
 }
 
-/// A non-fatal error of this connection, from `/user/queue/errors`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub(crate) struct ErrorEvent {
-    pub(crate) code: String,
-    #[serde(default)]
-    pub(crate) message: String,
-    #[serde(default)]
-    pub(crate) destination: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum WireRoomEvent {
-    Message {
-        message: Message,
-    },
-    Typing {
-        #[serde(rename = "roomId")]
-        room_id: RoomId,
-        user: User,
-    },
-    #[serde(other)]
-    Other,
-}
-
-impl TryFrom<WireRoomEvent> for RoomEvent {
+impl TryFrom<RoomEventBody> for RoomEvent {
     type Error = String;
 
-    fn try_from(wire: WireRoomEvent) -> Result<Self, Self::Error> {
+    fn try_from(wire: RoomEventBody) -> Result<Self, Self::Error> {
         match wire {
-            WireRoomEvent::Message { message } => Ok(RoomEvent::Message(message)),
-            WireRoomEvent::Typing { room_id, user } => Ok(RoomEvent::Typing { room_id, user }),
-            WireRoomEvent::Other => Err("unknown room event type".into()),
+            RoomEventBody::Message { message } => Ok(RoomEvent::Message(message)),
+            RoomEventBody::Typing { room_id, user } => Ok(RoomEvent::Typing { room_id, user }),
+            _ => Err("unknown room event type".into()),
         }
     }
 }
 
-impl From<RoomEvent> for WireRoomEvent {
+impl From<RoomEvent> for RoomEventBody {
     fn from(event: RoomEvent) -> Self {
         match event {
-            RoomEvent::Message(message) => WireRoomEvent::Message { message },
-            RoomEvent::Typing { room_id, user } => WireRoomEvent::Typing { room_id, user },
+            RoomEvent::Message(message) => RoomEventBody::Message { message },
+            RoomEvent::Typing { room_id, user } => RoomEventBody::Typing { room_id, user },
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum WireNotification {
-    Message {
-        #[serde(rename = "roomId")]
-        room_id: RoomId,
-        message: Message,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        unread: Option<u64>,
-    },
-    Room {
-        room: Room,
-    },
-    Read {
-        #[serde(rename = "roomId")]
-        room_id: RoomId,
-        seq: Seq,
-    },
-    #[serde(other)]
-    Other,
-}
-
-impl TryFrom<WireNotification> for Notification {
+impl TryFrom<NotificationBody> for Notification {
     type Error = String;
 
-    fn try_from(wire: WireNotification) -> Result<Self, Self::Error> {
+    fn try_from(wire: NotificationBody) -> Result<Self, Self::Error> {
         match wire {
-            WireNotification::Message {
+            NotificationBody::Message {
                 room_id,
                 message,
                 unread,
@@ -267,43 +115,41 @@ impl TryFrom<WireNotification> for Notification {
                 message,
                 unread,
             }),
-            WireNotification::Room { room } => Ok(Notification::Room(room)),
-            WireNotification::Read { room_id, seq } => Ok(Notification::Read { room_id, seq }),
-            WireNotification::Other => Err("unknown notification type".into()),
+            NotificationBody::Room { room } => Ok(Notification::Room(room)),
+            NotificationBody::Read { room_id, seq } => Ok(Notification::Read { room_id, seq }),
+            _ => Err("unknown notification type".into()),
         }
     }
 }
 
-impl From<Notification> for WireNotification {
+impl From<Notification> for NotificationBody {
     fn from(event: Notification) -> Self {
         match event {
             Notification::Message {
                 room_id,
                 message,
                 unread,
-            } => WireNotification::Message {
+            } => NotificationBody::Message {
                 room_id,
                 message,
                 unread,
             },
-            Notification::Room(room) => WireNotification::Room { room },
-            Notification::Read { room_id, seq } => WireNotification::Read { room_id, seq },
+            Notification::Room(room) => NotificationBody::Room { room },
+            Notification::Read { room_id, seq } => NotificationBody::Read { room_id, seq },
         }
     }
 }
 
 /// Parses a room-topic body; `Ok(None)` for an event type this SDK does not know.
 pub(crate) fn parse_room_event(body: &[u8]) -> Result<Option<RoomEvent>, serde_json::Error> {
-    Ok(match serde_json::from_slice::<WireRoomEvent>(body)? {
-        WireRoomEvent::Message { message } => Some(RoomEvent::Message(message)),
-        WireRoomEvent::Typing { room_id, user } => Some(RoomEvent::Typing { room_id, user }),
-        WireRoomEvent::Other => None,
-    })
+    Ok(serde_json::from_slice::<RoomEventBody>(body)?
+        .try_into()
+        .ok())
 }
 
 /// Parses a notification body; `Ok(None)` for an event type this SDK does not know.
 pub(crate) fn parse_notification(body: &[u8]) -> Result<Option<Notification>, serde_json::Error> {
-    Ok(serde_json::from_slice::<WireNotification>(body)?
+    Ok(serde_json::from_slice::<NotificationBody>(body)?
         .try_into()
         .ok())
 }

@@ -18,7 +18,7 @@
 //! first, even while it is busy writing a long `since-seq` replay to a slow socket. A right
 //! that is gone must stop the frames it guarded at once, not after everything queued before.
 
-use crate::model::{Message, RoomId, Seq, User, UserId};
+use crate::model::{message_event_json, Message, RoomEventBody, RoomId, Seq, User, UserId};
 use crate::publication::{ConnectionId, Publication, UserEvent};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -45,7 +45,7 @@ impl RenderedMessage {
     /// Renders `message` once for every connection that receives it.
     pub fn new(message: &Message) -> Self {
         let message_json = serde_json::to_string(message).unwrap_or_else(|_| "null".into());
-        let topic_body = format!(r#"{{"type":"message","message":{message_json}}}"#);
+        let topic_body = message_event_json(&message_json);
         let sent_at_millis = time::OffsetDateTime::parse(
             &message.sent_at,
             &time::format_description::well_known::Rfc3339,
@@ -368,12 +368,24 @@ impl Drop for Registration {
 }
 
 fn render_typing(room_id: RoomId, user: &User, origin: ConnectionId) -> RenderedTyping {
-    let body = serde_json::json!({ "type": "typing", "roomId": room_id, "user": user });
+    let body = RoomEventBody::Typing {
+        room_id,
+        user: user.clone(),
+    };
     RenderedTyping {
         room_id,
-        body: Bytes::from(body.to_string()),
+        body: render_body(&body),
         origin,
     }
+}
+
+/// Renders an event body (one of `sotong_model`'s `*Body` types) as JSON. Serialising these
+/// plain objects cannot fail; should it ever, the body is `null`, which clients skip as
+/// unreadable, rather than a panic on the delivery path.
+pub(crate) fn render_body(body: &impl serde::Serialize) -> Bytes {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .unwrap_or_else(|_| Bytes::from_static(b"null"))
 }
 
 #[cfg(test)]
@@ -385,7 +397,7 @@ mod tests {
         Message {
             id: MessageId(seq as i64),
             room_id: RoomId(room),
-            seq,
+            seq: Seq(seq),
             sender: User {
                 id: UserId(1),
                 username: "alice".into(),
@@ -409,7 +421,7 @@ mod tests {
         });
         for rx in [&mut rx_a1.outbound, &mut rx_a2.outbound] {
             match rx.try_recv() {
-                Ok(Outbound::Message(m, 0)) => assert_eq!(m.seq(), 1),
+                Ok(Outbound::Message(m, 0)) => assert_eq!(m.seq(), Seq(1)),
                 other => panic!("unexpected {other:?}"),
             }
             assert!(rx.try_recv().is_err(), "exactly one item");
@@ -485,7 +497,7 @@ mod tests {
             },
             UserEvent::Read {
                 room_id: RoomId(7),
-                seq: 3,
+                seq: Seq(3),
             },
         ] {
             hub.deliver(&Publication::ToUser {
@@ -506,7 +518,7 @@ mod tests {
         assert!(queues.control.try_recv().is_err());
         for seq in 1..=3 {
             match queues.outbound.try_recv() {
-                Ok(Outbound::Message(m, _)) => assert_eq!(m.seq(), seq),
+                Ok(Outbound::Message(m, _)) => assert_eq!(m.seq(), Seq(seq)),
                 other => panic!("unexpected {other:?}"),
             }
         }

@@ -22,7 +22,8 @@
 //!   [`client_addr`]: the client's address behind trusted proxies.
 //! - [`web_assets`]: the web app, built into the binary or from `--web-dir`.
 //! - [`auth`]: passwords, session tokens, JWTs; [`throttle`]: per-IP and per-user limits.
-//! - [`model`], [`config`], [`error`], [`metrics`]: ids and DTOs, settings, errors as data, Prometheus.
+//! - [`model`], [`config`], [`error`], [`metrics`]: the wire objects (shared, from `sotong-model`) and
+//!   the rules on names and times, settings, errors as data, Prometheus.
 //!
 //! A message's path: `session`/`http` → `rooms::Chat::post_message` → `Store::insert_message`
 //! (commit, `seq` assigned) → `Broker::publish` → `Hub::deliver` → each connection's queue →

@@ -1,120 +1,18 @@
-//! Typed ids and the JSON objects of the wire contract (`user`, `room`, `message`).
+//! The server's rules about the wire's values (how names are normalised, how times are
+//! written), over the shared objects of the contract.
 //!
-//! These are wire DTOs: what HTTP answers and STOMP bodies carry, in camelCase. Storage rows
-//! stay inside the store implementations, so a schema change never leaks onto the wire.
+//! The objects themselves (typed ids, [`Seq`], [`User`], [`Room`], [`Message`], the event
+//! bodies) live in `sotong-model`, shared with the SDK, and are re-exported here so that the
+//! server names them all as `crate::model::X`. Storage rows stay inside the store
+//! implementations, so a schema change never leaks onto the wire.
+//!
+//! Plain functions over values: nothing here reaches the store or a connection; the only
+//! thing outside it reads is the clock (`now_millis`).
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
-
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub i64);
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = std::num::ParseIntError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                s.parse().map($name)
-            }
-        }
-    };
-}
-
-id_type!(
-    /// A user's id; stable for the user's lifetime, never reused.
-    UserId
-);
-id_type!(
-    /// A room's id, as used in `/topic/rooms/{id}` and `/api/rooms/{id}`.
-    RoomId
-);
-id_type!(
-    /// A stored message's id, sent as the STOMP `message-id` header of message events.
-    MessageId
-);
-
-/// A message's position in its room: starts at 1 and grows by 1 with no gaps.
-pub type Seq = u64;
-
-/// A user as every client sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    /// The user's id.
-    pub id: UserId,
-    /// Lower-case username, 3–32 chars of `a-z 0-9 _ . -`.
-    pub username: String,
-    /// Free-form name shown in the UI.
-    pub display_name: String,
-}
-
-/// Whether a room is a one-to-one conversation or a named group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RoomKind {
-    /// Exactly two members; one room per pair.
-    Direct,
-    /// A named room with any number of members.
-    Group,
-}
-
-impl RoomKind {
-    /// The name stored and sent on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoomKind::Direct => "direct",
-            RoomKind::Group => "group",
-        }
-    }
-}
-
-/// A room as one member (the viewer) sees it: names, unread counts and read marks are per viewer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Room {
-    /// The room's id.
-    pub id: RoomId,
-    /// Direct or group.
-    pub kind: RoomKind,
-    /// The group's name, or for a direct room the other member's display name.
-    pub name: String,
-    /// Every current member, the viewer included.
-    pub members: Vec<User>,
-    /// The newest message, if any.
-    pub last_message: Option<Message>,
-    /// Messages from others after the viewer's read mark.
-    pub unread: u64,
-    /// The highest `seq` the viewer has marked read.
-    pub last_read_seq: Seq,
-}
-
-/// A stored chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Message {
-    /// The message's id.
-    pub id: MessageId,
-    /// The room it was posted in.
-    pub room_id: RoomId,
-    /// Its position in the room.
-    pub seq: Seq,
-    /// Who posted it.
-    pub sender: User,
-    /// The text, as posted.
-    pub text: String,
-    /// When the server committed it, RFC 3339 with milliseconds, UTC.
-    pub sent_at: String,
-    /// The sender's idempotency key, if it gave one.
-    pub client_msg_id: Option<String>,
-}
+pub use sotong_model::{
+    message_event_json, message_notification_json, ErrorBody, Message, MessageId, NotificationBody,
+    Room, RoomEventBody, RoomId, RoomKind, Seq, User, UserId,
+};
 
 /// Formats a Unix time in milliseconds as RFC 3339 (UTC, millisecond precision).
 pub fn rfc3339_millis(unix_millis: i64) -> String {

@@ -54,8 +54,8 @@
 use crate::app::App;
 use crate::auth::{bearer, Credential, Identity};
 use crate::error::Error;
-use crate::hub::{ControlLane, Mailbox, Outbound, RenderedMessage, RenderedTyping};
-use crate::model::{RoomId, Seq};
+use crate::hub::{render_body, ControlLane, Mailbox, Outbound, RenderedMessage, RenderedTyping};
+use crate::model::{message_notification_json, ErrorBody, NotificationBody, Room, RoomId, Seq};
 use crate::publication::{ConnectionId, UserEvent};
 #[cfg(doc)]
 use axum::extract::ws::WebSocket;
@@ -952,14 +952,12 @@ impl<T: Transport> Session<T> {
         err.log();
         let destination = frame.header("destination").unwrap_or("");
         debug!(code = err.code(), %err, destination, "request refused");
-        let body = serde_json::json!({
-            "type": "error",
-            "code": err.code(),
-            "message": err.to_string(),
-            "destination": destination,
+        let body = render_body(&ErrorBody {
+            code: err.code().to_string(),
+            message: err.to_string(),
+            destination: destination.to_string(),
         });
         let id = self.event_id("err");
-        let body = Bytes::from(body.to_string());
         for sub in self.subscriptions.values() {
             if sub.target != Target::Errors {
                 continue;
@@ -1129,7 +1127,7 @@ impl<T: Transport> Session<T> {
                 RoomSubscription {
                     subscribers: vec![RoomSubscriber {
                         id: id.clone(),
-                        holds: 0,
+                        holds: Seq::ZERO,
                     }],
                     delivered: last,
                     live_after: since.is_none().then_some(last),
@@ -1270,7 +1268,7 @@ impl<T: Transport> Session<T> {
     fn end_room(&mut self, room: RoomId) -> Option<RoomSubscription> {
         let shared = self.rooms.remove(&room)?;
         let mut sent = TopicSent {
-            after: shared.live_after.unwrap_or(0),
+            after: shared.live_after.unwrap_or(Seq::ZERO),
             upto: shared.delivered,
         };
         if let Some(earlier) = self.left.get(&room) {
@@ -1436,10 +1434,7 @@ impl<T: Transport> Session<T> {
             self.observe_latency(message);
             return Ok(());
         }
-        let body = format!(
-            r#"{{"type":"message","roomId":{room},"message":{},"unread":{unread}}}"#,
-            message.message_json
-        );
+        let body = message_notification_json(room, &message.message_json, unread);
         let message_id = message.message.id.to_string();
         if self.push_to_each(
             Target::Notifications,
@@ -1531,10 +1526,13 @@ impl<T: Transport> Session<T> {
 
     fn deliver_user_event(&mut self, event: &UserEvent) -> Result<(), Close> {
         let body = match event {
-            UserEvent::Room(room) => serde_json::json!({ "type": "room", "room": room }),
-            UserEvent::Read { room_id, seq } => {
-                serde_json::json!({ "type": "read", "roomId": room_id, "seq": seq })
-            }
+            UserEvent::Room(room) => NotificationBody::Room {
+                room: Room::clone(room),
+            },
+            UserEvent::Read { room_id, seq } => NotificationBody::Read {
+                room_id: *room_id,
+                seq: *seq,
+            },
             // The hub hands these to the control lane; should one come this way, it acts the same.
             UserEvent::Left { .. } | UserEvent::TokenRevoked { .. } => {
                 return self.handle_control(event);
@@ -1545,7 +1543,7 @@ impl<T: Transport> Session<T> {
             Target::Notifications,
             NOTIFICATIONS,
             &id,
-            Bytes::from(body.to_string()),
+            render_body(&body),
         );
         Ok(())
     }
@@ -1925,7 +1923,7 @@ mod tests {
             client
                 .send(&[
                     subscribe("n", NOTIFICATIONS.into(), None),
-                    subscribe("blocker", topic(fx.blocker), Some(0)),
+                    subscribe("blocker", topic(fx.blocker), Some(Seq::ZERO)),
                     subscribe("a", topic(fx.room), None),
                     Frame::new(Command::Unsubscribe)
                         .with_header("id", "a")
@@ -1949,8 +1947,8 @@ mod tests {
             client
                 .send(&[
                     subscribe("n", NOTIFICATIONS.into(), None),
-                    subscribe("blocker", topic(fx.blocker), Some(0)),
-                    subscribe("a", topic(fx.room), Some(0)),
+                    subscribe("blocker", topic(fx.blocker), Some(Seq::ZERO)),
+                    subscribe("a", topic(fx.room), Some(Seq::ZERO)),
                     Frame::new(Command::Unsubscribe).with_header("id", "a"),
                     subscribe("b", topic(fx.room), None).with_header("receipt", "done"),
                 ])
@@ -1972,7 +1970,7 @@ mod tests {
             client
                 .send(&[
                     subscribe("n", NOTIFICATIONS.into(), None),
-                    subscribe("a", topic(fx.room), Some(0)).with_header("receipt", "done"),
+                    subscribe("a", topic(fx.room), Some(Seq::ZERO)).with_header("receipt", "done"),
                 ])
                 .await;
             let mut frames = vec![client.next().await];

@@ -3,7 +3,7 @@
 //! create for others, a paged room list, and read marks whose cost does not grow with history.
 
 use serde_json::{json, Value};
-use sotong_server::model::{RoomId, User};
+use sotong_server::model::{RoomId, Seq, User};
 use sotong_server::store::sqlite::SqliteStore;
 use sotong_server::store::{NewMessage, Store};
 use sotong_testkit::{is_error_for, is_receipt, Stomp, TestServer, TestUser};
@@ -398,17 +398,20 @@ async fn unread_counts_follow_read_marks() {
         }
     };
     assert_eq!(unread(a.id).await, 9);
-    assert_eq!(store.mark_read(room, a.id, 35).await.expect("mark"), 35);
+    assert_eq!(
+        store.mark_read(room, a.id, Seq(35)).await.expect("mark"),
+        Seq(35)
+    );
     assert_eq!(unread(a.id).await, 5);
     assert_eq!(
-        store.mark_read(room, a.id, 10).await.expect("mark"),
-        35,
+        store.mark_read(room, a.id, Seq(10)).await.expect("mark"),
+        Seq(35),
         "never backwards"
     );
     assert_eq!(unread(a.id).await, 5);
     assert_eq!(
-        store.mark_read(room, a.id, 1000).await.expect("mark"),
-        40,
+        store.mark_read(room, a.id, Seq(1000)).await.expect("mark"),
+        Seq(40),
         "clamped"
     );
     assert_eq!(unread(a.id).await, 0);
@@ -436,7 +439,7 @@ async fn read_marks_do_not_get_slower_with_history() {
         let started = Instant::now();
         for _ in 0..10_000 {
             // Marking seq 1 again and again is the expensive case for a count over history.
-            store.mark_read(room, a.id, 1).await.expect("mark");
+            store.mark_read(room, a.id, Seq(1)).await.expect("mark");
         }
         per_mark.push(started.elapsed() / 10_000);
     }

@@ -13,6 +13,7 @@ use anyhow::{anyhow, bail, Context};
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use sotong_model::RoomId;
 use sotong_stomp::{encode, Command, Decoder, Frame, Version};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -284,11 +285,12 @@ pub(crate) async fn provision_sotong(
         async move { (r, request.await) }
     }))
     .buffer_unordered(concurrency);
-    let mut room_ids = vec![0i64; rooms];
+    let mut room_ids = vec![RoomId::default(); rooms];
     while let Some((r, result)) = made.next().await {
         let room = result.context("creating a room")?;
         room_ids[r] = room["id"]
             .as_i64()
+            .map(RoomId)
             .ok_or_else(|| anyhow!("a room without an id: {room}"))?;
         progress();
     }

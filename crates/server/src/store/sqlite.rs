@@ -124,7 +124,7 @@ fn message_from(row: &SqliteRow) -> Result<Message, sqlx::Error> {
     Ok(Message {
         id: MessageId(row.try_get("id")?),
         room_id: RoomId(row.try_get("room_id")?),
-        seq: seq.max(0) as Seq,
+        seq: seq_from(seq)?,
         sender: user_from(row, "sender")?,
         text: row.try_get("body")?,
         sent_at: rfc3339_millis(row.try_get("sent_at")?),
@@ -132,12 +132,17 @@ fn message_from(row: &SqliteRow) -> Result<Message, sqlx::Error> {
     })
 }
 
-fn kind_from(s: &str) -> RoomKind {
-    if s == "direct" {
-        RoomKind::Direct
-    } else {
-        RoomKind::Group
-    }
+/// A `seq` read from a row. SQL integers are signed; a negative `seq` is a damaged row.
+fn seq_from(value: i64) -> Result<Seq, sqlx::Error> {
+    Seq::try_from(value).map_err(|err| sqlx::Error::Decode(Box::new(err)))
+}
+
+/// A room's kind read from a row: the one place kinds come from storage, so the server never
+/// holds [`RoomKind::Other`]. The schema allows only the kinds the server knows; any other
+/// name is a damaged row.
+fn kind_from(name: &str) -> Result<RoomKind, sqlx::Error> {
+    RoomKind::from_name(name)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown room kind {name:?}").into()))
 }
 
 fn to_i64(seq: Seq) -> i64 {
@@ -161,7 +166,7 @@ async fn room_view(
     else {
         return Ok(None);
     };
-    let kind = kind_from(row.try_get::<&str, _>("kind")?);
+    let kind = kind_from(row.try_get::<&str, _>("kind")?)?;
     let mut name: String = row.try_get("name")?;
     let last_read: Option<i64> = row.try_get("last_read_seq")?;
     let unread: Option<i64> = row.try_get("unread")?;
@@ -200,7 +205,7 @@ async fn room_view(
         members,
         last_message,
         unread: unread.unwrap_or(0).max(0) as u64,
-        last_read_seq: last_read.unwrap_or(0).max(0) as Seq,
+        last_read_seq: seq_from(last_read.unwrap_or(0))?,
     }))
 }
 
@@ -450,7 +455,7 @@ impl Store for SqliteStore {
             .bind(room.0)
             .fetch_optional(&self.reader)
             .await?;
-        Ok(kind.as_deref().map(kind_from))
+        Ok(kind.as_deref().map(kind_from).transpose()?)
     }
 
     async fn room(&self, room: RoomId, viewer: UserId) -> Result<Option<Room>, StoreError> {
@@ -592,7 +597,7 @@ impl Store for SqliteStore {
             .bind(room.0)
             .fetch_optional(&self.reader)
             .await?;
-        Ok(seq.unwrap_or(0).max(0) as Seq)
+        Ok(seq_from(seq.unwrap_or(0))?)
     }
 
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError> {
@@ -626,7 +631,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(mark.max(0) as Seq)
+        Ok(seq_from(mark)?)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -121,11 +121,11 @@ fn store_batch(conn: &mut Connection, batch: &[NewMessage]) -> BatchResult {
 
 /// Reads a row of `message_columns!()`, by position.
 fn message_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
-    let seq: i64 = row.get(2)?;
     Ok(Message {
         id: MessageId(row.get(0)?),
         room_id: RoomId(row.get(1)?),
-        seq: seq.max(0) as Seq,
+        // Read as `u64`, which rusqlite checks: a negative `seq` is a damaged row.
+        seq: Seq(row.get(2)?),
         text: row.get(3)?,
         sent_at: rfc3339_millis(row.get(4)?),
         client_msg_id: row.get(5)?,
@@ -167,7 +167,7 @@ fn store_one(
         }
     }
     let now = now_millis();
-    let seq: Option<i64> = tx
+    let seq: Option<u64> = tx
         .prepare_cached(
             "UPDATE rooms SET last_seq = last_seq + 1, last_activity = ?1 WHERE id = ?2 \
              AND EXISTS (SELECT 1 FROM members WHERE room_id = ?2 AND user_id = ?3) \
@@ -206,7 +206,7 @@ fn store_one(
         message: Message {
             id: MessageId(id),
             room_id: new.room_id,
-            seq: seq.max(0) as Seq,
+            seq: Seq(seq),
             sender: new.sender.clone(),
             text: new.text.clone(),
             sent_at: rfc3339_millis(now),

@@ -1,0 +1,195 @@
+//! The objects of the contract: [`User`], [`Room`] (with its [`RoomKind`]) and [`Message`].
+//!
+//! These are what HTTP answers and STOMP bodies carry, not storage rows: a store maps its rows
+//! onto them, so a schema change never leaks onto the wire. Unknown fields are ignored when
+//! reading, so a newer server may add some.
+
+use crate::ids::{MessageId, RoomId, Seq, UserId};
+use serde::{Deserialize, Serialize};
+
+/// A user as every client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// The user's id.
+    pub id: UserId,
+    /// Lower-case username, 3–32 chars of `a-z 0-9 _ . -`.
+    pub username: String,
+    /// Free-form name shown in user interfaces.
+    pub display_name: String,
+}
+
+/// Whether a room is a one-to-one conversation or a named group.
+///
+/// Non-exhaustive with an [`Other`](RoomKind::Other) catch-all, so that a kind added by a
+/// newer server reaches an older client as `Other` instead of making the whole room (and the
+/// room list around it) unreadable. The server itself only ever deals in the kinds it knows:
+/// it reads kinds from storage with [`RoomKind::from_name`], which never answers `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum RoomKind {
+    /// Exactly two members; one room per pair.
+    Direct,
+    /// A named room with any number of members.
+    Group,
+    /// A kind this version does not know yet. Only ever read, never sent.
+    #[serde(other)]
+    Other,
+}
+
+impl RoomKind {
+    /// The name on the wire and in storage; `None` for [`Other`](RoomKind::Other), which
+    /// stands for some name this version does not know.
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            RoomKind::Direct => Some("direct"),
+            RoomKind::Group => Some("group"),
+            RoomKind::Other => None,
+        }
+    }
+
+    /// The kind of a known name; `None` for any other, never [`Other`](RoomKind::Other). For
+    /// a store reading its rows, where an unknown kind is damage, not news.
+    pub fn from_name(name: &str) -> Option<RoomKind> {
+        match name {
+            "direct" => Some(RoomKind::Direct),
+            "group" => Some(RoomKind::Group),
+            _ => None,
+        }
+    }
+}
+
+/// A room as one member (the viewer) sees it: names, unread counts and read marks are per
+/// viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Room {
+    /// The room's id.
+    pub id: RoomId,
+    /// Direct or group.
+    pub kind: RoomKind,
+    /// The group's name, or for a direct room the other member's display name.
+    pub name: String,
+    /// Every current member, the viewer included.
+    pub members: Vec<User>,
+    /// The newest message, if any.
+    pub last_message: Option<Message>,
+    /// Messages from others after the viewer's read mark.
+    pub unread: u64,
+    /// The highest `seq` the viewer has marked read.
+    pub last_read_seq: Seq,
+}
+
+/// A stored chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    /// The message's id.
+    pub id: MessageId,
+    /// The room it was posted in.
+    pub room_id: RoomId,
+    /// Its position in the room.
+    pub seq: Seq,
+    /// Who posted it.
+    pub sender: User,
+    /// The text, as posted.
+    pub text: String,
+    /// When the server committed it: RFC 3339 with milliseconds, UTC.
+    pub sent_at: String,
+    /// The sender's idempotency key, if it gave one.
+    pub client_msg_id: Option<String>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn alice() -> User {
+        User {
+            id: UserId(1),
+            username: "alice".into(),
+            display_name: "Alice".into(),
+        }
+    }
+
+    pub(crate) fn message() -> Message {
+        Message {
+            id: MessageId(9),
+            room_id: RoomId(3),
+            seq: Seq(2),
+            sender: alice(),
+            text: "hi".into(),
+            sent_at: "2024-01-01T00:00:00.000Z".into(),
+            client_msg_id: None,
+        }
+    }
+
+    #[test]
+    fn messages_are_camel_case_and_round_trip() {
+        let json = serde_json::to_value(message()).unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "id": 9, "roomId": 3, "seq": 2,
+                "sender": { "id": 1, "username": "alice", "displayName": "Alice" },
+                "text": "hi", "sentAt": "2024-01-01T00:00:00.000Z", "clientMsgId": null,
+            })
+        );
+        assert_eq!(serde_json::from_value::<Message>(json).unwrap(), message());
+    }
+
+    #[test]
+    fn rooms_are_camel_case_and_round_trip() {
+        let room = Room {
+            id: RoomId(3),
+            kind: RoomKind::Direct,
+            name: "Bob".into(),
+            members: vec![alice()],
+            last_message: Some(message()),
+            unread: 4,
+            last_read_seq: Seq(1),
+        };
+        let json = serde_json::to_value(&room).unwrap();
+        assert_eq!(json["kind"], "direct");
+        assert_eq!(json["lastReadSeq"], 1);
+        assert_eq!(json["lastMessage"]["seq"], 2);
+        assert_eq!(json["members"][0]["displayName"], "Alice");
+        assert_eq!(serde_json::from_value::<Room>(json).unwrap(), room);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let user: User = serde_json::from_value(json!({
+            "id": 1, "username": "alice", "displayName": "Alice", "avatar": "a.png"
+        }))
+        .unwrap();
+        assert_eq!(user, alice());
+        let mut json = serde_json::to_value(message()).unwrap();
+        json["reactions"] = json!([]);
+        assert_eq!(serde_json::from_value::<Message>(json).unwrap(), message());
+    }
+
+    #[test]
+    fn an_unknown_kind_is_other_and_has_no_name() {
+        let room: Room = serde_json::from_value(json!({
+            "id": 5, "kind": "channel", "name": "news", "members": [],
+            "lastMessage": null, "unread": 0, "lastReadSeq": 0
+        }))
+        .unwrap();
+        assert_eq!(room.kind, RoomKind::Other);
+        assert_eq!(RoomKind::Other.as_str(), None);
+        assert_eq!(RoomKind::from_name("channel"), None);
+        assert_eq!(
+            RoomKind::from_name("other"),
+            None,
+            "never made from storage"
+        );
+        for kind in [RoomKind::Direct, RoomKind::Group] {
+            let name = kind.as_str().unwrap();
+            assert_eq!(RoomKind::from_name(name), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+        }
+    }
+}
