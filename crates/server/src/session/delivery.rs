@@ -1,0 +1,160 @@
+//! The hub's items on one connection: messages, typing indicators and the user's events, each
+//! turned into the frames its route calls for.
+//!
+//! This module owns carrying out a decision: it asks `routing` where a message goes and queues
+//! one frame per subscription on that route (filling a gap from the store first when the
+//! filter asks). It decides no route itself and never writes to the socket (the I/O loop
+//! flushes what it queues).
+
+use super::close::Close;
+use super::destination::Target;
+use super::frames::{message_head, room_message_frame};
+use super::routing::Route;
+use super::{Session, Transport, NOTIFICATIONS};
+use crate::hub::{render_body, Outbound, RenderedMessage, RenderedTyping};
+use crate::model::{message_notification_json, NotificationBody, Room};
+use crate::publication::UserEvent;
+use bytes::Bytes;
+
+impl<T: Transport> Session<T> {
+    /// Routes one hub item to this connection.
+    pub(super) async fn handle_outbound(&mut self, item: Outbound) -> Result<(), Close> {
+        match item {
+            Outbound::Message(message, unread) => self.deliver_message(&message, unread).await,
+            Outbound::Typing(typing) => {
+                self.deliver_typing(&typing);
+                Ok(())
+            }
+            Outbound::User(event) => self.deliver_user_event(&event),
+        }
+    }
+
+    /// A committed message: on its room topic, or as a notification, or nowhere, as
+    /// `routing` decides.
+    async fn deliver_message(
+        &mut self,
+        message: &RenderedMessage,
+        unread: u64,
+    ) -> Result<(), Close> {
+        let room = message.room_id();
+        match self.routing.route(room, message.seq()) {
+            Route::Skip => Ok(()),
+            Route::FillGapThenTopic { after, before } => {
+                self.fill_gap(room, after, before).await;
+                self.push_room_message(message);
+                self.observe_latency(message);
+                Ok(())
+            }
+            Route::Topic => {
+                self.push_room_message(message);
+                self.observe_latency(message);
+                Ok(())
+            }
+            Route::Notification => {
+                let body = message_notification_json(room, &message.message_json, unread);
+                let message_id = message.message.id.to_string();
+                if self.push_to_each(
+                    Target::Notifications,
+                    NOTIFICATIONS,
+                    &message_id,
+                    Bytes::from(body),
+                ) {
+                    self.observe_latency(message);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Queues a message on its room topic, one frame per subscription that does not hold it
+    /// yet, and advances the room's seq filter.
+    pub(super) fn push_room_message(&mut self, message: &RenderedMessage) {
+        for id in self.routing.send_on_topic(message.room_id(), message.seq()) {
+            if let Some(sub) = self.subscriptions.get(id) {
+                self.out
+                    .push(room_message_frame(self.version, sub, message));
+            }
+        }
+    }
+
+    fn observe_latency(&self, message: &RenderedMessage) {
+        let age_ms = crate::model::now_millis().saturating_sub(message.sent_at_millis);
+        self.app
+            .metrics()
+            .delivery_latency
+            .observe((age_ms.max(0) as f64) / 1000.0);
+    }
+
+    /// A typing indicator: on the room topic to each of its subscriptions, never to the
+    /// connection that typed, never as a notification.
+    fn deliver_typing(&mut self, typing: &RenderedTyping) {
+        if typing.origin == self.conn_id {
+            return;
+        }
+        if !self.routing.is_subscribed(typing.room_id) {
+            return;
+        }
+        let id = self.event_id("typing");
+        let destination = format!("/topic/rooms/{}", typing.room_id);
+        // The room's own subscriber list, not a scan of every subscription of the connection.
+        for subscriber in self.routing.topic_subscribers(typing.room_id) {
+            if let Some(sub) = self.subscriptions.get(subscriber) {
+                self.out.push(
+                    message_head(self.version, &destination, sub, &id)
+                        .with_header("content-type", "application/json")
+                        .with_body(typing.body.clone()),
+                );
+            }
+        }
+    }
+
+    /// An event about the user (a room added, a read mark from another device) on the
+    /// notification queue.
+    fn deliver_user_event(&mut self, event: &UserEvent) -> Result<(), Close> {
+        let body = match event {
+            UserEvent::Room(room) => NotificationBody::Room {
+                room: Room::clone(room),
+            },
+            UserEvent::Read { room_id, seq } => NotificationBody::Read {
+                room_id: *room_id,
+                seq: *seq,
+            },
+            // The hub hands these to the control lane; should one come this way, it acts the same.
+            UserEvent::Left { .. } | UserEvent::TokenRevoked { .. } => {
+                return self.handle_control(event);
+            }
+        };
+        let id = self.event_id("event");
+        self.push_to_each(
+            Target::Notifications,
+            NOTIFICATIONS,
+            &id,
+            render_body(&body),
+        );
+        Ok(())
+    }
+
+    /// Queues one MESSAGE with `body` per subscription to `target` (each subscription gets its
+    /// own frame, in id order; the body is shared, not copied). Returns whether there was one.
+    fn push_to_each(
+        &mut self,
+        target: Target,
+        destination: &str,
+        message_id: &str,
+        body: Bytes,
+    ) -> bool {
+        let mut any = false;
+        for sub in self.subscriptions.values() {
+            if sub.target != target {
+                continue;
+            }
+            self.out.push(
+                message_head(self.version, destination, sub, message_id)
+                    .with_header("content-type", "application/json")
+                    .with_body(body.clone()),
+            );
+            any = true;
+        }
+        any
+    }
+}

@@ -1,0 +1,109 @@
+//! Stored messages read back onto a room topic: the `since-seq` replay owed to a new
+//! subscription, and the gap fill the seq filter asks for.
+//!
+//! This module owns reading stored messages page by page (through `rooms`, never the store
+//! itself) for this connection and queueing what it reads in seq order. The replay re-checks the rights before every page and flushes each page
+//! through the session's writer; neither decides a route (the `routing` state says what is
+//! owed and who gets it).
+
+use super::frames::room_message_frame;
+use super::routing::Replay;
+use super::{Close, Session, Transport, REPLAY_PAGE};
+use crate::error::Error;
+use crate::hub::RenderedMessage;
+use crate::model::{RoomId, Seq};
+use tracing::warn;
+
+impl<T: Transport> Session<T> {
+    /// Sends the stored messages of `room` in the range of `replay`, page by page, to
+    /// subscription `id` alone (the room's other subscriptions, if any, hold them already).
+    ///
+    /// `replay.upto` is the room's last `seq` when the subscription entered the table.
+    /// Everything committed later reaches this connection through the hub, which addresses
+    /// members only, so a replay never sends a message committed after it began, however long
+    /// a slow reader makes it last. Before every page the rights are checked again: the
+    /// control lane is read (a leave ends the subscription, a revoked token the connection),
+    /// the token must not have expired, and the user must still be a member.
+    pub(super) async fn replay(
+        &mut self,
+        room: RoomId,
+        id: &str,
+        replay: Replay,
+    ) -> Result<(), Error> {
+        let Replay { after, upto } = replay;
+        let mut cursor = after;
+        while cursor < upto {
+            if let Err(close) = self.drain_control() {
+                self.closing = Some(close);
+                return Err(Error::Unauthorized);
+            }
+            if !self.subscriptions.contains_key(id) {
+                return Err(Error::Forbidden(format!(
+                    "you left room {room}; its replay has ended"
+                )));
+            }
+            if self.identity.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
+                self.closing = Some(Close::fatal(
+                    "token_expired",
+                    "the token has expired; refresh it and reconnect",
+                ));
+                return Err(Error::TokenExpired);
+            }
+            self.app
+                .chat()
+                .require_member(self.identity.user.id, room)
+                .await?;
+            let page = self
+                .app
+                .chat()
+                .messages_between(room, cursor, upto + 1, REPLAY_PAGE)
+                .await?;
+            let Some(last) = page.last().map(|m| m.seq) else {
+                break;
+            };
+            if let Some(sub) = self.subscriptions.get(id) {
+                for message in page {
+                    let rendered = RenderedMessage::new(&message);
+                    self.out
+                        .push(room_message_frame(self.version, sub, &rendered));
+                }
+            }
+            cursor = last;
+            // A long replay goes out page by page instead of piling up in memory.
+            if let Err(close) = self.flush().await {
+                self.closing = Some(close);
+                return Err(Error::Invalid(
+                    "the connection closed during the replay".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the stored messages of `room` strictly between `after` (the filter's
+    /// `delivered`) and `before` on the topic, through the seq filter (see `routing`). A store
+    /// error is logged and leaves the gap: the client recovers with `since-seq`.
+    pub(super) async fn fill_gap(&mut self, room: RoomId, after: Seq, before: Seq) {
+        self.app.metrics().gap_fills.inc();
+        let mut cursor = after;
+        while cursor + 1 < before {
+            let page = self
+                .app
+                .chat()
+                .messages_between(room, cursor, before, REPLAY_PAGE)
+                .await;
+            let page = match page {
+                Ok(page) if !page.is_empty() => page,
+                Ok(_) => break,
+                Err(err) => {
+                    warn!(error = %err, %room, "could not fill a gap; the client recovers with since-seq");
+                    break;
+                }
+            };
+            for message in page {
+                cursor = message.seq;
+                self.push_room_message(&RenderedMessage::new(&message));
+            }
+        }
+    }
+}
