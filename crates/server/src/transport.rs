@@ -1,8 +1,11 @@
 //! An in-memory [`Transport`](crate::session::Transport): a session driven through channels
-//! instead of a socket, for tests and fuzzing (the session code is the same either way).
+//! instead of a socket, for tests and fuzzing (the session code is the same either way), and
+//! [`StompPeer`], the client's end speaking STOMP frames over it.
 
 use axum::extract::ws::Message;
+use bytes::BytesMut;
 use futures_util::{Sink, Stream};
+use sotong_stomp::{encode, Decoder, Frame, Limits, ParseError, Version};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
@@ -73,5 +76,74 @@ impl Sink<Message> for ChannelTransport {
         Pin::new(&mut self.outgoing)
             .poll_close(cx)
             .map_err(axum::Error::new)
+    }
+}
+
+/// Why a [`StompPeer`] cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The session ended (it closed its end, or stopped reading).
+    #[error("the session has ended")]
+    Closed,
+    /// The session wrote something that is not a STOMP 1.2 frame.
+    #[error("the session sent a malformed frame: {0}")]
+    Malformed(#[from] ParseError),
+}
+
+/// The client's end of a [`pair`] speaking STOMP 1.2: frames in, frames out, so that a test can
+/// put a session through any order of events without a socket.
+#[derive(Debug)]
+pub struct StompPeer {
+    peer: ChannelPeer,
+    decoder: Decoder,
+    inbox: BytesMut,
+}
+
+impl StompPeer {
+    /// Speaks STOMP 1.2 over `peer`.
+    pub fn new(peer: ChannelPeer) -> Self {
+        let mut decoder = Decoder::new(Limits::default());
+        decoder.set_version(Version::V1_2);
+        StompPeer {
+            peer,
+            decoder,
+            inbox: BytesMut::new(),
+        }
+    }
+
+    /// Sends `frames` in one WebSocket message: the session handles them all before it looks
+    /// at its queue again.
+    ///
+    /// # Errors
+    /// `Closed` once the session no longer reads.
+    pub async fn send(&mut self, frames: &[Frame]) -> Result<(), PeerError> {
+        let mut buf = BytesMut::new();
+        for frame in frames {
+            encode(frame, Version::V1_2, &mut buf);
+        }
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        self.peer
+            .to_server
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(|_| PeerError::Closed)
+    }
+
+    /// The next frame the session wrote, waiting for it.
+    ///
+    /// # Errors
+    /// `Closed` when the session ended first; `Malformed` for a frame that does not parse.
+    pub async fn next(&mut self) -> Result<Frame, PeerError> {
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.inbox)? {
+                return Ok(frame);
+            }
+            match self.peer.from_server.recv().await {
+                Some(Message::Text(text)) => self.inbox.extend_from_slice(text.as_bytes()),
+                Some(Message::Binary(bytes)) => self.inbox.extend_from_slice(&bytes),
+                Some(_) => {}
+                None => return Err(PeerError::Closed),
+            }
+        }
     }
 }

@@ -1,52 +1,30 @@
 //! The session's seq filter, driven through an in-memory transport so that publications can be
 //! delivered in any order a race between publishers (or nodes) could produce.
 
-use axum::extract::ws::Message as WsMessage;
-use bytes::BytesMut;
 use sotong_server::broker::Publication;
 use sotong_server::model::{Message, RoomId, User};
 use sotong_server::store::NewMessage;
-use sotong_server::transport::{pair, ChannelPeer};
+use sotong_server::transport::{pair, StompPeer};
 use sotong_server::{App, Config};
-use sotong_stomp::{encode, Command, Decoder, Frame, Limits, Version};
+use sotong_stomp::{Command, Frame};
 use sotong_testkit::{jwt, JWT_SECRET};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-struct Peer {
-    inner: ChannelPeer,
-    decoder: Decoder,
-    inbox: BytesMut,
-}
+/// The client's end, with the hang guard of every suite.
+struct Peer(StompPeer);
 
 impl Peer {
     async fn send(&mut self, frame: Frame) {
-        let mut buf = BytesMut::new();
-        encode(&frame, Version::V1_2, &mut buf);
-        let text = String::from_utf8(buf.to_vec()).expect("utf8");
-        self.inner
-            .to_server
-            .send(WsMessage::Text(text.into()))
-            .await
-            .expect("send");
+        self.0.send(&[frame]).await.expect("send");
     }
 
     async fn next(&mut self) -> Frame {
-        loop {
-            if let Some(frame) = self.decoder.decode(&mut self.inbox).expect("frame") {
-                return frame;
-            }
-            let msg = tokio::time::timeout(Duration::from_secs(10), self.inner.from_server.recv())
-                .await
-                .expect("a frame in time")
-                .expect("session alive");
-            match msg {
-                WsMessage::Text(t) => self.inbox.extend_from_slice(t.as_bytes()),
-                WsMessage::Binary(b) => self.inbox.extend_from_slice(&b),
-                _ => {}
-            }
-        }
+        tokio::time::timeout(Duration::from_secs(10), self.0.next())
+            .await
+            .expect("a frame in time")
+            .expect("session alive")
     }
 }
 
@@ -120,11 +98,7 @@ async fn late_and_out_of_order_publications_keep_seq_order_and_one_route() {
         app.clone(),
         "127.0.0.1:9".parse().expect("addr"),
     ));
-    let mut peer = Peer {
-        inner: peer,
-        decoder: Decoder::new(Limits::default()),
-        inbox: BytesMut::new(),
-    };
+    let mut peer = Peer(StompPeer::new(peer));
     peer.send(
         Frame::new(Command::Connect)
             .with_header("accept-version", "1.2")

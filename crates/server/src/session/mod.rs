@@ -471,8 +471,8 @@ mod races {
     use crate::model::{Message, RoomId, Seq, User};
     use crate::publication::{Publication, UserEvent};
     use crate::store::NewMessage;
-    use crate::transport::{pair, ChannelPeer};
-    use sotong_stomp::{encode, Command};
+    use crate::transport::{pair, StompPeer};
+    use sotong_stomp::Command;
     use tokio_util::sync::CancellationToken;
 
     /// Alice, a member of `room` (with `history` stored) and of `blocker` (three stored
@@ -580,11 +580,7 @@ mod races {
         }
     }
 
-    struct Client {
-        peer: ChannelPeer,
-        decoder: Decoder,
-        buffer: BytesMut,
-    }
+    struct Client(StompPeer);
 
     impl Client {
         async fn connect(fixture: &Fixture) -> Client {
@@ -594,12 +590,7 @@ mod races {
                 fixture.app.clone(),
                 "127.0.0.1:9".parse().expect("an address"),
             ));
-            let mut client = Client {
-                peer,
-                decoder: Decoder::new(sotong_stomp::Limits::default()),
-                buffer: BytesMut::new(),
-            };
-            client.decoder.set_version(Version::V1_2);
+            let mut client = Client(StompPeer::new(peer));
             client
                 .send(&[Frame::new(Command::Connect)
                     .with_header("accept-version", "1.2")
@@ -613,30 +604,11 @@ mod races {
         /// Sends `frames` in one WebSocket message: the session handles them all before
         /// it looks at its queue again.
         async fn send(&mut self, frames: &[Frame]) {
-            let mut buf = BytesMut::new();
-            for frame in frames {
-                encode(frame, Version::V1_2, &mut buf);
-            }
-            let text = String::from_utf8(buf.to_vec()).expect("text frames");
-            self.peer
-                .to_server
-                .send(WsMessage::Text(text.into()))
-                .await
-                .expect("the session reads");
+            self.0.send(frames).await.expect("the session reads");
         }
 
         async fn next(&mut self) -> Frame {
-            loop {
-                if let Some(frame) = self.decoder.decode(&mut self.buffer).expect("a frame") {
-                    return frame;
-                }
-                match self.peer.from_server.recv().await {
-                    Some(WsMessage::Text(text)) => self.buffer.extend_from_slice(text.as_bytes()),
-                    Some(WsMessage::Binary(bytes)) => self.buffer.extend_from_slice(&bytes),
-                    Some(_) => {}
-                    None => panic!("the session ended"),
-                }
-            }
+            self.0.next().await.expect("a frame")
         }
 
         /// Every frame up to and including the RECEIPT `id`.
