@@ -15,8 +15,8 @@
 //! - [`hub`]: which connections of which users live on this node.
 //! - [`broker`]: how a publication reaches every node's hub ([`broker::MemoryBroker`] for one node);
 //!   [`publication`]: what it carries.
-//! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP; [`users`]:
-//!   finding users.
+//! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP, and the commit
+//!   pipeline under them (group commit, publication in commit order); [`users`]: finding users.
 //! - [`store`]: durable state behind the [`store::Store`] trait ([`store::sqlite::SqliteStore`]).
 //! - [`limits`]: connection caps sized from the open-file limit, accept back-off;
 //!   [`client_addr`]: the client's address behind trusted proxies.
