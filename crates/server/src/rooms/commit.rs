@@ -148,3 +148,90 @@ async fn post_in_commit_order(commit: GroupCommit, mut queue: mpsc::Receiver<Pos
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::BrokerError;
+    use crate::model::{Seq, User};
+    use crate::store::sqlite::SqliteStore;
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    /// Remembers the seqs of the messages published, in publication order.
+    #[derive(Default)]
+    struct RecordingBroker {
+        published: Mutex<Vec<Seq>>,
+    }
+
+    #[async_trait]
+    impl Broker for RecordingBroker {
+        async fn publish(&self, publication: Publication) -> Result<(), BrokerError> {
+            if let Publication::Message { message, .. } = publication {
+                self.published.lock().expect("lock").push(message.seq);
+            }
+            Ok(())
+        }
+    }
+
+    fn post(room: crate::model::RoomId, sender: &User, text: &str) -> NewMessage {
+        NewMessage {
+            room_id: room,
+            sender: sender.clone(),
+            text: text.to_string(),
+            client_msg_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn posts_are_committed_published_in_seq_order_and_answered_after_publication() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
+        let a = store.upsert_user("a", None).await.expect("a");
+        let b = store.upsert_user("b", None).await.expect("b");
+        let outsider = store.upsert_user("c", None).await.expect("c");
+        let (room, _) = store.direct_room(a.id, b.id).await.expect("room");
+        let broker = Arc::new(RecordingBroker::default());
+        let pipeline = CommitPipeline::start(
+            store.clone(),
+            broker.clone(),
+            Arc::new(Metrics::new()),
+            Duration::from_millis(5),
+        );
+
+        let posts: Vec<_> = (0..50)
+            .map(|i| {
+                let pipeline = pipeline.clone();
+                let broker = broker.clone();
+                let sender = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    let inserted = pipeline
+                        .commit(post(room, &sender, &format!("m{i}")))
+                        .await
+                        .expect("stored");
+                    let seq = inserted.message.seq;
+                    let published = broker.published.lock().expect("lock").contains(&seq);
+                    (seq, published)
+                })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for post in posts {
+            let (seq, published_before_answer) = post.await.expect("task");
+            assert!(
+                published_before_answer,
+                "seq {seq} answered before publication"
+            );
+            seqs.push(seq);
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=50).collect::<Vec<Seq>>());
+        let published = broker.published.lock().expect("lock").clone();
+        assert_eq!(published, (1..=50).collect::<Vec<Seq>>(), "commit order");
+
+        let refused = pipeline.commit(post(room, &outsider, "no")).await;
+        assert!(matches!(refused, Err(StoreError::NotMember)), "{refused:?}");
+        assert_eq!(broker.published.lock().expect("lock").len(), 50);
+        store.close().await;
+    }
+}
