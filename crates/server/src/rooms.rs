@@ -6,12 +6,11 @@
 //! a message that a crash could still lose (delivery rule 1).
 //!
 //! Messages are not stored one by one: [`Chat::post_message`] checks the rules and hands the
-//! message to the commit pipeline (module `commit`), which commits it with the others waiting and
-//! publishes them in commit order before answering.
-
-mod commit;
+//! message to the commit pipeline (module `commit`), which commits it with the others waiting
+//! and publishes them in commit order before answering.
 
 use crate::broker::{Broker, ConnectionId, Publication, UserEvent};
+use crate::commit::{publish_committed, CommitPipeline};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::model::{
@@ -20,7 +19,6 @@ use crate::model::{
 };
 pub use crate::store::RoomCursor;
 use crate::store::{NewMessage, Page, RoomsPage, Store, StoreError};
-use commit::CommitPipeline;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,7 +105,7 @@ impl Chat {
     }
 
     async fn publish(&self, publication: Publication) {
-        publish(self.broker.as_ref(), publication).await;
+        publish_committed(self.broker.as_ref(), publication).await;
     }
 
     /// Answers `Ok` when `user` is a member of `room`.
@@ -418,14 +416,5 @@ impl Chat {
             return Err(Error::NotFound(format!("no user named {missing}")));
         }
         Ok(users)
-    }
-}
-
-/// Hands a publication to the broker. The state change is committed already; a broker failure
-/// only delays live delivery (clients recover through since-seq, sessions through gap
-/// filling), so it is logged, not returned.
-async fn publish(broker: &dyn Broker, publication: Publication) {
-    if let Err(err) = broker.publish(publication).await {
-        tracing::warn!(error = %err, "publish failed; clients will catch up from the store");
     }
 }

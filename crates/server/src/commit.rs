@@ -18,10 +18,10 @@
 //! - **answering each poster after its commit** (and after its publication), so a sender
 //!   never hears "stored" for a message a crash could still lose.
 //!
-//! It never reaches STOMP or sessions: it knows the store, the broker and the metrics, and
-//! the room rules ([`Chat`](super::Chat)) are checked before a message gets here.
+//! It never reaches STOMP, sessions or the room rules: it knows the store, the broker and the
+//! metrics, and the rules ([`Chat`](crate::rooms::Chat)) are checked before a message gets
+//! here.
 
-use super::publish;
 use crate::broker::{Broker, Publication};
 use crate::metrics::Metrics;
 use crate::store::{Inserted, NewMessage, Store, StoreError};
@@ -48,13 +48,13 @@ struct Post {
 /// The handle posters use; cloning it shares the one task, which ends when the last handle
 /// is dropped.
 #[derive(Clone)]
-pub(super) struct CommitPipeline {
+pub(crate) struct CommitPipeline {
     posts: mpsc::Sender<Post>,
 }
 
 impl CommitPipeline {
     /// Starts the pipeline's task. Must be called inside a Tokio runtime.
-    pub(super) fn start(
+    pub(crate) fn start(
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
         metrics: Arc<Metrics>,
@@ -79,7 +79,7 @@ impl CommitPipeline {
     /// # Errors
     /// What the store answered for this message ([`StoreError::NotMember`]), the failure of
     /// its whole batch, or [`StoreError::Backend`] when the server is stopping.
-    pub(super) async fn commit(&self, message: NewMessage) -> Result<Inserted, StoreError> {
+    pub(crate) async fn commit(&self, message: NewMessage) -> Result<Inserted, StoreError> {
         let stopped = || StoreError::Backend("the server is stopping".into());
         let (reply, outcome) = oneshot::channel();
         self.posts
@@ -87,6 +87,15 @@ impl CommitPipeline {
             .await
             .map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
+    }
+}
+
+/// Hands a publication of committed state to the broker. The state change is committed
+/// already; a broker failure only delays live delivery (clients recover through since-seq,
+/// sessions through gap filling), so it is logged, not returned.
+pub(crate) async fn publish_committed(broker: &dyn Broker, publication: Publication) {
+    if let Err(err) = broker.publish(publication).await {
+        tracing::warn!(error = %err, "publish failed; clients will catch up from the store");
     }
 }
 
@@ -131,7 +140,7 @@ async fn post_in_commit_order(commit: GroupCommit, mut queue: mpsc::Receiver<Pos
                                 message: inserted.message.clone(),
                                 recipients: std::mem::take(&mut inserted.recipients),
                             };
-                            publish(commit.broker.as_ref(), publication).await;
+                            publish_committed(commit.broker.as_ref(), publication).await;
                         }
                     }
                     // A sender that went away (its connection closed) no longer needs the
