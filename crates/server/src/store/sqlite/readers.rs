@@ -1,5 +1,5 @@
-//! The readers: a few read-only uses of their own connections, run on Tokio's blocking
-//! threads so that a query never stalls the runtime.
+//! The readers: a few connections that only read, used on Tokio's blocking threads so that
+//! a query never stalls the runtime.
 //!
 //! A read takes a connection, runs all its statements on one blocking thread (one hand-over
 //! in, one answer out, however many statements: a room view takes three) and puts the
