@@ -16,7 +16,8 @@
 //! - [`broker`]: how a publication reaches every node's hub ([`broker::MemoryBroker`] for one node);
 //!   [`publication`]: what it carries.
 //! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP; [`users`]:
-//!   finding users.
+//!   finding users. Under the rules, the commit pipeline (module `commit`): group commit,
+//!   publication in commit order.
 //! - [`store`]: durable state behind the [`store::Store`] trait ([`store::sqlite::SqliteStore`]).
 //! - [`limits`]: connection caps sized from the open-file limit, accept back-off;
 //!   [`client_addr`]: the client's address behind trusted proxies.
@@ -25,14 +26,16 @@
 //! - [`model`], [`config`], [`error`], [`metrics`]: the wire objects (shared, from `sotong-model`) and
 //!   the rules on names and times, settings, errors as data, Prometheus.
 //!
-//! A message's path: `session`/`http` → `rooms::Chat::post_message` → `Store::insert_message`
-//! (commit, `seq` assigned) → `Broker::publish` → `Hub::deliver` → each connection's queue →
-//! its session decides topic or notification and writes the frame.
+//! A message's path: `session`/`http` → `rooms::Chat::post_message` → the commit pipeline →
+//! `Store::insert_messages` (one commit per batch, `seq` assigned) → `Broker::publish` →
+//! `Hub::deliver` → each connection's queue → its session decides topic or notification and
+//! writes the frame.
 
 pub mod app;
 pub mod auth;
 pub mod broker;
 pub mod client_addr;
+mod commit;
 pub mod config;
 pub mod error;
 pub mod http;

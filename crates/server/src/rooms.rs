@@ -5,23 +5,12 @@
 //! publication goes to the broker only after the store's commit returned, so nobody can see
 //! a message that a crash could still lose (delivery rule 1).
 //!
-//! # Messages: group commit, published in commit order
-//!
-//! Messages go through one task, [`post_in_commit_order`]: it takes every message waiting,
-//! has the store commit them as one batch (one transaction, one fsync), publishes the stored
-//! ones in the order they were committed, and only then answers their senders. While one
-//! batch is being synced the next one gathers by itself, so a lone message is committed at
-//! once and a busy server commits hundreds per fsync. On top of that, while messages keep
-//! coming, a batch is given a short window (`commit_window_ms`, 5 ms by default) to gather
-//! more before it is committed: at a steady thousand messages a second that turns a thousand
-//! fsyncs into under two hundred, and a lone message after a quiet spell is still committed
-//! at once. A batch that reaches `ENOUGH_TO_COMMIT` messages stops waiting.
-//!
-//! Publishing from that one task means that on this node, publications of one room leave in
-//! `seq` order. Sessions still check `seq` and fill gaps from the store (publications from
-//! other nodes may interleave), but on one node they never have to.
+//! Messages are not stored one by one: [`Chat::post_message`] checks the rules and hands the
+//! message to the commit pipeline (module `commit`), which commits it with the others waiting
+//! and publishes them in commit order before answering.
 
 use crate::broker::{Broker, ConnectionId, Publication, UserEvent};
+use crate::commit::{publish_committed, CommitPipeline};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::model::{
@@ -29,11 +18,9 @@ use crate::model::{
     MAX_GROUP_NAME_CHARS,
 };
 pub use crate::store::RoomCursor;
-use crate::store::{Inserted, NewMessage, Page, RoomsPage, Store, StoreError};
+use crate::store::{NewMessage, Page, RoomsPage, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 
 /// Default and maximum page sizes of message history.
 pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
@@ -45,28 +32,13 @@ pub const ROOMS_MAX_LIMIT: u32 = 200;
 /// Most members a group may be created or extended with in one request.
 pub const MAX_MEMBERS_PER_REQUEST: usize = 256;
 
-/// Most messages committed in one transaction.
-const MAX_BATCH: usize = 512;
-
-/// A batch this big stops waiting for the commit window: the commit's fixed cost (an fsync,
-/// a few thread wake-ups) is already shared by enough messages, and waiting longer would only
-/// add latency. So the window batches a moderately busy server; a very busy one fills this
-/// many in less than the window and commits sooner.
-const ENOUGH_TO_COMMIT: usize = 32;
-
-/// A message waiting for the group commit, and where its sender waits for the outcome.
-struct Post {
-    message: NewMessage,
-    reply: oneshot::Sender<Result<Inserted, StoreError>>,
-}
-
 /// Room rules over the store and the broker.
 #[derive(Clone)]
 pub struct Chat {
     store: Arc<dyn Store>,
     broker: Arc<dyn Broker>,
-    /// Messages on their way to [`post_in_commit_order`].
-    posts: mpsc::Sender<Post>,
+    /// Where messages are committed and published, in batches.
+    pipeline: CommitPipeline,
     max_message_chars: usize,
 }
 
@@ -77,8 +49,8 @@ impl std::fmt::Debug for Chat {
 }
 
 impl Chat {
-    /// Builds the service and starts its group-commit task, which ends when the last clone
-    /// of the service is dropped. Must be called inside a Tokio runtime.
+    /// Builds the service and starts its commit pipeline, which ends when the last clone of
+    /// the service is dropped. Must be called inside a Tokio runtime.
     pub fn new(
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
@@ -86,20 +58,11 @@ impl Chat {
         max_message_chars: usize,
         commit_window: Duration,
     ) -> Self {
-        let (posts, queue) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(post_in_commit_order(
-            GroupCommit {
-                store: store.clone(),
-                broker: broker.clone(),
-                metrics,
-                window: commit_window,
-            },
-            queue,
-        ));
+        let pipeline = CommitPipeline::start(store.clone(), broker.clone(), metrics, commit_window);
         Chat {
             store,
             broker,
-            posts,
+            pipeline,
             max_message_chars,
         }
     }
@@ -142,7 +105,7 @@ impl Chat {
     }
 
     async fn publish(&self, publication: Publication) {
-        publish(self.broker.as_ref(), publication).await;
+        publish_committed(self.broker.as_ref(), publication).await;
     }
 
     /// Answers `Ok` when `user` is a member of `room`.
@@ -191,19 +154,13 @@ impl Chat {
         // The store checks membership inside the transaction; only a refusal needs the second
         // look that tells "no such room" (404) from "not a member" (403). The hot path makes
         // no extra query.
-        let (reply, outcome) = oneshot::channel();
-        let post = Post {
-            message: NewMessage {
-                room_id: room,
-                sender: sender.clone(),
-                text: text.to_string(),
-                client_msg_id: client_msg_id.map(str::to_string),
-            },
-            reply,
+        let message = NewMessage {
+            room_id: room,
+            sender: sender.clone(),
+            text: text.to_string(),
+            client_msg_id: client_msg_id.map(str::to_string),
         };
-        let stopped = || Error::from(StoreError::Backend("the server is stopping".into()));
-        self.posts.send(post).await.map_err(|_| stopped())?;
-        match outcome.await.map_err(|_| stopped())? {
+        match self.pipeline.commit(message).await {
             Ok(inserted) => Ok(inserted.message),
             Err(StoreError::NotMember) => {
                 self.require_member(sender.id, room).await?;
@@ -459,73 +416,5 @@ impl Chat {
             return Err(Error::NotFound(format!("no user named {missing}")));
         }
         Ok(users)
-    }
-}
-
-/// Hands a publication to the broker. The state change is committed already; a broker failure
-/// only delays live delivery (clients recover through since-seq, sessions through gap
-/// filling), so it is logged, not returned.
-async fn publish(broker: &dyn Broker, publication: Publication) {
-    if let Err(err) = broker.publish(publication).await {
-        tracing::warn!(error = %err, "publish failed; clients will catch up from the store");
-    }
-}
-
-/// What the group-commit task works with.
-struct GroupCommit {
-    store: Arc<dyn Store>,
-    broker: Arc<dyn Broker>,
-    metrics: Arc<Metrics>,
-    /// See `Config::commit_window_ms`.
-    window: Duration,
-}
-
-/// The group commit (see the module doc): batch, commit, publish in commit order, answer.
-/// Ends when every [`Chat`] is gone.
-async fn post_in_commit_order(commit: GroupCommit, mut queue: mpsc::Receiver<Post>) {
-    let mut posts = Vec::with_capacity(MAX_BATCH);
-    // When the previous commit ended: messages arriving soon after it mean a busy server.
-    let mut last_commit: Option<Instant> = None;
-    while queue.recv_many(&mut posts, MAX_BATCH).await > 0 {
-        let busy = last_commit.is_some_and(|at| at.elapsed() < commit.window);
-        if busy {
-            let deadline = Instant::now() + commit.window;
-            while posts.len() < ENOUGH_TO_COMMIT {
-                let room = MAX_BATCH - posts.len();
-                match tokio::time::timeout_at(deadline, queue.recv_many(&mut posts, room)).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-        }
-        let (messages, replies): (Vec<_>, Vec<_>) =
-            posts.drain(..).map(|p| (p.message, p.reply)).unzip();
-        let stored = commit.store.insert_messages(messages).await;
-        last_commit = Some(Instant::now());
-        match stored {
-            Ok(results) => {
-                for (mut result, reply) in results.into_iter().zip(replies) {
-                    if let Ok(inserted) = &mut result {
-                        if inserted.created {
-                            commit.metrics.messages_stored.inc();
-                            let publication = Publication::Message {
-                                message: inserted.message.clone(),
-                                recipients: std::mem::take(&mut inserted.recipients),
-                            };
-                            publish(commit.broker.as_ref(), publication).await;
-                        }
-                    }
-                    // A sender that went away (its connection closed) no longer needs the
-                    // answer; the message is stored and published all the same.
-                    let _ = reply.send(result);
-                }
-            }
-            Err(err) => {
-                let reason = err.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Backend(reason.clone().into())));
-                }
-            }
-        }
     }
 }

@@ -1,46 +1,61 @@
 //! [`SqliteStore`]: the embedded default store, one file under `--data-dir`.
 //!
 //! Durability: WAL journal with `synchronous = FULL`, so a transaction is on disk when
-//! `COMMIT` returns and survives `kill -9` and power loss alike. All writes go through a pool
-//! of exactly one connection: SQLite has one writer anyway, and funnelling writes through one
-//! connection means transactions queue in-process instead of failing with `SQLITE_BUSY` on a
-//! lock upgrade. Reads use a separate pool and, thanks to WAL, never wait for the writer.
+//! `COMMIT` returns and survives `kill -9` and power loss alike; every write answers only
+//! after its commit.
 //!
-//! Messages arrive in batches (the group commit is the caller's, see `rooms`) and are stored
-//! by [`writer::MessageWriter`], a thread with a connection of its own: one transaction and
-//! one fsync per batch, and no thread hand-over per statement.
+//! One write path: every write (a batch of messages from the group commit, see `rooms`, as
+//! well as users, sessions, rooms, members and read marks) is a request on the queue of
+//! [`writer::Writer`], the thread that owns the only writing connection. It runs each request
+//! as one transaction with cached prepared statements: one transaction and one fsync per
+//! batch of messages, no thread hand-over per statement. Reads go to [`readers::Readers`], a
+//! few connections of their own that, thanks to WAL, never wait for the writer.
+//!
+//! Everything runs on `rusqlite`, so a row has one decoder ([`message_from`], [`user_at`]).
+//! `sqlx` is used for one thing only: applying the migrations at open. Existing databases
+//! record their applied migrations in its `_sqlx_migrations` table, and keeping its migrator
+//! keeps that record meaningful: a data directory from an earlier version opens with its data.
+//!
+//! This module owns SQL and nothing else: it never reaches sessions, STOMP or the broker.
 
 use super::{Credentials, Inserted, NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError};
 use crate::model::{
     now_millis, rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{Row, SqliteConnection};
+use readers::Readers;
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
-use writer::MessageWriter;
+use writer::Writer;
+
+mod readers;
+mod writer;
+
+/// Prepared statements kept per connection: more than the store has, so none is ever
+/// prepared twice.
+const STATEMENT_CACHE: usize = 64;
 
 /// The embedded SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    /// Stores batches of messages on a thread of its own.
-    messages: MessageWriter,
-    /// Held around every write transaction, on the pool and on the message writer alike,
-    /// so that SQLite never sees two writers at once.
-    write_lock: Arc<Mutex<()>>,
+    /// Runs every write, one transaction each, on the only writing connection.
+    writer: Writer,
+    /// Runs reads on connections of their own.
+    readers: Arc<Readers>,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Backend(Box::new(err))
     }
 }
 
@@ -56,19 +71,6 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
-/// The columns of a message with its sender, with `m` the message and `u` the sender. A macro
-/// so that the writer's statements can splice it into literals with `concat!`.
-macro_rules! message_columns {
-    () => {
-        "m.id, m.room_id, m.seq, m.body, m.sent_at, m.client_msg_id, \
-         u.id AS sender_id, u.username AS sender_username, u.display_name AS sender_display_name"
-    };
-}
-
-const MESSAGE_COLUMNS: &str = message_columns!();
-
-mod writer;
-
 impl SqliteStore {
     /// Opens (creating if needed) the database `sotong.db` in `dir` and runs migrations.
     ///
@@ -77,110 +79,150 @@ impl SqliteStore {
     pub async fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(Box::new(e)))?;
         let path = dir.join("sotong.db");
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        let write_lock = Arc::new(Mutex::new(()));
-        let messages = MessageWriter::start(&path, write_lock.clone())?;
+        migrate(&path).await?;
         Ok(SqliteStore {
-            writer,
-            reader,
-            messages,
-            write_lock,
+            writer: Writer::start(&path)?,
+            readers: Arc::new(Readers::new(&path)),
         })
     }
 }
 
-fn user_from(row: &SqliteRow, prefix: &str) -> Result<User, sqlx::Error> {
-    let col = |name: &str| {
-        if prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{prefix}_{name}")
-        }
+/// Creates the database if needed and applies the migrations not yet recorded in
+/// `_sqlx_migrations`, on a connection that is closed again before the store starts.
+async fn migrate(path: &Path) -> Result<(), StoreError> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    let migrated = sqlx::migrate!("./migrations/sqlite").run(&pool).await;
+    pool.close().await;
+    Ok(migrated?)
+}
+
+/// Opens a connection to the database at `path`, set up like every other one: WAL, and a
+/// commit is on disk when COMMIT returns (`synchronous = FULL` is a per-connection setting).
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// The columns of a message with its sender, with `m` the message and `u` the sender, in the
+/// order [`message_from`] reads them. A macro so that statements can splice it into literals
+/// with `concat!` (and so be prepared once and cached).
+macro_rules! message_columns {
+    () => {
+        "m.id, m.room_id, m.seq, m.body, m.sent_at, m.client_msg_id, \
+         u.id, u.username, u.display_name"
     };
+}
+
+/// The columns of a user, in the order [`user_at`] reads them.
+macro_rules! user_columns {
+    () => {
+        "u.id, u.username, u.display_name"
+    };
+}
+
+/// Reads a user from the three columns of `user_columns!()` starting at `first`.
+fn user_at(row: &Row<'_>, first: usize) -> rusqlite::Result<User> {
     Ok(User {
-        id: UserId(row.try_get(col("id").as_str())?),
-        username: row.try_get(col("username").as_str())?,
-        display_name: row.try_get(col("display_name").as_str())?,
+        id: UserId(row.get(first)?),
+        username: row.get(first + 1)?,
+        display_name: row.get(first + 2)?,
     })
 }
 
-fn message_from(row: &SqliteRow) -> Result<Message, sqlx::Error> {
-    let seq: i64 = row.try_get("seq")?;
+/// Reads a row that starts with the columns of `message_columns!()`.
+fn message_from(row: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
-        id: MessageId(row.try_get("id")?),
-        room_id: RoomId(row.try_get("room_id")?),
-        seq: seq_from(seq)?,
-        sender: user_from(row, "sender")?,
-        text: row.try_get("body")?,
-        sent_at: rfc3339_millis(row.try_get("sent_at")?),
-        client_msg_id: row.try_get("client_msg_id")?,
+        id: MessageId(row.get(0)?),
+        room_id: RoomId(row.get(1)?),
+        seq: seq_from(row.get(2)?)?,
+        text: row.get(3)?,
+        sent_at: rfc3339_millis(row.get(4)?),
+        client_msg_id: row.get(5)?,
+        sender: user_at(row, 6)?,
     })
 }
 
 /// A `seq` read from a row. SQL integers are signed; a negative `seq` is a damaged row.
-fn seq_from(value: i64) -> Result<Seq, sqlx::Error> {
-    Seq::try_from(value).map_err(|err| sqlx::Error::Decode(Box::new(err)))
+fn seq_from(value: i64) -> rusqlite::Result<Seq> {
+    Seq::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, value))
 }
 
 /// A room's kind read from a row: the one place kinds come from storage, so the server never
 /// holds [`RoomKind::Other`]. The schema allows only the kinds the server knows; any other
 /// name is a damaged row.
-fn kind_from(name: &str) -> Result<RoomKind, sqlx::Error> {
-    RoomKind::from_name(name)
-        .ok_or_else(|| sqlx::Error::Decode(format!("unknown room kind {name:?}").into()))
+fn kind_from(name: &str) -> rusqlite::Result<RoomKind> {
+    RoomKind::from_name(name).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown room kind {name:?}").into(),
+        )
+    })
 }
 
 fn to_i64(seq: Seq) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
-async fn room_view(
-    conn: &mut SqliteConnection,
-    room: RoomId,
-    viewer: UserId,
-) -> Result<Option<Room>, sqlx::Error> {
-    let Some(row) = sqlx::query(
-        "SELECT r.id, r.kind, r.name, mb.last_read_seq, mb.unread \
-         FROM rooms r LEFT JOIN members mb ON mb.room_id = r.id AND mb.user_id = ? \
-         WHERE r.id = ?",
+/// The key that makes one pair of users have one direct room, whoever asks.
+fn direct_key(a: UserId, b: UserId) -> String {
+    format!("{}:{}", a.0.min(b.0), a.0.max(b.0))
+}
+
+/// Whether the statement broke a UNIQUE or PRIMARY KEY constraint.
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
     )
-    .bind(viewer.0)
-    .bind(room.0)
-    .fetch_optional(&mut *conn)
-    .await?
+}
+
+fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Result<Option<Room>> {
+    let Some((kind, mut name, last_read, unread)) = conn
+        .prepare_cached(
+            "SELECT r.kind, r.name, mb.last_read_seq, mb.unread \
+             FROM rooms r LEFT JOIN members mb ON mb.room_id = r.id AND mb.user_id = ?1 \
+             WHERE r.id = ?2",
+        )?
+        .query_row(params![viewer.0, room.0], |row| {
+            Ok((
+                kind_from(&row.get::<_, String>(0)?)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<i64>>(2)?,
+                row.get::<_, Option<i64>>(3)?,
+            ))
+        })
+        .optional()?
     else {
         return Ok(None);
     };
-    let kind = kind_from(row.try_get::<&str, _>("kind")?)?;
-    let mut name: String = row.try_get("name")?;
-    let last_read: Option<i64> = row.try_get("last_read_seq")?;
-    let unread: Option<i64> = row.try_get("unread")?;
 
-    let members = sqlx::query(
-        "SELECT u.id, u.username, u.display_name FROM members mb JOIN users u ON u.id = mb.user_id \
-         WHERE mb.room_id = ? ORDER BY mb.joined_at, u.id",
-    )
-    .bind(room.0)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| user_from(r, ""))
-    .collect::<Result<Vec<_>, _>>()?;
+    let members = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM members mb JOIN users u ON u.id = mb.user_id \
+             WHERE mb.room_id = ?1 ORDER BY mb.joined_at, u.id"
+        ))?
+        .query_map(params![room.0], |row| user_at(row, 0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
 
     if kind == RoomKind::Direct {
         if let Some(other) = members.iter().find(|u| u.id != viewer) {
@@ -188,15 +230,15 @@ async fn room_view(
         }
     }
 
-    let last_message = sqlx::query(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id \
-         WHERE m.room_id = ? ORDER BY m.seq DESC LIMIT 1"
-    ))
-    .bind(room.0)
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|r| message_from(&r))
-    .transpose()?;
+    let last_message = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m JOIN users u ON u.id = m.sender_id \
+             WHERE m.room_id = ?1 ORDER BY m.seq DESC LIMIT 1"
+        ))?
+        .query_row(params![room.0], message_from)
+        .optional()?;
 
     Ok(Some(Room {
         id: room,
@@ -209,6 +251,103 @@ async fn room_view(
     }))
 }
 
+/// Stores one message inside the batch's transaction. The outer error fails the batch; the
+/// inner one refuses this message only, before anything of it was written.
+fn insert_message(
+    tx: &Transaction<'_>,
+    new: &NewMessage,
+) -> rusqlite::Result<Result<Inserted, StoreError>> {
+    let room = new.room_id.0;
+    let sender = new.sender.id.0;
+    // Three statements per message (four with a client-msg-id); the membership check rides
+    // on the first of them. A non-member finds no earlier message and bumps no seq.
+    if let Some(client_msg_id) = &new.client_msg_id {
+        let earlier = tx
+            .prepare_cached(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages m JOIN users u ON u.id = m.sender_id \
+                 WHERE m.room_id = ?1 AND m.sender_id = ?2 AND m.client_msg_id = ?3 \
+                 AND EXISTS (SELECT 1 FROM members WHERE room_id = ?1 AND user_id = ?2)"
+            ))?
+            .query_row(params![room, sender, client_msg_id], message_from)
+            .optional()?;
+        if let Some(message) = earlier {
+            return Ok(Ok(Inserted {
+                message,
+                created: false,
+                recipients: Vec::new(),
+            }));
+        }
+    }
+    let now = now_millis();
+    let seq: Option<i64> = tx
+        .prepare_cached(
+            "UPDATE rooms SET last_seq = last_seq + 1, last_activity = ?1 WHERE id = ?2 \
+             AND EXISTS (SELECT 1 FROM members WHERE room_id = ?2 AND user_id = ?3) \
+             RETURNING last_seq",
+        )?
+        .query_row(params![now, room, sender], |row| row.get(0))
+        .optional()?;
+    let Some(seq) = seq else {
+        return Ok(Err(StoreError::NotMember));
+    };
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO messages (room_id, seq, sender_id, body, sent_at, client_msg_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        )?
+        .query_row(
+            params![room, seq, sender, new.text, now, new.client_msg_id],
+            |row| row.get(0),
+        )?;
+    // Everyone else has one more unread; the sender has read up to its own message.
+    let mut recipients = Vec::new();
+    {
+        let mut members = tx.prepare_cached(
+            "UPDATE members SET \
+               unread = CASE WHEN user_id = ?2 THEN 0 ELSE unread + 1 END, \
+               last_read_seq = CASE WHEN user_id = ?2 THEN ?3 ELSE last_read_seq END \
+             WHERE room_id = ?1 RETURNING user_id, unread",
+        )?;
+        let mut rows = members.query(params![room, sender, seq])?;
+        while let Some(row) = rows.next()? {
+            let unread: i64 = row.get(1)?;
+            recipients.push((UserId(row.get(0)?), unread.max(0) as u64));
+        }
+    }
+    Ok(Ok(Inserted {
+        message: Message {
+            id: MessageId(id),
+            room_id: new.room_id,
+            seq: seq_from(seq)?,
+            sender: new.sender.clone(),
+            text: new.text.clone(),
+            sent_at: rfc3339_millis(now),
+            client_msg_id: new.client_msg_id.clone(),
+        },
+        created: true,
+        recipients,
+    }))
+}
+
+/// Adds `user` to `room` unless it is a member already; `true` when added.
+fn insert_member(
+    tx: &Transaction<'_>,
+    room: i64,
+    user: UserId,
+    last_read_seq: i64,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let added = tx
+        .prepare_cached(
+            "INSERT INTO members (room_id, user_id, last_read_seq, joined_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![room, user.0, last_read_seq, now])?;
+    Ok(added > 0)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_user(
@@ -217,45 +356,53 @@ impl Store for SqliteStore {
         display_name: &str,
         password_hash: Option<&str>,
     ) -> Result<User, StoreError> {
-        let _writing = self.write_lock.lock().await;
-        let row = sqlx::query(
-            "INSERT INTO users (username, display_name, password_hash, created_at, origin) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id, username, display_name",
-        )
-        .bind(username)
-        .bind(display_name)
-        .bind(password_hash)
-        .bind(now_millis())
-        .bind(if password_hash.is_some() {
-            "password"
-        } else {
-            "jwt"
-        })
-        .fetch_one(&self.writer)
-        .await
-        .map_err(|e| match e.as_database_error() {
-            Some(db) if db.is_unique_violation() => {
-                StoreError::Conflict(format!("the username {username} is taken"))
-            }
-            _ => StoreError::from(e),
-        })?;
-        Ok(user_from(&row, "")?)
+        let username = username.to_string();
+        let display_name = display_name.to_string();
+        let password_hash = password_hash.map(str::to_string);
+        self.writer
+            .write(move |tx| {
+                let origin = if password_hash.is_some() {
+                    "password"
+                } else {
+                    "jwt"
+                };
+                tx.prepare_cached(
+                    "INSERT INTO users (username, display_name, password_hash, created_at, origin) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id, username, display_name",
+                )?
+                .query_row(
+                    params![username, display_name, password_hash, now_millis(), origin],
+                    |row| user_at(row, 0),
+                )
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Conflict(format!("the username {username} is taken"))
+                    } else {
+                        StoreError::from(e)
+                    }
+                })
+            })
+            .await
     }
 
     async fn user_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, username, display_name, password_hash FROM users WHERE username = ?",
-        )
-        .bind(username)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|r| {
-            Ok(Credentials {
-                user: user_from(&r, "")?,
-                password_hash: r.try_get("password_hash")?,
+        let username = username.to_string();
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT id, username, display_name, password_hash FROM users \
+                         WHERE username = ?1",
+                    )?
+                    .query_row(params![username], |row| {
+                        Ok(Credentials {
+                            user: user_at(row, 0)?,
+                            password_hash: row.get(3)?,
+                        })
+                    })
+                    .optional()?)
             })
-        })
-        .transpose()
+            .await
     }
 
     async fn upsert_user(
@@ -263,38 +410,58 @@ impl Store for SqliteStore {
         username: &str,
         display_name: Option<&str>,
     ) -> Result<User, StoreError> {
-        let taken = || StoreError::Conflict(format!("{username} is a password account"));
-        let existing =
-            sqlx::query("SELECT id, username, display_name, origin FROM users WHERE username = ?")
-                .bind(username)
-                .fetch_optional(&self.reader)
-                .await?;
-        if let Some(row) = existing {
-            if row.try_get::<&str, _>("origin")? != "jwt" {
+        let username = username.to_string();
+        let display_name = display_name.map(str::to_string);
+        let taken = {
+            let username = username.clone();
+            move || StoreError::Conflict(format!("{username} is a password account"))
+        };
+        let existing = {
+            let username = username.clone();
+            self.readers
+                .read(move |conn| {
+                    Ok(conn
+                        .prepare_cached(
+                            "SELECT id, username, display_name, origin FROM users \
+                             WHERE username = ?1",
+                        )?
+                        .query_row(params![username], |row| {
+                            Ok((user_at(row, 0)?, row.get::<_, String>(3)?))
+                        })
+                        .optional()?)
+                })
+                .await?
+        };
+        if let Some((user, origin)) = existing {
+            if origin != "jwt" {
                 return Err(taken());
             }
-            let user = user_from(&row, "")?;
-            if display_name.is_none_or(|d| d == user.display_name) {
+            if display_name
+                .as_deref()
+                .is_none_or(|d| d == user.display_name)
+            {
                 return Ok(user);
             }
         }
-        let _writing = self.write_lock.lock().await;
         // The WHERE keeps a password account untouched even if one was registered since the
         // read above: then no row comes back, and the answer is the same refusal.
-        let row = sqlx::query(
-            "INSERT INTO users (username, display_name, password_hash, created_at, origin) \
-             VALUES (?1, COALESCE(?2, ?1), NULL, ?3, 'jwt') \
-             ON CONFLICT (username) DO UPDATE SET display_name = COALESCE(?2, users.display_name) \
-             WHERE users.origin = 'jwt' \
-             RETURNING id, username, display_name",
-        )
-        .bind(username)
-        .bind(display_name)
-        .bind(now_millis())
-        .fetch_optional(&self.writer)
-        .await?
-        .ok_or_else(taken)?;
-        Ok(user_from(&row, "")?)
+        self.writer
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "INSERT INTO users (username, display_name, password_hash, created_at, origin) \
+                     VALUES (?1, COALESCE(?2, ?1), NULL, ?3, 'jwt') \
+                     ON CONFLICT (username) DO UPDATE SET \
+                       display_name = COALESCE(?2, users.display_name) \
+                     WHERE users.origin = 'jwt' \
+                     RETURNING id, username, display_name",
+                )?
+                .query_row(params![username, display_name, now_millis()], |row| {
+                    user_at(row, 0)
+                })
+                .optional()?
+                .ok_or_else(taken)
+            })
+            .await
     }
 
     async fn search_users(&self, prefix: &str, limit: u32) -> Result<Vec<User>, StoreError> {
@@ -306,34 +473,40 @@ impl Store for SqliteStore {
                 c => vec![c],
             })
             .collect();
-        let rows = sqlx::query(
-            "SELECT id, username, display_name FROM users WHERE username LIKE ? ESCAPE '\\' \
-             ORDER BY username LIMIT ?",
-        )
-        .bind(format!("{escaped}%"))
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| user_from(r, ""))
-            .collect::<Result<_, _>>()?)
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT id, username, display_name FROM users \
+                         WHERE username LIKE ?1 ESCAPE '\\' ORDER BY username LIMIT ?2",
+                    )?
+                    .query_map(params![format!("{escaped}%"), i64::from(limit)], |row| {
+                        user_at(row, 0)
+                    })?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
     }
 
     async fn users_by_username(&self, usernames: &[String]) -> Result<Vec<User>, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        let mut users = Vec::with_capacity(usernames.len());
-        for name in usernames {
-            if let Some(row) =
-                sqlx::query("SELECT id, username, display_name FROM users WHERE username = ?")
-                    .bind(name)
-                    .fetch_optional(&mut *conn)
-                    .await?
-            {
-                users.push(user_from(&row, "")?);
-            }
-        }
-        Ok(users)
+        let usernames = usernames.to_vec();
+        self.readers
+            .read(move |conn| {
+                let mut by_name = conn.prepare_cached(
+                    "SELECT id, username, display_name FROM users WHERE username = ?1",
+                )?;
+                let mut users = Vec::with_capacity(usernames.len());
+                for name in &usernames {
+                    if let Some(user) = by_name
+                        .query_row(params![name], |row| user_at(row, 0))
+                        .optional()?
+                    {
+                        users.push(user);
+                    }
+                }
+                Ok(users)
+            })
+            .await
     }
 
     async fn create_session(
@@ -342,79 +515,89 @@ impl Store for SqliteStore {
         user: UserId,
         expires_at_unix: i64,
     ) -> Result<(), StoreError> {
-        let _writing = self.write_lock.lock().await;
-        sqlx::query(
-            "INSERT INTO login_sessions (token_hash, user_id, expires_at) VALUES (?, ?, ?)",
-        )
-        .bind(token_hash)
-        .bind(user.0)
-        .bind(expires_at_unix)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let token_hash = token_hash.to_vec();
+        self.writer
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "INSERT INTO login_sessions (token_hash, user_id, expires_at) \
+                     VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![token_hash, user.0, expires_at_unix])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn session_user(&self, token_hash: &[u8]) -> Result<Option<(User, i64)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT u.id, u.username, u.display_name, s.expires_at FROM login_sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|r| Ok((user_from(&r, "")?, r.try_get("expires_at")?)))
-            .transpose()
+        let token_hash = token_hash.to_vec();
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        ", s.expires_at FROM login_sessions s \
+                         JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1"
+                    ))?
+                    .query_row(params![token_hash], |row| {
+                        Ok((user_at(row, 0)?, row.get(3)?))
+                    })
+                    .optional()?)
+            })
+            .await
     }
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
-        let _writing = self.write_lock.lock().await;
-        let done = sqlx::query("DELETE FROM login_sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let token_hash = token_hash.to_vec();
+        self.writer
+            .write(move |tx| {
+                let deleted = tx
+                    .prepare_cached("DELETE FROM login_sessions WHERE token_hash = ?1")?
+                    .execute(params![token_hash])?;
+                Ok(deleted > 0)
+            })
+            .await
     }
 
     async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomId, bool), StoreError> {
-        let _writing = self.write_lock.lock().await;
-        let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
-        let mut tx = self.writer.begin().await?;
-        if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM rooms WHERE direct_key = ?")
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await?
-        {
-            return Ok((RoomId(id), false));
-        }
-        let now = now_millis();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO rooms (kind, name, direct_key, created_at, last_activity) \
-             VALUES ('direct', '', ?, ?, ?) RETURNING id",
-        )
-        .bind(&key)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        for user in [a, b] {
-            sqlx::query("INSERT INTO members (room_id, user_id, joined_at) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(user.0)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok((RoomId(id), true))
+        let key = direct_key(a, b);
+        self.writer
+            .write(move |tx| {
+                if let Some(id) = tx
+                    .prepare_cached("SELECT id FROM rooms WHERE direct_key = ?1")?
+                    .query_row(params![key], |row| row.get::<_, i64>(0))
+                    .optional()?
+                {
+                    return Ok((RoomId(id), false));
+                }
+                let now = now_millis();
+                let id: i64 = tx
+                    .prepare_cached(
+                        "INSERT INTO rooms (kind, name, direct_key, created_at, last_activity) \
+                         VALUES ('direct', '', ?1, ?2, ?2) RETURNING id",
+                    )?
+                    .query_row(params![key, now], |row| row.get(0))?;
+                let mut member = tx.prepare_cached(
+                    "INSERT INTO members (room_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
+                )?;
+                for user in [a, b] {
+                    member.execute(params![id, user.0, now])?;
+                }
+                Ok((RoomId(id), true))
+            })
+            .await
     }
 
     async fn find_direct_room(&self, a: UserId, b: UserId) -> Result<Option<RoomId>, StoreError> {
-        let key = format!("{}:{}", a.0.min(b.0), a.0.max(b.0));
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM rooms WHERE direct_key = ?")
-            .bind(&key)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(id.map(RoomId))
+        let key = direct_key(a, b);
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT id FROM rooms WHERE direct_key = ?1")?
+                    .query_row(params![key], |row| Ok(RoomId(row.get(0)?)))
+                    .optional()?)
+            })
+            .await
     }
 
     async fn create_group(
@@ -423,44 +606,40 @@ impl Store for SqliteStore {
         creator: UserId,
         members: &[UserId],
     ) -> Result<RoomId, StoreError> {
-        let _writing = self.write_lock.lock().await;
-        let mut tx = self.writer.begin().await?;
-        let now = now_millis();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO rooms (kind, name, created_at, last_activity) VALUES ('group', ?, ?, ?) \
-             RETURNING id",
-        )
-        .bind(name)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        for user in std::iter::once(&creator).chain(members) {
-            sqlx::query(
-                "INSERT INTO members (room_id, user_id, joined_at) VALUES (?, ?, ?) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(user.0)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(RoomId(id))
+        let name = name.to_string();
+        let members = members.to_vec();
+        self.writer
+            .write(move |tx| {
+                let now = now_millis();
+                let id: i64 = tx
+                    .prepare_cached(
+                        "INSERT INTO rooms (kind, name, created_at, last_activity) \
+                         VALUES ('group', ?1, ?2, ?2) RETURNING id",
+                    )?
+                    .query_row(params![name, now], |row| row.get(0))?;
+                for user in std::iter::once(creator).chain(members) {
+                    insert_member(tx, id, user, 0, now)?;
+                }
+                Ok(RoomId(id))
+            })
+            .await
     }
 
     async fn room_kind(&self, room: RoomId) -> Result<Option<RoomKind>, StoreError> {
-        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM rooms WHERE id = ?")
-            .bind(room.0)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(kind.as_deref().map(kind_from).transpose()?)
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT kind FROM rooms WHERE id = ?1")?
+                    .query_row(params![room.0], |row| kind_from(&row.get::<_, String>(0)?))
+                    .optional()?)
+            })
+            .await
     }
 
     async fn room(&self, room: RoomId, viewer: UserId) -> Result<Option<Room>, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        Ok(room_view(&mut conn, room, viewer).await?)
+        self.readers
+            .read(move |conn| Ok(room_view(conn, room, viewer)?))
+            .await
     }
 
     async fn rooms_of(
@@ -469,123 +648,162 @@ impl Store for SqliteStore {
         after: Option<RoomCursor>,
         limit: u32,
     ) -> Result<RoomsPage, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        // One row more than asked tells whether there is a next page.
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT r.id, r.last_activity FROM rooms r JOIN members mb ON mb.room_id = r.id \
-             WHERE mb.user_id = ?1 \
-               AND (?2 IS NULL OR r.last_activity < ?2 OR (r.last_activity = ?2 AND r.id < ?3)) \
-             ORDER BY r.last_activity DESC, r.id DESC LIMIT ?4",
-        )
-        .bind(user.0)
-        .bind(after.map(|c| c.last_activity))
-        .bind(after.map(|c| c.room.0))
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&mut *conn)
-        .await?;
-        let more = rows.len() > limit as usize;
-        let mut rooms = Vec::with_capacity(rows.len().min(limit as usize));
-        let mut next = None;
-        for &(id, last_activity) in rows.iter().take(limit as usize) {
-            if let Some(room) = room_view(&mut conn, RoomId(id), user).await? {
-                rooms.push(room);
-            }
-            next = Some(RoomCursor {
-                last_activity,
-                room: RoomId(id),
-            });
-        }
-        Ok(RoomsPage {
-            rooms,
-            next: if more { next } else { None },
-        })
+        self.readers
+            .read(move |conn| {
+                // One row more than asked tells whether there is a next page.
+                let rows: Vec<(i64, i64)> = conn
+                    .prepare_cached(
+                        "SELECT r.id, r.last_activity FROM rooms r \
+                         JOIN members mb ON mb.room_id = r.id \
+                         WHERE mb.user_id = ?1 \
+                           AND (?2 IS NULL OR r.last_activity < ?2 \
+                                OR (r.last_activity = ?2 AND r.id < ?3)) \
+                         ORDER BY r.last_activity DESC, r.id DESC LIMIT ?4",
+                    )?
+                    .query_map(
+                        params![
+                            user.0,
+                            after.map(|c| c.last_activity),
+                            after.map(|c| c.room.0),
+                            i64::from(limit) + 1
+                        ],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )?
+                    .collect::<rusqlite::Result<_>>()?;
+                let more = rows.len() > limit as usize;
+                let mut rooms = Vec::with_capacity(rows.len().min(limit as usize));
+                let mut next = None;
+                for &(id, last_activity) in rows.iter().take(limit as usize) {
+                    if let Some(room) = room_view(conn, RoomId(id), user)? {
+                        rooms.push(room);
+                    }
+                    next = Some(RoomCursor {
+                        last_activity,
+                        room: RoomId(id),
+                    });
+                }
+                Ok(RoomsPage {
+                    rooms,
+                    next: if more { next } else { None },
+                })
+            })
+            .await
     }
 
     async fn add_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError> {
-        let _writing = self.write_lock.lock().await;
-        let mut tx = self.writer.begin().await?;
-        let last_seq: i64 = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = ?")
-            .bind(room.0)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound("no such room".into()))?;
-        let now = now_millis();
-        let mut added = Vec::new();
-        for user in users {
-            let done = sqlx::query(
-                "INSERT INTO members (room_id, user_id, last_read_seq, joined_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(room.0)
-            .bind(user.0)
-            .bind(last_seq)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                added.push(*user);
-            }
-        }
-        tx.commit().await?;
-        Ok(added)
+        let users = users.to_vec();
+        self.writer
+            .write(move |tx| {
+                let last_seq: i64 = tx
+                    .prepare_cached("SELECT last_seq FROM rooms WHERE id = ?1")?
+                    .query_row(params![room.0], |row| row.get(0))
+                    .optional()?
+                    .ok_or_else(|| StoreError::NotFound("no such room".into()))?;
+                let now = now_millis();
+                let mut added = Vec::new();
+                for user in users {
+                    if insert_member(tx, room.0, user, last_seq, now)? {
+                        added.push(user);
+                    }
+                }
+                Ok(added)
+            })
+            .await
     }
 
     async fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        let _writing = self.write_lock.lock().await;
-        let done = sqlx::query("DELETE FROM members WHERE room_id = ? AND user_id = ?")
-            .bind(room.0)
-            .bind(user.0)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        self.writer
+            .write(move |tx| {
+                let removed = tx
+                    .prepare_cached("DELETE FROM members WHERE room_id = ?1 AND user_id = ?2")?
+                    .execute(params![room.0, user.0])?;
+                Ok(removed > 0)
+            })
+            .await
     }
 
     async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM members WHERE room_id = ? AND user_id = ?")
-                .bind(room.0)
-                .bind(user.0)
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(found.is_some())
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT 1 FROM members WHERE room_id = ?1 AND user_id = ?2")?
+                    .exists(params![room.0, user.0])?)
+            })
+            .await
     }
 
     async fn member_ids(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT user_id FROM members WHERE room_id = ?")
-            .bind(room.0)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(ids.into_iter().map(UserId).collect())
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT user_id FROM members WHERE room_id = ?1")?
+                    .query_map(params![room.0], |row| Ok(UserId(row.get(0)?)))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
     }
 
     async fn insert_messages(
         &self,
         batch: Vec<NewMessage>,
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-        self.messages.store(batch).await
+        let messages = batch.len();
+        let stored = self
+            .writer
+            .write(move |tx| {
+                let mut results = Vec::with_capacity(batch.len());
+                for new in &batch {
+                    results.push(insert_message(tx, new)?);
+                }
+                Ok(results)
+            })
+            .await;
+        if let Err(err) = &stored {
+            tracing::error!(error = %err, messages, "group commit failed");
+        }
+        stored
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
         // Paging forward from `after` reads ascending; otherwise the newest page below
         // `before` (or overall) is read descending and turned around.
         let ascending = page.after.is_some();
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id \
-             WHERE m.room_id = ?1 AND (?2 IS NULL OR m.seq < ?2) AND (?3 IS NULL OR m.seq > ?3) \
-             ORDER BY m.seq {} LIMIT ?4",
-            if ascending { "ASC" } else { "DESC" }
-        );
-        let rows = sqlx::query(&sql)
-            .bind(room.0)
-            .bind(page.before.map(to_i64))
-            .bind(page.after.map(to_i64))
-            .bind(i64::from(page.limit))
-            .fetch_all(&self.reader)
+        let sql = if ascending {
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages m JOIN users u ON u.id = m.sender_id \
+                 WHERE m.room_id = ?1 AND (?2 IS NULL OR m.seq < ?2) \
+                   AND (?3 IS NULL OR m.seq > ?3) \
+                 ORDER BY m.seq ASC LIMIT ?4"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages m JOIN users u ON u.id = m.sender_id \
+                 WHERE m.room_id = ?1 AND (?2 IS NULL OR m.seq < ?2) \
+                   AND (?3 IS NULL OR m.seq > ?3) \
+                 ORDER BY m.seq DESC LIMIT ?4"
+            )
+        };
+        let mut messages = self
+            .readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(sql)?
+                    .query_map(
+                        params![
+                            room.0,
+                            page.before.map(to_i64),
+                            page.after.map(to_i64),
+                            i64::from(page.limit)
+                        ],
+                        message_from,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
             .await?;
-        let mut messages = rows
-            .iter()
-            .map(message_from)
-            .collect::<Result<Vec<_>, _>>()?;
         if !ascending {
             messages.reverse();
         }
@@ -593,55 +811,56 @@ impl Store for SqliteStore {
     }
 
     async fn last_seq(&self, room: RoomId) -> Result<Seq, StoreError> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = ?")
-            .bind(room.0)
-            .fetch_optional(&self.reader)
+        let seq: Option<i64> = self
+            .readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT last_seq FROM rooms WHERE id = ?1")?
+                    .query_row(params![room.0], |row| row.get(0))
+                    .optional()?)
+            })
             .await?;
         Ok(seq_from(seq.unwrap_or(0))?)
     }
 
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError> {
-        let _writing = self.write_lock.lock().await;
-        let mut tx = self.writer.begin().await?;
-        let mark: Option<i64> = sqlx::query_scalar(
-            "UPDATE members SET last_read_seq = \
-               MAX(last_read_seq, MIN(?, (SELECT last_seq FROM rooms WHERE id = ?))) \
-             WHERE room_id = ? AND user_id = ? RETURNING last_read_seq",
-        )
-        .bind(to_i64(seq))
-        .bind(room.0)
-        .bind(room.0)
-        .bind(user.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(mark) = mark else {
-            return Err(StoreError::NotMember);
-        };
-        // Seqs have no gaps, and every message a member sends moves its own read mark to that
-        // message, so everything after the mark is from others: unread is a subtraction, not
-        // a count over the room's history (which let a loop of read marks on a long room slow
-        // everyone's writes down).
-        sqlx::query(
-            "UPDATE members SET unread = MAX(0, (SELECT last_seq FROM rooms WHERE id = ?1) - ?2) \
-             WHERE room_id = ?1 AND user_id = ?3",
-        )
-        .bind(room.0)
-        .bind(mark)
-        .bind(user.0)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(seq_from(mark)?)
+        self.writer
+            .write(move |tx| {
+                let mark: i64 = tx
+                    .prepare_cached(
+                        "UPDATE members SET last_read_seq = \
+                           MAX(last_read_seq, MIN(?1, (SELECT last_seq FROM rooms WHERE id = ?2))) \
+                         WHERE room_id = ?2 AND user_id = ?3 RETURNING last_read_seq",
+                    )?
+                    .query_row(params![to_i64(seq), room.0, user.0], |row| row.get(0))
+                    .optional()?
+                    .ok_or(StoreError::NotMember)?;
+                // Seqs have no gaps, and every message a member sends moves its own read mark
+                // to that message, so everything after the mark is from others: unread is a
+                // subtraction, not a count over the room's history (which let a loop of read
+                // marks on a long room slow everyone's writes down).
+                tx.prepare_cached(
+                    "UPDATE members SET \
+                       unread = MAX(0, (SELECT last_seq FROM rooms WHERE id = ?1) - ?2) \
+                     WHERE room_id = ?1 AND user_id = ?3",
+                )?
+                .execute(params![room.0, mark, user.0])?;
+                Ok(seq_from(mark)?)
+            })
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
+        self.readers
+            .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
     }
 
     async fn close(&self) {
-        self.messages.close().await;
         self.writer.close().await;
-        self.reader.close().await;
+        self.readers.close();
     }
 }
+
+#[cfg(test)]
+mod tests;

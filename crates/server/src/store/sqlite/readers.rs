@@ -1,0 +1,85 @@
+//! The readers: a few connections that only read, used on Tokio's blocking threads so that
+//! a query never stalls the runtime.
+//!
+//! A read takes a connection, runs all its statements on one blocking thread (one hand-over
+//! in, one answer out, however many statements: a room view takes three) and puts the
+//! connection back. Thanks to WAL, readers never wait for the writer, nor it for them.
+//! Connections are opened on first need, at most [`READERS`] of them, and keep their prepared
+//! statements cached.
+
+use super::super::StoreError;
+use super::open_connection;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use tokio::sync::Semaphore;
+
+/// Most reads at once, and so most reading connections.
+const READERS: usize = 4;
+
+/// The reading connections.
+pub(super) struct Readers {
+    path: PathBuf,
+    /// One permit per connection that may exist; closed when the store closes.
+    permits: Semaphore,
+    /// Connections not in use right now.
+    idle: Mutex<Vec<Connection>>,
+}
+
+fn closed() -> StoreError {
+    StoreError::Backend("the store is closed".into())
+}
+
+impl Readers {
+    /// Readers of the database at `path`; no connection is opened yet.
+    pub(super) fn new(path: &Path) -> Self {
+        Readers {
+            path: path.to_path_buf(),
+            permits: Semaphore::new(READERS),
+            idle: Mutex::new(Vec::with_capacity(READERS)),
+        }
+    }
+
+    /// Runs `read` on a reading connection, on a blocking thread.
+    pub(super) async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let _permit = self.permits.acquire().await.map_err(|_| closed())?;
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let path = self.path.clone();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let conn = match idle {
+                Some(conn) => conn,
+                None => open_connection(&path)?,
+            };
+            let result = read(&conn);
+            Ok::<_, StoreError>((conn, result))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))??;
+        // After `close` the connection is dropped instead of kept.
+        if !self.permits.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
+        }
+        result
+    }
+
+    /// Refuses further reads and closes the idle connections (a read still running closes
+    /// its own when it ends).
+    pub(super) fn close(&self) {
+        self.permits.close();
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
