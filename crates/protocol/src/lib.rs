@@ -40,6 +40,9 @@
 //!
 //! Benchmarks are in `benches/codec.rs`; figures in the workspace's
 //! `BENCHMARKS.md`.
+//!
+//! It owns STOMP's framing and nothing else, and reaches nothing of the server or the SDK: no
+//! sockets, no runtime, no chat concepts. Both sides (and the fuzzers) use it the same way.
 
 mod codec;
 mod command;

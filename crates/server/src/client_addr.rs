@@ -6,6 +6,9 @@
 //! written by proxies we trust; anything to its left may be made up by the client. The rule:
 //! headers count only when the TCP peer is a trusted proxy (`--trusted-proxies`), and then the
 //! client is the right-most address in the list that is not itself a trusted proxy.
+//!
+//! Plain data: it reaches no request handling (the HTTP edge makes an extractor of it), no
+//! store and no session.
 
 use axum::http::{HeaderMap, HeaderName};
 use ipnet::IpNet;

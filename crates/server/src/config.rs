@@ -1,5 +1,7 @@
 //! Server configuration: one [`Config`], built once by the binary (defaults < TOML file <
 //! `SOTONG_*` environment < flags), validated, then passed down explicitly.
+//!
+//! Plain data: it reaches no other part of the server.
 
 use ipnet::IpNet;
 use serde::Deserialize;

@@ -3,6 +3,8 @@
 //! Handlers and the session return [`Error`]; it is turned into an HTTP answer (`IntoResponse`)
 //! or a STOMP error event in exactly one place each. Backend failures carry their source for
 //! the operator's log and show the client only a safe message.
+//!
+//! It reaches no other part of the server: the parts convert their own errors into it.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

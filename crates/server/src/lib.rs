@@ -7,8 +7,8 @@
 //!
 //! # Layout
 //!
-//! - [`app`]: [`App`](app::App), the node's shared parts behind private fields, reached
-//!   through its services; [`server`]: [`run`](server::run) (accept, serve, then drain).
+//! - [`app`]: [`App`], the node's shared parts behind private fields, reached
+//!   through its services; [`server`]: [`run`] (accept, serve, then drain).
 //! - [`http`]: the HTTP API, the `/ws` upgrade with its `Origin` check, health and metrics.
 //! - [`session`]: one STOMP connection; the connection's only writer; the delivery decision.
 //! - [`transport`]: an in-memory transport for driving a session without a socket.

@@ -7,6 +7,9 @@
 //! the caps here are sized from the limit actually in force (after raising the soft limit to the
 //! hard one), leaving room for the store's files, and the server refuses a connection it
 //! cannot afford instead of running into the wall.
+//!
+//! It owns the caps and their slots ([`Admission`]); it reaches no room rules, no store and no
+//! session state.
 
 use crate::client_addr::TrustedProxies;
 use crate::config::Limits;

@@ -8,6 +8,9 @@
 //! Messages are not stored one by one: [`Chat::post_message`] checks the rules and hands the
 //! message to the commit pipeline (module `commit`), which commits it with the others waiting
 //! and publishes them in commit order before answering.
+//!
+//! The rules reach the store, the broker and the commit pipeline; they never reach sessions,
+//! HTTP or STOMP, so both edges get the same answers.
 
 use crate::broker::{Broker, ConnectionId, Publication, UserEvent};
 use crate::commit::{publish_committed, CommitPipeline};

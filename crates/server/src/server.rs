@@ -12,6 +12,9 @@
 //! session notice the token, finish the frame it is handling (so an in-flight commit completes and its RECEIPT
 //! goes out), send `ERROR shutting_down` and close; then close the store. axum does not wait
 //! for upgraded WebSocket tasks, so sessions run on a [`TaskTracker`] that `run` waits on.
+//!
+//! This is the top of the server: it reaches the [`App`] and the HTTP router, and nothing
+//! reaches it (`scripts/check-layers` holds the modules to that).
 
 use crate::app::{App, ServerError};
 use crate::config::Config;

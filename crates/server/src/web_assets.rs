@@ -9,6 +9,8 @@
 //!
 //! A binary compiled before the web app was built (a fresh clone, `cargo test`) still works:
 //! it answers with a page that says the web app was not built in and how to fix that.
+//!
+//! It owns serving the built files and reaches nothing else of the server.
 
 use axum::body::Body;
 use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};

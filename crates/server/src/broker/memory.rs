@@ -1,4 +1,6 @@
 //! [`MemoryBroker`]: the single-node broker; a publication goes straight into the local hub.
+//!
+//! It reaches the hub it feeds and nothing else.
 
 use super::{Broker, BrokerError, Publication};
 use crate::hub::Hub;

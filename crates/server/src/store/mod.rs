@@ -9,6 +9,10 @@
 //!
 //! Implementations: [`sqlite::SqliteStore`] (the embedded default). Every method is
 //! written in portable SQL terms; nothing above this module knows which database it is.
+//!
+//! The store owns durable state and nothing else: it never reaches sessions, STOMP, the hub,
+//! the broker or the room rules. It answers what is stored; who may ask is `rooms`' and
+//! `auth`'s question, and who hears of a change is the broker's.
 
 pub mod sqlite;
 

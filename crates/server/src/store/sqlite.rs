@@ -6,12 +6,12 @@
 //!
 //! One write path: every write (a batch of messages from the group commit, see `rooms`, as
 //! well as users, sessions, rooms, members and read marks) is a request on the queue of
-//! [`writer::Writer`], the thread that owns the only writing connection. It runs each request
+//! `writer::Writer`, the thread that owns the only writing connection. It runs each request
 //! as one transaction with cached prepared statements: one transaction and one fsync per
-//! batch of messages, no thread hand-over per statement. Reads go to [`readers::Readers`], a
+//! batch of messages, no thread hand-over per statement. Reads go to `readers::Readers`, a
 //! few connections of their own that, thanks to WAL, never wait for the writer.
 //!
-//! Everything runs on `rusqlite`, so a row has one decoder ([`message_from`], [`user_at`]).
+//! Everything runs on `rusqlite`, so a row has one decoder (`message_from`, `user_at`).
 //! `sqlx` is used for one thing only: applying the migrations at open. Existing databases
 //! record their applied migrations in its `_sqlx_migrations` table, and keeping its migrator
 //! keeps that record meaningful: a data directory from an earlier version opens with its data.
