@@ -1,6 +1,7 @@
 //! What the workspace's tests share, so that each suite tests its own crate instead of
 //! carrying its own copy of the harness: a real sotong server in the test's process on an
-//! ephemeral loopback port with its own temporary data dir ([`TestServer`]), users signed in
+//! ephemeral loopback port with its own temporary data dir, or its own PostgreSQL database
+//! ([`TestServer`], [`ScratchDatabase`]), users signed in
 //! with JWTs or passwords ([`TestUser`], [`jwt`]), `/metrics`, a raw STOMP-over-WebSocket
 //! client ([`Stomp`]) that sends exactly the frames a test writes, and the start-up of the
 //! `sotong` binary for tests that run it as an operator would ([`ServedBinary`]).
@@ -11,11 +12,13 @@
 
 mod auth;
 mod binary;
+mod database;
 mod server;
 mod stomp;
 
 pub use auth::{jwt, jwt_with_secret, JWT_SECRET};
 pub use binary::ServedBinary;
+pub use database::{ScratchDatabase, DEFAULT_TEST_DATABASE_URL};
 pub use server::{test_config, TestServer, TestUser};
 pub use stomp::{
     body, body_text, carries_text, is_error_for, is_receipt, notified_messages, topic_messages,

@@ -1,8 +1,8 @@
 //! A real sotong server in the test's process, and the HTTP calls tests make to it. Owns the
-//! test configuration and the server's temporary data dir; it knows nothing of any client
-//! library, so every crate's tests can use it.
+//! test configuration and the server's temporary data dir (and, on PostgreSQL, its scratch
+//! database); it knows nothing of any client library, so every crate's tests can use it.
 
-use crate::{jwt, JWT_SECRET, PATIENCE};
+use crate::{jwt, ScratchDatabase, JWT_SECRET, PATIENCE};
 use serde_json::{json, Value};
 use sotong_server::config::{Limits, Registration};
 use sotong_server::Config;
@@ -46,6 +46,9 @@ pub struct TestServer {
     pub task: Option<JoinHandle<Result<(), sotong_server::ServerError>>>,
     /// The data dir, until [`TestServer::stop`] hands it back.
     pub dir: Option<tempfile::TempDir>,
+    /// The server's own PostgreSQL database when it runs on one ([`TestServer::spawn_postgres`]);
+    /// dropped after the server has stopped.
+    pub database: Option<ScratchDatabase>,
 }
 
 impl TestServer {
@@ -58,6 +61,22 @@ impl TestServer {
     pub async fn spawn_with(tune: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         Self::spawn_in(dir, tune).await
+    }
+
+    /// A server on a fresh PostgreSQL database of its own ([`ScratchDatabase`]) instead of
+    /// SQLite, with [`test_config`] changed by `tune`. The database is dropped with the server.
+    pub async fn spawn_postgres(tune: impl FnOnce(&mut Config)) -> TestServer {
+        let database = ScratchDatabase::create().await;
+        let url = database.url().to_string();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut server = Self::serve(listener, dir, |config| {
+            config.database_url = Some(url);
+            tune(config);
+        })
+        .await;
+        server.database = Some(database);
+        server
     }
 
     /// A server over an existing data dir on a fresh port: a restart, or a change to the data
@@ -96,6 +115,7 @@ impl TestServer {
             shutdown,
             task: Some(task),
             dir: Some(dir),
+            database: None,
         };
         // The listener is bound before run() is called, so requests queue until it serves.
         let (status, _) = server.get("/healthz", None).await;
@@ -103,7 +123,8 @@ impl TestServer {
         server
     }
 
-    /// Stops the server, waits for it to drain, and hands back its data dir.
+    /// Stops the server, waits for it to drain, and hands back its data dir (a scratch
+    /// database, if it has one, is dropped now).
     pub async fn stop(mut self) -> tempfile::TempDir {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
