@@ -376,49 +376,6 @@ async fn fill(store: &SqliteStore, room: RoomId, sender: &User, count: usize) {
     }
 }
 
-#[tokio::test]
-async fn unread_counts_follow_read_marks() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = SqliteStore::open(dir.path()).await.expect("store");
-    let a = store.upsert_user("reader", None).await.expect("a");
-    let b = store.upsert_user("writer", None).await.expect("b");
-    let (room, _) = store.direct_room(a.id, b.id).await.expect("room");
-    fill(&store, room, &b, 30).await;
-    fill(&store, room, &a, 1).await; // seq 31: a's own message moves a's mark
-    fill(&store, room, &b, 9).await; // seqs 32..=40
-    let unread = |viewer| {
-        let store = &store;
-        async move {
-            store
-                .room(room, viewer)
-                .await
-                .expect("room")
-                .expect("some")
-                .unread
-        }
-    };
-    assert_eq!(unread(a.id).await, 9);
-    assert_eq!(
-        store.mark_read(room, a.id, Seq(35)).await.expect("mark"),
-        Seq(35)
-    );
-    assert_eq!(unread(a.id).await, 5);
-    assert_eq!(
-        store.mark_read(room, a.id, Seq(10)).await.expect("mark"),
-        Seq(35),
-        "never backwards"
-    );
-    assert_eq!(unread(a.id).await, 5);
-    assert_eq!(
-        store.mark_read(room, a.id, Seq(1000)).await.expect("mark"),
-        Seq(40),
-        "clamped"
-    );
-    assert_eq!(unread(a.id).await, 0);
-    assert_eq!(unread(b.id).await, 0, "sending reads everything before");
-    store.close().await;
-}
-
 /// Read marks on a long room cost what they cost on a short one. A measurement more than a
 /// check (timings on a shared machine are noisy), so it runs on request:
 /// `cargo test -p sotong-server --test abuse -- --ignored --nocapture` (prints to stderr).

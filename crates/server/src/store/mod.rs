@@ -1,19 +1,33 @@
 //! Durable state behind one trait, [`Store`]: users, login sessions, rooms, memberships and
 //! messages.
 //!
-//! The store is the single source of truth for ordering: `insert_message` assigns the room's
-//! next `seq` in the same transaction that stores the message, so `seq` has no gaps and a
-//! message with `seq = n` is committed only after every message with a smaller `seq` in that
-//! room is (the room row is the serialisation point; in SQLite the single writer, in a
-//! server database a row lock). The session's gap filling relies on exactly that.
+//! The store is the single source of truth for ordering: `insert_messages` assigns each
+//! message its room's next `seq` in the same transaction that stores it, so `seq` has no gaps
+//! and a message with `seq = n` is committed only after every message with a smaller `seq` in
+//! that room is. The room's row is the serialisation point: in SQLite the single writer holds
+//! it, in PostgreSQL a row lock (`FOR UPDATE`, taken in room id order, so that nodes writing
+//! to the same rooms never deadlock). The session's gap filling relies on exactly that.
 //!
-//! Implementations: [`sqlite::SqliteStore`] (the embedded default). Every method is
-//! written in portable SQL terms; nothing above this module knows which database it is.
+//! Implementations: [`sqlite::SqliteStore`] (the embedded default, one node) and
+//! [`postgres::PostgresStore`] (`--database-url`, any number of nodes on one database).
+//! Nothing above this module knows which one it talks to.
+//!
+//! What the backends share and what each has of its own:
+//! - shared, here: the trait and its meaning (the one test suite in `store/tests.rs` runs
+//!   against both), the rules that turn stored values into the model ([`seq_from_column`],
+//!   [`kind_from_column`], [`unread_from_column`]) and that key them ([`direct_key`],
+//!   [`like_prefix`]);
+//! - the same tables and columns with the same meaning, written once per dialect
+//!   (`migrations/sqlite`, `migrations/postgres`);
+//! - per backend: every SQL statement. The dialects differ where it matters (SQLite's
+//!   `?1` parameters and one writer; PostgreSQL's `$1`, arrays with `UNNEST` for set-based
+//!   writes, row locks, the database's own clock), so no statement text is shared.
 //!
 //! The store owns durable state and nothing else: it never reaches sessions, STOMP, the hub,
 //! the broker or the room rules. It answers what is stored; who may ask is `rooms`' and
 //! `auth`'s question, and who hears of a change is the broker's.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::model::{Message, Room, RoomId, RoomKind, Seq, User, UserId};
@@ -34,6 +48,74 @@ pub enum StoreError {
     /// The database failed.
     #[error("store failure: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        StoreError::Backend(Box::new(err))
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Backend(Box::new(err))
+    }
+}
+
+/// A damaged row: a stored value the model has no place for.
+fn damaged(what: String) -> StoreError {
+    StoreError::Backend(format!("damaged row: {what}").into())
+}
+
+/// A `seq` read from a column. SQL integers are signed; a negative `seq` is a damaged row.
+///
+/// # Errors
+/// [`StoreError::Backend`] for a negative value.
+pub(crate) fn seq_from_column(value: i64) -> Result<Seq, StoreError> {
+    Seq::try_from(value).map_err(|_| damaged(format!("negative seq {value}")))
+}
+
+/// A `seq` as a column value; a `seq` beyond SQL's integers (only a client's bound can be
+/// one) means "after everything".
+pub(crate) fn seq_to_column(seq: Seq) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// A room's kind read from a column: the one place kinds come from storage, so the server
+/// never holds [`RoomKind::Other`]. The schema allows only the kinds the server knows; any
+/// other name is a damaged row.
+///
+/// # Errors
+/// [`StoreError::Backend`] for a kind the server does not know.
+pub(crate) fn kind_from_column(name: &str) -> Result<RoomKind, StoreError> {
+    RoomKind::from_name(name).ok_or_else(|| damaged(format!("unknown room kind {name:?}")))
+}
+
+/// An unread count read from a column; the schema never stores a negative one, and were one
+/// there, nothing would be unread.
+pub(crate) fn unread_from_column(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// The key that makes one pair of users have one direct room, whoever asks and on whichever
+/// node: the schema keeps it unique.
+pub(crate) fn direct_key(a: UserId, b: UserId) -> String {
+    format!("{}:{}", a.0.min(b.0), a.0.max(b.0))
+}
+
+/// The `LIKE` pattern (with `ESCAPE '\'`) for usernames that start with `prefix`: usernames
+/// are stored lower case, and `%`, `_` and `\` in the prefix match only themselves.
+pub(crate) fn like_prefix(prefix: &str) -> String {
+    let mut pattern: String = prefix
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    pattern.push('%');
+    pattern
 }
 
 /// A user row with its password hash, for logging in.
@@ -250,3 +332,6 @@ pub trait Store: Send + Sync + 'static {
     /// Flushes and closes the store (shutdown).
     async fn close(&self);
 }
+
+#[cfg(test)]
+mod tests;

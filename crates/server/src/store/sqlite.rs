@@ -18,7 +18,10 @@
 //!
 //! This module owns SQL and nothing else: it never reaches sessions, STOMP or the broker.
 
-use super::{Credentials, Inserted, NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError};
+use super::{
+    direct_key, like_prefix, seq_to_column, Credentials, Inserted, NewMessage, Page, RoomCursor,
+    RoomsPage, Store, StoreError,
+};
 use crate::model::{
     now_millis, rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId,
 };
@@ -55,18 +58,6 @@ impl std::fmt::Debug for SqliteStore {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        StoreError::Backend(Box::new(err))
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        StoreError::Backend(Box::new(err))
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(err: sqlx::migrate::MigrateError) -> Self {
         StoreError::Backend(Box::new(err))
     }
 }
@@ -173,15 +164,6 @@ fn kind_from(name: &str) -> rusqlite::Result<RoomKind> {
             format!("unknown room kind {name:?}").into(),
         )
     })
-}
-
-fn to_i64(seq: Seq) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
-/// The key that makes one pair of users have one direct room, whoever asks.
-fn direct_key(a: UserId, b: UserId) -> String {
-    format!("{}:{}", a.0.min(b.0), a.0.max(b.0))
 }
 
 /// Whether the statement broke a UNIQUE or PRIMARY KEY constraint.
@@ -465,14 +447,7 @@ impl Store for SqliteStore {
     }
 
     async fn search_users(&self, prefix: &str, limit: u32) -> Result<Vec<User>, StoreError> {
-        let escaped: String = prefix
-            .to_lowercase()
-            .chars()
-            .flat_map(|c| match c {
-                '%' | '_' | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
+        let pattern = like_prefix(prefix);
         self.readers
             .read(move |conn| {
                 Ok(conn
@@ -480,9 +455,7 @@ impl Store for SqliteStore {
                         "SELECT id, username, display_name FROM users \
                          WHERE username LIKE ?1 ESCAPE '\\' ORDER BY username LIMIT ?2",
                     )?
-                    .query_map(params![format!("{escaped}%"), i64::from(limit)], |row| {
-                        user_at(row, 0)
-                    })?
+                    .query_map(params![pattern, i64::from(limit)], |row| user_at(row, 0))?
                     .collect::<rusqlite::Result<_>>()?)
             })
             .await
@@ -795,8 +768,8 @@ impl Store for SqliteStore {
                     .query_map(
                         params![
                             room.0,
-                            page.before.map(to_i64),
-                            page.after.map(to_i64),
+                            page.before.map(seq_to_column),
+                            page.after.map(seq_to_column),
                             i64::from(page.limit)
                         ],
                         message_from,
@@ -832,7 +805,9 @@ impl Store for SqliteStore {
                            MAX(last_read_seq, MIN(?1, (SELECT last_seq FROM rooms WHERE id = ?2))) \
                          WHERE room_id = ?2 AND user_id = ?3 RETURNING last_read_seq",
                     )?
-                    .query_row(params![to_i64(seq), room.0, user.0], |row| row.get(0))
+                    .query_row(params![seq_to_column(seq), room.0, user.0], |row| {
+                        row.get(0)
+                    })
                     .optional()?
                     .ok_or(StoreError::NotMember)?;
                 // Seqs have no gaps, and every message a member sends moves its own read mark

@@ -1,0 +1,915 @@
+//! [`PostgresStore`]: the store on a PostgreSQL database (`--database-url postgres://…`), for
+//! one node or many on the same database.
+//!
+//! Several nodes write at once, so what SQLite gets from its single writer is made explicit
+//! here, with the room's row as the room's lock:
+//! - **gap-free `seq` per room.** A batch of messages locks the rows of its rooms in id order
+//!   (`SELECT … FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE`), reads each room's
+//!   `last_seq` and members under that lock, and stores the messages with the next `seq`s. Two
+//!   nodes locking overlapping rooms take the locks in the same order, so they queue instead
+//!   of deadlocking. No `SEQUENCE`: those have gaps by design.
+//! - **idempotent retries.** The `client-msg-id` check runs under the same lock, so a retry
+//!   that lands on another node finds the first copy (`created: false`) instead of failing
+//!   the batch on the unique index.
+//! - **one clock.** `sentAt` and room activity come from the database's clock, read once per
+//!   batch after the locks are held, so a room's messages are stamped in `seq` order whichever
+//!   node stored them.
+//! - **one direct room per pair.** Its key is unique; a second node opening it at the same
+//!   moment meets `ON CONFLICT DO NOTHING` and answers the first node's room.
+//! - **membership and read marks under the room's lock.** Adding or removing members takes
+//!   the room's lock (`FOR UPDATE`), a read mark shares it (`FOR SHARE`), so none of them
+//!   interleaves with a batch that counts the room's unread.
+//!
+//! One write path: the group commit's batch is one transaction of at most four statements,
+//! whatever its size (lock the rooms; read their members; look up earlier copies of retried
+//! messages, when there are any; one statement that stores every message with `UNNEST` and
+//! moves the rooms and the members). The batch's planning (which message is refused, a
+//! duplicate or new, and each member's unread after each message) is plain Rust in
+//! `batch`, tested without a database.
+//!
+//! Reads are set-based: a page of rooms is three queries whatever its length (the rooms with
+//! the viewer's marks; their members; their last messages), users by name one.
+//!
+//! This module owns SQL and nothing else: it never reaches sessions, STOMP or the broker.
+
+use super::{
+    direct_key, kind_from_column, like_prefix, seq_from_column, seq_to_column, unread_from_column,
+    Credentials, Inserted, NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError,
+};
+use crate::model::{rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId};
+use async_trait::async_trait;
+use batch::{Locked, Member, Outcome};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Row;
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+mod batch;
+
+/// Most connections one node holds: the group commit needs one, and reads a few each.
+const POOL_SIZE: u32 = 16;
+
+/// How long a query waits for a free connection before it fails (the database is down or
+/// every connection is stuck).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The database's clock as Unix milliseconds. `clock_timestamp()`, not `now()`: `now()` is
+/// when the transaction began, which may be before it waited for a room's lock, and then a
+/// later `seq` could carry an earlier time.
+macro_rules! db_now_millis {
+    () => {
+        "FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
+    };
+}
+
+/// The columns of a message with its sender, with `m` the message and `u` the sender, named
+/// as [`MessageRow`] reads them. A macro so that statements can splice it with `concat!` and
+/// stay `'static` (and so prepared once per connection).
+macro_rules! message_columns {
+    () => {
+        "m.id, m.room_id, m.seq, m.body, m.sent_at, m.client_msg_id, \
+         u.id AS sender_id, u.username AS sender_username, \
+         u.display_name AS sender_display_name"
+    };
+}
+
+/// The store on PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`) and
+    /// applies the migrations it has not had yet. The database must exist. Nodes starting
+    /// together are safe: the migrator holds an advisory lock while it works.
+    ///
+    /// # Errors
+    /// A URL that does not parse, a database that cannot be reached, or a failed migration.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("sotong");
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        if let Err(err) = sqlx::migrate!("./migrations/postgres").run(&pool).await {
+            pool.close().await;
+            return Err(err.into());
+        }
+        Ok(PostgresStore { pool })
+    }
+}
+
+/// A user as stored.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    username: String,
+    display_name: String,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            id: UserId(row.id),
+            username: row.username,
+            display_name: row.display_name,
+        }
+    }
+}
+
+/// A message with its sender, as `message_columns!()` names them.
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    room_id: i64,
+    seq: i64,
+    body: String,
+    sent_at: i64,
+    client_msg_id: Option<String>,
+    sender_id: i64,
+    sender_username: String,
+    sender_display_name: String,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = StoreError;
+
+    fn try_from(row: MessageRow) -> Result<Self, StoreError> {
+        Ok(Message {
+            id: MessageId(row.id),
+            room_id: RoomId(row.room_id),
+            seq: seq_from_column(row.seq)?,
+            sender: User {
+                id: UserId(row.sender_id),
+                username: row.sender_username,
+                display_name: row.sender_display_name,
+            },
+            text: row.body,
+            sent_at: rfc3339_millis(row.sent_at),
+            client_msg_id: row.client_msg_id,
+        })
+    }
+}
+
+/// A room with the viewer's read mark and unread count (`None` for a non-member).
+#[derive(sqlx::FromRow)]
+struct RoomRow {
+    id: i64,
+    kind: String,
+    name: String,
+    last_activity: i64,
+    last_read_seq: Option<i64>,
+    unread: Option<i64>,
+}
+
+/// Whether the statement broke a UNIQUE or PRIMARY KEY constraint.
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
+}
+
+/// `users` without duplicates, first occurrence first.
+fn distinct(users: impl IntoIterator<Item = UserId>) -> Vec<UserId> {
+    let mut seen = HashSet::new();
+    users.into_iter().filter(|u| seen.insert(*u)).collect()
+}
+
+fn ids(users: &[UserId]) -> Vec<i64> {
+    users.iter().map(|u| u.0).collect()
+}
+
+impl PostgresStore {
+    /// The rooms of `rows` as their viewer sees them, in the order of `rows`: two queries
+    /// (members, last messages) for all of them together.
+    async fn views(&self, rows: Vec<RoomRow>, viewer: UserId) -> Result<Vec<Room>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let room_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let members = sqlx::query(
+            "SELECT mb.room_id, u.id, u.username, u.display_name \
+             FROM members mb JOIN users u ON u.id = mb.user_id \
+             WHERE mb.room_id = ANY($1) ORDER BY mb.room_id, mb.joined_at, u.id",
+        )
+        .bind(&room_ids)
+        .fetch_all(&self.pool);
+        // `last_seq` is the room's highest `seq`: both move in one transaction.
+        let last_messages = sqlx::query_as::<_, MessageRow>(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM rooms r JOIN messages m ON m.room_id = r.id AND m.seq = r.last_seq \
+             JOIN users u ON u.id = m.sender_id WHERE r.id = ANY($1)"
+        ))
+        .bind(&room_ids)
+        .fetch_all(&self.pool);
+        let (members, last_messages) = tokio::try_join!(members, last_messages)?;
+
+        let mut members_of: HashMap<i64, Vec<User>> = HashMap::new();
+        for row in members {
+            members_of
+                .entry(row.try_get("room_id")?)
+                .or_default()
+                .push(User {
+                    id: UserId(row.try_get("id")?),
+                    username: row.try_get("username")?,
+                    display_name: row.try_get("display_name")?,
+                });
+        }
+        let mut last_message_of: HashMap<i64, Message> = HashMap::new();
+        for row in last_messages {
+            last_message_of.insert(row.room_id, Message::try_from(row)?);
+        }
+        rows.into_iter()
+            .map(|row| -> Result<Room, StoreError> {
+                let kind = kind_from_column(&row.kind)?;
+                let members = members_of.remove(&row.id).unwrap_or_default();
+                let name = match members.iter().find(|u| u.id != viewer) {
+                    Some(other) if kind == RoomKind::Direct => other.display_name.clone(),
+                    _ => row.name,
+                };
+                Ok(Room {
+                    id: RoomId(row.id),
+                    kind,
+                    name,
+                    members,
+                    last_message: last_message_of.remove(&row.id),
+                    unread: unread_from_column(row.unread.unwrap_or(0)),
+                    last_read_seq: seq_from_column(row.last_read_seq.unwrap_or(0))?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_user(
+        &self,
+        username: &str,
+        display_name: &str,
+        password_hash: Option<&str>,
+    ) -> Result<User, StoreError> {
+        let origin = if password_hash.is_some() {
+            "password"
+        } else {
+            "jwt"
+        };
+        sqlx::query_as::<_, UserRow>(concat!(
+            "INSERT INTO users (username, display_name, password_hash, created_at, origin) \
+             VALUES ($1, $2, $3, ",
+            db_now_millis!(),
+            ", $4) RETURNING id, username, display_name"
+        ))
+        .bind(username)
+        .bind(display_name)
+        .bind(password_hash)
+        .bind(origin)
+        .fetch_one(&self.pool)
+        .await
+        .map(User::from)
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("the username {username} is taken"))
+            } else {
+                StoreError::from(e)
+            }
+        })
+    }
+
+    async fn user_credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, username, display_name, password_hash FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| -> Result<Credentials, StoreError> {
+            Ok(Credentials {
+                user: User {
+                    id: UserId(row.try_get("id")?),
+                    username: row.try_get("username")?,
+                    display_name: row.try_get("display_name")?,
+                },
+                password_hash: row.try_get("password_hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn upsert_user(
+        &self,
+        username: &str,
+        display_name: Option<&str>,
+    ) -> Result<User, StoreError> {
+        let taken = || StoreError::Conflict(format!("{username} is a password account"));
+        // Most sign-ins change nothing: answer those from a read, without a write.
+        let existing =
+            sqlx::query("SELECT id, username, display_name, origin FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some(row) = existing {
+            if row.try_get::<String, _>("origin")? != "jwt" {
+                return Err(taken());
+            }
+            let user = User {
+                id: UserId(row.try_get("id")?),
+                username: row.try_get("username")?,
+                display_name: row.try_get("display_name")?,
+            };
+            if display_name.is_none_or(|d| d == user.display_name) {
+                return Ok(user);
+            }
+        }
+        // The WHERE keeps a password account untouched even if one was registered since the
+        // read above: then no row comes back, and the answer is the same refusal.
+        sqlx::query_as::<_, UserRow>(concat!(
+            "INSERT INTO users (username, display_name, password_hash, created_at, origin) \
+             VALUES ($1, COALESCE($2, $1), NULL, ",
+            db_now_millis!(),
+            ", 'jwt') \
+             ON CONFLICT (username) DO UPDATE SET \
+               display_name = COALESCE($2, users.display_name) \
+             WHERE users.origin = 'jwt' \
+             RETURNING id, username, display_name"
+        ))
+        .bind(username)
+        .bind(display_name)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(User::from)
+        .ok_or_else(taken)
+    }
+
+    async fn search_users(&self, prefix: &str, limit: u32) -> Result<Vec<User>, StoreError> {
+        let users = sqlx::query_as::<_, UserRow>(
+            "SELECT id, username, display_name FROM users \
+             WHERE username LIKE $1 ESCAPE '\\' ORDER BY username LIMIT $2",
+        )
+        .bind(like_prefix(prefix))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(users.into_iter().map(User::from).collect())
+    }
+
+    async fn users_by_username(&self, usernames: &[String]) -> Result<Vec<User>, StoreError> {
+        let users = sqlx::query_as::<_, UserRow>(
+            "SELECT id, username, display_name FROM users WHERE username = ANY($1)",
+        )
+        .bind(usernames)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(users.into_iter().map(User::from).collect())
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &[u8],
+        user: UserId,
+        expires_at_unix: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(token_hash)
+        .bind(user.0)
+        .bind(expires_at_unix)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &[u8]) -> Result<Option<(User, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.display_name, s.expires_at FROM login_sessions s \
+             JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| -> Result<(User, i64), StoreError> {
+            let user = User {
+                id: UserId(row.try_get("id")?),
+                username: row.try_get("username")?,
+                display_name: row.try_get("display_name")?,
+            };
+            Ok((user, row.try_get("expires_at")?))
+        })
+        .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM login_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomId, bool), StoreError> {
+        let key = direct_key(a, b);
+        if let Some(id) = self.find_direct_room(a, b).await? {
+            return Ok((id, false));
+        }
+        // The room and its two members in one statement. When another node created the room
+        // since the read above, the conflict inserts nothing (neither the room nor members)
+        // and returns no row, and the room is that node's, committed by now.
+        let created: Option<i64> = sqlx::query_scalar(concat!(
+            "WITH room AS ( \
+               INSERT INTO rooms (kind, name, direct_key, created_at, last_activity) \
+               SELECT 'direct', '', $1, clock.now, clock.now \
+               FROM (SELECT ",
+            db_now_millis!(),
+            " AS now) clock \
+               ON CONFLICT (direct_key) DO NOTHING RETURNING id, created_at), \
+             added AS ( \
+               INSERT INTO members (room_id, user_id, joined_at) \
+               SELECT room.id, pair.user_id, room.created_at \
+               FROM room, UNNEST($2::BIGINT[]) AS pair(user_id)) \
+             SELECT id FROM room"
+        ))
+        .bind(&key)
+        .bind(vec![a.0, b.0])
+        .fetch_optional(&self.pool)
+        .await?;
+        match created {
+            Some(id) => Ok((RoomId(id), true)),
+            None => {
+                let id = self
+                    .find_direct_room(a, b)
+                    .await?
+                    .ok_or_else(|| StoreError::Backend("the direct room vanished".into()))?;
+                Ok((id, false))
+            }
+        }
+    }
+
+    async fn find_direct_room(&self, a: UserId, b: UserId) -> Result<Option<RoomId>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM rooms WHERE direct_key = $1")
+            .bind(direct_key(a, b))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(id.map(RoomId))
+    }
+
+    async fn create_group(
+        &self,
+        name: &str,
+        creator: UserId,
+        members: &[UserId],
+    ) -> Result<RoomId, StoreError> {
+        let members = distinct(std::iter::once(creator).chain(members.iter().copied()));
+        let id: i64 = sqlx::query_scalar(concat!(
+            "WITH room AS ( \
+               INSERT INTO rooms (kind, name, created_at, last_activity) \
+               SELECT 'group', $1, clock.now, clock.now FROM (SELECT ",
+            db_now_millis!(),
+            " AS now) clock RETURNING id, created_at), \
+             added AS ( \
+               INSERT INTO members (room_id, user_id, joined_at) \
+               SELECT room.id, m.user_id, room.created_at \
+               FROM room, UNNEST($2::BIGINT[]) AS m(user_id)) \
+             SELECT id FROM room"
+        ))
+        .bind(name)
+        .bind(ids(&members))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(RoomId(id))
+    }
+
+    async fn room_kind(&self, room: RoomId) -> Result<Option<RoomKind>, StoreError> {
+        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM rooms WHERE id = $1")
+            .bind(room.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        kind.map(|k| kind_from_column(&k)).transpose()
+    }
+
+    async fn room(&self, room: RoomId, viewer: UserId) -> Result<Option<Room>, StoreError> {
+        let row = sqlx::query_as::<_, RoomRow>(
+            "SELECT r.id, r.kind, r.name, r.last_activity, mb.last_read_seq, mb.unread \
+             FROM rooms r LEFT JOIN members mb ON mb.room_id = r.id AND mb.user_id = $2 \
+             WHERE r.id = $1",
+        )
+        .bind(room.0)
+        .bind(viewer.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(self.views(vec![row], viewer).await?.pop())
+    }
+
+    async fn rooms_of(
+        &self,
+        user: UserId,
+        after: Option<RoomCursor>,
+        limit: u32,
+    ) -> Result<RoomsPage, StoreError> {
+        // One row more than asked tells whether there is a next page.
+        let mut rows = sqlx::query_as::<_, RoomRow>(
+            "SELECT r.id, r.kind, r.name, r.last_activity, mb.last_read_seq, mb.unread \
+             FROM rooms r JOIN members mb ON mb.room_id = r.id \
+             WHERE mb.user_id = $1 \
+               AND ($2::BIGINT IS NULL OR r.last_activity < $2 \
+                    OR (r.last_activity = $2 AND r.id < $3)) \
+             ORDER BY r.last_activity DESC, r.id DESC LIMIT $4",
+        )
+        .bind(user.0)
+        .bind(after.map(|c| c.last_activity))
+        .bind(after.map(|c| c.room.0))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = match (more, rows.last()) {
+            (true, Some(last)) => Some(RoomCursor {
+                last_activity: last.last_activity,
+                room: RoomId(last.id),
+            }),
+            _ => None,
+        };
+        Ok(RoomsPage {
+            rooms: self.views(rows, user).await?,
+            next,
+        })
+    }
+
+    async fn add_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+        let users = distinct(users.iter().copied());
+        let mut tx = self.pool.begin().await?;
+        // New members start with everything before them read; the lock keeps a message from
+        // being stored between reading `last_seq` and adding them.
+        let last_seq: i64 =
+            sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = $1 FOR UPDATE")
+                .bind(room.0)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound("no such room".into()))?;
+        let added: Vec<i64> = sqlx::query_scalar(concat!(
+            "INSERT INTO members (room_id, user_id, last_read_seq, joined_at) \
+             SELECT $1, m.user_id, $2, ",
+            db_now_millis!(),
+            " FROM UNNEST($3::BIGINT[]) AS m(user_id) \
+             ON CONFLICT DO NOTHING RETURNING user_id"
+        ))
+        .bind(room.0)
+        .bind(last_seq)
+        .bind(ids(&users))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let added: HashSet<i64> = added.into_iter().collect();
+        Ok(users.into_iter().filter(|u| added.contains(&u.0)).collect())
+    }
+
+    async fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Under the room's lock: a batch storing a message to this room has either counted
+        // the member out already or will not see it at all.
+        sqlx::query("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE")
+            .bind(room.0)
+            .execute(&mut *tx)
+            .await?;
+        let removed = sqlx::query("DELETE FROM members WHERE room_id = $1 AND user_id = $2")
+            .bind(room.0)
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(removed.rows_affected() > 0)
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let member: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2")
+                .bind(room.0)
+                .bind(user.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(member.is_some())
+    }
+
+    async fn member_ids(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
+        let members: Vec<i64> =
+            sqlx::query_scalar("SELECT user_id FROM members WHERE room_id = $1")
+                .bind(room.0)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(members.into_iter().map(UserId).collect())
+    }
+
+    async fn insert_messages(
+        &self,
+        batch: Vec<NewMessage>,
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        let messages = batch.len();
+        let stored = self.store_batch(batch).await;
+        if let Err(err) = &stored {
+            tracing::error!(error = %err, messages, "group commit failed");
+        }
+        stored
+    }
+
+    async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
+        // Paging forward from `after` reads ascending; otherwise the newest page below
+        // `before` (or overall) is read descending and turned around.
+        let ascending = page.after.is_some();
+        let sql = if ascending {
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages m JOIN users u ON u.id = m.sender_id \
+                 WHERE m.room_id = $1 AND ($2::BIGINT IS NULL OR m.seq < $2) \
+                   AND ($3::BIGINT IS NULL OR m.seq > $3) \
+                 ORDER BY m.seq ASC LIMIT $4"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages m JOIN users u ON u.id = m.sender_id \
+                 WHERE m.room_id = $1 AND ($2::BIGINT IS NULL OR m.seq < $2) \
+                   AND ($3::BIGINT IS NULL OR m.seq > $3) \
+                 ORDER BY m.seq DESC LIMIT $4"
+            )
+        };
+        let rows = sqlx::query_as::<_, MessageRow>(sql)
+            .bind(room.0)
+            .bind(page.before.map(seq_to_column))
+            .bind(page.after.map(seq_to_column))
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut messages = rows
+            .into_iter()
+            .map(Message::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        if !ascending {
+            messages.reverse();
+        }
+        Ok(messages)
+    }
+
+    async fn last_seq(&self, room: RoomId) -> Result<Seq, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = $1")
+            .bind(room.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        seq_from_column(seq.unwrap_or(0))
+    }
+
+    async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Shared with other read marks, exclusive of a batch storing to the room: the batch
+        // writes each member's unread and mark as it counted them under its lock, and would
+        // otherwise overwrite a mark moved in between.
+        let last_seq: Option<i64> =
+            sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = $1 FOR SHARE")
+                .bind(room.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let last_seq = last_seq.ok_or(StoreError::NotMember)?;
+        // Seqs have no gaps, and every message a member sends moves its own read mark to that
+        // message, so everything after the mark is from others: unread is a subtraction, not a
+        // count over the room's history.
+        let mark: i64 = sqlx::query_scalar(
+            "UPDATE members SET \
+               last_read_seq = GREATEST(last_read_seq, LEAST($3, $4)), \
+               unread = GREATEST(0, $4 - GREATEST(last_read_seq, LEAST($3, $4))) \
+             WHERE room_id = $1 AND user_id = $2 RETURNING last_read_seq",
+        )
+        .bind(room.0)
+        .bind(user.0)
+        .bind(seq_to_column(seq))
+        .bind(last_seq)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotMember)?;
+        tx.commit().await?;
+        seq_from_column(mark)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl PostgresStore {
+    /// The group commit's batch as one transaction (see the module doc).
+    async fn store_batch(
+        &self,
+        batch: Vec<NewMessage>,
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rooms: Vec<i64> = batch.iter().map(|m| m.room_id.0).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        let mut tx = self.pool.begin().await?;
+
+        // 1. The rooms' locks, in id order, and their last seqs. Everything below is read
+        // after the locks are held, so it sees every batch committed before this one.
+        let locked =
+            sqlx::query("SELECT id, last_seq FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                .bind(&rooms)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|row| -> Result<(i64, i64), StoreError> {
+                    Ok((row.try_get("id")?, row.try_get("last_seq")?))
+                })
+                .collect::<Result<HashMap<i64, i64>, StoreError>>()?;
+
+        // 2. Their members, with the counts the batch moves.
+        let members = sqlx::query(
+            "SELECT room_id, user_id, unread, last_read_seq FROM members \
+             WHERE room_id = ANY($1) ORDER BY room_id, user_id",
+        )
+        .bind(&rooms)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|row| -> Result<Member, StoreError> {
+            Ok(Member {
+                room: row.try_get("room_id")?,
+                user: row.try_get("user_id")?,
+                unread: row.try_get("unread")?,
+                last_read_seq: row.try_get("last_read_seq")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+
+        // 3. Earlier copies of retried messages, from any node.
+        let retried: Vec<&NewMessage> =
+            batch.iter().filter(|m| m.client_msg_id.is_some()).collect();
+        let mut earlier = Vec::new();
+        if !retried.is_empty() {
+            let rows = sqlx::query_as::<_, MessageRow>(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[]) \
+                   AS k(room_id, sender_id, client_msg_id) \
+                 JOIN messages m ON m.room_id = k.room_id AND m.sender_id = k.sender_id \
+                   AND m.client_msg_id = k.client_msg_id \
+                 JOIN users u ON u.id = m.sender_id"
+            ))
+            .bind(retried.iter().map(|m| m.room_id.0).collect::<Vec<_>>())
+            .bind(retried.iter().map(|m| m.sender.id.0).collect::<Vec<_>>())
+            .bind(
+                retried
+                    .iter()
+                    .map(|m| m.client_msg_id.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                earlier.push(Message::try_from(row)?);
+            }
+        }
+
+        let plan = batch::plan(
+            &batch,
+            &Locked {
+                last_seqs: locked,
+                members,
+                earlier,
+            },
+        );
+
+        // 4. One statement writes it all: the messages, the rooms' seqs and activity, and
+        // the members' unread counts and marks, with one reading of the database's clock.
+        let mut stored: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+        if !plan.rows.is_empty() {
+            let written = sqlx::query(concat!(
+                "WITH clock AS MATERIALIZED (SELECT ",
+                db_now_millis!(),
+                " AS now), \
+                 moved_rooms AS ( \
+                   UPDATE rooms r SET last_seq = t.last_seq, last_activity = clock.now \
+                   FROM UNNEST($6::BIGINT[], $7::BIGINT[]) AS t(id, last_seq), clock \
+                   WHERE r.id = t.id), \
+                 moved_members AS ( \
+                   UPDATE members mb SET unread = t.unread, last_read_seq = t.last_read_seq \
+                   FROM UNNEST($8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[]) \
+                     AS t(room_id, user_id, unread, last_read_seq) \
+                   WHERE mb.room_id = t.room_id AND mb.user_id = t.user_id) \
+                 INSERT INTO messages (room_id, seq, sender_id, body, sent_at, client_msg_id) \
+                 SELECT t.room_id, t.seq, t.sender_id, t.body, clock.now, t.client_msg_id \
+                 FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[]) \
+                   AS t(room_id, seq, sender_id, body, client_msg_id), clock \
+                 RETURNING id, room_id, seq, sent_at"
+            ))
+            .bind(plan.rows.iter().map(|r| r.room).collect::<Vec<_>>())
+            .bind(plan.rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+            .bind(
+                plan.rows
+                    .iter()
+                    .map(|r| batch[r.index].sender.id.0)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                plan.rows
+                    .iter()
+                    .map(|r| batch[r.index].text.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                plan.rows
+                    .iter()
+                    .map(|r| batch[r.index].client_msg_id.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(plan.rooms.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(plan.rooms.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(plan.members.iter().map(|m| m.room).collect::<Vec<_>>())
+            .bind(plan.members.iter().map(|m| m.user).collect::<Vec<_>>())
+            .bind(plan.members.iter().map(|m| m.unread).collect::<Vec<_>>())
+            .bind(
+                plan.members
+                    .iter()
+                    .map(|m| m.last_read_seq)
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in written {
+                stored.insert(
+                    (row.try_get("room_id")?, row.try_get("seq")?),
+                    (row.try_get("id")?, row.try_get("sent_at")?),
+                );
+            }
+        }
+        tx.commit().await?;
+
+        // The answers, in the batch's order.
+        let mut results: Vec<Result<Inserted, StoreError>> = Vec::with_capacity(batch.len());
+        for (new, outcome) in batch.into_iter().zip(plan.outcomes) {
+            let result = match outcome {
+                Outcome::NotMember => Err(StoreError::NotMember),
+                Outcome::Earlier(message) => Ok(Inserted {
+                    message,
+                    created: false,
+                    recipients: Vec::new(),
+                }),
+                Outcome::SameAs(first) => match results.get(first) {
+                    Some(Ok(inserted)) => Ok(Inserted {
+                        message: inserted.message.clone(),
+                        created: false,
+                        recipients: Vec::new(),
+                    }),
+                    _ => Err(StoreError::Backend(
+                        "a retried message's first copy was not stored".into(),
+                    )),
+                },
+                Outcome::New { seq, recipients } => {
+                    let (id, sent_at) =
+                        stored.get(&(new.room_id.0, seq)).copied().ok_or_else(|| {
+                            StoreError::Backend("a stored message was not returned".into())
+                        })?;
+                    Ok(Inserted {
+                        message: Message {
+                            id: MessageId(id),
+                            room_id: new.room_id,
+                            seq: seq_from_column(seq)?,
+                            sender: new.sender,
+                            text: new.text,
+                            sent_at: rfc3339_millis(sent_at),
+                            client_msg_id: new.client_msg_id,
+                        },
+                        created: true,
+                        recipients: recipients
+                            .into_iter()
+                            .map(|(user, unread)| (UserId(user), unread_from_column(unread)))
+                            .collect(),
+                    })
+                }
+            };
+            results.push(result);
+        }
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+//! The plan of a batch of messages: what the batch's transaction read under the rooms' locks
+//! goes in, what it must write and answer comes out. Plain data, no database, so the rules
+//! are tested on their own: in the batch's order, a message from a non-member is refused, a
+//! retried one answers its first copy (stored earlier, on any node, or earlier in this batch),
+//! and a new one takes its room's next `seq`, leaves every other member one more unread and
+//! marks everything up to it read for its sender.
+
+use super::super::NewMessage;
+use crate::model::Message;
+use std::collections::HashMap;
+
+/// A membership as read under the room's lock, and as the plan leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Member {
+    pub(super) room: i64,
+    pub(super) user: i64,
+    pub(super) unread: i64,
+    pub(super) last_read_seq: i64,
+}
+
+/// What the transaction read under the rooms' locks.
+#[derive(Debug, Default)]
+pub(super) struct Locked {
+    /// Each existing room of the batch and its `last_seq`.
+    pub(super) last_seqs: HashMap<i64, i64>,
+    /// The members of those rooms.
+    pub(super) members: Vec<Member>,
+    /// Stored messages with a room, sender and `client_msg_id` of the batch's.
+    pub(super) earlier: Vec<Message>,
+}
+
+/// What becomes of one message of the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Outcome {
+    /// The sender is not a member of the room (or there is no such room): nothing stored.
+    NotMember,
+    /// A retry of a message stored before this batch: that one is the answer.
+    Earlier(Message),
+    /// A retry of the message at this index of the batch: its copy is the answer.
+    SameAs(usize),
+    /// Stored with this `seq`; every member's unread count right after it.
+    New {
+        /// The room's next `seq`.
+        seq: i64,
+        /// (user, unread) for every member, the sender's 0.
+        recipients: Vec<(i64, i64)>,
+    },
+}
+
+/// A message to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NewRow {
+    /// Its index in the batch (for the sender, text and `client_msg_id`).
+    pub(super) index: usize,
+    pub(super) room: i64,
+    pub(super) seq: i64,
+}
+
+/// What the transaction writes, and what each message's answer is.
+#[derive(Debug, Default)]
+pub(super) struct Plan {
+    /// One per message of the batch, in its order.
+    pub(super) outcomes: Vec<Outcome>,
+    /// The messages to insert, in the batch's order.
+    pub(super) rows: Vec<NewRow>,
+    /// Each room that got messages, with its new `last_seq`.
+    pub(super) rooms: Vec<(i64, i64)>,
+    /// The members of those rooms as they are after the batch.
+    pub(super) members: Vec<Member>,
+}
+
+/// Plans `batch` over what was read under the locks (see the module doc).
+pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
+    let mut last_seqs = locked.last_seqs.clone();
+    let mut members: HashMap<i64, Vec<Member>> = HashMap::new();
+    for member in &locked.members {
+        members.entry(member.room).or_default().push(member.clone());
+    }
+    let earlier: HashMap<(i64, i64, &str), &Message> = locked
+        .earlier
+        .iter()
+        .filter_map(|m| {
+            let key = m.client_msg_id.as_deref()?;
+            Some(((m.room_id.0, m.sender.id.0, key), m))
+        })
+        .collect();
+    // Retries of messages new in this batch: their key and the first copy's index.
+    let mut firsts: HashMap<(i64, i64, &str), usize> = HashMap::new();
+    let mut plan = Plan::default();
+    let mut moved_rooms = Vec::new();
+
+    for (index, new) in batch.iter().enumerate() {
+        let room = new.room_id.0;
+        let sender = new.sender.id.0;
+        let Some(room_members) = members
+            .get_mut(&room)
+            .filter(|ms| ms.iter().any(|m| m.user == sender))
+        else {
+            plan.outcomes.push(Outcome::NotMember);
+            continue;
+        };
+        if let Some(key) = new.client_msg_id.as_deref() {
+            if let Some(message) = earlier.get(&(room, sender, key)) {
+                plan.outcomes.push(Outcome::Earlier((*message).clone()));
+                continue;
+            }
+            if let Some(&first) = firsts.get(&(room, sender, key)) {
+                plan.outcomes.push(Outcome::SameAs(first));
+                continue;
+            }
+            firsts.insert((room, sender, key), index);
+        }
+        let last_seq = last_seqs.entry(room).or_insert(0);
+        *last_seq += 1;
+        let seq = *last_seq;
+        if !moved_rooms.contains(&room) {
+            moved_rooms.push(room);
+        }
+        let mut recipients = Vec::with_capacity(room_members.len());
+        for member in room_members.iter_mut() {
+            if member.user == sender {
+                member.unread = 0;
+                member.last_read_seq = seq;
+            } else {
+                member.unread += 1;
+            }
+            recipients.push((member.user, member.unread));
+        }
+        plan.rows.push(NewRow { index, room, seq });
+        plan.outcomes.push(Outcome::New { seq, recipients });
+    }
+
+    for room in moved_rooms {
+        if let Some(&last_seq) = last_seqs.get(&room) {
+            plan.rooms.push((room, last_seq));
+        }
+        if let Some(room_members) = members.remove(&room) {
+            plan.members.extend(room_members);
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MessageId, RoomId, Seq, User, UserId};
+
+    fn user(id: i64) -> User {
+        User {
+            id: UserId(id),
+            username: format!("u{id}"),
+            display_name: format!("U{id}"),
+        }
+    }
+
+    fn message(room: i64, sender: i64, key: Option<&str>) -> NewMessage {
+        NewMessage {
+            room_id: RoomId(room),
+            sender: user(sender),
+            text: "hi".into(),
+            client_msg_id: key.map(str::to_string),
+        }
+    }
+
+    fn member(room: i64, user: i64, unread: i64, last_read_seq: i64) -> Member {
+        Member {
+            room,
+            user,
+            unread,
+            last_read_seq,
+        }
+    }
+
+    #[test]
+    fn new_messages_take_the_next_seqs_and_move_unread_in_batch_order() {
+        let locked = Locked {
+            last_seqs: HashMap::from([(10, 4), (20, 0)]),
+            members: vec![
+                member(10, 1, 0, 4),
+                member(10, 2, 3, 1),
+                member(20, 1, 0, 0),
+                member(20, 3, 0, 0),
+            ],
+            earlier: Vec::new(),
+        };
+        let batch = [
+            message(10, 1, None),
+            message(20, 3, None),
+            message(10, 2, None),
+            message(10, 1, None),
+        ];
+        let plan = plan(&batch, &locked);
+        assert_eq!(
+            plan.outcomes,
+            [
+                Outcome::New {
+                    seq: 5,
+                    recipients: vec![(1, 0), (2, 4)]
+                },
+                Outcome::New {
+                    seq: 1,
+                    recipients: vec![(1, 1), (3, 0)]
+                },
+                Outcome::New {
+                    seq: 6,
+                    recipients: vec![(1, 1), (2, 0)]
+                },
+                Outcome::New {
+                    seq: 7,
+                    recipients: vec![(1, 0), (2, 1)]
+                },
+            ]
+        );
+        let seqs: Vec<_> = plan.rows.iter().map(|r| (r.index, r.room, r.seq)).collect();
+        assert_eq!(seqs, [(0, 10, 5), (1, 20, 1), (2, 10, 6), (3, 10, 7)]);
+        assert_eq!(plan.rooms, [(10, 7), (20, 1)]);
+        assert_eq!(
+            plan.members,
+            [
+                member(10, 1, 0, 7),
+                member(10, 2, 1, 6),
+                member(20, 1, 1, 0),
+                member(20, 3, 0, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn outsiders_are_refused_and_retries_answer_their_first_copy() {
+        let stored = Message {
+            id: MessageId(99),
+            room_id: RoomId(10),
+            seq: Seq(2),
+            sender: user(1),
+            text: "first".into(),
+            sent_at: "2026-01-01T00:00:00.000Z".into(),
+            client_msg_id: Some("k1".into()),
+        };
+        let locked = Locked {
+            last_seqs: HashMap::from([(10, 2)]),
+            members: vec![member(10, 1, 0, 2), member(10, 2, 0, 2)],
+            earlier: vec![stored.clone()],
+        };
+        let batch = [
+            message(10, 1, Some("k1")),
+            message(10, 9, Some("k1")),
+            message(30, 1, None),
+            message(10, 2, Some("k1")),
+            message(10, 2, Some("k1")),
+        ];
+        let plan = plan(&batch, &locked);
+        assert_eq!(
+            plan.outcomes,
+            [
+                Outcome::Earlier(stored),
+                Outcome::NotMember,
+                Outcome::NotMember,
+                Outcome::New {
+                    seq: 3,
+                    recipients: vec![(1, 1), (2, 0)]
+                },
+                Outcome::SameAs(3),
+            ]
+        );
+        assert_eq!(plan.rows.len(), 1);
+        assert_eq!(plan.rooms, [(10, 3)]);
+    }
+
+    #[test]
+    fn a_batch_with_nothing_new_writes_nothing() {
+        let plan = plan(&[message(10, 1, None)], &Locked::default());
+        assert_eq!(plan.outcomes, [Outcome::NotMember]);
+        assert!(plan.rows.is_empty() && plan.rooms.is_empty() && plan.members.is_empty());
+    }
+}

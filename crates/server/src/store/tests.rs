@@ -1,0 +1,851 @@
+//! One suite for what the [`Store`] trait means, written once against `Arc<dyn Store>` and run
+//! on every backend: SQLite in a temporary directory, PostgreSQL in a scratch database of its
+//! own (created for the test and dropped after it).
+//!
+//! Besides each method's meaning, it holds the rules that matter once several nodes share one
+//! database, with two stores on the same data standing for two nodes: concurrent writers to
+//! one room give seqs 1..N without a gap or a repeat, a retry that reaches the other node gets
+//! the first copy, and a direct room opened from both at once is one room.
+
+use super::postgres::PostgresStore;
+use super::sqlite::SqliteStore;
+use super::*;
+use crate::model::{Message, RoomId, Seq, User};
+use sotong_testkit::ScratchDatabase;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a backend under test keeps its data while the test runs.
+enum Data {
+    Sqlite(tempfile::TempDir),
+    Postgres(Box<ScratchDatabase>),
+}
+
+/// A store under test, and the way to open another one on the same data: another node.
+struct Backend {
+    store: Arc<dyn Store>,
+    data: Data,
+}
+
+impl Backend {
+    async fn sqlite() -> Backend {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open(dir.path()).await.expect("sqlite store");
+        Backend {
+            store: Arc::new(store),
+            data: Data::Sqlite(dir),
+        }
+    }
+
+    async fn postgres() -> Backend {
+        let database = ScratchDatabase::create().await;
+        let store = PostgresStore::connect(database.url())
+            .await
+            .expect("postgres store");
+        Backend {
+            store: Arc::new(store),
+            data: Data::Postgres(Box::new(database)),
+        }
+    }
+
+    /// Another store on the same data, as a second node (or a restarted one) opens it.
+    async fn another_node(&self) -> Arc<dyn Store> {
+        match &self.data {
+            Data::Sqlite(dir) => Arc::new(SqliteStore::open(dir.path()).await.expect("sqlite")),
+            Data::Postgres(database) => Arc::new(
+                PostgresStore::connect(database.url())
+                    .await
+                    .expect("postgres"),
+            ),
+        }
+    }
+}
+
+/// Runs each suite function once per backend, as `on_sqlite::name` and `on_postgres::name`.
+macro_rules! on_every_backend {
+    ($($test:ident),+ $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(&super::Backend::sqlite().await).await;
+                }
+            )+
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(&super::Backend::postgres().await).await;
+                }
+            )+
+        }
+    };
+}
+
+on_every_backend!(
+    a_taken_username_is_a_conflict,
+    users_are_found_by_prefix_and_by_name,
+    jwt_users_are_upserted_and_never_merge_with_password_users,
+    sessions_are_stored_found_and_forgotten,
+    a_direct_room_is_one_per_pair,
+    groups_keep_their_members_and_start_newcomers_with_history_read,
+    a_batch_refuses_a_non_member_and_stores_the_rest,
+    history_comes_in_pages_by_seq_stamped_by_one_clock,
+    unread_counts_follow_read_marks,
+    rooms_come_latest_activity_first_in_pages,
+    concurrent_writes_of_every_kind_all_commit,
+    two_nodes_writing_to_one_room_give_seqs_without_gaps,
+    a_retry_on_the_other_node_gets_the_first_copy,
+    a_direct_room_opened_from_two_nodes_at_once_is_one_room,
+    the_data_outlives_the_store,
+    a_closed_store_refuses_reads_and_writes,
+);
+
+fn new_message(room: RoomId, sender: &User, text: &str, client_msg_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        room_id: room,
+        sender: sender.clone(),
+        text: text.to_string(),
+        client_msg_id: client_msg_id.map(str::to_string),
+    }
+}
+
+/// Stores `count` messages in `room` by `sender`, in batches as the group commit does.
+async fn fill(store: &dyn Store, room: RoomId, sender: &User, count: usize) {
+    for start in (0..count).step_by(100) {
+        let batch = (start..(start + 100).min(count))
+            .map(|i| new_message(room, sender, &format!("message {i}"), None))
+            .collect();
+        for result in store.insert_messages(batch).await.expect("batch") {
+            result.expect("stored");
+        }
+    }
+}
+
+/// The whole history of `room`, oldest first.
+async fn history(store: &dyn Store, room: RoomId) -> Vec<Message> {
+    store
+        .messages(
+            room,
+            Page {
+                before: None,
+                after: Some(Seq::ZERO),
+                limit: 10_000,
+            },
+        )
+        .await
+        .expect("history")
+}
+
+fn seqs(messages: &[Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.seq.0).collect()
+}
+
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items
+}
+
+/// `sentAt` as Unix milliseconds; panics unless it is RFC 3339 in UTC with milliseconds.
+fn sent_at_millis(message: &Message) -> i128 {
+    let at = &message.sent_at;
+    assert!(at.len() == 24 && at.ends_with('Z'), "{at}");
+    let parsed = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{at}: {e}"));
+    parsed.unix_timestamp_nanos() / 1_000_000
+}
+
+async fn a_taken_username_is_a_conflict(backend: &Backend) {
+    let store = &backend.store;
+    store
+        .create_user("ana", "Ana", Some("hash"))
+        .await
+        .expect("first");
+    let again = store.create_user("ana", "Ana", Some("hash")).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let jwt = store.upsert_user("ana", Some("Ana")).await;
+    assert!(matches!(jwt, Err(StoreError::Conflict(_))), "{jwt:?}");
+    store.close().await;
+}
+
+async fn users_are_found_by_prefix_and_by_name(backend: &Backend) {
+    let store = &backend.store;
+    let mut users = Vec::new();
+    for name in ["ana", "anabel", "a_b", "axb", "bob"] {
+        users.push(store.upsert_user(name, None).await.expect("user"));
+    }
+    let names = |found: Vec<User>| found.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.search_users("an", 10).await.expect("search")),
+        ["ana", "anabel"]
+    );
+    assert_eq!(
+        names(store.search_users("A", 10).await.expect("search")),
+        ["a_b", "ana", "anabel", "axb"],
+        "lower-cased, in byte order"
+    );
+    assert_eq!(
+        names(store.search_users("a", 2).await.expect("search")),
+        ["a_b", "ana"]
+    );
+    assert_eq!(
+        names(store.search_users("a_", 10).await.expect("search")),
+        ["a_b"],
+        "`_` is itself, not any character"
+    );
+    assert!(store
+        .search_users("%", 10)
+        .await
+        .expect("search")
+        .is_empty());
+
+    let found = store
+        .users_by_username(&["bob".into(), "nobody".into(), "ana".into()])
+        .await
+        .expect("by name");
+    assert_eq!(
+        sorted(found.into_iter().map(|u| u.id).collect()),
+        [users[0].id, users[4].id]
+    );
+    assert!(store
+        .users_by_username(&[])
+        .await
+        .expect("none asked")
+        .is_empty());
+    store.close().await;
+}
+
+async fn jwt_users_are_upserted_and_never_merge_with_password_users(backend: &Backend) {
+    let store = &backend.store;
+    let jo = store.upsert_user("jo", None).await.expect("jo");
+    assert_eq!(
+        (jo.username.as_str(), jo.display_name.as_str()),
+        ("jo", "jo")
+    );
+    let renamed = store.upsert_user("jo", Some("Jo")).await.expect("renamed");
+    assert_eq!((renamed.id, renamed.display_name.as_str()), (jo.id, "Jo"));
+    let again = store.upsert_user("jo", None).await.expect("again");
+    assert_eq!(again, renamed, "no name given keeps the stored one");
+    let credentials = store.user_credentials("jo").await.expect("read");
+    assert_eq!(
+        credentials.map(|c| (c.user, c.password_hash)),
+        Some((renamed, None))
+    );
+
+    let pw = store
+        .create_user("pw", "Pw", Some("hash"))
+        .await
+        .expect("pw");
+    let credentials = store
+        .user_credentials("pw")
+        .await
+        .expect("read")
+        .expect("user");
+    assert_eq!(credentials.user, pw);
+    assert_eq!(credentials.password_hash.as_deref(), Some("hash"));
+    assert!(matches!(
+        store.upsert_user("pw", None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store
+        .user_credentials("nobody")
+        .await
+        .expect("read")
+        .is_none());
+    store.close().await;
+}
+
+async fn sessions_are_stored_found_and_forgotten(backend: &Backend) {
+    let store = &backend.store;
+    let user = store.upsert_user("sam", Some("Sam")).await.expect("user");
+    store
+        .create_session(b"token one", user.id, 42)
+        .await
+        .expect("session");
+    assert_eq!(
+        store.session_user(b"token one").await.expect("read"),
+        Some((user, 42))
+    );
+    assert_eq!(store.session_user(b"token two").await.expect("read"), None);
+    assert!(store.delete_session(b"token one").await.expect("delete"));
+    assert!(!store.delete_session(b"token one").await.expect("again"));
+    assert_eq!(store.session_user(b"token one").await.expect("read"), None);
+    store.close().await;
+}
+
+async fn a_direct_room_is_one_per_pair(backend: &Backend) {
+    let store = &backend.store;
+    let a = store.upsert_user("a", Some("Ann")).await.expect("a");
+    let b = store.upsert_user("b", Some("Ben")).await.expect("b");
+    let c = store.upsert_user("c", None).await.expect("c");
+    let (room, created) = store.direct_room(a.id, b.id).await.expect("room");
+    assert!(created);
+    assert_eq!(
+        store.direct_room(b.id, a.id).await.expect("again"),
+        (room, false)
+    );
+    assert_eq!(
+        store.find_direct_room(b.id, a.id).await.expect("find"),
+        Some(room)
+    );
+    assert_eq!(
+        store.find_direct_room(a.id, c.id).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.room_kind(room).await.expect("kind"),
+        Some(RoomKind::Direct)
+    );
+    let seen_by_a = store.room(room, a.id).await.expect("view").expect("room");
+    assert_eq!(seen_by_a.name, "Ben", "named after the other member");
+    assert_eq!(
+        store
+            .room(room, b.id)
+            .await
+            .expect("view")
+            .expect("room")
+            .name,
+        "Ann"
+    );
+    assert_eq!(
+        sorted(seen_by_a.members.iter().map(|u| u.id).collect()),
+        [a.id, b.id]
+    );
+    assert_eq!((seen_by_a.unread, seen_by_a.last_read_seq), (0, Seq::ZERO));
+    assert!(seen_by_a.last_message.is_none());
+
+    let nowhere = RoomId(999_999);
+    assert_eq!(store.room_kind(nowhere).await.expect("kind"), None);
+    assert!(store.room(nowhere, a.id).await.expect("view").is_none());
+    assert_eq!(store.last_seq(nowhere).await.expect("last"), Seq::ZERO);
+    store.close().await;
+}
+
+async fn groups_keep_their_members_and_start_newcomers_with_history_read(backend: &Backend) {
+    let store = &backend.store;
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let c = store.upsert_user("c", None).await.expect("c");
+    let group = store
+        .create_group("Team", a.id, &[b.id, b.id, a.id])
+        .await
+        .expect("group");
+    assert_eq!(
+        store.room_kind(group).await.expect("kind"),
+        Some(RoomKind::Group)
+    );
+    assert_eq!(
+        sorted(store.member_ids(group).await.expect("members")),
+        [a.id, b.id],
+        "duplicates ignored"
+    );
+    assert!(store.is_member(group, b.id).await.expect("member"));
+    assert!(!store.is_member(group, c.id).await.expect("member"));
+    fill(store.as_ref(), group, &a, 2).await;
+
+    assert_eq!(
+        store
+            .add_members(group, &[b.id, c.id, c.id])
+            .await
+            .expect("add"),
+        [c.id],
+        "only the new member, once"
+    );
+    let seen_by_c = store.room(group, c.id).await.expect("view").expect("room");
+    assert_eq!(seen_by_c.name, "Team");
+    assert_eq!(
+        (seen_by_c.unread, seen_by_c.last_read_seq),
+        (0, Seq(2)),
+        "a newcomer has nothing unread"
+    );
+    assert_eq!(seen_by_c.members.len(), 3);
+    assert_eq!(seen_by_c.last_message.expect("last").text, "message 1");
+
+    assert!(store.remove_member(group, c.id).await.expect("remove"));
+    assert!(!store.remove_member(group, c.id).await.expect("again"));
+    assert!(!store.is_member(group, c.id).await.expect("member"));
+    let seen_by_outsider = store.room(group, c.id).await.expect("view").expect("room");
+    assert_eq!(
+        (seen_by_outsider.unread, seen_by_outsider.last_read_seq),
+        (0, Seq::ZERO)
+    );
+    let refused = store.add_members(RoomId(999_999), &[c.id]).await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound(_))),
+        "{refused:?}"
+    );
+    store.close().await;
+}
+
+async fn a_batch_refuses_a_non_member_and_stores_the_rest(backend: &Backend) {
+    let store = &backend.store;
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let outsider = store.upsert_user("c", None).await.expect("c");
+    let (room, _) = store.direct_room(a.id, b.id).await.expect("room");
+    let results = store
+        .insert_messages(vec![
+            new_message(room, &a, "one", Some("k1")),
+            new_message(room, &outsider, "intruder", None),
+            new_message(room, &b, "two", None),
+            new_message(room, &a, "one again", Some("k1")),
+            new_message(RoomId(999_999), &a, "nowhere", None),
+        ])
+        .await
+        .expect("batch");
+    let outcomes: Vec<_> = results
+        .iter()
+        .map(|r| r.as_ref().map(|i| (i.message.seq, i.created)).ok())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            Some((Seq(1), true)),
+            None,
+            Some((Seq(2), true)),
+            Some((Seq(1), false)),
+            None,
+        ]
+    );
+    assert!(matches!(results[1], Err(StoreError::NotMember)));
+    assert!(matches!(results[4], Err(StoreError::NotMember)));
+    let stored = results[0].as_ref().expect("stored");
+    assert_eq!(sorted(stored.recipients.clone()), [(a.id, 0), (b.id, 1)]);
+    let second = results[2].as_ref().expect("stored");
+    assert_eq!(sorted(second.recipients.clone()), [(a.id, 1), (b.id, 0)]);
+    let retry = results[3].as_ref().expect("answered");
+    assert_eq!(retry.message, stored.message, "the first copy");
+    assert!(retry.recipients.is_empty(), "nothing new to deliver");
+
+    // A retry in a later batch gets the first copy too.
+    let later = store
+        .insert_message(new_message(room, &a, "one, later", Some("k1")))
+        .await
+        .expect("retry");
+    assert!(!later.created);
+    assert_eq!(later.message, stored.message);
+
+    // History decodes the same message the insert answered.
+    let history = history(store.as_ref(), room).await;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0], stored.message);
+    assert_eq!(history[1], second.message);
+    assert_eq!(store.last_seq(room).await.expect("last"), Seq(2));
+    store.close().await;
+}
+
+async fn history_comes_in_pages_by_seq_stamped_by_one_clock(backend: &Backend) {
+    let store = &backend.store;
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let (room, _) = store.direct_room(a.id, b.id).await.expect("room");
+    let started = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    fill(store.as_ref(), room, &a, 10).await;
+    let page = |before: Option<u64>, after: Option<u64>, limit: u32| {
+        let store = store.clone();
+        async move {
+            let page = Page {
+                before: before.map(Seq),
+                after: after.map(Seq),
+                limit,
+            };
+            seqs(&store.messages(room, page).await.expect("page"))
+        }
+    };
+    assert_eq!(page(None, None, 3).await, [8, 9, 10], "the newest page");
+    assert_eq!(page(Some(8), None, 3).await, [5, 6, 7]);
+    assert_eq!(page(None, Some(7), 2).await, [8, 9]);
+    assert_eq!(page(Some(5), Some(1), 10).await, [2, 3, 4]);
+    assert_eq!(page(None, Some(10), 10).await, Vec::<u64>::new());
+    assert_eq!(page(None, Some(u64::MAX), 10).await, Vec::<u64>::new());
+    assert_eq!(store.last_seq(room).await.expect("last"), Seq(10));
+
+    let all = history(store.as_ref(), room).await;
+    assert_eq!(seqs(&all), (1..=10).collect::<Vec<_>>());
+    let stamps: Vec<i128> = all.iter().map(sent_at_millis).collect();
+    assert!(
+        stamps.windows(2).all(|w| w[0] <= w[1]),
+        "sentAt follows seq: {stamps:?}"
+    );
+    // The store's clock (the database's, for PostgreSQL) agrees with this one within reason.
+    assert!(
+        (stamps[0] - started).abs() < 5 * 60 * 1000,
+        "{stamps:?} vs {started}"
+    );
+    store.close().await;
+}
+
+async fn unread_counts_follow_read_marks(backend: &Backend) {
+    let store = &backend.store;
+    let a = store.upsert_user("reader", None).await.expect("a");
+    let b = store.upsert_user("writer", None).await.expect("b");
+    let c = store.upsert_user("outsider", None).await.expect("c");
+    let (room, _) = store.direct_room(a.id, b.id).await.expect("room");
+    fill(store.as_ref(), room, &b, 30).await;
+    fill(store.as_ref(), room, &a, 1).await; // seq 31: a's own message moves a's mark
+    fill(store.as_ref(), room, &b, 9).await; // seqs 32..=40
+    let unread = |viewer| {
+        let store = store.clone();
+        async move {
+            store
+                .room(room, viewer)
+                .await
+                .expect("room")
+                .expect("some")
+                .unread
+        }
+    };
+    assert_eq!(unread(a.id).await, 9);
+    assert_eq!(
+        store.mark_read(room, a.id, Seq(35)).await.expect("mark"),
+        Seq(35)
+    );
+    assert_eq!(unread(a.id).await, 5);
+    assert_eq!(
+        store.mark_read(room, a.id, Seq(10)).await.expect("mark"),
+        Seq(35),
+        "never backwards"
+    );
+    assert_eq!(unread(a.id).await, 5);
+    assert_eq!(
+        store.mark_read(room, a.id, Seq(1000)).await.expect("mark"),
+        Seq(40),
+        "clamped"
+    );
+    assert_eq!(unread(a.id).await, 0);
+    assert_eq!(unread(b.id).await, 0, "sending reads everything before");
+    assert!(matches!(
+        store.mark_read(room, c.id, Seq(1)).await,
+        Err(StoreError::NotMember)
+    ));
+    assert!(matches!(
+        store.mark_read(RoomId(999_999), a.id, Seq(1)).await,
+        Err(StoreError::NotMember)
+    ));
+    store.close().await;
+}
+
+async fn rooms_come_latest_activity_first_in_pages(backend: &Backend) {
+    let store = &backend.store;
+    let me = store.upsert_user("me", None).await.expect("me");
+    let friend = store
+        .upsert_user("friend", Some("Friend"))
+        .await
+        .expect("friend");
+    let mut rooms = Vec::new();
+    for i in 0..5 {
+        rooms.push(
+            store
+                .create_group(&format!("g{i}"), me.id, &[friend.id])
+                .await
+                .expect("group"),
+        );
+    }
+    let (direct, _) = store.direct_room(me.id, friend.id).await.expect("direct");
+    // Activity is in milliseconds: let the clock move on before the oldest room speaks.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    fill(store.as_ref(), rooms[0], &friend, 1).await;
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.rooms_of(me.id, after, 2).await.expect("page");
+        assert!(page.rooms.len() <= 2);
+        seen.extend(page.rooms);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let ids: Vec<RoomId> = seen.iter().map(|r| r.id).collect();
+    assert_eq!(ids[0], rooms[0], "the room with the newest message first");
+    assert_eq!(
+        sorted(ids.clone()),
+        sorted(rooms.iter().copied().chain([direct]).collect()),
+        "every room once"
+    );
+    let first = &seen[0];
+    assert_eq!((first.unread, first.members.len()), (1, 2));
+    assert_eq!(first.last_message.as_ref().expect("last").text, "message 0");
+    let direct_view = seen.iter().find(|r| r.id == direct).expect("direct");
+    assert_eq!(direct_view.name, "Friend");
+    assert!(direct_view.last_message.is_none());
+
+    let all = store.rooms_of(me.id, None, 100).await.expect("all");
+    assert_eq!(all.rooms.len(), 6);
+    assert!(all.next.is_none());
+    assert_eq!(
+        all.rooms.iter().map(|r| r.id).collect::<Vec<_>>(),
+        ids,
+        "pages walk the same order"
+    );
+    let stranger = store.upsert_user("stranger", None).await.expect("stranger");
+    assert!(store
+        .rooms_of(stranger.id, None, 10)
+        .await
+        .expect("none")
+        .rooms
+        .is_empty());
+    store.close().await;
+}
+
+async fn concurrent_writes_of_every_kind_all_commit(backend: &Backend) {
+    let store = &backend.store;
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let (room, _) = store.direct_room(a.id, b.id).await.expect("room");
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        let (a, b) = (a.clone(), b.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_message(new_message(room, &a, &format!("m{i}"), None))
+                .await
+                .expect("message");
+            store.mark_read(room, b.id, Seq(1)).await.expect("mark");
+            let group = store
+                .create_group(&format!("g{i}"), a.id, &[b.id])
+                .await
+                .expect("group");
+            store.add_members(group, &[b.id]).await.expect("add");
+            store
+                .create_session(format!("token{i}").as_bytes(), a.id, 1)
+                .await
+                .expect("session");
+            store.room(group, b.id).await.expect("view").expect("room");
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    assert_eq!(store.last_seq(room).await.expect("last"), Seq(20));
+    let page = store.rooms_of(b.id, None, 100).await.expect("rooms");
+    assert_eq!(page.rooms.len(), 21);
+    store.close().await;
+}
+
+async fn two_nodes_writing_to_one_room_give_seqs_without_gaps(backend: &Backend) {
+    let one = backend.store.clone();
+    let two = backend.another_node().await;
+    let a = one.upsert_user("a", None).await.expect("a");
+    let b = one.upsert_user("b", None).await.expect("b");
+    let (first, _) = one.direct_room(a.id, b.id).await.expect("room");
+    let second = one.create_group("g", a.id, &[b.id]).await.expect("group");
+
+    // Each node commits batches that span both rooms, listing them in opposite orders: the
+    // rooms are locked in id order whatever the batch's order, so neither waits on the other
+    // for ever.
+    const BATCHES: usize = 20;
+    let mut tasks = Vec::new();
+    for (node, store) in [one.clone(), two.clone()].into_iter().enumerate() {
+        let (a, b) = (a.clone(), b.clone());
+        tasks.push(tokio::spawn(async move {
+            let (here, there) = if node == 0 {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            let mut created: usize = 0;
+            for i in 0..BATCHES {
+                let batch = vec![
+                    new_message(here, &a, &format!("{node}-{i}-1"), None),
+                    new_message(there, &b, &format!("{node}-{i}-2"), None),
+                    new_message(here, &b, &format!("{node}-{i}-3"), None),
+                ];
+                for result in store.insert_messages(batch).await.expect("batch") {
+                    assert!(result.expect("stored").created);
+                    created += 1;
+                }
+            }
+            created
+        }));
+    }
+    let mut created: usize = 0;
+    for task in tasks {
+        created += task.await.expect("node");
+    }
+    assert_eq!(created, 2 * BATCHES * 3);
+
+    for (room, expected) in [(first, 3 * BATCHES), (second, 3 * BATCHES)] {
+        let stored = history(one.as_ref(), room).await;
+        assert_eq!(
+            seqs(&stored),
+            (1..=expected as u64).collect::<Vec<_>>(),
+            "one seq each, no gaps, no repeats"
+        );
+        assert_eq!(
+            one.last_seq(room).await.expect("last"),
+            Seq(expected as u64)
+        );
+        assert_eq!(
+            two.last_seq(room).await.expect("last"),
+            Seq(expected as u64)
+        );
+        let stamps: Vec<i128> = stored.iter().map(sent_at_millis).collect();
+        assert!(
+            stamps.windows(2).all(|w| w[0] <= w[1]),
+            "sentAt follows seq whichever node stored it"
+        );
+        // Each node's messages keep their batch order within the room.
+        for node in 0..2 {
+            let texts: Vec<&str> = stored
+                .iter()
+                .map(|m| m.text.as_str())
+                .filter(|t| t.starts_with(&format!("{node}-")))
+                .collect();
+            let mut expected = texts.clone();
+            expected.sort_by_key(|t| {
+                let parts: Vec<usize> = t.split('-').filter_map(|p| p.parse().ok()).collect();
+                (parts[1], parts[2])
+            });
+            assert_eq!(texts, expected);
+        }
+    }
+    // Everything after a's own last message is b's: a's read mark and unread add up.
+    let view = one.room(first, a.id).await.expect("view").expect("room");
+    assert_eq!(view.last_read_seq.0 + view.unread, 3 * BATCHES as u64);
+    one.close().await;
+    two.close().await;
+}
+
+async fn a_retry_on_the_other_node_gets_the_first_copy(backend: &Backend) {
+    let one = backend.store.clone();
+    let two = backend.another_node().await;
+    let a = one.upsert_user("a", None).await.expect("a");
+    let b = one.upsert_user("b", None).await.expect("b");
+    let (room, _) = one.direct_room(a.id, b.id).await.expect("room");
+
+    const KEYS: usize = 20;
+    let mut tasks = Vec::new();
+    for store in [one.clone(), two.clone()] {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for key in 0..KEYS {
+                let key = format!("key-{key}");
+                let inserted = store
+                    .insert_message(new_message(room, &a, &key, Some(&key)))
+                    .await
+                    .expect("stored, or answered with the first copy");
+                answers.push((inserted.message, inserted.created));
+            }
+            answers
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("node"));
+    }
+    for ((first, first_created), (second, second_created)) in answers[0].iter().zip(&answers[1]) {
+        assert_eq!(first, second, "both nodes answer the same message");
+        assert!(
+            first_created ^ second_created,
+            "exactly one node created it"
+        );
+    }
+    let stored = history(one.as_ref(), room).await;
+    assert_eq!(seqs(&stored), (1..=KEYS as u64).collect::<Vec<_>>());
+    one.close().await;
+    two.close().await;
+}
+
+async fn a_direct_room_opened_from_two_nodes_at_once_is_one_room(backend: &Backend) {
+    let one = backend.store.clone();
+    let two = backend.another_node().await;
+    const PAIRS: usize = 10;
+    let mut users = Vec::new();
+    for i in 0..=PAIRS {
+        users.push(one.upsert_user(&format!("u{i}"), None).await.expect("user"));
+    }
+    let me = users[0].id;
+    let mut opened = Vec::new();
+    for other in users[1..].iter().map(|u| u.id) {
+        let (one, two) = (one.clone(), two.clone());
+        opened.push(tokio::spawn(async move {
+            let (from_one, from_two) =
+                tokio::join!(one.direct_room(me, other), two.direct_room(other, me));
+            (
+                other,
+                from_one.expect("node one"),
+                from_two.expect("node two"),
+            )
+        }));
+    }
+    for task in opened {
+        let (other, (room_one, created_one), (room_two, created_two)) = task.await.expect("pair");
+        assert_eq!(room_one, room_two, "one room for the pair");
+        assert!(created_one ^ created_two, "created once");
+        assert_eq!(
+            sorted(one.member_ids(room_one).await.expect("members")),
+            sorted(vec![me, other])
+        );
+    }
+    assert_eq!(
+        one.rooms_of(me, None, 100)
+            .await
+            .expect("rooms")
+            .rooms
+            .len(),
+        PAIRS
+    );
+    one.close().await;
+    two.close().await;
+}
+
+async fn the_data_outlives_the_store(backend: &Backend) {
+    let store = &backend.store;
+    let a = store.create_user("a", "A", Some("hash")).await.expect("a");
+    let b = store.upsert_user("b", Some("B")).await.expect("b");
+    let (room, _) = store.direct_room(a.id, b.id).await.expect("room");
+    store
+        .insert_message(new_message(room, &a, "kept", None))
+        .await
+        .expect("message");
+    store
+        .create_session(b"token", b.id, 42)
+        .await
+        .expect("session");
+    store.close().await;
+
+    let store = backend.another_node().await;
+    let credentials = store
+        .user_credentials("a")
+        .await
+        .expect("read")
+        .expect("user");
+    assert_eq!(credentials.user, a);
+    assert_eq!(credentials.password_hash.as_deref(), Some("hash"));
+    assert_eq!(
+        store.session_user(b"token").await.expect("read"),
+        Some((b.clone(), 42))
+    );
+    let view = store.room(room, b.id).await.expect("read").expect("room");
+    assert_eq!(view.name, "A");
+    assert_eq!(view.unread, 1);
+    assert_eq!(view.last_message.expect("message").text, "kept");
+    assert_eq!(
+        store.find_direct_room(b.id, a.id).await.expect("read"),
+        Some(room)
+    );
+    assert_eq!(
+        store
+            .insert_message(new_message(room, &b, "and more", None))
+            .await
+            .expect("message")
+            .message
+            .seq,
+        Seq(2),
+        "seqs go on where they were"
+    );
+    store.close().await;
+}
+
+async fn a_closed_store_refuses_reads_and_writes(backend: &Backend) {
+    let store = &backend.store;
+    store.ping().await.expect("open");
+    store.close().await;
+    assert!(store.ping().await.is_err());
+    assert!(store.upsert_user("late", None).await.is_err());
+}
