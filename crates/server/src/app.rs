@@ -24,6 +24,7 @@ use crate::hub::Hub;
 use crate::limits::{raise_open_file_limit, Admission, ConnectionCaps};
 use crate::metrics::Metrics;
 use crate::rooms::Chat;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use crate::throttle::UserBudgets;
@@ -71,7 +72,8 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// Opens the store and builds the parts.
+    /// Opens the store (PostgreSQL with `database_url`, else SQLite in `data_dir`) and builds
+    /// the parts.
     ///
     /// # Errors
     /// An invalid configuration or a store that cannot be opened.
@@ -90,7 +92,19 @@ impl App {
             websockets_per_ip = caps.websockets_per_ip,
             "connection limits"
         );
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
+        let store: Arc<dyn Store> = match &config.database_url {
+            // The URL may carry a password: it is never logged.
+            Some(url) => {
+                let store = PostgresStore::connect(url).await?;
+                tracing::info!(store = "postgresql", "store opened");
+                Arc::new(store)
+            }
+            None => {
+                let store = SqliteStore::open(&config.data_dir).await?;
+                tracing::info!(store = "sqlite", data_dir = %config.data_dir.display(), "store opened");
+                Arc::new(store)
+            }
+        };
         let hub = Arc::new(Hub::new());
         let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new(hub.clone()));
         let metrics = Arc::new(Metrics::new());

@@ -14,9 +14,10 @@ use std::path::PathBuf;
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Folder of the embedded SQLite store.
+    /// Folder of the embedded SQLite store (unused with `database_url`).
     pub data_dir: PathBuf,
-    /// `postgres://…` to use PostgreSQL instead of SQLite (not available in this build yet).
+    /// `postgres://…` to use PostgreSQL instead of SQLite: the store that several nodes can
+    /// share. The database must exist; the server applies its migrations at start.
     pub database_url: Option<String>,
     /// `redis://…` for fan-out between nodes (not available in this build yet).
     pub redis_url: Option<String>,
@@ -94,12 +95,14 @@ impl Config {
     /// # Errors
     /// A description of the first setting that is not acceptable.
     pub fn validate(&self) -> Result<(), String> {
-        if self.database_url.is_some() {
-            return Err(
-                "--database-url (PostgreSQL) is not supported by this build yet; \
-                        omit it to use the embedded SQLite store"
-                    .into(),
-            );
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(
+                    "--database-url must be a postgres:// (or postgresql://) URL; \
+                     omit it to use the embedded SQLite store"
+                        .into(),
+                );
+            }
         }
         if self.redis_url.is_some() {
             return Err(
@@ -268,5 +271,18 @@ mod tests {
         let from_file: Config =
             serde_json::from_value(serde_json::json!({"registration": "closed"})).expect("config");
         assert_eq!(from_file.registration, Some(Registration::Closed));
+    }
+
+    #[test]
+    fn a_database_url_must_name_postgresql() {
+        let mut config = Config::default();
+        for url in ["postgres://db/sotong", "postgresql://u:p@db:5432/sotong"] {
+            config.database_url = Some(url.into());
+            assert_eq!(config.validate(), Ok(()), "{url}");
+        }
+        for url in ["mysql://db/sotong", "sotong.db", ""] {
+            config.database_url = Some(url.into());
+            assert!(config.validate().is_err(), "{url}");
+        }
     }
 }

@@ -18,7 +18,8 @@
 //! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP; [`users`]:
 //!   finding users. Under the rules, the commit pipeline (module `commit`): group commit,
 //!   publication in commit order.
-//! - [`store`]: durable state behind the [`store::Store`] trait ([`store::sqlite::SqliteStore`]).
+//! - [`store`]: durable state behind the [`store::Store`] trait ([`store::sqlite::SqliteStore`],
+//!   embedded; [`store::postgres::PostgresStore`], shared by several nodes).
 //! - [`limits`]: connection caps sized from the open-file limit, accept back-off;
 //!   [`client_addr`]: the client's address behind trusted proxies.
 //! - [`web_assets`]: the web app, built into the binary or from `--web-dir`.
