@@ -14,9 +14,9 @@
 //!
 //! What the backends share and what each has of its own:
 //! - shared, here: the trait and its meaning (the one test suite in `store/tests.rs` runs
-//!   against both), the rules that turn stored values into the model ([`seq_from_column`],
-//!   [`kind_from_column`], [`unread_from_column`]) and that key them ([`direct_key`],
-//!   [`like_prefix`]);
+//!   against both), the rules that turn stored values into the model (`seq_from_column`,
+//!   `kind_from_column`, `unread_from_column`) and that key them (`direct_key`,
+//!   `like_prefix`);
 //! - the same tables and columns with the same meaning, written once per dialect
 //!   (`migrations/sqlite`, `migrations/postgres`);
 //! - per backend: every SQL statement. The dialects differ where it matters (SQLite's
