@@ -17,7 +17,7 @@
 //! `session`, `server`), so the modules form no import circle.
 
 use crate::auth::Auth;
-use crate::broker::{Broker, MemoryBroker};
+use crate::broker::{Broker, MemoryBroker, RedisBroker, RedisSettings};
 use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::hub::Hub;
@@ -106,8 +106,20 @@ impl App {
             }
         };
         let hub = Arc::new(Hub::new());
-        let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new(hub.clone()));
         let metrics = Arc::new(Metrics::new());
+        let broker: Arc<dyn Broker> = match &config.redis_url {
+            Some(url) => {
+                let settings = RedisSettings {
+                    channel_prefix: config.redis_channel_prefix.clone(),
+                    ..RedisSettings::new(url.clone())
+                };
+                Arc::new(
+                    RedisBroker::start(hub.clone(), &settings, metrics.clone())
+                        .map_err(|err| ServerError::Config(format!("--redis-url: {err}")))?,
+                )
+            }
+            None => Arc::new(MemoryBroker::new(hub.clone())),
+        };
         let chat = Chat::new(
             store.clone(),
             broker.clone(),

@@ -19,8 +19,12 @@ pub struct Config {
     /// `postgres://…` to use PostgreSQL instead of SQLite: the store that several nodes can
     /// share. The database must exist; the server applies its migrations at start.
     pub database_url: Option<String>,
-    /// `redis://…` for fan-out between nodes (not available in this build yet).
+    /// `redis://…` for fan-out between nodes: publications reach the other nodes' connections
+    /// through Redis pub/sub. Several nodes also need one shared store (PostgreSQL).
     pub redis_url: Option<String>,
+    /// Start of the Redis channel names: nodes with the same prefix hear each other, so
+    /// several deployments can share one Redis. TOML only.
+    pub redis_channel_prefix: String,
     /// HS256 secret for application-issued JWTs; `jwt_secret` here or `auth.jwt_secret`.
     pub jwt_secret: Option<String>,
     /// Whether anyone may create an account with `POST /api/register`; unset, it is open
@@ -56,6 +60,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             redis_url: None,
+            redis_channel_prefix: "sotong".into(),
             jwt_secret: None,
             registration: None,
             allowed_origins: Vec::new(),
@@ -104,10 +109,19 @@ impl Config {
                 );
             }
         }
-        if self.redis_url.is_some() {
-            return Err(
-                "--redis-url (multi-node fan-out) is not supported by this build yet".into(),
-            );
+        if let Some(url) = &self.redis_url {
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("redis+unix://")
+                || url.starts_with("unix://"))
+            {
+                return Err("--redis-url must be a redis:// URL".into());
+            }
+        }
+        if self.redis_channel_prefix.is_empty()
+            || self.redis_channel_prefix.chars().any(char::is_whitespace)
+        {
+            return Err("redis_channel_prefix must be non-empty, without spaces".into());
         }
         if let Some(secret) = self.jwt_secret() {
             if secret.len() < 16 {

@@ -17,6 +17,11 @@
 //! not queue behind messages: they go on a second, small *control* lane that the session reads
 //! first, even while it is busy writing a long `since-seq` replay to a slow socket. A right
 //! that is gone must stop the frames it guarded at once, not after everything queued before.
+//!
+//! Presence: a broker that listens only for the users connected here (the Redis broker
+//! subscribes one channel per user) learns of them through [`Hub::watch_presence`], a feed of
+//! "first connection of this user here" and "last one gone". The hub sends into it and never
+//! learns who reads it, so the direction stays broker → hub.
 
 use crate::model::{message_event_json, Message, RoomEventBody, RoomId, Seq, User, UserId};
 use crate::publication::{ConnectionId, Publication, UserEvent};
@@ -216,11 +221,32 @@ impl Mailbox {
     }
 }
 
+/// A change in which users have connections on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// The user's first connection here registered.
+    Arrived(UserId),
+    /// The user's last connection here went away.
+    Gone(UserId),
+}
+
+impl Presence {
+    /// The user whose presence changed.
+    pub fn user(self) -> UserId {
+        match self {
+            Presence::Arrived(user) | Presence::Gone(user) => user,
+        }
+    }
+}
+
 /// This node's connections by user.
 #[derive(Debug)]
 pub struct Hub {
     users: RwLock<HashMap<UserId, Vec<Arc<Mailbox>>>>,
     next_id: AtomicU64,
+    /// Where presence changes go, once a broker asked for them. Sent to while the `users`
+    /// write lock is held, so the feed's order is the map's.
+    presence: OnceLock<mpsc::UnboundedSender<Presence>>,
 }
 
 impl Default for Hub {
@@ -236,6 +262,46 @@ impl Hub {
         Hub {
             users: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
+            presence: OnceLock::new(),
+        }
+    }
+
+    /// Starts reporting presence changes: returns the users connected here now and the feed
+    /// of every change after that (none is missed between the two). A hub reports to one
+    /// watcher; a second call gets `None`.
+    ///
+    /// The feed is unbounded because the hub must never wait (it sends from `Drop`); it holds
+    /// at most one item per connection opened or closed since the watcher last read it.
+    pub fn watch_presence(&self) -> Option<(Vec<UserId>, mpsc::UnboundedReceiver<Presence>)> {
+        let users = self.write();
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.presence.set(tx).ok()?;
+        let here = users
+            .iter()
+            .filter(|(_, connections)| !connections.is_empty())
+            .map(|(user, _)| *user)
+            .collect();
+        Some((here, rx))
+    }
+
+    /// Whether `user` has a connection on this node.
+    pub fn is_present(&self, user: UserId) -> bool {
+        self.read().get(&user).is_some_and(|c| !c.is_empty())
+    }
+
+    /// Every user with a connection on this node.
+    pub fn users_here(&self) -> Vec<UserId> {
+        self.read()
+            .iter()
+            .filter(|(_, connections)| !connections.is_empty())
+            .map(|(user, _)| *user)
+            .collect()
+    }
+
+    fn report(&self, change: Presence) {
+        if let Some(feed) = self.presence.get() {
+            // A watcher that has gone no longer needs to know.
+            let _ = feed.send(change);
         }
     }
 
@@ -262,9 +328,15 @@ impl Hub {
             let mut users = self.write();
             let connections = users.entry(user).or_default();
             if connections.len() >= max_per_user {
+                if connections.is_empty() {
+                    users.remove(&user);
+                }
                 return None;
             }
             connections.push(mailbox.clone());
+            if connections.len() == 1 {
+                self.report(Presence::Arrived(user));
+            }
         }
         let registration = Registration {
             hub: self.clone(),
@@ -362,6 +434,7 @@ impl Drop for Registration {
             list.retain(|m| m.id != self.mailbox.id);
             if list.is_empty() {
                 users.remove(&self.user);
+                self.hub.report(Presence::Gone(self.user));
             }
         }
     }
@@ -527,5 +600,35 @@ mod tests {
             Ok(Outbound::User(event)) if matches!(*event, UserEvent::Read { .. })
         ));
         assert!(!reg.mailbox().kicked.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn presence_reports_the_first_connection_and_the_last_one_gone() {
+        let hub = Arc::new(Hub::new());
+        let (early, _rx) = hub.register(UserId(9), 2, 8).expect("room");
+        let (here, mut feed) = hub.watch_presence().expect("first watcher");
+        assert_eq!(here, vec![UserId(9)]);
+        assert!(hub.watch_presence().is_none(), "one watcher");
+        let (a1, _rx1) = hub.register(UserId(1), 2, 8).expect("room");
+        let (a2, _rx2) = hub.register(UserId(1), 2, 8).expect("room");
+        assert_eq!(feed.try_recv(), Ok(Presence::Arrived(UserId(1))));
+        assert!(
+            feed.try_recv().is_err(),
+            "a second connection changes nothing"
+        );
+        drop(a1);
+        assert!(feed.try_recv().is_err(), "one connection is still here");
+        assert!(hub.is_present(UserId(1)));
+        drop(a2);
+        assert_eq!(feed.try_recv(), Ok(Presence::Gone(UserId(1))));
+        assert!(!hub.is_present(UserId(1)));
+        assert!(hub.register(UserId(2), 2, 0).is_none());
+        assert!(
+            feed.try_recv().is_err(),
+            "a refused connection is never here"
+        );
+        assert_eq!(hub.users_here(), vec![UserId(9)]);
+        drop(early);
+        assert_eq!(feed.try_recv(), Ok(Presence::Gone(UserId(9))));
     }
 }

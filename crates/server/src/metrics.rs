@@ -29,6 +29,20 @@ pub struct Metrics {
     pub gap_fills: Counter,
     /// Seconds from a message's commit to its frame being written to a subscriber's socket.
     pub delivery_latency: Histogram,
+    /// 1 while the Redis broker's subscription connection is up, 0 while it reconnects
+    /// (always 0 without `--redis-url`).
+    pub redis_connected: Gauge,
+    /// Times the Redis broker connected again after losing its subscription connection.
+    pub redis_reconnects: Counter,
+    /// Users whose Redis channel this node is subscribed to (one per user connected here).
+    pub redis_subscribed_users: Gauge,
+    /// Publications handed to Redis for the other nodes.
+    pub redis_published: Counter,
+    /// Publications the other nodes missed: the queue to Redis was full or Redis failed.
+    /// Local connections had them already; remote ones catch up from the store.
+    pub redis_publish_failures: Counter,
+    /// Publications received from other nodes through Redis and handed to the local hub.
+    pub redis_received: Counter,
 }
 
 impl Default for Metrics {
@@ -73,6 +87,42 @@ impl Metrics {
             "From commit to the frame written to a subscriber",
             delivery_latency.clone(),
         );
+        let redis_connected = Gauge::default();
+        let redis_reconnects = Counter::default();
+        let redis_subscribed_users = Gauge::default();
+        let redis_published = Counter::default();
+        let redis_publish_failures = Counter::default();
+        let redis_received = Counter::default();
+        registry.register(
+            "redis_connected",
+            "1 while the Redis broker's subscription connection is up",
+            redis_connected.clone(),
+        );
+        registry.register(
+            "redis_reconnects",
+            "Reconnections of the Redis broker after a lost connection",
+            redis_reconnects.clone(),
+        );
+        registry.register(
+            "redis_subscribed_users",
+            "Users whose Redis channel this node subscribes to",
+            redis_subscribed_users.clone(),
+        );
+        registry.register(
+            "redis_published",
+            "Publications sent to the other nodes through Redis",
+            redis_published.clone(),
+        );
+        registry.register(
+            "redis_publish_failures",
+            "Publications the other nodes missed (queue full or Redis failed)",
+            redis_publish_failures.clone(),
+        );
+        registry.register(
+            "redis_received",
+            "Publications received from other nodes through Redis",
+            redis_received.clone(),
+        );
         Metrics {
             registry,
             connections,
@@ -82,6 +132,12 @@ impl Metrics {
             messages_stored,
             gap_fills,
             delivery_latency,
+            redis_connected,
+            redis_reconnects,
+            redis_subscribed_users,
+            redis_published,
+            redis_publish_failures,
+            redis_received,
         }
     }
 

@@ -51,6 +51,53 @@ pub enum Publication {
     },
 }
 
+impl Publication {
+    /// The users who must hear of it, each once, in the order the publication names them.
+    pub fn addressees(&self) -> Vec<UserId> {
+        let mut users: Vec<UserId> = match self {
+            Publication::Message { recipients, .. } => {
+                recipients.iter().map(|(user, _)| *user).collect()
+            }
+            Publication::Typing { members, .. } => members.clone(),
+            Publication::ToUser { user_id, .. } => vec![*user_id],
+        };
+        let mut seen = std::collections::HashSet::with_capacity(users.len());
+        users.retain(|user| seen.insert(*user));
+        users
+    }
+
+    /// The publication as `user` alone must hear it (for a message: with that user's unread
+    /// count only), or `None` when it does not address `user`. A broker that carries one
+    /// copy per user sends this, so that a node delivers to the connections of that user and
+    /// of nobody else.
+    pub fn for_user(&self, user: UserId) -> Option<Publication> {
+        match self {
+            Publication::Message {
+                message,
+                recipients,
+            } => {
+                let unread = recipients.iter().find(|(u, _)| *u == user)?.1;
+                Some(Publication::Message {
+                    message: message.clone(),
+                    recipients: vec![(user, unread)],
+                })
+            }
+            Publication::Typing {
+                room_id,
+                user: typist,
+                members,
+                origin,
+            } => members.contains(&user).then(|| Publication::Typing {
+                room_id: *room_id,
+                user: typist.clone(),
+                members: vec![user],
+                origin: *origin,
+            }),
+            Publication::ToUser { user_id, .. } => (*user_id == user).then(|| self.clone()),
+        }
+    }
+}
+
 /// Events that concern one user rather than a room's audience.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum UserEvent {
@@ -83,5 +130,67 @@ impl UserEvent {
             self,
             UserEvent::Left { .. } | UserEvent::TokenRevoked { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MessageId;
+
+    fn message() -> Message {
+        Message {
+            id: MessageId(1),
+            room_id: RoomId(7),
+            seq: Seq(1),
+            sender: User {
+                id: UserId(1),
+                username: "alice".into(),
+                display_name: "Alice".into(),
+            },
+            text: "hi".into(),
+            sent_at: "2026-01-01T00:00:00.000Z".into(),
+            client_msg_id: None,
+        }
+    }
+
+    #[test]
+    fn a_message_for_one_user_carries_that_users_unread_count_only() {
+        let publication = Publication::Message {
+            message: message(),
+            recipients: vec![(UserId(1), 0), (UserId(2), 4), (UserId(2), 4)],
+        };
+        assert_eq!(publication.addressees(), vec![UserId(1), UserId(2)]);
+        match publication.for_user(UserId(2)) {
+            Some(Publication::Message { recipients, .. }) => {
+                assert_eq!(recipients, vec![(UserId(2), 4)]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(publication.for_user(UserId(3)).is_none());
+    }
+
+    #[test]
+    fn typing_and_user_events_narrow_to_the_user() {
+        let typing = Publication::Typing {
+            room_id: RoomId(7),
+            user: message().sender,
+            members: vec![UserId(1), UserId(2)],
+            origin: ConnectionId(5),
+        };
+        match typing.for_user(UserId(2)) {
+            Some(Publication::Typing { members, .. }) => assert_eq!(members, vec![UserId(2)]),
+            other => panic!("unexpected {other:?}"),
+        }
+        let revoked = Publication::ToUser {
+            user_id: UserId(2),
+            event: UserEvent::TokenRevoked {
+                token_hash: vec![1],
+            },
+            except: None,
+        };
+        assert_eq!(revoked.addressees(), vec![UserId(2)]);
+        assert!(revoked.for_user(UserId(2)).is_some());
+        assert!(revoked.for_user(UserId(1)).is_none());
     }
 }

@@ -44,7 +44,7 @@ struct ServeArgs {
     /// postgres://… to use PostgreSQL instead of SQLite.
     #[arg(long, env = "SOTONG_DATABASE_URL")]
     database_url: Option<String>,
-    /// redis://… for fan-out between server nodes.
+    /// redis://… for fan-out between server nodes (several nodes also need --database-url).
     #[arg(long, env = "SOTONG_REDIS_URL")]
     redis_url: Option<String>,
     /// HS256 secret for JWTs issued by your application backend.

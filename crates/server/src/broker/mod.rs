@@ -8,16 +8,19 @@
 //! number of nodes, as long as the broker delivers every publication to every node that has a
 //! connection of an addressed user.
 //!
-//! [`MemoryBroker`] (one node, the default) hands publications straight to the local hub. A
-//! Redis broker (later) would publish the serialized publication and feed what it receives
-//! into the hub the same way; `Publication` is `Serialize` for that reason, and connection ids
-//! carry a random per-process prefix so they stay unique across nodes.
+//! [`MemoryBroker`] (one node, the default) hands publications straight to the local hub.
+//! [`RedisBroker`] (`--redis-url`) delivers to the local hub the same way and sends each
+//! publication, serialized, to the other nodes through one Redis channel per user, which a
+//! node subscribes to while that user is connected to it; what it receives goes into its hub.
+//! Connection ids carry a random per-process prefix so they stay unique across nodes.
 //!
 //! A broker reaches the hub it feeds and the [`publication`](crate::publication) types, never
 //! sessions, STOMP, the store or the room rules.
 
 pub mod memory;
+pub mod redis;
 
+pub use self::redis::{RedisBroker, RedisSettings};
 pub use memory::MemoryBroker;
 
 pub use crate::publication::{ConnectionId, Publication, UserEvent};
