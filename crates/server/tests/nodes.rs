@@ -2,8 +2,10 @@
 //! test's own) and one Redis (`SOTONG_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`, with
 //! channels under a prefix of this run's own). A message stored on one node reaches a member
 //! connected to the other, live, with the room's next `seq`, and a client that moves to the
-//! other node resumes there with `since-seq`.
+//! other node resumes there with `since-seq`. A logout on one node closes the token's sockets
+//! on the other; typing and read marks cross nodes too.
 
+use sotong_stomp::{Command, Frame};
 use sotong_testkit::*;
 use std::time::Duration;
 
@@ -29,12 +31,8 @@ async fn require_redis(url: &str) {
     }
 }
 
-fn topic(room: i64) -> String {
-    format!("/topic/rooms/{room}")
-}
-
-#[tokio::test]
-async fn a_message_stored_on_one_node_reaches_a_member_on_the_other() {
+/// Two nodes on one scratch database and one Redis, under a channel prefix of this run's own.
+async fn two_nodes() -> (TestServer, TestServer) {
     let redis = redis_url();
     require_redis(&redis).await;
     let prefix = format!(
@@ -58,6 +56,29 @@ async fn a_message_stored_on_one_node_reaches_a_member_on_the_other() {
         config.database_url = Some(database);
     })
     .await;
+    (one, two)
+}
+
+/// Waits until `node` listens on Redis for `users` users: from then on, what another node
+/// publishes to them reaches this one (a subscription takes one round trip to Redis).
+async fn until_listening(node: &TestServer, users: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while node.metric("sotong_redis_subscribed_users").await < users {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node did not subscribe to {users} user channels in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn topic(room: i64) -> String {
+    format!("/topic/rooms/{room}")
+}
+
+#[tokio::test]
+async fn a_message_stored_on_one_node_reaches_a_member_on_the_other() {
+    let (one, two) = two_nodes().await;
 
     let alice = one.user("alice").await;
     let bob = two.user("bob").await;
@@ -103,6 +124,80 @@ async fn a_message_stored_on_one_node_reaches_a_member_on_the_other() {
     );
     a.close().await;
     b.close().await;
+    two.stop().await;
+    one.stop().await;
+}
+
+#[tokio::test]
+async fn a_logout_on_one_node_closes_the_token_s_socket_on_the_other() {
+    let (one, two) = two_nodes().await;
+    let dana = one.password_user("dana", "long enough").await;
+    let mut socket = Stomp::connect(&two, &dana.token).await;
+    socket.subscribe("n", "/user/queue/notifications").await;
+    until_listening(&two, 1).await;
+
+    let (status, _) = one
+        .request(reqwest::Method::POST, "/api/logout", Some(&dana.token), None)
+        .await;
+    assert_eq!(status, 204);
+    let error = socket.next().await.expect("an ERROR frame");
+    assert_eq!(error.command, Command::Error, "{error:?}");
+    assert_eq!(error.header("message"), Some("unauthorized"));
+    assert!(socket.next().await.is_none(), "the socket closes after ERROR");
+    assert_eq!(two.get("/api/me", Some(&dana.token)).await.0, 401);
+    two.stop().await;
+    one.stop().await;
+}
+
+#[tokio::test]
+async fn typing_and_read_marks_cross_nodes() {
+    let (one, two) = two_nodes().await;
+    let alice = one.user("alice").await;
+    let bob = two.user("bob").await;
+    let room = one.direct(&alice, &bob).await;
+    one.post_message(&alice, room, "m1").await;
+    one.post_message(&alice, room, "m2").await;
+
+    let mut a = Stomp::connect(&one, &alice.token).await;
+    a.subscribe("t", &topic(room)).await;
+    let mut b_viewing = Stomp::connect(&two, &bob.token).await;
+    b_viewing.subscribe("t", &topic(room)).await;
+    let mut b_phone = Stomp::connect(&one, &bob.token).await;
+    b_phone.subscribe("n", "/user/queue/notifications").await;
+    until_listening(&two, 1).await;
+    until_listening(&one, 2).await;
+
+    // Alice types on node one; Bob sees it on node two.
+    a.send_frame(
+        Frame::new(Command::Send)
+            .with_header("destination", format!("/app/rooms/{room}/typing"))
+            .with_header("receipt", "ty"),
+    )
+    .await;
+    a.until(|f| is_receipt(f, "ty")).await;
+    let typing = b_viewing.next().await.expect("typing");
+    assert_eq!(body(&typing)["type"], "typing");
+    assert_eq!(body(&typing)["user"]["username"], "alice");
+    assert_eq!(typing.header("destination"), Some(topic(room).as_str()));
+
+    // Bob reads on node two; his phone on node one hears of it.
+    b_viewing
+        .send_frame(
+            Frame::new(Command::Send)
+                .with_header("destination", format!("/app/rooms/{room}/read"))
+                .with_header("receipt", "read")
+                .with_body(br#"{"seq":2}"#.to_vec()),
+        )
+        .await;
+    b_viewing.until(|f| is_receipt(f, "read")).await;
+    let read = b_phone.next().await.expect("read event");
+    assert_eq!(
+        body(&read),
+        serde_json::json!({"type":"read","roomId":room,"seq":2})
+    );
+    a.close().await;
+    b_viewing.close().await;
+    b_phone.close().await;
     two.stop().await;
     one.stop().await;
 }
