@@ -17,7 +17,7 @@
 //! `session`, `server`), so the modules form no import circle.
 
 use crate::auth::Auth;
-use crate::broker::{Broker, MemoryBroker, RedisBroker, RedisSettings};
+use crate::broker::{Broker, BrokerHealth, MemoryBroker, RedisBroker, RedisSettings};
 use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::hub::Hub;
@@ -53,6 +53,7 @@ pub struct App {
     config: Config,
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
+    broker: Arc<dyn Broker>,
     chat: Chat,
     users: Users,
     auth: Auth,
@@ -127,11 +128,12 @@ impl App {
             config.limits.max_message_chars,
             Duration::from_millis(config.commit_window_ms),
         );
-        let auth = Auth::new(store.clone(), broker, &config);
+        let auth = Auth::new(store.clone(), broker.clone(), &config);
         Ok(Arc::new(App {
             users: Users::new(store.clone()),
             store,
             hub,
+            broker,
             chat,
             auth,
             budgets: UserBudgets::new(&config.limits),
@@ -199,6 +201,11 @@ impl App {
     /// The store's failure.
     pub async fn check_store(&self) -> Result<(), StoreError> {
         self.store.ping().await
+    }
+
+    /// Whether publications reach the other nodes, for `/healthz` (always for one node).
+    pub fn broker_reachable(&self) -> bool {
+        self.broker.health() == BrokerHealth::Ok
     }
 
     /// Closes the store, after the last session has gone.

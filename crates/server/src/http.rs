@@ -518,14 +518,47 @@ async fn openapi() -> Response {
     ([(CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
+/// `/healthz`: the store and the broker. The store is needed for everything, so without it
+/// the node is unavailable (503). Without the broker (Redis down) the node still serves its own
+/// connections and only misses the other nodes' publications (its clients catch up from the
+/// store), so it stays in service as `degraded` (200) rather than being taken out of a load
+/// balancer along with every other node that shares the same Redis.
 async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let broker_reachable = app.broker_reachable();
+    let broker = if broker_reachable {
+        "ok"
+    } else {
+        "unreachable"
+    };
     match app.check_store().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))).into_response(),
+        Ok(()) => {
+            let status = if broker_reachable {
+                "ok"
+            } else {
+                tracing::warn!(
+                    "health check: broker unreachable; serving this node's connections only"
+                );
+                "degraded"
+            };
+            (
+                StatusCode::OK,
+                Json(serde_json::json!({
+                    "status": status,
+                    "store": "ok",
+                    "broker": broker,
+                })),
+            )
+                .into_response()
+        }
         Err(err) => {
             tracing::error!(error = %err, "health check: store unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable", "store": "unreachable" })),
+                Json(serde_json::json!({
+                    "status": "unavailable",
+                    "store": "unreachable",
+                    "broker": broker,
+                })),
             )
                 .into_response()
         }

@@ -135,6 +135,14 @@ async fn a_logout_on_one_node_closes_the_token_s_socket_on_the_other() {
     let mut socket = Stomp::connect(&two, &dana.token).await;
     socket.subscribe("n", "/user/queue/notifications").await;
     until_listening(&two, 1).await;
+    assert_eq!(
+        two.get("/healthz", None).await,
+        (
+            200,
+            serde_json::json!({"status": "ok", "store": "ok", "broker": "ok"})
+        ),
+        "Redis answers: the broker is up"
+    );
 
     let (status, _) = one
         .request(reqwest::Method::POST, "/api/logout", Some(&dana.token), None)

@@ -32,6 +32,29 @@ use async_trait::async_trait;
 #[error("broker failure: {0}")]
 pub struct BrokerError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
+/// Whether a broker can reach the other nodes, for `/healthz`.
+///
+/// A broker that cannot still serves this node's own connections (it delivers locally
+/// first), so an unreachable broker makes a node *degraded*, not unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerHealth {
+    /// Publications reach the other nodes (always, for the single-node memory broker).
+    Ok,
+    /// The connection to the other nodes is down: they miss this node's publications, and
+    /// this node misses theirs, until it comes back (clients catch up from the store).
+    Unreachable,
+}
+
+impl BrokerHealth {
+    /// The word `/healthz` reports: `ok` or `unreachable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerHealth::Ok => "ok",
+            BrokerHealth::Unreachable => "unreachable",
+        }
+    }
+}
+
 /// Carries publications to every node's hub.
 ///
 /// Contract: publications from one caller reach each hub in the order they were published;
@@ -44,4 +67,10 @@ pub trait Broker: Send + Sync + 'static {
     /// # Errors
     /// When the publication could not be handed to the transport.
     async fn publish(&self, publication: Publication) -> Result<(), BrokerError>;
+
+    /// Whether publications reach the other nodes now. Cheap (no round trip): `/healthz` and
+    /// load balancers ask often.
+    fn health(&self) -> BrokerHealth {
+        BrokerHealth::Ok
+    }
 }

@@ -56,7 +56,7 @@
 //! The broker reaches the hub it feeds, the [`publication`](crate::publication) types and the
 //! metrics; never sessions, STOMP, the store or the room rules.
 
-use super::{Broker, BrokerError, Publication};
+use super::{Broker, BrokerError, BrokerHealth, Publication};
 use crate::hub::{Hub, Presence};
 use crate::metrics::Metrics;
 use crate::model::UserId;
@@ -176,6 +176,8 @@ pub struct RedisBroker {
     /// Whether the last publication found the queue full (so that a spell is logged once).
     overflowing: AtomicBool,
     metrics: Arc<Metrics>,
+    /// Whether the subscription connection is up (set by the subscription task).
+    connected: Arc<AtomicBool>,
     /// Stops the subscription task when the broker goes; the publishing task stops when the
     /// queue's sender (above) goes.
     _stop: DropGuard,
@@ -214,7 +216,9 @@ impl RedisBroker {
             metrics.clone(),
         ));
         let stop = CancellationToken::new();
+        let connected = Arc::new(AtomicBool::new(false));
         let subscriber = Subscriber {
+            connected: connected.clone(),
             client,
             hub: hub.clone(),
             channels,
@@ -234,6 +238,7 @@ impl RedisBroker {
             queue,
             overflowing: AtomicBool::new(false),
             metrics,
+            connected,
             _stop: stop.drop_guard(),
         })
     }
@@ -272,6 +277,16 @@ impl Broker for RedisBroker {
                     "the Redis publisher has stopped: the other nodes miss this publication".into(),
                 ))
             }
+        }
+    }
+
+    /// Up while the subscription connection is: it pings Redis every few seconds, so a lost
+    /// Redis shows here within [`PING_EVERY`] plus [`REPLY_TIMEOUT`].
+    fn health(&self) -> BrokerHealth {
+        if self.connected.load(Ordering::Relaxed) {
+            BrokerHealth::Ok
+        } else {
+            BrokerHealth::Unreachable
         }
     }
 }
@@ -381,6 +396,8 @@ struct Subscriber {
     channels: Channels,
     node: NodeId,
     metrics: Arc<Metrics>,
+    /// Shared with the broker, for [`Broker::health`].
+    connected: Arc<AtomicBool>,
     presence: mpsc::UnboundedReceiver<Presence>,
     /// The users whose channel the current connection is subscribed to.
     subscribed: HashSet<UserId>,
@@ -411,6 +428,7 @@ impl Subscriber {
             };
             let Err(lost) = lost;
             self.subscribed.clear();
+            self.connected.store(false, Ordering::Relaxed);
             self.metrics.redis_connected.set(0);
             self.metrics.redis_subscribed_users.set(0);
             tracing::warn!(
@@ -426,6 +444,7 @@ impl Subscriber {
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+        self.connected.store(false, Ordering::Relaxed);
         self.metrics.redis_connected.set(0);
         self.metrics.redis_subscribed_users.set(0);
     }
@@ -440,6 +459,7 @@ impl Subscriber {
     ) -> Result<Infallible, Lost> {
         let (mut sink, mut stream) = reply(self.client.get_async_pubsub()).await?.split();
         self.reconcile(&sink, users).await?;
+        self.connected.store(true, Ordering::Relaxed);
         self.metrics.redis_connected.set(1);
         *backoff = MIN_BACKOFF;
         if reconnecting {
@@ -595,6 +615,7 @@ mod tests {
         }
         assert_eq!(metrics.redis_publish_failures.get(), 99);
         assert_eq!(metrics.redis_connected.get(), 0);
+        assert_eq!(broker.health(), BrokerHealth::Unreachable);
         assert!(matches!(
             RedisBroker::start(hub, &settings, metrics),
             Err(RedisBrokerError::HubTaken)
