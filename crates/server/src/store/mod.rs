@@ -321,6 +321,11 @@ pub trait Store: Send + Sync + 'static {
     /// The room's highest `seq` (0 when empty).
     async fn last_seq(&self, room: RoomId) -> Result<Seq, StoreError>;
 
+    /// The highest `seq` of each of `rooms` that exists, in one set-based query: a node asks
+    /// it every few seconds for every room its connections watch, so that a message committed
+    /// and never published (its node died in between) still reaches them.
+    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError>;
+
     /// Moves `user`'s read mark forward to `seq` (clamped to the room's last `seq`, never
     /// backwards) and recounts unread, in time that does not grow with the room's history.
     /// Returns the read mark now in force.

@@ -672,6 +672,21 @@ impl Store for PostgresStore {
         seq_from_column(seq.unwrap_or(0))
     }
 
+    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = rooms.iter().map(|room| room.0).collect();
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, last_seq FROM rooms WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(id, seq)| Ok((RoomId(id), seq_from_column(seq)?)))
+            .collect()
+    }
+
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Shared with other read marks, exclusive of a batch storing to the room: the batch

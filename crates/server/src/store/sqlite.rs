@@ -796,6 +796,34 @@ impl Store for SqliteStore {
         Ok(seq_from(seq.unwrap_or(0))?)
     }
 
+    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement for the whole set: the ids travel as one JSON array.
+        let ids = rooms
+            .iter()
+            .map(|room| room.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let ids = format!("[{ids}]");
+        let rows: Vec<(i64, i64)> = self
+            .readers
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT id, last_seq FROM rooms WHERE id IN (SELECT value FROM json_each(?1))",
+                )?;
+                let rows = statement
+                    .query_map(params![ids], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, seq)| Ok((RoomId(id), seq_from(seq)?)))
+            .collect()
+    }
+
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError> {
         self.writer
             .write(move |tx| {

@@ -432,6 +432,15 @@ async fn a_batch_refuses_a_non_member_and_stores_the_rest(backend: &Backend) {
     assert_eq!(history[0], stored.message);
     assert_eq!(history[1], second.message);
     assert_eq!(store.last_seq(room).await.expect("last"), Seq(2));
+    // Every room's head in one query; a room that does not exist is left out.
+    assert_eq!(
+        store
+            .last_seqs(&[RoomId(999_999), room])
+            .await
+            .expect("heads"),
+        [(room, Seq(2))]
+    );
+    assert!(store.last_seqs(&[]).await.expect("no rooms").is_empty());
     store.close().await;
 }
 
