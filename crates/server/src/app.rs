@@ -129,6 +129,14 @@ impl App {
             Duration::from_millis(config.commit_window_ms),
         );
         let auth = Auth::new(store.clone(), broker.clone(), &config);
+        if config.room_head_check_ms > 0 {
+            crate::heads::spawn(
+                store.clone(),
+                hub.clone(),
+                Duration::from_millis(config.room_head_check_ms),
+                shutdown.clone(),
+            );
+        }
         Ok(Arc::new(App {
             users: Users::new(store.clone()),
             store,

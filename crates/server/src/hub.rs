@@ -22,6 +22,11 @@
 //! subscribes one channel per user) learns of them through [`Hub::watch_presence`], a feed of
 //! "first connection of this user here" and "last one gone". The hub sends into it and never
 //! learns who reads it, so the direction stays broker → hub.
+//!
+//! Room heads: each connection tells its mailbox which rooms it watches on a topic
+//! ([`Mailbox::watch_topics`]), so the node can ask the store for the last `seq` of all
+//! of them at once ([`Hub::topic_rooms`]) and hand each connection the heads of its rooms
+//! ([`Hub::hand_room_heads`]); see `heads` for why.
 
 use crate::model::{message_event_json, Message, RoomEventBody, RoomId, Seq, User, UserId};
 use crate::publication::{ConnectionId, Publication, UserEvent};
@@ -96,6 +101,9 @@ pub enum Outbound {
     Typing(Arc<RenderedTyping>),
     /// An event about the user itself.
     User(Arc<UserEvent>),
+    /// The room's last `seq` in the store, a while ago: a connection whose topic of the room
+    /// is behind it fills the gap from the store (a publication was lost).
+    RoomHead(RoomId, Seq),
 }
 
 /// Why the hub asked a connection to close.
@@ -131,6 +139,8 @@ pub struct Mailbox {
     control_ready: Notify,
     kicked: CancellationToken,
     reason: OnceLock<Kick>,
+    /// The rooms whose topic the connection subscribes to, as its session last said.
+    topic_rooms: Mutex<Vec<RoomId>>,
 }
 
 /// What a session reads from the hub: its messages in order, and a control lane that goes
@@ -203,9 +213,35 @@ impl Mailbox {
         }
     }
 
+    /// Queues a room head unless the queue is full. Never a kick: a connection with a full
+    /// queue is busy with newer messages already, and the next check tells it again.
+    fn offer_room_head(&self, room: RoomId, head: Seq) {
+        let _ = self.tx.try_send(Outbound::RoomHead(room, head));
+    }
+
+    fn topic_rooms(&self) -> std::sync::MutexGuard<'_, Vec<RoomId>> {
+        // Every critical section replaces or reads the list: a poisoned lock is consistent.
+        self.topic_rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn control_events(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<UserEvent>>> {
         // Every critical section is one push or pop: a poisoned lock is still consistent.
         self.control.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells the hub which rooms the connection subscribes to on a topic now (for the room
+    /// head check). Cheap when nothing changed: the list is compared before it is replaced.
+    pub fn watch_topics(&self, rooms: impl ExactSizeIterator<Item = RoomId>) {
+        let mut watched = self.topic_rooms();
+        if rooms.len() == watched.len() {
+            let rooms: Vec<RoomId> = rooms.collect();
+            if rooms.iter().all(|room| watched.contains(room)) {
+                return;
+            }
+            *watched = rooms;
+        } else {
+            *watched = rooms.collect();
+        }
     }
 
     /// Asks the connection to close for `reason` (the first reason given wins).
@@ -323,6 +359,7 @@ impl Hub {
             control_ready: Notify::new(),
             kicked: CancellationToken::new(),
             reason: OnceLock::new(),
+            topic_rooms: Mutex::new(Vec::new()),
         });
         {
             let mut users = self.write();
@@ -352,6 +389,33 @@ impl Hub {
     /// Connections on this node.
     pub fn connection_count(&self) -> usize {
         self.read().values().map(Vec::len).sum()
+    }
+
+    /// Every room whose topic some connection here subscribes to, each once.
+    pub fn topic_rooms(&self) -> Vec<RoomId> {
+        let users = self.read();
+        let mut rooms = std::collections::HashSet::new();
+        for mailbox in users.values().flatten() {
+            rooms.extend(mailbox.topic_rooms().iter().copied());
+        }
+        rooms.into_iter().collect()
+    }
+
+    /// Hands every connection the head of each room it watches on a topic (rooms missing
+    /// from `heads` are skipped). A connection with a full queue is skipped, never kicked.
+    pub fn hand_room_heads(&self, heads: &HashMap<RoomId, Seq>) {
+        if heads.is_empty() {
+            return;
+        }
+        let users = self.read();
+        for mailbox in users.values().flatten() {
+            let rooms = mailbox.topic_rooms().clone();
+            for room in rooms {
+                if let Some(head) = heads.get(&room) {
+                    mailbox.offer_room_head(room, *head);
+                }
+            }
+        }
     }
 
     /// Hands `publication` to every local connection of every user it addresses.
@@ -600,6 +664,42 @@ mod tests {
             Ok(Outbound::User(event)) if matches!(*event, UserEvent::Read { .. })
         ));
         assert!(!reg.mailbox().kicked.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn room_heads_go_to_the_connections_that_watch_the_room() {
+        let hub = Arc::new(Hub::new());
+        let (a, mut rx_a) = hub.register(UserId(1), 8, 8).expect("room");
+        let (b, mut rx_b) = hub.register(UserId(2), 8, 8).expect("room");
+        let (_c, mut rx_c) = hub.register(UserId(3), 8, 8).expect("room");
+        a.mailbox().watch_topics([RoomId(7), RoomId(8)].into_iter());
+        b.mailbox().watch_topics([RoomId(8)].into_iter());
+        let mut rooms = hub.topic_rooms();
+        rooms.sort_by_key(|room| room.0);
+        assert_eq!(rooms, [RoomId(7), RoomId(8)]);
+        hub.hand_room_heads(&HashMap::from([(RoomId(8), Seq(4))]));
+        assert!(matches!(
+            rx_a.outbound.try_recv(),
+            Ok(Outbound::RoomHead(RoomId(8), Seq(4)))
+        ));
+        assert!(rx_a.outbound.try_recv().is_err(), "room 7 has no head");
+        assert!(matches!(
+            rx_b.outbound.try_recv(),
+            Ok(Outbound::RoomHead(RoomId(8), Seq(4)))
+        ));
+        assert!(rx_c.outbound.try_recv().is_err(), "watches nothing");
+        drop(a);
+        assert_eq!(hub.topic_rooms(), [RoomId(8)]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_skips_a_room_head_without_a_kick() {
+        let hub = Arc::new(Hub::new());
+        let (a, _rx) = hub.register(UserId(1), 1, 8).expect("room");
+        a.mailbox().watch_topics([RoomId(7)].into_iter());
+        hub.hand_room_heads(&HashMap::from([(RoomId(7), Seq(1))]));
+        hub.hand_room_heads(&HashMap::from([(RoomId(7), Seq(2))]));
+        assert!(!a.mailbox().kicked.is_cancelled());
     }
 
     #[tokio::test]

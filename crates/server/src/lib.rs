@@ -12,7 +12,8 @@
 //! - [`http`]: the HTTP API, the `/ws` upgrade with its `Origin` check, health and metrics.
 //! - [`session`]: one STOMP connection; the connection's only writer; the delivery decision.
 //! - [`transport`]: an in-memory transport for driving a session without a socket.
-//! - [`hub`]: which connections of which users live on this node.
+//! - [`hub`]: which connections of which users live on this node. Module `heads`: the periodic
+//!   check of watched rooms' last `seq` that brings a committed but unpublished message.
 //! - [`broker`]: how a publication reaches every node's hub ([`broker::MemoryBroker`] for one node);
 //!   [`publication`]: what it carries.
 //! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP; [`users`]:
@@ -39,6 +40,7 @@ pub mod client_addr;
 mod commit;
 pub mod config;
 pub mod error;
+mod heads;
 pub mod http;
 pub mod hub;
 pub mod limits;

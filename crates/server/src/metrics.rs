@@ -27,6 +27,10 @@ pub struct Metrics {
     /// one node publications leave in commit order, so anything above 0 here points at a
     /// lost or reordered publication.
     pub gap_fills: Counter,
+    /// Times a room head from the store showed a session's topic behind: a message was
+    /// committed and never published (its node died in between, or Redis lost it), and came
+    /// from the store instead. Each is also a gap fill.
+    pub room_head_catch_ups: Counter,
     /// Seconds from a message's commit to its frame being written to a subscriber's socket.
     pub delivery_latency: Histogram,
     /// 1 while the Redis broker's subscription connection is up, 0 while it reconnects
@@ -61,6 +65,7 @@ impl Metrics {
         let frames_out = Counter::default();
         let messages_stored = Counter::default();
         let gap_fills = Counter::default();
+        let room_head_catch_ups = Counter::default();
         let delivery_latency = Histogram::new([
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ]);
@@ -81,6 +86,11 @@ impl Metrics {
             "gap_fills",
             "Store reads that filled a gap between live publications",
             gap_fills.clone(),
+        );
+        registry.register(
+            "room_head_catch_ups",
+            "Topics found behind their room's last seq in the store and filled from it",
+            room_head_catch_ups.clone(),
         );
         registry.register(
             "delivery_latency_seconds",
@@ -131,6 +141,7 @@ impl Metrics {
             frames_out,
             messages_stored,
             gap_fills,
+            room_head_catch_ups,
             delivery_latency,
             redis_connected,
             redis_reconnects,

@@ -145,13 +145,21 @@ async fn a_logout_on_one_node_closes_the_token_s_socket_on_the_other() {
     );
 
     let (status, _) = one
-        .request(reqwest::Method::POST, "/api/logout", Some(&dana.token), None)
+        .request(
+            reqwest::Method::POST,
+            "/api/logout",
+            Some(&dana.token),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     let error = socket.next().await.expect("an ERROR frame");
     assert_eq!(error.command, Command::Error, "{error:?}");
     assert_eq!(error.header("message"), Some("unauthorized"));
-    assert!(socket.next().await.is_none(), "the socket closes after ERROR");
+    assert!(
+        socket.next().await.is_none(),
+        "the socket closes after ERROR"
+    );
     assert_eq!(two.get("/api/me", Some(&dana.token)).await.0, 401);
     two.stop().await;
     one.stop().await;

@@ -1,9 +1,13 @@
 //! The whole server on PostgreSQL (`--database-url`), each test on a scratch database of its
 //! own: the seed flow (sign up, open a direct room, send with a receipt, read history,
 //! reconnect with `since-seq`), two nodes on one database, and `/healthz` telling when the
-//! database is gone.
+//! database is gone (and a committed message that was never published still reaching the
+//! room's topic).
 
 use serde_json::Value;
+use sotong_server::model::{RoomId, User, UserId};
+use sotong_server::store::postgres::PostgresStore;
+use sotong_server::store::{NewMessage, Store};
 use sotong_testkit::*;
 
 fn topic(room: i64) -> String {
@@ -138,5 +142,50 @@ async fn healthz_says_unavailable_when_the_database_is_gone() {
     drop(server.database.take());
     let (status, body) = server.get("/healthz", None).await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(body["store"], "unreachable");
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "unavailable", "store": "unreachable", "broker": "ok"})
+    );
+}
+
+/// A node that dies between a commit and its publication: the message is in the store and no
+/// connection heard of it. The room head check brings it to the room's topic anyway.
+#[tokio::test]
+async fn a_message_committed_but_never_published_reaches_the_topic() {
+    let server = TestServer::spawn_postgres(|config| config.room_head_check_ms = 50).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let room = server.direct(&alice, &bob).await;
+    server.post_message(&alice, room, "published").await;
+    let mut b = Stomp::connect(&server, &bob.token).await;
+    b.subscribe("d", &topic(room)).await;
+
+    // Stored as a dying node would leave it: committed, never published.
+    let url = server.database.as_ref().expect("scratch database").url();
+    let store = PostgresStore::connect(url).await.expect("store");
+    store
+        .insert_message(NewMessage {
+            room_id: RoomId(room),
+            sender: User {
+                id: UserId(alice.id),
+                username: "alice".into(),
+                display_name: "alice".into(),
+            },
+            text: "never published".into(),
+            client_msg_id: None,
+        })
+        .await
+        .expect("stored");
+    store.close().await;
+
+    let frames = b.until(|f| carries_text(f, "never published")).await;
+    assert_eq!(
+        topic_messages(&frames),
+        vec![(room, 2, "never published".into())],
+        "on the topic, once, with nothing before it"
+    );
+    assert_eq!(server.metric("sotong_room_head_catch_ups_total").await, 1);
+    assert!(server.metric("sotong_gap_fills_total").await >= 1);
+    b.close().await;
+    server.stop().await;
 }

@@ -92,6 +92,11 @@ struct ServeArgs {
     /// at once) [default: 5].
     #[arg(long, env = "SOTONG_COMMIT_WINDOW_MS")]
     commit_window_ms: Option<u64>,
+    /// Milliseconds between checks of the watched rooms' last seq in the store, which bring a
+    /// message committed but never published (its node died) to the room's viewers (0: never)
+    /// [default: 2000].
+    #[arg(long, env = "SOTONG_ROOM_HEAD_CHECK_MS")]
+    room_head_check_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -123,6 +128,7 @@ impl ServeArgs {
             send_burst => limits.send_burst,
             outbound_queue => limits.outbound_queue,
             commit_window_ms => commit_window_ms,
+            room_head_check_ms => room_head_check_ms,
         );
         if self.database_url.is_some() {
             config.database_url = self.database_url;

@@ -53,6 +53,7 @@ impl<T: Transport> Session<T> {
                         self.app.metrics().subscriptions.dec();
                     }
                 }
+                self.mailbox.watch_topics(self.routing.rooms());
                 let destination = format!("/topic/rooms/{room_id}");
                 let frame =
                     Frame::new(Command::Unsubscribe).with_header("destination", destination);

@@ -26,6 +26,10 @@ impl<T: Transport> Session<T> {
                 Ok(())
             }
             Outbound::User(event) => self.deliver_user_event(&event),
+            Outbound::RoomHead(room, head) => {
+                self.catch_up_to_head(room, head).await;
+                Ok(())
+            }
         }
     }
 

@@ -88,6 +88,10 @@ impl<T: Transport> Session<T> {
                 });
             }
         };
+        if matches!(frame.command, Command::Subscribe | Command::Unsubscribe) {
+            // The room head check asks the store about the rooms watched here.
+            self.mailbox.watch_topics(self.routing.rooms());
+        }
         match result {
             Ok(()) => Ok(()),
             Err(Error::Unauthorized) | Err(Error::TokenExpired)

@@ -80,6 +80,16 @@ impl<T: Transport> Session<T> {
         Ok(())
     }
 
+    /// A room's head from the store (see `routing`): when the topic is behind it, sends the
+    /// stored messages up to it, as a gap fill. Counted apart from the gaps that live
+    /// publications find, since each one means a publication was lost.
+    pub(super) async fn catch_up_to_head(&mut self, room: RoomId, head: Seq) {
+        if let Some(delivered) = self.routing.behind(room, head) {
+            self.app.metrics().room_head_catch_ups.inc();
+            self.fill_gap(room, delivered, head + 1).await;
+        }
+    }
+
     /// Sends the stored messages of `room` strictly between `after` (the filter's
     /// `delivered`) and `before` on the topic, through the seq filter (see `routing`). A store
     /// error is logged and leaves the gap: the client recovers with `since-seq`.

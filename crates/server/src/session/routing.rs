@@ -50,6 +50,11 @@
 //! skips live ones up to `N` ([`RoomSubscriber::holds`]); either way every later message
 //! reaches every subscription of the room once, in seq order.
 //!
+//! **Room heads.** Every few seconds the node tells each connection the last `seq` its rooms
+//! had in the store a while ago (see `heads`). A room whose filter is behind that head lost a
+//! publication (its node died between commit and publish): [`Routing::behind`] says from
+//! where, and the session fills the gap from the store as for any other gap.
+//!
 //! On one node none of these races happen in practice: the group commit publishes in commit
 //! order (see `rooms`). They matter for publications that travel between nodes.
 
@@ -194,6 +199,19 @@ impl Routing {
                 .filter(move |subscriber| seq > subscriber.holds)
                 .map(|subscriber| subscriber.id.as_str())
         })
+    }
+
+    /// The filter's `delivered` when `room`'s topic is behind `head` (the room's last `seq` in
+    /// the store): the stored messages `delivered < seq <= head` are owed. Nothing when the
+    /// topic has them all, or the connection does not subscribe to the room.
+    pub(super) fn behind(&self, room: RoomId, head: Seq) -> Option<Seq> {
+        let shared = self.rooms.get(&room)?;
+        (head > shared.delivered).then_some(shared.delivered)
+    }
+
+    /// The rooms whose topic the connection subscribes to.
+    pub(super) fn rooms(&self) -> impl ExactSizeIterator<Item = RoomId> + '_ {
+        self.rooms.keys().copied()
     }
 
     /// Whether the connection subscribes to `room`'s topic.
@@ -405,6 +423,20 @@ mod tests {
         );
         let (topic, _) = deliver(&mut routing, &[9, 7, 8, 10]);
         assert_eq!(topic, on("a", [6, 7, 8, 9, 10]), "in seq order, each once");
+    }
+
+    #[test]
+    fn a_room_head_past_the_filter_asks_for_the_rest() {
+        let mut routing = Routing::default();
+        assert_eq!(routing.behind(ROOM, Seq(3)), None, "not subscribed");
+        routing.open(ROOM, "a".into(), None, Seq(5));
+        assert_eq!(routing.behind(ROOM, Seq(5)), None, "up to date");
+        assert_eq!(routing.behind(ROOM, Seq(4)), None, "an old head");
+        assert_eq!(routing.behind(ROOM, Seq(7)), Some(Seq(5)));
+        let (topic, _) = deliver(&mut routing, &[6, 7]);
+        assert_eq!(topic, on("a", [6, 7]));
+        assert_eq!(routing.behind(ROOM, Seq(7)), None, "filled");
+        assert_eq!(routing.rooms().collect::<Vec<_>>(), [ROOM]);
     }
 
     #[test]
