@@ -3,8 +3,12 @@
 //! channels under a prefix of this run's own). A message stored on one node reaches a member
 //! connected to the other, live, with the room's next `seq`, and a client that moves to the
 //! other node resumes there with `since-seq`. A logout on one node closes the token's sockets
-//! on the other; typing and read marks cross nodes too.
+//! on the other; typing and read marks cross nodes too. A message committed on a node that died
+//! before publishing it reaches the room's viewers on the other node from the store.
 
+use sotong_server::model::{RoomId, User, UserId};
+use sotong_server::store::postgres::PostgresStore;
+use sotong_server::store::{NewMessage, Store};
 use sotong_stomp::{Command, Frame};
 use sotong_testkit::*;
 use std::time::Duration;
@@ -33,6 +37,11 @@ async fn require_redis(url: &str) {
 
 /// Two nodes on one scratch database and one Redis, under a channel prefix of this run's own.
 async fn two_nodes() -> (TestServer, TestServer) {
+    two_nodes_with(|_| {}).await
+}
+
+/// [`two_nodes`], each node's configuration tuned by `tune` too.
+async fn two_nodes_with(tune: impl Fn(&mut sotong_server::Config)) -> (TestServer, TestServer) {
     let redis = redis_url();
     require_redis(&redis).await;
     let prefix = format!(
@@ -43,6 +52,7 @@ async fn two_nodes() -> (TestServer, TestServer) {
     let on_both = |config: &mut sotong_server::Config| {
         config.redis_url = Some(redis.clone());
         config.redis_channel_prefix = prefix.clone();
+        tune(config);
     };
     let one = TestServer::spawn_postgres(on_both).await;
     let database = one
@@ -214,6 +224,52 @@ async fn typing_and_read_marks_cross_nodes() {
     a.close().await;
     b_viewing.close().await;
     b_phone.close().await;
+    two.stop().await;
+    one.stop().await;
+}
+
+/// Node one commits a message and dies before publishing it: the message is in the store and
+/// Redis never carried it. Node two's room head check brings it to Bob's topic.
+#[tokio::test]
+async fn a_message_committed_by_a_node_that_died_before_publishing_still_arrives() {
+    let (one, two) = two_nodes_with(|config| config.room_head_check_ms = 50).await;
+    let alice = one.user("alice").await;
+    let bob = two.user("bob").await;
+    let room = one.direct(&alice, &bob).await;
+    let mut b = Stomp::connect(&two, &bob.token).await;
+    b.subscribe("d", &topic(room)).await;
+
+    let url = one.database.as_ref().expect("scratch database").url();
+    let store = PostgresStore::connect(url).await.expect("store");
+    store
+        .insert_message(NewMessage {
+            room_id: RoomId(room),
+            sender: User {
+                id: UserId(alice.id),
+                username: "alice".into(),
+                display_name: "alice".into(),
+            },
+            text: "committed, then the node died".into(),
+            client_msg_id: None,
+        })
+        .await
+        .expect("stored");
+    store.close().await;
+
+    let frames = b
+        .until(|f| carries_text(f, "committed, then the node died"))
+        .await;
+    assert_eq!(
+        topic_messages(&frames),
+        vec![(room, 1, "committed, then the node died".into())]
+    );
+    assert_eq!(two.metric("sotong_room_head_catch_ups_total").await, 1);
+
+    // Live delivery goes on after the catch-up, with the next seq and no duplicate.
+    one.post_message(&alice, room, "and after").await;
+    let live = b.until(|f| carries_text(f, "and after")).await;
+    assert_eq!(topic_messages(&live), vec![(room, 2, "and after".into())]);
+    b.close().await;
     two.stop().await;
     one.stop().await;
 }
