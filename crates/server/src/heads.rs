@@ -24,6 +24,11 @@
 //! is about to arrive anyway. A period later, a connection still behind that head has lost a
 //! publication. So a lost message arrives within about twice the period.
 //!
+//! **Only what moved.** A head that has not moved since it was last handed out tells no
+//! connection anything new, so a round hands out only the heads that moved (a quiet node
+//! queues nothing). Every [`FULL_ROUND_EVERY`] rounds it hands out all of them, for a
+//! connection that missed one (its queue was full, so it was skipped).
+//!
 //! This module reaches the store, the hub and the model types; never sessions,
 //! STOMP, the edges, the broker or the room rules.
 
@@ -36,6 +41,26 @@ use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+/// Every this many rounds all heads are handed out, not only those that moved (about 30 s at
+/// the default period).
+const FULL_ROUND_EVERY: u32 = 15;
+
+/// The heads in `read` to hand out this round: those that differ from what was handed last
+/// (all of them on a full round). `handed` becomes what the connections now know.
+fn to_hand(
+    read: HashMap<RoomId, Seq>,
+    handed: &mut HashMap<RoomId, Seq>,
+    full: bool,
+) -> HashMap<RoomId, Seq> {
+    let moved = read
+        .iter()
+        .filter(|(room, head)| full || handed.get(room) != Some(head))
+        .map(|(room, head)| (*room, *head))
+        .collect();
+    *handed = read;
+    moved
+}
+
 /// Starts the check every `period` for the connections of `hub`, until `stop` fires.
 pub(crate) fn spawn(
     store: Arc<dyn Store>,
@@ -47,13 +72,18 @@ pub(crate) fn spawn(
         let mut timer = tokio::time::interval(period);
         timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut read_last_round: HashMap<RoomId, Seq> = HashMap::new();
+        let mut handed: HashMap<RoomId, Seq> = HashMap::new();
+        let mut round: u32 = 0;
         let mut failing = false;
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
                 _ = timer.tick() => {}
             }
-            hub.hand_room_heads(&read_last_round);
+            round = round.wrapping_add(1);
+            let full = round.is_multiple_of(FULL_ROUND_EVERY);
+            let read = std::mem::take(&mut read_last_round);
+            hub.hand_room_heads(&to_hand(read, &mut handed, full));
             let rooms = hub.topic_rooms();
             read_last_round = if rooms.is_empty() {
                 HashMap::new()
@@ -78,4 +108,23 @@ pub(crate) fn spawn(
             };
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_heads_that_moved_are_handed_out_but_all_on_a_full_round() {
+        let mut handed = HashMap::new();
+        let first = HashMap::from([(RoomId(1), Seq(3)), (RoomId(2), Seq(5))]);
+        assert_eq!(to_hand(first.clone(), &mut handed, false), first);
+        let second = HashMap::from([(RoomId(1), Seq(3)), (RoomId(2), Seq(6))]);
+        assert_eq!(
+            to_hand(second.clone(), &mut handed, false),
+            HashMap::from([(RoomId(2), Seq(6))])
+        );
+        assert!(to_hand(second.clone(), &mut handed, false).is_empty());
+        assert_eq!(to_hand(second.clone(), &mut handed, true), second);
+    }
 }
