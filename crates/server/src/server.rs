@@ -47,7 +47,11 @@ pub async fn run(
     let app = App::open(config, shutdown.clone()).await?;
     let addr = listener.local_addr()?;
     let router = http::router(app.clone());
-    tracing::info!(data_dir = %app.config().data_dir.display(), "store: embedded SQLite");
+    if app.config().database_url.is_some() {
+        tracing::info!("store: PostgreSQL");
+    } else {
+        tracing::info!(data_dir = %app.config().data_dir.display(), "store: embedded SQLite");
+    }
     tracing::info!("listening on http://{addr}");
     let connections = TaskTracker::new();
     accept_loop(&listener, &app, router, &connections).await;
