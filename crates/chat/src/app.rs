@@ -406,6 +406,8 @@ impl App {
                         }
                     }
                 }
+                // Events may have been lost: reload the rooms (counts, last messages).
+                Notification::Resync { .. } => effects.push(Effect::LoadRooms),
                 _ => {}
             },
             Event::Sending {
@@ -787,7 +789,7 @@ pub fn one_line(text: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use sotong_client::{MessageId, UserId};
+    use sotong_client::{MessageId, ResyncReason, UserId};
 
     pub(crate) fn user(id: i64, name: &str) -> User {
         User {
@@ -1316,6 +1318,15 @@ pub(crate) mod tests {
             0,
         ))));
         assert_eq!(app.rooms()[0].name, "Ops");
+    }
+
+    #[test]
+    fn a_resync_reloads_the_room_list() {
+        let mut app = app_with_rooms();
+        let effects = app.update(Event::Notification(Notification::Resync {
+            reason: ResyncReason::Broker,
+        }));
+        assert_eq!(effects, vec![Effect::LoadRooms]);
     }
 
     pub(crate) fn sent(seq: u64) -> Sent {

@@ -12,7 +12,9 @@
 //! Values only: nothing here reaches the connection, the registry or the HTTP client.
 
 pub(crate) use sotong_model::{ErrorBody, NotificationBody, RoomEventBody};
-pub use sotong_model::{Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId};
+pub use sotong_model::{
+    Message, MessageId, ResyncReason, Room, RoomId, RoomKind, Seq, User, UserId,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +80,16 @@ pub enum Notification {
         /// The new read mark.
         seq: Seq,
     },
+    /// Events of the user's rooms may have been lost on their way to this client (the server
+    /// lost its link to its other nodes for a while): room lists, unread counts and the
+    /// history shown may be stale. Reload the rooms ([`Client::rooms`](crate::Client::rooms))
+    /// and re-fetch the history of open rooms after the last `seq` held. Room subscriptions
+    /// catch up by themselves; this is for what the application keeps.
+    Resync {
+        /// Why (`broker` today; a newer server may give a reason this SDK does not know, as
+        /// [`ResyncReason::Other`], which calls for the same).
+        reason: ResyncReason,
+    },
 }
 
 impl TryFrom<RoomEventBody> for RoomEvent {
@@ -117,6 +129,7 @@ impl TryFrom<NotificationBody> for Notification {
             }),
             NotificationBody::Room { room } => Ok(Notification::Room(room)),
             NotificationBody::Read { room_id, seq } => Ok(Notification::Read { room_id, seq }),
+            NotificationBody::Resync { reason } => Ok(Notification::Resync { reason }),
             _ => Err("unknown notification type".into()),
         }
     }
@@ -136,6 +149,7 @@ impl From<Notification> for NotificationBody {
             },
             Notification::Room(room) => NotificationBody::Room { room },
             Notification::Read { room_id, seq } => NotificationBody::Read { room_id, seq },
+            Notification::Resync { reason } => NotificationBody::Resync { reason },
         }
     }
 }
@@ -209,6 +223,12 @@ mod tests {
             })
         );
         assert_eq!(parse_notification(br#"{"type":"presence"}"#).unwrap(), None);
+        assert_eq!(
+            parse_notification(br#"{"type":"resync","reason":"broker"}"#).unwrap(),
+            Some(Notification::Resync {
+                reason: ResyncReason::Broker
+            })
+        );
 
         // A message the SDK passed on itself has no server count: on the wire the field is
         // left out, and reading it back gives `None` again.

@@ -72,7 +72,28 @@ pub enum NotificationBody {
         /// The read mark now in force.
         seq: Seq,
     },
+    /// `{"type":"resync","reason":"broker"}`: events addressed to the user may have been
+    /// lost on their way to this connection, so whatever the client keeps of the user's rooms
+    /// (the room list, unread counts, the history of open rooms) may be stale. The client
+    /// reloads the room list and re-fetches open rooms' history with `since-seq`.
+    Resync {
+        /// Why the events may have been lost.
+        reason: ResyncReason,
+    },
     /// An event type this version does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// Why a [`NotificationBody::Resync`] was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ResyncReason {
+    /// The node lost its link to the other nodes for a while (the Redis broker reconnected):
+    /// what they published meanwhile did not reach this connection.
+    Broker,
+    /// A reason this version does not know; a client resyncs all the same.
     #[serde(other)]
     Other,
 }
@@ -167,7 +188,21 @@ mod tests {
             message: message(),
             unread: Some(4),
         };
-        for event in [read, room, counted] {
+        let resync = NotificationBody::Resync {
+            reason: ResyncReason::Broker,
+        };
+        assert_eq!(
+            serde_json::to_value(&resync).unwrap(),
+            json!({ "type": "resync", "reason": "broker" })
+        );
+        assert_eq!(
+            serde_json::from_str::<NotificationBody>(r#"{"type":"resync","reason":"moon"}"#)
+                .unwrap(),
+            NotificationBody::Resync {
+                reason: ResyncReason::Other
+            }
+        );
+        for event in [read, room, counted, resync] {
             assert_eq!(round_trip(&event), event);
         }
     }

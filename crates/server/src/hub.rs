@@ -27,6 +27,11 @@
 //! ([`Mailbox::watch_topics`]), so the node can ask the store for the last `seq` of all
 //! of them at once ([`Hub::topic_rooms`]) and hand each connection the heads of its rooms
 //! ([`Hub::hand_room_heads`]); see `heads` for why.
+//!
+//! Resync: a broker that lost its link to the other nodes for a while tells every connection
+//! here, once the link is back, that it may have missed their publications
+//! ([`Hub::tell_everyone_to_resync`]); each session passes that on to its client, which
+//! reloads what it shows.
 
 use crate::model::{message_event_json, Message, RoomEventBody, RoomId, Seq, User, UserId};
 use crate::publication::{ConnectionId, Publication, UserEvent};
@@ -104,6 +109,9 @@ pub enum Outbound {
     /// The room's last `seq` in the store, a while ago: a connection whose topic of the room
     /// is behind it fills the gap from the store (a publication was lost).
     RoomHead(RoomId, Seq),
+    /// Publications from other nodes may have been lost on their way here (the broker lost
+    /// its link to them for a while): the connection tells its client to resync.
+    Resync,
 }
 
 /// Why the hub asked a connection to close.
@@ -418,6 +426,21 @@ impl Hub {
         }
     }
 
+    /// Tells every connection on this node that publications from other nodes may have been
+    /// lost on their way here, so that each tells its client to resync (a broker calls this
+    /// once its link to the other nodes is back after a loss). It queues like a message: a
+    /// connection with a full queue is kicked as a slow consumer, and its client catches up
+    /// when it returns, so no connection misses both.
+    pub fn tell_everyone_to_resync(&self) -> usize {
+        let users = self.read();
+        let mut told = 0;
+        for mailbox in users.values().flatten() {
+            mailbox.push(Outbound::Resync);
+            told += 1;
+        }
+        told
+    }
+
     /// Hands `publication` to every local connection of every user it addresses.
     pub fn deliver(&self, publication: &Publication) {
         match publication {
@@ -690,6 +713,19 @@ mod tests {
         assert!(rx_c.outbound.try_recv().is_err(), "watches nothing");
         drop(a);
         assert_eq!(hub.topic_rooms(), [RoomId(8)]);
+    }
+
+    #[tokio::test]
+    async fn every_connection_is_told_to_resync_once() {
+        let hub = Arc::new(Hub::new());
+        let (_a1, mut rx_a1) = hub.register(UserId(1), 8, 8).expect("room");
+        let (_a2, mut rx_a2) = hub.register(UserId(1), 8, 8).expect("room");
+        let (_b, mut rx_b) = hub.register(UserId(2), 8, 8).expect("room");
+        assert_eq!(hub.tell_everyone_to_resync(), 3);
+        for rx in [&mut rx_a1, &mut rx_a2, &mut rx_b] {
+            assert!(matches!(rx.outbound.try_recv(), Ok(Outbound::Resync)));
+            assert!(rx.outbound.try_recv().is_err(), "exactly one");
+        }
     }
 
     #[tokio::test]

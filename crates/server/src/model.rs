@@ -11,7 +11,7 @@
 
 pub use sotong_model::{
     message_event_json, message_notification_json, ErrorBody, Message, MessageId, NotificationBody,
-    Room, RoomEventBody, RoomId, RoomKind, Seq, User, UserId,
+    ResyncReason, Room, RoomEventBody, RoomId, RoomKind, Seq, User, UserId,
 };
 
 /// Formats a Unix time in milliseconds as RFC 3339 (UTC, millisecond precision).

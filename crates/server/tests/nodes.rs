@@ -4,7 +4,8 @@
 //! connected to the other, live, with the room's next `seq`, and a client that moves to the
 //! other node resumes there with `since-seq`. A logout on one node closes the token's sockets
 //! on the other; typing and read marks cross nodes too. A message committed on a node that died
-//! before publishing it reaches the room's viewers on the other node from the store.
+//! before publishing it reaches the room's viewers on the other node from the store. A node
+//! whose Redis connection was lost tells its connections to resync once it is back.
 
 use sotong_server::model::{RoomId, User, UserId};
 use sotong_server::store::postgres::PostgresStore;
@@ -42,6 +43,15 @@ async fn two_nodes() -> (TestServer, TestServer) {
 
 /// [`two_nodes`], each node's configuration tuned by `tune` too.
 async fn two_nodes_with(tune: impl Fn(&mut sotong_server::Config)) -> (TestServer, TestServer) {
+    two_nodes_reaching_redis_as(None, tune).await
+}
+
+/// [`two_nodes_with`], node two reaching Redis through `two_url` when given (the same Redis
+/// as another ACL user, so that a test can kill node two's connections alone).
+async fn two_nodes_reaching_redis_as(
+    two_url: Option<String>,
+    tune: impl Fn(&mut sotong_server::Config),
+) -> (TestServer, TestServer) {
     let redis = redis_url();
     require_redis(&redis).await;
     let prefix = format!(
@@ -64,6 +74,9 @@ async fn two_nodes_with(tune: impl Fn(&mut sotong_server::Config)) -> (TestServe
     let two = TestServer::spawn_with(|config| {
         on_both(config);
         config.database_url = Some(database);
+        if let Some(url) = two_url {
+            config.redis_url = Some(url);
+        }
     })
     .await;
     (one, two)
@@ -272,4 +285,86 @@ async fn a_message_committed_by_a_node_that_died_before_publishing_still_arrives
     b.close().await;
     two.stop().await;
     one.stop().await;
+}
+
+/// A connection that follows its rooms through notifications alone has no room head check to
+/// catch up with: once node two's Redis subscription is back after a loss, it hears `resync`,
+/// and what node one publishes afterwards reaches it live.
+#[tokio::test]
+async fn a_notification_only_connection_is_told_to_resync_after_redis_comes_back() {
+    let redis = redis_url();
+    require_redis(&redis).await;
+    let mut admin = redis::Client::open(redis.as_str())
+        .expect("Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("an admin connection");
+    let user = format!(
+        "sotong-test-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    );
+    let password = format!("{:016x}", rand::random::<u64>());
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(&user)
+        .arg("on")
+        .arg(format!(">{password}"))
+        .arg("~*")
+        .arg("&*")
+        .arg("+@all")
+        .query_async(&mut admin)
+        .await
+        .expect("ACL SETUSER");
+    let two_url = redis.replacen("redis://", &format!("redis://{user}:{password}@"), 1);
+    let (one, two) = two_nodes_reaching_redis_as(Some(two_url), |_| {}).await;
+
+    let alice = one.user("alice").await;
+    let bob = two.user("bob").await;
+    let room = one.direct(&alice, &bob).await;
+    let mut b = Stomp::connect(&two, &bob.token).await;
+    b.subscribe("n", "/user/queue/notifications").await;
+    until_listening(&two, 1).await;
+
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("USER")
+        .arg(&user)
+        .query_async(&mut admin)
+        .await
+        .expect("CLIENT KILL");
+    assert!(killed >= 1, "node two's connections were killed");
+
+    let frames = b
+        .until(|f| f.command == Command::Message && body(f)["type"] == "resync")
+        .await;
+    let resync = frames.last().expect("the resync event");
+    assert_eq!(
+        body(resync),
+        serde_json::json!({"type": "resync", "reason": "broker"})
+    );
+    assert_eq!(
+        resync.header("destination"),
+        Some("/user/queue/notifications")
+    );
+    assert_eq!(resync.header("subscription"), Some("n"));
+    assert!(two.metric("sotong_redis_reconnects_total").await >= 1);
+
+    // Subscribed again before it said so: what node one publishes now arrives live.
+    one.post_message(&alice, room, "after the outage").await;
+    let live = b.until(|f| carries_text(f, "after the outage")).await;
+    assert_eq!(
+        notified_messages(&live),
+        vec![(room, 1, "after the outage".into(), 1)]
+    );
+
+    b.close().await;
+    two.stop().await;
+    one.stop().await;
+    let _: i64 = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg(&user)
+        .query_async(&mut admin)
+        .await
+        .expect("ACL DELUSER");
 }

@@ -347,6 +347,8 @@ async fn a_killed_connection_reconnects_and_subscribes_again() {
     eventually("B reconnects", || b.metrics.redis_reconnects.get() >= 1).await;
     wait_for_subscribers(&mut admin, &bob, 1).await;
     assert_eq!(b.metrics.redis_connected.get(), 1);
+    // Subscribed again: every connection on B is told it may have missed publications.
+    assert!(matches!(next_item(&mut bob_queues).await, Outbound::Resync));
 
     a.broker.publish(to_alice_and_bob(1)).await.expect("queued");
     match next_item(&mut bob_queues).await {

@@ -44,7 +44,11 @@
 //!
 //! The subscription connection pings Redis every few seconds; when it is lost (Redis restarts,
 //! `CLIENT KILL`, a network cut) the broker reconnects with exponential back-off and
-//! subscribes again to the channel of every user connected here, logging both. Publishing goes
+//! subscribes again to the channel of every user connected here, logging both. Once subscribed
+//! again it asks the hub to tell every connection here to resync
+//! ([`Hub::tell_everyone_to_resync`]): a connection that follows a room only through its
+//! notifications has no room head check to catch up with, so its client must reload. The first
+//! connection tells nobody (nothing was missed before it). Publishing goes
 //! through a [`ConnectionManager`], which reconnects by itself. Publications made while the
 //! connection is down are lost for the other nodes, as above. `sotong_redis_connected` is 1
 //! while the subscription connection is up.
@@ -464,8 +468,12 @@ impl Subscriber {
         *backoff = MIN_BACKOFF;
         if reconnecting {
             self.metrics.redis_reconnects.inc();
+            // Subscribed again: whatever the other nodes publish from now on arrives. What
+            // they published meanwhile did not; every connection here tells its client.
+            let told = self.hub.tell_everyone_to_resync();
             tracing::info!(
                 users = self.subscribed.len(),
+                connections_told_to_resync = told,
                 "Redis subscription connection is back; channels subscribed again"
             );
         } else {

@@ -1,4 +1,5 @@
-//! The hub's items on one connection: messages, typing indicators and the user's events, each
+//! The hub's items on one connection: messages, typing indicators, the user's events and
+//! resync requests, each
 //! turned into the frames its route calls for.
 //!
 //! This module owns carrying out a decision: it asks `routing` where a message goes and queues
@@ -12,7 +13,7 @@ use super::frames::{message_head, room_message_frame};
 use super::routing::Route;
 use super::{Session, Transport, NOTIFICATIONS};
 use crate::hub::{render_body, Outbound, RenderedMessage, RenderedTyping};
-use crate::model::{message_notification_json, NotificationBody, Room};
+use crate::model::{message_notification_json, NotificationBody, ResyncReason, Room};
 use crate::publication::UserEvent;
 use bytes::Bytes;
 
@@ -28,6 +29,10 @@ impl<T: Transport> Session<T> {
             Outbound::User(event) => self.deliver_user_event(&event),
             Outbound::RoomHead(room, head) => {
                 self.catch_up_to_head(room, head).await;
+                Ok(())
+            }
+            Outbound::Resync => {
+                self.deliver_resync();
                 Ok(())
             }
         }
@@ -136,6 +141,23 @@ impl<T: Transport> Session<T> {
             render_body(&body),
         );
         Ok(())
+    }
+
+    /// Publications may have been lost on their way here: every notification subscription
+    /// hears `{"type":"resync","reason":"broker"}` so that its client reloads the room list
+    /// and re-fetches open rooms (a connection without one hears nothing; its topic
+    /// subscriptions catch up through the room head check by themselves).
+    fn deliver_resync(&mut self) {
+        let body = NotificationBody::Resync {
+            reason: ResyncReason::Broker,
+        };
+        let id = self.event_id("resync");
+        self.push_to_each(
+            Target::Notifications,
+            NOTIFICATIONS,
+            &id,
+            render_body(&body),
+        );
     }
 
     /// Queues one MESSAGE with `body` per subscription to `target` (each subscription gets its
