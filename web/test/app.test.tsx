@@ -179,6 +179,31 @@ describe('the app over the realtime layer', () => {
     expect(within(rooms()).getByRole('link', { name: /^Bob/ })).not.toHaveTextContent(/unread/);
   });
 
+  it('on resync reloads the room list and fetches what the open room missed', async () => {
+    const w = world();
+    renderShell(w, roomPath(w.direct));
+    await waitFor(() => expect(w.broker.frames('SUBSCRIBE', `/topic/rooms/${w.direct}`)).toHaveLength(1));
+    w.broker.post(w.direct, w.bob.user, 'heard');
+    const log = screen.getByRole('log', { name: 'Bob' });
+    await within(log).findByText('heard');
+    const snapshots = w.broker.httpLog.filter((l) => l === 'GET /api/rooms').length;
+
+    w.broker.postUnheard(w.direct, w.bob.user, 'lost on the way');
+    w.broker.postUnheard(w.group, w.carol.user, 'lost elsewhere');
+    expect(within(log).queryByText('lost on the way')).toBeNull();
+    act(() => w.broker.resync());
+
+    await within(log).findByText('lost on the way');
+    const groupLink = within(rooms()).getByRole('link', { name: /^Weekend trip/ });
+    await waitFor(() => expect(groupLink).toHaveTextContent('1 unread'));
+    expect(groupLink).toHaveTextContent('lost elsewhere');
+    expect(w.broker.httpLog.filter((l) => l === 'GET /api/rooms')).toHaveLength(snapshots + 1);
+    expect(w.broker.httpLog).toContain(`GET /api/rooms/${w.direct}/messages?before=&after=1`);
+    expect(within(log).getAllByText('heard')).toHaveLength(1);
+    expect(within(log).getAllByText('lost on the way')).toHaveLength(1);
+    expect(within(toasts()).queryByText('lost on the way')).toBeNull();
+  });
+
   it('shows Reconnecting… during a drop and restores the open room with since-seq', async () => {
     const w = world();
     renderShell(w, roomPath(w.direct));

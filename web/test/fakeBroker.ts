@@ -170,6 +170,16 @@ export class FakeBroker {
     return message;
   }
 
+  /** Stores a message as `sender` and delivers it to nobody (lost between server nodes). */
+  postUnheard(roomId: number, sender: User, text: string): Message {
+    return this.store(roomId, sender, text, null).message;
+  }
+
+  /** Tells every connection to resync (the server's link to its other nodes came back). */
+  resync(): void {
+    for (const conn of this.connections) if (conn.connected) this.notify(conn, { type: 'resync', reason: 'broker' });
+  }
+
   /** Stores `count` messages and delivers all their frames to each socket in one chunk. */
   burst(roomId: number, sender: User, count: number): Message[] {
     const messages = Array.from({ length: count }, (_, i) => this.store(roomId, sender, `burst ${i + 1}`, null).message);

@@ -41,7 +41,9 @@ export type RoomEvent =
 export type NotificationEvent =
   | { type: 'message'; roomId: number; message: Message; unread: number }
   | { type: 'room'; room: Room }
-  | { type: 'read'; roomId: number; seq: number };
+  | { type: 'read'; roomId: number; seq: number }
+  /** Events may have been lost on their way here (`reason`: `broker`): reload what is shown. */
+  | { type: 'resync'; reason: string };
 
 /** Body of a MESSAGE on `/user/queue/errors`. */
 export interface ErrorEvent {

@@ -11,7 +11,9 @@
 //! - Sends are optimistic: a pending entry in the store, a reliable send in the connection's
 //!   outbox, confirmed by the RECEIPT (`message-id`, `seq`) or by the echo, whichever is first.
 //! - After each connect the rooms snapshot (`GET /api/rooms`) refreshes unread counts and
-//!   every room's latest seq (contract rule 7).
+//!   every room's latest seq (contract rule 7). A `resync` notification (events may have been
+//!   lost on the server's side) does the same, and re-fetches what follows the last message
+//!   held of each room on screen.
 import { describeCode } from '../api/errors';
 import { ApiError, type ChatApi } from '../api/http';
 import type { ErrorEvent, Message, NotificationEvent, Room, RoomEvent, User } from '../api/types';
@@ -201,6 +203,21 @@ export class ChatClient {
     }
   }
 
+  /**
+   * Catches up after the server said events may have been lost (`resync`), as after a
+   * reconnect: the rooms snapshot (unread counts, last messages), and for each room on screen
+   * the messages after the last one held, through `ingest` (so nothing shows twice).
+   */
+  resync(): void {
+    this.refreshRooms().catch(() => {});
+    for (const roomId of this.visible.keys()) void this.catchUp(roomId).catch(() => {});
+  }
+
+  private async catchUp(roomId: number): Promise<void> {
+    const page = await this.api.listMessages(roomId, { after: this.messages.sinceSeq(roomId), limit: PAGE_SIZE });
+    for (const message of page) this.ingest(message);
+  }
+
   /** Adds a room the user just created or opened (a direct room, a group). */
   addRoom(room: Room): void {
     this.messages.setKnownLatest(room.id, room.lastMessage?.seq ?? 0);
@@ -286,6 +303,9 @@ export class ChatClient {
         break;
       case 'read':
         if (!this.rooms.markRead(event.roomId, event.seq)) void this.fetchRoom(event.roomId);
+        break;
+      case 'resync':
+        this.resync();
         break;
     }
     for (const listener of [...this.notificationListeners]) listener(event);
