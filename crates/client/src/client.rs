@@ -253,7 +253,9 @@ impl Client {
     ///
     /// Notifications are live only: those sent while the client was reconnecting are not
     /// replayed; after [`State::Connected`] returns, [`Client::rooms`] is the snapshot of
-    /// unread counts.
+    /// unread counts. [`Notification::Resync`] says the server may have lost events on its
+    /// side (between its nodes) while this client stayed connected: do what a reconnect calls
+    /// for, reload [`Client::rooms`] and the history of open rooms after their last `seq`.
     ///
     /// # Errors
     /// [`Error::Closed`] (or the reason it ended) when the client has ended.
