@@ -285,7 +285,7 @@ impl Broker for RedisBroker {
     }
 
     /// Up while the subscription connection is: it pings Redis every few seconds, so a lost
-    /// Redis shows here within [`PING_EVERY`] plus [`REPLY_TIMEOUT`].
+    /// Redis shows here within `PING_EVERY` plus `REPLY_TIMEOUT`.
     fn health(&self) -> BrokerHealth {
         if self.connected.load(Ordering::Relaxed) {
             BrokerHealth::Ok
