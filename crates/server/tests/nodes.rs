@@ -14,26 +14,9 @@ use sotong_stomp::{Command, Frame};
 use sotong_testkit::*;
 use std::time::Duration;
 
-fn redis_url() -> String {
-    std::env::var("SOTONG_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 /// Fails the test, saying how to start one, when Redis does not answer.
-async fn require_redis(url: &str) {
-    let unreachable = |err: String| -> ! {
-        panic!(
-            "Redis is not reachable at {url} ({err}). This test needs a Redis server: start one \
-             (`redis-server --daemonize yes`, or `docker run -p 6379:6379 redis`) or point \
-             SOTONG_TEST_REDIS_URL at one"
-        )
-    };
-    let client = redis::Client::open(url).unwrap_or_else(|e| unreachable(e.to_string()));
-    let connecting = client.get_multiplexed_async_connection();
-    match tokio::time::timeout(Duration::from_secs(5), connecting).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(err)) => unreachable(err.to_string()),
-        Err(_) => unreachable("no answer within 5 s".into()),
-    }
+async fn require_redis() {
+    redis_admin().await;
 }
 
 /// Two nodes on one scratch database and one Redis, under a channel prefix of this run's own.
@@ -53,7 +36,7 @@ async fn two_nodes_reaching_redis_as(
     tune: impl Fn(&mut sotong_server::Config),
 ) -> (TestServer, TestServer) {
     let redis = redis_url();
-    require_redis(&redis).await;
+    require_redis().await;
     let prefix = format!(
         "sotong-test-{}-{:016x}",
         std::process::id(),
@@ -292,31 +275,9 @@ async fn a_message_committed_by_a_node_that_died_before_publishing_still_arrives
 /// and what node one publishes afterwards reaches it live.
 #[tokio::test]
 async fn a_notification_only_connection_is_told_to_resync_after_redis_comes_back() {
-    let redis = redis_url();
-    require_redis(&redis).await;
-    let mut admin = redis::Client::open(redis.as_str())
-        .expect("Redis URL")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("an admin connection");
-    let user = format!(
-        "sotong-test-{}-{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    );
-    let password = format!("{:016x}", rand::random::<u64>());
-    let _: () = redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg(&user)
-        .arg("on")
-        .arg(format!(">{password}"))
-        .arg("~*")
-        .arg("&*")
-        .arg("+@all")
-        .query_async(&mut admin)
-        .await
-        .expect("ACL SETUSER");
-    let two_url = redis.replacen("redis://", &format!("redis://{user}:{password}@"), 1);
+    let mut admin = redis_admin().await;
+    let node_two = RedisUser::create(&mut admin, "node-two").await;
+    let two_url = node_two.url(&redis_url());
     let (one, two) = two_nodes_reaching_redis_as(Some(two_url), |_| {}).await;
 
     let alice = one.user("alice").await;
@@ -326,13 +287,7 @@ async fn a_notification_only_connection_is_told_to_resync_after_redis_comes_back
     b.subscribe("n", "/user/queue/notifications").await;
     until_listening(&two, 1).await;
 
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("USER")
-        .arg(&user)
-        .query_async(&mut admin)
-        .await
-        .expect("CLIENT KILL");
+    let killed = node_two.kill_connections(&mut admin).await;
     assert!(killed >= 1, "node two's connections were killed");
 
     let frames = b
@@ -361,10 +316,5 @@ async fn a_notification_only_connection_is_told_to_resync_after_redis_comes_back
     b.close().await;
     two.stop().await;
     one.stop().await;
-    let _: i64 = redis::cmd("ACL")
-        .arg("DELUSER")
-        .arg(&user)
-        .query_async(&mut admin)
-        .await
-        .expect("ACL DELUSER");
+    node_two.delete(&mut admin).await;
 }

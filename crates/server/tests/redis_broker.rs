@@ -15,38 +15,6 @@ use std::time::Duration;
 /// How long anything asynchronous may take before the test gives up.
 const WAIT: Duration = Duration::from_secs(10);
 
-fn redis_url() -> String {
-    std::env::var("SOTONG_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// A connection for the test's own commands (`PUBSUB NUMSUB`, `CLIENT KILL`, `ACL`).
-async fn admin() -> MultiplexedConnection {
-    let url = redis_url();
-    let unreachable = |err: redis::RedisError| -> ! {
-        panic!(
-            "Redis is not reachable at {url} ({err}). These tests need a Redis server: start \
-             one (`redis-server --daemonize yes`, or `docker run -p 6379:6379 redis`) or point \
-             SOTONG_TEST_REDIS_URL at one"
-        )
-    };
-    let client = redis::Client::open(url.as_str()).unwrap_or_else(|e| unreachable(e));
-    let connecting = client.get_multiplexed_async_connection();
-    match tokio::time::timeout(Duration::from_secs(5), connecting).await {
-        Ok(Ok(connection)) => connection,
-        Ok(Err(err)) => unreachable(err),
-        Err(_) => panic!("Redis at {url} did not answer within 5 s"),
-    }
-}
-
-/// A channel prefix no other run (or test) uses.
-fn unique_prefix() -> String {
-    format!(
-        "sotong-test-{}-{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    )
-}
-
 /// One server node as far as fan-out goes: a hub, its broker and its metrics.
 struct Node {
     hub: Arc<Hub>,
@@ -154,8 +122,8 @@ async fn nothing_more(queues: &mut Queues) -> bool {
 
 #[tokio::test]
 async fn a_publication_reaches_the_users_connection_on_another_node() {
-    let mut admin = admin().await;
-    let (url, prefix) = (redis_url(), unique_prefix());
+    let mut admin = redis_admin().await;
+    let (url, prefix) = (redis_url(), unique_redis_prefix());
     let a = Node::start(&url, &prefix);
     let b = Node::start(&url, &prefix);
     let (_bob, mut bob_queues) = b.connect(2);
@@ -184,8 +152,8 @@ async fn a_publication_reaches_the_users_connection_on_another_node() {
 
 #[tokio::test]
 async fn a_node_without_a_connection_of_the_user_hears_nothing() {
-    let mut admin = admin().await;
-    let (url, prefix) = (redis_url(), unique_prefix());
+    let mut admin = redis_admin().await;
+    let (url, prefix) = (redis_url(), unique_redis_prefix());
     let a = Node::start(&url, &prefix);
     let b = Node::start(&url, &prefix);
     let c = Node::start(&url, &prefix);
@@ -216,8 +184,8 @@ async fn a_node_without_a_connection_of_the_user_hears_nothing() {
 
 #[tokio::test]
 async fn publications_keep_their_order() {
-    let mut admin = admin().await;
-    let (url, prefix) = (redis_url(), unique_prefix());
+    let mut admin = redis_admin().await;
+    let (url, prefix) = (redis_url(), unique_redis_prefix());
     let a = Node::start(&url, &prefix);
     let b = Node::start(&url, &prefix);
     let (_bob, mut bob_queues) = b.connect(2);
@@ -239,8 +207,8 @@ async fn publications_keep_their_order() {
 
 #[tokio::test]
 async fn a_node_delivers_its_own_publications_once() {
-    let mut admin = admin().await;
-    let (url, prefix) = (redis_url(), unique_prefix());
+    let mut admin = redis_admin().await;
+    let (url, prefix) = (redis_url(), unique_redis_prefix());
     let a = Node::start(&url, &prefix);
     let b = Node::start(&url, &prefix);
     let (_bob_here, mut here) = a.connect(2);
@@ -258,8 +226,8 @@ async fn a_node_delivers_its_own_publications_once() {
 
 #[tokio::test]
 async fn the_last_connection_gone_unsubscribes() {
-    let mut admin = admin().await;
-    let (url, prefix) = (redis_url(), unique_prefix());
+    let mut admin = redis_admin().await;
+    let (url, prefix) = (redis_url(), unique_redis_prefix());
     let b = Node::start(&url, &prefix);
     let bob = channel(&prefix, 2);
     let first = b.connect(2);
@@ -282,8 +250,8 @@ async fn the_last_connection_gone_unsubscribes() {
 
 #[tokio::test]
 async fn a_token_revocation_reaches_the_other_node() {
-    let mut admin = admin().await;
-    let (url, prefix) = (redis_url(), unique_prefix());
+    let mut admin = redis_admin().await;
+    let (url, prefix) = (redis_url(), unique_redis_prefix());
     let a = Node::start(&url, &prefix);
     let b = Node::start(&url, &prefix);
     let (_bob, mut bob_queues) = b.connect(2);
@@ -313,35 +281,17 @@ async fn a_token_revocation_reaches_the_other_node() {
 /// user of this test's own, so that nothing else is killed.
 #[tokio::test]
 async fn a_killed_connection_reconnects_and_subscribes_again() {
-    let mut admin = admin().await;
-    let (url, prefix) = (redis_url(), unique_prefix());
-    let user = format!("{prefix}-node-b");
-    let password = format!("{:016x}", rand::random::<u64>());
-    let _: () = redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg(&user)
-        .arg("on")
-        .arg(format!(">{password}"))
-        .arg("~*")
-        .arg("&*")
-        .arg("+@all")
-        .query_async(&mut admin)
-        .await
-        .expect("ACL SETUSER");
-    let b_url = url.replacen("redis://", &format!("redis://{user}:{password}@"), 1);
+    let mut admin = redis_admin().await;
+    let (url, prefix) = (redis_url(), unique_redis_prefix());
+    let node_b = RedisUser::create(&mut admin, "node-b").await;
+    let b_url = node_b.url(&url);
     let a = Node::start(&url, &prefix);
     let b = Node::start(&b_url, &prefix);
     let (_bob, mut bob_queues) = b.connect(2);
     let bob = channel(&prefix, 2);
     wait_for_subscribers(&mut admin, &bob, 1).await;
 
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("USER")
-        .arg(&user)
-        .query_async(&mut admin)
-        .await
-        .expect("CLIENT KILL");
+    let killed = node_b.kill_connections(&mut admin).await;
     assert!(killed >= 1, "the subscription connection was killed");
 
     eventually("B reconnects", || b.metrics.redis_reconnects.get() >= 1).await;
@@ -379,20 +329,15 @@ async fn a_killed_connection_reconnects_and_subscribes_again() {
         seq += 1;
     }
 
-    let _: i64 = redis::cmd("ACL")
-        .arg("DELUSER")
-        .arg(&user)
-        .query_async(&mut admin)
-        .await
-        .expect("ACL DELUSER");
+    node_b.delete(&mut admin).await;
 }
 
 /// A whole server on one node with `--redis-url`: it talks to itself through Redis, delivers
 /// once, and says so in its metrics.
 #[tokio::test]
 async fn a_server_with_a_redis_url_serves_its_users() {
-    admin().await;
-    let prefix = unique_prefix();
+    redis_admin().await;
+    let prefix = unique_redis_prefix();
     let server = TestServer::spawn_with(|config| {
         config.redis_url = Some(redis_url());
         config.redis_channel_prefix = prefix.clone();
