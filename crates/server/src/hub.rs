@@ -551,23 +551,7 @@ pub(crate) fn render_body(body: &impl serde::Serialize) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MessageId;
-
-    fn message(room: i64, seq: u64) -> Message {
-        Message {
-            id: MessageId(seq as i64),
-            room_id: RoomId(room),
-            seq: Seq(seq),
-            sender: User {
-                id: UserId(1),
-                username: "alice".into(),
-                display_name: "Alice".into(),
-            },
-            text: "hi".into(),
-            sent_at: "2026-01-01T00:00:00.000Z".into(),
-            client_msg_id: None,
-        }
-    }
+    use crate::test_support::message;
 
     #[tokio::test]
     async fn every_connection_of_every_recipient_gets_one_item() {

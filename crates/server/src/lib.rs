@@ -54,6 +54,9 @@ pub mod store;
 pub mod throttle;
 pub mod transport;
 pub mod users;
+
+#[cfg(test)]
+mod test_support;
 pub mod web_assets;
 
 pub use app::{App, ServerError};

@@ -136,28 +136,12 @@ impl UserEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MessageId;
-
-    fn message() -> Message {
-        Message {
-            id: MessageId(1),
-            room_id: RoomId(7),
-            seq: Seq(1),
-            sender: User {
-                id: UserId(1),
-                username: "alice".into(),
-                display_name: "Alice".into(),
-            },
-            text: "hi".into(),
-            sent_at: "2026-01-01T00:00:00.000Z".into(),
-            client_msg_id: None,
-        }
-    }
+    use crate::test_support::message;
 
     #[test]
     fn a_message_for_one_user_carries_that_users_unread_count_only() {
         let publication = Publication::Message {
-            message: message(),
+            message: message(7, 1),
             recipients: vec![(UserId(1), 0), (UserId(2), 4), (UserId(2), 4)],
         };
         assert_eq!(publication.addressees(), vec![UserId(1), UserId(2)]);
@@ -174,7 +158,7 @@ mod tests {
     fn typing_and_user_events_narrow_to_the_user() {
         let typing = Publication::Typing {
             room_id: RoomId(7),
-            user: message().sender,
+            user: message(7, 1).sender,
             members: vec![UserId(1), UserId(2)],
             origin: ConnectionId(5),
         };

@@ -578,23 +578,11 @@ impl Subscriber {
 mod tests {
     use super::*;
     use crate::hub::Outbound;
-    use crate::model::{Message, MessageId, RoomId, Seq, User};
+    use crate::model::Seq;
 
     fn message(seq: u64) -> Publication {
         Publication::Message {
-            message: Message {
-                id: MessageId(seq as i64),
-                room_id: RoomId(7),
-                seq: Seq(seq),
-                sender: User {
-                    id: UserId(1),
-                    username: "alice".into(),
-                    display_name: "Alice".into(),
-                },
-                text: "hi".into(),
-                sent_at: "2026-01-01T00:00:00.000Z".into(),
-                client_msg_id: None,
-            },
+            message: crate::test_support::message(7, seq),
             recipients: vec![(UserId(1), 0)],
         }
     }
