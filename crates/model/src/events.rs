@@ -72,7 +72,7 @@ pub enum NotificationBody {
         /// The read mark now in force.
         seq: Seq,
     },
-    /// `{"type":"resync","reason":"broker"}`: events addressed to the user may have been
+    /// `{"type":"resync","reason":"broker"|"node"}`: events addressed to the user may have been
     /// lost on their way to this connection, so whatever the client keeps of the user's rooms
     /// (the room list, unread counts, the history of open rooms) may be stale. The client
     /// reloads the room list and re-fetches open rooms' history with `since-seq`.
@@ -93,6 +93,9 @@ pub enum ResyncReason {
     /// The node lost its link to the other nodes for a while (the Redis broker reconnected):
     /// what they published meanwhile did not reach this connection.
     Broker,
+    /// Another node stopped without a word (it crashed or was killed): messages it had
+    /// committed but not yet published reached nobody on the other nodes.
+    Node,
     /// A reason this version does not know; a client resyncs all the same.
     #[serde(other)]
     Other,

@@ -112,6 +112,7 @@ impl App {
             Some(url) => {
                 let settings = RedisSettings {
                     channel_prefix: config.redis_channel_prefix.clone(),
+                    heartbeat: Duration::from_millis(config.node_heartbeat_ms),
                     ..RedisSettings::new(url.clone())
                 };
                 Arc::new(

@@ -25,6 +25,10 @@ pub struct Config {
     /// Start of the Redis channel names: nodes with the same prefix hear each other, so
     /// several deployments can share one Redis. TOML only.
     pub redis_channel_prefix: String,
+    /// With Redis: how often this node tells the others that it lives, in milliseconds. A
+    /// node silent for three beats counts as stopped, and the others tell their connections
+    /// to resync (what it committed and had not published yet reached nobody).
+    pub node_heartbeat_ms: u64,
     /// HS256 secret for application-issued JWTs; `jwt_secret` here or `auth.jwt_secret`.
     pub jwt_secret: Option<String>,
     /// Whether anyone may create an account with `POST /api/register`; unset, it is open
@@ -66,6 +70,7 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             redis_channel_prefix: "sotong".into(),
+            node_heartbeat_ms: 2000,
             jwt_secret: None,
             registration: None,
             allowed_origins: Vec::new(),
@@ -128,6 +133,9 @@ impl Config {
             || self.redis_channel_prefix.chars().any(char::is_whitespace)
         {
             return Err("redis_channel_prefix must be non-empty, without spaces".into());
+        }
+        if self.node_heartbeat_ms == 0 {
+            return Err("node_heartbeat_ms must be positive".into());
         }
         if let Some(secret) = self.jwt_secret() {
             if secret.len() < 16 {

@@ -33,7 +33,9 @@
 //! ([`Hub::tell_everyone_to_resync`]); each session passes that on to its client, which
 //! reloads what it shows.
 
-use crate::model::{message_event_json, Message, RoomEventBody, RoomId, Seq, User, UserId};
+use crate::model::{
+    message_event_json, Message, ResyncReason, RoomEventBody, RoomId, Seq, User, UserId,
+};
 use crate::publication::{ConnectionId, Publication, UserEvent};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -110,8 +112,9 @@ pub enum Outbound {
     /// is behind it fills the gap from the store (a publication was lost).
     RoomHead(RoomId, Seq),
     /// Publications from other nodes may have been lost on their way here (the broker lost
-    /// its link to them for a while): the connection tells its client to resync.
-    Resync,
+    /// its link to them for a while, or a node died before publishing what it committed):
+    /// the connection tells its client to resync, saying why.
+    Resync(ResyncReason),
 }
 
 /// Why the hub asked a connection to close.
@@ -428,14 +431,15 @@ impl Hub {
 
     /// Tells every connection on this node that publications from other nodes may have been
     /// lost on their way here, so that each tells its client to resync (a broker calls this
-    /// once its link to the other nodes is back after a loss). It queues like a message: a
+    /// once its link to the other nodes is back after a loss, or when another node died).
+    /// It queues like a message: a
     /// connection with a full queue is kicked as a slow consumer, and its client catches up
     /// when it returns, so no connection misses both.
-    pub fn tell_everyone_to_resync(&self) -> usize {
+    pub fn tell_everyone_to_resync(&self, reason: ResyncReason) -> usize {
         let users = self.read();
         let mut told = 0;
         for mailbox in users.values().flatten() {
-            mailbox.push(Outbound::Resync);
+            mailbox.push(Outbound::Resync(reason));
             told += 1;
         }
         told
@@ -705,9 +709,12 @@ mod tests {
         let (_a1, mut rx_a1) = hub.register(UserId(1), 8, 8).expect("room");
         let (_a2, mut rx_a2) = hub.register(UserId(1), 8, 8).expect("room");
         let (_b, mut rx_b) = hub.register(UserId(2), 8, 8).expect("room");
-        assert_eq!(hub.tell_everyone_to_resync(), 3);
+        assert_eq!(hub.tell_everyone_to_resync(ResyncReason::Broker), 3);
         for rx in [&mut rx_a1, &mut rx_a2, &mut rx_b] {
-            assert!(matches!(rx.outbound.try_recv(), Ok(Outbound::Resync)));
+            assert!(matches!(
+                rx.outbound.try_recv(),
+                Ok(Outbound::Resync(ResyncReason::Broker))
+            ));
             assert!(rx.outbound.try_recv().is_err(), "exactly one");
         }
     }

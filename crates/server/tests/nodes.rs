@@ -5,7 +5,8 @@
 //! other node resumes there with `since-seq`. A logout on one node closes the token's sockets
 //! on the other; typing and read marks cross nodes too. A message committed on a node that died
 //! before publishing it reaches the room's viewers on the other node from the store. A node
-//! whose Redis connection was lost tells its connections to resync once it is back.
+//! whose Redis connection was lost tells its connections to resync once it is back; a node
+//! that stops beating (dead, or cut off from Redis) makes the other nodes tell theirs.
 
 use sotong_server::model::{RoomId, User, UserId};
 use sotong_server::store::postgres::PostgresStore;
@@ -26,25 +27,21 @@ async fn two_nodes() -> (TestServer, TestServer) {
 
 /// [`two_nodes`], each node's configuration tuned by `tune` too.
 async fn two_nodes_with(tune: impl Fn(&mut sotong_server::Config)) -> (TestServer, TestServer) {
-    two_nodes_reaching_redis_as(None, tune).await
+    two_nodes_reaching_redis_as(None, &unique_redis_prefix(), tune).await
 }
 
 /// [`two_nodes_with`], node two reaching Redis through `two_url` when given (the same Redis
 /// as another ACL user, so that a test can kill node two's connections alone).
 async fn two_nodes_reaching_redis_as(
     two_url: Option<String>,
+    prefix: &str,
     tune: impl Fn(&mut sotong_server::Config),
 ) -> (TestServer, TestServer) {
     let redis = redis_url();
     require_redis().await;
-    let prefix = format!(
-        "sotong-test-{}-{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    );
     let on_both = |config: &mut sotong_server::Config| {
         config.redis_url = Some(redis.clone());
-        config.redis_channel_prefix = prefix.clone();
+        config.redis_channel_prefix = prefix.to_string();
         tune(config);
     };
     let one = TestServer::spawn_postgres(on_both).await;
@@ -278,7 +275,8 @@ async fn a_notification_only_connection_is_told_to_resync_after_redis_comes_back
     let mut admin = redis_admin().await;
     let node_two = RedisUser::create(&mut admin, "node-two").await;
     let two_url = node_two.url(&redis_url());
-    let (one, two) = two_nodes_reaching_redis_as(Some(two_url), |_| {}).await;
+    let (one, two) =
+        two_nodes_reaching_redis_as(Some(two_url), &unique_redis_prefix(), |_| {}).await;
 
     let alice = one.user("alice").await;
     let bob = two.user("bob").await;
@@ -317,4 +315,79 @@ async fn a_notification_only_connection_is_told_to_resync_after_redis_comes_back
     two.stop().await;
     one.stop().await;
     node_two.delete(&mut admin).await;
+}
+
+/// Waits until the heartbeat set of `prefix` holds `nodes` nodes.
+async fn until_beating(admin: &mut redis::aio::MultiplexedConnection, prefix: &str, nodes: i64) {
+    let key = format!("{prefix}:nodes");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let beating: i64 = redis::cmd("ZCARD")
+            .arg(&key)
+            .query_async(admin)
+            .await
+            .expect("ZCARD");
+        if beating == nodes {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{beating} nodes in {key}, not {nodes}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A node that dies may have committed messages it never published; nothing in Redis says so.
+/// Node two stops beating (its Redis user is deleted, so it can neither beat nor reconnect:
+/// to the others it is as good as dead), and node one's notification-only connection is told
+/// to resync, saying why.
+#[tokio::test]
+async fn a_node_that_stops_beating_makes_the_others_tell_their_connections_to_resync() {
+    let mut admin = redis_admin().await;
+    let node_two = RedisUser::create(&mut admin, "node-two").await;
+    let two_url = node_two.url(&redis_url());
+    let prefix = unique_redis_prefix();
+    let (one, two) = two_nodes_reaching_redis_as(Some(two_url), &prefix, |config| {
+        config.node_heartbeat_ms = 100;
+    })
+    .await;
+    until_beating(&mut admin, &prefix, 2).await;
+
+    let bob = one.user("bob").await;
+    let mut b = Stomp::connect(&one, &bob.token).await;
+    b.subscribe("n", "/user/queue/notifications").await;
+
+    node_two.delete(&mut admin).await;
+
+    let frames = b
+        .until(|f| f.command == Command::Message && body(f)["type"] == "resync")
+        .await;
+    let resync = frames.last().expect("the resync event");
+    assert_eq!(
+        body(resync),
+        serde_json::json!({"type": "resync", "reason": "node"})
+    );
+    assert_eq!(resync.header("subscription"), Some("n"));
+
+    b.close().await;
+    two.stop().await;
+    one.stop().await;
+}
+
+/// A node that stops gracefully has published everything it committed: it takes itself out of
+/// the heartbeat set, so that no other node takes it for dead.
+#[tokio::test]
+async fn a_node_that_stops_gracefully_leaves_the_heartbeat_set() {
+    let mut admin = redis_admin().await;
+    let prefix = unique_redis_prefix();
+    let (one, two) = two_nodes_reaching_redis_as(None, &prefix, |config| {
+        config.node_heartbeat_ms = 100;
+    })
+    .await;
+    until_beating(&mut admin, &prefix, 2).await;
+    two.stop().await;
+    until_beating(&mut admin, &prefix, 1).await;
+    one.stop().await;
+    until_beating(&mut admin, &prefix, 0).await;
 }

@@ -7,7 +7,7 @@ use redis::aio::MultiplexedConnection;
 use sotong_server::broker::{Broker, Publication, RedisBroker, RedisSettings, UserEvent};
 use sotong_server::hub::{Hub, Outbound, Queues, Registration};
 use sotong_server::metrics::Metrics;
-use sotong_server::model::{Message, MessageId, RoomId, Seq, User, UserId};
+use sotong_server::model::{Message, MessageId, ResyncReason, RoomId, Seq, User, UserId};
 use sotong_testkit::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -298,7 +298,10 @@ async fn a_killed_connection_reconnects_and_subscribes_again() {
     wait_for_subscribers(&mut admin, &bob, 1).await;
     assert_eq!(b.metrics.redis_connected.get(), 1);
     // Subscribed again: every connection on B is told it may have missed publications.
-    assert!(matches!(next_item(&mut bob_queues).await, Outbound::Resync));
+    assert!(matches!(
+        next_item(&mut bob_queues).await,
+        Outbound::Resync(ResyncReason::Broker)
+    ));
 
     a.broker.publish(to_alice_and_bob(1)).await.expect("queued");
     match next_item(&mut bob_queues).await {

@@ -97,6 +97,11 @@ struct ServeArgs {
     /// [default: 2000].
     #[arg(long, env = "SOTONG_ROOM_HEAD_CHECK_MS")]
     room_head_check_ms: Option<u64>,
+    /// With --redis-url: milliseconds between this node's heartbeats in Redis; the other nodes
+    /// count it as stopped after three missed beats and tell their clients to resync
+    /// [default: 2000].
+    #[arg(long, env = "SOTONG_NODE_HEARTBEAT_MS")]
+    node_heartbeat_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -129,6 +134,7 @@ impl ServeArgs {
             outbound_queue => limits.outbound_queue,
             commit_window_ms => commit_window_ms,
             room_head_check_ms => room_head_check_ms,
+            node_heartbeat_ms => node_heartbeat_ms,
         );
         if self.database_url.is_some() {
             config.database_url = self.database_url;

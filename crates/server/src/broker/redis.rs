@@ -40,6 +40,13 @@
 //! down: a single node keeps working, and each node keeps serving its own users, while Redis
 //! restarts.
 //!
+//! # Losing a node
+//!
+//! A node killed between a commit and its publication leaves messages that no other node
+//! heard of. Each node beats in a sorted set in Redis; when one stops beating, every other node
+//! tells its connections to resync (`peers`), since a connection that follows a room only
+//! through its notifications has no room head check to catch up with.
+//!
 //! # Losing Redis
 //!
 //! The subscription connection pings Redis every few seconds; when it is lost (Redis restarts,
@@ -60,10 +67,12 @@
 //! The broker reaches the hub it feeds, the [`publication`](crate::publication) types and the
 //! metrics; never sessions, STOMP, the store or the room rules.
 
+mod peers;
+
 use super::{Broker, BrokerError, BrokerHealth, Publication};
 use crate::hub::{Hub, Presence};
 use crate::metrics::Metrics;
-use crate::model::UserId;
+use crate::model::{ResyncReason, UserId};
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use futures_util::StreamExt;
@@ -112,7 +121,13 @@ pub struct RedisSettings {
     pub channel_prefix: String,
     /// See [`DEFAULT_QUEUE_CAPACITY`].
     pub queue_capacity: usize,
+    /// How often this node tells the others it lives; a node silent for three beats counts as
+    /// stopped, and every other node tells its connections to resync (see `peers`).
+    pub heartbeat: Duration,
 }
+
+/// See [`RedisSettings::heartbeat`].
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(2);
 
 impl RedisSettings {
     /// Settings for `url` with the default prefix (`sotong`) and queue.
@@ -121,6 +136,7 @@ impl RedisSettings {
             url: url.into(),
             channel_prefix: "sotong".into(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            heartbeat: DEFAULT_HEARTBEAT,
         }
     }
 }
@@ -212,6 +228,15 @@ impl RedisBroker {
         let node = NodeId(rand::random());
         let channels = Channels::new(&settings.channel_prefix);
         let (queue, waiting) = mpsc::channel(settings.queue_capacity.max(1));
+        let stop = CancellationToken::new();
+        tokio::spawn(peers::watch(
+            publisher.clone(),
+            format!("{}:nodes", settings.channel_prefix),
+            node,
+            hub.clone(),
+            settings.heartbeat,
+            stop.clone(),
+        ));
         tokio::spawn(publish_in_order(
             publisher,
             waiting,
@@ -219,7 +244,6 @@ impl RedisBroker {
             node,
             metrics.clone(),
         ));
-        let stop = CancellationToken::new();
         let connected = Arc::new(AtomicBool::new(false));
         let subscriber = Subscriber {
             connected: connected.clone(),
@@ -470,7 +494,7 @@ impl Subscriber {
             self.metrics.redis_reconnects.inc();
             // Subscribed again: whatever the other nodes publish from now on arrives. What
             // they published meanwhile did not; every connection here tells its client.
-            let told = self.hub.tell_everyone_to_resync();
+            let told = self.hub.tell_everyone_to_resync(ResyncReason::Broker);
             tracing::info!(
                 users = self.subscribed.len(),
                 connections_told_to_resync = told,

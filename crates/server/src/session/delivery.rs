@@ -31,8 +31,8 @@ impl<T: Transport> Session<T> {
                 self.catch_up_to_head(room, head).await;
                 Ok(())
             }
-            Outbound::Resync => {
-                self.deliver_resync();
+            Outbound::Resync(reason) => {
+                self.deliver_resync(reason);
                 Ok(())
             }
         }
@@ -144,13 +144,11 @@ impl<T: Transport> Session<T> {
     }
 
     /// Publications may have been lost on their way here: every notification subscription
-    /// hears `{"type":"resync","reason":"broker"}` so that its client reloads the room list
+    /// hears `{"type":"resync","reason":…}` so that its client reloads the room list
     /// and re-fetches open rooms (a connection without one hears nothing; its topic
     /// subscriptions catch up through the room head check by themselves).
-    fn deliver_resync(&mut self) {
-        let body = NotificationBody::Resync {
-            reason: ResyncReason::Broker,
-        };
+    fn deliver_resync(&mut self, reason: ResyncReason) {
+        let body = NotificationBody::Resync { reason };
         let id = self.event_id("resync");
         self.push_to_each(
             Target::Notifications,
