@@ -149,6 +149,13 @@ async fn post_in_commit_order(commit: GroupCommit, mut queue: mpsc::Receiver<Pos
                 }
             }
             Err(err) => {
+                // Logged here, once per batch, for both backends; each poster's request is
+                // then refused with `unavailable`.
+                tracing::error!(
+                    error = %err,
+                    messages = replies.len(),
+                    "group commit failed; its posters are refused"
+                );
                 let reason = err.to_string();
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Backend(reason.clone().into())));

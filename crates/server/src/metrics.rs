@@ -31,6 +31,18 @@ pub struct Metrics {
     /// committed and never published (its node died in between, or Redis lost it), and came
     /// from the store instead. Each is also a gap fill.
     pub room_head_catch_ups: Counter,
+    /// Publications that reached a connection ahead of a missing `seq` of their room's topic
+    /// (another node's publication overtook them, or one was lost). The session does not hold
+    /// them back: it reads the missing messages from the store and sends them first, so the
+    /// client still sees `seq` order. Each is also a gap fill; on one node this stays 0.
+    pub reordered_publications: Counter,
+    /// Publications a connection dropped because its room topic had sent that `seq` already
+    /// (by a `since-seq` replay or a gap fill that ran ahead of the publication), or because a
+    /// topic subscription that ended had sent it: the duplicates rule 3 keeps from the client.
+    pub duplicate_publications: Counter,
+    /// Connections sent `{"type":"resync"}` (on their notification subscriptions) after the
+    /// node's link to the other nodes came back from a loss.
+    pub resyncs: Counter,
     /// Seconds from a message's commit to its frame being written to a subscriber's socket.
     pub delivery_latency: Histogram,
     /// 1 while the Redis broker's subscription connection is up, 0 while it reconnects
@@ -40,7 +52,9 @@ pub struct Metrics {
     pub redis_reconnects: Counter,
     /// Users whose Redis channel this node is subscribed to (one per user connected here).
     pub redis_subscribed_users: Gauge,
-    /// Publications handed to Redis for the other nodes.
+    /// Publications handed to Redis for the other nodes. The broker on one node (no
+    /// `--redis-url`) hands publications straight to its own hub: nothing crosses a network,
+    /// so it counts nothing here, nor in the other `redis_*` metrics.
     pub redis_published: Counter,
     /// Publications the other nodes missed: the queue to Redis was full or Redis failed.
     /// Local connections had them already; remote ones catch up from the store.
@@ -66,6 +80,9 @@ impl Metrics {
         let messages_stored = Counter::default();
         let gap_fills = Counter::default();
         let room_head_catch_ups = Counter::default();
+        let reordered_publications = Counter::default();
+        let duplicate_publications = Counter::default();
+        let resyncs = Counter::default();
         let delivery_latency = Histogram::new([
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ]);
@@ -91,6 +108,21 @@ impl Metrics {
             "room_head_catch_ups",
             "Topics found behind their room's last seq in the store and filled from it",
             room_head_catch_ups.clone(),
+        );
+        registry.register(
+            "reordered_publications",
+            "Publications that reached a connection ahead of a missing seq; the gap was sent first",
+            reordered_publications.clone(),
+        );
+        registry.register(
+            "duplicate_publications",
+            "Publications a connection dropped because it had sent their seq already",
+            duplicate_publications.clone(),
+        );
+        registry.register(
+            "resyncs",
+            "Connections told to resync after the link to the other nodes came back",
+            resyncs.clone(),
         );
         registry.register(
             "delivery_latency_seconds",
@@ -142,6 +174,9 @@ impl Metrics {
             messages_stored,
             gap_fills,
             room_head_catch_ups,
+            reordered_publications,
+            duplicate_publications,
+            resyncs,
             delivery_latency,
             redis_connected,
             redis_reconnects,

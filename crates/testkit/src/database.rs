@@ -5,6 +5,7 @@
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, Executor};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The PostgreSQL server the tests use unless `SOTONG_TEST_DATABASE_URL` names another one.
@@ -68,6 +69,29 @@ impl ScratchDatabase {
     /// The database's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The address of the database's server, for a [`TcpGate`](crate::TcpGate) to relay to.
+    /// Panics when it is not an address on this machine (tests reach no further).
+    pub fn server_addr(&self) -> SocketAddr {
+        let host = self.maintenance.get_host();
+        let ip: IpAddr = if host == "localhost" {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            host.parse()
+                .unwrap_or_else(|_| panic!("the test database's host {host:?} is not an address"))
+        };
+        assert!(
+            ip.is_loopback(),
+            "the test database is not on this machine: {ip}"
+        );
+        SocketAddr::new(ip, self.maintenance.get_port())
+    }
+
+    /// The database's URL with its server's host and port replaced by `addr`: the same
+    /// database, reached through a relay.
+    pub fn url_through(&self, addr: SocketAddr) -> String {
+        with_address(&self.url, addr)
     }
 }
 
@@ -133,6 +157,19 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// `url` with the host and port of its authority replaced by `addr`, the user, database and
+/// query kept.
+fn with_address(url: &str, addr: SocketAddr) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| authority_start + i);
+    let host_start = url[authority_start..authority_end]
+        .rfind('@')
+        .map_or(authority_start, |i| authority_start + i + 1);
+    format!("{}{addr}{}", &url[..host_start], &url[authority_end..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +187,23 @@ mod tests {
         assert_eq!(
             with_database("postgresql://localhost/x/?application_name=a", "t3"),
             "postgresql://localhost/t3?application_name=a"
+        );
+    }
+
+    #[test]
+    fn the_address_of_a_url_is_replaced_and_the_rest_kept() {
+        let addr: SocketAddr = "127.0.0.1:4321".parse().expect("addr");
+        assert_eq!(
+            with_address("postgres://postgres@127.0.0.1:5432/t1", addr),
+            "postgres://postgres@127.0.0.1:4321/t1"
+        );
+        assert_eq!(
+            with_address("postgres://u:p@localhost/t2?sslmode=disable", addr),
+            "postgres://u:p@127.0.0.1:4321/t2?sslmode=disable"
+        );
+        assert_eq!(
+            with_address("postgres://db:5432", addr),
+            "postgres://127.0.0.1:4321"
         );
     }
 

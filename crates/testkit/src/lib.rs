@@ -5,7 +5,8 @@
 //! with JWTs or passwords ([`TestUser`], [`jwt`]), `/metrics`, a raw STOMP-over-WebSocket
 //! client ([`Stomp`]) that sends exactly the frames a test writes, and the start-up of the
 //! `sotong` binary for tests that run it as an operator would ([`ServedBinary`]), and the
-//! machine's Redis with a prefix and ACL users of the run's own ([`redis_admin`], [`RedisUser`]).
+//! machine's Redis with a prefix and ACL users of the run's own ([`redis_admin`], [`RedisUser`]),
+//! and a relay that cuts a server off its database and back ([`TcpGate`]).
 //!
 //! Nothing here is mocked: the server is the one `sotong serve` runs. This crate is a
 //! dev-dependency only; it must never reach into a crate's private parts or be used by
@@ -14,6 +15,7 @@
 mod auth;
 mod binary;
 mod database;
+mod gate;
 mod redis_server;
 mod server;
 mod stomp;
@@ -21,6 +23,7 @@ mod stomp;
 pub use auth::{jwt, jwt_with_secret, JWT_SECRET};
 pub use binary::ServedBinary;
 pub use database::{ScratchDatabase, DEFAULT_TEST_DATABASE_URL};
+pub use gate::TcpGate;
 pub use redis_server::{redis_admin, redis_url, unique_redis_prefix, RedisUser};
 pub use server::{test_config, TestServer, TestUser};
 pub use stomp::{

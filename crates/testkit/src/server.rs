@@ -2,7 +2,7 @@
 //! test configuration and the server's temporary data dir (and, on PostgreSQL, its scratch
 //! database); it knows nothing of any client library, so every crate's tests can use it.
 
-use crate::{jwt, ScratchDatabase, JWT_SECRET, PATIENCE};
+use crate::{jwt, ScratchDatabase, TcpGate, JWT_SECRET, PATIENCE};
 use serde_json::{json, Value};
 use sotong_server::config::{Limits, Registration};
 use sotong_server::Config;
@@ -77,6 +77,26 @@ impl TestServer {
         .await;
         server.database = Some(database);
         server
+    }
+
+    /// A server on a fresh PostgreSQL database of its own that it reaches only through a
+    /// [`TcpGate`], which the test cuts and restores to take the database away and bring it
+    /// back. The database is dropped with the server.
+    pub async fn spawn_postgres_behind_gate(
+        tune: impl FnOnce(&mut Config),
+    ) -> (TestServer, TcpGate) {
+        let database = ScratchDatabase::create().await;
+        let gate = TcpGate::open(database.server_addr()).await;
+        let url = database.url_through(gate.addr());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut server = Self::serve(listener, dir, |config| {
+            config.database_url = Some(url);
+            tune(config);
+        })
+        .await;
+        server.database = Some(database);
+        (server, gate)
     }
 
     /// A server over an existing data dir on a fresh port: a restart, or a change to the data

@@ -47,8 +47,12 @@ impl<T: Transport> Session<T> {
     ) -> Result<(), Close> {
         let room = message.room_id();
         match self.routing.route(room, message.seq()) {
-            Route::Skip => Ok(()),
+            Route::Skip => {
+                self.app.metrics().duplicate_publications.inc();
+                Ok(())
+            }
             Route::FillGapThenTopic { after, before } => {
+                self.app.metrics().reordered_publications.inc();
                 self.fill_gap(room, after, before).await;
                 self.push_room_message(message);
                 self.observe_latency(message);
@@ -150,12 +154,14 @@ impl<T: Transport> Session<T> {
     fn deliver_resync(&mut self, reason: ResyncReason) {
         let body = NotificationBody::Resync { reason };
         let id = self.event_id("resync");
-        self.push_to_each(
+        if self.push_to_each(
             Target::Notifications,
             NOTIFICATIONS,
             &id,
             render_body(&body),
-        );
+        ) {
+            self.app.metrics().resyncs.inc();
+        }
     }
 
     /// Queues one MESSAGE with `body` per subscription to `target` (each subscription gets its

@@ -463,7 +463,8 @@ impl<T: Transport> Session<T> {
 
 /// Sessions driven through the in-memory transport, with publications handed to the hub
 /// directly, so that a message can be put in a connection's queue at a chosen moment: while
-/// the session is held up writing a replay to a client that does not read yet.
+/// the session is held up writing a replay to a client that does not read yet, or late, or
+/// ahead of one that was never published (what publications between nodes can do).
 #[cfg(test)]
 mod races {
     use super::*;
@@ -492,6 +493,8 @@ mod races {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = Config {
             data_dir: dir.path().to_path_buf(),
+            // No room head checks: the tests alone choose what reaches the queue, and when.
+            room_head_check_ms: 0,
             ..Config::default()
         };
         let app = App::open(config, CancellationToken::new())
@@ -743,6 +746,91 @@ mod races {
         frames.extend(client.until_receipt("done").await);
         frames.extend(client.finish().await);
         assert_eq!(copies(&frames, &fx.history[2]), (1, 0));
+    }
+
+    /// A publication that comes again after the replay sent it is dropped, and one that
+    /// comes ahead of a message never published is sent after the missing one from the
+    /// store: the client sees each `seq` once, in order, and the metrics count both.
+    #[tokio::test]
+    async fn late_and_early_publications_are_counted_and_the_topic_stays_in_order() {
+        let fx = fixture(3).await;
+        let mut client = Client::connect(&fx).await;
+        client
+            .send(&[subscribe("a", topic(fx.room), Some(Seq::ZERO)).with_header("receipt", "done")])
+            .await;
+        let mut frames = client.until_receipt("done").await;
+        let sender = fx.history[0].sender.clone();
+        let later: Vec<Message> = fx
+            .app
+            .chat()
+            .store()
+            .insert_messages(
+                (4..=5)
+                    .map(|i| NewMessage {
+                        room_id: fx.room,
+                        sender: sender.clone(),
+                        text: format!("room {i}"),
+                        client_msg_id: None,
+                    })
+                    .collect(),
+            )
+            .await
+            .expect("stored")
+            .into_iter()
+            .map(|r| r.expect("stored").message)
+            .collect();
+
+        fx.publish(&fx.history[1]);
+        fx.publish(&later[1]);
+        let fifth = later[1].id.to_string();
+        loop {
+            let frame = client.next().await;
+            let done = frame.header("message-id") == Some(fifth.as_str());
+            frames.push(frame);
+            if done {
+                break;
+            }
+        }
+        let seqs: Vec<&str> = frames.iter().filter_map(|f| f.header("seq")).collect();
+        assert_eq!(seqs, ["1", "2", "3", "4", "5"]);
+        let metrics = fx.app.metrics();
+        assert_eq!(metrics.duplicate_publications.get(), 1, "seq 2 came again");
+        assert_eq!(
+            metrics.reordered_publications.get(),
+            1,
+            "seq 5 came before 4"
+        );
+        assert_eq!(metrics.gap_fills.get(), 1);
+    }
+
+    /// A resync reaches each notification subscription of a connection and counts the
+    /// connection once.
+    #[tokio::test]
+    async fn a_resync_is_counted_once_per_connection_told() {
+        let fx = fixture(1).await;
+        let mut client = Client::connect(&fx).await;
+        client
+            .send(&[
+                subscribe("n1", NOTIFICATIONS.into(), None),
+                subscribe("n2", NOTIFICATIONS.into(), None).with_header("receipt", "done"),
+            ])
+            .await;
+        client.until_receipt("done").await;
+        assert_eq!(fx.app.metrics().resyncs.get(), 0);
+        assert_eq!(
+            fx.app
+                .hub()
+                .tell_everyone_to_resync(crate::model::ResyncReason::Broker),
+            1
+        );
+        let mut told = Vec::new();
+        while told.len() < 2 {
+            let frame = client.next().await;
+            assert_eq!(frame.command, Command::Message, "{frame:?}");
+            told.push(frame.header("subscription").map(str::to_string));
+        }
+        assert_eq!(told, [Some("n1".to_string()), Some("n2".to_string())]);
+        assert_eq!(fx.app.metrics().resyncs.get(), 1);
     }
 
     /// A leave that ends a replay: a queued message the replay sent already does not come

@@ -298,7 +298,10 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// The inner result refuses one message and stores nothing for it:
     /// [`StoreError::NotMember`] when the sender is not (or no longer) a member. The outer
-    /// error means the whole batch failed and nothing of it is stored.
+    /// error means the whole batch failed and nothing of it is stored (unless the link to the
+    /// database broke while its commit was on the way: then it may be stored whole, and a
+    /// retry with the same `client_msg_id` finds it). Implementations return it without
+    /// logging it; their one caller, the group commit, logs it once.
     async fn insert_messages(
         &self,
         batch: Vec<NewMessage>,

@@ -50,9 +50,30 @@ mod batch;
 /// Most connections one node holds: the group commit needs one, and reads a few each.
 const POOL_SIZE: u32 = 16;
 
-/// How long a query waits for a free connection before it fails (the database is down or
-/// every connection is stuck).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a query waits for a connection before it fails with `unavailable`: a free one
+/// from the pool, or a new one while the database is down (connection attempts are retried
+/// with back-off within this time, each bounded by it too). Short, so that a send while the
+/// database is unreachable is refused within seconds and its client can retry, instead of
+/// holding the sender (and the group commit behind it) for as long as the outage lasts. On a
+/// healthy database a query waits this long only when all [`POOL_SIZE`] connections stay busy
+/// for the whole time; failing fast then sheds load that the clients retry with back-off.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Longest the group commit's transaction may take, from acquiring its connection to the
+/// commit's answer. A batch is a few statements that take milliseconds; one that takes
+/// seconds waits on a database that stopped answering without closing the connection (a
+/// silent network cut, a stuck server). Every message of the node waits behind the batch, so
+/// it is given up: its posters get `unavailable`, and the dropped connection makes the server
+/// roll the transaction back. Had the commit reached the server before that, the messages are
+/// stored whole and a retry with the same `client-msg-id` gets them.
+const BATCH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The server ends a session that leaves a transaction open this long: a node that lost its
+/// network in the middle of a batch would otherwise hold the locks on its rooms' rows until
+/// the server notices the dead connection (hours, with default TCP keepalive), and every other
+/// node's messages to those rooms would wait on them. Every transaction here runs its
+/// statements back to back, so a healthy node never comes near it.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "10s";
 
 /// The database's clock as Unix milliseconds. `clock_timestamp()`, not `now()`: `now()` is
 /// when the transaction began, which may be before it waited for a room's lock, and then a
@@ -94,7 +115,12 @@ impl PostgresStore {
     /// # Errors
     /// A URL that does not parse, a database that cannot be reached, or a failed migration.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("sotong");
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("sotong")
+            .options([(
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_TIMEOUT,
+            )]);
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -616,12 +642,13 @@ impl Store for PostgresStore {
         &self,
         batch: Vec<NewMessage>,
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-        let messages = batch.len();
-        let stored = self.store_batch(batch).await;
-        if let Err(err) = &stored {
-            tracing::error!(error = %err, messages, "group commit failed");
-        }
-        stored
+        tokio::time::timeout(BATCH_DEADLINE, self.store_batch(batch))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Backend(
+                    format!("the database did not answer within {BATCH_DEADLINE:?}").into(),
+                ))
+            })
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {

@@ -720,9 +720,7 @@ impl Store for SqliteStore {
         &self,
         batch: Vec<NewMessage>,
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-        let messages = batch.len();
-        let stored = self
-            .writer
+        self.writer
             .write(move |tx| {
                 let mut results = Vec::with_capacity(batch.len());
                 for new in &batch {
@@ -730,11 +728,7 @@ impl Store for SqliteStore {
                 }
                 Ok(results)
             })
-            .await;
-        if let Err(err) = &stored {
-            tracing::error!(error = %err, messages, "group commit failed");
-        }
-        stored
+            .await
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
