@@ -8,6 +8,11 @@
 //! sends, deliveries per second, latency percentiles from an HDR histogram, receipt latency,
 //! errors, the server's CPU and memory (given its pid), and its own CPU, as one JSON line.
 //!
+//! Against a cluster, the publishers connect to one node (`--url`) and everyone else to the
+//! others (`--receive-url`), so deliveries cross the nodes' broker; the report then counts
+//! those, sums the CPU and memory of every node (`--server-pid`, repeated), and can follow
+//! Redis itself (`--redis-stats`: its CPU and its commands and bytes per SEND).
+//!
 //! The bench runs on its own small runtime (one thread by default) so that, sharing the
 //! machine with the server, it costs as little CPU per delivery as it can, and reports that
 //! cost. See [`BenchArgs`] for the knobs.
@@ -21,11 +26,13 @@
 //! * `pace.rs`: the open-loop schedule.
 //! * `stats.rs`: windows, histograms, counters.
 //! * `sys.rs`: `/proc` sampling (CPU, RSS, load average).
+//! * `redis_info.rs`: Redis's `INFO` counters, for a cluster's broker.
 //! * `plot.rs`: the SVG/PNG latency plot.
 
 mod conn;
 mod pace;
 mod plot;
+mod redis_info;
 mod scan;
 mod setup;
 mod stats;
@@ -37,10 +44,12 @@ use conn::{now_ns, Connection, Publisher};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use pace::{publisher_connections, Pacer};
+use redis_info::{RedisInfo, RedisTarget, RedisUse};
 use serde::Serialize;
 use serde_json::json;
 use setup::{Layout, SotongProfile, StompProfile, Target};
 use stats::{percentile_curve, LatencySummary, Recorder};
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -67,9 +76,16 @@ pub enum Profile {
 /// size.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// WebSocket URL of the server (ws:// only; loopback unless --allow-remote).
+    /// WebSocket URL of the server (ws:// only; loopback unless --allow-remote). Against a
+    /// cluster: the node the publishers connect to, and where users and rooms are made.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
     pub url: String,
+    /// WebSocket URL of another node of the same cluster, where the connections that do not
+    /// publish connect instead of --url, taking turns when repeated. With one publisher per
+    /// room (-p = connections / room size), every delivery but the sender's own copy then
+    /// crosses from one node to another.
+    #[arg(long = "receive-url", value_name = "URL")]
+    pub receive_urls: Vec<String>,
     /// What kind of server it is.
     #[arg(long, value_enum, default_value_t = Profile::Sotong)]
     pub profile: Profile,
@@ -154,9 +170,19 @@ pub struct BenchArgs {
     /// added latency (0: wake for every event).
     #[arg(long, default_value_t = 0)]
     pub batch_us: u64,
-    /// The server's process id, to report its CPU time and memory.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// The server's process id, to report its CPU time and memory. Repeat it for every node
+    /// of a cluster: the report gives their sum and each one.
+    #[arg(long = "server-pid", value_name = "PID")]
+    pub server_pids: Vec<u32>,
+    /// Another process to report the CPU time of, beside the server and outside its sum, as
+    /// NAME=PID (repeatable): what the other parts of a deployment spend per delivery.
+    #[arg(long = "extra-pid", value_name = "NAME=PID", value_parser = parse_named_pid)]
+    pub extra_pids: Vec<NamedPid>,
+    /// A Redis to read `INFO` from at each window's edges (redis://[user:password@]host:port,
+    /// loopback unless --allow-remote): its commands and bytes in and out per SEND, and its
+    /// CPU time (as the extra process `redis`, unless one is named so already).
+    #[arg(long, value_name = "URL")]
+    pub redis_stats: Option<String>,
     /// A name for this run in the report.
     #[arg(long)]
     pub label: Option<String>,
@@ -176,6 +202,35 @@ pub struct BenchArgs {
     /// Allow a server that is not on this machine's loopback network.
     #[arg(long)]
     pub allow_remote: bool,
+}
+
+/// A process named for the report: `--extra-pid NAME=PID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedPid {
+    /// How the report names it (`redis`, `postgres`, …).
+    pub name: String,
+    /// Its process id.
+    pub pid: u32,
+}
+
+fn parse_named_pid(text: &str) -> Result<NamedPid, String> {
+    let (name, pid) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text}: expected NAME=PID"))?;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        return Err(format!("{text}: NAME is letters, digits and _ . - only"));
+    }
+    let pid = pid
+        .parse()
+        .map_err(|_| format!("{text}: PID is a process id"))?;
+    Ok(NamedPid {
+        name: name.to_string(),
+        pid,
+    })
 }
 
 impl BenchArgs {
@@ -219,6 +274,14 @@ impl BenchArgs {
             bail!("--batch-us is at most 100000 (0.1 s)");
         }
         setup::check_prefix(&self.user_prefix, self.connections)?;
+        let mut names = HashSet::new();
+        if let Some(dup) = self.extra_pids.iter().find(|e| !names.insert(&e.name)) {
+            bail!("--extra-pid names {} twice", dup.name);
+        }
+        let mut pids = HashSet::new();
+        if let Some(dup) = self.server_pids.iter().find(|p| !pids.insert(**p)) {
+            bail!("--server-pid {dup} is given twice");
+        }
         Ok(())
     }
 
@@ -356,20 +419,85 @@ impl Clock {
     }
 }
 
-/// CPU seconds of the server and of the bench at one moment.
-#[derive(Debug, Clone, Copy)]
+/// The processes the report follows: the server's (every node of a cluster), for CPU and
+/// memory, summed and each; and others beside it (Redis, say), for CPU, outside the sum.
+#[derive(Debug, Clone, Default)]
+struct Watched {
+    servers: Vec<u32>,
+    extras: Vec<NamedPid>,
+}
+
+impl Watched {
+    /// The servers' resident memory together, when every one of them can be read.
+    fn rss_kb(&self) -> Option<u64> {
+        if self.servers.is_empty() {
+            return None;
+        }
+        self.servers
+            .iter()
+            .map(|pid| Proc::Pid(*pid).rss_kb().ok())
+            .sum()
+    }
+
+    /// Each server's resident memory, by pid, when there are several.
+    fn rss_kb_by_pid(&self) -> BTreeMap<String, u64> {
+        if self.servers.len() < 2 {
+            return BTreeMap::new();
+        }
+        self.servers
+            .iter()
+            .filter_map(|pid| Some((pid.to_string(), Proc::Pid(*pid).rss_kb().ok()?)))
+            .collect()
+    }
+}
+
+/// The sum of some CPU readings, when there are some and every one was read.
+fn total(readings: &[Option<f64>]) -> Option<f64> {
+    if readings.is_empty() {
+        return None;
+    }
+    readings.iter().copied().sum()
+}
+
+/// CPU seconds of the watched processes and of the bench, and Redis's counters, at one
+/// moment.
+#[derive(Debug, Clone)]
 struct CpuSample {
-    server: Option<f64>,
+    /// In the order of [`Watched::servers`].
+    servers: Vec<Option<f64>>,
+    /// In the order of [`Watched::extras`].
+    extras: Vec<Option<f64>>,
     tool: Option<f64>,
+    redis: Option<RedisInfo>,
 }
 
 impl CpuSample {
-    fn take(server: Option<Proc>) -> Self {
-        CpuSample {
-            server: server.and_then(|p| p.cpu_secs().ok()),
+    async fn take(watched: &Watched, redis: Option<&RedisTarget>) -> Self {
+        let cpu = |pid: u32| Proc::Pid(pid).cpu_secs().ok();
+        let mut sample = CpuSample {
+            servers: watched.servers.iter().map(|pid| cpu(*pid)).collect(),
+            extras: watched.extras.iter().map(|e| cpu(e.pid)).collect(),
             tool: Proc::Myself.cpu_secs().ok(),
+            redis: None,
+        };
+        if let Some(redis) = redis {
+            sample.redis = redis.sample().await.ok();
         }
+        sample
     }
+}
+
+/// CPU use over a window of each process that could be read at both ends, keyed by `key`.
+fn cpu_uses<K: Ord>(
+    keys: impl Iterator<Item = K>,
+    start: &[Option<f64>],
+    end: &[Option<f64>],
+    secs: f64,
+    deliveries: u64,
+) -> BTreeMap<K, CpuUse> {
+    keys.zip(start.iter().zip(end))
+        .filter_map(|(key, (a, b))| Some((key, CpuUse::between(*a, *b, secs, deliveries)?)))
+        .collect()
 }
 
 /// CPU use over a window.
@@ -420,9 +548,27 @@ struct StepReport {
     /// How late the bench made its SENDs against the schedule: its own lag.
     send_lag: LatencySummary,
     errors: u64,
+    /// Deliveries received during the window on a connection of another node than the
+    /// publishers', per second (with --receive-url).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    across_nodes_deliveries_per_sec: Option<f64>,
+    /// The server's CPU: every node's together.
     server_cpu: Option<CpuUse>,
+    /// Each node's CPU, by pid (with several --server-pid).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    server_cpu_by_pid: BTreeMap<String, CpuUse>,
+    /// The CPU of the other processes followed (--extra-pid, Redis), by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extra_cpu: BTreeMap<String, CpuUse>,
     tool_cpu: Option<CpuUse>,
+    /// Every node's resident memory together after the window's drain.
     server_rss_kb: Option<u64>,
+    /// Each node's, by pid (with several --server-pid).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    server_rss_kb_by_pid: BTreeMap<String, u64>,
+    /// What Redis did in the window (with --redis-stats).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<RedisUse>,
     /// Rate achieved, nothing lost, no errors, p99 within the bound.
     sustained: bool,
     /// Why not, when not.
@@ -443,8 +589,13 @@ impl StepReport {
                 .and_then(|c| c.us_per_delivery)
                 .map_or("-".into(), |us| format!("{us:.1} µs"))
         };
+        let extras: String = self
+            .extra_cpu
+            .iter()
+            .map(|(name, used)| format!(" {name} {}", cpu(&Some(*used))))
+            .collect();
         format!(
-            "step {}: rate {}/s | sends {:.0}/s | deliveries {:.0}/s | p50 {} p99 {} p99.9 {} max {} ms{} | lost {} | errors {} | server {} tool {} per delivery | {}",
+            "step {}: rate {}/s | sends {:.0}/s | deliveries {:.0}/s | p50 {} p99 {} p99.9 {} max {} ms{} | lost {} | errors {} | server {}{extras} tool {} per delivery | {}",
             index + 1,
             self.rate,
             self.sends_per_sec,
@@ -471,19 +622,53 @@ impl StepReport {
 struct Opened {
     index: usize,
     room: usize,
+    /// Which target it opened to: 0 is --url, 1 … the --receive-url ones.
+    home: usize,
     ws: setup::Ws,
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let target = Target::resolve(&args.url, args.allow_remote).await?;
-    let server = args.server_pid.map(Proc::Pid);
-    if let Some(Proc::Pid(pid)) = server {
-        Proc::Pid(pid)
+    let mut receivers = Vec::with_capacity(args.receive_urls.len());
+    for url in &args.receive_urls {
+        receivers.push(Target::resolve(url, args.allow_remote).await?);
+    }
+    let progress = Progress::new(!args.no_progress);
+    let mut watched = Watched {
+        servers: args.server_pids.clone(),
+        extras: args.extra_pids.clone(),
+    };
+    for pid in &watched.servers {
+        Proc::Pid(*pid)
             .cpu_secs()
             .with_context(|| format!("reading /proc/{pid} (--server-pid)"))?;
     }
+    for extra in &watched.extras {
+        Proc::Pid(extra.pid)
+            .cpu_secs()
+            .with_context(|| format!("reading /proc/{} (--extra-pid {})", extra.pid, extra.name))?;
+    }
+    let redis = match &args.redis_stats {
+        Some(url) => Some(RedisTarget::resolve(url, args.allow_remote).await?),
+        None => None,
+    };
+    if let Some(redis) = &redis {
+        let info = redis
+            .sample()
+            .await
+            .context("reading INFO (--redis-stats)")?;
+        if !watched.extras.iter().any(|e| e.name == "redis") {
+            match info.process_id {
+                Some(pid) if Proc::Pid(pid).cpu_secs().is_ok() => watched.extras.push(NamedPid {
+                    name: "redis".into(),
+                    pid,
+                }),
+                _ => progress
+                    .line("Redis's process cannot be read here: its CPU is left out of the report"),
+            }
+        }
+    }
     let load_before = sys::load_average();
-    let progress = Progress::new(!args.no_progress);
     let layout = Layout {
         connections: args.connections,
         room_size: args.room_size,
@@ -526,20 +711,31 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         }
     };
 
+    // Who publishes, and so which node each connection opens to.
+    let publishing: HashSet<usize> = publisher_connections(
+        args.connections,
+        args.publishers.unwrap_or(args.connections),
+    )
+    .into_iter()
+    .collect();
+    let homes = setup::connection_homes(args.connections, &publishing, receivers.len());
+    let nodes: Vec<&Target> = std::iter::once(&target).chain(&receivers).collect();
+
     // Memory before and after the connections, the server otherwise idle.
-    let rss_before = server.and_then(|p| p.rss_kb().ok());
+    let rss_before = watched.rss_kb();
+    let rss_before_by_pid = watched.rss_kb_by_pid();
     let sources = setup::source_addresses(args.source_addrs);
     progress.stage("connecting", plans.len() as u64);
     let setup_started = Instant::now();
     let patience = Duration::from_secs(60);
     let mut attempts = futures_util::stream::iter(plans.iter().enumerate().map(|(i, plan)| {
-        let target = &target;
+        let node = nodes[homes[i]];
         let source = sources[i % sources.len()];
         async move {
             (
                 i,
                 plan.room,
-                setup::open(target, source, plan, patience).await,
+                setup::open(node, source, plan, patience).await,
             )
         }
     }))
@@ -549,7 +745,12 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut failed = 0usize;
     while let Some((index, room, result)) = attempts.next().await {
         match result {
-            Ok(ws) => opened.push(Opened { index, room, ws }),
+            Ok(ws) => opened.push(Opened {
+                index,
+                room,
+                home: homes[index],
+                ws,
+            }),
             Err(err) => {
                 failed += 1;
                 if failures.len() < 5 {
@@ -576,7 +777,12 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     ));
     // Let the server finish what the set-up started before reading its memory.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_connected = server.and_then(|p| p.rss_kb().ok());
+    let rss_connected = watched.rss_kb();
+    let rss_connected_by_pid = watched.rss_kb_by_pid();
+    let mut open_by_home = vec![0usize; nodes.len()];
+    for o in &opened {
+        open_by_home[o.home] += 1;
+    }
 
     // The load.
     let recorder = Arc::new(Recorder::default());
@@ -584,12 +790,6 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     for o in &opened {
         live[o.room] += 1;
     }
-    let publishing: std::collections::HashSet<usize> = publisher_connections(
-        args.connections,
-        args.publishers.unwrap_or(args.connections),
-    )
-    .into_iter()
-    .collect();
     let mut publishers = Vec::new();
     let mut holders = Vec::with_capacity(opened.len());
     let mut tasks = Vec::with_capacity(opened.len());
@@ -609,7 +809,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             holders.push(tx);
         }
         tasks.push(tokio::spawn(
-            Connection::new(o.ws, rx, publisher, recorder.clone()).run(),
+            Connection::new(o.ws, rx, publisher, recorder.clone(), o.home != 0).run(),
         ));
     }
     let fanout = if publishers.is_empty() {
@@ -624,7 +824,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         recorder: &recorder,
         publishers: &publishers,
         progress: &progress,
-        server,
+        watched: &watched,
+        redis: redis.as_ref(),
         clock: Clock::now(),
         pacer: Pacer::new(Instant::now(), 0.0),
     };
@@ -632,7 +833,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(batcher) = batcher {
         batcher.abort();
     }
-    let rss_end = server.and_then(|p| p.rss_kb().ok());
+    let rss_end = watched.rss_kb();
+    let rss_end_by_pid = watched.rss_kb_by_pid();
     let tool_rss = Proc::Myself.rss_kb().ok();
 
     // Let go of the connections: each task ends when its command channel closes.
@@ -656,6 +858,13 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "label": args.label(),
         "profile": format!("{:?}", args.profile).to_lowercase(),
         "url": args.url,
+        "receive_urls": args.receive_urls,
+        "server_pids": args.server_pids,
+        "extra_pids": watched
+            .extras
+            .iter()
+            .map(|e| (e.name.clone(), e.pid))
+            .collect::<BTreeMap<_, _>>(),
         "machine": {
             "cpus": sys::cpus(),
             "load_before": load_before,
@@ -670,6 +879,11 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             "setup_secs": round3(setup_secs),
             "failures": failures,
             "source_addresses": sources.len(),
+            "open_by_url": nodes
+                .iter()
+                .zip(&open_by_home)
+                .map(|(node, open)| json!({ "url": node.url, "open": open }))
+                .collect::<Vec<_>>(),
         },
         "room_size": args.room_size,
         "rooms": args.connections / args.room_size,
@@ -687,6 +901,21 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 _ => None,
             },
             "tool_rss_kb": tool_rss,
+            "server_rss_kb_by_pid": (args.server_pids.len() > 1).then(|| {
+                args.server_pids
+                    .iter()
+                    .map(|pid| {
+                        let pid = pid.to_string();
+                        let at = |m: &BTreeMap<String, u64>| m.get(&pid).copied();
+                        let figures = json!({
+                            "before": at(&rss_before_by_pid),
+                            "connected": at(&rss_connected_by_pid),
+                            "end": at(&rss_end_by_pid),
+                        });
+                        (pid, figures)
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+            }),
         },
         "steps": steps,
         "result": result,
@@ -700,6 +929,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "totals": {
             "sends": t.sends.load(Relaxed),
             "deliveries": t.deliveries.load(Relaxed),
+            "deliveries_across_nodes": t.deliveries_across_nodes.load(Relaxed),
             "receipts": t.receipts.load(Relaxed),
             "other_messages": t.other_messages.load(Relaxed),
             "error_frames": t.error_frames.load(Relaxed),
@@ -759,7 +989,8 @@ struct Driver<'a> {
     recorder: &'a Recorder,
     publishers: &'a [mpsc::UnboundedSender<u64>],
     progress: &'a Progress,
-    server: Option<Proc>,
+    watched: &'a Watched,
+    redis: Option<&'a RedisTarget>,
     clock: Clock,
     pacer: Pacer,
 }
@@ -784,17 +1015,16 @@ impl Driver<'_> {
                 self.clock.unix_ns(window_end),
             );
             self.pace_until(window_start, step, rate).await;
-            let cpu_start = CpuSample::take(self.server);
+            let cpu_start = CpuSample::take(self.watched, self.redis).await;
             self.pace_until(window_end, step, rate).await;
-            let cpu_end = CpuSample::take(self.server);
-            let rss = self.server.and_then(|p| p.rss_kb().ok());
+            let cpu_end = CpuSample::take(self.watched, self.redis).await;
             // The next step starts now (its warm-up covers this step's drain), or the load
             // stops.
             let next = rates.get(step + 1).copied();
             self.pacer.retarget(Instant::now(), next.unwrap_or(0.0));
             self.pace_until(Instant::now() + drain, step + 1, next.unwrap_or(0.0))
                 .await;
-            let report = self.evaluate(window, rate, fanout, cpu_start, cpu_end, rss);
+            let report = self.evaluate(window, rate, fanout, &cpu_start, &cpu_end);
             self.progress.line(&report.line(step));
             let go_on = report.sustained;
             reports.push(report);
@@ -850,9 +1080,8 @@ impl Driver<'_> {
         window: usize,
         rate: f64,
         fanout: f64,
-        cpu_start: CpuSample,
-        cpu_end: CpuSample,
-        server_rss_kb: Option<u64>,
+        cpu_start: &CpuSample,
+        cpu_end: &CpuSample,
     ) -> StepReport {
         let args = self.args;
         let w = self
@@ -891,6 +1120,7 @@ impl Driver<'_> {
             // The figures then say more about the bench than about the server.
             why_not.push("the bench itself was saturated (try --workers 2)".into());
         }
+        let watched = self.watched;
         StepReport {
             rate,
             offered_deliveries_per_sec: rate * fanout,
@@ -905,9 +1135,39 @@ impl Driver<'_> {
             receipts,
             send_lag: LatencySummary::of(&w.lag),
             errors: w.errors,
-            server_cpu: CpuUse::between(cpu_start.server, cpu_end.server, secs, w.received),
+            across_nodes_deliveries_per_sec: (!args.receive_urls.is_empty())
+                .then(|| round3(w.received_across_nodes as f64 / secs)),
+            server_cpu: CpuUse::between(
+                total(&cpu_start.servers),
+                total(&cpu_end.servers),
+                secs,
+                w.received,
+            ),
+            server_cpu_by_pid: if watched.servers.len() > 1 {
+                cpu_uses(
+                    watched.servers.iter().map(u32::to_string),
+                    &cpu_start.servers,
+                    &cpu_end.servers,
+                    secs,
+                    w.received,
+                )
+            } else {
+                BTreeMap::new()
+            },
+            extra_cpu: cpu_uses(
+                watched.extras.iter().map(|e| e.name.clone()),
+                &cpu_start.extras,
+                &cpu_end.extras,
+                secs,
+                w.received,
+            ),
             tool_cpu,
-            server_rss_kb,
+            server_rss_kb: watched.rss_kb(),
+            server_rss_kb_by_pid: watched.rss_kb_by_pid(),
+            redis: match (cpu_start.redis, cpu_end.redis) {
+                (Some(start), Some(end)) => Some(RedisUse::between(start, end, w.sends)),
+                _ => None,
+            },
             sustained: why_not.is_empty(),
             why_not,
             curve: percentile_curve(if args.receipts {
@@ -974,6 +1234,80 @@ mod tests {
             "3",
         ]);
         assert_eq!(args.rates(), vec![10.0, 20.0, 40.0]);
+    }
+
+    #[test]
+    fn a_cluster_run_names_its_nodes_and_processes() {
+        let args = parse(&[
+            "--url",
+            "ws://127.0.0.1:18101/ws",
+            "--receive-url",
+            "ws://127.0.0.1:18102/ws",
+            "--receive-url",
+            "ws://127.0.0.1:18103/ws",
+            "--server-pid",
+            "101",
+            "--server-pid",
+            "102",
+            "--extra-pid",
+            "redis=2277",
+            "--redis-stats",
+            "redis://127.0.0.1:6379",
+        ]);
+        assert!(args.check().is_ok());
+        assert_eq!(
+            args.receive_urls,
+            vec!["ws://127.0.0.1:18102/ws", "ws://127.0.0.1:18103/ws"]
+        );
+        assert_eq!(args.server_pids, vec![101, 102]);
+        assert_eq!(
+            args.extra_pids,
+            vec![NamedPid {
+                name: "redis".into(),
+                pid: 2277
+            }]
+        );
+        assert_eq!(args.redis_stats.as_deref(), Some("redis://127.0.0.1:6379"));
+        // One node, as before: no receivers, one or no pid.
+        let single = parse(&["--server-pid", "7"]);
+        assert!(single.receive_urls.is_empty());
+        assert_eq!(single.server_pids, vec![7]);
+        assert!(parse(&[]).server_pids.is_empty());
+    }
+
+    #[test]
+    fn processes_are_named_once_and_given_once() {
+        let parses = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).is_ok()
+        };
+        assert!(!parses(&["--extra-pid", "redis"]));
+        assert!(!parses(&["--extra-pid", "=12"]));
+        assert!(!parses(&["--extra-pid", "redis=x"]));
+        assert!(!parses(&["--extra-pid", "re dis=12"]));
+        assert!(parses(&["--extra-pid", "pg.main-1=12"]));
+        assert!(parse(&["--extra-pid", "a=1", "--extra-pid", "a=2"])
+            .check()
+            .is_err());
+        assert!(parse(&["--server-pid", "5", "--server-pid", "5"])
+            .check()
+            .is_err());
+    }
+
+    #[test]
+    fn cpu_sums_need_every_reading() {
+        assert_eq!(total(&[Some(1.0), Some(2.5)]), Some(3.5));
+        assert_eq!(total(&[Some(1.0), None]), None);
+        assert_eq!(total(&[]), None);
+        let uses = cpu_uses(
+            ["a", "b", "c"].into_iter(),
+            &[Some(1.0), None, Some(2.0)],
+            &[Some(2.0), Some(1.0), Some(2.5)],
+            10.0,
+            1000,
+        );
+        assert_eq!(uses.keys().copied().collect::<Vec<_>>(), vec!["a", "c"]);
+        assert_eq!(uses["a"].us_per_delivery, Some(1000.0));
+        assert_eq!(uses["c"].cores, 0.05);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! test configuration and the server's temporary data dir (and, on PostgreSQL, its scratch
 //! database); it knows nothing of any client library, so every crate's tests can use it.
 
-use crate::{jwt, ScratchDatabase, TcpGate, JWT_SECRET, PATIENCE};
+use crate::{
+    jwt, redis_admin, redis_url, unique_redis_prefix, ScratchDatabase, TcpGate, JWT_SECRET,
+    PATIENCE,
+};
 use serde_json::{json, Value};
 use sotong_server::config::{Limits, Registration};
 use sotong_server::Config;
@@ -97,6 +100,36 @@ impl TestServer {
         .await;
         server.database = Some(database);
         (server, gate)
+    }
+
+    /// Two nodes of one cluster: on one fresh PostgreSQL database (held, and dropped, by the
+    /// first node) and the machine's Redis ([`redis_url`]) under a channel prefix of their
+    /// own ([`unique_redis_prefix`]), each with [`test_config`] changed by `tune`. What one
+    /// node commits reaches the other's connections through Redis.
+    ///
+    /// Panics, saying how to start it, when Redis does not answer.
+    pub async fn spawn_two_nodes(tune: impl Fn(&mut Config)) -> (TestServer, TestServer) {
+        redis_admin().await;
+        let redis = redis_url();
+        let prefix = unique_redis_prefix();
+        let on_both = |config: &mut Config| {
+            config.redis_url = Some(redis.clone());
+            config.redis_channel_prefix = prefix.clone();
+            tune(config);
+        };
+        let one = Self::spawn_postgres(on_both).await;
+        let database = one
+            .database
+            .as_ref()
+            .expect("spawn_postgres gives the node its database")
+            .url()
+            .to_string();
+        let two = Self::spawn_with(|config| {
+            on_both(config);
+            config.database_url = Some(database);
+        })
+        .await;
+        (one, two)
     }
 
     /// A server over an existing data dir on a fresh port: a restart, or a change to the data

@@ -114,6 +114,9 @@ pub(crate) struct Connection {
     commands: mpsc::UnboundedReceiver<u64>,
     publisher: Option<Publisher>,
     recorder: Arc<Recorder>,
+    /// Whether this connection is on another node than the publishers (its deliveries
+    /// crossed nodes).
+    across_nodes: bool,
     /// The start of a frame that continues in the next WebSocket message.
     partial: Vec<u8>,
     /// Messages written since the last flush.
@@ -126,12 +129,14 @@ impl Connection {
         commands: mpsc::UnboundedReceiver<u64>,
         publisher: Option<Publisher>,
         recorder: Arc<Recorder>,
+        across_nodes: bool,
     ) -> Self {
         Connection {
             ws,
             commands,
             publisher,
             recorder,
+            across_nodes,
             partial: Vec::new(),
             unflushed: false,
         }
@@ -216,23 +221,23 @@ impl Connection {
         // One clock read for everything in this message.
         let now = now_ns();
         if self.partial.is_empty() {
-            let used = handle_frames(bytes, now, &self.recorder);
+            let used = handle_frames(bytes, now, &self.recorder, self.across_nodes);
             self.partial.extend_from_slice(&bytes[used..]);
         } else {
             self.partial.extend_from_slice(bytes);
-            let used = handle_frames(&self.partial, now, &self.recorder);
+            let used = handle_frames(&self.partial, now, &self.recorder, self.across_nodes);
             self.partial.drain(..used);
         }
     }
 }
 
 /// Handles every complete frame in `buf`; returns the bytes used.
-fn handle_frames(buf: &[u8], now: u64, recorder: &Recorder) -> usize {
+fn handle_frames(buf: &[u8], now: u64, recorder: &Recorder, across_nodes: bool) -> usize {
     let mut used = 0;
     loop {
         match next_frame(&buf[used..]) {
             Ok(Some((frame, len))) => {
-                handle_frame(&frame, now, recorder);
+                handle_frame(&frame, now, recorder, across_nodes);
                 used += len;
             }
             Ok(None) => return used,
@@ -246,10 +251,10 @@ fn handle_frames(buf: &[u8], now: u64, recorder: &Recorder) -> usize {
     }
 }
 
-fn handle_frame(frame: &FrameRef<'_>, now: u64, recorder: &Recorder) {
+fn handle_frame(frame: &FrameRef<'_>, now: u64, recorder: &Recorder, across_nodes: bool) {
     match frame.command {
         b"MESSAGE" => match stamp_in(frame.body) {
-            Some(sent) => recorder.delivered(sent, now),
+            Some(sent) => recorder.delivered(sent, now, across_nodes),
             None if frame.header("destination") == Some(b"/user/queue/errors") => {
                 recorder.error(ErrorKind::Event, now, || {
                     format!("error event: {}", String::from_utf8_lossy(frame.body))
@@ -332,10 +337,11 @@ MESSAGE\ndestination:/user/queue/errors\n\n{\"type\":\"error\",\"code\":\"rate_l
 RECEIPT\nreceipt-id:r2000\n\n\0\
 ERROR\nmessage:slow_consumer\n\nbye\0\
 MESSAGE\ndestination:/top";
-        let used = handle_frames(buf, 5_000_000, &recorder);
+        let used = handle_frames(buf, 5_000_000, &recorder, true);
         assert_eq!(&buf[used..], b"MESSAGE\ndestination:/top");
         let w = recorder.window(window).unwrap();
         assert_eq!(w.deliveries, 1);
+        assert_eq!(w.received_across_nodes, 1);
         assert_eq!(w.latency.max(), 4999);
         assert_eq!(w.receipts.len(), 1);
         assert_eq!(recorder.totals.other_messages.load(Relaxed), 1);

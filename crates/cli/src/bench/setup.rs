@@ -78,6 +78,29 @@ pub(crate) fn source_addresses(n: u8) -> Vec<IpAddr> {
         .collect()
 }
 
+/// Which target each connection opens to: publishers to the first (`--url`, index 0), every
+/// other connection to the receiving targets 1 ..= `receivers` in turn (`--receive-url`), or
+/// to the first too when there are none. With one publisher per room, every member of a room
+/// but its publisher is then on another node, so each delivery but the sender's own copy
+/// crosses the cluster's broker.
+pub(crate) fn connection_homes(
+    connections: usize,
+    publishing: &std::collections::HashSet<usize>,
+    receivers: usize,
+) -> Vec<usize> {
+    let mut turn = 0;
+    (0..connections)
+        .map(|i| {
+            if receivers == 0 || publishing.contains(&i) {
+                0
+            } else {
+                turn += 1;
+                1 + (turn - 1) % receivers
+            }
+        })
+        .collect()
+}
+
 /// Fills `{room}`, `{user}` and `{conn}` in a destination template.
 pub(crate) fn expand(template: &str, room: &str, user: &str, conn: usize) -> String {
     template
@@ -480,6 +503,20 @@ mod tests {
         assert_eq!(
             expand("/queue/{user}.{conn}", "7", "b-1", 3),
             "/queue/b-1.3"
+        );
+    }
+
+    #[test]
+    fn publishers_stay_home_and_the_others_take_turns_on_the_receivers() {
+        let publishing: std::collections::HashSet<usize> = [0, 5].into_iter().collect();
+        assert_eq!(connection_homes(4, &publishing, 0), vec![0; 4]);
+        assert_eq!(
+            connection_homes(10, &publishing, 1),
+            vec![0, 1, 1, 1, 1, 0, 1, 1, 1, 1]
+        );
+        assert_eq!(
+            connection_homes(10, &publishing, 2),
+            vec![0, 1, 2, 1, 2, 0, 1, 2, 1, 2]
         );
     }
 

@@ -98,6 +98,9 @@ pub(crate) struct Window {
     pub(crate) deliveries: u64,
     /// Deliveries received in the window (whenever sent).
     pub(crate) received: u64,
+    /// Of those, the ones received on a connection of another node than the sender's (a
+    /// cluster run: publishers on one node, everyone else on others), which Redis carried.
+    pub(crate) received_across_nodes: u64,
     /// Errors of any kind in the window.
     pub(crate) errors: u64,
 }
@@ -114,6 +117,7 @@ impl Window {
             expected: 0,
             deliveries: 0,
             received: 0,
+            received_across_nodes: 0,
             errors: 0,
         }
     }
@@ -133,6 +137,8 @@ impl Window {
 pub(crate) struct Totals {
     pub(crate) sends: AtomicU64,
     pub(crate) deliveries: AtomicU64,
+    /// Deliveries received on a connection of another node than the publishers'.
+    pub(crate) deliveries_across_nodes: AtomicU64,
     pub(crate) receipts: AtomicU64,
     /// MESSAGE frames that carry no bench timestamp (room announcements and the like).
     pub(crate) other_messages: AtomicU64,
@@ -202,9 +208,13 @@ impl Recorder {
         }
     }
 
-    /// A delivery of a message stamped `sent_ns`, received at `now_ns`.
-    pub(crate) fn delivered(&self, sent_ns: u64, now_ns: u64) {
+    /// A delivery of a message stamped `sent_ns`, received at `now_ns`, `across_nodes` when
+    /// the receiving connection is on another node than the publishers.
+    pub(crate) fn delivered(&self, sent_ns: u64, now_ns: u64, across_nodes: bool) {
         self.totals.deliveries.fetch_add(1, Relaxed);
+        if across_nodes {
+            self.totals.deliveries_across_nodes.fetch_add(1, Relaxed);
+        }
         let mut windows = self.windows();
         for w in windows.iter_mut().rev().take(3) {
             if w.contains(sent_ns) {
@@ -213,6 +223,7 @@ impl Recorder {
             }
             if w.contains(now_ns) {
                 w.received += 1;
+                w.received_across_nodes += u64::from(across_nodes);
             }
         }
     }
@@ -309,20 +320,23 @@ mod tests {
         let w = rec.open_window(1_000_000, 2_000_000);
         rec.sent(1_500_000, 1_400_000, 3);
         rec.sent(2_500_000, 2_500_000, 3); // after the window
-        rec.delivered(1_500_000, 2_100_000); // sent inside, received after
-        rec.delivered(900_000, 1_100_000); // sent before, received inside
+        rec.delivered(1_500_000, 2_100_000, true); // sent inside, received after
+        rec.delivered(900_000, 1_100_000, false); // sent before, received inside
+        rec.delivered(950_000, 1_200_000, true); // the same, on another node
         rec.receipt(1_500_000, 1_700_000);
         rec.error(ErrorKind::Event, 1_600_000, || "rate_limited".into());
         let w = rec.window(w).unwrap();
         assert_eq!(w.sends, 1);
         assert_eq!(w.expected, 3);
         assert_eq!(w.deliveries, 1);
-        assert_eq!(w.received, 1);
+        assert_eq!(w.received, 2);
+        assert_eq!(w.received_across_nodes, 1);
         assert_eq!(w.errors, 1);
         assert_eq!(w.latency.max(), 600);
         assert_eq!(w.receipts.max(), 200);
         assert_eq!(w.lag.max(), 100);
-        assert_eq!(rec.totals.deliveries.load(Relaxed), 2);
+        assert_eq!(rec.totals.deliveries.load(Relaxed), 3);
+        assert_eq!(rec.totals.deliveries_across_nodes.load(Relaxed), 2);
         assert_eq!(rec.error_count(), 1);
         assert_eq!(rec.error_samples(), vec!["rate_limited".to_string()]);
         assert!((w.secs() - 0.001).abs() < 1e-12);
