@@ -23,6 +23,15 @@
 //! "first connection of this user here" and "last one gone". The hub sends into it and never
 //! learns who reads it, so the direction stays broker → hub.
 //!
+//! Hearing: such a broker hears of a user only once its subscription for that user has taken
+//! effect, a round trip after the user's first connection arrived. It tells the hub which users
+//! it hears ([`Hub::hear`], [`Hub::forget_heard`]) and whether its link is up at all
+//! ([`Hub::link_up`], [`Hub::link_down`]); a session waits for [`Hub::until_heard`] before its
+//! `CONNECTED`, so that a client that follows its rooms through notifications alone misses
+//! nothing published after it was told it is connected. Without a watching broker (one node,
+//! the memory broker) there is nothing to wait for; with its link down there is no point (the
+//! broker's resync once it is back covers the connection).
+//!
 //! Room heads: each connection tells its mailbox which rooms it watches on a topic
 //! ([`Mailbox::watch_topics`]), so the node can ask the store for the last `seq` of all
 //! of them at once ([`Hub::topic_rooms`]) and hand each connection the heads of its rooms
@@ -38,10 +47,11 @@ use crate::model::{
 };
 use crate::publication::{ConnectionId, Publication, UserEvent};
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -294,6 +304,30 @@ pub struct Hub {
     /// Where presence changes go, once a broker asked for them. Sent to while the `users`
     /// write lock is held, so the feed's order is the map's.
     presence: OnceLock<mpsc::UnboundedSender<Presence>>,
+    /// Which users the watching broker hears of, and whether its link is up.
+    hearing: Mutex<Hearing>,
+    /// Woken whenever `hearing` changes, for the sessions waiting in [`Hub::until_heard`].
+    hearing_changed: Notify,
+}
+
+/// What the watching broker hears of: its link to the other nodes, and the users whose
+/// publications from the other nodes reach this node now.
+#[derive(Debug, Default)]
+struct Hearing {
+    link: Link,
+    users: HashSet<UserId>,
+}
+
+/// The state of the watching broker's link to the other nodes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Not connected yet since start: worth waiting for (a connection is a round trip away).
+    #[default]
+    Connecting,
+    /// Connected: a user is heard once the broker says so.
+    Up,
+    /// Lost: nobody is heard, and nobody waits (the broker's resync covers them).
+    Down,
 }
 
 impl Default for Hub {
@@ -310,6 +344,8 @@ impl Hub {
             users: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
             presence: OnceLock::new(),
+            hearing: Mutex::new(Hearing::default()),
+            hearing_changed: Notify::new(),
         }
     }
 
@@ -343,6 +379,74 @@ impl Hub {
             .filter(|(_, connections)| !connections.is_empty())
             .map(|(user, _)| *user)
             .collect()
+    }
+
+    /// The watching broker's link to the other nodes is up: from now on a session waits until
+    /// the broker hears its user ([`Hub::until_heard`]).
+    pub fn link_up(&self) {
+        self.change_hearing(|hearing| hearing.link = Link::Up);
+    }
+
+    /// The watching broker's link to the other nodes is lost: nobody is heard, and sessions
+    /// stop waiting (they are told to resync once the link is back).
+    pub fn link_down(&self) {
+        self.change_hearing(|hearing| {
+            hearing.link = Link::Down;
+            hearing.users.clear();
+        });
+    }
+
+    /// The watching broker's subscriptions for `users` have taken effect: what the other
+    /// nodes publish to them from now on reaches this node.
+    pub fn hear(&self, users: &[UserId]) {
+        self.change_hearing(|hearing| hearing.users.extend(users.iter().copied()));
+    }
+
+    /// The watching broker is about to stop hearing of `users` (their last connection here
+    /// went away). Called *before* it unsubscribes, so that a connection of theirs arriving
+    /// meanwhile waits for the subscription that follows instead of trusting this one.
+    pub fn forget_heard(&self, users: &[UserId]) {
+        self.change_hearing(|hearing| {
+            for user in users {
+                hearing.users.remove(user);
+            }
+        });
+    }
+
+    /// Waits, at most `within`, until publications from other nodes to `user` reach this node
+    /// (see the module doc); returns whether they do. Returns at once when no broker watches
+    /// presence (a single node), when the broker's link is down, or when `user` is heard
+    /// already.
+    pub async fn until_heard(&self, user: UserId, within: Duration) -> bool {
+        if self.presence.get().is_none() {
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let changed = self.hearing_changed.notified();
+            tokio::pin!(changed);
+            // Registered before the look below: a change in between still wakes this wait.
+            changed.as_mut().enable();
+            {
+                let hearing = self.hearing();
+                if hearing.link == Link::Down || hearing.users.contains(&user) {
+                    return hearing.users.contains(&user);
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    fn change_hearing(&self, change: impl FnOnce(&mut Hearing)) {
+        change(&mut self.hearing());
+        self.hearing_changed.notify_waiters();
+    }
+
+    fn hearing(&self) -> std::sync::MutexGuard<'_, Hearing> {
+        // Every critical section is one small update or a look: a poisoned lock is consistent.
+        self.hearing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn report(&self, change: Presence) {
@@ -757,5 +861,52 @@ mod tests {
         assert_eq!(hub.users_here(), vec![UserId(9)]);
         drop(early);
         assert_eq!(feed.try_recv(), Ok(Presence::Gone(UserId(9))));
+    }
+
+    #[tokio::test]
+    async fn without_a_watching_broker_nobody_waits_to_be_heard() {
+        let hub = Arc::new(Hub::new());
+        let (_a, _rx) = hub.register(UserId(1), 2, 8).expect("room");
+        let waited = tokio::time::timeout(
+            Duration::from_millis(1),
+            hub.until_heard(UserId(1), Duration::from_secs(60)),
+        )
+        .await;
+        assert_eq!(waited, Ok(true), "no wait at all");
+    }
+
+    #[tokio::test]
+    async fn a_session_waits_until_its_user_is_heard_or_the_link_is_down() {
+        let hub = Arc::new(Hub::new());
+        let _feed = hub.watch_presence().expect("first watcher");
+        let within = Duration::from_millis(50);
+        // Not connected yet: worth waiting, and the wait is bounded.
+        assert!(!hub.until_heard(UserId(1), within).await);
+
+        hub.link_up();
+        let waiting = {
+            let hub = hub.clone();
+            tokio::spawn(async move { hub.until_heard(UserId(1), Duration::from_secs(60)).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "waits while the user is not heard");
+        hub.hear(&[UserId(2)]);
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "another user heard changes nothing");
+        hub.hear(&[UserId(1)]);
+        assert_eq!(waiting.await.ok(), Some(true));
+        assert!(hub.until_heard(UserId(1), within).await, "heard: no wait");
+
+        hub.forget_heard(&[UserId(1)]);
+        assert!(
+            !hub.until_heard(UserId(1), within).await,
+            "forgotten: waits"
+        );
+
+        hub.hear(&[UserId(1)]);
+        hub.link_down();
+        let long = Duration::from_secs(60);
+        let waited = tokio::time::timeout(within, hub.until_heard(UserId(1), long)).await;
+        assert_eq!(waited, Ok(false), "nobody is heard, and nobody waits");
     }
 }

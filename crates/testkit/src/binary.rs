@@ -14,6 +14,7 @@ const READY: &str = "listening on http://";
 const START_UP: Duration = Duration::from_secs(20);
 
 /// A running `sotong serve` and the lines of its standard output.
+#[derive(Debug)]
 pub struct ServedBinary {
     /// The process; killing or signalling it, and reaping it, is the test's.
     pub child: Child,

@@ -4,28 +4,39 @@
 //! ([`TestServer`], [`ScratchDatabase`]), users signed in
 //! with JWTs or passwords ([`TestUser`], [`jwt`]), `/metrics`, a raw STOMP-over-WebSocket
 //! client ([`Stomp`]) that sends exactly the frames a test writes, and the start-up of the
-//! `sotong` binary for tests that run it as an operator would ([`ServedBinary`]), and the
+//! `sotong` binary for tests that run it as an operator would ([`ServedBinary`]), several of
+//! them as one deployment on one scratch database ([`Cluster`], [`Node`]), the
 //! machine's Redis with a prefix and ACL users of the run's own ([`redis_admin`], [`RedisUser`]),
-//! and a relay that cuts a server off its database and back ([`TcpGate`]).
+//! a Redis process of the test's own that it may kill and restart ([`RedisProcess`]), and a
+//! slow link to put in front of one node's Redis ([`SlowLink`]), and a relay that cuts a server
+//! off its database and back ([`TcpGate`]).
 //!
 //! Nothing here is mocked: the server is the one `sotong serve` runs. This crate is a
 //! dev-dependency only; it must never reach into a crate's private parts or be used by
 //! non-test code.
 
+mod api;
 mod auth;
 mod binary;
+mod cluster;
 mod database;
 mod gate;
+mod redis_process;
 mod redis_server;
 mod server;
+mod slow_link;
 mod stomp;
 
+pub use api::{HttpApi, TestUser};
 pub use auth::{jwt, jwt_with_secret, JWT_SECRET};
 pub use binary::ServedBinary;
+pub use cluster::{Cluster, Node};
 pub use database::{ScratchDatabase, DEFAULT_TEST_DATABASE_URL};
 pub use gate::TcpGate;
+pub use redis_process::RedisProcess;
 pub use redis_server::{redis_admin, redis_url, unique_redis_prefix, RedisUser};
-pub use server::{test_config, TestServer, TestUser};
+pub use server::{test_config, TestServer};
+pub use slow_link::SlowLink;
 pub use stomp::{
     body, body_text, carries_text, is_error_for, is_receipt, notified_messages, topic_messages,
     Stomp,

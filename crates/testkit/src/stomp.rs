@@ -139,6 +139,24 @@ impl Stomp {
         }
     }
 
+    /// Like `send_frame`, for a test whose server may die under it: a socket that cannot be
+    /// written to is the test's to handle, not a failure.
+    ///
+    /// # Errors
+    /// The socket's, when the frame could not be written.
+    pub async fn try_send_frame(
+        &mut self,
+        frame: Frame,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        let mut buf = BytesMut::new();
+        encode(&frame, self.version, &mut buf);
+        let message = match String::from_utf8(buf.to_vec()) {
+            Ok(text) => WsMessage::Text(text.into()),
+            Err(_) => WsMessage::Binary(buf.freeze()),
+        };
+        self.ws.send(message).await
+    }
+
     /// Sends `bytes` as one text WebSocket message, whatever they say (malformed frames too).
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         let text = String::from_utf8(bytes.to_vec()).expect("utf8 frame");

@@ -60,9 +60,16 @@
 //! connection is down are lost for the other nodes, as above. `sotong_redis_connected` is 1
 //! while the subscription connection is up.
 //!
-//! A publication committed on another node in the moment between a user's first connection
-//! here and the `SUBSCRIBE` taking effect (one round trip to Redis) is not heard live; the
-//! connection's `since-seq` replay, or its next gap fill, brings it from the store.
+//! # Heard before `CONNECTED`
+//!
+//! A user's channel is subscribed a round trip after the user's first connection here
+//! arrived; a publication made on another node within that round trip would not be heard. So
+//! the broker tells the hub which users it hears ([`Hub::hear`], once the `SUBSCRIBE` is
+//! confirmed) and whether its link is up, and a session sends `CONNECTED` only once its user
+//! is heard (at most a couple of seconds; not at all while Redis is down, since the resync
+//! once it is back covers that connection). Before an `UNSUBSCRIBE` the broker first forgets
+//! the user ([`Hub::forget_heard`]), so a connection arriving meanwhile waits for the
+//! subscription that follows.
 //!
 //! The broker reaches the hub it feeds, the [`publication`](crate::publication) types and the
 //! metrics; never sessions, STOMP, the store or the room rules.
@@ -455,6 +462,7 @@ impl Subscriber {
                 lost = self.listen(users, reconnecting, &mut backoff) => lost,
             };
             let Err(lost) = lost;
+            self.hub.link_down();
             self.subscribed.clear();
             self.connected.store(false, Ordering::Relaxed);
             self.metrics.redis_connected.set(0);
@@ -472,6 +480,7 @@ impl Subscriber {
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+        self.hub.link_down();
         self.connected.store(false, Ordering::Relaxed);
         self.metrics.redis_connected.set(0);
         self.metrics.redis_subscribed_users.set(0);
@@ -486,6 +495,8 @@ impl Subscriber {
         backoff: &mut Duration,
     ) -> Result<Infallible, Lost> {
         let (mut sink, mut stream) = reply(self.client.get_async_pubsub()).await?.split();
+        // Up before the subscriptions: a connection arriving now waits to be heard.
+        self.hub.link_up();
         self.reconcile(&sink, users).await?;
         self.connected.store(true, Ordering::Relaxed);
         self.metrics.redis_connected.set(1);
@@ -554,6 +565,18 @@ impl Subscriber {
             })))
             .await?;
             self.subscribed.extend(chunk.iter().copied());
+            self.hub.hear(chunk);
+        }
+        if !leave.is_empty() {
+            // Forgotten first, then looked at again: a user who came back before this point
+            // keeps the subscription (and is heard again); one who comes back after it waits
+            // for the next reconcile, which its arrival in the feed brings.
+            self.hub.forget_heard(&leave);
+            let (back, gone): (Vec<UserId>, Vec<UserId>) = leave
+                .into_iter()
+                .partition(|user| self.hub.is_present(*user));
+            self.hub.hear(&back);
+            leave = gone;
         }
         for chunk in leave.chunks(CHANNELS_AT_ONCE) {
             let names = chunk.iter().map(|u| self.channels.of_user(*u));

@@ -71,6 +71,10 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// (STOMP 1.2 "Heart-beating": "to take into account timing inaccuracies, the receiver
 /// SHOULD be tolerant").
 const HEARTBEAT_TOLERANCE: u32 = 2;
+/// Longest a new connection waits, before its `CONNECTED`, for publications from other nodes
+/// to its user to reach this node (see `hub`'s "Hearing"): a round trip to Redis, normally.
+/// Past it the connection goes on, as it does while Redis is down.
+const HEARD_WITHIN: Duration = Duration::from_secs(2);
 
 /// What a session talks over: WebSocket messages in and out. axum's [`WebSocket`] is one; tests
 /// and fuzzers use in-memory channel pairs.
@@ -137,6 +141,10 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
     let conn_id = registration.mailbox().id;
     tracing::Span::current().record("conn", tracing::field::display(conn_id));
     tracing::Span::current().record("user", identity.user.username.as_str());
+    // A client told it is connected misses nothing published afterwards on another node.
+    if !app.hub().until_heard(identity.user.id, HEARD_WITHIN).await {
+        debug!("connected before publications from other nodes are heard here");
+    }
     info!("connected");
 
     let (send_every, expect_every) = heart_beat;
