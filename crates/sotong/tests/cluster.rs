@@ -25,7 +25,7 @@ const SOTONG: &str = env!("CARGO_BIN_EXE_sotong");
 
 /// Every node checks its watched rooms' heads this often (ms): a message committed by a node
 /// that died before publishing it reaches the other nodes' viewers soon.
-const ROOM_HEAD_CHECK: &[&str] = &["--room-head-check-ms", "100"];
+const ROOM_HEAD_CHECK: &[&str] = &["--room-head-check-ms", "100", "--node-heartbeat-ms", "500"];
 
 /// `count` nodes on the machine's Redis (failing, saying so, when it does not answer).
 async fn cluster(count: usize) -> Cluster {
@@ -340,10 +340,22 @@ async fn a_node_killed_mid_burst_loses_no_receipted_message() {
     let bob = cluster.node(1).user("bob").await;
     let carol = cluster.node(0).user("carol").await;
     let dave = cluster.node(1).user("dave").await;
+    let erin = cluster.node(1).user("erin").await;
     let room = cluster
         .node(0)
-        .group(&alice, "crash", &[&bob, &carol, &dave])
+        .group(&alice, "crash", &[&bob, &carol, &dave, &erin])
         .await;
+    // Erin follows the room only through her notifications, on B: no room head check covers
+    // her, so B must tell her to resync once A has stopped beating.
+    let mut erin_notified = Stomp::connect_to(b, &erin.token).await;
+    erin_notified.subscribe("n", NOTIFICATIONS).await;
+    // Read all along (the burst's notifications come first), up to the resync.
+    let erin_resync = tokio::spawn(async move {
+        let frames = erin_notified
+            .until(|f| f.command == Command::Message && body(f)["type"] == "resync")
+            .await;
+        body(frames.last().expect("the resync"))
+    });
 
     // Carol watches on A (she moves to B), Dave on B; Alice sends on A (she moves to B), Bob
     // on B. Everyone is connected before the burst.
@@ -385,6 +397,11 @@ async fn a_node_killed_mid_burst_loses_no_receipted_message() {
         .expect("receipts in time")
         .expect("the sender runs");
     cluster.kill(0);
+    assert_eq!(
+        erin_resync.await.expect("erin"),
+        json!({"type": "resync", "reason": "node"}),
+        "a notification-only connection on B learns that A died"
+    );
 
     let (from_a, alice_failed_over) = from_a.await.expect("alice");
     let (from_b, _) = from_b.await.expect("bob");
