@@ -6,6 +6,8 @@
 //! client ([`Stomp`]) that sends exactly the frames a test writes, and the start-up of the
 //! `sotong` binary for tests that run it as an operator would ([`ServedBinary`]), and the
 //! machine's Redis with a prefix and ACL users of the run's own ([`redis_admin`], [`RedisUser`]).
+//! With `SOTONG_TEST_CLUSTER=1`, a [`TestServer`] is a two-node cluster behind a round-robin
+//! relay instead of one node ([`cluster_mode`]), so the clients' tests run against both.
 //!
 //! Nothing here is mocked: the server is the one `sotong serve` runs. This crate is a
 //! dev-dependency only; it must never reach into a crate's private parts or be used by
@@ -13,6 +15,7 @@
 
 mod auth;
 mod binary;
+mod cluster;
 mod database;
 mod redis_server;
 mod server;
@@ -20,9 +23,10 @@ mod stomp;
 
 pub use auth::{jwt, jwt_with_secret, JWT_SECRET};
 pub use binary::ServedBinary;
+pub use cluster::{cluster_mode, CLUSTER_ENV, CLUSTER_NODES};
 pub use database::{ScratchDatabase, DEFAULT_TEST_DATABASE_URL};
 pub use redis_server::{redis_admin, redis_url, unique_redis_prefix, RedisUser};
-pub use server::{test_config, TestServer, TestUser};
+pub use server::{test_config, ServerData, TestServer, TestUser};
 pub use stomp::{
     body, body_text, carries_text, is_error_for, is_receipt, notified_messages, topic_messages,
     Stomp,

@@ -1,8 +1,11 @@
 //! A real sotong server in the test's process, and the HTTP calls tests make to it. Owns the
 //! test configuration and the server's temporary data dir (and, on PostgreSQL, its scratch
 //! database); it knows nothing of any client library, so every crate's tests can use it.
+//! With `SOTONG_TEST_CLUSTER=1` the same server is a two-node cluster behind a relay (see
+//! [`crate::cluster`]), so that clients' tests run against both.
 
-use crate::{jwt, ScratchDatabase, JWT_SECRET, PATIENCE};
+use crate::cluster::{self, ClusterData, CLUSTER_NODES};
+use crate::{jwt, redis_url, ScratchDatabase, JWT_SECRET, PATIENCE};
 use serde_json::{json, Value};
 use sotong_server::config::{Limits, Registration};
 use sotong_server::Config;
@@ -32,20 +35,59 @@ pub fn test_config(data_dir: &Path) -> Config {
     }
 }
 
+/// What a server serves, kept between a stop and the next start: its data dir and, when it is
+/// a test cluster, the cluster's database and Redis channel prefix (dropped with this value).
+#[derive(Debug)]
+pub struct ServerData {
+    dir: tempfile::TempDir,
+    cluster: Option<ClusterData>,
+}
+
+impl ServerData {
+    /// The data dir (SQLite's files live here on one node).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The data for the mode tests run in: a cluster's database and prefix are added in
+    /// cluster mode when the data has none yet.
+    async fn for_test_mode(mut self) -> ServerData {
+        if self.cluster.is_none() && cluster::cluster_mode() {
+            self.cluster = Some(ClusterData::create().await);
+        }
+        self
+    }
+}
+
+impl From<tempfile::TempDir> for ServerData {
+    fn from(dir: tempfile::TempDir) -> ServerData {
+        ServerData { dir, cluster: None }
+    }
+}
+
 /// A sotong server on an ephemeral loopback port with its own temporary data dir. It stops
-/// when dropped; [`TestServer::stop`] stops it gracefully and hands back the data dir, so the
+/// when dropped; [`TestServer::stop`] stops it gracefully and hands back its data, so the
 /// same data can be served again (a restart, as far as a client can tell).
+///
+/// In cluster mode (`SOTONG_TEST_CLUSTER=1`), [`TestServer::spawn`], [`TestServer::spawn_with`],
+/// [`TestServer::spawn_in`] and [`TestServer::spawn_at`] start two nodes on a scratch
+/// PostgreSQL database and the machine's Redis behind a round-robin relay: `addr` is the
+/// relay's, `nodes` the nodes', and [`TestServer::metric`] adds up the nodes' values.
+/// [`TestServer::spawn_postgres`] always starts one node.
 pub struct TestServer {
-    /// Where it listens (on 127.0.0.1).
+    /// Where it listens (on 127.0.0.1): the server, or in cluster mode the relay in front of
+    /// the nodes.
     pub addr: SocketAddr,
+    /// Where each node listens: `[addr]` for one node.
+    pub nodes: Vec<SocketAddr>,
     /// An HTTP client for requests the helpers below do not cover.
     pub http: reqwest::Client,
     /// Cancelling it starts the server's graceful shutdown.
     pub shutdown: CancellationToken,
     /// The server's task, until [`TestServer::stop`] has waited for it.
     pub task: Option<JoinHandle<Result<(), sotong_server::ServerError>>>,
-    /// The data dir, until [`TestServer::stop`] hands it back.
-    pub dir: Option<tempfile::TempDir>,
+    /// The data, until [`TestServer::stop`] hands it back.
+    pub dir: Option<ServerData>,
     /// The server's own PostgreSQL database when it runs on one ([`TestServer::spawn_postgres`]);
     /// dropped after the server has stopped.
     pub database: Option<ScratchDatabase>,
@@ -70,7 +112,7 @@ impl TestServer {
         let url = database.url().to_string();
         let dir = tempfile::tempdir().expect("temp dir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let mut server = Self::serve(listener, dir, |config| {
+        let mut server = Self::serve(listener, dir.into(), |config| {
             config.database_url = Some(url);
             tune(config);
         })
@@ -79,42 +121,54 @@ impl TestServer {
         server
     }
 
-    /// A server over an existing data dir on a fresh port: a restart, or a change to the data
-    /// while clients of the original address cannot connect.
-    pub async fn spawn_in(dir: tempfile::TempDir, tune: impl FnOnce(&mut Config)) -> TestServer {
+    /// A server over existing data (a data dir, or what [`TestServer::stop`] handed back) on a
+    /// fresh port: a restart, or a change to the data while clients of the original address
+    /// cannot connect.
+    pub async fn spawn_in(
+        dir: impl Into<ServerData>,
+        tune: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let data = dir.into().for_test_mode().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        Self::serve(listener, dir, tune).await
+        Self::serve(listener, data, tune).await
     }
 
     /// A server on `addr` over an existing data dir: the same server, restarted, where its
     /// clients will reconnect.
     pub async fn spawn_at(
         addr: SocketAddr,
-        dir: tempfile::TempDir,
+        dir: impl Into<ServerData>,
         tune: impl FnOnce(&mut Config),
     ) -> TestServer {
+        let data = dir.into().for_test_mode().await;
         let listener = TcpListener::bind(addr)
             .await
             .expect("bind the same address again");
-        Self::serve(listener, dir, tune).await
+        Self::serve(listener, data, tune).await
     }
 
     async fn serve(
         listener: TcpListener,
-        dir: tempfile::TempDir,
+        data: ServerData,
         tune: impl FnOnce(&mut Config),
     ) -> TestServer {
-        let mut config = test_config(dir.path());
+        let mut config = test_config(data.path());
+        if let Some(cluster) = &data.cluster {
+            return Self::serve_cluster(listener, cluster, config, tune)
+                .await
+                .with_data(data);
+        }
         tune(&mut config);
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(sotong_server::run(listener, config, shutdown.clone()));
         let server = TestServer {
             addr,
+            nodes: vec![addr],
             http: reqwest::Client::new(),
             shutdown,
             task: Some(task),
-            dir: Some(dir),
+            dir: Some(data),
             database: None,
         };
         // The listener is bound before run() is called, so requests queue until it serves.
@@ -123,9 +177,83 @@ impl TestServer {
         server
     }
 
-    /// Stops the server, waits for it to drain, and hands back its data dir (a scratch
-    /// database, if it has one, is dropped now).
-    pub async fn stop(mut self) -> tempfile::TempDir {
+    /// [`CLUSTER_NODES`] nodes on the cluster's database and Redis prefix, each with `config`
+    /// changed by `tune`, behind a relay on `listener`. Ready when every node is healthy.
+    async fn serve_cluster(
+        listener: TcpListener,
+        cluster: &ClusterData,
+        mut config: Config,
+        tune: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        config.database_url = Some(cluster.database.url().to_string());
+        config.redis_url = Some(redis_url());
+        config.redis_channel_prefix = cluster.redis_prefix.clone();
+        tune(&mut config);
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let mut nodes = Vec::new();
+        let mut runs = Vec::new();
+        for _ in 0..CLUSTER_NODES {
+            let node = TcpListener::bind("127.0.0.1:0").await.expect("bind a node");
+            nodes.push(node.local_addr().expect("node addr"));
+            runs.push(tokio::spawn(sotong_server::run(
+                node,
+                config.clone(),
+                shutdown.clone(),
+            )));
+        }
+        let relayed = CancellationToken::new();
+        let relay =
+            cluster::start_relay(listener, nodes.clone(), shutdown.clone(), relayed.clone());
+        // Done when every node has drained; then the connections still relayed are cut and
+        // the relay's listener is closed (it stopped accepting at the shutdown already).
+        let task = tokio::spawn(async move {
+            let mut result = Ok(());
+            for run in runs {
+                let ended = run.await.expect("node task");
+                result = result.and(ended);
+            }
+            relayed.cancel();
+            relay.await.expect("relay task");
+            result
+        });
+        let server = TestServer {
+            addr,
+            nodes,
+            http: reqwest::Client::new(),
+            shutdown,
+            task: Some(task),
+            dir: None,
+            database: None,
+        };
+        // A node answers 200 once its store and its Redis connection are up.
+        for node in &server.nodes {
+            let healthz = format!("http://{node}/healthz");
+            let deadline = tokio::time::Instant::now() + PATIENCE;
+            loop {
+                let status = server.http.get(&healthz).send().await.map(|r| r.status());
+                if matches!(status, Ok(s) if s == 200) {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "node {node} did not become healthy: {status:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+        server
+    }
+
+    fn with_data(mut self, data: ServerData) -> TestServer {
+        self.dir = Some(data);
+        self
+    }
+
+    /// Stops the server, waits for it to drain, and hands back its data (a scratch database
+    /// of [`TestServer::spawn_postgres`], if it has one, is dropped now; a cluster's stays
+    /// with the data).
+    pub async fn stop(mut self) -> ServerData {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
             tokio::time::timeout(PATIENCE, task)
@@ -185,10 +313,24 @@ impl TestServer {
             .await
     }
 
-    /// The Prometheus text of `/metrics`.
+    /// The Prometheus text of `/metrics`; of each node in turn in cluster mode, each after a
+    /// `# node ADDR` comment line.
     pub async fn metrics(&self) -> String {
+        if let [node] = self.nodes.as_slice() {
+            return self.node_metrics(*node).await;
+        }
+        let mut all = String::new();
+        for node in &self.nodes {
+            all.push_str(&format!("# node {node}\n"));
+            all.push_str(&self.node_metrics(*node).await);
+        }
+        all
+    }
+
+    /// The Prometheus text of one node's `/metrics`.
+    pub async fn node_metrics(&self, node: SocketAddr) -> String {
         self.http
-            .get(self.url("/metrics"))
+            .get(format!("http://{node}/metrics"))
             .send()
             .await
             .expect("metrics")
@@ -197,10 +339,17 @@ impl TestServer {
             .expect("metrics body")
     }
 
-    /// One gauge or counter from `/metrics` (a series without labels); panics when absent.
+    /// One gauge or counter from `/metrics` (a series without labels), added up over the
+    /// nodes in cluster mode (so that a count of connections or subscriptions is the
+    /// cluster's, whichever node holds them); panics when absent.
     pub async fn metric(&self, name: &str) -> i64 {
-        let text = self.metrics().await;
-        metric_value(&text, name).unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+        let mut sum = 0;
+        for node in &self.nodes {
+            let text = self.node_metrics(*node).await;
+            sum += metric_value(&text, name)
+                .unwrap_or_else(|| panic!("no metric {name} on node {node} in:\n{text}"));
+        }
+        sum
     }
 
     /// A user signed in with an application JWT (created on first use).
