@@ -121,6 +121,17 @@ impl TestServer {
         server
     }
 
+    /// Two nodes behind a relay, as in cluster mode, whatever the mode: for tests of the
+    /// cluster mode itself.
+    pub async fn spawn_cluster(tune: impl FnOnce(&mut Config)) -> TestServer {
+        let data = ServerData {
+            dir: tempfile::tempdir().expect("temp dir"),
+            cluster: Some(ClusterData::create().await),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::serve(listener, data, tune).await
+    }
+
     /// A server over existing data (a data dir, or what [`TestServer::stop`] handed back) on a
     /// fresh port: a restart, or a change to the data while clients of the original address
     /// cannot connect.
@@ -488,6 +499,45 @@ mod tests {
         assert_eq!(metric_value(text, "sotong_connections"), Some(3));
         assert_eq!(metric_value(text, "sotong_connections_total"), Some(17));
         assert_eq!(metric_value(text, "sotong_missing"), None);
+    }
+
+    #[tokio::test]
+    async fn a_test_cluster_puts_consecutive_websockets_on_different_nodes_and_delivers_across() {
+        use crate::{carries_text, topic_messages, Stomp};
+        let server = TestServer::spawn_cluster(|_| {}).await;
+        assert_eq!(server.nodes.len(), CLUSTER_NODES);
+        let alice = server.user("alice").await;
+        let bob = server.user("bob").await;
+        let room = server.direct(&alice, &bob).await;
+        let mut alices = Stomp::connect(&server, &alice.token).await;
+        let mut bobs = Stomp::connect(&server, &bob.token).await;
+        for node in &server.nodes {
+            let text = server.node_metrics(*node).await;
+            assert_eq!(
+                metric_value(&text, "sotong_connections"),
+                Some(1),
+                "node {node}"
+            );
+        }
+        assert_eq!(server.metric("sotong_connections").await, 2);
+
+        alices
+            .subscribe("room", &format!("/topic/rooms/{room}"))
+            .await;
+        bobs.send_text(room, "across nodes", "sent").await;
+        let frames = alices.until(|f| carries_text(f, "across nodes")).await;
+        assert_eq!(
+            topic_messages(&frames),
+            [(room, 1, "across nodes".to_string())]
+        );
+
+        // A restart keeps the cluster's database: the room and its message are still there.
+        let addr = server.addr;
+        let data = server.stop().await;
+        let server = TestServer::spawn_at(addr, data, |_| {}).await;
+        let history = server.history(&bob, room, "").await;
+        assert_eq!(history.len(), 1, "{history:?}");
+        assert!(server.stop().await.cluster.is_some());
     }
 
     #[test]
