@@ -1,10 +1,14 @@
 //! End-to-end against the real server: two or three people in separate browser contexts.
+import { clusterMode } from './server';
 import { createGroup, expect, logIn, messagesWithText, openDirect, openRoom, send, signUp, test, uniqueName } from './fixtures';
 
 test('the motivating scenario: direct → group → back → send shows once on both screens', async ({ browser, server }) => {
   const alice = await signUp(browser, server, 'alice');
   const bob = await signUp(browser, server, 'bob');
   const carol = await signUp(browser, server, 'carol');
+  // One connection each; in a cluster, WebSockets alternate between the two nodes, so Alice
+  // and Bob (and so every message between them) sit on different nodes.
+  await expect.poll(() => server.connectionsPerNode()).toEqual(clusterMode ? [2, 1] : [3]);
   const group = `Trip ${uniqueName('g').slice(-5)}`;
 
   // Alice and Bob in their direct room.

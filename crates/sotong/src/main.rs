@@ -177,6 +177,11 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())
+        // A line that cannot be written (stdout is a pipe whose reader is gone) is dropped.
+        // Otherwise the subscriber reports it with `eprintln!`, which panics when stderr is
+        // gone too: the task that logged dies, and a node whose signal task died that way
+        // never stopped on SIGTERM.
+        .log_internal_errors(false)
         .init();
 }
 
@@ -232,6 +237,7 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     {
         let _ = ctrl_c.await;
     }
-    tracing::info!("shutdown requested");
+    // Before the log line: stopping must not depend on the log being writable.
     shutdown.cancel();
+    tracing::info!("shutdown requested");
 }

@@ -2,6 +2,7 @@
 //! takes its settings from flags and `SOTONG_*` variables, and exits 0 on SIGTERM after draining.
 
 use sotong_testkit::ServedBinary;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -63,6 +64,38 @@ fn serves_then_exits_zero_on_sigterm() {
         dir.path().join("sotong.db").exists(),
         "the store lives in --data-dir"
     );
+}
+
+#[test]
+fn exits_zero_on_sigterm_when_its_output_is_gone() {
+    // Both streams into pipes whose read ends close once it serves, as when the program that
+    // read the log (a terminal, `| sed`, `| head`) has gone.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sotong"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sotong");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let addr = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split("listening on http://")
+                .nth(1)
+                .map(|addr| addr.trim().to_string())
+        })
+        .expect("a ready line");
+    drop(child.stderr.take());
+    // The reader is dropped with the iterator: from here on every log line fails to write.
+    let health = http_get(&addr, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    sigterm(&child);
+    let status = wait_exit(child);
+    assert!(status.success(), "exit status {status:?}");
 }
 
 #[test]

@@ -13,14 +13,24 @@ pub struct HttpApi {
     pub addr: SocketAddr,
     /// An HTTP client for requests the helpers below do not cover.
     pub http: reqwest::Client,
+    /// Where each node listens: `[addr]` for one server; the nodes behind `addr` for a test
+    /// cluster (their `/metrics` are read one by one, see [`HttpApi::metric`]).
+    pub nodes: Vec<SocketAddr>,
 }
 
 impl HttpApi {
     /// The API of the server at `addr`.
     pub fn new(addr: SocketAddr) -> HttpApi {
+        Self::with_nodes(addr, vec![addr])
+    }
+
+    /// The API of a cluster reached at `addr` (a relay, a load balancer) whose nodes listen
+    /// on `nodes`.
+    pub fn with_nodes(addr: SocketAddr, nodes: Vec<SocketAddr>) -> HttpApi {
         HttpApi {
             addr,
             http: reqwest::Client::new(),
+            nodes,
         }
     }
 
@@ -72,10 +82,24 @@ impl HttpApi {
             .await
     }
 
-    /// The Prometheus text of `/metrics`.
+    /// The Prometheus text of `/metrics`; of each node in turn for a cluster, each after a
+    /// `# node ADDR` comment line.
     pub async fn metrics(&self) -> String {
+        if let [node] = self.nodes.as_slice() {
+            return self.node_metrics(*node).await;
+        }
+        let mut all = String::new();
+        for node in &self.nodes {
+            all.push_str(&format!("# node {node}\n"));
+            all.push_str(&self.node_metrics(*node).await);
+        }
+        all
+    }
+
+    /// The Prometheus text of one node's `/metrics`.
+    pub async fn node_metrics(&self, node: SocketAddr) -> String {
         self.http
-            .get(self.url("/metrics"))
+            .get(format!("http://{node}/metrics"))
             .send()
             .await
             .expect("metrics")
@@ -84,10 +108,22 @@ impl HttpApi {
             .expect("metrics body")
     }
 
-    /// One gauge or counter from `/metrics` (a series without labels); panics when absent.
+    /// One gauge or counter of one node (a series without labels); panics when absent.
+    pub async fn node_metric(&self, node: SocketAddr, name: &str) -> i64 {
+        let text = self.node_metrics(node).await;
+        metric_value(&text, name)
+            .unwrap_or_else(|| panic!("no metric {name} on node {node} in:\n{text}"))
+    }
+
+    /// One gauge or counter from `/metrics` (a series without labels), added up over the
+    /// nodes of a cluster (so that a count of connections or subscriptions is the cluster's,
+    /// whichever node holds them); panics when absent.
     pub async fn metric(&self, name: &str) -> i64 {
-        let text = self.metrics().await;
-        metric_value(&text, name).unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+        let mut sum = 0;
+        for node in &self.nodes {
+            sum += self.node_metric(*node, name).await;
+        }
+        sum
     }
 
     /// A user signed in with an application JWT (created on first use).

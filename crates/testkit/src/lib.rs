@@ -10,6 +10,8 @@
 //! a Redis process of the test's own that it may kill and restart ([`RedisProcess`]), and a
 //! slow link to put in front of one node's Redis ([`SlowLink`]), and a relay that cuts a server
 //! off its database and back ([`TcpGate`]).
+//! With `SOTONG_TEST_CLUSTER=1`, a [`TestServer`] is a two-node cluster behind a round-robin
+//! relay instead of one node ([`cluster_mode()`]), so the clients' tests run against both.
 //!
 //! Nothing here is mocked: the server is the one `sotong serve` runs. This crate is a
 //! dev-dependency only; it must never reach into a crate's private parts or be used by
@@ -19,6 +21,7 @@ mod api;
 mod auth;
 mod binary;
 mod cluster;
+mod cluster_mode;
 mod database;
 mod gate;
 mod redis_process;
@@ -31,11 +34,12 @@ pub use api::{HttpApi, TestUser};
 pub use auth::{jwt, jwt_with_secret, JWT_SECRET};
 pub use binary::ServedBinary;
 pub use cluster::{Cluster, Node};
+pub use cluster_mode::{cluster_mode, CLUSTER_ENV, CLUSTER_NODES};
 pub use database::{ScratchDatabase, DEFAULT_TEST_DATABASE_URL};
 pub use gate::TcpGate;
 pub use redis_process::RedisProcess;
 pub use redis_server::{redis_admin, redis_url, unique_redis_prefix, RedisUser};
-pub use server::{test_config, TestServer};
+pub use server::{test_config, ServerData, TestServer};
 pub use slow_link::SlowLink;
 pub use stomp::{
     body, body_text, carries_text, is_error_for, is_receipt, notified_messages, topic_messages,

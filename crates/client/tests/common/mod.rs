@@ -27,18 +27,18 @@ impl TestServer {
     }
 
     /// Starts a server on `addr` over an existing data dir: the same server, restarted.
-    pub async fn spawn_at(addr: SocketAddr, dir: tempfile::TempDir) -> TestServer {
+    pub async fn spawn_at(addr: SocketAddr, dir: sotong_testkit::ServerData) -> TestServer {
         TestServer(sotong_testkit::TestServer::spawn_at(addr, dir, |_| {}).await)
     }
 
     /// Starts a server over `dir` on a fresh port (to change data while clients of the
     /// original address cannot connect).
-    pub async fn spawn_in(dir: tempfile::TempDir) -> TestServer {
+    pub async fn spawn_in(dir: sotong_testkit::ServerData) -> TestServer {
         TestServer(sotong_testkit::TestServer::spawn_in(dir, |_| {}).await)
     }
 
-    /// Stops the server, waits for it to drain, and hands back its data dir.
-    pub async fn stop(self) -> tempfile::TempDir {
+    /// Stops the server, waits for it to drain, and hands back its data.
+    pub async fn stop(self) -> sotong_testkit::ServerData {
         self.0.stop().await
     }
 
