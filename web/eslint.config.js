@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist', 'node_modules', 'test-results', 'playwright-report'] },
+  { ignores: ['dist', '**/dist', 'node_modules', 'test-results', 'playwright-report'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -17,7 +17,7 @@ export default tseslint.config(
   },
   {
     // React code; e2e/ is Playwright (whose fixtures call a `use` that is not a hook).
-    files: ['src/**/*.{ts,tsx}', 'test/**/*.{ts,tsx}'],
+    files: ['src/**/*.{ts,tsx}', 'test/**/*.{ts,tsx}', 'packages/*/src/**/*.{ts,tsx}', 'packages/*/test/**/*.{ts,tsx}'],
     plugins: { 'react-hooks': reactHooks },
     rules: {
       'react-hooks/rules-of-hooks': 'error',
@@ -25,10 +25,9 @@ export default tseslint.config(
     },
   },
   {
-    // Layering: components reach the socket only through the connection layer (src/realtime),
-    // and only through its public index, never its internals or the STOMP client itself.
+    // Layering: the app reaches the socket only through @sotong/react (packages/react), and
+    // only through its public entry, never its internals or the STOMP client itself.
     files: ['src/**/*.{ts,tsx}'],
-    ignores: ['src/realtime/**'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -36,13 +35,13 @@ export default tseslint.config(
           paths: [
             {
               name: '@stomp/stompjs',
-              message: 'Only src/realtime speaks STOMP; use its hooks and provider.',
+              message: 'Only @sotong/react speaks STOMP; use its hooks and provider.',
             },
           ],
           patterns: [
             {
-              group: ['**/realtime/*'],
-              message: "Import the connection layer from its index ('…/realtime'), not its internals.",
+              group: ['**/packages/react/**', '@sotong/react/*'],
+              message: "Import the realtime layer as '@sotong/react', not its files.",
             },
           ],
         },
@@ -51,7 +50,7 @@ export default tseslint.config(
         'error',
         {
           name: 'WebSocket',
-          message: 'The one connection is owned by src/realtime; use its hooks and provider.',
+          message: 'The one connection is owned by @sotong/react; use its hooks and provider.',
         },
       ],
     },

@@ -7,9 +7,9 @@ import { createApi } from '../src/api/http';
 import { ApiContext } from '../src/app/ApiContext';
 import { navigate, roomPath } from '../src/app/router';
 import { Shell } from '../src/app/Shell';
-import { ChatClient, useRoom, WebSocketProvider } from '../src/realtime';
-import { FakeBroker } from './fakeBroker';
-import { clientFor, optionsFor } from './helpers';
+import { ChatProvider, SotongChatClient, SotongProvider, useRoom } from '@sotong/react';
+import { FakeBroker } from '../packages/react/test/fakeBroker';
+import { clientFor, optionsFor } from '../packages/react/test/helpers';
 
 function world() {
   const broker = new FakeBroker();
@@ -27,9 +27,9 @@ function renderShell(w: World, path: string, strict = false) {
   window.history.pushState(null, '', path);
   const tree = (
     <ApiContext.Provider value={createApi()}>
-      <WebSocketProvider {...optionsFor(w.broker, w.alice.user, w.alice.token)}>
+      <SotongProvider {...optionsFor(w.broker, w.alice.user, w.alice.token)}>
         <Shell me={w.alice.user} onLogout={() => {}} />
-      </WebSocketProvider>
+      </SotongProvider>
     </ApiContext.Provider>
   );
   return render(strict ? <StrictMode>{tree}</StrictMode> : tree);
@@ -58,7 +58,7 @@ describe('the app over the realtime layer', () => {
 
   it('shares one SUBSCRIBE between two components on a room; the last to leave unsubscribes', async () => {
     const w = world();
-    const client = new ChatClient(optionsFor(w.broker, w.alice.user, w.alice.token));
+    const client = new SotongChatClient(optionsFor(w.broker, w.alice.user, w.alice.token));
     function Count({ id }: { id: number }) {
       const { messages } = useRoom(id);
       return <p>{messages.length} messages</p>;
@@ -74,9 +74,9 @@ describe('the app over the realtime layer', () => {
       );
     }
     render(
-      <WebSocketProvider client={client}>
+      <ChatProvider client={client}>
         <Two />
-      </WebSocketProvider>,
+      </ChatProvider>,
     );
     const topic = `/topic/rooms/${w.direct}`;
     await waitFor(() => expect(w.broker.frames('SUBSCRIBE', topic)).toHaveLength(1));

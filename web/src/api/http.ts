@@ -1,7 +1,8 @@
 //! The HTTP half of the contract: a small `fetch` wrapper with the bearer token, and one
 //! typed function per endpoint. A `401` is reported through `onUnauthorized` (the app logs
 //! out) and thrown as an `ApiError` like any other error answer.
-import type { Message, Room, User } from './types';
+import type { PageQuery, SotongApi } from '@sotong/react';
+import type { Room, User } from './types';
 
 /**
  * An error answer: HTTP status plus the contract's `{error, message}` body. `message` is the
@@ -48,23 +49,8 @@ export interface ApiOptions {
   fetch?: typeof fetch;
 }
 
-/** Query of `GET /api/rooms/{id}/messages`. */
-export interface PageQuery {
-  before?: number;
-  after?: number;
-  limit?: number;
-}
-
-/** The calls the realtime layer needs; `createApi` implements it, tests fake it. */
-export interface ChatApi {
-  listRooms(): Promise<Room[]>;
-  getRoom(roomId: number): Promise<Room>;
-  listMessages(roomId: number, query: PageQuery): Promise<Message[]>;
-  markRead(roomId: number, seq: number): Promise<void>;
-}
-
 /** Every endpoint of the contract the app uses. */
-export interface Api extends ChatApi {
+export interface Api extends SotongApi {
   register(username: string, password: string, displayName?: string): Promise<User>;
   login(username: string, password: string): Promise<{ token: string; user: User }>;
   logout(): Promise<void>;

@@ -1,11 +1,12 @@
-//! The app root: the login screen, or the logged-in shell inside one `WebSocketProvider`
+//! The app root: the login screen, or the logged-in shell inside one `SotongProvider`
 //! (re-keyed by token, so a new login is a new connection and fresh stores). An auth failure
 //! on the socket (`unauthorized`, `token_expired`) or a `401` on HTTP logs out: sotong has no
 //! refresh endpoint.
+import { SotongProvider } from '@sotong/react';
 import { useCallback, useEffect, useMemo, useState } from 'react';
+import { describeCode } from '../api/errors';
 import { createApi } from '../api/http';
 import { LoginScreen } from '../features/auth/LoginScreen';
-import { WebSocketProvider } from '../realtime';
 import { ApiContext } from './ApiContext';
 import { navigate } from './router';
 import { loadSession, saveSession, type Session } from './session';
@@ -57,15 +58,21 @@ export function App() {
   if (!session) return <LoginScreen onLogin={onLogin} notice={notice} />;
   return (
     <ApiContext.Provider value={api}>
-      <WebSocketProvider
+      <SotongProvider
         key={session.token}
         token={session.token}
         me={session.user}
         api={api}
+        describeError={describeSendError}
         onAuthFailure={() => endSession('Your session has expired. Please log in again.')}
       >
         <Shell me={session.user} onLogout={onLogout} />
-      </WebSocketProvider>
+      </SotongProvider>
     </ApiContext.Provider>
   );
+}
+
+/** What the person reads when the server refuses one of their messages. */
+function describeSendError(code: string): string {
+  return describeCode(code, 'send');
 }

@@ -1,6 +1,6 @@
 //! The connection status pill: `Connected`, `Reconnecting…` or `Offline`, named
 //! `Connection status` for assistive technology (and browser tests).
-import { useConnectionStatus, type ConnectionStatus } from '../realtime';
+import { useConnectionStatus, type ConnectionStatus } from '@sotong/react';
 
 const LABELS: Record<ConnectionStatus, string> = {
   connected: 'Connected',

@@ -6,7 +6,7 @@ import { Fragment } from 'react';
 import type { User } from '../../api/types';
 import { describeCode } from '../../api/errors';
 import { navigate } from '../../app/router';
-import { useRoom, useRoomProblem, type RoomProblem } from '../../realtime';
+import { useRoom, useRoomProblem, type RoomProblem } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
 import { BackIcon } from '../../ui/icons';
 import { nameWithHandle, UserName } from '../../ui/UserName';

@@ -5,7 +5,7 @@
 import { memo, useEffect, useLayoutEffect, useRef, type ReactNode } from 'react';
 import type { User } from '../../api/types';
 import { dayKey, dayLabel, timeOf } from '../../format';
-import type { ChatMessage } from '../../realtime';
+import type { ChatMessage } from '@sotong/react';
 import { CheckIcon, ClockIcon } from '../../ui/icons';
 import { UserName } from '../../ui/UserName';
 

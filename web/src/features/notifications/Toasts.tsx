@@ -2,7 +2,7 @@
 //! Clicking one opens its room. In a group the sender's `@username` follows the display name,
 //! which anyone can copy.
 import { navigate, roomPath } from '../../app/router';
-import { useNotifications } from '../../realtime';
+import { useNotifications } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
 import { CloseIcon } from '../../ui/icons';
 import { UserName } from '../../ui/UserName';

@@ -6,7 +6,7 @@ import { describeError } from '../../api/errors';
 import type { User } from '../../api/types';
 import { useApi } from '../../app/ApiContext';
 import { navigate, roomPath } from '../../app/router';
-import { useChatClient } from '../../realtime';
+import { useChatClient } from '@sotong/react';
 import { Dialog } from '../../ui/Dialog';
 import { UserSuggestions } from './UserSuggestions';
 

@@ -4,7 +4,7 @@ import type { MouseEvent } from 'react';
 import type { Room, User } from '../../api/types';
 import { navigate, roomPath } from '../../app/router';
 import { shortWhen } from '../../format';
-import { useChatClient, useRooms } from '../../realtime';
+import { useChatClient, useRooms } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
 import { UserName } from '../../ui/UserName';
 

@@ -1,5 +1,5 @@
-//! The chat engine of one logged-in session: the `Connection`, the stores, and the rules
-//! that join them. No React here; the provider only starts and stops it.
+//! The sotong mode's chat engine: the `Connection`, the stores, and the rules of sotong's
+//! contract that join them. No React here; the provider only starts and stops it.
 //!
 //! - Always subscribed (while connected): `/user/queue/notifications` and
 //!   `/user/queue/errors`. A room topic is subscribed while the room is on screen
@@ -14,14 +14,14 @@
 //!   every room's latest seq (contract rule 7). A `resync` notification (events may have been
 //!   lost on the server's side) does the same, and re-fetches what follows the last message
 //!   held of each room on screen.
-import { describeCode } from '../api/errors';
-import { ApiError, type ChatApi } from '../api/http';
-import type { ErrorEvent, Message, NotificationEvent, Room, RoomEvent, User } from '../api/types';
+import { httpStatus, type SotongApi } from './api';
 import { Connection, type ConnectionOptions } from './connection';
+import type { ChatClient } from './engine';
 import { MessageStore } from './messageStore';
 import { NotificationStore } from './notificationStore';
 import type { IncomingFrame } from './registry';
 import { RoomStore } from './roomStore';
+import type { ErrorEvent, Message, NotificationEvent, Room, RoomEvent, User } from './types';
 
 /** Messages per history page. */
 export const PAGE_SIZE = 50;
@@ -32,11 +32,14 @@ export const roomTopic = (roomId: number): string => `/topic/rooms/${String(room
 /** The user-queue destination of notifications. */
 export const NOTIFICATIONS_DESTINATION = '/user/queue/notifications';
 
-/** Options of a `ChatClient`. */
-export interface ChatClientOptions extends ConnectionOptions {
+/** Options of a `SotongChatClient`. */
+export interface SotongChatClientOptions extends ConnectionOptions {
   /** The logged-in user. */
   me: User;
-  api: ChatApi;
+  /** sotong's HTTP API (`createSotongApi`, or the app's own client). */
+  api: SotongApi;
+  /** Turns a refused send's error code into what the person reads (defaults to the code). */
+  describeError?: (code: string) => string;
   /** How long a toast stays, in ms (0: until dismissed). */
   toastMs?: number;
   /** Minimum time between two typing signals of one room. */
@@ -46,14 +49,14 @@ export interface ChatClientOptions extends ConnectionOptions {
 }
 
 /** See the module docs. */
-export class ChatClient {
+export class SotongChatClient implements ChatClient {
   readonly me: User;
   readonly connection: Connection;
   readonly messages = new MessageStore();
   readonly rooms = new RoomStore();
   readonly toasts: NotificationStore;
-  private readonly api: ChatApi;
-  private readonly options: ChatClientOptions;
+  private readonly api: SotongApi;
+  private readonly options: SotongChatClientOptions;
   private readonly visible = new Map<number, number>();
   private readonly roomSubscriptions = new Map<number, () => void>();
   private readonly notificationListeners = new Set<(event: NotificationEvent) => void>();
@@ -61,7 +64,7 @@ export class ChatClient {
   private readonly lastTyping = new Map<number, number>();
   private readonly fetchingRooms = new Set<number>();
 
-  constructor(options: ChatClientOptions) {
+  constructor(options: SotongChatClientOptions) {
     this.options = options;
     this.me = options.me;
     this.api = options.api;
@@ -253,8 +256,9 @@ export class ChatClient {
     } catch (error) {
       // Not a member (any more) or gone: the room stays unknown, and a view of it says why.
       // A network failure says nothing about the room: the next look tries again.
-      if (error instanceof ApiError && error.status === 403) this.rooms.markUnavailable(roomId, 'forbidden');
-      else if (error instanceof ApiError && error.status === 404) this.rooms.markUnavailable(roomId, 'not_found');
+      const status = httpStatus(error);
+      if (status === 403) this.rooms.markUnavailable(roomId, 'forbidden');
+      else if (status === 404) this.rooms.markUnavailable(roomId, 'not_found');
     } finally {
       this.fetchingRooms.delete(roomId);
     }
@@ -273,7 +277,7 @@ export class ChatClient {
         if (message) this.rooms.noteMessage(message, { visible: this.isVisible(roomId), fromMe: true });
       },
       // What the person reads comes from the code; the server's text is for logs.
-      onError: (error) => this.messages.fail(roomId, clientMsgId, describeCode(error.code, 'send')),
+      onError: (error) => this.messages.fail(roomId, clientMsgId, this.options.describeError?.(error.code) ?? error.code),
     });
   }
 

@@ -11,7 +11,7 @@
 //!
 //! Listeners are notified once per microtask per room, whatever the number of changes, so a
 //! burst of a thousand frames in one tick renders once.
-import type { Message, User } from '../api/types';
+import type { Message, User } from './types';
 
 /** Where an own message is on its way to the server. */
 export type DeliveryState = 'pending' | 'sent' | 'failed';

@@ -2,24 +2,24 @@
 //! socket: they read stores (`useSyncExternalStore`) and declare intents (`useRoom` keeps a
 //! room subscribed and visible while mounted).
 import { useCallback, useContext, useEffect, useRef, useSyncExternalStore } from 'react';
-import type { NotificationEvent, Room } from '../api/types';
-import type { ChatClient } from './chatClient';
 import type { ConnectionStatus } from './connection';
+import type { ChatClient } from './engine';
 import { RealtimeContext } from './context';
 import type { RoomView } from './messageStore';
 import type { Toast } from './notificationStore';
 import type { RoomProblem } from './roomStore';
 import type { IncomingFrame } from './registry';
+import type { NotificationEvent, Room } from './types';
 
 /**
- * The session's `ChatClient`.
+ * The session's chat engine (`SotongChatClient` or `StompChatClient`).
  *
  * # Errors
- * Throws when called outside `<WebSocketProvider>`.
+ * Throws when called outside a provider.
  */
 export function useChatClient(): ChatClient {
   const value = useContext(RealtimeContext);
-  if (!value) throw new Error('useChatClient/useRoom/useNotifications must be used inside <WebSocketProvider>');
+  if (!value) throw new Error('useChatClient/useRoom/useNotifications must be used inside <ChatProvider> (or <SotongProvider>, <StompProvider>)');
   return value.client;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, DEFAULT_BACKOFF } from '../src/realtime';
+import { backoffDelay, DEFAULT_BACKOFF } from '../src';
 
 describe('backoffDelay', () => {
   it('grows exponentially up to the cap', () => {

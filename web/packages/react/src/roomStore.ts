@@ -1,7 +1,7 @@
 //! The room list: every room of the user with its last message and unread count, latest
 //! activity first. Seeded by `GET /api/rooms` (the snapshot of rule 7, fetched again after
 //! every reconnect) and kept current by live events.
-import type { Message, Room } from '../api/types';
+import type { Message, Room } from './types';
 
 /** How a live message changes its room's entry. */
 export interface RoomActivity {

@@ -1,7 +1,7 @@
 //! Toasts: what the user sees of a message for a room that is not on screen. One toast per
 //! room (a burst updates it and counts), at most `MAX_TOASTS` at once, each dismissed after
 //! a while or when its room opens.
-import type { User } from '../api/types';
+import type { User } from './types';
 
 /** One toast. */
 export interface Toast {

@@ -1,8 +1,8 @@
 //! The message store on its own: merge by seq, since-seq, older-page cursor, optimistic sends.
 import { describe, expect, it } from 'vitest';
-import type { Message, User } from '../src/api/types';
-import { MAX_REPLAY } from '../src/realtime/messageStore';
-import { MessageStore } from '../src/realtime';
+import type { Message, User } from '../src/types';
+import { MAX_REPLAY } from '../src/messageStore';
+import { MessageStore } from '../src';
 
 const bob: User = { id: 2, username: 'bob', displayName: 'Bob' };
 const me: User = { id: 1, username: 'alice', displayName: 'Alice' };

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { SubscriptionRegistry, type IncomingFrame, type SubscriptionTransport } from '../src/realtime';
+import { SubscriptionRegistry, type IncomingFrame, type SubscriptionTransport } from '../src';
 
 function fakeTransport() {
   const log: string[] = [];

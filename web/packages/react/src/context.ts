@@ -1,6 +1,6 @@
-//! The React context between `WebSocketProvider` and the hooks.
+//! The React context between the providers and the hooks.
 import { createContext } from 'react';
-import type { ChatClient } from './chatClient';
+import type { ChatClient } from './engine';
 
 /** Stable for the provider's lifetime. */
 export interface RealtimeContextValue {

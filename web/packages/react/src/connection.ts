@@ -4,17 +4,21 @@
 //! - the socket lifecycle, as a small state machine (`disconnected | connecting | connected`)
 //!   with its own reconnect loop: exponential backoff with jitter, reset once connected; a
 //!   fresh `@stomp/stompjs` `Client` per attempt, so no stale callback can touch the state;
-//! - the auth path: an `ERROR` whose `message` is `unauthorized` or `token_expired` stops
-//!   the loop and calls `onAuthFailure` instead of reconnecting forever;
+//! - the auth path: the token (or the CONNECT headers of a plain broker) is asked for before
+//!   every attempt, so a token provider can refresh it; an `ERROR` whose `message` is
+//!   `unauthorized` or `token_expired` makes one more attempt at once with a token asked for
+//!   again (`expired: true`), and after a second refusal stops the loop and calls
+//!   `onAuthFailure` instead of reconnecting forever;
 //! - the `SubscriptionRegistry` (intents, replayed with fresh headers on every connect);
 //! - the outbox of reliable sends: each is sent with its `client-msg-id` and a `receipt`, kept
 //!   until the RECEIPT (or an error with that `receipt-id`) arrives, and sent again with the
 //!   same `client-msg-id` after a reconnect, but only once the server confirmed every
 //!   re-SUBSCRIBE, so the sender is subscribed before its echo can exist;
-//! - `/user/queue/errors`, always subscribed: errors that carry a `receipt-id` settle the
-//!   matching send, the rest go to `onServerError` listeners.
+//! - on sotong, `/user/queue/errors`, always subscribed: errors that carry a `receipt-id`
+//!   settle the matching send, the rest go to `onServerError` listeners (a plain broker has no
+//!   such queue: `errorsDestination: null`).
 import { Client, type IFrame, type IMessage, type IStompSocket } from '@stomp/stompjs';
-import type { ErrorEvent } from '../api/types';
+import type { ErrorEvent } from './types';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import {
   SubscriptionRegistry,
@@ -34,10 +38,29 @@ export const AUTH_ERROR_CODES: readonly string[] = ['unauthorized', 'token_expir
 /** The fixed destination of this connection's non-fatal errors. */
 export const ERRORS_DESTINATION = '/user/queue/errors';
 
+/**
+ * Gives the session token for a connect attempt. `expired` is true when the server has just
+ * refused the previous token: the provider should refresh it. A provider that rejects counts
+ * as a failed attempt: the connection tries again after the backoff delay.
+ */
+export type TokenProvider = (context: { expired: boolean }) => string | Promise<string>;
+
 /** Options of a `Connection`. */
 export interface ConnectionOptions {
-  /** Session token, sent as `Authorization: Bearer` (and as `passcode`). */
-  token: string;
+  /**
+   * Session token, or a provider of it, sent as `Authorization: Bearer` (and as `passcode`).
+   * Absent for a plain broker that authenticates with `connectHeaders` (`login`, `passcode`).
+   */
+  token?: string | TokenProvider;
+  /** Extra CONNECT headers (a plain broker's `login`, `passcode`, `host`). */
+  connectHeaders?: Record<string, string>;
+  /**
+   * The server's queue of non-fatal errors, always subscribed. Defaults to sotong's
+   * `/user/queue/errors`; `null` for a broker without one.
+   */
+  errorsDestination?: string | null;
+  /** `ERROR` messages that mean the credentials were refused (defaults to `AUTH_ERROR_CODES`). */
+  authErrorCodes?: readonly string[];
   /** WebSocket URL; defaults to `ws(s)://<this host>/ws`. */
   url?: string;
   /** Creates the socket (tests pass a fake broker's socket). */
@@ -98,13 +121,16 @@ export class Connection {
   private paused = false;
   private ready = false;
   private lastErrorCode: string | null = null;
+  /** The last attempt was refused for its token; the next asks for a fresh one. */
+  private tokenRefused = false;
   private retryTimer?: ReturnType<typeof setTimeout>;
   private stopTimer?: ReturnType<typeof setTimeout>;
 
   constructor(options: ConnectionOptions) {
     this.options = options;
     this.registry = new SubscriptionRegistry((frame) => this.orphanHandler(frame));
-    this.registry.add(ERRORS_DESTINATION, (frame) => this.onErrorFrame(frame));
+    const errors = options.errorsDestination === undefined ? ERRORS_DESTINATION : options.errorsDestination;
+    if (errors !== null) this.registry.add(errors, (frame) => this.onErrorFrame(frame));
   }
 
   /** The current state. */
@@ -236,14 +262,36 @@ export class Connection {
   private connect(): void {
     clearTimeout(this.retryTimer);
     const generation = ++this.generation;
-    const { token } = this.options;
     this.lastErrorCode = null;
+    this.setStatus('connecting');
+    this.connectHeaders().then(
+      (headers) => {
+        if (generation === this.generation && this.wanted && !this.paused) this.open(generation, headers);
+      },
+      (error: unknown) => {
+        if (generation !== this.generation || !this.wanted || this.paused) return;
+        this.options.debug?.(`no token for this attempt: ${String(error)}`);
+        this.retryLater();
+      },
+    );
+  }
+
+  /** The CONNECT headers of the next attempt, with a token asked for now. */
+  private async connectHeaders(): Promise<Record<string, string>> {
+    const headers: Record<string, string> = { ...this.options.connectHeaders };
+    const { token } = this.options;
+    if (token === undefined) return headers;
+    const value = typeof token === 'function' ? await token({ expired: this.tokenRefused }) : token;
+    return { ...headers, Authorization: `Bearer ${value}`, passcode: value };
+  }
+
+  private open(generation: number, connectHeaders: Record<string, string>): void {
     const heartbeat = this.options.heartbeatMs ?? 10_000;
     const client = new Client({
       ...(this.options.webSocketFactory
         ? { webSocketFactory: this.options.webSocketFactory }
         : { brokerURL: this.options.url ?? defaultUrl() }),
-      connectHeaders: { Authorization: `Bearer ${token}`, passcode: token },
+      connectHeaders,
       reconnectDelay: 0,
       connectionTimeout: 10_000,
       heartbeatIncoming: heartbeat,
@@ -263,12 +311,12 @@ export class Connection {
       },
     });
     this.client = client;
-    this.setStatus('connecting');
     client.activate();
   }
 
   private onConnect(client: Client, generation: number): void {
     this.attempt = 0;
+    this.tokenRefused = false;
     this.setStatus('connected');
     let flushed = false;
     const flush = () => {
@@ -363,12 +411,25 @@ export class Connection {
       return;
     }
     const code = this.lastErrorCode;
-    if (code !== null && AUTH_ERROR_CODES.includes(code)) {
+    if (code !== null && (this.options.authErrorCodes ?? AUTH_ERROR_CODES).includes(code)) {
+      // A token provider gets one chance to refresh; a fixed token, or a refreshed one that
+      // is refused again, ends the session.
+      if (typeof this.options.token === 'function' && !this.tokenRefused) {
+        this.tokenRefused = true;
+        this.connect();
+        return;
+      }
       this.wanted = false;
+      this.tokenRefused = false;
       this.setStatus('disconnected');
       this.options.onAuthFailure?.(code);
       return;
     }
+    this.retryLater();
+  }
+
+  /** Schedules the next attempt after the backoff delay. */
+  private retryLater(): void {
     const delay = backoffDelay(this.attempt++, this.options.backoff ?? DEFAULT_BACKOFF, this.options.random);
     this.setStatus('connecting');
     this.retryTimer = setTimeout(() => {

@@ -5,8 +5,8 @@
 //! `client-msg-id`; a second SUBSCRIBE to one destination refused). Every client frame is
 //! logged, so tests assert on the wire, not on private fields.
 import type { IStompSocket } from '@stomp/stompjs';
-import { ApiError, type ChatApi, type PageQuery } from '../src/api/http';
-import type { Message, Room, User } from '../src/api/types';
+import { SotongHttpError, type PageQuery, type SotongApi } from '../src';
+import type { Message, Room, User } from '../src/types';
 
 /** A frame as the broker saw it. */
 export interface LoggedFrame {
@@ -212,7 +212,7 @@ export class FakeBroker {
   }
 
   /** The HTTP side, as `token`. */
-  api(token: string): ChatApi {
+  api(token: string): SotongApi {
     const me = () => {
       const user = this.users.get(token);
       if (!user) throw new Error('401');
@@ -227,9 +227,9 @@ export class FakeBroker {
       getRoom: async (roomId) => {
         this.httpLog.push(`GET /api/rooms/${roomId}`);
         const room = this.rooms.get(roomId);
-        if (!room) throw new ApiError(404, 'not_found', `no room ${roomId}`);
+        if (!room) throw new SotongHttpError(404, 'not_found', `no room ${roomId}`);
         const user = me();
-        if (!room.members.some((m) => m.id === user.id)) throw new ApiError(403, 'forbidden', 'you are not a member of this room');
+        if (!room.members.some((m) => m.id === user.id)) throw new SotongHttpError(403, 'forbidden', 'you are not a member of this room');
         return this.roomView(room, user);
       },
       listMessages: async (roomId, q: PageQuery) => {

@@ -119,12 +119,13 @@ describe('Connection', () => {
   });
 
   it('marks a send refused by the server as failed, and a retry sends the same client-msg-id', async () => {
-    const { broker, client } = setup();
+    const { broker, alice } = setup();
+    const client = clientFor(broker, alice.user, alice.token, { describeError: (code) => `refused: ${code}` });
     const foreign = broker.addRoom('group', 'not mine', []);
     client.start();
     await vi.waitFor(() => expect(client.connection.isReady).toBe(true));
     const id = client.send(foreign, 'nope');
-    await vi.waitFor(() => expect(client.messages.getSnapshot(foreign).messages[0]).toMatchObject({ state: 'failed', error: 'You are not a member of this conversation.' }));
+    await vi.waitFor(() => expect(client.messages.getSnapshot(foreign).messages[0]).toMatchObject({ state: 'failed', error: 'refused: forbidden' }));
     client.retry(foreign, id);
     await vi.waitFor(() => expect(broker.frames('SEND', `/app/rooms/${foreign}`)).toHaveLength(2));
     expect(broker.frames('SEND', `/app/rooms/${foreign}`).map((f) => f.headers['client-msg-id'])).toEqual([id, id]);

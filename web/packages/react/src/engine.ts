@@ -1,0 +1,48 @@
+//! What the hooks need from a chat engine, whatever the broker behind it. Two engines
+//! implement it: `SotongChatClient` (the full sotong contract: server `seq`, `since-seq`
+//! recovery, notification queue, read marks on the server) and `StompChatClient` (any STOMP
+//! 1.2 broker: one topic per room, routing by visibility done here). The hooks and the
+//! provider see only this interface, so an app moves between brokers by changing its provider.
+import type { Connection } from './connection';
+import type { MessageStore } from './messageStore';
+import type { NotificationStore } from './notificationStore';
+import type { RoomStore } from './roomStore';
+import type { ErrorEvent, NotificationEvent, Room, User } from './types';
+
+/** One chat session over one STOMP connection. */
+export interface ChatClient {
+  /** The signed-in user. */
+  readonly me: User;
+  /** The one STOMP connection. */
+  readonly connection: Connection;
+  /** Messages of every room seen, by room. */
+  readonly messages: MessageStore;
+  /** The user's rooms with unread counts. */
+  readonly rooms: RoomStore;
+  /** What is shown of messages for rooms not on screen. */
+  readonly toasts: NotificationStore;
+  /** Connects (idempotent; cancels a `stop` of the same tick). */
+  start(): void;
+  /** Disconnects at the end of the tick unless `start` comes first (StrictMode-safe). */
+  stop(): void;
+  /** The room is on screen until the returned function is called (reference-counted). */
+  watchRoom(roomId: number): () => void;
+  /** Is the room on screen? */
+  isVisible(roomId: number): boolean;
+  /** Sends a message optimistically; returns its client id, kept across retries. */
+  send(roomId: number, text: string): string;
+  /** Sends a failed message again, with the same client id. */
+  retry(roomId: number, clientMsgId: string): void;
+  /** Loads older history, where the broker or the app can give it. */
+  loadOlder(roomId: number): Promise<void>;
+  /** Tells the room's other members that the user is typing (throttled). */
+  notifyTyping(roomId: number): void;
+  /** Marks the room read up to the latest message known. */
+  markRead(roomId: number): void;
+  /** Adds or updates a room of the user (one just created or joined). */
+  addRoom(room: Room): void;
+  /** Every notification event (a message for a room not on screen, ...), after the stores took it. */
+  onNotification(listener: (event: NotificationEvent) => void): () => void;
+  /** Non-fatal errors the server reported (refused SUBSCRIBE, rate limits, ...). */
+  onServerError(listener: (error: ErrorEvent) => void): () => void;
+}
