@@ -19,6 +19,7 @@ import { Connection, type ConnectionOptions } from './connection';
 import type { ChatClient } from './engine';
 import { MessageStore } from './messageStore';
 import { NotificationStore } from './notificationStore';
+import { RefCounts } from './refCounts';
 import type { IncomingFrame } from './registry';
 import { RoomStore } from './roomStore';
 import type { ErrorEvent, Message, NotificationEvent, Room, RoomEvent, User } from './types';
@@ -57,7 +58,7 @@ export class SotongChatClient implements ChatClient {
   readonly toasts: NotificationStore;
   private readonly api: SotongApi;
   private readonly options: SotongChatClientOptions;
-  private readonly visible = new Map<number, number>();
+  private readonly visible = new RefCounts<number>();
   private readonly roomSubscriptions = new Map<number, () => void>();
   private readonly notificationListeners = new Set<(event: NotificationEvent) => void>();
   private readonly readTimers = new Map<number, ReturnType<typeof setTimeout>>();
@@ -110,24 +111,15 @@ export class SotongChatClient implements ChatClient {
    * it is marked read, its toasts go away. Returns the release function.
    */
   watchRoom(roomId: number): () => void {
-    const count = (this.visible.get(roomId) ?? 0) + 1;
-    this.visible.set(roomId, count);
     this.toasts.dismissRoom(roomId);
-    if (count === 1) this.openRoom(roomId);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.visible.get(roomId) ?? 1) - 1;
-      if (left > 0) {
-        this.visible.set(roomId, left);
-        return;
-      }
-      this.visible.delete(roomId);
-      this.roomSubscriptions.get(roomId)?.();
-      this.roomSubscriptions.delete(roomId);
-      this.messages.clearTyping(roomId);
-    };
+    return this.visible.acquire(roomId, {
+      onFirst: () => this.openRoom(roomId),
+      onLast: () => {
+        this.roomSubscriptions.get(roomId)?.();
+        this.roomSubscriptions.delete(roomId);
+        this.messages.clearTyping(roomId);
+      },
+    });
   }
 
   /** Sends a message optimistically; returns its `client-msg-id`. */

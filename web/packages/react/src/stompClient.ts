@@ -20,6 +20,7 @@ import { Connection, type ConnectionOptions } from './connection';
 import type { ChatClient } from './engine';
 import { MessageStore } from './messageStore';
 import { NotificationStore } from './notificationStore';
+import { RefCounts } from './refCounts';
 import type { IncomingFrame } from './registry';
 import { RoomStore } from './roomStore';
 import type { ErrorEvent, Message, NotificationEvent, Room, User } from './types';
@@ -102,8 +103,6 @@ export interface StompChatClientOptions extends ConnectionOptions {
 
 /** One room's topic as this engine holds it. */
 interface Followed {
-  /** Holders: the room list (the session) and each view showing it. */
-  refs: number;
   release: () => void;
   /** Non-null while `loadHistory` runs: live events wait here. */
   heldBack: StompRoomEvent[] | null;
@@ -119,7 +118,9 @@ export class StompChatClient implements ChatClient {
   private readonly options: StompChatClientOptions;
   private readonly destinations: StompDestinations;
   private readonly codec: StompCodec;
-  private readonly visible = new Map<number, number>();
+  private readonly visible = new RefCounts<number>();
+  /** Holders of each room's topic: the room list (for the session) and each view showing it. */
+  private readonly followers = new RefCounts<number>();
   private readonly followed = new Map<number, Followed>();
   /** Per room: `clientMsgId` → the local seq it was given. */
   private readonly seqOf = new Map<number, Map<string, number>>();
@@ -168,23 +169,13 @@ export class StompChatClient implements ChatClient {
    * with the room list's), it is marked read, its toasts go away.
    */
   watchRoom(roomId: number): () => void {
-    const count = (this.visible.get(roomId) ?? 0) + 1;
-    this.visible.set(roomId, count);
     this.toasts.dismissRoom(roomId);
     const unfollow = this.follow(roomId);
+    const hide = this.visible.acquire(roomId, { onLast: () => this.messages.clearTyping(roomId) });
     this.markRead(roomId);
-    let released = false;
     return () => {
-      if (released) return;
-      released = true;
+      hide();
       unfollow();
-      const left = (this.visible.get(roomId) ?? 1) - 1;
-      if (left > 0) {
-        this.visible.set(roomId, left);
-        return;
-      }
-      this.visible.delete(roomId);
-      this.messages.clearTyping(roomId);
     };
   }
 
@@ -235,24 +226,17 @@ export class StompChatClient implements ChatClient {
 
   /** Holds the room's topic subscribed until the returned function is called. */
   private follow(roomId: number): () => void {
-    let entry = this.followed.get(roomId);
-    if (!entry) {
-      const release = this.connection.subscribe(this.destinations.topic(roomId), (frame) => this.onFrame(roomId, frame));
-      entry = { refs: 0, release, heldBack: null };
-      this.followed.set(roomId, entry);
-      if (this.connection.status === 'connected') void this.recover(roomId);
-    }
-    entry.refs++;
-    const held = entry;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      held.refs--;
-      if (held.refs > 0 || this.followed.get(roomId) !== held) return;
-      this.followed.delete(roomId);
-      held.release();
-    };
+    return this.followers.acquire(roomId, {
+      onFirst: () => {
+        const release = this.connection.subscribe(this.destinations.topic(roomId), (frame) => this.onFrame(roomId, frame));
+        this.followed.set(roomId, { release, heldBack: null });
+        if (this.connection.status === 'connected') void this.recover(roomId);
+      },
+      onLast: () => {
+        this.followed.get(roomId)?.release();
+        this.followed.delete(roomId);
+      },
+    });
   }
 
   /** Runs `loadHistory` for a room just (re)subscribed, holding live events back meanwhile. */

@@ -29,7 +29,8 @@ interface RoomState {
 const unescape = (v: string) =>
   v.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c === 'c' ? ':' : c));
 
-function parseFrames(data: string): Array<{ command: string; headers: Record<string, string>; body: string }> {
+/** Splits a WebSocket message into STOMP frames (also used by the fake topic broker). */
+export function parseFrames(data: string): Array<{ command: string; headers: Record<string, string>; body: string }> {
   const frames = [];
   for (const raw of data.split('\0')) {
     const text = raw.replace(/^[\r\n]+/, '');
@@ -50,13 +51,21 @@ function parseFrames(data: string): Array<{ command: string; headers: Record<str
   return frames;
 }
 
-function encodeFrame(command: string, headers: Record<string, string>, body = ''): string {
+/** Encodes one STOMP frame with escaped headers. */
+export function encodeFrame(command: string, headers: Record<string, string>, body = ''): string {
   const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/:/g, '\\c');
   const lines = Object.entries(headers).map(([k, v]) => `${esc(k)}:${esc(v)}`);
   return `${command}\n${lines.join('\n')}\n\n${body}\0`;
 }
 
-/** A fake browser WebSocket connected to the fake broker. */
+/** The server side a `FakeSocket` talks to. */
+export interface SocketHost {
+  accept(socket: FakeSocket): void;
+  receive(socket: FakeSocket, data: string): void;
+  forget(socket: FakeSocket): void;
+}
+
+/** A fake browser WebSocket connected to a fake server. */
 export class FakeSocket implements IStompSocket {
   url = 'ws://fake/ws';
   protocol = 'v12.stomp';
@@ -68,7 +77,7 @@ export class FakeSocket implements IStompSocket {
   onopen: ((ev?: unknown) => void) | null = null;
 
   constructor(
-    private readonly broker: FakeBroker,
+    private readonly broker: SocketHost,
     readonly token: string,
   ) {
     setTimeout(() => broker.accept(this), 0);
@@ -119,7 +128,7 @@ interface BrokerConnection {
 }
 
 /** The fake server. */
-export class FakeBroker {
+export class FakeBroker implements SocketHost {
   readonly log: LoggedFrame[] = [];
   readonly httpLog: string[] = [];
   /** New sockets are refused (server down). */
