@@ -301,7 +301,9 @@ export class Connection {
         if (generation === this.generation) this.onConnect(client, generation);
       },
       onStompError: (frame: IFrame) => {
-        if (generation === this.generation) this.lastErrorCode = frame.headers.message ?? 'error';
+        if (generation !== this.generation) return;
+        this.lastErrorCode = frame.headers.message ?? 'error';
+        this.settleRefusedSend(frame);
       },
       onWebSocketClose: () => {
         if (generation === this.generation) this.onClose(client);
@@ -400,6 +402,19 @@ export class Connection {
       }
     }
     for (const listener of [...this.errorListeners]) listener(error);
+  }
+
+  /**
+   * A fatal `ERROR` that names a reliable send by its `receipt-id` (a plain broker refusing a
+   * destination): that send fails instead of being sent again after the reconnect, forever.
+   */
+  private settleRefusedSend(frame: IFrame): void {
+    const receiptId = frame.headers['receipt-id'];
+    const entry = receiptId === undefined ? undefined : this.receipts.get(receiptId);
+    if (!entry || receiptId === undefined) return;
+    this.receipts.delete(receiptId);
+    if (this.outbox.get(entry.clientMsgId) === entry) this.outbox.delete(entry.clientMsgId);
+    entry.onError({ type: 'error', code: frame.headers.message ?? 'error', message: frame.body });
   }
 
   private onClose(client: Client): void {

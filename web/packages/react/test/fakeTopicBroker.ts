@@ -22,6 +22,8 @@ export class FakeTopicBroker implements SocketHost {
   down = false;
   /** Deliver the next SEND twice (a redelivery). */
   duplicateNextSend = false;
+  /** A SEND to one of these gets an `ERROR` (with its `receipt-id`) and the socket closes, as RabbitMQ does. */
+  readonly refused = new Set<string>();
   private readonly connections = new Set<TopicConnection>();
   private nextConn = 1;
   private nextMessage = 1;
@@ -91,6 +93,13 @@ export class FakeTopicBroker implements SocketHost {
         break;
       case 'SEND': {
         const { destination = '', ...rest } = headers;
+        if (this.refused.has(destination)) {
+          const error: Record<string, string> = { message: 'access_refused' };
+          if (headers.receipt !== undefined) error['receipt-id'] = headers.receipt;
+          conn.socket.deliver(encodeFrame('ERROR', error, `no access to ${destination}`));
+          conn.socket.closeWith(1000);
+          return;
+        }
         delete rest.receipt;
         const copies = this.duplicateNextSend ? 2 : 1;
         this.duplicateNextSend = false;

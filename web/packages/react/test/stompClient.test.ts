@@ -200,6 +200,20 @@ describe('StompChatClient (plain STOMP mode)', () => {
     expect(client.toasts.getSnapshot().map((t) => t.text)).toEqual(['live']);
   });
 
+  it('a SEND the broker refuses with an ERROR fails, and is not sent again after the reconnect', async () => {
+    const broker = new FakeTopicBroker();
+    const client = clientOf(broker, alice);
+    await started(client);
+    broker.refused.add(topic(GROUP));
+    client.send(GROUP, 'not allowed');
+    await vi.waitFor(() => expect(client.messages.getSnapshot(GROUP).messages[0]).toMatchObject({ state: 'failed', error: 'access_refused' }));
+    await vi.waitFor(() => expect(broker.frames('CONNECT')).toHaveLength(2));
+    await vi.waitFor(() => expect(client.connection.isReady).toBe(true));
+    client.send(DIRECT, 'still works');
+    await vi.waitFor(() => expect(texts(client, DIRECT)).toEqual(['still works']));
+    expect(broker.frames('SEND', topic(GROUP))).toHaveLength(1);
+  });
+
   it('sends to a separate destination when the app says so (Spring: SEND to /app, SUBSCRIBE to /topic)', async () => {
     const broker = new FakeTopicBroker();
     const client = clientOf(broker, alice, { destinations: { topic, send: (roomId) => `/app/chat.${String(roomId)}` } });
