@@ -51,27 +51,44 @@ export function usePublish(): (destination: string, body: unknown) => boolean {
 /** What `useRoom` gives a chat view. */
 export interface UseRoom extends RoomView {
   room: Room | undefined;
-  send(text: string): void;
+  /** Sends a message (shown at once as pending); returns its client id. */
+  send(text: string): string;
+  /** Sends a failed message again with the same client id, so it is stored once. */
   retry(clientMsgId: string): void;
   loadOlder(): Promise<void>;
+  /** Tells the room's other members that the user is typing (throttled). */
   notifyTyping(): void;
+  /** Marks the room read up to its latest message (done by itself while the room is on screen). */
+  markRead(): void;
+}
+
+/** Options of `useRoom`. */
+export interface UseRoomOptions {
+  /**
+   * Whether the room is on screen (default true). A mounted view that is hidden (a collapsed
+   * panel, an inactive tab of the app) passes false: its messages then raise notifications.
+   */
+  visible?: boolean;
 }
 
 /**
- * Shows a room: while mounted the room is visible (its messages are shown here, not
- * toasted) and its topic subscribed; the view re-renders on every change of its messages.
+ * Shows a room: while mounted (and `visible`) the room is on screen (its messages are shown
+ * here, not toasted) and its topic subscribed; the view re-renders on every change of its
+ * messages.
  */
-export function useRoom(roomId: number): UseRoom {
+export function useRoom(roomId: number, options: UseRoomOptions = {}): UseRoom {
   const client = useChatClient();
-  useEffect(() => client.watchRoom(roomId), [client, roomId]);
+  const visible = options.visible ?? true;
+  useEffect(() => (visible ? client.watchRoom(roomId) : undefined), [client, roomId, visible]);
   const subscribe = useCallback((listener: () => void) => client.messages.subscribe(roomId, listener), [client, roomId]);
   const view = useSyncExternalStore(subscribe, () => client.messages.getSnapshot(roomId));
   const room = useRoomInfo(roomId);
-  const send = useCallback((text: string) => void client.send(roomId, text), [client, roomId]);
+  const send = useCallback((text: string) => client.send(roomId, text), [client, roomId]);
   const retry = useCallback((clientMsgId: string) => client.retry(roomId, clientMsgId), [client, roomId]);
   const loadOlder = useCallback(() => client.loadOlder(roomId), [client, roomId]);
   const notifyTyping = useCallback(() => client.notifyTyping(roomId), [client, roomId]);
-  return { ...view, room, send, retry, loadOlder, notifyTyping };
+  const markRead = useCallback(() => client.markRead(roomId), [client, roomId]);
+  return { ...view, room, send, retry, loadOlder, notifyTyping, markRead };
 }
 
 /** The user's rooms, latest activity first. */

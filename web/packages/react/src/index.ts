@@ -35,6 +35,7 @@ export {
   useRooms,
   useSubscription,
   type UseRoom,
+  type UseRoomOptions,
 } from './hooks';
 export { MAX_REPLAY, MessageStore, type ChatMessage, type DeliveryState, type RoomView } from './messageStore';
 export { MAX_TOASTS, NotificationStore, type Toast } from './notificationStore';
