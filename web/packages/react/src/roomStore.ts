@@ -94,6 +94,13 @@ export class RoomStore {
     this.changed();
   }
 
+  /** The user left the room: it leaves the list. */
+  remove(roomId: number): void {
+    if (!this.rooms.delete(roomId)) return;
+    this.order = this.order.filter((id) => id !== roomId);
+    this.changed();
+  }
+
   /** A live message: the room moves to the top, its preview and unread count follow. */
   noteMessage(message: Message, activityInfo: RoomActivity): void {
     const room = this.rooms.get(message.roomId);

@@ -122,6 +122,8 @@ export class StompChatClient implements ChatClient {
   /** Holders of each room's topic: the room list (for the session) and each view showing it. */
   private readonly followers = new RefCounts<number>();
   private readonly followed = new Map<number, Followed>();
+  /** The room list's hold on each room's topic (released by `removeRoom`). */
+  private readonly listed = new Map<number, () => void>();
   /** Per room: `clientMsgId` → the local seq it was given. */
   private readonly seqOf = new Map<number, Map<string, number>>();
   private readonly nextSeq = new Map<number, number>();
@@ -137,7 +139,7 @@ export class StompChatClient implements ChatClient {
     this.toasts = new NotificationStore(options.toastMs);
     this.connection = new Connection({ errorsDestination: null, ...options });
     this.rooms.setAll((options.rooms ?? []).map(fullRoom));
-    for (const room of options.rooms ?? []) this.follow(room.id);
+    for (const room of options.rooms ?? []) this.listed.set(room.id, this.follow(room.id));
     this.connection.onConnected(() => {
       for (const roomId of this.followed.keys()) void this.recover(roomId);
     });
@@ -157,7 +159,17 @@ export class StompChatClient implements ChatClient {
   addRoom(room: StompRoom): void {
     const known = this.rooms.get(room.id);
     this.rooms.upsert({ ...fullRoom(room), ...known, ...room });
-    if (!known) this.follow(room.id);
+    if (!this.listed.has(room.id)) this.listed.set(room.id, this.follow(room.id));
+  }
+
+  /**
+   * The user left the room: its topic is no longer followed for the session (a view still
+   * showing it keeps it until it closes), and it leaves the room list.
+   */
+  removeRoom(roomId: number): void {
+    this.listed.get(roomId)?.();
+    this.listed.delete(roomId);
+    this.rooms.remove(roomId);
   }
 
   isVisible(roomId: number): boolean {

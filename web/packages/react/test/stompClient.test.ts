@@ -72,6 +72,21 @@ describe('StompChatClient (plain STOMP mode)', () => {
     expect(broker.subscribed()).toEqual([topic(DIRECT), topic(GROUP)]);
   });
 
+  it('follows a room added later, and stops following one the user left (unless a view still shows it)', async () => {
+    const broker = new FakeTopicBroker();
+    const client = clientOf(broker, alice);
+    await started(client);
+    client.addRoom({ id: 3, kind: 'group', name: 'Book club' });
+    await vi.waitFor(() => expect(broker.subscribed()).toEqual([topic(DIRECT), topic(GROUP), topic(3)]));
+    const hide = client.watchRoom(GROUP);
+    client.removeRoom(GROUP);
+    client.removeRoom(3);
+    await vi.waitFor(() => expect(broker.subscribed()).toEqual([topic(DIRECT), topic(GROUP)]));
+    expect(client.rooms.getSnapshot().map((room) => room.id)).toEqual([DIRECT]);
+    hide();
+    await vi.waitFor(() => expect(broker.subscribed()).toEqual([topic(DIRECT)]));
+  });
+
   it('routes by visibility: the room on screen shows the message, any other raises a toast and an unread count, never both', async () => {
     const broker = new FakeTopicBroker();
     const client = clientOf(broker, alice);
