@@ -17,7 +17,13 @@ export default tseslint.config(
   },
   {
     // React code; e2e/ is Playwright (whose fixtures call a `use` that is not a hook).
-    files: ['src/**/*.{ts,tsx}', 'test/**/*.{ts,tsx}', 'packages/*/src/**/*.{ts,tsx}', 'packages/*/test/**/*.{ts,tsx}'],
+    files: [
+      'src/**/*.{ts,tsx}',
+      'test/**/*.{ts,tsx}',
+      'packages/*/src/**/*.{ts,tsx}',
+      'packages/*/test/**/*.{ts,tsx}',
+      'examples/*/src/**/*.{ts,tsx}',
+    ],
     plugins: { 'react-hooks': reactHooks },
     rules: {
       'react-hooks/rules-of-hooks': 'error',
@@ -26,8 +32,9 @@ export default tseslint.config(
   },
   {
     // Layering: the app reaches the socket only through @sotong/react (packages/react), and
-    // only through its public entry, never its internals or the STOMP client itself.
-    files: ['src/**/*.{ts,tsx}'],
+    // only through its public entry, never its internals or the STOMP client itself. The
+    // examples show the package's use, so they keep to the same rule.
+    files: ['src/**/*.{ts,tsx}', 'examples/*/src/**/*.{ts,tsx}'],
     rules: {
       'no-restricted-imports': [
         'error',

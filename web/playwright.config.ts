@@ -1,7 +1,8 @@
 // Playwright (runner only): Debian's Chromium, driven through playwright-core's protocol.
 // No browser download: `executablePath` points at the system browser (CHROMIUM_PATH to override).
 // Each test starts its own sotong server (e2e/server.ts), so tests run one at a time on this
-// small machine. Project `e2e` is the test suite; project `screenshots` renders docs/screenshots.
+// small machine. Project `e2e` is the test suite; project `screenshots` renders docs/screenshots;
+// project `example-rabbitmq` tests the RabbitMQ example app against the machine's RabbitMQ.
 import { defineConfig } from '@playwright/test';
 
 export default defineConfig({
@@ -34,5 +35,7 @@ export default defineConfig({
   projects: [
     { name: 'e2e', testMatch: /.*\.e2e\.ts$/ },
     { name: 'screenshots', testMatch: /screenshots\.ts$/ },
+    // The RabbitMQ example app (examples/rabbitmq-chat) on a real RabbitMQ Web-STOMP.
+    { name: 'example-rabbitmq', testDir: 'examples/rabbitmq-chat/e2e', testMatch: /.*\.e2e\.ts$/ },
   ],
 });
