@@ -81,4 +81,42 @@ test('after the socket drops, a message sent while offline is delivered once on 
   }
   await expect(toasts(alice)).toHaveCount(0);
   await expect(toasts(bob)).toHaveCount(0);
+
+  // The rooms not on screen were subscribed again too: a group message is a toast for Alice.
+  await openRoom(bob, 'Weekend trip');
+  await send(bob, `group after ${run}`);
+  await expect(toasts(alice)).toContainText(`Bob in Weekend trip: group after ${run}`);
+  await expect(roomButton(alice, 'Weekend trip')).toHaveAccessibleName('Weekend trip 1 unread');
+});
+
+test('a group message: in the chat of whoever has the group open, a toast for the others; Carol sees only the group', async ({ browser, appUrl, run }) => {
+  const alice = await open(browser, appUrl, run, 'alice');
+  const bob = await open(browser, appUrl, run, 'bob');
+  const carol = await open(browser, appUrl, run, 'carol');
+  const carolsRooms = carol.page.getByRole('navigation', { name: 'Rooms' }).getByRole('button');
+  await expect(carolsRooms).toHaveCount(1);
+  await expect(carolsRooms).toHaveAccessibleName('Weekend trip');
+
+  await openRoom(alice, 'Weekend trip');
+  await openRoom(bob, 'Weekend trip');
+  const text = `who brings the tent? ${run}`;
+  await send(alice, text);
+  await expect(inChat(bob, 'Weekend trip', text)).toHaveCount(1);
+  await expect(toasts(bob)).toHaveCount(0);
+  await expect(toasts(carol)).toHaveCount(1);
+  await expect(toasts(carol)).toContainText(`Alice in Weekend trip: ${text}`);
+  await expect(roomButton(carol, 'Weekend trip')).toHaveAccessibleName('Weekend trip 1 unread');
+
+  // Carol opens the group from the toast: the message once, the toast and the count gone.
+  await toasts(carol).getByRole('button', { name: /^Alice/ }).click();
+  await expect(inChat(carol, 'Weekend trip', text)).toHaveCount(1);
+  await expect(toasts(carol)).toHaveCount(0);
+  await expect(roomButton(carol, 'Weekend trip')).toHaveAccessibleName('Weekend trip');
+
+  // Carol answers; Alice and Bob see it once, and Alice's own message is still once.
+  await send(carol, `me ${run}`);
+  await expect(inChat(alice, 'Weekend trip', `me ${run}`)).toHaveCount(1);
+  await expect(inChat(bob, 'Weekend trip', `me ${run}`)).toHaveCount(1);
+  await expect(inChat(alice, 'Weekend trip', text)).toHaveCount(1);
+  await expect(alice.page.getByRole('log', { name: 'Weekend trip' }).getByRole('listitem')).toHaveCount(2);
 });
