@@ -1,10 +1,10 @@
 //! The example against the real RabbitMQ Web-STOMP in Chromium: Alice and Bob in two browser
 //! contexts, each test in a `run` of its own (its own topics on the shared broker).
-import { expect, inChat, open, openRoom, roomButton, send, test, toasts } from './fixtures';
+import { expect, inChat, openRoom, roomButton, send, test, toasts } from './fixtures';
 
-test('direct → group → back → send: once on both screens; a message for a room not on screen is a toast', async ({ browser, appUrl, run }) => {
-  const alice = await open(browser, appUrl, run, 'alice');
-  const bob = await open(browser, appUrl, run, 'bob');
+test('direct → group → back → send: once on both screens; a message for a room not on screen is a toast', async ({ openAs, run }) => {
+  const alice = await openAs('alice');
+  const bob = await openAs('bob');
 
   // Only the rooms each is in: Alice and Bob have the direct room and the group.
   await expect(alice.page.getByRole('navigation', { name: 'Rooms' }).getByRole('button')).toHaveCount(2);
@@ -47,9 +47,9 @@ test('direct → group → back → send: once on both screens; a message for a 
   await expect(bob.page.getByRole('log', { name: 'Alice' }).getByRole('listitem')).toHaveCount(3);
 });
 
-test('after the socket drops, a message sent while offline is delivered once on reconnect', async ({ browser, appUrl, run }) => {
-  const alice = await open(browser, appUrl, run, 'alice');
-  const bob = await open(browser, appUrl, run, 'bob');
+test('after the socket drops, a message sent while offline is delivered once on reconnect', async ({ openAs, run }) => {
+  const alice = await openAs('alice');
+  const bob = await openAs('bob');
   await openRoom(alice, 'Bob');
   await openRoom(bob, 'Alice');
   await send(alice, `before ${run}`);
@@ -89,10 +89,10 @@ test('after the socket drops, a message sent while offline is delivered once on 
   await expect(roomButton(alice, 'Weekend trip')).toHaveAccessibleName('Weekend trip 1 unread');
 });
 
-test('a group message: in the chat of whoever has the group open, a toast for the others; Carol sees only the group', async ({ browser, appUrl, run }) => {
-  const alice = await open(browser, appUrl, run, 'alice');
-  const bob = await open(browser, appUrl, run, 'bob');
-  const carol = await open(browser, appUrl, run, 'carol');
+test('a group message: in the chat of whoever has the group open, a toast for the others; Carol sees only the group', async ({ openAs, run }) => {
+  const alice = await openAs('alice');
+  const bob = await openAs('bob');
+  const carol = await openAs('carol');
   const carolsRooms = carol.page.getByRole('navigation', { name: 'Rooms' }).getByRole('button');
   await expect(carolsRooms).toHaveCount(1);
   await expect(carolsRooms).toHaveAccessibleName('Weekend trip');

@@ -1,7 +1,8 @@
 //! Fixtures of the example's browser test: the built example served by `vite preview` on an
 //! ephemeral loopback port (one per worker), a fresh `run` per test (so its topics on the
-//! shared RabbitMQ are its own), and people opened in browser contexts of their own.
-import { test as base, expect, type Browser, type Locator, type Page } from '@playwright/test';
+//! shared RabbitMQ are its own), and people opened in browser contexts of their own, closed
+//! (with their sockets) when the test ends.
+import { test as base, expect, type BrowserContext, type Locator, type Page } from '@playwright/test';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { preview } from 'vite';
@@ -18,7 +19,10 @@ export interface Person {
   page: Page;
 }
 
-export const test = base.extend<{ run: string }, { appUrl: string }>({
+/** The people of the example. */
+export type Who = 'alice' | 'bob' | 'carol';
+
+export const test = base.extend<{ run: string; openAs: (who: Who) => Promise<Person> }, { appUrl: string }>({
   appUrl: [
     // eslint-disable-next-line no-empty-pattern
     async ({}, use) => {
@@ -42,19 +46,23 @@ export const test = base.extend<{ run: string }, { appUrl: string }>({
   run: async ({}, use) => {
     await use(`e2e-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
   },
+  // Opens the example as `who` in this test's run and waits until it is connected.
+  openAs: async ({ browser, appUrl, run }, use) => {
+    const contexts: BrowserContext[] = [];
+    await use(async (who) => {
+      const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+      contexts.push(context);
+      const page = await context.newPage();
+      const query = new URLSearchParams({ user: who, run, broker: BROKER_URL });
+      await page.goto(`${appUrl}?${query.toString()}`);
+      await expect(page.getByRole('status', { name: 'Connection status' })).toHaveText('Connected');
+      return { displayName: who.charAt(0).toUpperCase() + who.slice(1), page };
+    });
+    for (const context of contexts) await context.close();
+  },
 });
 
 export { expect };
-
-/** Opens the example as `user` (alice, bob or carol) in `run` and waits until it is connected. */
-export async function open(browser: Browser, appUrl: string, run: string, user: 'alice' | 'bob' | 'carol'): Promise<Person> {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
-  const page = await context.newPage();
-  const query = new URLSearchParams({ user, run, broker: BROKER_URL });
-  await page.goto(`${appUrl}?${query.toString()}`);
-  await expect(page.getByRole('status', { name: 'Connection status' })).toHaveText('Connected');
-  return { displayName: user.charAt(0).toUpperCase() + user.slice(1), page };
-}
 
 /** The room's entry in the room list (its name, then `N unread` when there are any). */
 export function roomButton(person: Person, room: string): Locator {
