@@ -232,14 +232,22 @@ export class Connection {
   private shutdown(): void {
     this.wanted = false;
     clearTimeout(this.retryTimer);
-    if (typeof window !== 'undefined') {
-      window.removeEventListener('offline', this.onOffline);
-      window.removeEventListener('online', this.onOnline);
-    }
+    this.stopWatchingNetwork();
     const client = this.client;
     this.dropSocketState();
     if (client) void client.deactivate();
     this.setStatus('disconnected');
+  }
+
+  /**
+   * Forgets the browser's `online`/`offline` events. Called whenever the connection stops
+   * wanting to be up (a shutdown, an auth failure), so that a stopped connection is not kept
+   * alive by `window`.
+   */
+  private stopWatchingNetwork(): void {
+    if (typeof window === 'undefined') return;
+    window.removeEventListener('offline', this.onOffline);
+    window.removeEventListener('online', this.onOnline);
   }
 
   private readonly onOffline = (): void => {
@@ -421,6 +429,7 @@ export class Connection {
       }
       this.wanted = false;
       this.tokenRefused = false;
+      this.stopWatchingNetwork();
       this.setStatus('disconnected');
       this.options.onAuthFailure?.(code);
       return;

@@ -392,3 +392,38 @@ describe('token provider', () => {
     expect(latest).toHaveBeenCalledTimes(1);
   });
 });
+
+describe('no leak', () => {
+  it('leaves no window listener behind, after a normal session and after an auth failure', async () => {
+    const add = vi.spyOn(window, 'addEventListener');
+    const remove = vi.spyOn(window, 'removeEventListener');
+    /** The connection's window listeners added and not removed since. */
+    const live = () => {
+      const count = new Map<string, number>();
+      for (const [type] of add.mock.calls) count.set(type, (count.get(type) ?? 0) + 1);
+      for (const [type] of remove.mock.calls) count.set(type, (count.get(type) ?? 0) - 1);
+      return [...count].filter(([type, n]) => (type === 'online' || type === 'offline') && n > 0).map(([type]) => type).sort();
+    };
+    try {
+      const w = world();
+      const session = render(provider(w, null));
+      await waitFor(() => expect(status()).toBe('connected'));
+      expect(live()).toEqual(['offline', 'online']);
+      session.unmount();
+      await waitFor(() => expect(w.broker.connectionsOf('alice')).toBe(0));
+      expect(live()).toEqual([]);
+
+      const refused = world();
+      refused.broker.rejectConnectWith = 'unauthorized';
+      const onAuthFailure = vi.fn();
+      const failed = render(provider(refused, null, { onAuthFailure }));
+      await waitFor(() => expect(onAuthFailure).toHaveBeenCalledTimes(1));
+      failed.unmount();
+      await act(() => new Promise((resolve) => setTimeout(resolve, 0)));
+      expect(live()).toEqual([]);
+    } finally {
+      add.mockRestore();
+      remove.mockRestore();
+    }
+  });
+});
