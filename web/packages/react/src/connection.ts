@@ -11,9 +11,10 @@
 //!   `onAuthFailure` instead of reconnecting forever;
 //! - the `SubscriptionRegistry` (intents, replayed with fresh headers on every connect);
 //! - the outbox of reliable sends: each is sent with its `client-msg-id` and a `receipt`, kept
-//!   until the RECEIPT (or an error with that `receipt-id`) arrives, and sent again with the
-//!   same `client-msg-id` after a reconnect, but only once the server confirmed every
-//!   re-SUBSCRIBE, so the sender is subscribed before its echo can exist;
+//!   until the RECEIPT (or an error with that `receipt-id`, on `/user/queue/errors` or in an
+//!   `ERROR` frame) arrives, and sent again with the same `client-msg-id` after a reconnect,
+//!   but only once the server confirmed every re-SUBSCRIBE, so the sender is subscribed before
+//!   its echo can exist;
 //! - on sotong, `/user/queue/errors`, always subscribed: errors that carry a `receipt-id`
 //!   settle the matching send, the rest go to `onServerError` listeners (a plain broker has no
 //!   such queue: `errorsDestination: null`).
@@ -309,7 +310,9 @@ export class Connection {
         if (generation === this.generation) this.onConnect(client, generation);
       },
       onStompError: (frame: IFrame) => {
-        if (generation === this.generation) this.lastErrorCode = frame.headers.message ?? 'error';
+        if (generation !== this.generation) return;
+        this.lastErrorCode = frame.headers.message ?? 'error';
+        this.failSendOf(frame);
       },
       onWebSocketClose: () => {
         if (generation === this.generation) this.onClose(client);
@@ -383,6 +386,20 @@ export class Connection {
       body: entry.body,
       headers: { 'content-type': 'application/json', 'client-msg-id': entry.clientMsgId, receipt: receiptId },
     });
+  }
+
+  /**
+   * An ERROR that names a SEND by its `receipt-id` (how a plain broker refuses one, before
+   * closing the socket) fails that send instead of leaving it in the outbox, where it would be
+   * sent again, and refused again, after every reconnect.
+   */
+  private failSendOf(frame: IFrame): void {
+    const receiptId = frame.headers['receipt-id'];
+    const entry = receiptId === undefined ? undefined : this.receipts.get(receiptId);
+    if (!entry || receiptId === undefined) return;
+    this.receipts.delete(receiptId);
+    if (this.outbox.get(entry.clientMsgId) === entry) this.outbox.delete(entry.clientMsgId);
+    entry.onError({ type: 'error', code: frame.headers.message ?? 'error', message: frame.body });
   }
 
   private onErrorFrame(frame: IncomingFrame): void {

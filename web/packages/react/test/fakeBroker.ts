@@ -140,6 +140,11 @@ export class FakeBroker {
    * server does). False leaves the RECEIPT (or a later replay) as the only confirmation.
    */
   ownCopies = true;
+  /**
+   * Chat SENDs are refused the way a plain broker does it: an ERROR frame with this `message`
+   * and the SEND's `receipt-id`, then the socket closes.
+   */
+  refuseSendsWith: string | null = null;
   /** RECEIPTs of chat SENDs wait in `heldReceipts` until `releaseReceipts()`. */
   holdReceipts = false;
   /** Sockets the client opened, refused ones included (one per connect attempt). */
@@ -371,6 +376,13 @@ export class FakeBroker {
             if (sub !== undefined) other.socket.deliver(encodeFrame('MESSAGE', { destination: `/topic/rooms/${roomId}`, subscription: sub, 'message-id': `t${this.nextMessage++}`, 'content-type': 'application/json' }, JSON.stringify({ type: 'typing', roomId, user: conn.user })));
           }
           receipt();
+          return;
+        }
+        if (this.refuseSendsWith) {
+          const errorHeaders: Record<string, string> = { message: this.refuseSendsWith };
+          if (headers.receipt) errorHeaders['receipt-id'] = headers.receipt;
+          conn.socket.deliver(encodeFrame('ERROR', errorHeaders, 'refused'));
+          conn.socket.closeWith(1002);
           return;
         }
         const post = /^\/app\/rooms\/(\d+)$/.exec(destination);

@@ -265,7 +265,7 @@ describe('routing by visibility', () => {
     await waitFor(() => expect(lines(w.direct)).toEqual(['to the open room|sent|1']));
     await waitFor(() => expect(unread(w.group)).toBe(`${w.group}:1`));
     expect(unread(w.direct)).toBe(`${w.direct}:0`);
-    expect(events.map((e) => (e.type === 'message' ? e.message.text : e.type))).toEqual(['to the other room']);
+    expect(events.flatMap((e) => (e.type === 'message' ? [e.message.text] : []))).toEqual(['to the other room']);
 
     fireEvent.click(screen.getByText('switch'));
     // Opening the group shows its message, clears its toast and its unread count.
@@ -319,6 +319,38 @@ describe('sends', () => {
     expect(sends[1]!.headers['client-msg-id']).toBe('cmid-alice-1');
     expect(sends[1]!.conn).not.toBe(sends[0]!.conn);
     expect(w.broker.messages(w.direct)).toHaveLength(1);
+  });
+});
+
+describe('refused sends', () => {
+  it('a send refused by an ERROR frame (a plain broker) fails, is not sent again after the reconnect, and the connection comes back', async () => {
+    const w = world();
+    let client: ChatClient | undefined;
+    render(
+      provider(
+        w,
+        <>
+          <Probe onClient={(c) => (client = c)} />
+          <RoomView roomId={w.direct} />
+        </>,
+      ),
+    );
+    await waitFor(() => expect(w.broker.subscriptionsOf('alice')).toContain(topic(w.direct)));
+
+    w.broker.refuseSendsWith = 'access_refused';
+    fireEvent.click(screen.getByText(`send to ${w.direct}`));
+    await waitFor(() => expect(lines(w.direct)).toEqual(['hello|failed|-']));
+    w.broker.refuseSendsWith = null;
+    await waitFor(() => expect(w.broker.frames('CONNECT')).toHaveLength(2));
+    await waitFor(() => expect(w.broker.subscriptionsOf('alice')).toContain(topic(w.direct)));
+    expect(status()).toBe('connected');
+    expect(w.broker.frames('SEND', `/app/rooms/${w.direct}`)).toHaveLength(1);
+
+    // The person retries it: the same client-msg-id, stored once.
+    act(() => client?.retry(w.direct, 'cmid-alice-1'));
+    await waitFor(() => expect(lines(w.direct)).toEqual(['hello|sent|1']));
+    expect(w.broker.frames('SEND', `/app/rooms/${w.direct}`).map((f) => f.headers['client-msg-id'])).toEqual(['cmid-alice-1', 'cmid-alice-1']);
+    expect(client?.connection.pendingSends()).toBe(0);
   });
 });
 
