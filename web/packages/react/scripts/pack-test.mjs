@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Proves that what `npm pack` ships is a working package, the way a stranger would use it:
 //
-// 1. `npm pack` (its `prepack` builds dist/) into a temp dir; the tarball must hold dist/, the
-//    types, README.md and CHANGELOG.md, and no sources or tests.
+// 1. `npm run build`, then `npm pack` into a temp dir; the tarball must hold dist/, the types,
+//    README.md and CHANGELOG.md, and no sources or tests.
 // 2. For React 19 and React 18, an empty Vite React app in a temp dir (package.json,
 //    index.html, tsconfig.json, src/main.tsx using SotongProvider, useRoom and
 //    useConnectionStatus) installs the tarball with react, react-dom, @stomp/stompjs and vite
@@ -102,8 +102,10 @@ function run(command, commandArgs, cwd, extraEnv = {}) {
 
 /** `npm pack` into `dir`; returns the tarball's path after checking what it holds. */
 async function pack(dir) {
-  const out = await run('npm', ['pack', '--json', '--pack-destination', dir], packageDir);
-  const [info] = JSON.parse(out.slice(out.indexOf('[')));
+  // The build first, on its own: `npm pack --json` then prints nothing but its JSON.
+  await run('npm', ['run', 'build'], packageDir);
+  const out = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], packageDir);
+  const [info] = JSON.parse(out);
   const files = info.files.map((f) => f.path).sort();
   const required = ['package.json', 'README.md', 'CHANGELOG.md', 'dist/index.js', 'dist/index.d.ts', 'dist/provider.d.ts', 'dist/hooks.d.ts'];
   const missing = required.filter((f) => !files.includes(f));
