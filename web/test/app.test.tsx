@@ -1,13 +1,15 @@
-//! The app's screens over the real realtime layer and the fake broker: StrictMode, ref
-//! counting, routing by visibility, bursts, and the motivating A → B → A → send scenario.
+//! The app's screens over the real realtime layer and the fake broker: StrictMode, routing by
+//! visibility, bursts, and the motivating A → B → A → send scenario. The hooks on their own
+//! (reference counting across components, pending sends, the token provider) are tested in
+//! packages/react/test/hooks.test.tsx.
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
-import { StrictMode, useState } from 'react';
+import { StrictMode } from 'react';
 import { describe, expect, it } from 'vitest';
 import { createApi } from '../src/api/http';
 import { ApiContext } from '../src/app/ApiContext';
 import { navigate, roomPath } from '../src/app/router';
 import { Shell } from '../src/app/Shell';
-import { ChatProvider, SotongChatClient, SotongProvider, useRoom } from '@sotong/react';
+import { SotongProvider } from '@sotong/react';
 import { FakeBroker } from '../packages/react/test/fakeBroker';
 import { clientFor, optionsFor } from '../packages/react/test/helpers';
 
@@ -54,40 +56,6 @@ describe('the app over the realtime layer', () => {
     expect(w.broker.frames('UNSUBSCRIBE')).toHaveLength(0);
     expect(w.broker.httpLog.filter((l) => l.includes('/messages'))).toHaveLength(1);
     expect(within(log).getAllByText('hi alice')).toHaveLength(1);
-  });
-
-  it('shares one SUBSCRIBE between two components on a room; the last to leave unsubscribes', async () => {
-    const w = world();
-    const client = new SotongChatClient(optionsFor(w.broker, w.alice.user, w.alice.token));
-    function Count({ id }: { id: number }) {
-      const { messages } = useRoom(id);
-      return <p>{messages.length} messages</p>;
-    }
-    function Two() {
-      const [shown, setShown] = useState(2);
-      return (
-        <>
-          <button onClick={() => setShown((n) => n - 1)}>hide one</button>
-          {shown > 0 && <Count id={w.direct} />}
-          {shown > 1 && <Count id={w.direct} />}
-        </>
-      );
-    }
-    render(
-      <ChatProvider client={client}>
-        <Two />
-      </ChatProvider>,
-    );
-    const topic = `/topic/rooms/${w.direct}`;
-    await waitFor(() => expect(w.broker.frames('SUBSCRIBE', topic)).toHaveLength(1));
-    w.broker.post(w.direct, w.bob.user, 'one');
-    await waitFor(() => expect(screen.getAllByText('1 messages')).toHaveLength(2));
-    fireEvent.click(screen.getByText('hide one'));
-    await act(() => new Promise((resolve) => setTimeout(resolve, 20)));
-    expect(w.broker.log.filter((f) => f.command === 'UNSUBSCRIBE')).toHaveLength(0);
-    fireEvent.click(screen.getByText('hide one'));
-    await waitFor(() => expect(w.broker.frames('UNSUBSCRIBE')).toHaveLength(1));
-    expect(w.broker.frames('SUBSCRIBE', topic)).toHaveLength(1);
   });
 
   it('routes by visibility: the room on screen shows, any other room toasts and counts', async () => {

@@ -11,9 +11,10 @@
 //!   `onAuthFailure` instead of reconnecting forever;
 //! - the `SubscriptionRegistry` (intents, replayed with fresh headers on every connect);
 //! - the outbox of reliable sends: each is sent with its `client-msg-id` and a `receipt`, kept
-//!   until the RECEIPT (or an error with that `receipt-id`) arrives, and sent again with the
-//!   same `client-msg-id` after a reconnect, but only once the server confirmed every
-//!   re-SUBSCRIBE, so the sender is subscribed before its echo can exist;
+//!   until the RECEIPT (or an error with that `receipt-id`, on `/user/queue/errors` or in an
+//!   `ERROR` frame) arrives, and sent again with the same `client-msg-id` after a reconnect,
+//!   but only once the server confirmed every re-SUBSCRIBE, so the sender is subscribed before
+//!   its echo can exist;
 //! - on sotong, `/user/queue/errors`, always subscribed: errors that carry a `receipt-id`
 //!   settle the matching send, the rest go to `onServerError` listeners (a plain broker has no
 //!   such queue: `errorsDestination: null`).
@@ -232,14 +233,22 @@ export class Connection {
   private shutdown(): void {
     this.wanted = false;
     clearTimeout(this.retryTimer);
-    if (typeof window !== 'undefined') {
-      window.removeEventListener('offline', this.onOffline);
-      window.removeEventListener('online', this.onOnline);
-    }
+    this.stopWatchingNetwork();
     const client = this.client;
     this.dropSocketState();
     if (client) void client.deactivate();
     this.setStatus('disconnected');
+  }
+
+  /**
+   * Forgets the browser's `online`/`offline` events. Called whenever the connection stops
+   * wanting to be up (a shutdown, an auth failure), so that a stopped connection is not kept
+   * alive by `window`.
+   */
+  private stopWatchingNetwork(): void {
+    if (typeof window === 'undefined') return;
+    window.removeEventListener('offline', this.onOffline);
+    window.removeEventListener('online', this.onOnline);
   }
 
   private readonly onOffline = (): void => {
@@ -379,6 +388,7 @@ export class Connection {
     });
   }
 
+
   private onErrorFrame(frame: IncomingFrame): void {
     let error: ErrorEvent;
     try {
@@ -436,6 +446,7 @@ export class Connection {
       }
       this.wanted = false;
       this.tokenRefused = false;
+      this.stopWatchingNetwork();
       this.setStatus('disconnected');
       this.options.onAuthFailure?.(code);
       return;

@@ -144,6 +144,24 @@ export class FakeBroker implements SocketHost {
   forceNotifications = false;
   /** CONNECT is answered by this ERROR code instead. */
   rejectConnectWith: string | null = null;
+  /**
+   * The sender's connections get their own message on the topic or notifications (as the
+   * server does). False leaves the RECEIPT (or a later replay) as the only confirmation.
+   */
+  ownCopies = true;
+  /**
+   * Chat SENDs are refused the way a plain broker does it: an ERROR frame with this `message`
+   * and the SEND's `receipt-id`, then the socket closes.
+   */
+  refuseSendsWith: string | null = null;
+  /** RECEIPTs of chat SENDs wait in `heldReceipts` until `releaseReceipts()`. */
+  holdReceipts = false;
+  /** Sockets the client opened, refused ones included (one per connect attempt). */
+  socketsOpened = 0;
+  private readonly heldReceipts: Array<{ socket: FakeSocket; frame: string }> = [];
+  /** Tokens whose CONNECT is answered by an ERROR with this code (`token_expired`, ...). */
+  private readonly refusedTokens = new Map<string, string>();
+  private nextToken = 1;
   private readonly users = new Map<string, User>();
   private readonly rooms = new Map<number, RoomState>();
   private readonly connections = new Set<BrokerConnection>();
@@ -165,6 +183,28 @@ export class FakeBroker implements SocketHost {
     const id = this.nextRoom++;
     this.rooms.set(id, { id, kind, name, members, messages: [], reads: new Map() });
     return id;
+  }
+
+  /** A fresh token for an existing user (what a refresh endpoint would hand out). */
+  issueToken(user: User): string {
+    const token = `token-${user.username}-${this.nextToken++}`;
+    this.users.set(token, user);
+    return token;
+  }
+
+  /** From now on CONNECTs with `token` are answered by an ERROR with `code`. */
+  refuseToken(token: string, code = 'token_expired'): void {
+    this.refusedTokens.set(token, code);
+  }
+
+  /** Sends the RECEIPTs held back by `holdReceipts` (to sockets still open). */
+  releaseReceipts(): void {
+    for (const { socket, frame } of this.heldReceipts.splice(0)) socket.deliver(frame);
+  }
+
+  /** Destinations subscribed on the user's open connections right now. */
+  subscriptionsOf(username: string): string[] {
+    return [...this.connections].filter((c) => c.user.username === username && c.connected).flatMap((c) => [...c.subs.values()]).sort();
   }
 
   /** A socket factory for stompjs, as `token`. */
@@ -263,6 +303,7 @@ export class FakeBroker implements SocketHost {
   }
 
   accept(socket: FakeSocket): void {
+    this.socketsOpened++;
     if (this.down) {
       socket.readyState = 3;
       socket.onerror?.({});
@@ -297,11 +338,15 @@ export class FakeBroker implements SocketHost {
       case 'CONNECT':
       case 'STOMP': {
         const token = headers.Authorization?.replace(/^Bearer /, '') ?? headers.passcode;
-        if (this.rejectConnectWith || !token || !this.users.has(token)) {
-          conn.socket.deliver(encodeFrame('ERROR', { message: this.rejectConnectWith ?? 'unauthorized' }));
+        const refusal = this.rejectConnectWith ?? (token ? this.refusedTokens.get(token) : undefined);
+        const user = token ? this.users.get(token) : undefined;
+        if (refusal || !user) {
+          conn.socket.deliver(encodeFrame('ERROR', { message: refusal ?? 'unauthorized' }));
           conn.socket.closeWith(1008);
           return;
         }
+        // The CONNECT's token says who this is, as on the real server.
+        conn.user = user;
         conn.connected = true;
         conn.socket.deliver(encodeFrame('CONNECTED', { version: '1.2', 'heart-beat': '0,0', server: 'fake' }));
         return;
@@ -342,6 +387,13 @@ export class FakeBroker implements SocketHost {
           receipt();
           return;
         }
+        if (this.refuseSendsWith) {
+          const errorHeaders: Record<string, string> = { message: this.refuseSendsWith };
+          if (headers.receipt) errorHeaders['receipt-id'] = headers.receipt;
+          conn.socket.deliver(encodeFrame('ERROR', errorHeaders, 'refused'));
+          conn.socket.closeWith(1002);
+          return;
+        }
         const post = /^\/app\/rooms\/(\d+)$/.exec(destination);
         if (!post) {
           this.error(conn, 'not_found', 'no such destination', destination, headers.receipt);
@@ -362,7 +414,9 @@ export class FakeBroker implements SocketHost {
           return;
         }
         if (headers.receipt) {
-          conn.socket.deliver(encodeFrame('RECEIPT', { 'receipt-id': headers.receipt, 'message-id': String(message.id), seq: String(message.seq) }));
+          const receiptFrame = encodeFrame('RECEIPT', { 'receipt-id': headers.receipt, 'message-id': String(message.id), seq: String(message.seq) });
+          if (this.holdReceipts) this.heldReceipts.push({ socket: conn.socket, frame: receiptFrame });
+          else conn.socket.deliver(receiptFrame);
         }
         if (fresh && this.receiptBeforeOwnCopy) this.fanOut(roomId, message);
         return;
@@ -400,6 +454,7 @@ export class FakeBroker implements SocketHost {
     const out: Array<[BrokerConnection, string]> = [];
     for (const conn of this.connections) {
       if (!conn.connected || !room.members.some((m) => m.id === conn.user.id)) continue;
+      if (!this.ownCopies && conn.user.id === message.sender.id) continue;
       const destination = `/topic/rooms/${roomId}`;
       const sub = this.forceNotifications ? undefined : this.subscriptionOf(conn, destination);
       if (sub !== undefined) {
