@@ -126,6 +126,8 @@ export class Connection {
   private tokenRefused = false;
   private retryTimer?: ReturnType<typeof setTimeout>;
   private stopTimer?: ReturnType<typeof setTimeout>;
+  /** Flushes the outbox if the re-SUBSCRIBE receipts never come. */
+  private flushTimer?: ReturnType<typeof setTimeout>;
 
   constructor(options: ConnectionOptions) {
     this.options = options;
@@ -193,6 +195,18 @@ export class Connection {
     const entry: OutboxEntry = { ...send };
     this.outbox.set(send.clientMsgId, entry);
     if (this.ready) this.transmit(entry);
+  }
+
+  /**
+   * The send is known to have arrived by other means than its RECEIPT (a plain broker's echo
+   * of it, on a broker that sends no RECEIPTs): it leaves the outbox, so a reconnect does not
+   * publish it again.
+   */
+  settle(clientMsgId: string): void {
+    const entry = this.outbox.get(clientMsgId);
+    if (!entry) return;
+    this.outbox.delete(clientMsgId);
+    if (entry.receiptId !== undefined) this.receipts.delete(entry.receiptId);
   }
 
   /** Sends of the outbox not yet confirmed. */
@@ -333,12 +347,12 @@ export class Connection {
     const flush = () => {
       if (flushed || generation !== this.generation) return;
       flushed = true;
-      clearTimeout(fallback);
+      clearTimeout(this.flushTimer);
       this.ready = true;
       for (const entry of this.outbox.values()) this.transmit(entry);
     };
     // A server that never confirms a SUBSCRIBE must not hold sends back forever.
-    const fallback = setTimeout(() => {
+    this.flushTimer = setTimeout(() => {
       this.options.debug?.('re-SUBSCRIBE receipts timed out; flushing the outbox');
       flush();
     }, this.options.subscribeReceiptTimeoutMs ?? 5_000);
@@ -466,6 +480,7 @@ export class Connection {
   /** Forgets everything tied to the socket that is gone (the outbox itself stays). */
   private dropSocketState(): void {
     this.generation++;
+    clearTimeout(this.flushTimer);
     this.client = null;
     this.ready = false;
     this.receipts.clear();

@@ -338,10 +338,12 @@ export class StompChatClient implements ChatClient {
       sentAt: incoming.sentAt,
       clientMsgId: incoming.clientMsgId,
     };
+    const fromMe = message.sender.id === this.me.id;
+    // The echo of an own send proves it arrived, RECEIPT or not.
+    if (fromMe) this.connection.settle(incoming.clientMsgId);
     const fresh = this.messages.insert(roomId, [message]).length > 0;
     if (!fresh) return;
     const visible = this.isVisible(roomId);
-    const fromMe = message.sender.id === this.me.id;
     const room = this.rooms.get(roomId);
     this.rooms.noteMessage(message, { visible, fromMe });
     if (visible) {

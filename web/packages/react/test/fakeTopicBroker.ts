@@ -22,6 +22,8 @@ export class FakeTopicBroker implements SocketHost {
   down = false;
   /** Deliver the next SEND twice (a redelivery). */
   duplicateNextSend = false;
+  /** Answer a SEND's `receipt` (some brokers never do). */
+  receiptsForSends = true;
   /** A SEND to one of these gets an `ERROR` (with its `receipt-id`) and the socket closes, as RabbitMQ does. */
   readonly refused = new Set<string>();
   private readonly connections = new Set<TopicConnection>();
@@ -111,6 +113,7 @@ export class FakeTopicBroker implements SocketHost {
       default:
         return;
     }
+    if (command === 'SEND' && !this.receiptsForSends) return;
     if (headers.receipt !== undefined) conn.socket.deliver(encodeFrame('RECEIPT', { 'receipt-id': headers.receipt }));
   }
 

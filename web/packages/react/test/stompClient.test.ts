@@ -145,6 +145,23 @@ describe('StompChatClient (plain STOMP mode)', () => {
     expect(shown.map((m) => m.clientMsgId)).toEqual(['cmid-alice-1', 'cmid-alice-2']);
   });
 
+  it('on a broker that sends no RECEIPT for a SEND, the echo confirms it and a reconnect does not send it again', async () => {
+    const broker = new FakeTopicBroker();
+    broker.receiptsForSends = false;
+    const client = clientOf(broker, alice);
+    await started(client);
+    client.watchRoom(DIRECT);
+    client.send(DIRECT, 'echoed only');
+    await vi.waitFor(() => expect(client.messages.getSnapshot(DIRECT).messages[0]).toMatchObject({ state: 'sent', text: 'echoed only' }));
+    expect(client.connection.pendingSends()).toBe(0);
+    broker.dropAll();
+    await vi.waitFor(() => expect(broker.frames('CONNECT')).toHaveLength(2));
+    await vi.waitFor(() => expect(client.connection.isReady).toBe(true));
+    client.send(DIRECT, 'after');
+    await vi.waitFor(() => expect(texts(client, DIRECT)).toEqual(['echoed only', 'after']));
+    expect(broker.frames('SEND').map((f) => f.headers['client-msg-id'])).toEqual(['cmid-alice-1', 'cmid-alice-2']);
+  });
+
   it('after the broker drops the socket it resubscribes every room and resends what was pending with the same client id', async () => {
     const broker = new FakeTopicBroker();
     const client = clientOf(broker, alice);
