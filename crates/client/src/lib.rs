@@ -77,8 +77,8 @@ pub use connection::State;
 pub use error::{BoxError, Error, Result};
 pub use http::{HistoryQuery, Login};
 pub use model::{
-    Message, MessageId, Notification, ResyncReason, Room, RoomEvent, RoomId, RoomKind, Sent, Seq,
-    User, UserId,
+    ChangeKind, Message, MessageId, Notification, ResyncReason, Room, RoomEvent, RoomId, RoomKind,
+    Sent, Seq, User, UserId,
 };
 pub use subscription::Subscription;
 pub use token::TokenProvider;
