@@ -8,6 +8,11 @@
 //! it, in PostgreSQL a row lock (`FOR UPDATE`, taken in room id order, so that nodes writing
 //! to the same rooms never deadlock). The session's gap filling relies on exactly that.
 //!
+//! Edits and deletes ([`Store::change_message`]) take the same lock: each takes the room's next
+//! `rev` (a second counter beside `last_seq`, gap-free per room) in the transaction that changes
+//! the message, so "what changed since rev R" ([`Store::changes`]) is exact. A deleted message
+//! keeps its row, with an empty body, so `seq` never has a gap.
+//!
 //! Implementations: [`sqlite::SqliteStore`] (the embedded default, one node) and
 //! [`postgres::PostgresStore`] (`--database-url`, any number of nodes on one database).
 //! Nothing above this module knows which one it talks to.
