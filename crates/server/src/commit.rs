@@ -263,13 +263,24 @@ mod tests {
     #[derive(Default)]
     struct RecordingBroker {
         published: Mutex<Vec<Seq>>,
+        /// (seq, rev) of each change published, in publication order.
+        changes: Mutex<Vec<(Seq, u64)>>,
     }
 
     #[async_trait]
     impl Broker for RecordingBroker {
         async fn publish(&self, publication: Publication) -> Result<(), BrokerError> {
-            if let Publication::Message { message, .. } = publication {
-                self.published.lock().expect("lock").push(message.seq);
+            match publication {
+                Publication::Message { message, .. } => {
+                    self.published.lock().expect("lock").push(message.seq);
+                }
+                Publication::Changed { message, .. } => {
+                    self.changes
+                        .lock()
+                        .expect("lock")
+                        .push((message.seq, message.rev));
+                }
+                _ => {}
             }
             Ok(())
         }
@@ -337,6 +348,61 @@ mod tests {
         let refused = pipeline.commit(post(room, &outsider, "no")).await;
         assert!(matches!(refused, Err(StoreError::NotMember)), "{refused:?}");
         assert_eq!(broker.published.lock().expect("lock").len(), 50);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn changes_are_committed_in_turn_published_only_when_they_change_and_answered_after() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
+        let a = store.upsert_user("a", None).await.expect("a");
+        let b = store.upsert_user("b", None).await.expect("b");
+        let (room, _) = store.direct_room(a.id, b.id).await.expect("room");
+        let broker = Arc::new(RecordingBroker::default());
+        let pipeline = CommitPipeline::start(
+            store.clone(),
+            broker.clone(),
+            Arc::new(Metrics::new()),
+            Duration::from_millis(5),
+        );
+        let edit = |seq: u64, text: &str| MessageChange {
+            room_id: room,
+            seq: Seq(seq),
+            actor: a.id,
+            change: Change::Edit(text.to_string()),
+            edit_window_millis: None,
+        };
+        // A message and its edit queued together: the edit is committed after the message.
+        let (posted, edited) = tokio::join!(
+            pipeline.commit(post(room, &a, "helo")),
+            pipeline.change(edit(1, "hello"))
+        );
+        assert_eq!(posted.expect("posted").message.seq, Seq(1));
+        let edited = edited.expect("edited");
+        assert_eq!(
+            (edited.message.rev, edited.message.text.as_str()),
+            (1, "hello")
+        );
+        assert_eq!(
+            broker.changes.lock().expect("lock").clone(),
+            vec![(Seq(1), 1)],
+            "published before the answer"
+        );
+
+        let same = pipeline.change(edit(1, "hello")).await.expect("same text");
+        assert!(!same.changed);
+        let refused = pipeline
+            .change(MessageChange {
+                actor: b.id,
+                ..edit(1, "not mine")
+            })
+            .await;
+        assert!(matches!(refused, Err(StoreError::NotAuthor)), "{refused:?}");
+        assert_eq!(
+            broker.changes.lock().expect("lock").len(),
+            1,
+            "nothing published for no change or a refusal"
+        );
         store.close().await;
     }
 }
