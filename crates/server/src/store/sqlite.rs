@@ -355,21 +355,25 @@ fn change_message(tx: &Transaction<'_>, change: &MessageChange) -> Result<Change
         return Err(StoreError::NotMember);
     }
     let seq = seq_to_column(change.seq);
-    let message = message_at(tx, room, seq)?.ok_or_else(|| {
-        StoreError::NotFound(format!(
-            "no message {} in room {}",
-            change.seq, change.room_id
-        ))
-    })?;
+    let (message, sent_at) = tx
+        .prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            ", m.sent_at FROM messages m JOIN users u ON u.id = m.sender_id \
+             WHERE m.room_id = ?1 AND m.seq = ?2"
+        ))?
+        .query_row(params![room, seq], |row| {
+            Ok((message_from(row)?, row.get::<_, i64>(12)?))
+        })
+        .optional()?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "no message {} in room {}",
+                change.seq, change.room_id
+            ))
+        })?;
     let now = now_millis();
-    let sent_at = tx
-        .prepare_cached("SELECT sent_at FROM messages WHERE room_id = ?1 AND seq = ?2")?
-        .query_row(params![room, seq], |row| row.get::<_, i64>(0))?;
-    let unchanged = match super::plan_change(&message, change, sent_at, now)? {
-        super::Plan::Unchanged => true,
-        super::Plan::Apply => false,
-    };
-    if unchanged {
+    if super::plan_change(&message, change, sent_at, now)? == super::Plan::Unchanged {
         return Ok(Changed {
             message,
             changed: false,
