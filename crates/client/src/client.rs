@@ -391,6 +391,92 @@ impl Client {
         answer.await.map_err(|_| self.shared.end_reason())?
     }
 
+    /// Edits this user's message `seq` in `room` (STOMP, with a receipt: the answer comes after
+    /// the commit) and returns the message as stored now. Queued like a send while
+    /// reconnecting; a retry of an edit changes nothing more (the same text again is no new
+    /// `rev`). The room's subscribers (and the user's other connections) get a
+    /// [`RoomEvent::Changed`](crate::RoomEvent::Changed) or
+    /// [`Notification::Changed`].
+    ///
+    /// # Errors
+    /// [`Error::Refused`] with the server's code: `not_author`, `forbidden`, `not_found`,
+    /// `deleted`, `invalid`, `too_large`, `edit_window_closed`, `rate_limited`; otherwise as
+    /// [`Client::send`], and as [`RoomHandle::history`] for reading the message back.
+    pub async fn edit_message(
+        &self,
+        room: RoomId,
+        seq: Seq,
+        text: impl Into<String>,
+    ) -> Result<Message> {
+        let body = serde_json::json!({ "text": text.into() }).to_string();
+        self.change_message(room, seq, "edit", body).await
+    }
+
+    /// Deletes this user's message `seq` in `room` for everyone and returns the tombstone
+    /// (empty `text`, `deleted_at` set, same `seq`). Deleting a tombstone again answers it
+    /// unchanged.
+    ///
+    /// # Errors
+    /// As [`Client::edit_message`] (`not_author`, `forbidden`, `not_found`, `rate_limited`).
+    pub async fn delete_message(&self, room: RoomId, seq: Seq) -> Result<Message> {
+        self.change_message(room, seq, "delete", String::new())
+            .await
+    }
+
+    async fn change_message(
+        &self,
+        room: RoomId,
+        seq: Seq,
+        action: &str,
+        body: String,
+    ) -> Result<Message> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            destination: format!("/app/rooms/{room}/messages/{seq}/{action}"),
+            body,
+            client_msg_id: None,
+        };
+        self.command(Command::Send {
+            request,
+            reply: Reply::Done(reply),
+        })
+        .await?;
+        answer.await.map_err(|_| self.shared.end_reason())??;
+        // The RECEIPT says the change is committed; the message itself is read back.
+        let query = HistoryQuery {
+            after: Some(Seq(seq.0.saturating_sub(1))),
+            limit: Some(1),
+            ..HistoryQuery::default()
+        };
+        self.room(room)
+            .history(query)
+            .await?
+            .into_iter()
+            .find(|message| message.seq == seq)
+            .ok_or_else(|| Error::Protocol(format!("message {seq} of room {room} is not there")))
+    }
+
+    /// Up to `limit` messages of `room` changed (edited or deleted) after revision `after`,
+    /// ascending by `rev`, each in its current state (`GET /api/rooms/{id}/changes`): what an
+    /// application that follows a room only through notifications, or was told to resync,
+    /// has not seen. Page on with the last `rev` received; compare with
+    /// [`Room::last_rev`].
+    ///
+    /// # Errors
+    /// As [`RoomHandle::info`].
+    pub async fn changes_after(
+        &self,
+        room: RoomId,
+        after: u64,
+        limit: Option<u32>,
+    ) -> Result<Vec<Message>> {
+        let mut path = format!("/api/rooms/{room}/changes?after={after}");
+        if let Some(limit) = limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        self.http.get(&path).await
+    }
+
     /// Tells the room's viewers this user is typing. Best effort: not acknowledged, and
     /// dropped while the client is reconnecting.
     ///
@@ -499,12 +585,12 @@ impl RoomHandle {
     /// [`Error::Transport`] when the HTTP request fails; [`Error::Closed`] / [`Error::Auth`]
     /// when the client ends.
     pub async fn subscribe(&self) -> Result<Subscription<RoomEvent>> {
-        if let SubscribeAnswer::Subscribed(subscription) = self.ask(None).await? {
+        if let SubscribeAnswer::Subscribed(subscription) = self.ask(None, None).await? {
             return Ok(subscription);
         }
         let room = self.info().await?;
         let anchor = room.last_message.map_or(Seq(0), |m| m.seq);
-        match self.ask(Some(anchor)).await? {
+        match self.ask(Some(anchor), Some(room.last_rev)).await? {
             SubscribeAnswer::Subscribed(subscription) => Ok(subscription),
             SubscribeAnswer::NeedAnchor => Err(Error::Protocol(
                 "the connection task asked for an anchor it was given".into(),
@@ -512,12 +598,13 @@ impl RoomHandle {
         }
     }
 
-    async fn ask(&self, anchor: Option<Seq>) -> Result<SubscribeAnswer> {
+    async fn ask(&self, anchor: Option<Seq>, anchor_rev: Option<u64>) -> Result<SubscribeAnswer> {
         let (reply, answer) = oneshot::channel();
         self.client
             .command(Command::Subscribe {
                 room: self.id,
                 anchor,
+                anchor_rev,
                 reply,
             })
             .await?;

@@ -122,6 +122,8 @@ pub(crate) enum Command {
     Subscribe {
         room: RoomId,
         anchor: Option<Seq>,
+        /// The room's `lastRev` read with the anchor: where the room's changes stand.
+        anchor_rev: Option<u64>,
         reply: oneshot::Sender<Result<SubscribeAnswer>>,
     },
     /// Listen to the notifications.
@@ -517,6 +519,8 @@ impl Driver {
             .with_header("id", format!("room-{room}"))
             .with_header("destination", format!("/topic/rooms/{room}"))
             .with_header("since-seq", since.to_string())
+            // The changes of the messages held that this client has not seen come first.
+            .with_header("since-rev", self.registry.last_rev(room).to_string())
             .with_header("receipt", receipt.clone());
         self.registry
             .set_wire(room, Wire::Subscribing(receipt.clone()));
@@ -585,12 +589,16 @@ impl Driver {
             Command::Subscribe {
                 room,
                 anchor,
+                anchor_rev,
                 reply,
             } => match self.registry.add_room(room, anchor) {
                 None => {
                     let _ = reply.send(Ok(SubscribeAnswer::NeedAnchor));
                 }
                 Some((parts, first)) => {
+                    if let Some(rev) = anchor_rev {
+                        self.registry.note_rev(room, rev);
+                    }
                     let subscription = self.subscription(parts, Topic::Room(room));
                     if !first && self.registry.wire(room) == Some(&Wire::Live) {
                         let _ = reply.send(Ok(SubscribeAnswer::Subscribed(subscription)));

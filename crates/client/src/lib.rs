@@ -14,8 +14,14 @@
 //! - [`Client::send`] returns a [`PendingSend`]: its `client-msg-id` is known at once (to show
 //!   the message as pending and match the stored copy), and it resolves when the server has
 //!   stored the message, with its [`Seq`] ([`Sent`]).
+//! - [`Client::edit_message`] and [`Client::delete_message`] change the user's own messages
+//!   (acknowledged after the commit, answered with the message as stored); everyone hears of it
+//!   as [`RoomEvent::Changed`] or [`Notification::Changed`], each carrying the message's whole
+//!   current state (a tombstone for a delete) and its `rev`. [`Client::changes_after`] pages the
+//!   changes an application that follows a room through notifications has not seen.
 //! - The connection comes back by itself after a drop (backoff with jitter), restores every
-//!   subscription with `since-seq` (nothing lost, nothing doubled) before re-sending what had
+//!   subscription with `since-seq` and `since-rev` (nothing lost, nothing doubled, edits and
+//!   deletes made meanwhile included) before re-sending what had
 //!   no receipt yet, and asks a [`TokenProvider`] for a new token when the old one expires.
 //!   [`Client::state`] tells where it stands.
 //!
@@ -77,8 +83,8 @@ pub use connection::State;
 pub use error::{BoxError, Error, Result};
 pub use http::{HistoryQuery, Login};
 pub use model::{
-    Message, MessageId, Notification, ResyncReason, Room, RoomEvent, RoomId, RoomKind, Sent, Seq,
-    User, UserId,
+    ChangeKind, Message, MessageId, Notification, ResyncReason, Room, RoomEvent, RoomId, RoomKind,
+    Sent, Seq, User, UserId,
 };
 pub use subscription::Subscription;
 pub use token::TokenProvider;

@@ -11,10 +11,10 @@
 //!
 //! Values only: nothing here reaches the connection, the registry or the HTTP client.
 
-pub(crate) use sotong_model::{ErrorBody, NotificationBody, RoomEventBody};
 pub use sotong_model::{
-    Message, MessageId, ResyncReason, Room, RoomId, RoomKind, Seq, User, UserId,
+    ChangeKind, Message, MessageId, ResyncReason, Room, RoomId, RoomKind, Seq, User, UserId,
 };
+pub(crate) use sotong_model::{ErrorBody, NotificationBody, RoomEventBody};
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +45,15 @@ pub enum RoomEvent {
         /// Who is typing.
         user: User,
     },
+    /// A message of the room was edited or deleted; `message` is its whole current state (a
+    /// tombstone when deleted). Not in `seq` order: keep, per message, the state with the
+    /// highest [`Message::rev`] (after a reconnect a change may come twice).
+    Changed {
+        /// What happened to it.
+        change: ChangeKind,
+        /// The message as it is now.
+        message: Message,
+    },
 }
 
 /// An event of the user's rooms that this client does not subscribe to: what
@@ -70,6 +79,15 @@ pub enum Notification {
         /// next notification with a count, or [`Client::rooms`](crate::Client::rooms), has
         /// the server's figure.
         unread: Option<u64>,
+    },
+    /// A message of a room this client does not subscribe to was edited or deleted.
+    Changed {
+        /// The room.
+        room_id: RoomId,
+        /// What happened to it.
+        change: ChangeKind,
+        /// The message as it is now.
+        message: Message,
     },
     /// The user was added to a room (a new direct room included), or its members changed.
     Room(Room),
@@ -99,6 +117,9 @@ impl TryFrom<RoomEventBody> for RoomEvent {
         match wire {
             RoomEventBody::Message { message } => Ok(RoomEvent::Message(message)),
             RoomEventBody::Typing { room_id, user } => Ok(RoomEvent::Typing { room_id, user }),
+            RoomEventBody::Changed { change, message } => {
+                Ok(RoomEvent::Changed { change, message })
+            }
             _ => Err("unknown room event type".into()),
         }
     }
@@ -109,6 +130,7 @@ impl From<RoomEvent> for RoomEventBody {
         match event {
             RoomEvent::Message(message) => RoomEventBody::Message { message },
             RoomEvent::Typing { room_id, user } => RoomEventBody::Typing { room_id, user },
+            RoomEvent::Changed { change, message } => RoomEventBody::Changed { change, message },
         }
     }
 }
@@ -126,6 +148,15 @@ impl TryFrom<NotificationBody> for Notification {
                 room_id,
                 message,
                 unread,
+            }),
+            NotificationBody::Changed {
+                room_id,
+                change,
+                message,
+            } => Ok(Notification::Changed {
+                room_id,
+                change,
+                message,
             }),
             NotificationBody::Room { room } => Ok(Notification::Room(room)),
             NotificationBody::Read { room_id, seq } => Ok(Notification::Read { room_id, seq }),
@@ -146,6 +177,15 @@ impl From<Notification> for NotificationBody {
                 room_id,
                 message,
                 unread,
+            },
+            Notification::Changed {
+                room_id,
+                change,
+                message,
+            } => NotificationBody::Changed {
+                room_id,
+                change,
+                message,
             },
             Notification::Room(room) => NotificationBody::Room { room },
             Notification::Read { room_id, seq } => NotificationBody::Read { room_id, seq },
@@ -202,6 +242,25 @@ mod tests {
             None
         );
         assert!(parse_room_event(b"not json").is_err());
+
+        let changed = format!(r#"{{"type":"changed","change":"deleted","message":{MESSAGE}}}"#);
+        assert!(matches!(
+            parse_room_event(changed.as_bytes()).unwrap(),
+            Some(RoomEvent::Changed {
+                change: ChangeKind::Deleted,
+                ..
+            })
+        ));
+        let notified =
+            format!(r#"{{"type":"changed","roomId":3,"change":"edited","message":{MESSAGE}}}"#);
+        assert!(matches!(
+            parse_notification(notified.as_bytes()).unwrap(),
+            Some(Notification::Changed {
+                room_id: RoomId(3),
+                change: ChangeKind::Edited,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -215,6 +215,10 @@ struct RoomEntry {
     /// they go to the notifications if the room is released.
     orphans: BTreeMap<Seq, Message>,
     wire: Wire,
+    /// The highest `rev` seen of the room (from its `lastRev` when subscribing began, changed
+    /// events, and messages replayed in their current state): the `since-rev` to resubscribe
+    /// with, so that the changes made while away come first.
+    last_rev: u64,
 }
 
 /// What this client routed of a room it does not hold, on the current connection.
@@ -323,6 +327,7 @@ impl Registry {
             skip,
             orphans: BTreeMap::new(),
             wire: Wire::Idle,
+            last_rev: 0,
         });
         Some((entry.fanout.add(id, capacity), true))
     }
@@ -348,6 +353,19 @@ impl Registry {
         if let Some(entry) = self.rooms.get_mut(&room) {
             entry.wire = wire;
         }
+    }
+
+    /// Records that the client has seen `room` up to revision `rev` (never backwards).
+    pub(crate) fn note_rev(&mut self, room: RoomId, rev: u64) {
+        if let Some(entry) = self.rooms.get_mut(&room) {
+            entry.last_rev = entry.last_rev.max(rev);
+        }
+    }
+
+    /// The `since-rev` to (re)subscribe `room` with: the highest `rev` seen (0 for a room not
+    /// held, which then gets the changes of every message it holds).
+    pub(crate) fn last_rev(&self, room: RoomId) -> u64 {
+        self.rooms.get(&room).map_or(0, |e| e.last_rev)
     }
 
     /// The `since-seq` to (re)subscribe `room` with.
@@ -465,10 +483,25 @@ impl Registry {
                         Delivery::Duplicate
                     }
                 }
+                // A change on its way to the room's subscribers when the last of them went:
+                // passed on here, as the server would have for a connection not subscribed.
+                RoomEvent::Changed { change, message } => {
+                    let event = Notification::Changed {
+                        room_id: room,
+                        change,
+                        message,
+                    };
+                    self.notifications.publish(&event, capacity);
+                    Delivery::Rerouted
+                }
                 _ => Delivery::Ignored,
             };
         };
+        if let RoomEvent::Changed { message, .. } = &event {
+            entry.last_rev = entry.last_rev.max(message.rev);
+        }
         if let RoomEvent::Message(message) = &event {
+            entry.last_rev = entry.last_rev.max(message.rev);
             let seq = message.seq;
             if seq <= entry.last_seq {
                 debug!(%room, %seq, last = %entry.last_seq, "duplicate message dropped");
@@ -583,6 +616,9 @@ mod tests {
             text: format!("m{seq}"),
             sent_at: String::new(),
             client_msg_id: None,
+            edited_at: None,
+            deleted_at: None,
+            rev: 0,
         }
     }
 
