@@ -1,5 +1,6 @@
 //! Renders the screenshots in docs/screenshots (desktop 1280x800 and phone 390x844) from a
-//! real server seeded over HTTP: login, room list + chat, a toast. Run: `npm run screenshots`.
+//! real server seeded over HTTP: login, room list + chat, a toast, an edited and a deleted
+//! message. Run: `npm run screenshots` (`-- -g edit` for the last one only).
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,3 +106,26 @@ for (const [kind, viewport] of [
     await context.close();
   });
 }
+
+test('screenshot (desktop, edited and deleted messages)', async ({ browser, server }) => {
+  mkdirSync(out, { recursive: true });
+  const people = await seed(server);
+  const room = people.withDaniel.id;
+  const messages = await call<Array<{ seq: number; text: string }>>(server, 'GET', `/api/rooms/${room}/messages`, undefined, people.minji.token);
+  const seqOf = (text: string) => messages.find((m) => m.text === text)?.seq ?? 0;
+  await call(server, 'PATCH', `/api/rooms/${room}/messages/${seqOf('Yes! 12:30 at the usual place?')}`, { text: 'Yes! 12:45 at the usual place?' }, people.minji.token);
+  await call(server, 'DELETE', `/api/rooms/${room}/messages/${seqOf('서울 마포구 연남동 — the one with the blue sign')}`, undefined, people.daniel.token);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
+  const page = await context.newPage();
+  await page.goto('/');
+  await logIn(page, people.minji);
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: /^Daniel Cho/ }).click();
+  const log = page.getByRole('log', { name: 'Daniel Cho' });
+  await expect(log.getByText('(edited)')).toBeVisible();
+  await expect(log.getByText('Message deleted')).toBeVisible();
+  // The menu of Minji's last message, open.
+  await log.getByRole('button', { name: 'Message actions' }).last().click();
+  await expect(page.getByRole('menu', { name: 'Message actions' })).toBeVisible();
+  await page.screenshot({ path: `${out}/desktop-edit-delete.png` });
+  await context.close();
+});

@@ -174,7 +174,7 @@ const MessageRow = memo(function MessageRow({ message, mine, showUsername, conti
             <div className="bubble deleted">Message deleted</div>
           ) : (
             <div className="bubble">
-              {message.text}
+              <span className="text">{message.text}</span>
               {message.editedAt && (
                 <span className="edited" title={`Edited ${fullWhen(message.editedAt)}`}>
                   {' '}
