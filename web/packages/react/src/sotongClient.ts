@@ -281,7 +281,8 @@ export class SotongChatClient implements ChatClient {
     this.refreshRooms()
       .then(() => {
         for (const [roomId, rev] of synced) {
-          if ((this.rooms.get(roomId)?.lastRev ?? Infinity) > rev) void this.catchUpChanges(roomId, rev);
+          // No `lastRev`: a server without edits, nothing to fetch.
+          if ((this.rooms.get(roomId)?.lastRev ?? 0) > rev) void this.catchUpChanges(roomId, rev);
         }
       })
       .catch(() => {});
