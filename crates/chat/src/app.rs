@@ -731,6 +731,9 @@ impl App {
                         text: pending.text,
                         sent_at: at,
                         client_msg_id: Some(sent.client_msg_id),
+                        edited_at: None,
+                        deleted_at: None,
+                        rev: 0,
                     });
                 }
             }
@@ -816,6 +819,9 @@ pub(crate) mod tests {
             text: text.to_string(),
             sent_at: "2024-05-01T09:30:00Z".to_string(),
             client_msg_id: None,
+            edited_at: None,
+            deleted_at: None,
+            rev: 0,
         }
     }
 
@@ -828,6 +834,7 @@ pub(crate) mod tests {
             last_message: (last > 0).then(|| message(id, last, &bob(), "last")),
             unread,
             last_read_seq: Seq(last - unread.min(last)),
+            last_rev: 0,
         }
     }
 
@@ -1073,6 +1080,9 @@ pub(crate) mod tests {
         let mut app = app_with_rooms();
         let stored = |seq: u64, text: &str, key: &str| Message {
             client_msg_id: Some(key.to_string()),
+            edited_at: None,
+            deleted_at: None,
+            rev: 0,
             ..message(1, seq, &alice(), text)
         };
         type_text(&mut app, "hello");
@@ -1089,6 +1099,9 @@ pub(crate) mod tests {
         // Someone else's message under the same key is not ours.
         app.update(Event::RoomMessage(Message {
             client_msg_id: Some("k1".into()),
+            edited_at: None,
+            deleted_at: None,
+            rev: 0,
             ..message(1, 4, &bob(), "hello")
         }));
         assert_eq!(texts(&app)[3..], ["4:hello", "pending:hello"]);

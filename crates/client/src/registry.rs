@@ -583,6 +583,9 @@ mod tests {
             text: format!("m{seq}"),
             sent_at: String::new(),
             client_msg_id: None,
+            edited_at: None,
+            deleted_at: None,
+            rev: 0,
         }
     }
 

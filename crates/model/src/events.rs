@@ -32,7 +32,30 @@ pub enum RoomEventBody {
         /// Who is typing.
         user: User,
     },
+    /// `{"type":"changed","change":"edited"|"deleted","message":{…}}`: a stored message was
+    /// edited or deleted; `message` is its whole current state (a tombstone when deleted).
+    /// The frame's `rev` header is the message's `rev`.
+    Changed {
+        /// What happened to it.
+        change: ChangeKind,
+        /// The message as it is now.
+        message: Message,
+    },
     /// An event type this version does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// What a [`RoomEventBody::Changed`] or [`NotificationBody::Changed`] did to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ChangeKind {
+    /// Its author changed its text.
+    Edited,
+    /// Its author deleted it: the message is a tombstone now.
+    Deleted,
+    /// A change this version does not know; the message carried is still its current state.
     #[serde(other)]
     Other,
 }
@@ -56,6 +79,17 @@ pub enum NotificationBody {
         /// has no count to give.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unread: Option<u64>,
+    },
+    /// `{"type":"changed","roomId":…,"change":…,"message":{…}}`: a message was edited or
+    /// deleted in a room the connection does not subscribe to.
+    Changed {
+        /// The room.
+        #[serde(rename = "roomId")]
+        room_id: RoomId,
+        /// What happened to it.
+        change: ChangeKind,
+        /// The message as it is now.
+        message: Message,
     },
     /// `{"type":"room","room":{…}}`: the user was added to a room, or its members changed, as
     /// the user sees it.
@@ -183,6 +217,7 @@ mod tests {
                 last_message: None,
                 unread: 0,
                 last_read_seq: Seq::ZERO,
+                last_rev: 0,
             },
         };
         assert_eq!(serde_json::to_value(&room).unwrap()["type"], "room");
@@ -208,6 +243,45 @@ mod tests {
         for event in [read, room, counted, resync] {
             assert_eq!(round_trip(&event), event);
         }
+    }
+
+    #[test]
+    fn changes_are_tagged_changed_on_both_destinations() {
+        let mut tombstone = message();
+        tombstone.text = String::new();
+        tombstone.deleted_at = Some("2024-01-01T00:01:00.000Z".into());
+        tombstone.rev = 3;
+        let on_topic = RoomEventBody::Changed {
+            change: ChangeKind::Deleted,
+            message: tombstone.clone(),
+        };
+        let json = serde_json::to_value(&on_topic).unwrap();
+        assert_eq!(json["type"], "changed");
+        assert_eq!(json["change"], "deleted");
+        assert_eq!(json["message"]["deletedAt"], "2024-01-01T00:01:00.000Z");
+        assert_eq!(json["message"]["rev"], 3);
+        assert_eq!(round_trip(&on_topic), on_topic);
+        let notified = NotificationBody::Changed {
+            room_id: RoomId(3),
+            change: ChangeKind::Edited,
+            message: message(),
+        };
+        let json = serde_json::to_value(&notified).unwrap();
+        assert_eq!(json["type"], "changed");
+        assert_eq!(json["roomId"], 3);
+        assert_eq!(json["change"], "edited");
+        assert_eq!(round_trip(&notified), notified);
+        let future: RoomEventBody = serde_json::from_value(json!({
+            "type": "changed", "change": "pinned", "message": serde_json::to_value(message()).unwrap()
+        }))
+        .unwrap();
+        assert_eq!(
+            future,
+            RoomEventBody::Changed {
+                change: ChangeKind::Other,
+                message: message()
+            }
+        );
     }
 
     #[test]

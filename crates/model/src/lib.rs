@@ -24,8 +24,8 @@ mod ids;
 mod objects;
 
 pub use events::{
-    message_event_json, message_notification_json, ErrorBody, NotificationBody, ResyncReason,
-    RoomEventBody,
+    message_event_json, message_notification_json, ChangeKind, ErrorBody, NotificationBody,
+    ResyncReason, RoomEventBody,
 };
 pub use ids::{MessageId, RoomId, Seq, UserId};
 pub use objects::{Message, Room, RoomKind, User};

@@ -79,6 +79,11 @@ pub struct Room {
     pub unread: u64,
     /// The highest `seq` the viewer has marked read.
     pub last_read_seq: Seq,
+    /// The room's latest revision: how many edits and deletes its messages have had. A client
+    /// whose highest seen `rev` is lower has changes to fetch (`GET …/changes?after=`). 0 from
+    /// a server without edits.
+    #[serde(default)]
+    pub last_rev: u64,
 }
 
 /// A stored chat message.
@@ -99,6 +104,25 @@ pub struct Message {
     pub sent_at: String,
     /// The sender's idempotency key, if it gave one.
     pub client_msg_id: Option<String>,
+    /// When the text was last edited (the commit time of the edit, RFC 3339 with milliseconds,
+    /// UTC); `None` for a message never edited.
+    #[serde(default)]
+    pub edited_at: Option<String>,
+    /// When the message was deleted; `Some` makes it a tombstone: same `id`, `seq`, `sender`
+    /// and `sentAt`, empty `text`, kept in history so that `seq` has no gap.
+    #[serde(default)]
+    pub deleted_at: Option<String>,
+    /// The room revision of the message's last edit or delete; 0 for a message never changed.
+    /// A client keeps the message with the highest `rev` it has seen.
+    #[serde(default)]
+    pub rev: u64,
+}
+
+impl Message {
+    /// Whether the message was deleted (it is a tombstone).
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +147,9 @@ pub(crate) mod tests {
             text: "hi".into(),
             sent_at: "2024-01-01T00:00:00.000Z".into(),
             client_msg_id: None,
+            edited_at: None,
+            deleted_at: None,
+            rev: 0,
         }
     }
 
@@ -135,6 +162,7 @@ pub(crate) mod tests {
                 "id": 9, "roomId": 3, "seq": 2,
                 "sender": { "id": 1, "username": "alice", "displayName": "Alice" },
                 "text": "hi", "sentAt": "2024-01-01T00:00:00.000Z", "clientMsgId": null,
+                "editedAt": null, "deletedAt": null, "rev": 0,
             })
         );
         assert_eq!(serde_json::from_value::<Message>(json).unwrap(), message());
@@ -150,13 +178,27 @@ pub(crate) mod tests {
             last_message: Some(message()),
             unread: 4,
             last_read_seq: Seq(1),
+            last_rev: 2,
         };
         let json = serde_json::to_value(&room).unwrap();
         assert_eq!(json["kind"], "direct");
         assert_eq!(json["lastReadSeq"], 1);
+        assert_eq!(json["lastRev"], 2);
         assert_eq!(json["lastMessage"]["seq"], 2);
         assert_eq!(json["members"][0]["displayName"], "Alice");
         assert_eq!(serde_json::from_value::<Room>(json).unwrap(), room);
+    }
+
+    #[test]
+    fn a_message_from_a_server_without_edits_reads_as_never_changed() {
+        let json = json!({
+            "id": 9, "roomId": 3, "seq": 2,
+            "sender": { "id": 1, "username": "alice", "displayName": "Alice" },
+            "text": "hi", "sentAt": "2024-01-01T00:00:00.000Z", "clientMsgId": null,
+        });
+        let message: Message = serde_json::from_value(json).unwrap();
+        assert_eq!(message, super::tests::message());
+        assert!(!message.is_deleted());
     }
 
     #[test]

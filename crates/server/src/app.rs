@@ -128,7 +128,8 @@ impl App {
             metrics.clone(),
             config.limits.max_message_chars,
             Duration::from_millis(config.commit_window_ms),
-        );
+        )
+        .with_edit_window(config.edit_window_secs.map(Duration::from_secs));
         let auth = Auth::new(store.clone(), broker.clone(), &config);
         if config.room_head_check_ms > 0 {
             crate::heads::spawn(

@@ -18,13 +18,20 @@
 //! - **answering each poster after its commit** (and after its publication), so a sender
 //!   never hears "stored" for a message a crash could still lose.
 //!
+//! Edits and deletes ([`CommitPipeline::change`]) take the same path: they queue with the
+//! messages, in order, and each is committed in a transaction of its own
+//! ([`Store::change_message`]) between the batches of messages around it, then published and
+//! answered the same way. So on this node a message's publication always goes out before the
+//! publication of its edit, and a poster hears "changed" only after the commit.
+//!
 //! It never reaches STOMP, sessions or the room rules: it knows the store, the broker and the
 //! metrics, and the rules ([`Chat`](crate::rooms::Chat)) are checked before a message gets
 //! here.
 
 use crate::broker::{Broker, Publication};
 use crate::metrics::Metrics;
-use crate::store::{Inserted, NewMessage, Store, StoreError};
+use crate::model::ChangeKind;
+use crate::store::{Change, Changed, Inserted, MessageChange, NewMessage, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -39,10 +46,18 @@ const MAX_BATCH: usize = 512;
 /// many in less than the window and commits sooner.
 const ENOUGH_TO_COMMIT: usize = 32;
 
-/// A message waiting for the group commit, and where its sender waits for the outcome.
-struct Post {
-    message: NewMessage,
-    reply: oneshot::Sender<Result<Inserted, StoreError>>,
+/// A write waiting for the group commit, and where its poster waits for the outcome.
+enum Post {
+    /// A new message.
+    Message {
+        message: NewMessage,
+        reply: oneshot::Sender<Result<Inserted, StoreError>>,
+    },
+    /// An edit or delete of a stored message.
+    Change {
+        change: MessageChange,
+        reply: oneshot::Sender<Result<Changed, StoreError>>,
+    },
 }
 
 /// The handle posters use; cloning it shares the one task, which ends when the last handle
@@ -83,7 +98,22 @@ impl CommitPipeline {
         let stopped = || StoreError::Backend("the server is stopping".into());
         let (reply, outcome) = oneshot::channel();
         self.posts
-            .send(Post { message, reply })
+            .send(Post::Message { message, reply })
+            .await
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+
+    /// Commits an edit or delete in its turn, publishes it if it changed anything, and answers
+    /// once both are done.
+    ///
+    /// # Errors
+    /// What the store refused it with, or [`StoreError::Backend`].
+    pub(crate) async fn change(&self, change: MessageChange) -> Result<Changed, StoreError> {
+        let stopped = || StoreError::Backend("the server is stopping".into());
+        let (reply, outcome) = oneshot::channel();
+        self.posts
+            .send(Post::Change { change, reply })
             .await
             .map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
@@ -126,21 +156,47 @@ async fn post_in_commit_order(commit: GroupCommit, mut queue: mpsc::Receiver<Pos
                 }
             }
         }
-        let (messages, replies): (Vec<_>, Vec<_>) =
-            posts.drain(..).map(|p| (p.message, p.reply)).unzip();
-        let stored = commit.store.insert_messages(messages).await;
+        // Consecutive messages are one batch; a change is a transaction of its own, in its
+        // place between them.
+        let mut waiting = posts.drain(..).peekable();
+        while let Some(post) = waiting.next() {
+            match post {
+                Post::Message { message, reply } => {
+                    let mut batch = vec![(message, reply)];
+                    while let Some(Post::Message { .. }) = waiting.peek() {
+                        if let Some(Post::Message { message, reply }) = waiting.next() {
+                            batch.push((message, reply));
+                        }
+                    }
+                    commit.store_messages(batch).await;
+                }
+                Post::Change { change, reply } => commit.store_change(change, reply).await,
+            }
+        }
         last_commit = Some(Instant::now());
+    }
+}
+
+impl GroupCommit {
+    /// Commits one batch of messages, publishes the new ones in commit order, and answers each
+    /// poster.
+    async fn store_messages(
+        &self,
+        batch: Vec<(NewMessage, oneshot::Sender<Result<Inserted, StoreError>>)>,
+    ) {
+        let (messages, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let stored = self.store.insert_messages(messages).await;
         match stored {
             Ok(results) => {
                 for (mut result, reply) in results.into_iter().zip(replies) {
                     if let Ok(inserted) = &mut result {
                         if inserted.created {
-                            commit.metrics.messages_stored.inc();
+                            self.metrics.messages_stored.inc();
                             let publication = Publication::Message {
                                 message: inserted.message.clone(),
                                 recipients: std::mem::take(&mut inserted.recipients),
                             };
-                            publish_committed(commit.broker.as_ref(), publication).await;
+                            publish_committed(self.broker.as_ref(), publication).await;
                         }
                     }
                     // A sender that went away (its connection closed) no longer needs the
@@ -162,6 +218,35 @@ async fn post_in_commit_order(commit: GroupCommit, mut queue: mpsc::Receiver<Pos
                 }
             }
         }
+    }
+
+    /// Commits one edit or delete, publishes it when it changed the message, and answers.
+    async fn store_change(
+        &self,
+        change: MessageChange,
+        reply: oneshot::Sender<Result<Changed, StoreError>>,
+    ) {
+        let kind = match change.change {
+            Change::Edit(_) => ChangeKind::Edited,
+            Change::Delete => ChangeKind::Deleted,
+        };
+        let mut result = self.store.change_message(change).await;
+        match &mut result {
+            Ok(changed) if changed.changed => {
+                let publication = Publication::Changed {
+                    change: kind,
+                    message: changed.message.clone(),
+                    recipients: std::mem::take(&mut changed.recipients),
+                };
+                publish_committed(self.broker.as_ref(), publication).await;
+            }
+            Ok(_) => {}
+            Err(StoreError::Backend(err)) => {
+                tracing::error!(error = %err, "a message change failed; its poster is refused");
+            }
+            Err(_) => {}
+        }
+        let _ = reply.send(result);
     }
 }
 

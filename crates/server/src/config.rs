@@ -56,6 +56,9 @@ pub struct Config {
     /// before publishing it reaches the watchers of its room within about twice this (see
     /// `heads`). One query per node per period, whatever the number of connections.
     pub room_head_check_ms: u64,
+    /// How long after it was sent a message may still be edited, in seconds; `None` (the
+    /// default): always. Deletes have no window.
+    pub edit_window_secs: Option<u64>,
     /// Token settings.
     pub auth: AuthConfig,
     /// Limits that protect the server and other users from one client.
@@ -78,6 +81,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             commit_window_ms: 5,
             room_head_check_ms: 2000,
+            edit_window_secs: None,
             auth: AuthConfig::default(),
             limits: Limits::default(),
         }

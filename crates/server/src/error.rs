@@ -46,6 +46,16 @@ pub enum Error {
     /// It exists already (a taken username).
     #[error("{0}")]
     Conflict(String),
+    /// Only a message's author may edit or delete it (`403 not_author`).
+    #[error("{0}")]
+    NotAuthor(String),
+    /// The message was deleted; a tombstone cannot be edited (`409 deleted`).
+    #[error("{0}")]
+    Deleted(String),
+    /// The server's edit window (`--edit-window-secs`) has passed for this message
+    /// (`403 edit_window_closed`).
+    #[error("{0}")]
+    EditWindowClosed(String),
     /// Too many requests in too little time; slow down.
     #[error("{0}")]
     RateLimited(String),
@@ -77,6 +87,9 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
+            Error::NotAuthor(_) => "not_author",
+            Error::Deleted(_) => "deleted",
+            Error::EditWindowClosed(_) => "edit_window_closed",
             Error::RateLimited(_) | Error::Throttled { .. } => "rate_limited",
             Error::Backend(_) => "unavailable",
         }
@@ -94,7 +107,8 @@ impl Error {
             Error::RegistrationClosed => StatusCode::FORBIDDEN,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::Deleted(_) => StatusCode::CONFLICT,
+            Error::NotAuthor(_) | Error::EditWindowClosed(_) => StatusCode::FORBIDDEN,
             Error::RateLimited(_) | Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -128,9 +142,19 @@ impl From<crate::store::StoreError> for Error {
             StoreError::Conflict(what) => Error::Conflict(what),
             StoreError::NotMember => Error::Forbidden("you are not a member of this room".into()),
             StoreError::NotFound(what) => Error::NotFound(what),
+            StoreError::NotAuthor => Error::NotAuthor(err_text(&StoreError::NotAuthor)),
+            StoreError::Deleted => Error::Deleted(err_text(&StoreError::Deleted)),
+            StoreError::EditWindowClosed => {
+                Error::EditWindowClosed(err_text(&StoreError::EditWindowClosed))
+            }
             StoreError::Backend(e) => Error::Backend(e),
         }
     }
+}
+
+/// The store's own wording of a refusal, for the client.
+fn err_text(err: &crate::store::StoreError) -> String {
+    err.to_string()
 }
 
 /// The JSON error body of the contract: `{"error": code, "message": text}`.

@@ -28,7 +28,7 @@ use axum::http::header::{
 };
 use axum::http::{request::Parts, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -67,6 +67,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/rooms/{id}/members", post(add_members))
         .route("/api/rooms/{id}/members/me", delete(leave_room))
         .route("/api/rooms/{id}/messages", get(history).post(post_message))
+        .route(
+            "/api/rooms/{id}/messages/{seq}",
+            patch(edit_message).delete(delete_message),
+        )
+        .route("/api/rooms/{id}/changes", get(changes))
         .route("/api/rooms/{id}/read", post(mark_read))
         .route("/api/openapi.json", get(openapi))
         .route("/api/{*rest}", axum::routing::any(api_not_found));
@@ -118,7 +123,7 @@ fn cors_layer(allowed: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(origins)
-            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
             .allow_headers([AUTHORIZATION, CONTENT_TYPE])
             .max_age(PREFLIGHT_MAX_AGE),
     )
@@ -494,6 +499,70 @@ async fn post_message(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(message)))
+}
+
+/// A message's `seq` from a path; one that is not a number names no message.
+fn message_seq(raw: &str) -> Result<Seq, Error> {
+    raw.parse()
+        .map_err(|_| Error::NotFound(format!("no message {raw}")))
+}
+
+#[derive(Debug, Deserialize)]
+struct EditMessageRequest {
+    text: String,
+}
+
+async fn edit_message(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path((id, seq)): Path<(String, String)>,
+    Body(req): Body<EditMessageRequest>,
+) -> Result<Json<Message>, Error> {
+    // Edits and deletes share the user's send budget with messages.
+    spend(&app.budgets().sends, identity.user.id, 1, "messages")?;
+    let message = app
+        .chat()
+        .edit_message(&identity.user, room_id(&id)?, message_seq(&seq)?, &req.text)
+        .await?;
+    Ok(Json(message))
+}
+
+async fn delete_message(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path((id, seq)): Path<(String, String)>,
+) -> Result<Json<Message>, Error> {
+    spend(&app.budgets().sends, identity.user.id, 1, "messages")?;
+    let message = app
+        .chat()
+        .delete_message(&identity.user, room_id(&id)?, message_seq(&seq)?)
+        .await?;
+    Ok(Json(message))
+}
+
+#[derive(Debug, Deserialize)]
+struct ChangesQuery {
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+async fn changes(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+    query: Result<Query<ChangesQuery>, QueryRejection>,
+) -> Result<Json<Vec<Message>>, Error> {
+    let Query(q) = query.map_err(|r| Error::Invalid(r.body_text()))?;
+    let messages = app
+        .chat()
+        .changes(
+            identity.user.id,
+            room_id(&id)?,
+            q.after.unwrap_or(0),
+            q.limit,
+        )
+        .await?;
+    Ok(Json(messages))
 }
 
 #[derive(Debug, Deserialize)]

@@ -43,7 +43,8 @@
 //! reloads what it shows.
 
 use crate::model::{
-    message_event_json, Message, ResyncReason, RoomEventBody, RoomId, Seq, User, UserId,
+    message_event_json, ChangeKind, Message, NotificationBody, ResyncReason, RoomEventBody, RoomId,
+    Seq, User, UserId,
 };
 use crate::publication::{ConnectionId, Publication, UserEvent};
 use bytes::Bytes;
@@ -98,6 +99,40 @@ impl RenderedMessage {
     }
 }
 
+/// An edit or delete rendered once per node: both bodies, since each connection picks one.
+#[derive(Debug)]
+pub struct RenderedChange {
+    /// The message as it is now.
+    pub message: Message,
+    /// The room topic body, `{"type":"changed","change":…,"message":{…}}`.
+    pub topic_body: Bytes,
+    /// The notification body, `{"type":"changed","roomId":…,"change":…,"message":{…}}`.
+    pub notification_body: Bytes,
+}
+
+impl RenderedChange {
+    /// Renders a change of `message` once for every connection that receives it.
+    pub fn new(change: ChangeKind, message: &Message) -> Self {
+        RenderedChange {
+            message: message.clone(),
+            topic_body: render_body(&RoomEventBody::Changed {
+                change,
+                message: message.clone(),
+            }),
+            notification_body: render_body(&NotificationBody::Changed {
+                room_id: message.room_id,
+                change,
+                message: message.clone(),
+            }),
+        }
+    }
+
+    /// The room of the message.
+    pub fn room_id(&self) -> RoomId {
+        self.message.room_id
+    }
+}
+
 /// A typing indicator rendered once per node.
 #[derive(Debug)]
 pub struct RenderedTyping {
@@ -114,6 +149,8 @@ pub struct RenderedTyping {
 pub enum Outbound {
     /// A committed message, with the receiving user's unread count in that room.
     Message(Arc<RenderedMessage>, u64),
+    /// A message was edited or deleted.
+    Changed(Arc<RenderedChange>),
     /// Someone is typing.
     Typing(Arc<RenderedTyping>),
     /// An event about the user itself.
@@ -561,6 +598,20 @@ impl Hub {
                 for (user, unread) in recipients {
                     for mailbox in users.get(user).into_iter().flatten() {
                         mailbox.push(Outbound::Message(rendered.clone(), *unread));
+                    }
+                }
+            }
+            Publication::Changed {
+                change,
+                message,
+                recipients,
+            } => {
+                let rendered = Arc::new(RenderedChange::new(*change, message));
+                let users = self.read();
+                let mut seen = HashSet::with_capacity(recipients.len());
+                for user in recipients.iter().filter(|user| seen.insert(**user)) {
+                    for mailbox in users.get(user).into_iter().flatten() {
+                        mailbox.push(Outbound::Changed(rendered.clone()));
                     }
                 }
             }

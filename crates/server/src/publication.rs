@@ -6,7 +6,7 @@
 //! module and neither reaches the other's internals (a broker feeds the hub; the hub never
 //! reaches a broker). They reach nothing but the wire's model.
 
-use crate::model::{Message, Room, RoomId, Seq, User, UserId};
+use crate::model::{ChangeKind, Message, Room, RoomId, Seq, User, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Identifies one WebSocket connection, unique across nodes (random prefix + counter).
@@ -28,6 +28,16 @@ pub enum Publication {
         message: Message,
         /// Every member and its unread count after this message.
         recipients: Vec<(UserId, u64)>,
+    },
+    /// A stored message was edited or deleted (committed, with a new `rev`). Delivered like a
+    /// message: on the room topic to connections subscribed to it, else as a notification.
+    Changed {
+        /// What happened.
+        change: ChangeKind,
+        /// The message as it is now.
+        message: Message,
+        /// The room's members.
+        recipients: Vec<UserId>,
     },
     /// Someone is typing; only connections showing the room (subscribed to its topic) care.
     Typing {
@@ -58,6 +68,7 @@ impl Publication {
             Publication::Message { recipients, .. } => {
                 recipients.iter().map(|(user, _)| *user).collect()
             }
+            Publication::Changed { recipients, .. } => recipients.clone(),
             Publication::Typing { members, .. } => members.clone(),
             Publication::ToUser { user_id, .. } => vec![*user_id],
         };
@@ -82,6 +93,15 @@ impl Publication {
                     recipients: vec![(user, unread)],
                 })
             }
+            Publication::Changed {
+                change,
+                message,
+                recipients,
+            } => recipients.contains(&user).then(|| Publication::Changed {
+                change: *change,
+                message: message.clone(),
+                recipients: vec![user],
+            }),
             Publication::Typing {
                 room_id,
                 user: typist,
@@ -152,6 +172,23 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(publication.for_user(UserId(3)).is_none());
+    }
+
+    #[test]
+    fn a_change_narrows_to_the_user() {
+        let changed = Publication::Changed {
+            change: ChangeKind::Edited,
+            message: message(7, 1),
+            recipients: vec![UserId(1), UserId(2)],
+        };
+        assert_eq!(changed.addressees(), vec![UserId(1), UserId(2)]);
+        match changed.for_user(UserId(2)) {
+            Some(Publication::Changed { recipients, .. }) => {
+                assert_eq!(recipients, vec![UserId(2)]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(changed.for_user(UserId(3)).is_none());
     }
 
     #[test]

@@ -21,9 +21,14 @@ use crate::model::{
     MAX_GROUP_NAME_CHARS,
 };
 pub use crate::store::RoomCursor;
-use crate::store::{NewMessage, Page, RoomsPage, Store, StoreError};
+use crate::store::{Change, MessageChange, NewMessage, Page, RoomsPage, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Changes in one page of `GET /api/rooms/{id}/changes` when the caller does not say.
+pub const CHANGES_DEFAULT_LIMIT: u32 = 50;
+/// The largest page of changes one request may ask for.
+pub const CHANGES_MAX_LIMIT: u32 = 200;
 
 /// Default and maximum page sizes of message history.
 pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
@@ -43,6 +48,8 @@ pub struct Chat {
     /// Where messages are committed and published, in batches.
     pipeline: CommitPipeline,
     max_message_chars: usize,
+    /// How long after `sentAt` a message may be edited; `None`: always.
+    edit_window: Option<Duration>,
 }
 
 impl std::fmt::Debug for Chat {
@@ -67,7 +74,15 @@ impl Chat {
             broker,
             pipeline,
             max_message_chars,
+            edit_window: None,
         }
+    }
+
+    /// The same service with an edit window (`--edit-window-secs`): an edit of a message older
+    /// than `window` is refused with `edit_window_closed`. `None`: always editable.
+    pub fn with_edit_window(mut self, window: Option<Duration>) -> Self {
+        self.edit_window = window;
+        self
     }
 
     /// The store itself, for tests and tools that seed or inspect state. The server's edges
@@ -140,15 +155,7 @@ impl Chat {
         text: &str,
         client_msg_id: Option<&str>,
     ) -> Result<Message, Error> {
-        if text.trim().is_empty() {
-            return Err(Error::Invalid("a message needs some text".into()));
-        }
-        if text.chars().count() > self.max_message_chars {
-            return Err(Error::TooLarge(format!(
-                "a message has at most {} characters",
-                self.max_message_chars
-            )));
-        }
+        self.check_text(text)?;
         if let Some(id) = client_msg_id {
             if id.is_empty() || id.len() > 128 {
                 return Err(Error::Invalid("client-msg-id has 1 to 128 bytes".into()));
@@ -173,6 +180,114 @@ impl Chat {
             }
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// Checks a message text: some text, at most the configured length.
+    fn check_text(&self, text: &str) -> Result<(), Error> {
+        if text.trim().is_empty() {
+            return Err(Error::Invalid("a message needs some text".into()));
+        }
+        if text.chars().count() > self.max_message_chars {
+            return Err(Error::TooLarge(format!(
+                "a message has at most {} characters",
+                self.max_message_chars
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces the text of `user`'s message `seq` in `room` and tells the room; the same text
+    /// again changes nothing (no new `rev`). Answers after the commit.
+    ///
+    /// # Errors
+    /// `Invalid` (empty text), `TooLarge`, `NotFound` (no such room or message), `Forbidden`
+    /// (not a member), `NotAuthor`, `Deleted`, `EditWindowClosed`.
+    pub async fn edit_message(
+        &self,
+        user: &User,
+        room: RoomId,
+        seq: Seq,
+        text: &str,
+    ) -> Result<Message, Error> {
+        self.check_text(text)?;
+        self.change_message(user, room, seq, Change::Edit(text.to_string()))
+            .await
+    }
+
+    /// Deletes `user`'s message `seq` in `room` for everyone (it becomes a tombstone) and tells
+    /// the room; deleting a tombstone again answers it unchanged. Answers after the commit.
+    ///
+    /// # Errors
+    /// `NotFound` (no such room or message), `Forbidden` (not a member), `NotAuthor`.
+    pub async fn delete_message(
+        &self,
+        user: &User,
+        room: RoomId,
+        seq: Seq,
+    ) -> Result<Message, Error> {
+        self.change_message(user, room, seq, Change::Delete).await
+    }
+
+    async fn change_message(
+        &self,
+        user: &User,
+        room: RoomId,
+        seq: Seq,
+        change: Change,
+    ) -> Result<Message, Error> {
+        // A moderator's delete would be a delete by someone other than the author, allowed by
+        // the actor's role in the room; today only authors change their messages.
+        let change = MessageChange {
+            room_id: room,
+            seq,
+            actor: user.id,
+            change,
+            edit_window_millis: self
+                .edit_window
+                .map(|window| i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
+        };
+        match self.pipeline.change(change).await {
+            Ok(changed) => Ok(changed.message),
+            Err(StoreError::NotMember) => Err(Error::Forbidden(format!(
+                "you are not a member of room {room}"
+            ))),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Up to `limit` (default [`CHANGES_DEFAULT_LIMIT`], at most [`CHANGES_MAX_LIMIT`])
+    /// messages of `room` changed after revision `after`, ascending by `rev`.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`.
+    pub async fn changes(
+        &self,
+        user: UserId,
+        room: RoomId,
+        after: u64,
+        limit: Option<u32>,
+    ) -> Result<Vec<Message>, Error> {
+        self.require_member(user, room).await?;
+        let limit = limit
+            .unwrap_or(CHANGES_DEFAULT_LIMIT)
+            .clamp(1, CHANGES_MAX_LIMIT);
+        Ok(self.store.changes(room, after, None, limit).await?)
+    }
+
+    /// Up to `limit` messages of `room` with `seq <= upto` changed after revision `after`,
+    /// ascending by `rev`: the pages of a `since-rev` replay. The caller has checked that its
+    /// user may read the room.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn changes_upto(
+        &self,
+        room: RoomId,
+        after: u64,
+        upto: Seq,
+        limit: u32,
+    ) -> Result<Vec<Message>, Error> {
+        Ok(self.store.changes(room, after, Some(upto), limit).await?)
     }
 
     /// A page of history.

@@ -16,5 +16,8 @@ pub(crate) fn message(room: i64, seq: u64) -> Message {
         text: "hi".into(),
         sent_at: "2026-01-01T00:00:00.000Z".into(),
         client_msg_id: None,
+        edited_at: None,
+        deleted_at: None,
+        rev: 0,
     }
 }

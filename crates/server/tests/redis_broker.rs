@@ -95,6 +95,9 @@ fn message(seq: u64) -> Message {
         text: format!("message {seq}"),
         sent_at: "2026-01-01T00:00:00.000Z".into(),
         client_msg_id: None,
+        edited_at: None,
+        deleted_at: None,
+        rev: 0,
     }
 }
 

@@ -102,6 +102,10 @@ struct ServeArgs {
     /// [default: 2000].
     #[arg(long, env = "SOTONG_NODE_HEARTBEAT_MS")]
     node_heartbeat_ms: Option<u64>,
+    /// Seconds after sending during which a message may be edited (deleting has no window)
+    /// [default: none, always editable].
+    #[arg(long, env = "SOTONG_EDIT_WINDOW_SECS")]
+    edit_window_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -144,6 +148,9 @@ impl ServeArgs {
         }
         if self.web_dir.is_some() {
             config.web_dir = self.web_dir;
+        }
+        if self.edit_window_secs.is_some() {
+            config.edit_window_secs = self.edit_window_secs;
         }
         if self.max_connections.is_some() {
             config.limits.max_connections = self.max_connections;

@@ -9,10 +9,10 @@
 
 use super::close::Close;
 use super::destination::Target;
-use super::frames::{message_head, room_message_frame};
+use super::frames::{change_frame, message_head, room_message_frame};
 use super::routing::Route;
 use super::{Session, Transport, NOTIFICATIONS};
-use crate::hub::{render_body, Outbound, RenderedMessage, RenderedTyping};
+use crate::hub::{render_body, Outbound, RenderedChange, RenderedMessage, RenderedTyping};
 use crate::model::{message_notification_json, NotificationBody, ResyncReason, Room};
 use crate::publication::UserEvent;
 use bytes::Bytes;
@@ -22,6 +22,10 @@ impl<T: Transport> Session<T> {
     pub(super) async fn handle_outbound(&mut self, item: Outbound) -> Result<(), Close> {
         match item {
             Outbound::Message(message, unread) => self.deliver_message(&message, unread).await,
+            Outbound::Changed(change) => {
+                self.deliver_change(&change);
+                Ok(())
+            }
             Outbound::Typing(typing) => {
                 self.deliver_typing(&typing);
                 Ok(())
@@ -87,6 +91,36 @@ impl<T: Transport> Session<T> {
                 self.out
                     .push(room_message_frame(self.version, sub, message));
             }
+        }
+    }
+
+    /// An edit or delete: like a message, on the room topic when the connection subscribes
+    /// to the room (one frame per subscription, with the `rev` header), else as a
+    /// notification; never both. It passes no seq filter: a change may repeat what a
+    /// `since-rev` replay sent, and a client keeps the state with the highest `rev`.
+    fn deliver_change(&mut self, change: &RenderedChange) {
+        let room = change.room_id();
+        let message_id = format!("change-{}-{}", room, change.message.rev);
+        if self.routing.is_subscribed(room) {
+            let destination = format!("/topic/rooms/{room}");
+            for subscriber in self.routing.topic_subscribers(room) {
+                if let Some(sub) = self.subscriptions.get(subscriber) {
+                    self.out.push(change_frame(
+                        self.version,
+                        &destination,
+                        sub,
+                        &message_id,
+                        change,
+                    ));
+                }
+            }
+        } else {
+            self.push_to_each(
+                Target::Notifications,
+                NOTIFICATIONS,
+                &message_id,
+                change.notification_body.clone(),
+            );
         }
     }
 

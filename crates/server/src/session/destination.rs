@@ -1,12 +1,12 @@
 //! What a destination names: the parsing of SUBSCRIBE and SEND destinations into typed targets.
 //!
 //! This module owns the destination grammar of the contract (`/topic/rooms/{id}`,
-//! `/user/queue/…`, `/app/rooms/{id}[/typing|/read]`, `/app/token`) and nothing else: it
+//! `/user/queue/…`, `/app/rooms/{id}[/typing|/read|/messages/{seq}/edit|/messages/{seq}/delete]`, `/app/token`) and nothing else: it
 //! reaches no session state, no rights and no I/O. Whether the user may use a room is the
 //! frame handlers' question.
 
 use super::{ERRORS, NOTIFICATIONS};
-use crate::model::RoomId;
+use crate::model::{RoomId, Seq};
 
 /// Where a subscription points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,10 @@ pub(super) enum SendTarget {
     Typing(RoomId),
     /// Mark the room read up to a `seq`.
     Read(RoomId),
+    /// Edit message `seq` of the room, `/app/rooms/{id}/messages/{seq}/edit`.
+    Edit(RoomId, Seq),
+    /// Delete message `seq` of the room, `/app/rooms/{id}/messages/{seq}/delete`.
+    Delete(RoomId, Seq),
     /// Swap the connection's token.
     Token,
 }
@@ -59,7 +63,15 @@ pub(super) fn send_target(destination: &str) -> Option<SendTarget> {
         None => Some(SendTarget::Post(room)),
         Some("typing") => Some(SendTarget::Typing(room)),
         Some("read") => Some(SendTarget::Read(room)),
-        Some(_) => None,
+        Some(action) => {
+            let (seq, verb) = action.strip_prefix("messages/")?.split_once('/')?;
+            let seq: Seq = seq.parse().ok()?;
+            match verb {
+                "edit" => Some(SendTarget::Edit(room, seq)),
+                "delete" => Some(SendTarget::Delete(room, seq)),
+                _ => None,
+            }
+        }
     }
 }
 
@@ -92,6 +104,17 @@ mod tests {
             Some(SendTarget::Read(RoomId(3)))
         );
         assert_eq!(send_target("/app/token"), Some(SendTarget::Token));
+        assert_eq!(
+            send_target("/app/rooms/3/messages/7/edit"),
+            Some(SendTarget::Edit(RoomId(3), Seq(7)))
+        );
+        assert_eq!(
+            send_target("/app/rooms/3/messages/7/delete"),
+            Some(SendTarget::Delete(RoomId(3), Seq(7)))
+        );
+        assert_eq!(send_target("/app/rooms/3/messages/7"), None);
+        assert_eq!(send_target("/app/rooms/3/messages/x/edit"), None);
+        assert_eq!(send_target("/app/rooms/3/messages/7/pin"), None);
         assert_eq!(send_target("/app/rooms/3/other"), None);
         assert_eq!(send_target("/app/rooms/abc"), None);
     }

@@ -6,7 +6,7 @@
 //! and when.
 
 use super::subscriptions::Subscription;
-use crate::hub::RenderedMessage;
+use crate::hub::{RenderedChange, RenderedMessage};
 use axum::extract::ws::Message as WsMessage;
 use bytes::BytesMut;
 use sotong_stomp::{encode, Command, Frame, Version};
@@ -59,6 +59,22 @@ pub(super) fn room_message_frame(
         .with_header("seq", message.seq().to_string())
         .with_header("content-type", "application/json")
         .with_body(message.topic_body.clone())
+}
+
+/// A change event on its room topic, for one subscription: headers `seq` (the message's)
+/// and `rev` (the change's).
+pub(super) fn change_frame(
+    version: Version,
+    destination: &str,
+    sub: &Subscription,
+    message_id: &str,
+    change: &RenderedChange,
+) -> Frame {
+    message_head(version, destination, sub, message_id)
+        .with_header("seq", change.message.seq.to_string())
+        .with_header("rev", change.message.rev.to_string())
+        .with_header("content-type", "application/json")
+        .with_body(change.topic_body.clone())
 }
 
 #[cfg(test)]

@@ -117,6 +117,19 @@ impl<T: Transport> Session<T> {
         }
     }
 
+    /// Queues the RECEIPT of a committed edit or delete, when the frame asked for one: with the
+    /// message's `seq` and its `rev` now (unchanged when the change changed nothing).
+    fn change_receipt(&mut self, frame: &Frame, message: &crate::model::Message) {
+        if let Some(receipt) = frame.header("receipt") {
+            self.out.push(
+                Frame::new(Command::Receipt)
+                    .with_header("receipt-id", receipt)
+                    .with_header("seq", message.seq.to_string())
+                    .with_header("rev", message.rev.to_string()),
+            );
+        }
+    }
+
     /// Reports a non-fatal error on `/user/queue/errors` (rule 5); the connection goes on.
     pub(super) fn error_event(&mut self, err: &Error, frame: &Frame) {
         err.log();
@@ -205,6 +218,26 @@ impl<T: Transport> Session<T> {
             ),
             None => None,
         };
+        let since_rev = match frame.header("since-rev") {
+            Some(value) => Some(
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| Error::Invalid("since-rev must be a whole number".into()))?,
+            ),
+            None => None,
+        };
+        // The changes owed before the replay: those of messages the client holds (`seq <=
+        // since-seq`) that it has not seen (`rev > since-rev`).
+        let changes_owed =
+            match (target, since_rev, since) {
+                (Target::Room(_), Some(rev), Some(seq)) => Some((rev, seq)),
+                (Target::Room(_), Some(_), None) => return Err(Error::Invalid(
+                    "since-rev needs since-seq: the changes owed are those of the messages held"
+                        .into(),
+                )),
+                _ => None,
+            };
         let replay = match target {
             Target::Room(room) => {
                 self.app
@@ -226,6 +259,12 @@ impl<T: Transport> Session<T> {
         };
         self.subscriptions.insert(id.clone(), subscription);
         self.app.metrics().subscriptions.inc();
+        if let (Target::Room(room), Some((after_rev, upto))) = (target, changes_owed) {
+            if let Err(err) = self.replay_changes(room, &id, after_rev, upto).await {
+                self.remove_subscription(&id);
+                return Err(err);
+            }
+        }
         if let Some((room, replay)) = replay {
             if let Err(err) = self.replay(room, &id, replay).await {
                 // Leave no half-made subscription behind (a leave may have ended it already).
@@ -285,8 +324,8 @@ impl<T: Transport> Session<T> {
         Ok(())
     }
 
-    /// SEND: a message, a typing indicator, a read mark or a new token, within the user's send
-    /// budget. The RECEIPT of a stored message is held until the sender's own copy is queued.
+    /// SEND: a message, an edit or delete, a typing indicator, a read mark or a new token,
+    /// within the user's send budget. The RECEIPT of a stored message is held until the sender's own copy is queued.
     async fn send(&mut self, frame: &Frame) -> Result<(), Error> {
         let destination = frame
             .header("destination")
@@ -315,6 +354,21 @@ impl<T: Transport> Session<T> {
                             .with_header("seq", message.seq.to_string()),
                     );
                 }
+                return Ok(());
+            }
+            SendTarget::Edit(room, seq) => {
+                let text = message_text(frame)?;
+                let message = self
+                    .app
+                    .chat()
+                    .edit_message(&user, room, seq, &text)
+                    .await?;
+                self.change_receipt(frame, &message);
+                return Ok(());
+            }
+            SendTarget::Delete(room, seq) => {
+                let message = self.app.chat().delete_message(&user, room, seq).await?;
+                self.change_receipt(frame, &message);
                 return Ok(());
             }
             SendTarget::Typing(room) => {

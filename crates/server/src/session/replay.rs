@@ -6,12 +6,12 @@
 //! through the session's writer; neither decides a route (the `routing` state says what is
 //! owed and who gets it).
 
-use super::frames::room_message_frame;
+use super::frames::{change_frame, room_message_frame};
 use super::routing::Replay;
 use super::{Close, Session, Transport, REPLAY_PAGE};
 use crate::error::Error;
-use crate::hub::RenderedMessage;
-use crate::model::{RoomId, Seq};
+use crate::hub::{RenderedChange, RenderedMessage};
+use crate::model::{ChangeKind, RoomId, Seq};
 use tracing::warn;
 
 impl<T: Transport> Session<T> {
@@ -75,6 +75,61 @@ impl<T: Transport> Session<T> {
                 return Err(Error::Invalid(
                     "the connection closed during the replay".into(),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `since-rev` replay: for every message of `room` with `seq <= upto` changed after
+    /// revision `after_rev`, a `changed` event with its current state, ascending by `rev`, to
+    /// subscription `id` alone, page by page. It runs after the subscription entered the
+    /// routing state, so a change committed meanwhile also comes live (a client keeps the
+    /// highest `rev`; a repeat is harmless) and none is lost.
+    pub(super) async fn replay_changes(
+        &mut self,
+        room: RoomId,
+        id: &str,
+        after_rev: u64,
+        upto: Seq,
+    ) -> Result<(), Error> {
+        let destination = format!("/topic/rooms/{room}");
+        let mut cursor = after_rev;
+        loop {
+            let page = self
+                .app
+                .chat()
+                .changes_upto(room, cursor, upto, REPLAY_PAGE)
+                .await?;
+            let Some(last) = page.last().map(|m| m.rev) else {
+                break;
+            };
+            if let Some(sub) = self.subscriptions.get(id) {
+                for message in &page {
+                    let change = if message.is_deleted() {
+                        ChangeKind::Deleted
+                    } else {
+                        ChangeKind::Edited
+                    };
+                    let rendered = RenderedChange::new(change, message);
+                    let message_id = format!("change-{}-{}", room, message.rev);
+                    self.out.push(change_frame(
+                        self.version,
+                        &destination,
+                        sub,
+                        &message_id,
+                        &rendered,
+                    ));
+                }
+            }
+            cursor = last;
+            if let Err(close) = self.flush().await {
+                self.closing = Some(close);
+                return Err(Error::Invalid(
+                    "the connection closed during the replay".into(),
+                ));
+            }
+            if page.len() < REPLAY_PAGE as usize {
+                break;
             }
         }
         Ok(())

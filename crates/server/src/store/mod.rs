@@ -45,6 +45,15 @@ pub enum StoreError {
     /// A referenced thing does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The acting user is not the author of the message it wants to change.
+    #[error("only its author may change a message")]
+    NotAuthor,
+    /// The message was deleted: there is no text left to edit.
+    #[error("the message was deleted")]
+    Deleted,
+    /// The message is older than the edit window.
+    #[error("the message can no longer be edited")]
+    EditWindowClosed,
     /// The database failed.
     #[error("store failure: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -116,6 +125,47 @@ pub(crate) fn like_prefix(prefix: &str) -> String {
         .collect();
     pattern.push('%');
     pattern
+}
+
+/// What an edit or delete does to a stored message, decided by [`plan_change`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Nothing to do (the same text again, or deleting a tombstone): no new `rev`.
+    Unchanged,
+    /// Take the room's next `rev` and store the change.
+    Apply,
+}
+
+/// The rules of an edit or delete that need the stored message, the same for every backend:
+/// only its author changes it; a tombstone is not edited (deleting it again changes nothing);
+/// an edit must come within the edit window, counted from `sent_at_millis` to `now_millis`;
+/// the same text again changes nothing. The caller has checked membership already.
+///
+/// # Errors
+/// [`StoreError::NotAuthor`], [`StoreError::Deleted`], [`StoreError::EditWindowClosed`].
+pub(crate) fn plan_change(
+    message: &Message,
+    change: &MessageChange,
+    sent_at_millis: i64,
+    now_millis: i64,
+) -> Result<Plan, StoreError> {
+    if message.sender.id != change.actor {
+        return Err(StoreError::NotAuthor);
+    }
+    match &change.change {
+        Change::Delete if message.is_deleted() => Ok(Plan::Unchanged),
+        Change::Delete => Ok(Plan::Apply),
+        Change::Edit(_) if message.is_deleted() => Err(StoreError::Deleted),
+        Change::Edit(_)
+            if change
+                .edit_window_millis
+                .is_some_and(|window| now_millis.saturating_sub(sent_at_millis) > window) =>
+        {
+            Err(StoreError::EditWindowClosed)
+        }
+        Change::Edit(text) if *text == message.text => Ok(Plan::Unchanged),
+        Change::Edit(_) => Ok(Plan::Apply),
+    }
 }
 
 /// A user row with its password hash, for logging in.
@@ -198,6 +248,45 @@ pub struct Inserted {
     pub created: bool,
     /// Every member with its unread count after this message (the sender's is 0).
     pub recipients: Vec<(UserId, u64)>,
+}
+
+/// What to do to a stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Replace its text (already validated).
+    Edit(String),
+    /// Make it a tombstone: empty text, `deleted_at` set.
+    Delete,
+}
+
+/// An edit or delete to apply, with who asks. The store checks the rules that need the stored
+/// row, inside the transaction that applies it (membership, existence, authorship, the edit
+/// window, a deleted message).
+#[derive(Debug, Clone)]
+pub struct MessageChange {
+    /// The room.
+    pub room_id: RoomId,
+    /// The message's `seq` in the room.
+    pub seq: Seq,
+    /// Who asks: must be a member and the message's sender.
+    pub actor: UserId,
+    /// What to do.
+    pub change: Change,
+    /// How long after `sentAt` an edit is still allowed, in milliseconds; `None`: always.
+    /// Deletes have no window.
+    pub edit_window_millis: Option<i64>,
+}
+
+/// What applying a [`MessageChange`] did.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    /// The message as it is now.
+    pub message: Message,
+    /// `false` when nothing changed (the same text again, or deleting a tombstone): no new
+    /// `rev`, nothing to deliver.
+    pub changed: bool,
+    /// The room's members, who hear of the change.
+    pub recipients: Vec<UserId>,
 }
 
 /// Durable chat state. Methods are in CRUD order: users, sessions, rooms, members, messages.
@@ -317,6 +406,26 @@ pub trait Store: Send + Sync + 'static {
             .pop()
             .unwrap_or_else(|| Err(StoreError::Backend("the store answered no result".into())))
     }
+
+    /// Applies an edit or delete in one transaction, under the room's write lock: checks the
+    /// rules against the stored row, takes the room's next `rev`, and stamps it on the message
+    /// with the new state. Returns after the commit.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] without such a room or message, [`StoreError::NotMember`],
+    /// [`StoreError::NotAuthor`], [`StoreError::Deleted`] (an edit of a tombstone),
+    /// [`StoreError::EditWindowClosed`].
+    async fn change_message(&self, change: MessageChange) -> Result<Changed, StoreError>;
+
+    /// Up to `limit` messages of `room` with `rev > after_rev` (and `seq <= upto`, when
+    /// given), ascending by `rev`: the changes a client that was away has not seen.
+    async fn changes(
+        &self,
+        room: RoomId,
+        after_rev: u64,
+        upto: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
 
     /// A page of history, ascending by `seq`; the newest page when no bound is given.
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError>;

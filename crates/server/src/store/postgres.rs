@@ -34,7 +34,8 @@
 
 use super::{
     direct_key, kind_from_column, like_prefix, seq_from_column, seq_to_column, unread_from_column,
-    Credentials, Inserted, NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError,
+    Change, Changed, Credentials, Inserted, MessageChange, NewMessage, Page, RoomCursor, RoomsPage,
+    Store, StoreError,
 };
 use crate::model::{rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId};
 use async_trait::async_trait;
@@ -91,7 +92,7 @@ macro_rules! message_columns {
     () => {
         "m.id, m.room_id, m.seq, m.body, m.sent_at, m.client_msg_id, \
          u.id AS sender_id, u.username AS sender_username, \
-         u.display_name AS sender_display_name"
+         u.display_name AS sender_display_name, m.edited_at, m.deleted_at, m.rev"
     };
 }
 
@@ -164,6 +165,9 @@ struct MessageRow {
     sender_id: i64,
     sender_username: String,
     sender_display_name: String,
+    edited_at: Option<i64>,
+    deleted_at: Option<i64>,
+    rev: i64,
 }
 
 impl TryFrom<MessageRow> for Message {
@@ -182,6 +186,9 @@ impl TryFrom<MessageRow> for Message {
             text: row.body,
             sent_at: rfc3339_millis(row.sent_at),
             client_msg_id: row.client_msg_id,
+            edited_at: row.edited_at.map(rfc3339_millis),
+            deleted_at: row.deleted_at.map(rfc3339_millis),
+            rev: rev_from_column(row.rev)?,
         })
     }
 }
@@ -195,6 +202,13 @@ struct RoomRow {
     last_activity: i64,
     last_read_seq: Option<i64>,
     unread: Option<i64>,
+    last_rev: i64,
+}
+
+/// A `rev` read from a column; a negative one is a damaged row.
+fn rev_from_column(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value)
+        .map_err(|_| StoreError::Backend(format!("damaged row: negative rev {value}").into()))
 }
 
 /// Whether the statement broke a UNIQUE or PRIMARY KEY constraint.
@@ -270,6 +284,7 @@ impl PostgresStore {
                     last_message: last_message_of.remove(&row.id),
                     unread: unread_from_column(row.unread.unwrap_or(0)),
                     last_read_seq: seq_from_column(row.last_read_seq.unwrap_or(0))?,
+                    last_rev: rev_from_column(row.last_rev)?,
                 })
             })
             .collect()
@@ -524,7 +539,7 @@ impl Store for PostgresStore {
 
     async fn room(&self, room: RoomId, viewer: UserId) -> Result<Option<Room>, StoreError> {
         let row = sqlx::query_as::<_, RoomRow>(
-            "SELECT r.id, r.kind, r.name, r.last_activity, mb.last_read_seq, mb.unread \
+            "SELECT r.id, r.kind, r.name, r.last_activity, mb.last_read_seq, mb.unread, r.last_rev \
              FROM rooms r LEFT JOIN members mb ON mb.room_id = r.id AND mb.user_id = $2 \
              WHERE r.id = $1",
         )
@@ -546,7 +561,7 @@ impl Store for PostgresStore {
     ) -> Result<RoomsPage, StoreError> {
         // One row more than asked tells whether there is a next page.
         let mut rows = sqlx::query_as::<_, RoomRow>(
-            "SELECT r.id, r.kind, r.name, r.last_activity, mb.last_read_seq, mb.unread \
+            "SELECT r.id, r.kind, r.name, r.last_activity, mb.last_read_seq, mb.unread, r.last_rev \
              FROM rooms r JOIN members mb ON mb.room_id = r.id \
              WHERE mb.user_id = $1 \
                AND ($2::BIGINT IS NULL OR r.last_activity < $2 \
@@ -649,6 +664,39 @@ impl Store for PostgresStore {
                     format!("the database did not answer within {BATCH_DEADLINE:?}").into(),
                 ))
             })
+    }
+
+    async fn change_message(&self, change: MessageChange) -> Result<Changed, StoreError> {
+        tokio::time::timeout(BATCH_DEADLINE, self.apply_change(change))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Backend(
+                    format!("the database did not answer within {BATCH_DEADLINE:?}").into(),
+                ))
+            })
+    }
+
+    async fn changes(
+        &self,
+        room: RoomId,
+        after_rev: u64,
+        upto: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query_as::<_, MessageRow>(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m JOIN users u ON u.id = m.sender_id \
+             WHERE m.room_id = $1 AND m.rev > $2 AND ($3::BIGINT IS NULL OR m.seq <= $3) \
+             ORDER BY m.rev ASC LIMIT $4"
+        ))
+        .bind(room.0)
+        .bind(i64::try_from(after_rev).unwrap_or(i64::MAX))
+        .bind(upto.map(seq_to_column))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Message::try_from).collect()
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
@@ -938,6 +986,9 @@ impl PostgresStore {
                             text: new.text,
                             sent_at: rfc3339_millis(sent_at),
                             client_msg_id: new.client_msg_id,
+                            edited_at: None,
+                            deleted_at: None,
+                            rev: 0,
                         },
                         created: true,
                         recipients: recipients
@@ -950,6 +1001,101 @@ impl PostgresStore {
             results.push(result);
         }
         Ok(results)
+    }
+}
+
+impl PostgresStore {
+    /// One edit or delete in one transaction under the room row's lock (`FOR UPDATE`, the
+    /// same lock a batch of messages takes), so the room's `rev`s have no gaps whichever node
+    /// writes (see [`Store::change_message`]).
+    async fn apply_change(&self, change: MessageChange) -> Result<Changed, StoreError> {
+        let room = change.room_id.0;
+        let seq = seq_to_column(change.seq);
+        let mut tx = self.pool.begin().await?;
+        let locked: Option<i64> =
+            sqlx::query_scalar("SELECT last_rev FROM rooms WHERE id = $1 FOR UPDATE")
+                .bind(room)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if locked.is_none() {
+            return Err(StoreError::NotFound(format!("no room {}", change.room_id)));
+        }
+        let recipients: Vec<i64> =
+            sqlx::query_scalar("SELECT user_id FROM members WHERE room_id = $1")
+                .bind(room)
+                .fetch_all(&mut *tx)
+                .await?;
+        let recipients: Vec<UserId> = recipients.into_iter().map(UserId).collect();
+        if !recipients.contains(&change.actor) {
+            return Err(StoreError::NotMember);
+        }
+        let select = concat!(
+            "SELECT ",
+            message_columns!(),
+            ", ",
+            db_now_millis!(),
+            " AS now FROM messages m JOIN users u ON u.id = m.sender_id \
+             WHERE m.room_id = $1 AND m.seq = $2"
+        );
+        let row = sqlx::query(select)
+            .bind(room)
+            .bind(seq)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "no message {} in room {}",
+                    change.seq, change.room_id
+                ))
+            })?;
+        let now: i64 = row.try_get("now")?;
+        let sent_at: i64 = row.try_get("sent_at")?;
+        let message = Message::try_from(<MessageRow as sqlx::FromRow<_>>::from_row(&row)?)?;
+        if super::plan_change(&message, &change, sent_at, now)? == super::Plan::Unchanged {
+            return Ok(Changed {
+                message,
+                changed: false,
+                recipients,
+            });
+        }
+        let rev: i64 = sqlx::query_scalar(
+            "UPDATE rooms SET last_rev = last_rev + 1 WHERE id = $1 RETURNING last_rev",
+        )
+        .bind(room)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (text, edited_at, deleted_at) = match &change.change {
+            Change::Edit(text) => (text.as_str(), Some(now), None),
+            Change::Delete => ("", None, Some(now)),
+        };
+        sqlx::query(
+            "UPDATE messages SET body = $3, rev = $4, \
+               edited_at = COALESCE($5, edited_at), deleted_at = COALESCE($6, deleted_at) \
+             WHERE room_id = $1 AND seq = $2",
+        )
+        .bind(room)
+        .bind(seq)
+        .bind(text)
+        .bind(rev)
+        .bind(edited_at)
+        .bind(deleted_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut message = message;
+        message.text = text.to_string();
+        message.rev = rev_from_column(rev)?;
+        if let Some(at) = edited_at {
+            message.edited_at = Some(rfc3339_millis(at));
+        }
+        if let Some(at) = deleted_at {
+            message.deleted_at = Some(rfc3339_millis(at));
+        }
+        Ok(Changed {
+            message,
+            changed: true,
+            recipients,
+        })
     }
 }
 

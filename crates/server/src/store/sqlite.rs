@@ -19,8 +19,8 @@
 //! This module owns SQL and nothing else: it never reaches sessions, STOMP or the broker.
 
 use super::{
-    direct_key, like_prefix, seq_to_column, Credentials, Inserted, NewMessage, Page, RoomCursor,
-    RoomsPage, Store, StoreError,
+    direct_key, like_prefix, seq_to_column, Change, Changed, Credentials, Inserted, MessageChange,
+    NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError,
 };
 use crate::model::{
     now_millis, rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId,
@@ -115,7 +115,7 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 macro_rules! message_columns {
     () => {
         "m.id, m.room_id, m.seq, m.body, m.sent_at, m.client_msg_id, \
-         u.id, u.username, u.display_name"
+         u.id, u.username, u.display_name, m.edited_at, m.deleted_at, m.rev"
     };
 }
 
@@ -145,7 +145,15 @@ fn message_from(row: &Row<'_>) -> rusqlite::Result<Message> {
         sent_at: rfc3339_millis(row.get(4)?),
         client_msg_id: row.get(5)?,
         sender: user_at(row, 6)?,
+        edited_at: row.get::<_, Option<i64>>(9)?.map(rfc3339_millis),
+        deleted_at: row.get::<_, Option<i64>>(10)?.map(rfc3339_millis),
+        rev: rev_from(row.get(11)?)?,
     })
+}
+
+/// A `rev` read from a row; like a `seq`, a negative one is a damaged row.
+fn rev_from(value: i64) -> rusqlite::Result<u64> {
+    u64::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, value))
 }
 
 /// A `seq` read from a row. SQL integers are signed; a negative `seq` is a damaged row.
@@ -177,9 +185,9 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
 }
 
 fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Result<Option<Room>> {
-    let Some((kind, mut name, last_read, unread)) = conn
+    let Some((kind, mut name, last_read, unread, last_rev)) = conn
         .prepare_cached(
-            "SELECT r.kind, r.name, mb.last_read_seq, mb.unread \
+            "SELECT r.kind, r.name, mb.last_read_seq, mb.unread, r.last_rev \
              FROM rooms r LEFT JOIN members mb ON mb.room_id = r.id AND mb.user_id = ?1 \
              WHERE r.id = ?2",
         )?
@@ -189,6 +197,7 @@ fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Resul
                 row.get::<_, String>(1)?,
                 row.get::<_, Option<i64>>(2)?,
                 row.get::<_, Option<i64>>(3)?,
+                rev_from(row.get(4)?)?,
             ))
         })
         .optional()?
@@ -230,6 +239,7 @@ fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Resul
         last_message,
         unread: unread.unwrap_or(0).max(0) as u64,
         last_read_seq: seq_from(last_read.unwrap_or(0))?,
+        last_rev,
     }))
 }
 
@@ -307,10 +317,91 @@ fn insert_message(
             text: new.text.clone(),
             sent_at: rfc3339_millis(now),
             client_msg_id: new.client_msg_id.clone(),
+            edited_at: None,
+            deleted_at: None,
+            rev: 0,
         },
         created: true,
         recipients,
     }))
+}
+
+/// Reads message `seq` of `room` inside a transaction.
+fn message_at(tx: &Transaction<'_>, room: i64, seq: i64) -> rusqlite::Result<Option<Message>> {
+    tx.prepare_cached(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m JOIN users u ON u.id = m.sender_id \
+         WHERE m.room_id = ?1 AND m.seq = ?2"
+    ))?
+    .query_row(params![room, seq], message_from)
+    .optional()
+}
+
+/// Applies one edit or delete inside the writer's transaction (see [`Store::change_message`]).
+fn change_message(tx: &Transaction<'_>, change: &MessageChange) -> Result<Changed, StoreError> {
+    let room = change.room_id.0;
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM rooms WHERE id = ?1")?
+        .exists(params![room])?;
+    if !exists {
+        return Err(StoreError::NotFound(format!("no room {}", change.room_id)));
+    }
+    let recipients: Vec<UserId> = tx
+        .prepare_cached("SELECT user_id FROM members WHERE room_id = ?1")?
+        .query_map(params![room], |row| Ok(UserId(row.get(0)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !recipients.contains(&change.actor) {
+        return Err(StoreError::NotMember);
+    }
+    let seq = seq_to_column(change.seq);
+    let message = message_at(tx, room, seq)?.ok_or_else(|| {
+        StoreError::NotFound(format!(
+            "no message {} in room {}",
+            change.seq, change.room_id
+        ))
+    })?;
+    let now = now_millis();
+    let sent_at = tx
+        .prepare_cached("SELECT sent_at FROM messages WHERE room_id = ?1 AND seq = ?2")?
+        .query_row(params![room, seq], |row| row.get::<_, i64>(0))?;
+    let unchanged = match super::plan_change(&message, change, sent_at, now)? {
+        super::Plan::Unchanged => true,
+        super::Plan::Apply => false,
+    };
+    if unchanged {
+        return Ok(Changed {
+            message,
+            changed: false,
+            recipients,
+        });
+    }
+    let rev: i64 = tx
+        .prepare_cached(
+            "UPDATE rooms SET last_rev = last_rev + 1 WHERE id = ?1 RETURNING last_rev",
+        )?
+        .query_row(params![room], |row| row.get(0))?;
+    match &change.change {
+        Change::Edit(text) => tx
+            .prepare_cached(
+                "UPDATE messages SET body = ?3, edited_at = ?4, rev = ?5 \
+                 WHERE room_id = ?1 AND seq = ?2",
+            )?
+            .execute(params![room, seq, text, now, rev])?,
+        Change::Delete => tx
+            .prepare_cached(
+                "UPDATE messages SET body = '', deleted_at = ?3, rev = ?4 \
+                 WHERE room_id = ?1 AND seq = ?2",
+            )?
+            .execute(params![room, seq, now, rev])?,
+    };
+    let message = message_at(tx, room, seq)?
+        .ok_or_else(|| StoreError::Backend("a changed message was not found again".into()))?;
+    Ok(Changed {
+        message,
+        changed: true,
+        recipients,
+    })
 }
 
 /// Adds `user` to `room` unless it is a member already; `true` when added.
@@ -727,6 +818,39 @@ impl Store for SqliteStore {
                     results.push(insert_message(tx, new)?);
                 }
                 Ok(results)
+            })
+            .await
+    }
+
+    async fn change_message(&self, change: MessageChange) -> Result<Changed, StoreError> {
+        self.writer
+            .write(move |tx| change_message(tx, &change))
+            .await
+    }
+
+    async fn changes(
+        &self,
+        room: RoomId,
+        after_rev: u64,
+        upto: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let after = i64::try_from(after_rev).unwrap_or(i64::MAX);
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        message_columns!(),
+                        " FROM messages m JOIN users u ON u.id = m.sender_id \
+                         WHERE m.room_id = ?1 AND m.rev > ?2 AND (?3 IS NULL OR m.seq <= ?3) \
+                         ORDER BY m.rev ASC LIMIT ?4"
+                    ))?
+                    .query_map(
+                        params![room.0, after, upto.map(seq_to_column), i64::from(limit)],
+                        message_from,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await
     }

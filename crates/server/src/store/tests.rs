@@ -100,6 +100,8 @@ on_every_backend!(
     a_direct_room_opened_from_two_nodes_at_once_is_one_room,
     the_data_outlives_the_store,
     a_closed_store_refuses_reads_and_writes,
+    edits_and_deletes_follow_the_rules_and_take_the_rooms_next_rev,
+    two_nodes_changing_one_room_give_revs_without_gaps,
 );
 
 fn new_message(room: RoomId, sender: &User, text: &str, client_msg_id: Option<&str>) -> NewMessage {
@@ -857,4 +859,167 @@ async fn a_closed_store_refuses_reads_and_writes(backend: &Backend) {
     store.close().await;
     assert!(store.ping().await.is_err());
     assert!(store.upsert_user("late", None).await.is_err());
+}
+
+fn change(room: RoomId, seq: u64, actor: &User, change: Change) -> MessageChange {
+    MessageChange {
+        room_id: room,
+        seq: Seq(seq),
+        actor: actor.id,
+        change,
+        edit_window_millis: None,
+    }
+}
+
+fn edit(room: RoomId, seq: u64, actor: &User, text: &str) -> MessageChange {
+    change(room, seq, actor, Change::Edit(text.to_string()))
+}
+
+async fn edits_and_deletes_follow_the_rules_and_take_the_rooms_next_rev(backend: &Backend) {
+    let store = backend.store.as_ref();
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let c = store.upsert_user("c", None).await.expect("c");
+    let room = store.create_group("g", a.id, &[b.id]).await.expect("room");
+    fill(store, room, &a, 3).await;
+    store
+        .insert_message(new_message(room, &b, "from b", None))
+        .await
+        .expect("b's message");
+
+    let edited = store
+        .change_message(edit(room, 1, &a, "fixed"))
+        .await
+        .expect("edit");
+    assert!(edited.changed);
+    assert_eq!(edited.message.text, "fixed");
+    assert_eq!(edited.message.rev, 1);
+    assert!(edited.message.edited_at.is_some());
+    assert!(edited.message.deleted_at.is_none());
+    assert_eq!(sorted(edited.recipients), sorted(vec![a.id, b.id]));
+
+    let again = store
+        .change_message(edit(room, 1, &a, "fixed"))
+        .await
+        .expect("the same text");
+    assert!(!again.changed, "the same text is no change");
+    assert_eq!(again.message.rev, 1);
+
+    let deleted = store
+        .change_message(change(room, 2, &a, Change::Delete))
+        .await
+        .expect("delete");
+    assert!(deleted.changed);
+    assert_eq!(deleted.message.rev, 2);
+    assert_eq!(deleted.message.text, "");
+    assert_eq!(deleted.message.seq, Seq(2));
+    assert_eq!(deleted.message.sender, a);
+    assert!(deleted.message.deleted_at.is_some());
+    let twice = store
+        .change_message(change(room, 2, &a, Change::Delete))
+        .await
+        .expect("delete again");
+    assert!(!twice.changed);
+    assert_eq!(twice.message.rev, 2, "no new rev");
+
+    let refusals = [
+        (edit(room, 2, &a, "back"), "deleted"),
+        (edit(room, 4, &a, "not mine"), "not author"),
+        (change(room, 4, &a, Change::Delete), "not author"),
+        (edit(room, 9, &a, "beyond"), "not found"),
+        (edit(room, 1, &c, "outsider"), "not a member"),
+        (edit(RoomId(9_999), 1, &a, "no room"), "no room"),
+    ];
+    for (request, what) in refusals {
+        let refused = store.change_message(request).await;
+        let expected = match what {
+            "deleted" => matches!(refused, Err(StoreError::Deleted)),
+            "not author" => matches!(refused, Err(StoreError::NotAuthor)),
+            "not a member" => matches!(refused, Err(StoreError::NotMember)),
+            _ => matches!(refused, Err(StoreError::NotFound(_))),
+        };
+        assert!(expected, "{what}: {refused:?}");
+    }
+    let mut closed = edit(room, 3, &a, "late");
+    closed.edit_window_millis = Some(0);
+    // Wait for the clock to pass the message's time, so the window of 0 ms is behind it.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(matches!(
+        store.change_message(closed).await,
+        Err(StoreError::EditWindowClosed)
+    ));
+    let mut open = edit(room, 3, &a, "in time");
+    open.edit_window_millis = Some(3_600_000);
+    assert_eq!(
+        store
+            .change_message(open)
+            .await
+            .expect("in time")
+            .message
+            .rev,
+        3
+    );
+
+    let history = history(store, room).await;
+    assert_eq!(
+        seqs(&history),
+        vec![1, 2, 3, 4],
+        "a tombstone keeps its seq"
+    );
+    assert_eq!(history[1].text, "");
+    assert_eq!(history[0].text, "fixed");
+    let view = store.room(room, b.id).await.expect("room").expect("exists");
+    assert_eq!(view.last_rev, 3);
+    let since_one = store.changes(room, 1, None, 10).await.expect("changes");
+    assert_eq!(
+        since_one
+            .iter()
+            .map(|m| (m.seq.0, m.rev))
+            .collect::<Vec<_>>(),
+        vec![(2, 2), (3, 3)]
+    );
+    let up_to_two = store
+        .changes(room, 0, Some(Seq(2)), 10)
+        .await
+        .expect("changes");
+    assert_eq!(
+        up_to_two.iter().map(|m| m.rev).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let one = store.changes(room, 0, None, 1).await.expect("a page");
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].rev, 1);
+}
+
+async fn two_nodes_changing_one_room_give_revs_without_gaps(backend: &Backend) {
+    let one = backend.store.clone();
+    let two = backend.another_node().await;
+    let a = one.upsert_user("a", None).await.expect("a");
+    let room = one.create_group("g", a.id, &[]).await.expect("room");
+    fill(one.as_ref(), room, &a, 20).await;
+    let mut writers = Vec::new();
+    for (node, store) in [one.clone(), two.clone()].into_iter().enumerate() {
+        let a = a.clone();
+        writers.push(tokio::spawn(async move {
+            let mut revs = Vec::new();
+            for seq in 1..=20 {
+                let changed = store
+                    .change_message(edit(room, seq, &a, &format!("node {node} edit {seq}")))
+                    .await
+                    .expect("edit");
+                revs.push(changed.message.rev);
+            }
+            revs
+        }));
+    }
+    let mut revs = Vec::new();
+    for writer in writers {
+        revs.extend(writer.await.expect("writer"));
+    }
+    assert_eq!(sorted(revs), (1..=40).collect::<Vec<u64>>());
+    let view = two.room(room, a.id).await.expect("room").expect("exists");
+    assert_eq!(view.last_rev, 40);
+    if !Arc::ptr_eq(&one, &two) {
+        two.close().await;
+    }
 }

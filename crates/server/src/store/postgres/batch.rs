@@ -236,6 +236,9 @@ mod tests {
             text: "first".into(),
             sent_at: "2026-01-01T00:00:00.000Z".into(),
             client_msg_id: Some("k1".into()),
+            edited_at: None,
+            deleted_at: None,
+            rev: 0,
         };
         let locked = Locked {
             last_seqs: HashMap::from([(10, 2)]),
