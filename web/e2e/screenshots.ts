@@ -109,19 +109,30 @@ for (const [kind, viewport] of [
 
 test('screenshot (desktop, edited and deleted messages)', async ({ browser, server }) => {
   mkdirSync(out, { recursive: true });
-  const people = await seed(server);
-  const room = people.withDaniel.id;
-  const messages = await call<Array<{ seq: number; text: string }>>(server, 'GET', `/api/rooms/${room}/messages`, undefined, people.minji.token);
-  const seqOf = (text: string) => messages.find((m) => m.text === text)?.seq ?? 0;
-  await call(server, 'PATCH', `/api/rooms/${room}/messages/${seqOf('Yes! 12:30 at the usual place?')}`, { text: 'Yes! 12:45 at the usual place?' }, people.minji.token);
-  await call(server, 'DELETE', `/api/rooms/${room}/messages/${seqOf('서울 마포구 연남동 — the one with the blue sign')}`, undefined, people.daniel.token);
+  // Its own small seed, in plain text: the shot is about the marks, not about fonts.
+  const minji = await account(server, 'minji', 'Minji Park');
+  const daniel = await account(server, 'daniel', 'Daniel Cho');
+  const room = (await call<{ id: number }>(server, 'POST', '/api/rooms/direct', { username: daniel.username }, minji.token)).id;
+  const lines: Array<[Account, string]> = [
+    [daniel, 'Are we still on for lunch tomorrow?'],
+    [minji, 'Yes! 12:30 at the usual place?'],
+    [daniel, 'Perfect. I found a new ramen spot nearby.'],
+    [daniel, 'Sent you the wrong address, sorry'],
+    [minji, 'Let us try it then'],
+    [minji, 'See you there.'],
+  ];
+  for (const [who, text] of lines) await say(server, who, room, text);
+  const seqOf = (text: string) => lines.findIndex(([, t]) => t === text) + 1;
+  await call(server, 'PATCH', `/api/rooms/${room}/messages/${seqOf('Yes! 12:30 at the usual place?')}`, { text: 'Yes! 12:45 at the usual place?' }, minji.token);
+  await call(server, 'DELETE', `/api/rooms/${room}/messages/${seqOf('Sent you the wrong address, sorry')}`, undefined, daniel.token);
+  await call(server, 'PATCH', `/api/rooms/${room}/messages/${seqOf('Let us try it then')}`, { text: 'Let’s try it then!' }, minji.token);
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
   const page = await context.newPage();
   await page.goto('/');
-  await logIn(page, people.minji);
+  await logIn(page, minji);
   await page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: /^Daniel Cho/ }).click();
   const log = page.getByRole('log', { name: 'Daniel Cho' });
-  await expect(log.getByText('(edited)')).toBeVisible();
+  await expect(log.getByText('(edited)')).toHaveCount(2);
   await expect(log.getByText('Message deleted')).toBeVisible();
   // The menu of Minji's last message, open.
   await log.getByRole('button', { name: 'Message actions' }).last().click();

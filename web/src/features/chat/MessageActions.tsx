@@ -1,6 +1,7 @@
 //! The actions on one of the user's own messages: a `Message actions` button opening a small
 //! menu (`Edit`, `Delete`), reachable and usable by keyboard (arrows move, Escape closes and
-//! gives focus back to the button), and the confirmation `Dialog` a delete asks for.
+//! gives focus back to the button), and the confirmation `Dialog` a delete asks for. The menu
+//! opens upwards when the log has no room for it below the button.
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
 import { Dialog } from '../../ui/Dialog';
 import { MoreIcon } from '../../ui/icons';
@@ -11,9 +12,13 @@ export interface MessageActionsProps {
   onDelete(): void;
 }
 
+/** Room the menu needs below its button (two items and padding), in px. */
+const MENU_HEIGHT = 96;
+
 /** The button and its menu. */
 export function MessageActions({ onEdit, onDelete }: MessageActionsProps) {
   const [open, setOpen] = useState(false);
+  const [upwards, setUpwards] = useState(false);
   const menuId = useId();
   const button = useRef<HTMLButtonElement>(null);
   const menu = useRef<HTMLDivElement>(null);
@@ -65,12 +70,17 @@ export function MessageActions({ onEdit, onDelete }: MessageActionsProps) {
         aria-haspopup="menu"
         aria-expanded={open}
         aria-controls={open ? menuId : undefined}
-        onClick={() => setOpen((o) => !o)}
+        onClick={() => {
+          const el = button.current;
+          const scroller = el?.closest('.log');
+          if (el && scroller) setUpwards(el.getBoundingClientRect().bottom + MENU_HEIGHT > scroller.getBoundingClientRect().bottom);
+          setOpen((o) => !o);
+        }}
       >
         <MoreIcon />
       </button>
       {open && (
-        <div ref={menu} id={menuId} role="menu" aria-label="Message actions" className="actions-menu" onKeyDown={onMenuKey}>
+        <div ref={menu} id={menuId} role="menu" aria-label="Message actions" className={upwards ? 'actions-menu upwards' : 'actions-menu'} onKeyDown={onMenuKey}>
           <button type="button" role="menuitem" onClick={choose(onEdit)}>
             Edit
           </button>
