@@ -112,3 +112,29 @@ export function messagesWithText(person: Person, room: string, text: string) {
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/** The row (`.message`) in the open log whose bubble reads `text`. */
+export function messageRow(person: Person, room: string, text: string) {
+  return person.page.getByRole('log', { name: room }).locator('.message').filter({ has: person.page.locator('.bubble').getByText(text, { exact: true }) });
+}
+
+/** Edits one of the person's own messages through its `Message actions` menu (Enter saves). */
+export async function editMessage(person: Person, room: string, text: string, newText: string): Promise<void> {
+  await messageRow(person, room, text).getByRole('button', { name: 'Message actions' }).click();
+  await person.page.getByRole('menu', { name: 'Message actions' }).getByRole('menuitem', { name: 'Edit' }).click();
+  // The line is now the editor (its bubble is gone), the only one in the log.
+  const box = person.page.getByRole('log', { name: room }).getByRole('textbox', { name: 'Edit message' });
+  await expect(box).toHaveValue(text);
+  await box.fill(newText);
+  await box.press('Enter');
+  await expect(box).toBeHidden();
+}
+
+/** Deletes one of the person's own messages through its menu and the confirmation dialog. */
+export async function deleteMessage(person: Person, room: string, text: string): Promise<void> {
+  await messageRow(person, room, text).getByRole('button', { name: 'Message actions' }).click();
+  await person.page.getByRole('menu', { name: 'Message actions' }).getByRole('menuitem', { name: 'Delete' }).click();
+  const dialog = person.page.getByRole('dialog', { name: 'Delete message?' });
+  await dialog.getByRole('button', { name: 'Delete' }).click();
+  await expect(dialog).toBeHidden();
+}

@@ -1,5 +1,6 @@
 //! Renders the screenshots in docs/screenshots (desktop 1280x800 and phone 390x844) from a
-//! real server seeded over HTTP: login, room list + chat, a toast. Run: `npm run screenshots`.
+//! real server seeded over HTTP: login, room list + chat, a toast, an edited and a deleted
+//! message. Run: `npm run screenshots` (`-- -g edit` for the last one only).
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,3 +106,37 @@ for (const [kind, viewport] of [
     await context.close();
   });
 }
+
+test('screenshot (desktop, edited and deleted messages)', async ({ browser, server }) => {
+  mkdirSync(out, { recursive: true });
+  // Its own small seed, in plain text: the shot is about the marks, not about fonts.
+  const minji = await account(server, 'minji', 'Minji Park');
+  const daniel = await account(server, 'daniel', 'Daniel Cho');
+  const room = (await call<{ id: number }>(server, 'POST', '/api/rooms/direct', { username: daniel.username }, minji.token)).id;
+  const lines: Array<[Account, string]> = [
+    [daniel, 'Are we still on for lunch tomorrow?'],
+    [minji, 'Yes! 12:30 at the usual place?'],
+    [daniel, 'Perfect. I found a new ramen spot nearby.'],
+    [daniel, 'Sent you the wrong address, sorry'],
+    [minji, 'Let us try it then'],
+    [minji, 'See you there.'],
+  ];
+  for (const [who, text] of lines) await say(server, who, room, text);
+  const seqOf = (text: string) => lines.findIndex(([, t]) => t === text) + 1;
+  await call(server, 'PATCH', `/api/rooms/${room}/messages/${seqOf('Yes! 12:30 at the usual place?')}`, { text: 'Yes! 12:45 at the usual place?' }, minji.token);
+  await call(server, 'DELETE', `/api/rooms/${room}/messages/${seqOf('Sent you the wrong address, sorry')}`, undefined, daniel.token);
+  await call(server, 'PATCH', `/api/rooms/${room}/messages/${seqOf('Let us try it then')}`, { text: 'Let’s try it then!' }, minji.token);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
+  const page = await context.newPage();
+  await page.goto('/');
+  await logIn(page, minji);
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: /^Daniel Cho/ }).click();
+  const log = page.getByRole('log', { name: 'Daniel Cho' });
+  await expect(log.getByText('(edited)')).toHaveCount(2);
+  await expect(log.getByText('Message deleted')).toBeVisible();
+  // The menu of Minji's last message, open.
+  await log.getByRole('button', { name: 'Message actions' }).last().click();
+  await expect(page.getByRole('menu', { name: 'Message actions' })).toBeVisible();
+  await page.screenshot({ path: `${out}/desktop-edit-delete.png` });
+  await context.close();
+});

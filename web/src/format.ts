@@ -38,3 +38,10 @@ export function shortWhen(iso: string, now: Date = new Date()): string {
   if (label === 'Yesterday') return label;
   return date.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
 }
+
+const FULL = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** A full date and time (`Dec 7, 2026, 14:05`), for a title that says exactly when. */
+export function fullWhen(iso: string): string {
+  return FULL.format(new Date(iso));
+}

@@ -3,10 +3,11 @@
 //! wording a person reads. The server's own `message` is for developers and logs; it is never
 //! shown as is, because its wording is terse and changes with the server. Codes the app does
 //! not know yet fall back to a sentence chosen by what the person was doing.
+import { MessageActionError } from '@sotong/react';
 import { ApiError } from './http';
 
 /** What the person was doing when the error came: the same code reads differently per action. */
-export type Action = 'login' | 'register' | 'openDirect' | 'createGroup' | 'openRoom' | 'send' | 'other';
+export type Action = 'login' | 'register' | 'openDirect' | 'createGroup' | 'openRoom' | 'send' | 'edit' | 'delete' | 'other';
 
 /** Details an action can add to its wording (the username that was not found, ...). */
 export interface ErrorDetails {
@@ -21,6 +22,8 @@ const FALLBACK: Record<Action, string> = {
   createGroup: 'Could not create the group. Please try again.',
   openRoom: 'Could not open this conversation. Please try again.',
   send: 'Could not send the message.',
+  edit: 'Could not edit the message. Please try again.',
+  delete: 'Could not delete the message. Please try again.',
   other: 'Something went wrong. Please try again.',
 };
 
@@ -56,6 +59,7 @@ export function describeCode(code: string, action: Action, status?: number, deta
     case 'registration_closed':
       return 'Sign-up is closed on this server. Ask its administrator for an account.';
     case 'rate_limited':
+      if (action === 'edit' || action === 'delete') return 'You are changing messages too fast. Wait a moment, then try again.';
       return action === 'send' ? 'You are sending too fast. Wait a moment, then retry.' : `Too many attempts. ${waitFor(retryAfterSeconds)}`;
     case 'conflict':
     case 'taken':
@@ -72,20 +76,29 @@ export function describeCode(code: string, action: Action, status?: number, deta
           return 'Check the group: a name has 1–100 characters, and members are usernames separated by commas.';
         case 'send':
           return 'This message cannot be sent.';
+        case 'edit':
+          return 'A message cannot be empty.';
         default:
           return 'That did not look right. Please check and try again.';
       }
     case 'too_large':
-      return action === 'createGroup' ? 'That group has too many members.' : action === 'send' ? 'This message is too long.' : 'That is too large.';
+      return action === 'createGroup' ? 'That group has too many members.' : action === 'send' || action === 'edit' ? 'This message is too long.' : 'That is too large.';
     case 'forbidden':
       if (action === 'register') return describeCode('registration_closed', action);
-      return action === 'openRoom' || action === 'send' ? 'You are not a member of this conversation.' : 'You are not allowed to do that.';
+      return action === 'openRoom' || action === 'send' || action === 'edit' || action === 'delete' ? 'You are not a member of this conversation.' : 'You are not allowed to do that.';
     case 'not_found':
       if (action === 'openDirect' || action === 'createGroup') {
         return names.length > 0 ? `No user named ${quoteNames(names)}.` : 'Some of these usernames do not exist. Check the spelling.';
       }
       if (action === 'openRoom') return 'This conversation does not exist.';
+      if (action === 'edit' || action === 'delete') return 'This message no longer exists.';
       return 'That no longer exists.';
+    case 'not_author':
+      return action === 'delete' ? 'You can only delete your own messages.' : 'You can only edit your own messages.';
+    case 'deleted':
+      return 'This message was deleted, so it can no longer be edited.';
+    case 'edit_window_closed':
+      return 'This message is too old to edit. You can still delete it.';
     case 'unavailable':
       return 'The server is having trouble right now. Please try again in a moment.';
     default:
@@ -98,12 +111,14 @@ export function describeCode(code: string, action: Action, status?: number, deta
 }
 
 /**
- * The wording for any error thrown by an action: an `ApiError` by its code (see
- * `describeCode`), a failed `fetch` as "cannot reach the server", anything else by the
+ * The wording for any error thrown by an action: an `ApiError` or a `MessageActionError` by
+ * its code (see `describeCode`), a failed `fetch` as "cannot reach the server", anything else by the
  * action's fallback.
  */
 export function describeError(error: unknown, action: Action, details: ErrorDetails = {}): string {
   if (error instanceof ApiError) return describeCode(error.code, action, error.status, details, error.retryAfterSeconds);
+  // An edit or delete the server refused over STOMP: the contract's code, no HTTP status.
+  if (error instanceof MessageActionError) return describeCode(error.code, action, undefined, details);
   // `fetch` rejects with a TypeError when the network fails.
   if (error instanceof TypeError) return OFFLINE;
   return FALLBACK[action];

@@ -1,7 +1,7 @@
 //! The HTTP half of the contract: a small `fetch` wrapper with the bearer token, and one
 //! typed function per endpoint. A `401` is reported through `onUnauthorized` (the app logs
 //! out) and thrown as an `ApiError` like any other error answer.
-import type { PageQuery, SotongApi } from '@sotong/react';
+import { changesQuery, type PageQuery, type SotongApi } from '@sotong/react';
 import type { Room, User } from './types';
 
 /**
@@ -118,5 +118,6 @@ export function createApi(options: ApiOptions = {}): Api {
     getRoom: (roomId) => call('GET', `/api/rooms/${String(roomId)}`),
     listMessages: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/messages${qs(q)}`),
     markRead: (roomId, seq) => call('POST', `/api/rooms/${String(roomId)}/read`, { seq }),
+    listChanges: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/changes${changesQuery(q)}`),
   };
 }

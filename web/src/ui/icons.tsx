@@ -24,6 +24,14 @@ export const GroupIcon = () => (
     <path d="M23 21v-2a4 4 0 0 0-3-3.9M16 3.1a4 4 0 0 1 0 7.8" />
   </svg>
 );
+/** Three dots in a row: "more actions". */
+export const MoreIcon = () => (
+  <svg {...base} width={18} height={18}>
+    <circle cx="5" cy="12" r="1.4" fill="currentColor" />
+    <circle cx="12" cy="12" r="1.4" fill="currentColor" />
+    <circle cx="19" cy="12" r="1.4" fill="currentColor" />
+  </svg>
+);
 /** A left chevron. */
 export const BackIcon = () => (
   <svg {...base}>

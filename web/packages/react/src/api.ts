@@ -11,12 +11,24 @@ export interface PageQuery {
   limit?: number;
 }
 
+/** Query of `GET /api/rooms/{id}/changes`: messages whose `rev` is above `after`. */
+export interface ChangesQuery {
+  after: number;
+  /** At most this many (the server's default 50, maximum 200). */
+  limit?: number;
+}
+
 /** The calls the sotong mode makes over HTTP; `createSotongApi` implements it, tests fake it. */
 export interface SotongApi {
   listRooms(): Promise<Room[]>;
   getRoom(roomId: number): Promise<Room>;
   listMessages(roomId: number, query: PageQuery): Promise<Message[]>;
   markRead(roomId: number, seq: number): Promise<void>;
+  /**
+   * Messages edited or deleted after `after` (their current state, tombstones included),
+   * ascending by `rev`: how a client catches up on changes it may have missed.
+   */
+  listChanges(roomId: number, query: ChangesQuery): Promise<Message[]>;
 }
 
 /**
@@ -32,6 +44,13 @@ export class SotongHttpError extends Error {
     super(message);
     this.name = 'SotongHttpError';
   }
+}
+
+/** The query string of `GET /api/rooms/{id}/changes` (also for apps with their own HTTP client). */
+export function changesQuery(q: ChangesQuery): string {
+  const params = new URLSearchParams({ after: String(q.after) });
+  if (q.limit !== undefined) params.set('limit', String(q.limit));
+  return `?${params.toString()}`;
 }
 
 /** The HTTP status of an error thrown by a `SotongApi`, if it has one. */
@@ -94,5 +113,6 @@ export function createSotongApi(options: SotongApiOptions): SotongApi {
     getRoom: (roomId) => call('GET', `/api/rooms/${String(roomId)}`),
     listMessages: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/messages${query(q)}`),
     markRead: (roomId, seq) => call('POST', `/api/rooms/${String(roomId)}/read`, { seq }),
+    listChanges: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/changes${changesQuery(q)}`),
   };
 }

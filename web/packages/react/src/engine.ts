@@ -9,6 +9,22 @@ import type { NotificationStore } from './notificationStore';
 import type { RoomStore } from './roomStore';
 import type { ErrorEvent, NotificationEvent, Room, User } from './types';
 
+/**
+ * The server refused an edit or delete (or the engine cannot do them): `code` is the
+ * contract's error code (`not_author`, `deleted`, `edit_window_closed`, `forbidden`,
+ * `not_found`, `invalid`, `too_large`, `rate_limited`, or `unsupported` in plain STOMP mode),
+ * for the app to word; `message` is the server's text, for logs.
+ */
+export class MessageActionError extends Error {
+  constructor(
+    readonly code: string,
+    message: string = code,
+  ) {
+    super(message);
+    this.name = 'MessageActionError';
+  }
+}
+
 /** One chat session over one STOMP connection. */
 export interface ChatClient {
   /** The signed-in user. */
@@ -33,6 +49,20 @@ export interface ChatClient {
   send(roomId: number, text: string): string;
   /** Sends a failed message again, with the same client id. */
   retry(roomId: number, clientMsgId: string): void;
+  /**
+   * Edits one of the user's messages: shown at once, confirmed by the server.
+   *
+   * # Errors
+   * Rejects with a `MessageActionError` (the edit is then undone on screen).
+   */
+  editMessage(roomId: number, seq: number, text: string): Promise<void>;
+  /**
+   * Deletes one of the user's messages (it stays as a tombstone): shown at once, confirmed by the server.
+   *
+   * # Errors
+   * Rejects with a `MessageActionError` (the message is then shown again).
+   */
+  deleteMessage(roomId: number, seq: number): Promise<void>;
   /** Loads older history, where the broker or the app can give it. */
   loadOlder(roomId: number): Promise<void>;
   /** Tells the room's other members that the user is typing (throttled). */

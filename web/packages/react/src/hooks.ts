@@ -55,6 +55,13 @@ export interface UseRoom extends RoomView {
   send(text: string): string;
   /** Sends a failed message again with the same client id, so it is stored once. */
   retry(clientMsgId: string): void;
+  /**
+   * Edits one of the user's messages (shown at once). Rejects with a `MessageActionError`
+   * whose `code` says why the server refused; the message then shows as before.
+   */
+  edit(seq: number, text: string): Promise<void>;
+  /** Deletes one of the user's messages (a tombstone stays). Rejects like `edit`. */
+  remove(seq: number): Promise<void>;
   loadOlder(): Promise<void>;
   /** Tells the room's other members that the user is typing (throttled). */
   notifyTyping(): void;
@@ -85,10 +92,12 @@ export function useRoom(roomId: number, options: UseRoomOptions = {}): UseRoom {
   const room = useRoomInfo(roomId);
   const send = useCallback((text: string) => client.send(roomId, text), [client, roomId]);
   const retry = useCallback((clientMsgId: string) => client.retry(roomId, clientMsgId), [client, roomId]);
+  const edit = useCallback((seq: number, text: string) => client.editMessage(roomId, seq, text), [client, roomId]);
+  const remove = useCallback((seq: number) => client.deleteMessage(roomId, seq), [client, roomId]);
   const loadOlder = useCallback(() => client.loadOlder(roomId), [client, roomId]);
   const notifyTyping = useCallback(() => client.notifyTyping(roomId), [client, roomId]);
   const markRead = useCallback(() => client.markRead(roomId), [client, roomId]);
-  return { ...view, room, send, retry, loadOlder, notifyTyping, markRead };
+  return { ...view, room, send, retry, edit, remove, loadOlder, notifyTyping, markRead };
 }
 
 /** The user's rooms, latest activity first. */

@@ -12,7 +12,16 @@
 //!   `stompClient.ts` (any STOMP broker) implement it.
 //! - `provider.tsx`, `hooks.ts`: the React face (`SotongProvider`, `StompProvider`, `useRoom`,
 //!   `useNotifications`, ...).
-export { createSotongApi, httpStatus, SotongHttpError, type PageQuery, type SotongApi, type SotongApiOptions } from './api';
+export {
+  changesQuery,
+  createSotongApi,
+  httpStatus,
+  SotongHttpError,
+  type ChangesQuery,
+  type PageQuery,
+  type SotongApi,
+  type SotongApiOptions,
+} from './api';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 export {
   AUTH_ERROR_CODES,
@@ -23,7 +32,7 @@ export {
   type ReliableSend,
   type TokenProvider,
 } from './connection';
-export type { ChatClient } from './engine';
+export { MessageActionError, type ChatClient } from './engine';
 export {
   useChatClient,
   useConnectionStatus,
@@ -49,7 +58,7 @@ export {
 } from './provider';
 export { SubscriptionRegistry, type FrameHandler, type IncomingFrame, type SubscribeOptions, type SubscriptionTransport } from './registry';
 export { RoomStore, type RoomActivity, type RoomProblem } from './roomStore';
-export { NOTIFICATIONS_DESTINATION, PAGE_SIZE, roomTopic, SotongChatClient, type SotongChatClientOptions } from './sotongClient';
+export { CHANGES_PAGE_SIZE, NOTIFICATIONS_DESTINATION, PAGE_SIZE, roomTopic, SotongChatClient, type SotongChatClientOptions } from './sotongClient';
 export {
   jsonCodec,
   StompChatClient,
@@ -60,4 +69,4 @@ export {
   type StompRoom,
   type StompRoomEvent,
 } from './stompClient';
-export type { ErrorEvent, Message, NotificationEvent, Room, RoomEvent, User } from './types';
+export type { ErrorEvent, Message, MessageChange, NotificationEvent, Room, RoomEvent, User } from './types';

@@ -9,6 +9,14 @@
 //! next SUBSCRIBE) is the top of the contiguous run starting at the lowest seq held, so a
 //! replay also fills any hole left by a drop.
 //!
+//! Edits and deletes: a message held is replaced by a copy with a higher `rev` (a `changed`
+//! event, a replay, a history page, a changes page), never by an older one, so copies may
+//! arrive in any order. A change to a message not held is kept aside and applied if that
+//! message arrives later (a history page answered before the change was made). `maxRev` is
+//! the highest rev seen per room: the `since-rev` of the next SUBSCRIBE. The author's own
+//! edit or delete is shown at once (an overlay over the stored message) and dropped again
+//! if the server refuses it.
+//!
 //! Listeners are notified once per microtask per room, whatever the number of changes, so a
 //! burst of a thousand frames in one tick renders once.
 import type { Message, User } from './types';
@@ -29,6 +37,19 @@ export interface ChatMessage {
   clientMsgId: string | null;
   state: DeliveryState;
   error?: string;
+  /** When the text was last edited (RFC 3339), null if never. */
+  editedAt: string | null;
+  /** The message was deleted: a tombstone, `text` is empty. */
+  deleted: boolean;
+}
+
+/** An edit or delete of the user's own, shown before the server confirms it. */
+interface PendingChange {
+  /** The reliable send carrying it. */
+  actionId: string;
+  text: string;
+  deleted: boolean;
+  at: string;
 }
 
 /** Everything the chat view of one room renders. */
@@ -54,6 +75,11 @@ interface PendingSend {
 /** How far a `since-seq` replay may reach back before the store drops its stale run instead. */
 export const MAX_REPLAY = 500;
 
+/** How many changes to messages not held a room keeps aside. */
+const MAX_UNHELD_CHANGES = 500;
+
+const revOf = (message: Message): number => message.rev ?? 0;
+
 class RoomBucket {
   constructor(readonly roomId: number) {}
   readonly bySeq = new Map<number, Message>();
@@ -62,6 +88,16 @@ class RoomBucket {
   readonly pending = new Map<string, PendingSend>();
   readonly typing = new Map<number, { user: User; timer: ReturnType<typeof setTimeout> }>();
   readonly listeners = new Set<() => void>();
+  /** Seqs whose held copy was made from an edit's or delete's RECEIPT; the event replaces it. */
+  readonly changeFromReceipt = new Set<number>();
+  /** The user's own edits and deletes in flight, by seq, latest last. */
+  readonly pendingChanges = new Map<number, PendingChange[]>();
+  /** Changes to messages not held, by seq (applied if the message arrives later). */
+  readonly unheldChanges = new Map<number, Message>();
+  /** Highest rev seen. */
+  maxRev = 0;
+  /** Every change up to this rev is known to be applied (where recovery after `resync` starts). */
+  syncedRev = 0;
   minSeq = Infinity;
   maxSeq = 0;
   knownLatest = 0;
@@ -79,6 +115,7 @@ class RoomBucket {
   clearMessages(): void {
     this.bySeq.clear();
     this.fromReceipt.clear();
+    this.changeFromReceipt.clear();
     this.minSeq = Infinity;
     this.maxSeq = 0;
     this.noOlder = false;
@@ -116,9 +153,17 @@ export class MessageStore {
   insert(roomId: number, messages: readonly Message[]): Message[] {
     const bucket = this.bucket(roomId);
     const fresh: Message[] = [];
-    for (const message of messages) {
-      const held = bucket.bySeq.has(message.seq);
-      if (held && !bucket.fromReceipt.has(message.seq)) continue;
+    for (const arrived of messages) {
+      bucket.maxRev = Math.max(bucket.maxRev, revOf(arrived));
+      const aside = bucket.unheldChanges.get(arrived.seq);
+      bucket.unheldChanges.delete(arrived.seq);
+      const message = aside && revOf(aside) > revOf(arrived) ? aside : arrived;
+      const heldMessage = bucket.bySeq.get(message.seq);
+      const held = heldMessage !== undefined;
+      if (held && !bucket.fromReceipt.has(message.seq)) {
+        if (this.isNewer(bucket, message, heldMessage)) this.replace(bucket, message);
+        continue;
+      }
       bucket.bySeq.set(message.seq, message);
       bucket.fromReceipt.delete(message.seq);
       if (message.clientMsgId) bucket.pending.delete(message.clientMsgId);
@@ -134,6 +179,103 @@ export class MessageStore {
     }
     if (fresh.length > 0 || messages.length > 0) this.touch(roomId);
     return fresh.sort((a, b) => a.seq - b.seq);
+  }
+
+  /**
+   * A `changed` event (or a changes page): the held message takes the copy if its `rev` is
+   * newer; a message not held keeps it aside. Returns whether what is shown changed.
+   */
+  applyChange(roomId: number, message: Message): boolean {
+    const bucket = this.bucket(roomId);
+    bucket.maxRev = Math.max(bucket.maxRev, revOf(message));
+    const held = bucket.bySeq.get(message.seq);
+    if (!held) {
+      const aside = bucket.unheldChanges.get(message.seq);
+      if (!aside || revOf(message) > revOf(aside)) {
+        bucket.unheldChanges.delete(message.seq);
+        bucket.unheldChanges.set(message.seq, message);
+        const oldest = bucket.unheldChanges.keys().next();
+        if (bucket.unheldChanges.size > MAX_UNHELD_CHANGES && !oldest.done) bucket.unheldChanges.delete(oldest.value);
+      }
+      return false;
+    }
+    if (!this.isNewer(bucket, message, held)) return false;
+    this.replace(bucket, message);
+    this.touch(roomId);
+    return true;
+  }
+
+  /** The held message at `seq`, as stored (without an edit in flight). */
+  get(roomId: number, seq: number): Message | undefined {
+    return this.buckets.get(roomId)?.bySeq.get(seq);
+  }
+
+  /** The highest rev seen in the room: the `since-rev` of the next SUBSCRIBE. */
+  maxRev(roomId: number): number {
+    return this.buckets.get(roomId)?.maxRev ?? 0;
+  }
+
+  /**
+   * The room's latest rev as the server reported it while nothing of the room is held: any
+   * message fetched from now on is at least that recent, so changes up to it need no replay.
+   */
+  noteRevFloor(roomId: number, rev: number): void {
+    const bucket = this.bucket(roomId);
+    if (bucket.bySeq.size > 0) return;
+    bucket.maxRev = Math.max(bucket.maxRev, rev);
+    bucket.syncedRev = Math.max(bucket.syncedRev, rev);
+  }
+
+  /** Every change up to `rev` is applied (a changes page ran out, a connect started from it). */
+  markSynced(roomId: number, rev: number): void {
+    const bucket = this.bucket(roomId);
+    bucket.syncedRev = Math.max(bucket.syncedRev, rev);
+  }
+
+  /** Where recovery of changes starts for the room (see `markSynced`). */
+  syncedRev(roomId: number): number {
+    return this.buckets.get(roomId)?.syncedRev ?? 0;
+  }
+
+  /** Rooms with messages held. */
+  heldRooms(): number[] {
+    return [...this.buckets.values()].filter((b) => b.bySeq.size > 0).map((b) => b.roomId);
+  }
+
+  /** Shows the user's own edit (or delete, `text` empty) of a held message before the server confirms it. */
+  addPendingChange(roomId: number, seq: number, change: { actionId: string; text: string; deleted: boolean; at: string }): void {
+    const bucket = this.bucket(roomId);
+    const list = bucket.pendingChanges.get(seq) ?? [];
+    list.push({ ...change });
+    bucket.pendingChanges.set(seq, list);
+    this.touch(roomId);
+  }
+
+  /**
+   * The RECEIPT of an edit or delete (with the `rev` it took, if the server says): the held
+   * message takes it, unless a newer copy is held already. Returns the held message.
+   */
+  confirmChange(roomId: number, seq: number, actionId: string, rev: number | undefined): Message | undefined {
+    const bucket = this.bucket(roomId);
+    const change = this.dropPendingChange(bucket, seq, actionId);
+    const held = bucket.bySeq.get(seq);
+    if (!held || !change) return held;
+    if (rev !== undefined && rev > revOf(held)) {
+      const message: Message = change.deleted
+        ? { ...held, text: '', deletedAt: change.at, rev }
+        : { ...held, text: change.text, editedAt: change.at, rev };
+      bucket.bySeq.set(seq, message);
+      bucket.changeFromReceipt.add(seq);
+      bucket.maxRev = Math.max(bucket.maxRev, rev);
+    }
+    this.touch(roomId);
+    return bucket.bySeq.get(seq);
+  }
+
+  /** The server refused an edit or delete: the message shows as stored again. */
+  rollbackChange(roomId: number, seq: number, actionId: string): void {
+    const bucket = this.buckets.get(roomId);
+    if (bucket && this.dropPendingChange(bucket, seq, actionId)) this.touch(roomId);
   }
 
   /** Records the room's latest seq as the server reported it (rooms snapshot, events). */
@@ -283,6 +425,27 @@ export class MessageStore {
     this.touch(roomId);
   }
 
+  private isNewer(bucket: RoomBucket, message: Message, held: Message): boolean {
+    const rev = revOf(message);
+    return rev > revOf(held) || (rev === revOf(held) && rev > 0 && bucket.changeFromReceipt.has(message.seq));
+  }
+
+  private replace(bucket: RoomBucket, message: Message): void {
+    bucket.bySeq.set(message.seq, message);
+    bucket.changeFromReceipt.delete(message.seq);
+    this.touch(bucket.roomId);
+  }
+
+  private dropPendingChange(bucket: RoomBucket, seq: number, actionId: string): PendingChange | undefined {
+    const list = bucket.pendingChanges.get(seq);
+    const change = list?.find((c) => c.actionId === actionId);
+    if (!list || !change) return undefined;
+    const rest = list.filter((c) => c !== change);
+    if (rest.length > 0) bucket.pendingChanges.set(seq, rest);
+    else bucket.pendingChanges.delete(seq);
+    return change;
+  }
+
   private bucket(roomId: number): RoomBucket {
     let bucket = this.buckets.get(roomId);
     if (!bucket) {
@@ -311,22 +474,13 @@ export class MessageStore {
   private buildView(bucket: RoomBucket): RoomView {
     const stored = [...bucket.bySeq.values()].sort((a, b) => a.seq - b.seq);
     const messages: ChatMessage[] = stored.map((message) => {
-      let shown = this.rendered.get(message);
-      if (!shown) {
-        shown = {
-          key: message.clientMsgId ? `c${message.clientMsgId}` : `s${message.seq}`,
-          roomId: message.roomId,
-          seq: message.seq,
-          id: message.id,
-          sender: message.sender,
-          text: message.text,
-          sentAt: message.sentAt,
-          clientMsgId: message.clientMsgId,
-          state: 'sent',
-        };
-        this.rendered.set(message, shown);
+      const change = bucket.pendingChanges.get(message.seq)?.at(-1);
+      if (change) {
+        // An own edit in flight: shown as it will be, not cached (it goes away with the RECEIPT).
+        const deleted = change.deleted || !!message.deletedAt;
+        return { ...this.shown(message), text: deleted ? '' : change.text, editedAt: change.deleted ? (message.editedAt ?? null) : change.at, deleted };
       }
-      return shown;
+      return this.shown(message);
     });
     for (const pending of bucket.pending.values()) {
       messages.push({
@@ -340,10 +494,35 @@ export class MessageStore {
         clientMsgId: pending.clientMsgId,
         state: pending.state,
         error: pending.error,
+        editedAt: null,
+        deleted: false,
       });
     }
     const typing = [...bucket.typing.values()].map((t) => t.user);
     const hasOlder = !bucket.noOlder && (bucket.bySeq.size === 0 ? bucket.knownLatest > 0 : bucket.minSeq > 1);
     return { messages, hasOlder, loadingOlder: bucket.loadingOlder, typing };
+  }
+
+  /** A stored message as the view shows it; the same object as long as the message is. */
+  private shown(message: Message): ChatMessage {
+    let shown = this.rendered.get(message);
+    if (!shown) {
+      const deleted = !!message.deletedAt;
+      shown = {
+        key: message.clientMsgId ? `c${message.clientMsgId}` : `s${message.seq}`,
+        roomId: message.roomId,
+        seq: message.seq,
+        id: message.id,
+        sender: message.sender,
+        text: deleted ? '' : message.text,
+        sentAt: message.sentAt,
+        clientMsgId: message.clientMsgId,
+        state: 'sent',
+        editedAt: message.editedAt ?? null,
+        deleted,
+      };
+      this.rendered.set(message, shown);
+    }
+    return shown;
   }
 }

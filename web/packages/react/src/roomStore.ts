@@ -55,9 +55,7 @@ export class RoomStore {
     const next = new Map<number, Room>();
     for (const room of rooms) {
       const local = this.rooms.get(room.id);
-      const localSeq = local?.lastMessage?.seq ?? 0;
-      const serverSeq = room.lastMessage?.seq ?? 0;
-      next.set(room.id, local && localSeq > serverSeq ? { ...room, lastMessage: local.lastMessage, unread: local.unread } : room);
+      next.set(room.id, local && isAhead(local, room) ? { ...room, lastMessage: local.lastMessage, unread: local.unread } : room);
     }
     this.rooms.clear();
     for (const [id, room] of next) {
@@ -88,7 +86,7 @@ export class RoomStore {
   upsert(room: Room): void {
     this.unavailable.delete(room.id);
     const local = this.rooms.get(room.id);
-    const keepLocal = local && (local.lastMessage?.seq ?? 0) > (room.lastMessage?.seq ?? 0);
+    const keepLocal = local && isAhead(local, room);
     this.rooms.set(room.id, keepLocal ? { ...room, lastMessage: local.lastMessage, unread: local.unread } : room);
     if (!local) this.order = [room.id, ...this.order];
     this.changed();
@@ -117,6 +115,22 @@ export class RoomStore {
   }
 
   /**
+   * A message was edited or deleted: if it is the room's last message, the preview follows
+   * (the room keeps its place and its unread count). Returns whether the preview changed.
+   */
+  noteChange(message: Message): boolean {
+    const room = this.rooms.get(message.roomId);
+    if (!room) return false;
+    const last = room.lastMessage;
+    const lastRev = Math.max(room.lastRev ?? 0, message.rev ?? 0);
+    const newer = last?.seq === message.seq && (message.rev ?? 0) > (last.rev ?? 0);
+    if (!newer && lastRev === (room.lastRev ?? 0)) return false;
+    this.rooms.set(room.id, { ...room, lastMessage: newer ? message : last, lastRev });
+    this.changed();
+    return newer;
+  }
+
+  /**
    * The room was read up to `seq` (here or on another device). Returns false when the
    * unread count cannot be derived locally (messages past `seq` exist) and should be fetched.
    */
@@ -137,6 +151,13 @@ export class RoomStore {
     this.snapshot = null;
     for (const listener of [...this.listeners]) listener();
   }
+}
+
+/** The local copy's last message is newer than the server's (a later seq, or a later change of it). */
+function isAhead(local: Room, server: Room): boolean {
+  const localSeq = local.lastMessage?.seq ?? 0;
+  const serverSeq = server.lastMessage?.seq ?? 0;
+  return localSeq > serverSeq || (localSeq === serverSeq && (local.lastMessage?.rev ?? 0) > (server.lastMessage?.rev ?? 0));
 }
 
 function activity(room: Room): number {

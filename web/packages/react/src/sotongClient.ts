@@ -14,9 +14,17 @@
 //!   every room's latest seq (contract rule 7). A `resync` notification (events may have been
 //!   lost on the server's side) does the same, and re-fetches what follows the last message
 //!   held of each room on screen.
+//! - Edits and deletes (`editMessage`, `deleteMessage`) are reliable sends too, shown at once
+//!   and undone if refused. A `changed` event, on the topic or as a notification, updates
+//!   the held message if its `rev` is newer (never a toast, never an unread bump) and the
+//!   room list's preview if it is the room's last message. Recovery of changes missed: the
+//!   room SUBSCRIBE carries `since-rev` (highest rev seen) beside `since-seq`; after a
+//!   reconnect, rooms not on screen whose messages are held and whose `lastRev` in the
+//!   snapshot is ahead fetch `GET /api/rooms/{id}/changes`; after a `resync` every room
+//!   held does, from the last rev known complete.
 import { httpStatus, type SotongApi } from './api';
 import { Connection, type ConnectionOptions } from './connection';
-import type { ChatClient } from './engine';
+import { MessageActionError, type ChatClient } from './engine';
 import { MessageStore } from './messageStore';
 import { NotificationStore } from './notificationStore';
 import { RefCounts } from './refCounts';
@@ -26,6 +34,12 @@ import type { ErrorEvent, Message, NotificationEvent, Room, RoomEvent, User } fr
 
 /** Messages per history page. */
 export const PAGE_SIZE = 50;
+
+/** Changed messages per page of `GET /api/rooms/{id}/changes` (the server's maximum). */
+export const CHANGES_PAGE_SIZE = 200;
+
+/** Pages of changes one catch-up fetches at most (older changes wait for the next one). */
+const MAX_CHANGES_PAGES = 10;
 
 /** Destination of a room's topic. */
 export const roomTopic = (roomId: number): string => `/topic/rooms/${String(roomId)}`;
@@ -64,6 +78,8 @@ export class SotongChatClient implements ChatClient {
   private readonly readTimers = new Map<number, ReturnType<typeof setTimeout>>();
   private readonly lastTyping = new Map<number, number>();
   private readonly fetchingRooms = new Set<number>();
+  private readonly fetchingChanges = new Set<number>();
+  private actionCounter = 0;
 
   constructor(options: SotongChatClientOptions) {
     this.options = options;
@@ -74,9 +90,20 @@ export class SotongChatClient implements ChatClient {
     this.connection.subscribe(NOTIFICATIONS_DESTINATION, (frame) => this.onNotificationFrame(frame));
     this.connection.setOrphanHandler((frame) => this.onOrphanFrame(frame));
     this.connection.onConnected(() => {
+      // No frame of this connection has arrived yet: what is held now is what was known when
+      // the last one went down, complete up to each room's highest rev.
+      const heldRevs = new Map(this.messages.heldRooms().map((roomId) => [roomId, this.messages.maxRev(roomId)] as const));
+      for (const [roomId, rev] of heldRevs) this.messages.markSynced(roomId, rev);
       // A failure here is a 401 (handled by the API's onUnauthorized) or a network blip
       // (the next connect fetches again).
-      this.refreshRooms().catch(() => {});
+      this.refreshRooms()
+        .then(() => {
+          // Rooms on screen catch up through `since-rev`; the others held fetch what changed.
+          for (const [roomId, rev] of heldRevs) {
+            if (!this.isVisible(roomId) && (this.rooms.get(roomId)?.lastRev ?? 0) > rev) void this.catchUpChanges(roomId, rev);
+          }
+        })
+        .catch(() => {});
     });
   }
 
@@ -138,6 +165,49 @@ export class SotongChatClient implements ChatClient {
     this.transmit(roomId, clientMsgId, text);
   }
 
+  /**
+   * Edits one of the user's messages (see `ChatClient.editMessage`).
+   *
+   * # Errors
+   * Rejects with a `MessageActionError`: the server's code, or `invalid` for an empty text.
+   */
+  editMessage(roomId: number, seq: number, text: string): Promise<void> {
+    if (!text.trim()) return Promise.reject(new MessageActionError('invalid', 'a message cannot be empty'));
+    return this.changeMessage(roomId, seq, { text, deleted: false });
+  }
+
+  /**
+   * Deletes one of the user's messages (see `ChatClient.deleteMessage`).
+   *
+   * # Errors
+   * Rejects with a `MessageActionError` carrying the server's code.
+   */
+  deleteMessage(roomId: number, seq: number): Promise<void> {
+    return this.changeMessage(roomId, seq, { text: '', deleted: true });
+  }
+
+  private changeMessage(roomId: number, seq: number, change: { text: string; deleted: boolean }): Promise<void> {
+    const actionId = `${change.deleted ? 'delete' : 'edit'}-${this.options.newId?.() ?? crypto.randomUUID()}-${++this.actionCounter}`;
+    this.messages.addPendingChange(roomId, seq, { actionId, ...change, at: new Date().toISOString() });
+    return new Promise((resolve, reject) => {
+      this.connection.sendReliable({
+        destination: `${roomTopicApp(roomId)}/messages/${String(seq)}/${change.deleted ? 'delete' : 'edit'}`,
+        body: change.deleted ? '' : JSON.stringify({ text: change.text }),
+        clientMsgId: actionId,
+        onReceipt: (headers) => {
+          const rev = Number(headers.rev);
+          const message = this.messages.confirmChange(roomId, seq, actionId, headers.rev !== undefined && Number.isFinite(rev) ? rev : undefined);
+          if (message) this.rooms.noteChange(message);
+          resolve();
+        },
+        onError: (error) => {
+          this.messages.rollbackChange(roomId, seq, actionId);
+          reject(new MessageActionError(error.code, error.message));
+        },
+      });
+    });
+  }
+
   /** Loads the page before the oldest message held. */
   async loadOlder(roomId: number): Promise<void> {
     const before = this.messages.olderCursor(roomId);
@@ -184,7 +254,10 @@ export class SotongChatClient implements ChatClient {
   /** Fetches the rooms snapshot (done after every connect). */
   async refreshRooms(): Promise<void> {
     const rooms = await this.api.listRooms();
-    for (const room of rooms) this.messages.setKnownLatest(room.id, room.lastMessage?.seq ?? 0);
+    for (const room of rooms) {
+      this.messages.setKnownLatest(room.id, room.lastMessage?.seq ?? 0);
+      this.messages.noteRevFloor(room.id, room.lastRev ?? 0);
+    }
     this.rooms.setAll(rooms);
     // A room on screen that the snapshot lacks (a deep link whose first look failed on the
     // network): ask again, so its view ends as a chat or as "not yours", not as a spinner.
@@ -204,8 +277,42 @@ export class SotongChatClient implements ChatClient {
    * the messages after the last one held, through `ingest` (so nothing shows twice).
    */
   resync(): void {
-    this.refreshRooms().catch(() => {});
+    const synced = new Map(this.messages.heldRooms().map((roomId) => [roomId, this.messages.syncedRev(roomId)] as const));
+    this.refreshRooms()
+      .then(() => {
+        for (const [roomId, rev] of synced) {
+          // No `lastRev`: a server without edits, nothing to fetch.
+          if ((this.rooms.get(roomId)?.lastRev ?? 0) > rev) void this.catchUpChanges(roomId, rev);
+        }
+      })
+      .catch(() => {});
     for (const roomId of this.visible.keys()) void this.catchUp(roomId).catch(() => {});
+  }
+
+  /**
+   * Fetches the changes of a room after `after` (pages of `CHANGES_PAGE_SIZE`, at most
+   * `MAX_CHANGES_PAGES`) and applies them as `changed` events; once they run out, changes up
+   * to the last one are known complete.
+   */
+  private async catchUpChanges(roomId: number, after: number): Promise<void> {
+    if (this.fetchingChanges.has(roomId)) return;
+    this.fetchingChanges.add(roomId);
+    try {
+      let cursor = after;
+      for (let page = 0; page < MAX_CHANGES_PAGES; page++) {
+        const changes = await this.api.listChanges(roomId, { after: cursor, limit: CHANGES_PAGE_SIZE });
+        for (const message of changes) this.applyChange(message);
+        cursor = Math.max(cursor, ...changes.map((m) => m.rev ?? 0));
+        if (changes.length < CHANGES_PAGE_SIZE) {
+          this.messages.markSynced(roomId, cursor);
+          return;
+        }
+      }
+    } catch {
+      // A network blip: the next reconnect or resync asks again.
+    } finally {
+      this.fetchingChanges.delete(roomId);
+    }
   }
 
   private async catchUp(roomId: number): Promise<void> {
@@ -216,6 +323,7 @@ export class SotongChatClient implements ChatClient {
   /** Adds a room the user just created or opened (a direct room, a group). */
   addRoom(room: Room): void {
     this.messages.setKnownLatest(room.id, room.lastMessage?.seq ?? 0);
+    this.messages.noteRevFloor(room.id, room.lastRev ?? 0);
     this.rooms.upsert(room);
   }
 
@@ -233,7 +341,7 @@ export class SotongChatClient implements ChatClient {
 
   private subscribeRoom(roomId: number): void {
     const release = this.connection.subscribe(roomTopic(roomId), (frame) => this.onRoomFrame(roomId, frame), {
-      headers: () => ({ 'since-seq': String(this.messages.sinceSeq(roomId)) }),
+      headers: () => ({ 'since-seq': String(this.messages.sinceSeq(roomId)), 'since-rev': String(this.messages.maxRev(roomId)) }),
     });
     this.roomSubscriptions.set(roomId, release);
     if (this.messages.count(roomId) < PAGE_SIZE / 2) void this.loadOlder(roomId).catch(() => {});
@@ -277,6 +385,7 @@ export class SotongChatClient implements ChatClient {
     const event = parse<RoomEvent>(frame.body);
     if (!event) return;
     if (event.type === 'message') this.ingest(event.message);
+    else if (event.type === 'changed') this.applyChange(event.message);
     else if (event.type === 'typing' && event.user.id !== this.me.id && this.isVisible(roomId)) {
       this.messages.setTyping(roomId, event.user);
     }
@@ -300,11 +409,23 @@ export class SotongChatClient implements ChatClient {
       case 'read':
         if (!this.rooms.markRead(event.roomId, event.seq)) void this.fetchRoom(event.roomId);
         break;
+      case 'changed':
+        this.applyChange(event.message);
+        break;
       case 'resync':
         this.resync();
         break;
     }
     for (const listener of [...this.notificationListeners]) listener(event);
+  }
+
+  /**
+   * An edit or delete (live, replayed or fetched): the held message and the room's preview
+   * take it if it is newer. Never a toast or an unread count: nothing new was said.
+   */
+  private applyChange(message: Message): void {
+    this.messages.applyChange(message.roomId, message);
+    this.rooms.noteChange(message);
   }
 
   /** Stores a live message and routes it by visibility, once. */

@@ -17,7 +17,7 @@
 //!
 //! Bodies are JSON (`StompRoomEvent`) unless the app supplies a `codec` for its own format.
 import { Connection, type ConnectionOptions } from './connection';
-import type { ChatClient } from './engine';
+import { MessageActionError, type ChatClient } from './engine';
 import { MessageStore } from './messageStore';
 import { NotificationStore } from './notificationStore';
 import { RefCounts } from './refCounts';
@@ -204,6 +204,16 @@ export class StompChatClient implements ChatClient {
     if (text === undefined) return;
     this.messages.retry(roomId, clientMsgId);
     this.transmit({ clientMsgId, roomId, sender: this.me, text, sentAt: new Date().toISOString() });
+  }
+
+  /** Not in plain STOMP mode (a plain broker has no stored messages to change): rejects with `unsupported`. */
+  editMessage(): Promise<void> {
+    return Promise.reject(new MessageActionError('unsupported', 'editing messages needs a sotong server'));
+  }
+
+  /** Not in plain STOMP mode: rejects with `unsupported`. */
+  deleteMessage(): Promise<void> {
+    return Promise.reject(new MessageActionError('unsupported', 'deleting messages needs a sotong server'));
   }
 
   /** A plain broker keeps no history: older messages come only through `loadHistory`. */

@@ -19,7 +19,22 @@ export interface Message {
   /** RFC 3339. */
   sentAt: string;
   clientMsgId: string | null;
+  /**
+   * RFC 3339 commit time of the last edit, null if never edited. Absent from servers (and
+   * plain brokers) without edits: read it as null.
+   */
+  editedAt?: string | null;
+  /** Set on a tombstone: the message was deleted (its `text` is `""`); absent reads as null. */
+  deletedAt?: string | null;
+  /**
+   * The room's revision of the message's last edit or delete (0: never changed; absent reads
+   * as 0). A copy with a higher `rev` is newer, whatever order copies arrive in.
+   */
+  rev?: number;
 }
+
+/** What a `changed` event did to its message. */
+export type MessageChange = 'edited' | 'deleted';
 
 /** A room as seen by the caller (`name` of a direct room is the other member's name). */
 export interface Room {
@@ -30,18 +45,24 @@ export interface Room {
   lastMessage: Message | null;
   unread: number;
   lastReadSeq: number;
+  /** The room's latest revision (edits and deletes); absent from servers without them. */
+  lastRev?: number;
 }
 
 /** Events on `/topic/rooms/{id}`. */
 export type RoomEvent =
   | { type: 'message'; message: Message }
-  | { type: 'typing'; roomId: number; user: User };
+  | { type: 'typing'; roomId: number; user: User }
+  /** A message was edited or deleted: `message` is its full current state (a tombstone if deleted). */
+  | { type: 'changed'; change: MessageChange; message: Message };
 
 /** Events on `/user/queue/notifications`. */
 export type NotificationEvent =
   | { type: 'message'; roomId: number; message: Message; unread: number }
   | { type: 'room'; room: Room }
   | { type: 'read'; roomId: number; seq: number }
+  /** A message of a room not on screen was edited or deleted (full current state). */
+  | { type: 'changed'; roomId: number; change: MessageChange; message: Message }
   /** Events may have been lost on their way here (`reason`: `broker`): reload what is shown. */
   | { type: 'resync'; reason: string };
 

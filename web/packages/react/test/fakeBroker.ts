@@ -2,11 +2,13 @@
 //! WebSockets, plus the HTTP calls the realtime layer makes, following the contract's
 //! delivery rules (one copy per connection: the room topic if subscribed, else
 //! notifications; `since-seq` replay; RECEIPT with `message-id` and `seq`; idempotent
-//! `client-msg-id`; a second SUBSCRIBE to one destination refused). Every client frame is
-//! logged, so tests assert on the wire, not on private fields.
+//! `client-msg-id`; a second SUBSCRIBE to one destination refused), and edits and deletes as
+//! the contract has them (a per-room `rev`, `changed` events routed like messages, tombstones,
+//! `since-rev` on SUBSCRIBE, `GET /api/rooms/{id}/changes`, each rule's error code). Every
+//! client frame is logged, so tests assert on the wire, not on private fields.
 import type { IStompSocket } from '@stomp/stompjs';
 import { SotongHttpError, type PageQuery, type SotongApi } from '../src';
-import type { Message, Room, User } from '../src/types';
+import type { Message, MessageChange, Room, User } from '../src/types';
 
 /** A frame as the broker saw it. */
 export interface LoggedFrame {
@@ -24,7 +26,12 @@ interface RoomState {
   members: User[];
   messages: Message[];
   reads: Map<number, number>;
+  /** The room's latest rev (edits and deletes). */
+  rev: number;
 }
+
+/** The server's longest message (`too_large` above it). */
+export const FAKE_MAX_LENGTH = 4000;
 
 const unescape = (v: string) =>
   v.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c === 'c' ? ':' : c));
@@ -156,6 +163,8 @@ export class FakeBroker implements SocketHost {
   refuseSendsWith: string | null = null;
   /** RECEIPTs of chat SENDs wait in `heldReceipts` until `releaseReceipts()`. */
   holdReceipts = false;
+  /** Edits are refused with `edit_window_closed` (the server's `--edit-window-secs` passed). */
+  editWindowClosed = false;
   /** Sockets the client opened, refused ones included (one per connect attempt). */
   socketsOpened = 0;
   private readonly heldReceipts: Array<{ socket: FakeSocket; frame: string }> = [];
@@ -181,7 +190,7 @@ export class FakeBroker implements SocketHost {
   /** Creates a room. */
   addRoom(kind: 'direct' | 'group', name: string, members: User[]): number {
     const id = this.nextRoom++;
-    this.rooms.set(id, { id, kind, name, members, messages: [], reads: new Map() });
+    this.rooms.set(id, { id, kind, name, members, messages: [], reads: new Map(), rev: 0 });
     return id;
   }
 
@@ -222,6 +231,33 @@ export class FakeBroker implements SocketHost {
   /** Stores a message as `sender` and delivers it to nobody (lost between server nodes). */
   postUnheard(roomId: number, sender: User, text: string): Message {
     return this.store(roomId, sender, text, null).message;
+  }
+
+  /**
+   * Edits (`text`) or deletes (`null`) a stored message as `user` with the server's rules and
+   * fans the `changed` event out. Returns the message or the error code.
+   */
+  change(roomId: number, seq: number, user: User, text: string | null): Message | string {
+    const result = this.applyChange(roomId, seq, user, text);
+    if (typeof result === 'string') return result;
+    if (result.changed) this.fanOutChange(roomId, result.message, text === null ? 'deleted' : 'edited');
+    return result.message;
+  }
+
+  /** Like `change`, but the event reaches nobody (lost between server nodes). */
+  changeUnheard(roomId: number, seq: number, user: User, text: string | null): Message | string {
+    const result = this.applyChange(roomId, seq, user, text);
+    return typeof result === 'string' ? result : result.message;
+  }
+
+  /** Fans out a `changed` event with any copy of a message (a stale one, a duplicate). */
+  fanOutChange(roomId: number, message: Message, change: MessageChange): void {
+    for (const [conn, frame] of this.copies(roomId, message, change)) conn.socket.deliver(frame);
+  }
+
+  /** The room's latest rev. */
+  lastRev(roomId: number): number {
+    return this.rooms.get(roomId)?.rev ?? 0;
   }
 
   /** Tells every connection to resync (the server's link to its other nodes came back). */
@@ -288,6 +324,18 @@ export class FakeBroker implements SocketHost {
         if (q.before !== undefined) list = list.filter((m) => m.seq < q.before!);
         if (q.after !== undefined) return list.filter((m) => m.seq > q.after!).slice(0, limit);
         return list.slice(-limit);
+      },
+      listChanges: async (roomId, q) => {
+        this.httpLog.push(`GET /api/rooms/${roomId}/changes?after=${q.after}`);
+        const room = this.rooms.get(roomId);
+        if (!room) throw new SotongHttpError(404, 'not_found', `no room ${roomId}`);
+        const user = me();
+        if (!room.members.some((m) => m.id === user.id)) throw new SotongHttpError(403, 'forbidden', 'you are not a member of this room');
+        const limit = Math.min(q.limit ?? 50, 200);
+        return room.messages
+          .filter((m) => (m.rev ?? 0) > q.after)
+          .sort((a, b) => (a.rev ?? 0) - (b.rev ?? 0))
+          .slice(0, limit);
       },
       markRead: async (roomId, seq) => {
         this.httpLog.push(`POST /api/rooms/${roomId}/read ${seq}`);
@@ -359,6 +407,15 @@ export class FakeBroker implements SocketHost {
         }
         conn.subs.set(headers.id ?? '', destination);
         const match = /^\/topic\/rooms\/(\d+)$/.exec(destination);
+        if (match && headers['since-seq'] !== undefined && headers['since-rev'] !== undefined) {
+          // Changes of messages the client holds first, ascending by rev, then the replay.
+          const since = Number(headers['since-seq']);
+          const sinceRev = Number(headers['since-rev']);
+          const changed = this.messages(Number(match[1]))
+            .filter((m) => m.seq <= since && (m.rev ?? 0) > sinceRev)
+            .sort((a, b) => (a.rev ?? 0) - (b.rev ?? 0));
+          for (const message of changed) conn.socket.deliver(this.changedTopicFrame(headers.id ?? '', destination, message, message.deletedAt ? 'deleted' : 'edited'));
+        }
         if (match && headers['since-seq'] !== undefined) {
           const since = Number(headers['since-seq']);
           for (const message of this.messages(Number(match[1])).filter((m) => m.seq > since)) {
@@ -392,6 +449,20 @@ export class FakeBroker implements SocketHost {
           if (headers.receipt) errorHeaders['receipt-id'] = headers.receipt;
           conn.socket.deliver(encodeFrame('ERROR', errorHeaders, 'refused'));
           conn.socket.closeWith(1002);
+          return;
+        }
+        const changeMatch = /^\/app\/rooms\/(\d+)\/messages\/(\d+)\/(edit|delete)$/.exec(destination);
+        if (changeMatch) {
+          const roomId = Number(changeMatch[1]);
+          const text = changeMatch[3] === 'edit' ? ((JSON.parse(frame.body || '{}') as { text?: string }).text ?? '') : null;
+          const result = this.applyChange(roomId, Number(changeMatch[2]), conn.user, text);
+          if (typeof result === 'string') {
+            this.error(conn, result, `refused: ${result}`, destination, headers.receipt);
+            return;
+          }
+          // The RECEIPT after the commit, the events beside it (own connections included).
+          if (headers.receipt) conn.socket.deliver(encodeFrame('RECEIPT', { 'receipt-id': headers.receipt, seq: String(result.message.seq), rev: String(result.message.rev ?? 0) }));
+          if (result.changed) this.fanOutChange(roomId, result.message, text === null ? 'deleted' : 'edited');
           return;
         }
         const post = /^\/app\/rooms\/(\d+)$/.exec(destination);
@@ -439,17 +510,53 @@ export class FakeBroker implements SocketHost {
       text,
       sentAt: new Date(Date.UTC(2025, 0, 1, 12, 0, room.messages.length)).toISOString(),
       clientMsgId,
+      editedAt: null,
+      deletedAt: null,
+      rev: 0,
     };
     room.messages.push(message);
     return { message, fresh: true };
+  }
+
+  /**
+   * The server's rules for an edit (`text`) or delete (`null`): an error code, or the
+   * message as stored afterwards and whether it took a new rev (same text, or deleting a
+   * tombstone, does not).
+   */
+  private applyChange(roomId: number, seq: number, user: User, text: string | null): { message: Message; changed: boolean } | string {
+    const room = this.rooms.get(roomId);
+    if (!room?.members.some((m) => m.id === user.id)) return 'forbidden';
+    const index = room.messages.findIndex((m) => m.seq === seq);
+    const current = room.messages[index];
+    if (!current) return 'not_found';
+    if (current.sender.id !== user.id) return 'not_author';
+    if (text === null) {
+      if (current.deletedAt) return { message: current, changed: false };
+    } else {
+      if (current.deletedAt) return 'deleted';
+      if (!text.trim()) return 'invalid';
+      if (text.length > FAKE_MAX_LENGTH) return 'too_large';
+      if (this.editWindowClosed) return 'edit_window_closed';
+      if (text === current.text) return { message: current, changed: false };
+    }
+    room.rev += 1;
+    const at = new Date(Date.UTC(2025, 0, 2, 9, 0, room.rev)).toISOString();
+    // A new object: the HTTP side hands out stored objects, which clients must not see change.
+    const message: Message =
+      text === null ? { ...current, text: '', deletedAt: at, rev: room.rev } : { ...current, text, editedAt: at, rev: room.rev };
+    room.messages[index] = message;
+    return { message, changed: true };
   }
 
   private fanOut(roomId: number, message: Message): void {
     for (const [conn, frame] of this.copies(roomId, message)) conn.socket.deliver(frame);
   }
 
-  /** One copy per connection of each member: topic if subscribed, else notifications. */
-  private copies(roomId: number, message: Message): Array<[BrokerConnection, string]> {
+  /**
+   * One copy per connection of each member: topic if subscribed, else notifications. With
+   * `change`, the copies are `changed` events of the message.
+   */
+  private copies(roomId: number, message: Message, change?: MessageChange): Array<[BrokerConnection, string]> {
     const room = this.rooms.get(roomId)!;
     const out: Array<[BrokerConnection, string]> = [];
     for (const conn of this.connections) {
@@ -458,11 +565,15 @@ export class FakeBroker implements SocketHost {
       const destination = `/topic/rooms/${roomId}`;
       const sub = this.forceNotifications ? undefined : this.subscriptionOf(conn, destination);
       if (sub !== undefined) {
-        out.push([conn, this.topicFrame(sub, destination, message)]);
+        out.push([conn, change ? this.changedTopicFrame(sub, destination, message, change) : this.topicFrame(sub, destination, message)]);
         continue;
       }
       const notifications = this.subscriptionOf(conn, '/user/queue/notifications');
       if (notifications === undefined) continue;
+      if (change) {
+        out.push([conn, encodeFrame('MESSAGE', { destination: '/user/queue/notifications', subscription: notifications, 'message-id': `c${message.id}-${message.rev ?? 0}-${conn.id}`, 'content-type': 'application/json' }, JSON.stringify({ type: 'changed', roomId, change, message }))]);
+        continue;
+      }
       const unread = room.messages.filter((m) => m.seq > (room.reads.get(conn.user.id) ?? 0) && m.sender.id !== conn.user.id).length;
       out.push([conn, encodeFrame('MESSAGE', { destination: '/user/queue/notifications', subscription: notifications, 'message-id': `n${message.id}-${conn.id}`, 'content-type': 'application/json' }, JSON.stringify({ type: 'message', roomId, message, unread }))]);
     }
@@ -474,6 +585,14 @@ export class FakeBroker implements SocketHost {
       'MESSAGE',
       { destination, subscription: sub, 'message-id': `m${message.id}`, seq: String(message.seq), 'content-type': 'application/json' },
       JSON.stringify({ type: 'message', message }),
+    );
+  }
+
+  private changedTopicFrame(sub: string, destination: string, message: Message, change: MessageChange): string {
+    return encodeFrame(
+      'MESSAGE',
+      { destination, subscription: sub, 'message-id': `c${message.id}-${message.rev ?? 0}`, rev: String(message.rev ?? 0), 'content-type': 'application/json' },
+      JSON.stringify({ type: 'changed', change, message }),
     );
   }
 
@@ -507,6 +626,7 @@ export class FakeBroker implements SocketHost {
       lastMessage: room.messages.at(-1) ?? null,
       unread: room.messages.filter((m) => m.seq > read && m.sender.id !== user.id).length,
       lastReadSeq: read,
+      lastRev: room.rev,
     };
   }
 }

@@ -1,4 +1,5 @@
-//! The message store on its own: merge by seq, since-seq, older-page cursor, optimistic sends.
+//! The message store on its own: merge by seq, since-seq, older-page cursor, optimistic sends,
+//! changes by rev.
 import { describe, expect, it } from 'vitest';
 import type { Message, User } from '../src/types';
 import { MAX_REPLAY } from '../src/messageStore';
@@ -83,5 +84,20 @@ describe('MessageStore', () => {
     await Promise.resolve();
     expect(calls).toBe(1);
     expect(first.messages).toHaveLength(1000);
+  });
+
+  it('takes a copy of a message only if its rev is newer, whichever way it comes; a change to a message not held waits for it', () => {
+    const store = new MessageStore();
+    const edit = (seq: number, rev: number, text: string): Message => ({ ...msg(seq), text, editedAt: `2025-01-02T00:00:0${rev}.000Z`, rev });
+    store.insert(7, [msg(1), msg(2)]);
+    expect(store.applyChange(7, edit(1, 2, 'second edit'))).toBe(true);
+    expect(store.applyChange(7, edit(1, 1, 'first edit'))).toBe(false);
+    store.insert(7, [edit(1, 1, 'first edit')]);
+    expect(store.getSnapshot(7).messages[0]).toMatchObject({ text: 'second edit', editedAt: '2025-01-02T00:00:02.000Z' });
+    // The change of a message not held, then a history page answered before the change was made.
+    expect(store.applyChange(7, { ...msg(3), text: '', deletedAt: '2025-01-02T00:00:03.000Z', rev: 3 })).toBe(false);
+    store.insert(7, [msg(3)]);
+    expect(store.getSnapshot(7).messages[2]).toMatchObject({ seq: 3, text: '', deleted: true });
+    expect(store.maxRev(7)).toBe(3);
   });
 });

@@ -3,7 +3,7 @@
 //! client, each message once (echo, receipt, redelivery, history), resubscribe and resend
 //! after a drop, and recovery through `loadHistory`.
 import { describe, expect, it, vi } from 'vitest';
-import { jsonCodec, StompChatClient, type Message, type StompChatClientOptions, type StompMessage, type User } from '../src';
+import { jsonCodec, MessageActionError, StompChatClient, type Message, type StompChatClientOptions, type StompMessage, type User } from '../src';
 import { FakeTopicBroker } from './fakeTopicBroker';
 
 const alice: User = { id: 1, username: 'alice', displayName: 'Alice' };
@@ -268,5 +268,15 @@ describe('StompChatClient (plain STOMP mode)', () => {
     client.notifyTyping(DIRECT);
     await vi.waitFor(() => expect(broker.frames('SEND', topic(DIRECT))).toHaveLength(1));
     expect(client.messages.getSnapshot(DIRECT).messages).toEqual([]);
+  });
+
+  it('has no edits or deletes: both reject with unsupported and send nothing', async () => {
+    const broker = new FakeTopicBroker();
+    const client = clientOf(broker, alice);
+    await started(client);
+    const sendsBefore = broker.frames('SEND').length;
+    await expect(client.editMessage()).rejects.toEqual(new MessageActionError('unsupported', 'editing messages needs a sotong server'));
+    await expect(client.deleteMessage()).rejects.toMatchObject({ code: 'unsupported' });
+    expect(broker.frames('SEND')).toHaveLength(sendsBefore);
   });
 });

@@ -21,7 +21,7 @@ export interface ChatViewProps {
 
 /** The chat. */
 export function ChatView({ roomId, me }: ChatViewProps) {
-  const { room, messages, hasOlder, loadingOlder, typing, send, retry, loadOlder, notifyTyping } = useRoom(roomId);
+  const { room, messages, hasOlder, loadingOlder, typing, send, retry, edit, remove, loadOlder, notifyTyping } = useRoom(roomId);
   const problem = useRoomProblem(roomId);
   if (!room) return problem ? <RoomUnavailable problem={problem} /> : <RoomLoading />;
   const name = room.name;
@@ -48,6 +48,8 @@ export function ChatView({ roomId, me }: ChatViewProps) {
         loadingOlder={loadingOlder}
         loadOlder={loadOlder}
         onRetry={retry}
+        onEdit={edit}
+        onDelete={remove}
       />
       <div className="typing" aria-live="polite">
         {typing.length > 0 && (

@@ -1,13 +1,18 @@
 //! The message log (`role="log"`, named after the room): day separators, own messages on
 //! the right with their delivery state, older pages loaded on scroll-up with the scroll
 //! position kept, and a stick-to-bottom that follows new messages unless the reader
-//! scrolled up.
-import { memo, useEffect, useLayoutEffect, useRef, type ReactNode } from 'react';
+//! scrolled up. The user's own sent messages carry `Message actions` (edit in place, delete
+//! after a confirmation); an edited message says "(edited)" with the time as its title, a
+//! deleted one shows "Message deleted" instead of its text.
+import { memo, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+import { describeError } from '../../api/errors';
 import type { User } from '../../api/types';
-import { dayKey, dayLabel, timeOf } from '../../format';
+import { dayKey, dayLabel, fullWhen, timeOf } from '../../format';
 import type { ChatMessage } from '@sotong/react';
 import { CheckIcon, ClockIcon } from '../../ui/icons';
 import { UserName } from '../../ui/UserName';
+import { ConfirmDelete, MessageActions } from './MessageActions';
+import { MessageEditor } from './MessageEditor';
 
 /** Props of `MessageList`. */
 export interface MessageListProps {
@@ -20,6 +25,10 @@ export interface MessageListProps {
   loadingOlder: boolean;
   loadOlder(): Promise<void>;
   onRetry(clientMsgId: string): void;
+  /** Edits one of the user's messages; rejects when the server refuses. */
+  onEdit(seq: number, text: string): Promise<void>;
+  /** Deletes one of the user's messages; rejects when the server refuses. */
+  onDelete(seq: number): Promise<void>;
 }
 
 const NEAR_TOP = 120;
@@ -27,7 +36,7 @@ const NEAR_BOTTOM = 120;
 const GROUP_WINDOW_MS = 5 * 60_000;
 
 /** The log. */
-export function MessageList({ name, messages, me, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry }: MessageListProps) {
+export function MessageList({ name, messages, me, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry, onEdit, onDelete }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const anchor = useRef<{ height: number; top: number } | null>(null);
@@ -105,6 +114,8 @@ export function MessageList({ name, messages, me, showUsernames = false, hasOlde
         continued={continues(previous, message)}
         last={!next || !continues(message, next)}
         onRetry={onRetry}
+        onEdit={onEdit}
+        onDelete={onDelete}
       />,
     );
   });
@@ -128,15 +139,62 @@ interface MessageRowProps {
   /** Last of a run from one sender: shows the time. */
   last: boolean;
   onRetry(clientMsgId: string): void;
+  onEdit(seq: number, text: string): Promise<void>;
+  onDelete(seq: number): Promise<void>;
 }
 
-const MessageRow = memo(function MessageRow({ message, mine, showUsername, continued, last, onRetry }: MessageRowProps) {
-  const classes = ['message', mine ? 'mine' : 'theirs', continued ? 'continued' : '', message.state].filter(Boolean).join(' ');
+const MessageRow = memo(function MessageRow({ message, mine, showUsername, continued, last, onRetry, onEdit, onDelete }: MessageRowProps) {
+  const [editing, setEditing] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+  const seq = message.seq;
+  // Only a stored message of one's own can change; a tombstone stays as it is.
+  const changeable = mine && message.state === 'sent' && seq !== null && !message.deleted;
+  const classes = ['message', mine ? 'mine' : 'theirs', continued ? 'continued' : '', message.state, message.deleted ? 'deleted' : '', editing ? 'editing' : '']
+    .filter(Boolean)
+    .join(' ');
   const showName = !mine && !continued;
+  const save = (text: string) => {
+    setEditing(false);
+    setProblem(null);
+    if (seq !== null) onEdit(seq, text).catch((error: unknown) => setProblem(describeError(error, 'edit')));
+  };
+  const remove = () => {
+    setProblem(null);
+    if (seq !== null) onDelete(seq).catch((error: unknown) => setProblem(describeError(error, 'delete')));
+  };
   return (
-    <div className={classes} data-seq={message.seq ?? undefined}>
+    <div className={classes} data-seq={seq ?? undefined}>
       <span className={showName ? 'sender' : 'sender sr-only'}>{showUsername ? <UserName user={message.sender} /> : message.sender.displayName}</span>
-      <div className="bubble">{message.text}</div>
+      {editing && changeable ? (
+        <MessageEditor initialText={message.text} onSave={save} onCancel={() => setEditing(false)} />
+      ) : (
+        <div className="line">
+          {message.deleted ? (
+            <div className="bubble deleted">Message deleted</div>
+          ) : (
+            <div className="bubble">
+              <span className="text">{message.text}</span>
+              {message.editedAt && (
+                <span className="edited" title={`Edited ${fullWhen(message.editedAt)}`}>
+                  {' '}
+                  (edited)
+                </span>
+              )}
+            </div>
+          )}
+          {changeable && <MessageActions onEdit={() => setEditing(true)} onDelete={() => setConfirming(true)} />}
+        </div>
+      )}
+      {confirming && <ConfirmDelete onConfirm={remove} onClose={() => setConfirming(false)} />}
+      {problem && (
+        <p className="message-problem" role="alert">
+          {problem}{' '}
+          <button type="button" className="link" onClick={() => setProblem(null)}>
+            Dismiss
+          </button>
+        </p>
+      )}
       <div className={last || message.state !== 'sent' ? 'meta' : 'meta sr-only'}>
         <time dateTime={message.sentAt}>{timeOf(message.sentAt)}</time>
         {mine && message.state === 'pending' && (

@@ -43,18 +43,19 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
     navigate(href);
   };
   const last = room.lastMessage;
+  const lastText = last?.deletedAt ? 'Message deleted' : (last?.text ?? '');
   // In a group the sender is named, with the unique @username: a display name alone can be
   // anyone's (as in the messages and the toasts).
   const preview = !last ? (
     'No messages yet'
   ) : last.sender.id === me.id ? (
-    `You: ${last.text}`
+    `You: ${lastText}`
   ) : room.kind === 'group' ? (
     <>
-      <UserName user={last.sender} />: {last.text}
+      <UserName user={last.sender} />: {lastText}
     </>
   ) : (
-    last.text
+    lastText
   );
   return (
     <a href={href} onClick={onClick} className={active ? 'room active' : 'room'} aria-current={active ? 'page' : undefined}>
