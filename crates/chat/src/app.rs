@@ -71,6 +71,9 @@ pub enum Event {
     },
     /// A message on the open room's subscription.
     RoomMessage(Message),
+    /// An edit or delete of a message of the open room: the message's whole current state (a
+    /// tombstone when deleted).
+    RoomChanged(Message),
     /// An event of a room this client does not subscribe to.
     Notification(Notification),
     /// [`Effect::Send`] is on its way under this `client-msg-id`: the stored copy will carry
@@ -195,13 +198,28 @@ impl OpenRoom {
         }
     }
 
-    /// Adds a message unless its `seq` is held already; says whether it was new.
+    /// Adds a message unless its `seq` is held already; says whether it was new. A copy of a
+    /// held message with a higher `rev` (a history page read after an edit) replaces it.
     fn insert(&mut self, message: Message) -> bool {
-        if self.messages.contains_key(&message.seq) {
+        if let Some(held) = self.messages.get_mut(&message.seq) {
+            if message.rev > held.rev {
+                *held = message;
+            }
             return false;
         }
         self.messages.insert(message.seq, message);
         true
+    }
+
+    /// An edit or delete: replaces the held message when the change is newer than it (changes
+    /// may come twice, or out of order, around a reconnect). A change to a message not held is
+    /// left for the history page that brings the message in its current state.
+    fn apply_change(&mut self, message: Message) {
+        if let Some(held) = self.messages.get_mut(&message.seq) {
+            if message.rev > held.rev {
+                *held = message;
+            }
+        }
     }
 }
 
@@ -389,6 +407,7 @@ impl App {
                 complete,
             } => self.on_history(room, messages, complete, &mut effects),
             Event::RoomMessage(message) => self.on_message(message, None, &mut effects),
+            Event::RoomChanged(message) => self.on_changed(message),
             Event::Notification(notification) => match notification {
                 // `unread` is `None` for a message the SDK passed on as its room was closed:
                 // then this message counts one, as on the room stream.
@@ -408,6 +427,8 @@ impl App {
                 }
                 // Events may have been lost: reload the rooms (counts, last messages).
                 Notification::Resync { .. } => effects.push(Effect::LoadRooms),
+                // A change in a room that is not open: nothing on screen shows that message.
+                Notification::Changed { message, .. } => self.on_changed(message),
                 _ => {}
             },
             Event::Sending {
@@ -640,6 +661,13 @@ impl App {
         }
         if let Some(seq) = newest {
             self.read_up_to(seq, effects);
+        }
+    }
+
+    /// An edit or delete: shown if its room is open; no notice and no unread count.
+    fn on_changed(&mut self, message: Message) {
+        if let Some(open) = self.open.as_mut().filter(|o| o.id == message.room_id) {
+            open.apply_change(message);
         }
     }
 
@@ -1340,6 +1368,58 @@ pub(crate) mod tests {
             reason: ResyncReason::Broker,
         }));
         assert_eq!(effects, vec![Effect::LoadRooms]);
+    }
+
+    /// `message(1, seq, bob, text)` as changed at `rev`: edited, or deleted (a tombstone).
+    pub(crate) fn changed(seq: u64, text: &str, rev: u64, deleted: bool) -> Message {
+        let mut changed = message(1, seq, &bob(), text);
+        changed.rev = rev;
+        changed.edited_at = Some("2024-05-01T09:31:00Z".to_string());
+        if deleted {
+            changed.text = String::new();
+            changed.deleted_at = Some("2024-05-01T09:32:00Z".to_string());
+        }
+        changed
+    }
+
+    #[test]
+    fn an_edit_or_delete_replaces_the_open_room_s_message_only_when_newer() {
+        let mut app = app_with_rooms();
+        assert!(app
+            .update(Event::RoomChanged(changed(2, "fixed", 1, false)))
+            .is_empty());
+        assert_eq!(texts(&app), ["1:old", "2:fixed", "3:old"]);
+        app.update(Event::RoomChanged(changed(2, "", 3, true)));
+        // An older change (a live copy overtaken by a replay) does not bring the text back.
+        app.update(Event::RoomChanged(changed(2, "fixed", 1, false)));
+        assert_eq!(texts(&app), ["1:old", "2:", "3:old"]);
+        // A history page read before the delete does not either.
+        app.update(Event::History {
+            room: RoomId(1),
+            messages: vec![changed(2, "fixed", 1, false)],
+            complete: true,
+        });
+        assert_eq!(texts(&app), ["1:old", "2:", "3:old"]);
+        // A change to a message not held is left to the history page that brings it.
+        app.update(Event::RoomChanged(changed(9, "later", 4, false)));
+        assert_eq!(texts(&app).len(), 3);
+    }
+
+    #[test]
+    fn a_change_in_a_room_that_is_not_open_raises_no_notice_and_no_count() {
+        let mut app = app_with_rooms();
+        let mut edit = message(2, 4, &bob(), "edited elsewhere");
+        edit.rev = 1;
+        edit.edited_at = Some("2024-05-01T09:31:00Z".to_string());
+        let effects = app.update(Event::Notification(Notification::Changed {
+            room_id: RoomId(2),
+            change: sotong_client::ChangeKind::Edited,
+            message: edit,
+        }));
+        assert!(effects.is_empty());
+        assert_eq!(app.notice(), None);
+        assert_eq!(app.room(RoomId(2)).map(|r| r.unread), Some(2));
+        assert_eq!(texts(&app), ["1:old", "2:old", "3:old"]);
     }
 
     pub(crate) fn sent(seq: u64) -> Sent {

@@ -345,6 +345,7 @@ async fn follow_room(client: Client, room: RoomId, events: mpsc::UnboundedSender
     while let Some(item) = subscription.next().await {
         let event = match item {
             Ok(RoomEvent::Message(message)) => Event::RoomMessage(message),
+            Ok(RoomEvent::Changed { message, .. }) => Event::RoomChanged(message),
             // Typing indicators and future event types are not shown.
             Ok(_) => continue,
             Err(err) => Event::Failed(format!("The room stopped updating: {}", describe(&err))),

@@ -201,13 +201,21 @@ fn item_lines<'a>(
             } else {
                 fit(display_name(&message.sender), NAME_WIDTH)
             };
-            (
-                short_time(&message.sent_at, now),
-                name,
-                message.text.as_str(),
-                mine,
-                None,
-            )
+            let quiet = Style::new()
+                .fg(Color::DarkGray)
+                .add_modifier(Modifier::ITALIC);
+            // A tombstone keeps its place in the timeline, with no text.
+            let (text, note) = if message.deleted_at.is_some() {
+                ("", Some(Span::styled("message deleted", quiet)))
+            } else if message.edited_at.is_some() {
+                (
+                    message.text.as_str(),
+                    Some(Span::styled(" (edited)", quiet)),
+                )
+            } else {
+                (message.text.as_str(), None)
+            };
+            (short_time(&message.sent_at, now), name, text, mine, note)
         }
         TimelineItem::Pending(pending) => {
             let note = match &pending.state {
@@ -537,6 +545,28 @@ mod tests {
         assert_eq!(screen[23].trim_end(), HELP_DIRECT);
         // Nothing is drawn past the right edge: every row is exactly 80 cells.
         assert!(screen.iter().all(|l| l.chars().count() == 80));
+    }
+
+    #[test]
+    fn an_edited_message_says_so_and_a_deleted_one_keeps_its_place_without_its_text() {
+        let mut app = app_with_rooms();
+        app.update(Event::RoomChanged(crate::app::tests::changed(
+            2, "fixed it", 1, false,
+        )));
+        app.update(Event::RoomChanged(crate::app::tests::changed(
+            3, "", 2, true,
+        )));
+        let screen = screen(&app, 80, 24);
+        let text = screen.join("\n");
+        let line = |needle: &str| screen.iter().find(|l| l.contains(needle)).cloned();
+        assert!(line("bob: fixed it (edited)").is_some(), "{text}");
+        assert!(line("bob: message deleted").is_some(), "{text}");
+        assert!(!text.contains("bob: old (edited)"), "{text}");
+        assert_eq!(
+            screen.iter().filter(|l| l.contains("bob: old")).count(),
+            1,
+            "{text}"
+        );
     }
 
     #[test]

@@ -28,6 +28,24 @@ async fn pump_until(
     }
 }
 
+/// Signs in as the terminal client does and starts its app: the app, its session and the
+/// session's events.
+async fn sign_in(
+    server: &TestServer,
+    credentials: Credentials,
+) -> (App, Session, mpsc::UnboundedReceiver<Event>) {
+    let endpoint = Endpoint::from_server(&server.url("")).expect("endpoint");
+    let (tx, events) = mpsc::unbounded_channel();
+    let (mut session, me) = Session::connect(&endpoint, credentials, tx)
+        .await
+        .expect("signs in");
+    let app = App::new(me);
+    for effect in app.start() {
+        session.apply(effect);
+    }
+    (app, session, events)
+}
+
 fn press(app: &mut App, session: &mut Session, keys: impl IntoIterator<Item = Key>) {
     for key in keys {
         assert!(step(app, session, Event::Key(key)).is_continue());
@@ -60,20 +78,12 @@ async fn the_chat_signs_in_routes_by_visibility_sends_and_switches_rooms() {
     server.post_message(&bob, team, "welcome").await;
 
     // Sign in with a password, as `sotong chat --username alice` does.
-    let endpoint = Endpoint::from_server(&server.url("")).expect("endpoint");
-    let (tx, mut events) = mpsc::unbounded_channel();
     let credentials = Credentials::Password {
         username: "alice".into(),
         password: "alice-password".into(),
     };
-    let (mut session, me) = Session::connect(&endpoint, credentials, tx)
-        .await
-        .expect("connects");
-    assert_eq!(me.username, "alice");
-    let mut app = App::new(me);
-    for effect in app.start() {
-        session.apply(effect);
-    }
+    let (mut app, mut session, mut events) = sign_in(&server, credentials).await;
+    assert_eq!(app.me().username, "alice");
 
     // The latest room opens by itself, with its history; the other keeps its unread count.
     pump_until(
@@ -213,15 +223,8 @@ async fn a_pending_line_gives_way_to_the_stored_message_without_doubling() {
     let room = server.direct(&bob, &alice).await;
     server.post_message(&bob, room, "hi").await;
 
-    let endpoint = Endpoint::from_server(&server.url("")).expect("endpoint");
-    let (tx, mut events) = mpsc::unbounded_channel();
-    let (mut session, me) = Session::connect(&endpoint, Credentials::Token(alice.token), tx)
-        .await
-        .expect("connects");
-    let mut app = App::new(me);
-    for effect in app.start() {
-        session.apply(effect);
-    }
+    let (mut app, mut session, mut events) =
+        sign_in(&server, Credentials::Token(alice.token)).await;
     pump_until(&mut app, &mut session, &mut events, "the room", |app| {
         texts(app) == ["hi"]
     })
@@ -316,4 +319,47 @@ async fn a_token_signs_in_and_a_wrong_password_is_refused() {
         .await
         .expect_err("a wrong password is refused");
     assert!(format!("{err:#}").contains("not authorised"), "{err:#}");
+}
+
+#[tokio::test]
+async fn edits_and_deletes_reach_the_open_room_live() {
+    let server = TestServer::spawn().await;
+    let bob = server.password_user("bob", "bob-password").await;
+    let alice = server.password_user("alice", "alice-password").await;
+    let team = server.group(&bob, "Team", &[&alice]).await;
+    server.post_message(&bob, team, "helo").await;
+    server.post_message(&bob, team, "oops").await;
+
+    let credentials = Credentials::Password {
+        username: "alice".into(),
+        password: "alice-password".into(),
+    };
+    let (mut app, mut session, mut events) = sign_in(&server, credentials).await;
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "Team's history",
+        |app| texts(app) == ["helo", "oops"],
+    )
+    .await;
+
+    server.edit_message(&bob, team, 1, "hello").await;
+    server.delete_message(&bob, team, 2).await;
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "the edit and the delete",
+        |app| texts(app) == ["hello", ""],
+    )
+    .await;
+    let shown = app.timeline();
+    let [TimelineItem::Message(edited), TimelineItem::Message(deleted)] = shown.as_slice() else {
+        panic!("two stored messages, got {shown:?}");
+    };
+    assert!(edited.edited_at.is_some() && edited.deleted_at.is_none());
+    assert!(deleted.deleted_at.is_some());
+    assert_eq!((edited.seq, deleted.seq), (Seq(1), Seq(2)));
+    assert_eq!(app.notice(), None);
 }

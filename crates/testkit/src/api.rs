@@ -209,6 +209,34 @@ impl HttpApi {
         message
     }
 
+    /// Edits `user`'s message `seq` over HTTP (`PATCH`); returns the message as it is now.
+    pub async fn edit_message(&self, user: &TestUser, room: i64, seq: u64, text: &str) -> Value {
+        let (status, message) = self
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/api/rooms/{room}/messages/{seq}"),
+                Some(&user.token),
+                Some(json!({"text": text})),
+            )
+            .await;
+        assert_eq!(status, 200, "{message}");
+        message
+    }
+
+    /// Deletes `user`'s message `seq` over HTTP; returns the tombstone.
+    pub async fn delete_message(&self, user: &TestUser, room: i64, seq: u64) -> Value {
+        let (status, message) = self
+            .request(
+                reqwest::Method::DELETE,
+                &format!("/api/rooms/{room}/messages/{seq}"),
+                Some(&user.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{message}");
+        message
+    }
+
     /// A page of a room's history as `user` sees it; `query` is `""` or starts with `?`.
     pub async fn history(&self, user: &TestUser, room: i64, query: &str) -> Vec<Value> {
         let (status, messages) = self
