@@ -69,6 +69,21 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// stored whole and a retry with the same `client-msg-id` gets them.
 const BATCH_DEADLINE: Duration = Duration::from_secs(5);
 
+/// Runs a commit (a batch of messages, or one change) under [`BATCH_DEADLINE`]: a database that
+/// stops answering mid-transaction fails it as [`StoreError::Backend`] instead of holding the
+/// commit pipeline.
+async fn within_batch_deadline<T>(
+    commit: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(BATCH_DEADLINE, commit)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Backend(
+                format!("the database did not answer within {BATCH_DEADLINE:?}").into(),
+            ))
+        })
+}
+
 /// The server ends a session that leaves a transaction open this long: a node that lost its
 /// network in the middle of a batch would otherwise hold the locks on its rooms' rows until
 /// the server notices the dead connection (hours, with default TCP keepalive), and every other
@@ -657,23 +672,11 @@ impl Store for PostgresStore {
         &self,
         batch: Vec<NewMessage>,
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-        tokio::time::timeout(BATCH_DEADLINE, self.store_batch(batch))
-            .await
-            .unwrap_or_else(|_| {
-                Err(StoreError::Backend(
-                    format!("the database did not answer within {BATCH_DEADLINE:?}").into(),
-                ))
-            })
+        within_batch_deadline(self.store_batch(batch)).await
     }
 
     async fn change_message(&self, change: MessageChange) -> Result<Changed, StoreError> {
-        tokio::time::timeout(BATCH_DEADLINE, self.apply_change(change))
-            .await
-            .unwrap_or_else(|_| {
-                Err(StoreError::Backend(
-                    format!("the database did not answer within {BATCH_DEADLINE:?}").into(),
-                ))
-            })
+        within_batch_deadline(self.apply_change(change)).await
     }
 
     async fn changes(
