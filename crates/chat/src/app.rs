@@ -762,6 +762,10 @@ impl App {
                         edited_at: None,
                         deleted_at: None,
                         rev: 0,
+                        reply_to: None,
+                        reactions: Vec::new(),
+                        mentions: Vec::new(),
+                        attachments: Vec::new(),
                     });
                 }
             }
@@ -850,6 +854,10 @@ pub(crate) mod tests {
             edited_at: None,
             deleted_at: None,
             rev: 0,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -863,6 +871,7 @@ pub(crate) mod tests {
             unread,
             last_read_seq: Seq(last - unread.min(last)),
             last_rev: 0,
+            unread_mentions: 0,
         }
     }
 
@@ -939,6 +948,7 @@ pub(crate) mod tests {
             room_id: RoomId(1),
             message: message(1, 4, &bob(), "hi"),
             unread: Some(1),
+            mention: false,
         }));
         assert!(effects.is_empty());
         assert_eq!(texts(&app).len(), 4);
@@ -953,6 +963,7 @@ pub(crate) mod tests {
             room_id: RoomId(2),
             message: message(2, 6, &bob(), "lunch?\nnow"),
             unread: Some(3),
+            mention: false,
         }));
         assert!(effects.is_empty());
         assert_eq!(texts(&app), before, "not in the open room's timeline");
@@ -992,6 +1003,7 @@ pub(crate) mod tests {
             room_id: RoomId(2),
             message: message(2, 6, &alice(), "from my phone"),
             unread: Some(2),
+            mention: false,
         }));
         assert_eq!(app.notice(), None);
         assert_eq!(app.rooms()[0].id, RoomId(2));
@@ -1111,6 +1123,10 @@ pub(crate) mod tests {
             edited_at: None,
             deleted_at: None,
             rev: 0,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
             ..message(1, seq, &alice(), text)
         };
         type_text(&mut app, "hello");
@@ -1130,6 +1146,10 @@ pub(crate) mod tests {
             edited_at: None,
             deleted_at: None,
             rev: 0,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
             ..message(1, 4, &bob(), "hello")
         }));
         assert_eq!(texts(&app)[3..], ["4:hello", "pending:hello"]);
@@ -1344,6 +1364,7 @@ pub(crate) mod tests {
             room_id: RoomId(7),
             message: message(7, 1, &bob(), "new group"),
             unread: Some(1),
+            mention: false,
         }));
         assert_eq!(effects, vec![Effect::LoadRooms]);
         app.update(Event::Notification(Notification::Read {

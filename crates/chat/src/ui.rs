@@ -471,6 +471,7 @@ mod tests {
             room_id: RoomId(2),
             message: message(2, 6, &bob(), "lunch at noon?"),
             unread: Some(3),
+            mention: false,
         }));
         for c in "on my way".chars() {
             app.update(Event::Key(Key::Char(c)));
@@ -588,6 +589,7 @@ mod tests {
             room_id: RoomId(2),
             message: message(2, 2, &bob(), long),
             unread: Some(1),
+            mention: false,
         }));
         for _ in 0..4 {
             app.update(Event::Key(Key::PageUp));

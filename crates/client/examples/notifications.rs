@@ -61,6 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 room_id,
                 message,
                 unread,
+                ..
             } => {
                 // No count: the room was subscribed as the message came, so the server did
                 // not count it for this client.

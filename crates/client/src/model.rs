@@ -79,6 +79,9 @@ pub enum Notification {
         /// next notification with a count, or [`Client::rooms`](crate::Client::rooms), has
         /// the server's figure.
         unread: Option<u64>,
+        /// Whether the message mentions this user (`@username`): an application alerts for
+        /// it even where it would otherwise stay quiet.
+        mention: bool,
     },
     /// A message of a room this client does not subscribe to was edited or deleted.
     Changed {
@@ -144,10 +147,12 @@ impl TryFrom<NotificationBody> for Notification {
                 room_id,
                 message,
                 unread,
+                mention,
             } => Ok(Notification::Message {
                 room_id,
                 message,
                 unread,
+                mention,
             }),
             NotificationBody::Changed {
                 room_id,
@@ -173,10 +178,12 @@ impl From<Notification> for NotificationBody {
                 room_id,
                 message,
                 unread,
+                mention,
             } => NotificationBody::Message {
                 room_id,
                 message,
                 unread,
+                mention,
             },
             Notification::Changed {
                 room_id,
@@ -300,6 +307,7 @@ mod tests {
             room_id: RoomId(3),
             message,
             unread: None,
+            mention: false,
         };
         let json = serde_json::to_value(&made).unwrap();
         assert!(json.get("unread").is_none(), "{json}");

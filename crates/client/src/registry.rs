@@ -452,7 +452,7 @@ impl Registry {
             debug!(%room, count = entry.orphans.len(), "unread messages of a released room go to the notifications");
         }
         for message in entry.orphans.into_values() {
-            self.notify_message(room, message, None);
+            self.notify_message(room, message, None, false);
         }
         if wire {
             // On the wire, the server keeps sending this room's messages, on the topic until
@@ -476,7 +476,7 @@ impl Registry {
             return match event {
                 RoomEvent::Message(message) => {
                     let seq = message.seq;
-                    if self.route_notification(room, message, None) {
+                    if self.route_notification(room, message, None, false) {
                         debug!(%room, %seq, "message of a released room rerouted to the notifications");
                         Delivery::Rerouted
                     } else {
@@ -526,7 +526,7 @@ impl Registry {
         // Every subscriber fell behind on this event, so none has it.
         let wire = self.release(room);
         if let RoomEvent::Message(message) = event {
-            self.notify_message(room, message, None);
+            self.notify_message(room, message, None, false);
         }
         Delivery::Emptied { wire }
     }
@@ -540,12 +540,13 @@ impl Registry {
                 room_id,
                 message,
                 unread,
+                mention,
             } => {
                 if self.holds(room_id) {
                     return false;
                 }
                 let seq = message.seq;
-                let passed = self.route_notification(room_id, message, unread);
+                let passed = self.route_notification(room_id, message, unread, mention);
                 if !passed {
                     debug!(room = %room_id, %seq, "notification of a message routed already dropped");
                 }
@@ -559,21 +560,34 @@ impl Registry {
     }
 
     /// Publishes a message of a room not held as a notification unless it was routed already.
-    fn route_notification(&mut self, room: RoomId, message: Message, unread: Option<u64>) -> bool {
+    fn route_notification(
+        &mut self,
+        room: RoomId,
+        message: Message,
+        unread: Option<u64>,
+        mention: bool,
+    ) -> bool {
         let routed = self.routed.entry(room).or_default();
         if routed.contains(message.seq) {
             return false;
         }
         routed.insert(message.seq);
-        self.notify_message(room, message, unread);
+        self.notify_message(room, message, unread, mention);
         true
     }
 
-    fn notify_message(&mut self, room: RoomId, message: Message, unread: Option<u64>) {
+    fn notify_message(
+        &mut self,
+        room: RoomId,
+        message: Message,
+        unread: Option<u64>,
+        mention: bool,
+    ) {
         let event = Notification::Message {
             room_id: room,
             message,
             unread,
+            mention,
         };
         self.notifications.publish(&event, self.capacity);
     }
@@ -619,6 +633,10 @@ mod tests {
             edited_at: None,
             deleted_at: None,
             rev: 0,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -631,6 +649,7 @@ mod tests {
             room_id: RoomId(room),
             message: msg(room, seq),
             unread: Some(unread),
+            mention: false,
         }
     }
 
@@ -652,6 +671,7 @@ mod tests {
                 room_id,
                 message,
                 unread,
+                ..
             } = event
             {
                 out.push((room_id.0, message.seq.0, unread));

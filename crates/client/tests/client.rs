@@ -191,6 +191,7 @@ async fn rooms_not_subscribed_arrive_as_notifications() {
                 room_id,
                 message,
                 unread,
+                ..
             } => {
                 assert_eq!(
                     (room_id, message.seq, message.text.as_str()),

@@ -61,6 +61,7 @@ async fn next_note(notes: &mut Subscription<Notification>, room: RoomId) -> (Mes
                 room_id,
                 message,
                 unread,
+                ..
             })) if room_id == room => return (message, unread),
             Some(Ok(_)) => continue,
             other => panic!("the notifications ended: {other:?}"),

@@ -55,6 +55,8 @@ pub enum ChangeKind {
     Edited,
     /// Its author deleted it: the message is a tombstone now.
     Deleted,
+    /// Someone added or took back a reaction: the message's `reactions` changed.
+    Reacted,
     /// A change this version does not know; the message carried is still its current state.
     #[serde(other)]
     Other,
@@ -79,6 +81,10 @@ pub enum NotificationBody {
         /// has no count to give.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unread: Option<u64>,
+        /// Whether the message mentions the receiving user: a client alerts for it even in a
+        /// room it would otherwise keep quiet. Left out when false.
+        #[serde(default, skip_serializing_if = "is_false")]
+        mention: bool,
     },
     /// `{"type":"changed","roomId":…,"change":…,"message":{…}}`: a message was edited or
     /// deleted in a room the connection does not subscribe to.
@@ -117,6 +123,10 @@ pub enum NotificationBody {
     /// An event type this version does not know.
     #[serde(other)]
     Other,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 /// Why a [`NotificationBody::Resync`] was sent.
@@ -161,9 +171,18 @@ pub fn message_event_json(message_json: &str) -> String {
 }
 
 /// The body of [`NotificationBody::Message`] with an unread count, around `message_json`, the
-/// message already rendered by serde: `{"type":"message","roomId":…,"message":…,"unread":…}`.
-pub fn message_notification_json(room_id: RoomId, message_json: &str, unread: u64) -> String {
-    format!(r#"{{"type":"message","roomId":{room_id},"message":{message_json},"unread":{unread}}}"#)
+/// message already rendered by serde: `{"type":"message","roomId":…,"message":…,"unread":…}`,
+/// with `"mention":true` after the count when the message mentions the receiving user.
+pub fn message_notification_json(
+    room_id: RoomId,
+    message_json: &str,
+    unread: u64,
+    mention: bool,
+) -> String {
+    let mention = if mention { r#","mention":true"# } else { "" };
+    format!(
+        r#"{{"type":"message","roomId":{room_id},"message":{message_json},"unread":{unread}{mention}}}"#
+    )
 }
 
 #[cfg(test)]
@@ -218,6 +237,7 @@ mod tests {
                 unread: 0,
                 last_read_seq: Seq::ZERO,
                 last_rev: 0,
+                unread_mentions: 0,
             },
         };
         assert_eq!(serde_json::to_value(&room).unwrap()["type"], "room");
@@ -225,6 +245,7 @@ mod tests {
             room_id: RoomId(3),
             message: message(),
             unread: Some(4),
+            mention: false,
         };
         let resync = NotificationBody::Resync {
             reason: ResyncReason::Broker,
@@ -290,6 +311,7 @@ mod tests {
             room_id: RoomId(3),
             message: message(),
             unread: None,
+            mention: false,
         };
         let json = serde_json::to_value(&uncounted).unwrap();
         assert!(json.get("unread").is_none(), "{json}");
@@ -361,14 +383,17 @@ mod tests {
             })
             .unwrap()
         );
-        assert_eq!(
-            message_notification_json(RoomId(3), &message_json, 4),
-            serde_json::to_string(&NotificationBody::Message {
-                room_id: RoomId(3),
-                message,
-                unread: Some(4),
-            })
-            .unwrap()
-        );
+        for mention in [false, true] {
+            assert_eq!(
+                message_notification_json(RoomId(3), &message_json, 4, mention),
+                serde_json::to_string(&NotificationBody::Message {
+                    room_id: RoomId(3),
+                    message: message.clone(),
+                    unread: Some(4),
+                    mention,
+                })
+                .unwrap()
+            );
+        }
     }
 }

@@ -56,6 +56,11 @@ number_type!(
     MessageId(i64)
 );
 number_type!(
+    /// An uploaded file's id, as in `/api/attachments/{id}`. Knowing it grants nothing: every
+    /// fetch checks that the caller is a member of the attachment's room.
+    AttachmentId(i64)
+);
+number_type!(
     /// A message's position in its room: the first message is 1 and every next one is 1 more,
     /// with no gaps. [`Seq::ZERO`] is "before the first message": an empty room's last `seq`,
     /// a read mark with nothing read.

@@ -27,5 +27,5 @@ pub use events::{
     message_event_json, message_notification_json, ChangeKind, ErrorBody, NotificationBody,
     ResyncReason, RoomEventBody,
 };
-pub use ids::{MessageId, RoomId, Seq, UserId};
-pub use objects::{Message, Room, RoomKind, User};
+pub use ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
+pub use objects::{Attachment, ImageSize, Message, Reaction, ReplyPreview, Room, RoomKind, User};

@@ -1,10 +1,12 @@
-//! The objects of the contract: [`User`], [`Room`] (with its [`RoomKind`]) and [`Message`].
+//! The objects of the contract: [`User`], [`Room`] (with its [`RoomKind`]) and [`Message`]
+//! (with what a message may carry: a [`ReplyPreview`], [`Reaction`]s, mentions and
+//! [`Attachment`]s).
 //!
 //! These are what HTTP answers and STOMP bodies carry, not storage rows: a store maps its rows
 //! onto them, so a schema change never leaks onto the wire. Unknown fields are ignored when
 //! reading, so a newer server may add some.
 
-use crate::ids::{MessageId, RoomId, Seq, UserId};
+use crate::ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
 use serde::{Deserialize, Serialize};
 
 /// A user as every client sees it.
@@ -84,6 +86,11 @@ pub struct Room {
     /// a server without edits.
     #[serde(default)]
     pub last_rev: u64,
+    /// Messages after the viewer's read mark that mention the viewer (tombstones excluded):
+    /// what the room list marks with `@` beside the unread count. 0 from a server without
+    /// mentions.
+    #[serde(default)]
+    pub unread_mentions: u64,
 }
 
 /// A stored chat message.
@@ -116,6 +123,89 @@ pub struct Message {
     /// A client keeps the message with the highest `rev` it has seen.
     #[serde(default)]
     pub rev: u64,
+    /// The earlier message of the same room this one answers, as a short preview; absent for
+    /// a message that answers none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyPreview>,
+    /// The reactions on the message, in the order each emoji was first used; absent when
+    /// there are none. Changing them takes a `rev` like an edit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// The members the text mentions with `@username`, as the server found them when the
+    /// text was posted or last edited; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+    /// The files sent with the message; absent when none (and on a tombstone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// What a reply shows of the message it answers. Read from the store, it is the answered
+/// message's current state; on a live event it is that state when the reply was sent, and a
+/// client that holds the answered message shows its own, newer copy instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplyPreview {
+    /// The answered message's `seq` in the same room.
+    pub seq: Seq,
+    /// Who wrote it.
+    pub sender: User,
+    /// Its text, cut to the first 200 characters; `""` once it is deleted.
+    pub text: String,
+    /// When it was last edited, if ever.
+    #[serde(default)]
+    pub edited_at: Option<String>,
+    /// When it was deleted, if it was.
+    #[serde(default)]
+    pub deleted_at: Option<String>,
+    /// How many files it carries (0 when none), so a quote of a bare image says so.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attachments: u32,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
+}
+
+/// One emoji's reactions on a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reaction {
+    /// The emoji, as the users sent it.
+    pub emoji: String,
+    /// How many users reacted with it; the length of `user_ids`.
+    pub count: u64,
+    /// Who reacted, in the order they did. Ids, not users, so that a busy message stays
+    /// small; a client names them from the room's members.
+    pub user_ids: Vec<UserId>,
+}
+
+/// A file sent with a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// Its id: `GET /api/attachments/{id}` (and `/thumbnail` for an image).
+    pub id: AttachmentId,
+    /// The file name the uploader gave, cleaned of paths and control characters.
+    pub name: String,
+    /// The type the server found in the content (never the uploader's claim), e.g.
+    /// `image/png`, `application/pdf`, `application/octet-stream` when unknown.
+    pub content_type: String,
+    /// Its size in bytes, as served.
+    pub size: u64,
+    /// Width and height for an image the server could decode (it then has a thumbnail);
+    /// absent for any other file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSize>,
+}
+
+/// The pixel size of an image attachment, after its EXIF orientation was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSize {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
 }
 
 impl Message {
@@ -150,6 +240,10 @@ pub(crate) mod tests {
             edited_at: None,
             deleted_at: None,
             rev: 0,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -179,11 +273,13 @@ pub(crate) mod tests {
             unread: 4,
             last_read_seq: Seq(1),
             last_rev: 2,
+            unread_mentions: 1,
         };
         let json = serde_json::to_value(&room).unwrap();
         assert_eq!(json["kind"], "direct");
         assert_eq!(json["lastReadSeq"], 1);
         assert_eq!(json["lastRev"], 2);
+        assert_eq!(json["unreadMentions"], 1);
         assert_eq!(json["lastMessage"]["seq"], 2);
         assert_eq!(json["members"][0]["displayName"], "Alice");
         assert_eq!(serde_json::from_value::<Room>(json).unwrap(), room);
@@ -202,6 +298,47 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn rich_parts_are_left_out_when_empty_and_round_trip_when_present() {
+        let plain = serde_json::to_value(message()).unwrap();
+        for absent in ["replyTo", "reactions", "mentions", "attachments"] {
+            assert!(plain.get(absent).is_none(), "{absent} in {plain}");
+        }
+        let mut rich = message();
+        rich.reply_to = Some(ReplyPreview {
+            seq: Seq(1),
+            sender: alice(),
+            text: "earlier".into(),
+            edited_at: None,
+            deleted_at: None,
+            attachments: 0,
+        });
+        rich.reactions = vec![Reaction {
+            emoji: "👍".into(),
+            count: 1,
+            user_ids: vec![UserId(1)],
+        }];
+        rich.mentions = vec![UserId(2)];
+        rich.attachments = vec![Attachment {
+            id: AttachmentId(4),
+            name: "cat.png".into(),
+            content_type: "image/png".into(),
+            size: 1234,
+            image: Some(ImageSize {
+                width: 640,
+                height: 480,
+            }),
+        }];
+        let json = serde_json::to_value(&rich).unwrap();
+        assert_eq!(json["replyTo"]["seq"], 1);
+        assert!(json["replyTo"].get("attachments").is_none());
+        assert_eq!(json["reactions"][0]["userIds"], json!([1]));
+        assert_eq!(json["mentions"], json!([2]));
+        assert_eq!(json["attachments"][0]["contentType"], "image/png");
+        assert_eq!(json["attachments"][0]["image"]["width"], 640);
+        assert_eq!(serde_json::from_value::<Message>(json).unwrap(), rich);
+    }
+
+    #[test]
     fn unknown_fields_are_ignored() {
         let user: User = serde_json::from_value(json!({
             "id": 1, "username": "alice", "displayName": "Alice", "avatar": "a.png"
@@ -209,7 +346,7 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(user, alice());
         let mut json = serde_json::to_value(message()).unwrap();
-        json["reactions"] = json!([]);
+        json["pinned"] = json!(true);
         assert_eq!(serde_json::from_value::<Message>(json).unwrap(), message());
     }
 

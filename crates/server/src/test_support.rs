@@ -19,5 +19,9 @@ pub(crate) fn message(room: i64, seq: u64) -> Message {
         edited_at: None,
         deleted_at: None,
         rev: 0,
+        reply_to: None,
+        reactions: Vec::new(),
+        mentions: Vec::new(),
+        attachments: Vec::new(),
     }
 }

@@ -98,6 +98,10 @@ fn message(seq: u64) -> Message {
         edited_at: None,
         deleted_at: None,
         rev: 0,
+        reply_to: None,
+        reactions: Vec::new(),
+        mentions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 

@@ -68,7 +68,8 @@ impl<T: Transport> Session<T> {
                 Ok(())
             }
             Route::Notification => {
-                let body = message_notification_json(room, &message.message_json, unread);
+                let mention = message.message.mentions.contains(&self.identity.user.id);
+                let body = message_notification_json(room, &message.message_json, unread, mention);
                 let message_id = message.message.id.to_string();
                 if self.push_to_each(
                     Target::Notifications,

@@ -204,6 +204,10 @@ impl TryFrom<MessageRow> for Message {
             edited_at: row.edited_at.map(rfc3339_millis),
             deleted_at: row.deleted_at.map(rfc3339_millis),
             rev: rev_from_column(row.rev)?,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
         })
     }
 }
@@ -300,6 +304,7 @@ impl PostgresStore {
                     unread: unread_from_column(row.unread.unwrap_or(0)),
                     last_read_seq: seq_from_column(row.last_read_seq.unwrap_or(0))?,
                     last_rev: rev_from_column(row.last_rev)?,
+                    unread_mentions: 0,
                 })
             })
             .collect()
@@ -992,6 +997,10 @@ impl PostgresStore {
                             edited_at: None,
                             deleted_at: None,
                             rev: 0,
+                            reply_to: None,
+                            reactions: Vec::new(),
+                            mentions: Vec::new(),
+                            attachments: Vec::new(),
                         },
                         created: true,
                         recipients: recipients

@@ -148,6 +148,10 @@ fn message_from(row: &Row<'_>) -> rusqlite::Result<Message> {
         edited_at: row.get::<_, Option<i64>>(9)?.map(rfc3339_millis),
         deleted_at: row.get::<_, Option<i64>>(10)?.map(rfc3339_millis),
         rev: rev_from(row.get(11)?)?,
+        reply_to: None,
+        reactions: Vec::new(),
+        mentions: Vec::new(),
+        attachments: Vec::new(),
     })
 }
 
@@ -240,6 +244,7 @@ fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Resul
         unread: unread.unwrap_or(0).max(0) as u64,
         last_read_seq: seq_from(last_read.unwrap_or(0))?,
         last_rev,
+        unread_mentions: 0,
     }))
 }
 
@@ -320,6 +325,10 @@ fn insert_message(
             edited_at: None,
             deleted_at: None,
             rev: 0,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
         },
         created: true,
         recipients,

@@ -239,6 +239,10 @@ mod tests {
             edited_at: None,
             deleted_at: None,
             rev: 0,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
         };
         let locked = Locked {
             last_seqs: HashMap::from([(10, 2)]),
