@@ -246,8 +246,8 @@ export class FakeBroker implements SocketHost {
   }
 
   /** Stores a message as `sender` and fans it out (another user posting). */
-  post(roomId: number, sender: User, text: string, clientMsgId: string | null = null, replyTo?: number): Message {
-    const stored = this.store(roomId, sender, text, clientMsgId, replyTo);
+  post(roomId: number, sender: User, text: string, clientMsgId: string | null = null, replyTo?: number, attachmentIds?: number[]): Message {
+    const stored = this.store(roomId, sender, text, clientMsgId, replyTo, attachmentIds);
     if (typeof stored === 'string') throw new Error(stored);
     const message = stored.message;
     this.fanOut(roomId, message);

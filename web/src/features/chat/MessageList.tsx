@@ -60,7 +60,7 @@ export function MessageList({ name, messages, me, showUsernames = false, hasOlde
     if (jumpTarget === null) return;
     const el = ref.current?.querySelector<HTMLElement>(`[data-seq="${String(jumpTarget)}"]`);
     if (el) {
-      el.scrollIntoView({ block: 'center', behavior: 'smooth' });
+      el.scrollIntoView?.({ block: 'center', behavior: 'smooth' });
       stick.current = false;
       setHighlight(jumpTarget);
       setJumpTarget(null);
