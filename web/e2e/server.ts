@@ -276,6 +276,10 @@ events {
 }
 http {
     access_log off;
+    # Uploads up to the server's own limit (25 MB by default) pass, streamed: the node, not
+    # nginx, refuses what is over it, with the contract's JSON error.
+    client_max_body_size 32m;
+    proxy_request_buffering off;
     client_body_temp_path ${this.dir}/body;
     proxy_temp_path ${this.dir}/proxy;
     fastcgi_temp_path ${this.dir}/fastcgi;
