@@ -35,7 +35,7 @@ export function Toasts() {
                 )}
                 {toast.mention && <span className="toast-mention"> mentioned you</span>}
               </span>
-              <span className="toast-text">{toast.text}</span>
+              <span className="toast-text">{toast.text || '📎 Sent a file'}</span>
               {toast.count > 1 && <span className="toast-more">+{toast.count - 1} more</span>}
             </span>
           </button>
