@@ -110,6 +110,8 @@ fn new_message(room: RoomId, sender: &User, text: &str, client_msg_id: Option<&s
         sender: sender.clone(),
         text: text.to_string(),
         client_msg_id: client_msg_id.map(str::to_string),
+        reply_to: None,
+        mentions: Vec::new(),
     }
 }
 
@@ -868,6 +870,7 @@ fn change(room: RoomId, seq: u64, actor: &User, change: Change) -> MessageChange
         actor: actor.id,
         change,
         edit_window_millis: None,
+        mentions: Vec::new(),
     }
 }
 
