@@ -83,8 +83,8 @@ pub use connection::State;
 pub use error::{BoxError, Error, Result};
 pub use http::{HistoryQuery, Login};
 pub use model::{
-    ChangeKind, Message, MessageId, Notification, ResyncReason, Room, RoomEvent, RoomId, RoomKind,
-    Sent, Seq, User, UserId,
+    ChangeKind, Message, MessageId, Notification, Reaction, ReplyPreview, ResyncReason, Room,
+    RoomEvent, RoomId, RoomKind, Sent, Seq, User, UserId,
 };
 pub use subscription::Subscription;
 pub use token::TokenProvider;
