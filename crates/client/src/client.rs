@@ -687,6 +687,23 @@ impl RoomHandle {
         self.client.send_with_id(self.id, text, client_msg_id)
     }
 
+    /// Posts `text` as a reply to message `reply_to` of the room; see [`Client::send_reply`].
+    ///
+    /// # Errors
+    /// As [`Client::send_reply`].
+    pub fn send_reply(&self, reply_to: Seq, text: impl Into<String>) -> PendingSend {
+        self.client.send_reply(self.id, reply_to, text)
+    }
+
+    /// Adds or takes back this user's reaction to message `seq` of the room; see
+    /// [`Client::react`].
+    ///
+    /// # Errors
+    /// As [`Client::react`].
+    pub async fn react(&self, seq: Seq, emoji: &str, add: bool) -> Result<Message> {
+        self.client.react(self.id, seq, emoji, add).await
+    }
+
     /// Marks the room read up to `seq`; see [`Client::mark_read`].
     ///
     /// # Errors
