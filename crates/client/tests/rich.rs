@@ -68,9 +68,9 @@ async fn reactions_round_trip_with_typed_events_and_errors() {
         .expect("a retry");
     assert_eq!(again.rev, 1, "no new rev");
     let change = loop {
-        match within(view.next()).await.expect("open").expect("event") {
-            RoomEvent::Changed { change, message } => break (change, message.rev),
-            _ => {}
+        let event = within(view.next()).await.expect("open").expect("event");
+        if let RoomEvent::Changed { change, message } = event {
+            break (change, message.rev);
         }
     };
     assert_eq!(change, (ChangeKind::Reacted, 1));

@@ -1149,7 +1149,7 @@ impl PostgresStore {
                 Outcome::ReplyNotFound => Err(StoreError::ReplyNotFound),
                 Outcome::ReplyDeleted => Err(StoreError::ReplyDeleted),
                 Outcome::Earlier(message) => Ok(Inserted {
-                    message,
+                    message: *message,
                     created: false,
                     recipients: Vec::new(),
                 }),
@@ -1337,7 +1337,6 @@ impl PostgresStore {
                 .await?;
             }
         }
-        let mut message = message;
         message.text = text;
         message.rev = rev_from_column(rev)?;
         if let Some(at) = edited_at {

@@ -37,7 +37,7 @@ pub(super) enum Outcome {
     /// The sender is not a member of the room (or there is no such room): nothing stored.
     NotMember,
     /// A retry of a message stored before this batch: that one is the answer.
-    Earlier(Message),
+    Earlier(Box<Message>),
     /// A retry of the message at this index of the batch: its copy is the answer.
     SameAs(usize),
     /// A reply to a `seq` no message of the room has: nothing stored.
@@ -107,7 +107,7 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
         };
         if let Some(key) = new.client_msg_id.as_deref() {
             if let Some(message) = earlier.get(&(room, sender, key)) {
-                plan.outcomes.push(Outcome::Earlier((*message).clone()));
+                plan.outcomes.push(Outcome::Earlier(Box::new((*message).clone())));
                 continue;
             }
             if let Some(&first) = firsts.get(&(room, sender, key)) {
@@ -286,7 +286,7 @@ mod tests {
         assert_eq!(
             plan.outcomes,
             [
-                Outcome::Earlier(stored),
+                Outcome::Earlier(Box::new(stored)),
                 Outcome::NotMember,
                 Outcome::NotMember,
                 Outcome::New {
