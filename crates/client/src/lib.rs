@@ -36,10 +36,11 @@
 //!     .await?;
 //! let mut notifications = client.notifications().await?;
 //! while let Some(event) = notifications.next().await {
-//!     if let Notification::Message { room_id, message, unread } = event? {
+//!     if let Notification::Message { room_id, message, unread, mention } = event? {
 //!         // `None`: sent here as the room was being closed, not counted by the server.
 //!         let unread = unread.map_or("?".to_string(), |n| n.to_string());
-//!         println!("{room_id}: {} ({unread} unread)", message.text);
+//!         let alert = if mention { " (mentions you)" } else { "" };
+//!         println!("{room_id}: {}{alert} ({unread} unread)", message.text);
 //!     }
 //! }
 //! # Ok(())

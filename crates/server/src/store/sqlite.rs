@@ -290,6 +290,9 @@ fn insert_mentions(
     seq: i64,
     mentions: &[UserId],
 ) -> rusqlite::Result<()> {
+    if mentions.is_empty() {
+        return Ok(());
+    }
     let mut insert = tx.prepare_cached(
         "INSERT INTO mentions (room_id, seq, user_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
     )?;
