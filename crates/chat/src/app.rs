@@ -13,8 +13,15 @@
 //! the copy (on the room stream, in a history page, or as a notification) or the receipt
 //! ([`Event::Sent`]), replaces the pending line, and the other finds nothing left to do: the
 //! message is never on screen twice.
+//!
+//! Commands act on a message of the open room by its number (its `seq`, shown before it):
+//! `/reply N text`, `/edit N text`, `/delete N`, `/react N 👍` (again to take it back), and
+//! `/help`. A line starting with `//` is sent as text with one `/` less. They are parsed by
+//! [`parse_command`], a pure function.
 
-use sotong_client::{Message, Notification, Room, RoomId, RoomKind, Sent, Seq, State, User};
+use sotong_client::{
+    Message, Notification, ReplyPreview, Room, RoomId, RoomKind, Sent, Seq, State, User,
+};
 use std::collections::BTreeMap;
 
 /// Messages per history page (the server's default page).
@@ -123,6 +130,47 @@ pub enum Effect {
         /// The text.
         text: String,
     },
+    /// Post `text` to `room` as a reply to message `reply_to`; answer with [`Event::Sent`]
+    /// carrying `local`, as for [`Effect::Send`].
+    Reply {
+        /// The room.
+        room: RoomId,
+        /// The local id of this send.
+        local: u64,
+        /// The answered message's `seq`.
+        reply_to: Seq,
+        /// The text.
+        text: String,
+    },
+    /// Replace the text of this user's message `seq` of `room`; answer with
+    /// [`Event::RoomChanged`] (or [`Event::Failed`]).
+    Edit {
+        /// The room.
+        room: RoomId,
+        /// The message.
+        seq: Seq,
+        /// The new text.
+        text: String,
+    },
+    /// Delete this user's message `seq` of `room`; answer as [`Effect::Edit`].
+    Delete {
+        /// The room.
+        room: RoomId,
+        /// The message.
+        seq: Seq,
+    },
+    /// Add (`add`) or take back this user's reaction `emoji` to message `seq` of `room`;
+    /// answer as [`Effect::Edit`].
+    React {
+        /// The room.
+        room: RoomId,
+        /// The message.
+        seq: Seq,
+        /// The emoji.
+        emoji: String,
+        /// `true` adds it, `false` takes it back.
+        add: bool,
+    },
     /// Mark `room` read up to `seq`.
     MarkRead {
         /// The room.
@@ -154,6 +202,8 @@ pub struct RoomEntry {
     pub last_seq: Seq,
     /// The read mark known to the server.
     pub last_read: Seq,
+    /// Unread messages that mention this user: the list shows `@` beside the count.
+    pub unread_mentions: u64,
 }
 
 impl RoomEntry {
@@ -165,8 +215,89 @@ impl RoomEntry {
             unread: room.unread,
             last_seq: room.last_message.as_ref().map_or(Seq(0), |m| m.seq),
             last_read: room.last_read_seq,
+            unread_mentions: room.unread_mentions,
         }
     }
+}
+
+/// The commands of the composer, `/name arguments`, acting on the open room's message number
+/// `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `/reply N text`: answer message N.
+    Reply {
+        /// The answered message.
+        seq: Seq,
+        /// The reply's text.
+        text: String,
+    },
+    /// `/edit N text`: replace the text of one's own message N.
+    Edit {
+        /// The message.
+        seq: Seq,
+        /// The new text.
+        text: String,
+    },
+    /// `/delete N`: delete one's own message N for everyone.
+    Delete {
+        /// The message.
+        seq: Seq,
+    },
+    /// `/react N emoji`: add the reaction, or take it back when it is there.
+    React {
+        /// The message.
+        seq: Seq,
+        /// The emoji.
+        emoji: String,
+    },
+    /// `/help`: list the commands.
+    Help,
+}
+
+/// What `/help` shows in the status line.
+pub const COMMANDS_HELP: &str =
+    "/reply N text  /edit N text  /delete N  /react N 👍  (N: the number before a message)";
+
+/// Reads a composer line as a command: `None` when it is text to send (it does not start
+/// with `/`, or starts with `//`), `Some(Err(why))` for a command that does not parse.
+pub fn parse_command(line: &str) -> Option<Result<Command, String>> {
+    let rest = line.trim().strip_prefix('/')?;
+    if rest.starts_with('/') {
+        return None;
+    }
+    let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let args = args.trim();
+    let number = |args: &str| -> Result<(Seq, String), String> {
+        let (n, text) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+        match n.trim_start_matches('#').parse::<u64>() {
+            Ok(seq) if seq > 0 => Ok((Seq(seq), text.trim().to_string())),
+            _ => Err(format!("/{name} needs a message number: {COMMANDS_HELP}")),
+        }
+    };
+    let needs = |what: &str| Err(format!("/{name} needs {what}"));
+    Some(match name {
+        "help" => Ok(Command::Help),
+        "reply" | "edit" => number(args).and_then(|(seq, text)| match (name, text) {
+            (_, text) if text.is_empty() => needs("a number and a text"),
+            ("reply", text) => Ok(Command::Reply { seq, text }),
+            (_, text) => Ok(Command::Edit { seq, text }),
+        }),
+        "delete" => number(args).and_then(|(seq, rest)| {
+            if rest.is_empty() {
+                Ok(Command::Delete { seq })
+            } else {
+                needs("just a number")
+            }
+        }),
+        "react" => number(args).and_then(|(seq, emoji)| {
+            if emoji.is_empty() {
+                needs("a number and an emoji")
+            } else {
+                Ok(Command::React { seq, emoji })
+            }
+        }),
+        _ => Err(format!("unknown command /{name}: {COMMANDS_HELP}")),
+    })
 }
 
 /// The open room's timeline.
@@ -244,6 +375,8 @@ pub struct PendingSend {
     pub room: RoomId,
     /// The text.
     pub text: String,
+    /// The message it answers, for a reply.
+    pub reply_to: Option<Seq>,
     /// Sending or failed.
     pub state: SendState,
 }
@@ -422,6 +555,7 @@ impl App {
                         entry.last_read = entry.last_read.max(seq);
                         if seq >= entry.last_seq {
                             entry.unread = 0;
+                            entry.unread_mentions = 0;
                         }
                     }
                 }
@@ -518,7 +652,7 @@ impl App {
     }
 
     fn send_input(&mut self, effects: &mut Vec<Effect>) {
-        let text = self.input.trim().to_string();
+        let mut text = self.input.trim().to_string();
         if text.is_empty() {
             return;
         }
@@ -528,8 +662,34 @@ impl App {
             ));
             return;
         };
-        open.scroll = 0;
         let room = open.id;
+        let mut reply_to = None;
+        match parse_command(&text) {
+            None => {
+                if text.starts_with("//") {
+                    text.remove(0);
+                }
+            }
+            Some(Err(why)) => {
+                self.notice = Some(Notice::Error(why));
+                return;
+            }
+            Some(Ok(Command::Reply { seq, text: reply })) => {
+                if !open.messages.contains_key(&seq) {
+                    self.notice = Some(Notice::Error(format!("No message {seq} here")));
+                    return;
+                }
+                reply_to = Some(seq);
+                text = reply;
+            }
+            Some(Ok(command)) => {
+                self.run_command(command, effects);
+                return;
+            }
+        }
+        if let Some(open) = &mut self.open {
+            open.scroll = 0;
+        }
         self.input.clear();
         self.next_local += 1;
         let local = self.next_local;
@@ -538,9 +698,74 @@ impl App {
             client_msg_id: None,
             room,
             text: text.clone(),
+            reply_to,
             state: SendState::Sending,
         });
-        effects.push(Effect::Send { room, local, text });
+        effects.push(match reply_to {
+            Some(reply_to) => Effect::Reply {
+                room,
+                local,
+                reply_to,
+                text,
+            },
+            None => Effect::Send { room, local, text },
+        });
+    }
+
+    /// Carries out a command other than a reply on the open room's message it names: the
+    /// input is cleared when it goes out, and kept (with a notice) when it cannot.
+    fn run_command(&mut self, command: Command, effects: &mut Vec<Effect>) {
+        let Some(open) = &self.open else { return };
+        let room = open.id;
+        let held = |seq: Seq| open.messages.get(&seq);
+        let refuse = |why: String| Some(Notice::Error(why));
+        let (effect, problem) = match command {
+            Command::Help => (None, Some(Notice::Info(COMMANDS_HELP.into()))),
+            Command::Reply { .. } => (None, None),
+            Command::Edit { seq, text } => match held(seq) {
+                None => (None, refuse(format!("No message {seq} here"))),
+                Some(m) if m.sender.id != self.me.id => {
+                    (None, refuse(format!("Message {seq} is not yours to edit")))
+                }
+                Some(_) => (Some(Effect::Edit { room, seq, text }), None),
+            },
+            Command::Delete { seq } => match held(seq) {
+                None => (None, refuse(format!("No message {seq} here"))),
+                Some(m) if m.sender.id != self.me.id => (
+                    None,
+                    refuse(format!("Message {seq} is not yours to delete")),
+                ),
+                Some(_) => (Some(Effect::Delete { room, seq }), None),
+            },
+            Command::React { seq, emoji } => match held(seq) {
+                None => (None, refuse(format!("No message {seq} here"))),
+                Some(m) => {
+                    let mine = m
+                        .reactions
+                        .iter()
+                        .any(|r| r.emoji == emoji && r.user_ids.contains(&self.me.id));
+                    let add = !mine;
+                    (
+                        Some(Effect::React {
+                            room,
+                            seq,
+                            emoji,
+                            add,
+                        }),
+                        None,
+                    )
+                }
+            },
+        };
+        if let Some(notice) = problem {
+            let is_error = matches!(notice, Notice::Error(_));
+            self.notice = Some(notice);
+            if is_error {
+                return;
+            }
+        }
+        self.input.clear();
+        effects.extend(effect);
     }
 
     fn step_room(&mut self, step: isize, effects: &mut Vec<Effect>) {
@@ -589,6 +814,7 @@ impl App {
         }
         if let Some(entry) = self.rooms.iter_mut().find(|r| r.id == id) {
             entry.unread = 0;
+            entry.unread_mentions = 0;
             if entry.last_seq > entry.last_read {
                 entry.last_read = entry.last_seq;
                 effects.push(Effect::MarkRead {
@@ -605,6 +831,7 @@ impl App {
         let id = open.id;
         if let Some(entry) = self.rooms.iter_mut().find(|r| r.id == id) {
             entry.unread = 0;
+            entry.unread_mentions = 0;
             if seq > entry.last_read {
                 entry.last_read = seq;
                 effects.push(Effect::MarkRead { room: id, seq });
@@ -619,6 +846,7 @@ impl App {
             if let Some(known) = self.room(entry.id).filter(|k| k.last_seq > entry.last_seq) {
                 entry.last_seq = known.last_seq;
                 entry.unread = known.unread;
+                entry.unread_mentions = entry.unread_mentions.max(known.unread_mentions);
                 entry.last_read = entry.last_read.max(known.last_read);
             }
         }
@@ -707,11 +935,15 @@ impl App {
             // Counted already (a duplicate, or older than the list's snapshot).
             return;
         }
+        let mentions_me = message.mentions.contains(&self.me.id);
         if let Some(entry) = self.rooms.iter_mut().find(|r| r.id == room) {
             match unread {
                 Some(count) => entry.unread = count,
                 None if !mine => entry.unread += 1,
                 None => {}
+            }
+            if mentions_me && !mine {
+                entry.unread_mentions += 1;
             }
         }
         if !mine {
@@ -749,6 +981,18 @@ impl App {
                 self.note_activity(pending.room, sent.seq);
                 let me = self.me.clone();
                 if let Some(open) = self.open.as_mut().filter(|o| o.id == pending.room) {
+                    // The preview of the answered message, as the server makes it.
+                    let reply_to = pending
+                        .reply_to
+                        .and_then(|seq| open.messages.get(&seq))
+                        .map(|original| ReplyPreview {
+                            seq: original.seq,
+                            sender: original.sender.clone(),
+                            text: original.text.chars().take(200).collect(),
+                            edited_at: original.edited_at.clone(),
+                            deleted_at: original.deleted_at.clone(),
+                            attachments: 0,
+                        });
                     // The server's copy on the room topic may come before or after the
                     // receipt; whichever comes second finds the seq taken and is dropped.
                     open.insert(Message {
@@ -762,7 +1006,7 @@ impl App {
                         edited_at: None,
                         deleted_at: None,
                         rev: 0,
-                        reply_to: None,
+                        reply_to,
                         reactions: Vec::new(),
                         mentions: Vec::new(),
                         attachments: Vec::new(),
@@ -799,6 +1043,7 @@ impl App {
                 entry.last_read = entry.last_read.max(old.last_read);
                 if self.open.as_ref().is_some_and(|o| o.id == room.id) {
                     entry.unread = 0;
+                    entry.unread_mentions = 0;
                 }
                 self.rooms[index] = entry;
             }
@@ -1449,5 +1694,163 @@ pub(crate) mod tests {
             seq: Seq(seq),
             client_msg_id: format!("c{seq}"),
         }
+    }
+
+    #[test]
+    fn commands_parse_with_a_message_number() {
+        assert_eq!(parse_command("hello"), None);
+        assert_eq!(parse_command("//not a command"), None);
+        assert_eq!(parse_command("/help"), Some(Ok(Command::Help)));
+        assert_eq!(
+            parse_command("/reply 4 yes, see you"),
+            Some(Ok(Command::Reply {
+                seq: Seq(4),
+                text: "yes, see you".into()
+            }))
+        );
+        assert_eq!(
+            parse_command("/edit #2 fixed"),
+            Some(Ok(Command::Edit {
+                seq: Seq(2),
+                text: "fixed".into()
+            }))
+        );
+        assert_eq!(
+            parse_command(" /delete 3 "),
+            Some(Ok(Command::Delete { seq: Seq(3) }))
+        );
+        assert_eq!(
+            parse_command("/react 3 👍"),
+            Some(Ok(Command::React {
+                seq: Seq(3),
+                emoji: "👍".into()
+            }))
+        );
+        for bad in [
+            "/reply 4",
+            "/edit x text",
+            "/delete",
+            "/delete 3 4",
+            "/react 3",
+            "/react 0 👍",
+            "/nope",
+        ] {
+            assert!(matches!(parse_command(bad), Some(Err(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn commands_act_on_the_open_room_s_messages_by_number() {
+        let mut app = app_with_rooms();
+        app.update(Event::RoomMessage(message(1, 4, &alice(), "mine")));
+        type_text(&mut app, "/reply 2 agreed");
+        let effects = app.update(Event::Key(Key::Enter));
+        assert_eq!(
+            effects,
+            [Effect::Reply {
+                room: RoomId(1),
+                local: 1,
+                reply_to: Seq(2),
+                text: "agreed".into()
+            }]
+        );
+        assert_eq!(
+            texts(&app).last().map(String::as_str),
+            Some("pending:agreed")
+        );
+        // The receipt's stand-in copy previews the answered message.
+        app.update(Event::Sent {
+            local: 1,
+            result: Ok(sent(5)),
+            at: "2024-05-01T09:31:00Z".into(),
+        });
+        let open = app.open_room().expect("open");
+        let preview = open.messages[&Seq(5)].reply_to.clone().expect("preview");
+        assert_eq!((preview.seq, preview.text.as_str()), (Seq(2), "old"));
+
+        type_text(&mut app, "/edit 4 mine, fixed");
+        assert_eq!(
+            app.update(Event::Key(Key::Enter)),
+            [Effect::Edit {
+                room: RoomId(1),
+                seq: Seq(4),
+                text: "mine, fixed".into()
+            }]
+        );
+        assert_eq!(app.input(), "");
+        type_text(&mut app, "/delete 4");
+        assert_eq!(
+            app.update(Event::Key(Key::Enter)),
+            [Effect::Delete {
+                room: RoomId(1),
+                seq: Seq(4)
+            }]
+        );
+        // Someone else's message: refused here, the line kept for fixing.
+        type_text(&mut app, "/edit 2 hijack");
+        assert!(app.update(Event::Key(Key::Enter)).is_empty());
+        assert!(matches!(app.notice(), Some(Notice::Error(_))));
+        assert_eq!(app.input(), "/edit 2 hijack");
+        app.update(Event::Key(Key::Ctrl('u')));
+        type_text(&mut app, "/reply 99 hm");
+        assert!(app.update(Event::Key(Key::Enter)).is_empty());
+        assert_eq!(
+            app.notice(),
+            Some(&Notice::Error("No message 99 here".into()))
+        );
+        app.update(Event::Key(Key::Ctrl('u')));
+
+        // A reaction toggles: added, then taken back once it is ours.
+        type_text(&mut app, "/react 2 👍");
+        let react = |add| Effect::React {
+            room: RoomId(1),
+            seq: Seq(2),
+            emoji: "👍".into(),
+            add,
+        };
+        assert_eq!(app.update(Event::Key(Key::Enter)), [react(true)]);
+        let mut reacted = message(1, 2, &bob(), "old");
+        reacted.rev = 1;
+        reacted.reactions = vec![sotong_client::Reaction {
+            emoji: "👍".into(),
+            count: 1,
+            user_ids: vec![alice().id],
+        }];
+        app.update(Event::RoomChanged(reacted));
+        type_text(&mut app, "/react 2 👍");
+        assert_eq!(app.update(Event::Key(Key::Enter)), [react(false)]);
+
+        type_text(&mut app, "/help");
+        assert!(app.update(Event::Key(Key::Enter)).is_empty());
+        assert_eq!(app.notice(), Some(&Notice::Info(COMMANDS_HELP.into())));
+        type_text(&mut app, "//slash");
+        assert!(matches!(
+            app.update(Event::Key(Key::Enter)).as_slice(),
+            [Effect::Send { text, .. }] if text == "/slash"
+        ));
+    }
+
+    #[test]
+    fn mentions_of_me_elsewhere_are_counted_until_the_room_is_opened() {
+        let mut app = app_with_rooms();
+        let mut mention = message(2, 6, &bob(), "@alice look");
+        mention.mentions = vec![alice().id];
+        app.update(Event::Notification(Notification::Message {
+            room_id: RoomId(2),
+            message: mention,
+            unread: Some(3),
+            mention: true,
+        }));
+        assert_eq!(app.room(RoomId(2)).map(|r| r.unread_mentions), Some(1));
+        app.update(Event::Notification(Notification::Message {
+            room_id: RoomId(2),
+            message: message(2, 7, &bob(), "no mention"),
+            unread: Some(4),
+            mention: false,
+        }));
+        assert_eq!(app.room(RoomId(2)).map(|r| r.unread_mentions), Some(1));
+        app.update(Event::Key(Key::Tab));
+        assert_eq!(app.open_room().map(|o| o.id), Some(RoomId(2)));
+        assert_eq!(app.room(RoomId(2)).map(|r| r.unread_mentions), Some(0));
     }
 }

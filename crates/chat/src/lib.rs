@@ -9,6 +9,9 @@
 //! PageDown scroll (PageUp loads older history), End jumps to the newest; Ctrl-D starts a
 //! direct chat (asks for a username); Ctrl-U clears the line; Esc or Ctrl-C quits.
 //!
+//! Commands act on the open room's message by its number (shown before it): `/reply N text`,
+//! `/edit N text`, `/delete N`, `/react N 👍` (again to take it back), `/help`.
+//!
 //! # Layout
 //!
 //! - `app.rs`: [`App`](app::App), the whole state, and `update(event) -> effects`: routing by

@@ -106,7 +106,11 @@ enum Outgoing {
         room: RoomId,
         local: u64,
         text: String,
+        reply_to: Option<Seq>,
     },
+    /// An edit, delete or reaction: after the sends queued before it (so a message can be
+    /// edited right after it was typed).
+    Change(Effect),
     MarkRead {
         room: RoomId,
         seq: Seq,
@@ -274,7 +278,28 @@ impl Session {
                 });
             }
             Effect::Send { room, local, text } => {
-                let _ = self.outbox.send(Outgoing::Send { room, local, text });
+                let _ = self.outbox.send(Outgoing::Send {
+                    room,
+                    local,
+                    text,
+                    reply_to: None,
+                });
+            }
+            Effect::Reply {
+                room,
+                local,
+                reply_to,
+                text,
+            } => {
+                let _ = self.outbox.send(Outgoing::Send {
+                    room,
+                    local,
+                    text,
+                    reply_to: Some(reply_to),
+                });
+            }
+            change @ (Effect::Edit { .. } | Effect::Delete { .. } | Effect::React { .. }) => {
+                let _ = self.outbox.send(Outgoing::Change(change));
             }
             Effect::MarkRead { room, seq } => {
                 let _ = self.outbox.send(Outgoing::MarkRead { room, seq });
@@ -375,9 +400,17 @@ async fn deliver(
 ) {
     while let Some(outgoing) = queue.recv().await {
         let event = match outgoing {
-            Outgoing::Send { room, local, text } => {
+            Outgoing::Send {
+                room,
+                local,
+                text,
+                reply_to,
+            } => {
                 // Nothing is sent before the first poll below.
-                let pending = client.send(room, text);
+                let pending = match reply_to {
+                    Some(seq) => client.send_reply(room, seq, text),
+                    None => client.send(room, text),
+                };
                 let sending = Event::Sending {
                     local,
                     client_msg_id: pending.client_msg_id().to_string(),
@@ -390,6 +423,28 @@ async fn deliver(
                     local,
                     result,
                     at: chrono::Local::now().to_rfc3339(),
+                }
+            }
+            Outgoing::Change(change) => {
+                let (what, result) = match change {
+                    Effect::Edit { room, seq, text } => {
+                        ("edit", client.edit_message(room, seq, text).await)
+                    }
+                    Effect::Delete { room, seq } => {
+                        ("delete", client.delete_message(room, seq).await)
+                    }
+                    Effect::React {
+                        room,
+                        seq,
+                        emoji,
+                        add,
+                    } => ("react", client.react(room, seq, &emoji, add).await),
+                    _ => continue,
+                };
+                match result {
+                    // The room's stream brings the same change; the newer rev wins either way.
+                    Ok(message) => Event::RoomChanged(message),
+                    Err(err) => Event::Failed(format!("Cannot {what}: {}", describe(&err))),
                 }
             }
             Outgoing::MarkRead { room, seq } => match client.mark_read(room, seq).await {

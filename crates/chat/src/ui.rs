@@ -5,17 +5,23 @@
 //!
 //! ```text
 //! ┌ Rooms ─────────────────┐┌ Team ─────────────────────────────────────────┐
-//! │› Team                  ││09:30 bob: hi                                  │
-//! │  Bob                  2││09:31 you: hello                               │
+//! │› Team                  ││4 09:30 bob: hi                                │
+//! │  Bob                 @2││    ↳ bob: hi                                  │
+//! │                        ││5 09:31 you: hello                             │
+//! │                        ││        👍 2                                    │
 //! └────────────────────────┘└───────────────────────────────────────────────┘
 //! ┌ Message ──────────────────────────────────────────────────────────────────┐
 //! │                                                                           │
 //! └───────────────────────────────────────────────────────────────────────────┘
 //! ● Connected as alice │ carol in Ops: standup?
-//! Tab/↑↓ rooms  Enter send  PgUp/PgDn history  Ctrl-D direct  Esc quit
+//! Tab/↑↓ rooms  Enter send  PgUp/PgDn history  Ctrl-D direct  /help  Esc quit
 //! ```
+//!
+//! Each message starts with its number (its `seq`), which the commands name (`/reply 4 …`); a
+//! reply has a `↳ name: quote` line above it, reactions a line of `emoji count` below it, and
+//! a message that mentions the reader is in yellow.
 
-use crate::app::{display_name, App, Mode, Notice, SendState, TimelineItem};
+use crate::app::{display_name, one_line, App, Mode, Notice, SendState, TimelineItem};
 use chrono::{DateTime, Local};
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -26,7 +32,8 @@ use sotong_client::State;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// The key help at the bottom of the screen.
-pub const HELP: &str = "Tab/↑↓ rooms  Enter send  PgUp/PgDn history  Ctrl-D direct  Esc quit";
+pub const HELP: &str =
+    "Tab/↑↓ rooms  Enter send  PgUp/PgDn history  Ctrl-D direct  /help  Esc quit";
 /// The key help while typing a username.
 pub const HELP_DIRECT: &str = "Enter start the chat  Esc cancel";
 /// Longest sender name shown before a message.
@@ -92,10 +99,11 @@ fn render_rooms(app: &App, frame: &mut Frame<'_>, area: Rect) {
         .take(height)
         .map(|room| {
             let is_open = Some(room.id) == open;
-            let count = if room.unread > 0 {
-                room.unread.to_string()
-            } else {
-                String::new()
+            // `@` beside the count: some of the unread messages mention the reader.
+            let count = match (room.unread, room.unread_mentions) {
+                (0, 0) => String::new(),
+                (unread, 0) => unread.to_string(),
+                (unread, _) => format!("@{unread}"),
             };
             let marker = if is_open { "› " } else { "  " };
             let name_width = width.saturating_sub(2 + count.len() + usize::from(!count.is_empty()));
@@ -193,17 +201,45 @@ fn item_lines<'a>(
     width: usize,
     now: DateTime<Local>,
 ) -> Vec<Line<'a>> {
+    let quiet = Style::new()
+        .fg(Color::DarkGray)
+        .add_modifier(Modifier::ITALIC);
+    let mut mentions_me = false;
+    let mut above = None;
+    let mut below = None;
     let (time, name, text, mine, note) = match item {
         TimelineItem::Message(message) => {
+            mentions_me = message.mentions.contains(&app.me().id);
+            above = message.reply_to.as_ref().map(|quoted| {
+                let who = if quoted.sender.id == app.me().id {
+                    "you"
+                } else {
+                    display_name(&quoted.sender)
+                };
+                let quote = if quoted.deleted_at.is_some() {
+                    "message deleted".to_string()
+                } else {
+                    one_line(&quoted.text)
+                };
+                Line::styled(
+                    fit(&format!("    ↳ {who}: {quote}"), width),
+                    Style::new().fg(Color::DarkGray),
+                )
+            });
+            if !message.reactions.is_empty() {
+                let counts: Vec<String> = message
+                    .reactions
+                    .iter()
+                    .map(|r| format!("{} {}", r.emoji, r.count))
+                    .collect();
+                below = Some(counts.join("  "));
+            }
             let mine = app.is_mine(message);
             let name = if mine {
                 "you".to_string()
             } else {
                 fit(display_name(&message.sender), NAME_WIDTH)
             };
-            let quiet = Style::new()
-                .fg(Color::DarkGray)
-                .add_modifier(Modifier::ITALIC);
             // A tombstone keeps its place in the timeline, with no text.
             let (text, note) = if message.deleted_at.is_some() {
                 ("", Some(Span::styled("message deleted", quiet)))
@@ -215,7 +251,8 @@ fn item_lines<'a>(
             } else {
                 (message.text.as_str(), None)
             };
-            (short_time(&message.sent_at, now), name, text, mine, note)
+            let time = format!("{} {}", message.seq, short_time(&message.sent_at, now));
+            (time, name, text, mine, note)
         }
         TimelineItem::Pending(pending) => {
             let note = match &pending.state {
@@ -255,33 +292,39 @@ fn item_lines<'a>(
     };
     let text_style = if matches!(item, TimelineItem::Pending(_)) {
         Style::new().fg(Color::DarkGray)
+    } else if mentions_me {
+        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
     } else {
         Style::new()
     };
     let count = chunks.len();
     let mut note = note;
-    chunks
-        .into_iter()
-        .enumerate()
-        .map(|(i, chunk)| {
-            let mut spans = if i == 0 {
-                vec![
-                    Span::styled(format!("{time} "), Style::new().fg(Color::DarkGray)),
-                    Span::styled(name.clone(), name_style),
-                    Span::raw(": "),
-                ]
-            } else {
-                vec![Span::raw(" ".repeat(indent))]
-            };
-            spans.push(Span::styled(chunk, text_style));
-            if i + 1 == count {
-                if let Some(note) = note.take() {
-                    spans.push(note);
-                }
+    let mut lines: Vec<Line<'a>> = above.into_iter().collect();
+    lines.extend(chunks.into_iter().enumerate().map(|(i, chunk)| {
+        let mut spans = if i == 0 {
+            vec![
+                Span::styled(format!("{time} "), Style::new().fg(Color::DarkGray)),
+                Span::styled(name.clone(), name_style),
+                Span::raw(": "),
+            ]
+        } else {
+            vec![Span::raw(" ".repeat(indent))]
+        };
+        spans.push(Span::styled(chunk, text_style));
+        if i + 1 == count {
+            if let Some(note) = note.take() {
+                spans.push(note);
             }
-            Line::from(spans)
-        })
-        .collect()
+        }
+        Line::from(spans)
+    }));
+    if let Some(reactions) = below {
+        lines.push(Line::styled(
+            fit(&format!("{}{reactions}", " ".repeat(indent)), width),
+            Style::new().fg(Color::Magenta),
+        ));
+    }
+    lines
 }
 
 fn render_composer(app: &App, frame: &mut Frame<'_>, area: Rect) {
@@ -441,7 +484,7 @@ mod tests {
     use crate::app::{Event, Key};
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
-    use sotong_client::{Notification, RoomId};
+    use sotong_client::{Notification, RoomId, Seq};
 
     fn screen(app: &App, width: u16, height: u16) -> Vec<String> {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
@@ -568,6 +611,65 @@ mod tests {
             1,
             "{text}"
         );
+    }
+
+    #[test]
+    fn replies_reactions_mentions_and_message_numbers_show() {
+        let mut app = app_with_rooms();
+        let mut reply = message(1, 4, &bob(), "yes @alice");
+        reply.mentions = vec![alice().id];
+        reply.reply_to = Some(sotong_client::ReplyPreview {
+            seq: Seq(2),
+            sender: bob(),
+            text: "lunch?\nat noon".into(),
+            edited_at: None,
+            deleted_at: None,
+            attachments: 0,
+        });
+        reply.reactions = vec![
+            sotong_client::Reaction {
+                emoji: "👍".into(),
+                count: 2,
+                user_ids: vec![alice().id, bob().id],
+            },
+            sotong_client::Reaction {
+                emoji: "🎉".into(),
+                count: 1,
+                user_ids: vec![bob().id],
+            },
+        ];
+        app.update(Event::RoomMessage(reply));
+        let mut mention = message(2, 6, &bob(), "@alice look");
+        mention.mentions = vec![alice().id];
+        app.update(Event::Notification(Notification::Message {
+            room_id: RoomId(2),
+            message: mention,
+            unread: Some(3),
+            mention: true,
+        }));
+        let screen = screen(&app, 80, 24);
+        let text = screen.join("\n");
+        let quote = row_with(&screen, "↳ bob: lunch? at noon");
+        let line = row_with(&screen, "bob: yes @alice");
+        assert!(line.contains("│4 "), "the message's number first: {text}");
+        let quote_at = screen.iter().position(|l| l == quote).expect("quote row");
+        let line_at = screen.iter().position(|l| l == line).expect("message row");
+        assert_eq!(
+            quote_at + 1,
+            line_at,
+            "the quote right above the reply: {text}"
+        );
+        // A wide emoji takes two cells; the test screen shows the second as a space.
+        let reactions = one_line(&screen[line_at + 1]);
+        assert!(reactions.contains("│ 👍 2 🎉 1 │"), "{text}");
+        assert!(row_with(&screen, "│  Bob").contains("@3│"), "{text}");
+        // The mention is in yellow.
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("backend");
+        terminal.draw(|frame| render(&app, frame)).expect("draw");
+        let buffer = terminal.backend().buffer();
+        let y = u16::try_from(line_at).expect("row");
+        let x = u16::try_from(line.chars().position(|c| c == '@').expect("@")).expect("col");
+        assert_eq!(buffer[(x, y)].fg, ratatui::style::Color::Yellow);
     }
 
     #[test]

@@ -363,3 +363,84 @@ async fn edits_and_deletes_reach_the_open_room_live() {
     assert_eq!((edited.seq, deleted.seq), (Seq(1), Seq(2)));
     assert_eq!(app.notice(), None);
 }
+
+#[tokio::test]
+async fn commands_reply_react_edit_and_delete_by_message_number() {
+    let server = TestServer::spawn().await;
+    let bob = server.password_user("bob", "bob-password").await;
+    let alice = server.password_user("alice", "alice-password").await;
+    let team = server.group(&bob, "Team", &[&alice]).await;
+    server.post_message(&bob, team, "lunch?").await;
+
+    let credentials = Credentials::Password {
+        username: "alice".into(),
+        password: "alice-password".into(),
+    };
+    let (mut app, mut session, mut events) = sign_in(&server, credentials).await;
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "Team's history",
+        |app| texts(app) == ["lunch?"],
+    )
+    .await;
+    let type_line = |app: &mut App, session: &mut Session, line: &str| {
+        press(app, session, line.chars().map(Key::Char));
+        press(app, session, [Key::Enter]);
+    };
+    let message = |app: &App, seq: u64| {
+        app.open_room()
+            .and_then(|open| open.messages.get(&Seq(seq)).cloned())
+    };
+
+    type_line(&mut app, &mut session, "/reply 1 yes, @bob");
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "the stored reply",
+        |app| message(app, 2).is_some_and(|m| m.reply_to.is_some() && !m.mentions.is_empty()),
+    )
+    .await;
+    let reply = message(&app, 2).expect("the reply");
+    assert_eq!(reply.reply_to.map(|p| p.text), Some("lunch?".to_string()));
+
+    type_line(&mut app, &mut session, "/react 1 👍");
+    pump_until(&mut app, &mut session, &mut events, "the reaction", |app| {
+        message(app, 1).is_some_and(|m| m.reactions.len() == 1)
+    })
+    .await;
+    type_line(&mut app, &mut session, "/react 1 👍");
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "the reaction taken back",
+        |app| message(app, 1).is_some_and(|m| m.reactions.is_empty() && m.rev == 2),
+    )
+    .await;
+
+    type_line(&mut app, &mut session, "/edit 2 yes, at noon");
+    pump_until(&mut app, &mut session, &mut events, "the edit", |app| {
+        message(app, 2).is_some_and(|m| m.text == "yes, at noon" && m.edited_at.is_some())
+    })
+    .await;
+    type_line(&mut app, &mut session, "/delete 2");
+    pump_until(&mut app, &mut session, &mut events, "the delete", |app| {
+        message(app, 2).is_some_and(|m| m.deleted_at.is_some())
+    })
+    .await;
+    // The server's refusal shows in the status line.
+    type_line(&mut app, &mut session, "/react 2 👍");
+    pump_until(
+        &mut app,
+        &mut session,
+        &mut events,
+        "the refusal",
+        |app| matches!(app.notice(), Some(Notice::Error(why)) if why.contains("react")),
+    )
+    .await;
+    let history = server.history(&bob, team, "").await;
+    assert!(history[1]["deletedAt"].is_string());
+}

@@ -329,25 +329,64 @@ impl Client {
         text: impl Into<String>,
         client_msg_id: impl Into<String>,
     ) -> PendingSend {
-        let client_msg_id = client_msg_id.into();
+        self.post_pending(room, text.into(), client_msg_id.into(), None)
+    }
+
+    /// Posts `text` to `room` as a reply to message `reply_to` of the same room, as
+    /// [`Client::send`] posts a message: the stored copy carries
+    /// [`Message::reply_to`](crate::Message::reply_to), a preview of the answered message.
+    ///
+    /// ```no_run
+    /// use sotong_client::{Client, RoomId, Seq};
+    ///
+    /// # async fn demo(client: Client) -> sotong_client::Result<()> {
+    /// let sent = client.send_reply(RoomId(1), Seq(5), "yes, see you there").await?;
+    /// # let _ = sent;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Client::send`], and [`Error::Refused`] with `reply_not_found` (no such message in
+    /// the room) or `deleted` (the answered message was deleted).
+    pub fn send_reply(&self, room: RoomId, reply_to: Seq, text: impl Into<String>) -> PendingSend {
+        self.post_pending(room, text.into(), new_client_msg_id(), Some(reply_to))
+    }
+
+    fn post_pending(
+        &self,
+        room: RoomId,
+        text: String,
+        client_msg_id: String,
+        reply_to: Option<Seq>,
+    ) -> PendingSend {
         let client = self.clone();
-        let text = text.into();
         let key = client_msg_id.clone();
         PendingSend {
             room,
             client_msg_id,
-            answer: Box::pin(async move { client.post(room, text, key).await }),
+            answer: Box::pin(async move { client.post(room, text, key, reply_to).await }),
         }
     }
 
-    async fn post(&self, room: RoomId, text: String, client_msg_id: String) -> Result<Sent> {
+    async fn post(
+        &self,
+        room: RoomId,
+        text: String,
+        client_msg_id: String,
+        reply_to: Option<Seq>,
+    ) -> Result<Sent> {
         if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
             return Err(Error::refused(
                 "invalid",
                 format!("a client-msg-id has 1 to {MAX_CLIENT_MSG_ID} bytes"),
             ));
         }
-        let body = serde_json::json!({ "text": text }).to_string();
+        let body = match reply_to {
+            Some(seq) => serde_json::json!({ "text": text, "replyTo": seq }),
+            None => serde_json::json!({ "text": text }),
+        }
+        .to_string();
         if body.len() + FRAME_OVERHEAD > self.max_frame_bytes {
             return Err(Error::refused(
                 "too_large",
@@ -421,6 +460,22 @@ impl Client {
     pub async fn delete_message(&self, room: RoomId, seq: Seq) -> Result<Message> {
         self.change_message(room, seq, "delete", String::new())
             .await
+    }
+
+    /// Adds (`add: true`) or takes back this user's reaction `emoji` to message `seq` of
+    /// `room` (STOMP, with a receipt: the answer comes after the commit) and returns the
+    /// message as stored now, with its [`reactions`](crate::Message::reactions). Adding one
+    /// that is there, or taking back one that is not, changes nothing (no new `rev`), so a
+    /// retry is harmless. The room hears of it as a [`RoomEvent::Changed`](crate::RoomEvent)
+    /// with [`ChangeKind::Reacted`](crate::ChangeKind::Reacted).
+    ///
+    /// # Errors
+    /// [`Error::Refused`] with the server's code: `forbidden`, `not_found`, `deleted`,
+    /// `invalid_emoji`, `too_large` (over 64 bytes, or a 21st distinct emoji), `rate_limited`;
+    /// otherwise as [`Client::edit_message`].
+    pub async fn react(&self, room: RoomId, seq: Seq, emoji: &str, add: bool) -> Result<Message> {
+        let body = serde_json::json!({ "emoji": emoji, "add": add }).to_string();
+        self.change_message(room, seq, "react", body).await
     }
 
     async fn change_message(
@@ -630,6 +685,23 @@ impl RoomHandle {
         client_msg_id: impl Into<String>,
     ) -> PendingSend {
         self.client.send_with_id(self.id, text, client_msg_id)
+    }
+
+    /// Posts `text` as a reply to message `reply_to` of the room; see [`Client::send_reply`].
+    ///
+    /// # Errors
+    /// As [`Client::send_reply`].
+    pub fn send_reply(&self, reply_to: Seq, text: impl Into<String>) -> PendingSend {
+        self.client.send_reply(self.id, reply_to, text)
+    }
+
+    /// Adds or takes back this user's reaction to message `seq` of the room; see
+    /// [`Client::react`].
+    ///
+    /// # Errors
+    /// As [`Client::react`].
+    pub async fn react(&self, seq: Seq, emoji: &str, add: bool) -> Result<Message> {
+        self.client.react(self.id, seq, emoji, add).await
     }
 
     /// Marks the room read up to `seq`; see [`Client::mark_read`].

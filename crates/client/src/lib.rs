@@ -36,10 +36,11 @@
 //!     .await?;
 //! let mut notifications = client.notifications().await?;
 //! while let Some(event) = notifications.next().await {
-//!     if let Notification::Message { room_id, message, unread } = event? {
+//!     if let Notification::Message { room_id, message, unread, mention } = event? {
 //!         // `None`: sent here as the room was being closed, not counted by the server.
 //!         let unread = unread.map_or("?".to_string(), |n| n.to_string());
-//!         println!("{room_id}: {} ({unread} unread)", message.text);
+//!         let alert = if mention { " (mentions you)" } else { "" };
+//!         println!("{room_id}: {}{alert} ({unread} unread)", message.text);
 //!     }
 //! }
 //! # Ok(())
@@ -83,8 +84,8 @@ pub use connection::State;
 pub use error::{BoxError, Error, Result};
 pub use http::{HistoryQuery, Login};
 pub use model::{
-    ChangeKind, Message, MessageId, Notification, ResyncReason, Room, RoomEvent, RoomId, RoomKind,
-    Sent, Seq, User, UserId,
+    ChangeKind, Message, MessageId, Notification, Reaction, ReplyPreview, ResyncReason, Room,
+    RoomEvent, RoomId, RoomKind, Sent, Seq, User, UserId,
 };
 pub use subscription::Subscription;
 pub use token::TokenProvider;

@@ -18,7 +18,7 @@
 //! - **answering each poster after its commit** (and after its publication), so a sender
 //!   never hears "stored" for a message a crash could still lose.
 //!
-//! Edits and deletes ([`CommitPipeline::change`]) take the same path: they queue with the
+//! Edits, deletes and reactions ([`CommitPipeline::change`]) take the same path: they queue with the
 //! messages, in order, and each is committed in a transaction of its own
 //! ([`Store::change_message`]) between the batches of messages around it, then published and
 //! answered the same way. So on this node a message's publication always goes out before the
@@ -229,6 +229,7 @@ impl GroupCommit {
         let kind = match change.change {
             Change::Edit(_) => ChangeKind::Edited,
             Change::Delete => ChangeKind::Deleted,
+            Change::React { .. } => ChangeKind::Reacted,
         };
         let mut result = self.store.change_message(change).await;
         match &mut result {
@@ -292,6 +293,8 @@ mod tests {
             sender: sender.clone(),
             text: text.to_string(),
             client_msg_id: None,
+            reply_to: None,
+            mentions: Vec::new(),
         }
     }
 
@@ -371,6 +374,7 @@ mod tests {
             actor: a.id,
             change: Change::Edit(text.to_string()),
             edit_window_millis: None,
+            mentions: Vec::new(),
         };
         // A message and its edit queued together: the edit is committed after the message.
         let (posted, edited) = tokio::join!(

@@ -56,6 +56,20 @@ pub enum Error {
     /// (`403 edit_window_closed`).
     #[error("{0}")]
     EditWindowClosed(String),
+    /// A reply names a message of another room (`400 reply_other_room`).
+    #[error("{0}")]
+    ReplyOtherRoom(String),
+    /// A reply names no message of the room (`404 reply_not_found`).
+    #[error("{0}")]
+    ReplyNotFound(String),
+    /// The text mentions a registered user who is not a member of the room
+    /// (`400 mention_not_member`); the message names them.
+    #[error("{0}")]
+    MentionNotMember(String),
+    /// A reaction's emoji is empty or holds spaces, control characters, ASCII letters or
+    /// digits (`400 invalid_emoji`).
+    #[error("{0}")]
+    InvalidEmoji(String),
     /// Too many requests in too little time; slow down.
     #[error("{0}")]
     RateLimited(String),
@@ -90,6 +104,10 @@ impl Error {
             Error::NotAuthor(_) => "not_author",
             Error::Deleted(_) => "deleted",
             Error::EditWindowClosed(_) => "edit_window_closed",
+            Error::ReplyOtherRoom(_) => "reply_other_room",
+            Error::ReplyNotFound(_) => "reply_not_found",
+            Error::MentionNotMember(_) => "mention_not_member",
+            Error::InvalidEmoji(_) => "invalid_emoji",
             Error::RateLimited(_) | Error::Throttled { .. } => "rate_limited",
             Error::Backend(_) => "unavailable",
         }
@@ -98,7 +116,11 @@ impl Error {
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::Invalid(_) => StatusCode::BAD_REQUEST,
+            Error::Invalid(_)
+            | Error::ReplyOtherRoom(_)
+            | Error::MentionNotMember(_)
+            | Error::InvalidEmoji(_) => StatusCode::BAD_REQUEST,
+            Error::ReplyNotFound(_) => StatusCode::NOT_FOUND,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unauthorized
             | Error::TokenExpired
@@ -146,6 +168,11 @@ impl From<crate::store::StoreError> for Error {
             StoreError::Deleted => Error::Deleted(err_text(&StoreError::Deleted)),
             StoreError::EditWindowClosed => {
                 Error::EditWindowClosed(err_text(&StoreError::EditWindowClosed))
+            }
+            StoreError::ReplyNotFound => Error::ReplyNotFound(err_text(&StoreError::ReplyNotFound)),
+            StoreError::ReplyDeleted => Error::Deleted(err_text(&StoreError::ReplyDeleted)),
+            StoreError::TooManyReactions => {
+                Error::TooLarge(err_text(&StoreError::TooManyReactions))
             }
             StoreError::Backend(e) => Error::Backend(e),
         }

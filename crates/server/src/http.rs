@@ -16,7 +16,7 @@ use crate::client_addr::ClientAddr;
 use crate::error::Error;
 use crate::limits::{ConnectionSlot, UntilAnswered};
 use crate::model::{Message, Room, RoomId, Seq, User, UserId};
-use crate::rooms::RoomCursor;
+use crate::rooms::{Draft, ReplyTarget, RoomCursor};
 use crate::session;
 use crate::web_assets::WebApp;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -28,7 +28,7 @@ use axum::http::header::{
 };
 use axum::http::{request::Parts, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -72,6 +72,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/api/rooms/{id}/messages/{seq}",
             patch(edit_message).delete(delete_message),
+        )
+        .route(
+            "/api/rooms/{id}/messages/{seq}/reactions/{emoji}",
+            put(add_reaction).delete(remove_reaction),
         )
         .route("/api/rooms/{id}/changes", get(changes))
         .route("/api/rooms/{id}/read", post(mark_read))
@@ -481,6 +485,9 @@ async fn history(
 struct PostMessageRequest {
     text: String,
     client_msg_id: Option<String>,
+    /// Read by [`ReplyTarget::from_json`], so that every bad form is `invalid` alike.
+    #[serde(default)]
+    reply_to: Option<serde_json::Value>,
 }
 
 async fn post_message(
@@ -491,14 +498,18 @@ async fn post_message(
 ) -> Result<(StatusCode, Json<Message>), Error> {
     // The same per-user budget as STOMP SENDs: switching to HTTP buys no more messages.
     spend(&app.budgets().sends, identity.user.id, 1, "messages")?;
+    let draft = Draft {
+        text: req.text,
+        client_msg_id: req.client_msg_id,
+        reply_to: req
+            .reply_to
+            .as_ref()
+            .map(ReplyTarget::from_json)
+            .transpose()?,
+    };
     let message = app
         .chat()
-        .post_message(
-            &identity.user,
-            room_id(&id)?,
-            &req.text,
-            req.client_msg_id.as_deref(),
-        )
+        .post(&identity.user, room_id(&id)?, draft)
         .await?;
     Ok((StatusCode::CREATED, Json(message)))
 }
@@ -538,6 +549,40 @@ async fn delete_message(
     let message = app
         .chat()
         .delete_message(&identity.user, room_id(&id)?, message_seq(&seq)?)
+        .await?;
+    Ok(Json(message))
+}
+
+async fn add_reaction(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path((id, seq, emoji)): Path<(String, String, String)>,
+) -> Result<Json<Message>, Error> {
+    react(&app, &identity.user, &id, &seq, &emoji, true).await
+}
+
+async fn remove_reaction(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path((id, seq, emoji)): Path<(String, String, String)>,
+) -> Result<Json<Message>, Error> {
+    react(&app, &identity.user, &id, &seq, &emoji, false).await
+}
+
+/// Adds or takes back a reaction; `emoji` arrives percent-decoded from the path.
+async fn react(
+    app: &App,
+    user: &User,
+    room: &str,
+    seq: &str,
+    emoji: &str,
+    add: bool,
+) -> Result<Json<Message>, Error> {
+    // Reactions share the user's send budget with messages.
+    spend(&app.budgets().sends, user.id, 1, "messages")?;
+    let message = app
+        .chat()
+        .react(user, room_id(room)?, message_seq(seq)?, emoji, add)
         .await?;
     Ok(Json(message))
 }

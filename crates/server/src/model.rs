@@ -11,7 +11,8 @@
 
 pub use sotong_model::{
     message_event_json, message_notification_json, ChangeKind, ErrorBody, Message, MessageId,
-    NotificationBody, ResyncReason, Room, RoomEventBody, RoomId, RoomKind, Seq, User, UserId,
+    NotificationBody, Reaction, ReplyPreview, ResyncReason, Room, RoomEventBody, RoomId, RoomKind,
+    Seq, User, UserId,
 };
 
 /// Formats a Unix time in milliseconds as RFC 3339 (UTC, millisecond precision).
@@ -48,6 +49,48 @@ pub fn normalize_username(raw: &str) -> Result<String, String> {
         return Err("a username may only use a-z, 0-9, '_', '.' and '-'".into());
     }
     Ok(name)
+}
+
+/// Whether `c` may be part of a username (`a-z 0-9 _ . -`, any case: mentions are matched
+/// case-insensitively).
+fn is_username_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+/// The usernames a message text names with `@username`, lower case, each once, in the order
+/// they first appear: the candidates for mentions (the room rules keep those naming members).
+///
+/// A mention starts at the text's start or after a character that cannot continue a username
+/// nor be an `@` (so `me@example.com` names nobody and `@@bob` neither). The name is the
+/// longest run of username characters after the `@`, less any trailing `.` and `-`: those end
+/// sentences (`@bob.`, `thanks @bob-`) far more often than they end names, so a username that
+/// really ends in `.` or `-` cannot be mentioned by it (a documented trade-off; such names
+/// are rare and still reachable by the room's member list). A run shorter than 3 or longer
+/// than 32 characters is no username and names nobody.
+pub fn mentioned_usernames(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut previous: Option<char> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let starts = c == '@' && previous.is_none_or(|p| !is_username_char(p) && p != '@');
+        previous = Some(c);
+        if !starts {
+            continue;
+        }
+        let rest = &text[at + 1..];
+        let run = rest
+            .find(|c: char| !is_username_char(c))
+            .map_or(rest, |end| &rest[..end]);
+        let name = run.trim_end_matches(['.', '-']).to_ascii_lowercase();
+        if (3..=32).contains(&name.len()) && !names.contains(&name) {
+            names.push(name);
+        }
+        // The run itself cannot start another mention; skip it.
+        for _ in 0..run.chars().count() {
+            previous = chars.next().map(|(_, c)| c);
+        }
+    }
+    names
 }
 
 /// Longest display name, in characters after normalisation.
@@ -131,6 +174,38 @@ pub fn normalize_name(raw: &str, what: &str, max_chars: usize) -> Result<String,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mentions_are_found_at_the_start_and_after_punctuation() {
+        assert_eq!(mentioned_usernames("@bob hi"), ["bob"]);
+        assert_eq!(mentioned_usernames("hi @bob"), ["bob"]);
+        assert_eq!(mentioned_usernames("(@bob) and,@carol"), ["bob", "carol"]);
+        assert_eq!(mentioned_usernames("@Bob and @BOB"), ["bob"]);
+        assert_eq!(mentioned_usernames("line\n@dave"), ["dave"]);
+    }
+
+    #[test]
+    fn addresses_and_runs_of_at_signs_mention_nobody() {
+        assert!(mentioned_usernames("mail me@example.com").is_empty());
+        assert!(mentioned_usernames("@@bob").is_empty());
+        assert!(mentioned_usernames("x_@bob").is_empty());
+        assert!(mentioned_usernames("@ bob").is_empty());
+        assert!(
+            mentioned_usernames("@ab").is_empty(),
+            "too short for a username"
+        );
+        assert!(mentioned_usernames(&format!("@{}", "a".repeat(33))).is_empty());
+    }
+
+    #[test]
+    fn trailing_sentence_punctuation_is_not_part_of_the_name() {
+        assert_eq!(mentioned_usernames("yes, @bob, see"), ["bob"]);
+        assert_eq!(mentioned_usernames("ask @bob."), ["bob"]);
+        assert_eq!(mentioned_usernames("ask @bob..."), ["bob"]);
+        assert_eq!(mentioned_usernames("ask @bob-!"), ["bob"]);
+        assert_eq!(mentioned_usernames("@j.doe-2 here"), ["j.doe-2"]);
+        assert_eq!(mentioned_usernames("@bob.smith."), ["bob.smith"]);
+    }
 
     fn display(raw: &str) -> Result<String, String> {
         normalize_name(raw, "display name", MAX_DISPLAY_NAME_CHARS)

@@ -17,8 +17,8 @@ use crate::commit::{publish_committed, CommitPipeline};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::model::{
-    normalize_name, normalize_username, Message, Room, RoomId, RoomKind, Seq, User, UserId,
-    MAX_GROUP_NAME_CHARS,
+    mentioned_usernames, normalize_name, normalize_username, Message, Room, RoomId, RoomKind, Seq,
+    User, UserId, MAX_GROUP_NAME_CHARS,
 };
 pub use crate::store::RoomCursor;
 use crate::store::{Change, MessageChange, NewMessage, Page, RoomsPage, Store, StoreError};
@@ -39,6 +39,96 @@ pub const HISTORY_MAX_LIMIT: u32 = 200;
 pub const ROOMS_MAX_LIMIT: u32 = 200;
 /// Most members a group may be created or extended with in one request.
 pub const MAX_MEMBERS_PER_REQUEST: usize = 256;
+
+/// Longest emoji of a reaction, in bytes: enough for the longest emoji sequences (family and
+/// flag ZWJ sequences run to about 35 bytes), far too short for a message hidden in one.
+pub const MAX_EMOJI_BYTES: usize = 64;
+
+/// The message a new one answers, as the client named it: a `seq` of the same room, or a room
+/// and `seq` (`{"roomId","seq"}`), whose room must be the one posted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyTarget {
+    /// The room the client named, if it named one.
+    pub room: Option<RoomId>,
+    /// The answered message's `seq`.
+    pub seq: Seq,
+}
+
+impl ReplyTarget {
+    /// Reads `replyTo` from a request body: a positive integer, or `{"roomId": N, "seq": N}`.
+    ///
+    /// # Errors
+    /// `Invalid` for anything else (0, negative, fractional, a string, an object without both).
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Error> {
+        let invalid = || Error::Invalid("replyTo is a message's seq, or {roomId, seq}".into());
+        let positive = |value: Option<&serde_json::Value>| {
+            value
+                .and_then(serde_json::Value::as_u64)
+                .filter(|n| *n > 0)
+                .ok_or_else(invalid)
+        };
+        match value {
+            serde_json::Value::Object(fields) => Ok(ReplyTarget {
+                room: Some(RoomId(
+                    i64::try_from(positive(fields.get("roomId"))?).map_err(|_| invalid())?,
+                )),
+                seq: Seq(positive(fields.get("seq"))?),
+            }),
+            number => Ok(ReplyTarget {
+                room: None,
+                seq: Seq(positive(Some(number))?),
+            }),
+        }
+    }
+
+    /// Reads the `reply-to` header of a `text/plain` SEND: a positive integer.
+    ///
+    /// # Errors
+    /// `Invalid` for anything else.
+    pub fn from_header(value: &str) -> Result<Self, Error> {
+        match value.trim().parse::<u64>() {
+            Ok(seq) if seq > 0 => Ok(ReplyTarget {
+                room: None,
+                seq: Seq(seq),
+            }),
+            _ => Err(Error::Invalid("reply-to is a message's seq".into())),
+        }
+    }
+}
+
+/// A message as a client posts it, before the rules check it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Draft {
+    /// The text; mentions are found in it.
+    pub text: String,
+    /// The sender's idempotency key.
+    pub client_msg_id: Option<String>,
+    /// The message it answers, if any.
+    pub reply_to: Option<ReplyTarget>,
+}
+
+/// Checks a reaction's emoji: at most [`MAX_EMOJI_BYTES`], and nothing a word or a hidden
+/// message is made of (spaces, control characters, ASCII letters or digits).
+///
+/// # Errors
+/// `TooLarge`, `InvalidEmoji`.
+pub fn check_emoji(emoji: &str) -> Result<(), Error> {
+    if emoji.len() > MAX_EMOJI_BYTES {
+        return Err(Error::TooLarge(format!(
+            "an emoji has at most {MAX_EMOJI_BYTES} bytes"
+        )));
+    }
+    if emoji.is_empty()
+        || emoji
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c.is_ascii_alphanumeric())
+    {
+        return Err(Error::InvalidEmoji(
+            "an emoji has no spaces, control characters, ASCII letters or digits".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// Room rules over the store and the broker.
 #[derive(Clone)]
@@ -155,20 +245,49 @@ impl Chat {
         text: &str,
         client_msg_id: Option<&str>,
     ) -> Result<Message, Error> {
-        self.check_text(text)?;
-        if let Some(id) = client_msg_id {
+        let draft = Draft {
+            text: text.to_string(),
+            client_msg_id: client_msg_id.map(str::to_string),
+            reply_to: None,
+        };
+        self.post(sender, room, draft).await
+    }
+
+    /// Stores a message with what it may carry besides its text (a reply, mentions found in
+    /// the text) and fans it out; a repeated `client_msg_id` returns the stored one.
+    ///
+    /// # Errors
+    /// `Invalid` (empty text, bad client id, bad reply), `TooLarge`, `NotFound`, `Forbidden`,
+    /// `ReplyOtherRoom`, `ReplyNotFound`, `Deleted` (a reply to a deleted message),
+    /// `MentionNotMember`.
+    pub async fn post(&self, sender: &User, room: RoomId, draft: Draft) -> Result<Message, Error> {
+        self.check_text(&draft.text)?;
+        if let Some(id) = &draft.client_msg_id {
             if id.is_empty() || id.len() > 128 {
                 return Err(Error::Invalid("client-msg-id has 1 to 128 bytes".into()));
             }
         }
-        // The store checks membership inside the transaction; only a refusal needs the second
-        // look that tells "no such room" (404) from "not a member" (403). The hot path makes
-        // no extra query.
+        if let Some(ReplyTarget {
+            room: Some(other), ..
+        }) = draft.reply_to
+        {
+            if other != room {
+                return Err(Error::ReplyOtherRoom(
+                    "a reply answers a message of the same room".into(),
+                ));
+            }
+        }
+        let mentions = self.mentions(sender, room, &draft.text).await?;
+        // The store checks membership (and the answered message) inside the transaction; only
+        // a refusal needs the second look that tells "no such room" (404) from "not a member"
+        // (403). The hot path makes no extra query.
         let message = NewMessage {
             room_id: room,
             sender: sender.clone(),
-            text: text.to_string(),
-            client_msg_id: client_msg_id.map(str::to_string),
+            text: draft.text,
+            client_msg_id: draft.client_msg_id,
+            reply_to: draft.reply_to.map(|target| target.seq),
+            mentions,
         };
         match self.pipeline.commit(message).await {
             Ok(inserted) => Ok(inserted.message),
@@ -180,6 +299,52 @@ impl Chat {
             }
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// The members `text` mentions (`@username`), in id order, the sender left out. A text
+    /// without an `@` costs no query; one with candidates costs two (the named users, the
+    /// room's members), read before the commit: a member who leaves in between is still
+    /// mentioned, as if they had left just after.
+    ///
+    /// # Errors
+    /// `MentionNotMember` for a registered user who is not a member of the room.
+    async fn mentions(
+        &self,
+        sender: &User,
+        room: RoomId,
+        text: &str,
+    ) -> Result<Vec<UserId>, Error> {
+        let names = mentioned_usernames(text);
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let named = self.store.users_by_username(&names).await?;
+        if named.is_empty() {
+            return Ok(Vec::new());
+        }
+        let members = self.store.member_ids(room).await?;
+        if !members.contains(&sender.id) {
+            // The store refuses the message itself (forbidden, or no such room).
+            return Ok(Vec::new());
+        }
+        let mut mentions = Vec::with_capacity(named.len());
+        for name in &names {
+            let Some(user) = named.iter().find(|u| u.username == *name) else {
+                continue;
+            };
+            if user.id == sender.id {
+                continue;
+            }
+            if !members.contains(&user.id) {
+                return Err(Error::MentionNotMember(format!(
+                    "@{name} is not a member of this room"
+                )));
+            }
+            mentions.push(user.id);
+        }
+        mentions.sort_unstable();
+        mentions.dedup();
+        Ok(mentions)
     }
 
     /// Checks a message text: some text, at most the configured length.
@@ -210,7 +375,8 @@ impl Chat {
         text: &str,
     ) -> Result<Message, Error> {
         self.check_text(text)?;
-        self.change_message(user, room, seq, Change::Edit(text.to_string()))
+        let mentions = self.mentions(user, room, text).await?;
+        self.change_message(user, room, seq, Change::Edit(text.to_string()), mentions)
             .await
     }
 
@@ -225,7 +391,32 @@ impl Chat {
         room: RoomId,
         seq: Seq,
     ) -> Result<Message, Error> {
-        self.change_message(user, room, seq, Change::Delete).await
+        self.change_message(user, room, seq, Change::Delete, Vec::new())
+            .await
+    }
+
+    /// Adds (`add`) or takes back `user`'s reaction `emoji` to message `seq` of `room` and
+    /// tells the room; adding one that is there, or taking back one that is not, answers the
+    /// message unchanged (no new `rev`). Answers after the commit.
+    ///
+    /// # Errors
+    /// `TooLarge` (a long emoji, or a 21st distinct one), `InvalidEmoji`, `NotFound`,
+    /// `Forbidden`, `Deleted`.
+    pub async fn react(
+        &self,
+        user: &User,
+        room: RoomId,
+        seq: Seq,
+        emoji: &str,
+        add: bool,
+    ) -> Result<Message, Error> {
+        check_emoji(emoji)?;
+        let change = Change::React {
+            emoji: emoji.to_string(),
+            add,
+        };
+        self.change_message(user, room, seq, change, Vec::new())
+            .await
     }
 
     async fn change_message(
@@ -234,6 +425,7 @@ impl Chat {
         room: RoomId,
         seq: Seq,
         change: Change,
+        mentions: Vec<UserId>,
     ) -> Result<Message, Error> {
         // A moderator's delete would be a delete by someone other than the author, allowed by
         // the actor's role in the room; today only authors change their messages.
@@ -245,6 +437,7 @@ impl Chat {
             edit_window_millis: self
                 .edit_window
                 .map(|window| i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
+            mentions,
         };
         match self.pipeline.change(change).await {
             Ok(changed) => Ok(changed.message),
@@ -534,5 +727,64 @@ impl Chat {
             return Err(Error::NotFound(format!("no user named {missing}")));
         }
         Ok(users)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reply_targets_are_positive_seqs_or_a_room_and_seq() {
+        assert_eq!(
+            ReplyTarget::from_json(&json!(5)).unwrap(),
+            ReplyTarget {
+                room: None,
+                seq: Seq(5)
+            }
+        );
+        assert_eq!(
+            ReplyTarget::from_json(&json!({"roomId": 3, "seq": 5})).unwrap(),
+            ReplyTarget {
+                room: Some(RoomId(3)),
+                seq: Seq(5)
+            }
+        );
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!("5"),
+            json!(null),
+            json!({"seq": 5}),
+            json!({"roomId": 3}),
+        ] {
+            assert!(
+                matches!(ReplyTarget::from_json(&bad), Err(Error::Invalid(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(ReplyTarget::from_header(" 7 ").unwrap().seq, Seq(7));
+        assert!(ReplyTarget::from_header("0").is_err());
+        assert!(ReplyTarget::from_header("x").is_err());
+    }
+
+    #[test]
+    fn emoji_are_short_and_hold_no_words() {
+        for good in ["👍", "❤️", "👨‍👩‍👧‍👦", "🇫🇷", "🎉🎉"] {
+            assert!(check_emoji(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a", "+1", "👍 👍", "\u{7}", "ok👍"] {
+            assert!(
+                matches!(check_emoji(bad), Err(Error::InvalidEmoji(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            check_emoji(&"👍".repeat(10_000)),
+            Err(Error::TooLarge(_))
+        ));
+        assert!(check_emoji(&"👍".repeat(16)).is_ok(), "64 bytes exactly");
     }
 }

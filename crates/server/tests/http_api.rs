@@ -497,6 +497,7 @@ async fn health_metrics_openapi_and_the_web_placeholder() {
         "/api/rooms/{id}/members",
         "/api/rooms/{id}/members/me",
         "/api/rooms/{id}/messages",
+        "/api/rooms/{id}/messages/{seq}/reactions/{emoji}",
         "/api/rooms/{id}/read",
         "/healthz",
         "/metrics",

@@ -244,6 +244,8 @@ async fn a_message_committed_by_a_node_that_died_before_publishing_still_arrives
             },
             text: "committed, then the node died".into(),
             client_msg_id: None,
+            reply_to: None,
+            mentions: Vec::new(),
         })
         .await
         .expect("stored");

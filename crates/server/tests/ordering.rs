@@ -36,6 +36,8 @@ async fn store_message(app: &App, room: RoomId, sender: &User, text: &str) -> Me
             sender: sender.clone(),
             text: text.to_string(),
             client_msg_id: None,
+            reply_to: None,
+            mentions: Vec::new(),
         })
         .await
         .expect("stored")

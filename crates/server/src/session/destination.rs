@@ -1,7 +1,7 @@
 //! What a destination names: the parsing of SUBSCRIBE and SEND destinations into typed targets.
 //!
 //! This module owns the destination grammar of the contract (`/topic/rooms/{id}`,
-//! `/user/queue/…`, `/app/rooms/{id}[/typing|/read|/messages/{seq}/edit|/messages/{seq}/delete]`, `/app/token`) and nothing else: it
+//! `/user/queue/…`, `/app/rooms/{id}[/typing|/read|/messages/{seq}/edit|/messages/{seq}/delete|/messages/{seq}/react]`, `/app/token`) and nothing else: it
 //! reaches no session state, no rights and no I/O. Whether the user may use a room is the
 //! frame handlers' question.
 
@@ -44,6 +44,9 @@ pub(super) enum SendTarget {
     Edit(RoomId, Seq),
     /// Delete message `seq` of the room, `/app/rooms/{id}/messages/{seq}/delete`.
     Delete(RoomId, Seq),
+    /// Add or take back a reaction to message `seq` of the room,
+    /// `/app/rooms/{id}/messages/{seq}/react`.
+    React(RoomId, Seq),
     /// Swap the connection's token.
     Token,
 }
@@ -69,6 +72,7 @@ pub(super) fn send_target(destination: &str) -> Option<SendTarget> {
             match verb {
                 "edit" => Some(SendTarget::Edit(room, seq)),
                 "delete" => Some(SendTarget::Delete(room, seq)),
+                "react" => Some(SendTarget::React(room, seq)),
                 _ => None,
             }
         }
@@ -111,6 +115,10 @@ mod tests {
         assert_eq!(
             send_target("/app/rooms/3/messages/7/delete"),
             Some(SendTarget::Delete(RoomId(3), Seq(7)))
+        );
+        assert_eq!(
+            send_target("/app/rooms/3/messages/7/react"),
+            Some(SendTarget::React(RoomId(3), Seq(7)))
         );
         assert_eq!(send_target("/app/rooms/3/messages/7"), None);
         assert_eq!(send_target("/app/rooms/3/messages/x/edit"), None);

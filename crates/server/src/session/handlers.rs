@@ -15,6 +15,7 @@ use crate::auth::bearer;
 use crate::error::Error;
 use crate::hub::render_body;
 use crate::model::{ErrorBody, Seq};
+use crate::rooms::{Draft, ReplyTarget};
 use sotong_stomp::{Command, Frame, Version};
 use tracing::debug;
 
@@ -26,18 +27,43 @@ const MAX_SUBSCRIPTIONS_PER_DESTINATION: usize = 16;
 /// The text of a SEND to a room: `{"text": …}` JSON, or the body itself as `text/plain`.
 /// Without a content-type, a JSON object is read as JSON and anything else as plain text.
 fn message_text(frame: &Frame) -> Result<String, Error> {
+    Ok(message_draft(frame)?.text)
+}
+
+/// A SEND to a room as a draft: the text (as [`message_text`] reads it), the `client-msg-id`
+/// header, and the message it answers: `replyTo` in a JSON body, or the `reply-to` header of a
+/// plain-text one.
+fn message_draft(frame: &Frame) -> Result<Draft, Error> {
     let body = std::str::from_utf8(&frame.body)
         .map_err(|_| Error::Invalid("the body is not valid UTF-8".into()))?;
     let content_type = frame
         .header("content-type")
         .unwrap_or("")
         .to_ascii_lowercase();
+    let plain = |text: &str| -> Result<Draft, Error> {
+        Ok(Draft {
+            text: text.to_string(),
+            client_msg_id: frame.header("client-msg-id").map(str::to_string),
+            reply_to: frame
+                .header("reply-to")
+                .map(ReplyTarget::from_header)
+                .transpose()?,
+        })
+    };
     if content_type.starts_with("text/plain") {
-        return Ok(body.to_string());
+        return plain(body);
     }
     match serde_json::from_str::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(map)) => match map.get("text") {
-            Some(serde_json::Value::String(text)) => Ok(text.clone()),
+            Some(serde_json::Value::String(text)) => Ok(Draft {
+                text: text.clone(),
+                client_msg_id: frame.header("client-msg-id").map(str::to_string),
+                reply_to: map
+                    .get("replyTo")
+                    .filter(|value| !value.is_null())
+                    .map(ReplyTarget::from_json)
+                    .transpose()?,
+            }),
             _ => Err(Error::Invalid(
                 r#"the JSON body needs a string "text""#.into(),
             )),
@@ -45,7 +71,7 @@ fn message_text(frame: &Frame) -> Result<String, Error> {
         _ if content_type.starts_with("application/json") => Err(Error::Invalid(
             r#"the body must be a JSON object {"text": …}"#.into(),
         )),
-        _ => Ok(body.to_string()),
+        _ => plain(body),
     }
 }
 
@@ -339,12 +365,8 @@ impl<T: Transport> Session<T> {
         let user = self.identity.user.clone();
         match target {
             SendTarget::Post(room) => {
-                let text = message_text(frame)?;
-                let message = self
-                    .app
-                    .chat()
-                    .post_message(&user, room, &text, frame.header("client-msg-id"))
-                    .await?;
+                let draft = message_draft(frame)?;
+                let message = self.app.chat().post(&user, room, draft).await?;
                 if let Some(receipt) = frame.header("receipt") {
                     // Held back until the own copy is queued (see `serve`).
                     self.held_receipt = Some(
@@ -368,6 +390,23 @@ impl<T: Transport> Session<T> {
             }
             SendTarget::Delete(room, seq) => {
                 let message = self.app.chat().delete_message(&user, room, seq).await?;
+                self.change_receipt(frame, &message);
+                return Ok(());
+            }
+            SendTarget::React(room, seq) => {
+                #[derive(serde::Deserialize)]
+                struct React {
+                    emoji: String,
+                    add: bool,
+                }
+                let react: React = serde_json::from_slice(&frame.body).map_err(|_| {
+                    Error::Invalid(r#"the body must be {"emoji": "…", "add": true|false}"#.into())
+                })?;
+                let message = self
+                    .app
+                    .chat()
+                    .react(&user, room, seq, &react.emoji, react.add)
+                    .await?;
                 self.change_receipt(frame, &message);
                 return Ok(());
             }
@@ -435,5 +474,37 @@ mod tests {
         assert!(message_text(&send("hello", Some("application/json"))).is_err());
         assert!(message_text(&send(r#"{"txt":"x"}"#, None)).is_err());
         assert!(message_text(&Frame::new(Command::Send).with_body(vec![0xff, 0xfe])).is_err());
+    }
+
+    #[test]
+    fn replies_come_from_the_json_body_or_the_plain_text_header() {
+        let draft = message_draft(&send(r#"{"text":"hi","replyTo":5}"#, None)).unwrap();
+        assert_eq!(draft.reply_to.map(|r| r.seq), Some(Seq(5)));
+        let draft = message_draft(&send(
+            r#"{"text":"hi","replyTo":{"roomId":3,"seq":2}}"#,
+            Some("application/json"),
+        ))
+        .unwrap();
+        assert_eq!(
+            draft.reply_to,
+            Some(ReplyTarget {
+                room: Some(crate::model::RoomId(3)),
+                seq: Seq(2)
+            })
+        );
+        assert_eq!(
+            message_draft(&send(r#"{"text":"hi"}"#, None))
+                .unwrap()
+                .reply_to,
+            None
+        );
+        assert!(message_draft(&send(r#"{"text":"hi","replyTo":"5"}"#, None)).is_err());
+        let plain = send("hi", Some("text/plain")).with_header("reply-to", "4");
+        assert_eq!(
+            message_draft(&plain).unwrap().reply_to.map(|r| r.seq),
+            Some(Seq(4))
+        );
+        let bad = send("hi", Some("text/plain")).with_header("reply-to", "-4");
+        assert!(matches!(message_draft(&bad), Err(Error::Invalid(_))));
     }
 }

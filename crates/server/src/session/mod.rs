@@ -547,6 +547,8 @@ mod races {
                     sender: bob.clone(),
                     text: format!("{name} {i}"),
                     client_msg_id: None,
+                    reply_to: None,
+                    mentions: Vec::new(),
                 })
                 .collect();
             let stored: Vec<Message> = app
@@ -779,6 +781,8 @@ mod races {
                         sender: sender.clone(),
                         text: format!("room {i}"),
                         client_msg_id: None,
+                        reply_to: None,
+                        mentions: Vec::new(),
                     })
                     .collect(),
             )

@@ -105,11 +105,7 @@ impl<T: Transport> Session<T> {
             };
             if let Some(sub) = self.subscriptions.get(id) {
                 for message in &page {
-                    let change = if message.is_deleted() {
-                        ChangeKind::Deleted
-                    } else {
-                        ChangeKind::Edited
-                    };
+                    let change = replayed_change_kind(message);
                     let rendered = RenderedChange::new(change, message);
                     let message_id = format!("change-{}-{}", room, message.rev);
                     self.out.push(change_frame(
@@ -170,5 +166,20 @@ impl<T: Transport> Session<T> {
                 self.push_room_message(&RenderedMessage::new(&message));
             }
         }
+    }
+}
+
+/// The `change` a replayed `changed` event names, from the message's current state (the store
+/// keeps the state, not the kind of its last change): a tombstone was deleted; a message
+/// never edited changed only by reactions; an edited one is named `edited`, even when a
+/// reaction came after the edit. The body is the whole current state in every case, and a
+/// client applies it by `rev`, so the name never changes what a client shows.
+fn replayed_change_kind(message: &crate::model::Message) -> ChangeKind {
+    if message.is_deleted() {
+        ChangeKind::Deleted
+    } else if message.edited_at.is_none() {
+        ChangeKind::Reacted
+    } else {
+        ChangeKind::Edited
     }
 }

@@ -35,7 +35,7 @@
 pub mod postgres;
 pub mod sqlite;
 
-use crate::model::{Message, Room, RoomId, RoomKind, Seq, User, UserId};
+use crate::model::{Message, Reaction, ReplyPreview, Room, RoomId, RoomKind, Seq, User, UserId};
 use async_trait::async_trait;
 
 /// What a store can fail with, named by what the caller does about it.
@@ -59,6 +59,16 @@ pub enum StoreError {
     /// The message is older than the edit window.
     #[error("the message can no longer be edited")]
     EditWindowClosed,
+    /// A reply names a `seq` that no message of the room has (checked inside the transaction
+    /// that stores the reply).
+    #[error("the message replied to does not exist")]
+    ReplyNotFound,
+    /// A reply names a message that was deleted.
+    #[error("the message replied to was deleted")]
+    ReplyDeleted,
+    /// A message has [`MAX_DISTINCT_REACTIONS`] distinct emoji already and this one is new.
+    #[error("a message has at most {MAX_DISTINCT_REACTIONS} distinct reactions")]
+    TooManyReactions,
     /// The database failed.
     #[error("store failure: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -132,6 +142,47 @@ pub(crate) fn like_prefix(prefix: &str) -> String {
     pattern
 }
 
+/// Most distinct emoji one message may carry: each is a line of its reactions, and a bot
+/// adding thousands would make every page that holds the message heavy.
+pub const MAX_DISTINCT_REACTIONS: usize = 20;
+
+/// Characters of the answered message's text a reply preview carries: enough for a quote line,
+/// never a whole long message repeated in every reply.
+pub const REPLY_PREVIEW_CHARS: usize = 200;
+
+/// The preview of an answered message as stored now: its text cut to
+/// [`REPLY_PREVIEW_CHARS`] characters (a tombstone's text is empty already).
+pub(crate) fn reply_preview(original: &Message) -> ReplyPreview {
+    ReplyPreview {
+        seq: original.seq,
+        sender: original.sender.clone(),
+        text: original.text.chars().take(REPLY_PREVIEW_CHARS).collect(),
+        edited_at: original.edited_at.clone(),
+        deleted_at: original.deleted_at.clone(),
+        attachments: 0,
+    }
+}
+
+/// A message's reactions from its reaction rows read in the order they were stored: each
+/// emoji where it was first used, its users in the order they reacted.
+pub(crate) fn group_reactions(rows: impl IntoIterator<Item = (String, UserId)>) -> Vec<Reaction> {
+    let mut reactions: Vec<Reaction> = Vec::new();
+    for (emoji, user) in rows {
+        match reactions.iter_mut().find(|r| r.emoji == emoji) {
+            Some(reaction) => {
+                reaction.user_ids.push(user);
+                reaction.count += 1;
+            }
+            None => reactions.push(Reaction {
+                emoji,
+                count: 1,
+                user_ids: vec![user],
+            }),
+        }
+    }
+    reactions
+}
+
 /// What an edit or delete does to a stored message, decided by [`plan_change`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Plan {
@@ -154,10 +205,29 @@ pub(crate) fn plan_change(
     sent_at_millis: i64,
     now_millis: i64,
 ) -> Result<Plan, StoreError> {
+    if let Change::React { emoji, add } = &change.change {
+        // Anyone in the room reacts (membership was checked); the message's reactions are
+        // loaded already.
+        if message.is_deleted() {
+            return Err(StoreError::Deleted);
+        }
+        let existing = message.reactions.iter().find(|r| r.emoji == *emoji);
+        let mine = existing.is_some_and(|r| r.user_ids.contains(&change.actor));
+        return match (add, mine) {
+            (true, true) | (false, false) => Ok(Plan::Unchanged),
+            (true, false)
+                if existing.is_none() && message.reactions.len() >= MAX_DISTINCT_REACTIONS =>
+            {
+                Err(StoreError::TooManyReactions)
+            }
+            _ => Ok(Plan::Apply),
+        };
+    }
     if message.sender.id != change.actor {
         return Err(StoreError::NotAuthor);
     }
     match &change.change {
+        Change::React { .. } => Ok(Plan::Apply),
         Change::Delete if message.is_deleted() => Ok(Plan::Unchanged),
         Change::Delete => Ok(Plan::Apply),
         Change::Edit(_) if message.is_deleted() => Err(StoreError::Deleted),
@@ -242,6 +312,12 @@ pub struct NewMessage {
     pub text: String,
     /// The sender's idempotency key.
     pub client_msg_id: Option<String>,
+    /// The `seq` of the message of the same room this one answers. The store refuses the
+    /// message ([`StoreError::ReplyNotFound`], [`StoreError::ReplyDeleted`]) when that message
+    /// is missing or deleted at the commit, and stores the reply with its preview otherwise.
+    pub reply_to: Option<Seq>,
+    /// The members the text mentions (resolved by the room rules, the sender left out).
+    pub mentions: Vec<UserId>,
 }
 
 /// What storing a message did.
@@ -260,8 +336,16 @@ pub struct Inserted {
 pub enum Change {
     /// Replace its text (already validated).
     Edit(String),
-    /// Make it a tombstone: empty text, `deleted_at` set.
+    /// Make it a tombstone: empty text, `deleted_at` set; its reactions and mentions go.
     Delete,
+    /// Add (`add`) or take back the actor's reaction with `emoji` (already validated). Any
+    /// member may react; no `edited_at`.
+    React {
+        /// The emoji, as sent.
+        emoji: String,
+        /// `true` adds, `false` takes back.
+        add: bool,
+    },
 }
 
 /// An edit or delete to apply, with who asks. The store checks the rules that need the stored
@@ -280,6 +364,8 @@ pub struct MessageChange {
     /// How long after `sentAt` an edit is still allowed, in milliseconds; `None`: always.
     /// Deletes have no window.
     pub edit_window_millis: Option<i64>,
+    /// For an edit: the members the new text mentions, which replace the old mentions.
+    pub mentions: Vec<UserId>,
 }
 
 /// What applying a [`MessageChange`] did.

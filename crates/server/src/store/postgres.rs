@@ -33,14 +33,17 @@
 //! This module owns SQL and nothing else: it never reaches sessions, STOMP or the broker.
 
 use super::{
-    direct_key, kind_from_column, like_prefix, seq_from_column, seq_to_column, unread_from_column,
-    Change, Changed, Credentials, Inserted, MessageChange, NewMessage, Page, RoomCursor, RoomsPage,
-    Store, StoreError,
+    direct_key, group_reactions, kind_from_column, like_prefix, reply_preview, seq_from_column,
+    seq_to_column, unread_from_column, Change, Changed, Credentials, Inserted, MessageChange,
+    NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError,
 };
-use crate::model::{rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId};
+use crate::model::{
+    rfc3339_millis, Message, MessageId, ReplyPreview, Room, RoomId, RoomKind, Seq, User, UserId,
+};
 use async_trait::async_trait;
 use batch::{Locked, Member, Outcome};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::PgConnection;
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -246,9 +249,108 @@ fn ids(users: &[UserId]) -> Vec<i64> {
     users.iter().map(|u| u.0).collect()
 }
 
+/// Fills in what a message carries besides its row: reply previews, reactions, mentions.
+/// One query each for the whole page, whatever its length; called wherever messages are read,
+/// so every page, replay and event carries them.
+async fn attach_extras(
+    conn: &mut PgConnection,
+    messages: &mut [Message],
+) -> Result<(), StoreError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = messages.iter().map(|m| m.id.0).collect();
+    let mut previews = load_reply_previews(conn, &ids).await?;
+    let mut reactions = load_reactions(conn, &ids).await?;
+    let mut mentions = load_mentions(conn, &ids).await?;
+    for message in messages.iter_mut() {
+        message.reply_to = previews.remove(&message.id.0);
+        message.reactions = group_reactions(reactions.remove(&message.id.0).unwrap_or_default());
+        message.mentions = mentions.remove(&message.id.0).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// The previews of the messages that the messages with these ids answer, by replying id: each
+/// read from the answered message's current row.
+async fn load_reply_previews(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, ReplyPreview>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT r.id AS reply_id, ",
+        message_columns!(),
+        " FROM messages r \
+         JOIN messages m ON m.room_id = r.room_id AND m.seq = r.reply_to_seq \
+         JOIN users u ON u.id = m.sender_id \
+         WHERE r.id = ANY($1) AND r.reply_to_seq IS NOT NULL"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut previews = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let reply: i64 = row.try_get("reply_id")?;
+        let original = Message::try_from(<MessageRow as sqlx::FromRow<_>>::from_row(&row)?)?;
+        previews.insert(reply, reply_preview(&original));
+    }
+    Ok(previews)
+}
+
+/// The reaction rows of the messages with these ids, by message id, in the order they were
+/// stored.
+async fn load_reactions(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<(String, UserId)>>, StoreError> {
+    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT m.id, r.emoji, r.user_id FROM messages m \
+         JOIN reactions r ON r.room_id = m.room_id AND r.seq = m.seq \
+         WHERE m.id = ANY($1) ORDER BY r.id",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut reactions: HashMap<i64, Vec<(String, UserId)>> = HashMap::new();
+    for (id, emoji, user) in rows {
+        reactions.entry(id).or_default().push((emoji, UserId(user)));
+    }
+    Ok(reactions)
+}
+
+/// The mentioned users of the messages with these ids, by message id.
+async fn load_mentions(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<UserId>>, StoreError> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT m.id, mn.user_id FROM messages m \
+         JOIN mentions mn ON mn.room_id = m.room_id AND mn.seq = m.seq \
+         WHERE m.id = ANY($1) ORDER BY m.id, mn.user_id",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut mentions: HashMap<i64, Vec<UserId>> = HashMap::new();
+    for (id, user) in rows {
+        mentions.entry(id).or_default().push(UserId(user));
+    }
+    Ok(mentions)
+}
+
 impl PostgresStore {
-    /// The rooms of `rows` as their viewer sees them, in the order of `rows`: two queries
-    /// (members, last messages) for all of them together.
+    /// [`attach_extras`] on a connection of the pool.
+    async fn with_extras(&self, mut messages: Vec<Message>) -> Result<Vec<Message>, StoreError> {
+        if !messages.is_empty() {
+            let mut conn = self.pool.acquire().await?;
+            attach_extras(&mut conn, &mut messages).await?;
+        }
+        Ok(messages)
+    }
+
+    /// The rooms of `rows` as their viewer sees them, in the order of `rows`: four queries
+    /// (members, last messages, unread mentions, and the last messages' extras) for all of
+    /// them together.
     async fn views(&self, rows: Vec<RoomRow>, viewer: UserId) -> Result<Vec<Room>, StoreError> {
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -270,7 +372,19 @@ impl PostgresStore {
         ))
         .bind(&room_ids)
         .fetch_all(&self.pool);
-        let (members, last_messages) = tokio::try_join!(members, last_messages)?;
+        // Mentions of the viewer after its read mark; a deleted message's are deleted.
+        let unread_mentions = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT mn.room_id, COUNT(*) FROM mentions mn \
+             JOIN members mb ON mb.room_id = mn.room_id AND mb.user_id = mn.user_id \
+             WHERE mn.user_id = $1 AND mn.room_id = ANY($2) AND mn.seq > mb.last_read_seq \
+             GROUP BY mn.room_id",
+        )
+        .bind(viewer.0)
+        .bind(&room_ids)
+        .fetch_all(&self.pool);
+        let (members, last_messages, unread_mentions) =
+            tokio::try_join!(members, last_messages, unread_mentions)?;
+        let mut unread_mentions_of: HashMap<i64, i64> = unread_mentions.into_iter().collect();
 
         let mut members_of: HashMap<i64, Vec<User>> = HashMap::new();
         for row in members {
@@ -283,9 +397,17 @@ impl PostgresStore {
                     display_name: row.try_get("display_name")?,
                 });
         }
+        let last_messages = self
+            .with_extras(
+                last_messages
+                    .into_iter()
+                    .map(Message::try_from)
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+            .await?;
         let mut last_message_of: HashMap<i64, Message> = HashMap::new();
-        for row in last_messages {
-            last_message_of.insert(row.room_id, Message::try_from(row)?);
+        for message in last_messages {
+            last_message_of.insert(message.room_id.0, message);
         }
         rows.into_iter()
             .map(|row| -> Result<Room, StoreError> {
@@ -304,7 +426,9 @@ impl PostgresStore {
                     unread: unread_from_column(row.unread.unwrap_or(0)),
                     last_read_seq: seq_from_column(row.last_read_seq.unwrap_or(0))?,
                     last_rev: rev_from_column(row.last_rev)?,
-                    unread_mentions: 0,
+                    unread_mentions: unread_from_column(
+                        unread_mentions_of.remove(&row.id).unwrap_or(0),
+                    ),
                 })
             })
             .collect()
@@ -704,7 +828,11 @@ impl Store for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(Message::try_from).collect()
+        let messages = rows
+            .into_iter()
+            .map(Message::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.with_extras(messages).await
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
@@ -744,7 +872,7 @@ impl Store for PostgresStore {
         if !ascending {
             messages.reverse();
         }
-        Ok(messages)
+        self.with_extras(messages).await
     }
 
     async fn last_seq(&self, room: RoomId) -> Result<Seq, StoreError> {
@@ -884,6 +1012,34 @@ impl PostgresStore {
             for row in rows {
                 earlier.push(Message::try_from(row)?);
             }
+            attach_extras(&mut tx, &mut earlier).await?;
+        }
+
+        // 3b. The messages replies answer, read under the locks: a delete committed before
+        // this batch is seen, one after it waits for the batch.
+        let replies: Vec<&NewMessage> = batch.iter().filter(|m| m.reply_to.is_some()).collect();
+        let mut answered = HashMap::new();
+        if !replies.is_empty() {
+            let rows = sqlx::query_as::<_, MessageRow>(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS k(room_id, seq) \
+                 JOIN messages m ON m.room_id = k.room_id AND m.seq = k.seq \
+                 JOIN users u ON u.id = m.sender_id"
+            ))
+            .bind(replies.iter().map(|m| m.room_id.0).collect::<Vec<_>>())
+            .bind(
+                replies
+                    .iter()
+                    .map(|m| m.reply_to.map_or(0, seq_to_column))
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                let original = Message::try_from(row)?;
+                answered.insert((original.room_id.0, seq_to_column(original.seq)), original);
+            }
         }
 
         let plan = batch::plan(
@@ -892,8 +1048,18 @@ impl PostgresStore {
                 last_seqs: locked,
                 members,
                 earlier,
+                answered: answered.clone(),
             },
         );
+        // The mentions of the new messages, one row each.
+        let mut mention_rows: (Vec<i64>, Vec<i64>, Vec<i64>) = Default::default();
+        for row in &plan.rows {
+            for user in &batch[row.index].mentions {
+                mention_rows.0.push(row.room);
+                mention_rows.1.push(row.seq);
+                mention_rows.2.push(user.0);
+            }
+        }
 
         // 4. One statement writes it all: the messages, the rooms' seqs and activity, and
         // the members' unread counts and marks, with one reading of the database's clock.
@@ -911,11 +1077,17 @@ impl PostgresStore {
                    UPDATE members mb SET unread = t.unread, last_read_seq = t.last_read_seq \
                    FROM UNNEST($8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[]) \
                      AS t(room_id, user_id, unread, last_read_seq) \
-                   WHERE mb.room_id = t.room_id AND mb.user_id = t.user_id) \
-                 INSERT INTO messages (room_id, seq, sender_id, body, sent_at, client_msg_id) \
-                 SELECT t.room_id, t.seq, t.sender_id, t.body, clock.now, t.client_msg_id \
-                 FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[]) \
-                   AS t(room_id, seq, sender_id, body, client_msg_id), clock \
+                   WHERE mb.room_id = t.room_id AND mb.user_id = t.user_id), \
+                 mentioned AS ( \
+                   INSERT INTO mentions (room_id, seq, user_id) \
+                   SELECT * FROM UNNEST($13::BIGINT[], $14::BIGINT[], $15::BIGINT[])) \
+                 INSERT INTO messages \
+                   (room_id, seq, sender_id, body, sent_at, client_msg_id, reply_to_seq) \
+                 SELECT t.room_id, t.seq, t.sender_id, t.body, clock.now, t.client_msg_id, \
+                   t.reply_to_seq \
+                 FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], \
+                   $12::BIGINT[]) \
+                   AS t(room_id, seq, sender_id, body, client_msg_id, reply_to_seq), clock \
                  RETURNING id, room_id, seq, sent_at"
             ))
             .bind(plan.rows.iter().map(|r| r.room).collect::<Vec<_>>())
@@ -949,6 +1121,15 @@ impl PostgresStore {
                     .map(|m| m.last_read_seq)
                     .collect::<Vec<_>>(),
             )
+            .bind(
+                plan.rows
+                    .iter()
+                    .map(|r| batch[r.index].reply_to.map(seq_to_column))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(&mention_rows.0)
+            .bind(&mention_rows.1)
+            .bind(&mention_rows.2)
             .fetch_all(&mut *tx)
             .await?;
             for row in written {
@@ -965,8 +1146,10 @@ impl PostgresStore {
         for (new, outcome) in batch.into_iter().zip(plan.outcomes) {
             let result = match outcome {
                 Outcome::NotMember => Err(StoreError::NotMember),
+                Outcome::ReplyNotFound => Err(StoreError::ReplyNotFound),
+                Outcome::ReplyDeleted => Err(StoreError::ReplyDeleted),
                 Outcome::Earlier(message) => Ok(Inserted {
-                    message,
+                    message: *message,
                     created: false,
                     recipients: Vec::new(),
                 }),
@@ -997,9 +1180,12 @@ impl PostgresStore {
                             edited_at: None,
                             deleted_at: None,
                             rev: 0,
-                            reply_to: None,
+                            reply_to: new
+                                .reply_to
+                                .and_then(|seq| answered.get(&(new.room_id.0, seq_to_column(seq))))
+                                .map(reply_preview),
                             reactions: Vec::new(),
-                            mentions: Vec::new(),
+                            mentions: new.mentions,
                             attachments: Vec::new(),
                         },
                         created: true,
@@ -1062,7 +1248,8 @@ impl PostgresStore {
             })?;
         let now: i64 = row.try_get("now")?;
         let sent_at: i64 = row.try_get("sent_at")?;
-        let message = Message::try_from(<MessageRow as sqlx::FromRow<_>>::from_row(&row)?)?;
+        let mut message = Message::try_from(<MessageRow as sqlx::FromRow<_>>::from_row(&row)?)?;
+        attach_extras(&mut tx, std::slice::from_mut(&mut message)).await?;
         if super::plan_change(&message, &change, sent_at, now)? == super::Plan::Unchanged {
             return Ok(Changed {
                 message,
@@ -1077,8 +1264,9 @@ impl PostgresStore {
         .fetch_one(&mut *tx)
         .await?;
         let (text, edited_at, deleted_at) = match &change.change {
-            Change::Edit(text) => (text.as_str(), Some(now), None),
-            Change::Delete => ("", None, Some(now)),
+            Change::Edit(text) => (text.clone(), Some(now), None),
+            Change::Delete => (String::new(), None, Some(now)),
+            Change::React { .. } => (message.text.clone(), None, None),
         };
         sqlx::query(
             "UPDATE messages SET body = $3, rev = $4, \
@@ -1087,15 +1275,69 @@ impl PostgresStore {
         )
         .bind(room)
         .bind(seq)
-        .bind(text)
+        .bind(&text)
         .bind(rev)
         .bind(edited_at)
         .bind(deleted_at)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        let mut message = message;
-        message.text = text.to_string();
+        match &change.change {
+            Change::Edit(_) => {
+                // The new text's mentions replace the old ones.
+                sqlx::query("DELETE FROM mentions WHERE room_id = $1 AND seq = $2")
+                    .bind(room)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO mentions (room_id, seq, user_id) \
+                     SELECT $1, $2, m.user_id FROM UNNEST($3::BIGINT[]) AS m(user_id) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(room)
+                .bind(seq)
+                .bind(ids(&change.mentions))
+                .execute(&mut *tx)
+                .await?;
+            }
+            Change::Delete => {
+                // A tombstone carries no reactions and mentions nobody.
+                sqlx::query(
+                    "WITH gone AS (DELETE FROM mentions WHERE room_id = $1 AND seq = $2) \
+                     DELETE FROM reactions WHERE room_id = $1 AND seq = $2",
+                )
+                .bind(room)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Change::React { emoji, add: true } => {
+                sqlx::query(
+                    "INSERT INTO reactions (room_id, seq, user_id, emoji, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(room)
+                .bind(seq)
+                .bind(change.actor.0)
+                .bind(emoji)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Change::React { emoji, add: false } => {
+                sqlx::query(
+                    "DELETE FROM reactions \
+                     WHERE room_id = $1 AND seq = $2 AND user_id = $3 AND emoji = $4",
+                )
+                .bind(room)
+                .bind(seq)
+                .bind(change.actor.0)
+                .bind(emoji)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        message.text = text;
         message.rev = rev_from_column(rev)?;
         if let Some(at) = edited_at {
             message.edited_at = Some(rfc3339_millis(at));
@@ -1103,6 +1345,8 @@ impl PostgresStore {
         if let Some(at) = deleted_at {
             message.deleted_at = Some(rfc3339_millis(at));
         }
+        attach_extras(&mut tx, std::slice::from_mut(&mut message)).await?;
+        tx.commit().await?;
         Ok(Changed {
             message,
             changed: true,

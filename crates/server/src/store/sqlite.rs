@@ -19,16 +19,19 @@
 //! This module owns SQL and nothing else: it never reaches sessions, STOMP or the broker.
 
 use super::{
-    direct_key, like_prefix, seq_to_column, Change, Changed, Credentials, Inserted, MessageChange,
-    NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError,
+    direct_key, group_reactions, like_prefix, reply_preview, seq_to_column, Change, Changed,
+    Credentials, Inserted, MessageChange, NewMessage, Page, RoomCursor, RoomsPage, Store,
+    StoreError,
 };
 use crate::model::{
-    now_millis, rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId,
+    now_millis, rfc3339_millis, Message, MessageId, ReplyPreview, Room, RoomId, RoomKind, Seq,
+    User, UserId,
 };
 use async_trait::async_trait;
 use readers::Readers;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,17 +140,23 @@ fn user_at(row: &Row<'_>, first: usize) -> rusqlite::Result<User> {
 
 /// Reads a row that starts with the columns of `message_columns!()`.
 fn message_from(row: &Row<'_>) -> rusqlite::Result<Message> {
+    message_from_at(row, 0)
+}
+
+/// Reads the columns of `message_columns!()` starting at `first`, without what the message
+/// carries besides its row (see [`attach_extras`]).
+fn message_from_at(row: &Row<'_>, first: usize) -> rusqlite::Result<Message> {
     Ok(Message {
-        id: MessageId(row.get(0)?),
-        room_id: RoomId(row.get(1)?),
-        seq: seq_from(row.get(2)?)?,
-        text: row.get(3)?,
-        sent_at: rfc3339_millis(row.get(4)?),
-        client_msg_id: row.get(5)?,
-        sender: user_at(row, 6)?,
-        edited_at: row.get::<_, Option<i64>>(9)?.map(rfc3339_millis),
-        deleted_at: row.get::<_, Option<i64>>(10)?.map(rfc3339_millis),
-        rev: rev_from(row.get(11)?)?,
+        id: MessageId(row.get(first)?),
+        room_id: RoomId(row.get(first + 1)?),
+        seq: seq_from(row.get(first + 2)?)?,
+        text: row.get(first + 3)?,
+        sent_at: rfc3339_millis(row.get(first + 4)?),
+        client_msg_id: row.get(first + 5)?,
+        sender: user_at(row, first + 6)?,
+        edited_at: row.get::<_, Option<i64>>(first + 9)?.map(rfc3339_millis),
+        deleted_at: row.get::<_, Option<i64>>(first + 10)?.map(rfc3339_millis),
+        rev: rev_from(row.get(first + 11)?)?,
         reply_to: None,
         reactions: Vec::new(),
         mentions: Vec::new(),
@@ -188,6 +197,111 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
     )
 }
 
+/// The ids of `messages` as one JSON array, for `json_each`: one statement for a whole page.
+fn json_ids(messages: &[Message]) -> String {
+    let ids: Vec<String> = messages.iter().map(|m| m.id.0.to_string()).collect();
+    format!("[{}]", ids.join(","))
+}
+
+/// Fills in what a message carries besides its row: reply previews, reactions, mentions.
+/// One statement each for the whole page, whatever its length; called wherever messages are
+/// read, so every page, replay and event carries them.
+fn attach_extras(conn: &Connection, messages: &mut [Message]) -> rusqlite::Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let ids = json_ids(messages);
+    let mut previews = load_reply_previews(conn, &ids)?;
+    let mut reactions = load_reactions(conn, &ids)?;
+    let mut mentions = load_mentions(conn, &ids)?;
+    for message in messages.iter_mut() {
+        message.reply_to = previews.remove(&message.id.0);
+        message.reactions = group_reactions(reactions.remove(&message.id.0).unwrap_or_default());
+        message.mentions = mentions.remove(&message.id.0).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// The previews of the messages that the messages with these ids answer, by replying id: each
+/// read from the answered message's current row.
+fn load_reply_previews(
+    conn: &Connection,
+    ids: &str,
+) -> rusqlite::Result<HashMap<i64, ReplyPreview>> {
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT r.id, ",
+        message_columns!(),
+        " FROM messages r \
+         JOIN messages m ON m.room_id = r.room_id AND m.seq = r.reply_to_seq \
+         JOIN users u ON u.id = m.sender_id \
+         WHERE r.id IN (SELECT value FROM json_each(?1)) AND r.reply_to_seq IS NOT NULL"
+    ))?;
+    let rows = statement.query_map(params![ids], |row| {
+        let original = message_from_at(row, 1)?;
+        Ok((row.get::<_, i64>(0)?, reply_preview(&original)))
+    })?;
+    rows.collect()
+}
+
+/// The reaction rows of the messages with these ids, by message id, in the order they were
+/// stored.
+fn load_reactions(
+    conn: &Connection,
+    ids: &str,
+) -> rusqlite::Result<HashMap<i64, Vec<(String, UserId)>>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT m.id, r.emoji, r.user_id FROM messages m \
+         JOIN reactions r ON r.room_id = m.room_id AND r.seq = m.seq \
+         WHERE m.id IN (SELECT value FROM json_each(?1)) ORDER BY r.id",
+    )?;
+    let mut rows = statement.query(params![ids])?;
+    let mut reactions: HashMap<i64, Vec<(String, UserId)>> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        reactions
+            .entry(row.get(0)?)
+            .or_default()
+            .push((row.get(1)?, UserId(row.get(2)?)));
+    }
+    Ok(reactions)
+}
+
+/// The mentioned users of the messages with these ids, by message id.
+fn load_mentions(conn: &Connection, ids: &str) -> rusqlite::Result<HashMap<i64, Vec<UserId>>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT m.id, mn.user_id FROM messages m \
+         JOIN mentions mn ON mn.room_id = m.room_id AND mn.seq = m.seq \
+         WHERE m.id IN (SELECT value FROM json_each(?1)) ORDER BY m.id, mn.user_id",
+    )?;
+    let mut rows = statement.query(params![ids])?;
+    let mut mentions: HashMap<i64, Vec<UserId>> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        mentions
+            .entry(row.get(0)?)
+            .or_default()
+            .push(UserId(row.get(1)?));
+    }
+    Ok(mentions)
+}
+
+/// Stores the mentions of message `seq` of `room`.
+fn insert_mentions(
+    tx: &Transaction<'_>,
+    room: i64,
+    seq: i64,
+    mentions: &[UserId],
+) -> rusqlite::Result<()> {
+    if mentions.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO mentions (room_id, seq, user_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    )?;
+    for user in mentions {
+        insert.execute(params![room, seq, user.0])?;
+    }
+    Ok(())
+}
+
 fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Result<Option<Room>> {
     let Some((kind, mut name, last_read, unread, last_rev)) = conn
         .prepare_cached(
@@ -225,7 +339,7 @@ fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Resul
         }
     }
 
-    let last_message = conn
+    let mut last_message = conn
         .prepare_cached(concat!(
             "SELECT ",
             message_columns!(),
@@ -234,6 +348,16 @@ fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Resul
         ))?
         .query_row(params![room.0], message_from)
         .optional()?;
+    attach_extras(conn, last_message.as_mut_slice())?;
+    // Deleting a message deletes its mentions, so tombstones never count.
+    let unread_mentions: i64 = match last_read {
+        Some(mark) => conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM mentions WHERE user_id = ?1 AND room_id = ?2 AND seq > ?3",
+            )?
+            .query_row(params![viewer.0, room.0, mark], |row| row.get(0))?,
+        None => 0,
+    };
 
     Ok(Some(Room {
         id: room,
@@ -244,7 +368,7 @@ fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Resul
         unread: unread.unwrap_or(0).max(0) as u64,
         last_read_seq: seq_from(last_read.unwrap_or(0))?,
         last_rev,
-        unread_mentions: 0,
+        unread_mentions: unread_mentions.max(0) as u64,
     }))
 }
 
@@ -269,13 +393,32 @@ fn insert_message(
             ))?
             .query_row(params![room, sender, client_msg_id], message_from)
             .optional()?;
-        if let Some(message) = earlier {
+        if let Some(mut message) = earlier {
+            attach_extras(tx, std::slice::from_mut(&mut message))?;
             return Ok(Ok(Inserted {
                 message,
                 created: false,
                 recipients: Vec::new(),
             }));
         }
+    }
+    // The answered message, read in this transaction, so a delete committed before it is
+    // seen. A non-member learns nothing about the room's messages: membership first.
+    let mut reply_to = None;
+    if let Some(answered) = new.reply_to {
+        let member = tx
+            .prepare_cached("SELECT 1 FROM members WHERE room_id = ?1 AND user_id = ?2")?
+            .exists(params![room, sender])?;
+        if !member {
+            return Ok(Err(StoreError::NotMember));
+        }
+        let Some(original) = message_at(tx, room, seq_to_column(answered))? else {
+            return Ok(Err(StoreError::ReplyNotFound));
+        };
+        if original.is_deleted() {
+            return Ok(Err(StoreError::ReplyDeleted));
+        }
+        reply_to = Some(reply_preview(&original));
     }
     let now = now_millis();
     let seq: Option<i64> = tx
@@ -291,13 +434,23 @@ fn insert_message(
     };
     let id: i64 = tx
         .prepare_cached(
-            "INSERT INTO messages (room_id, seq, sender_id, body, sent_at, client_msg_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            "INSERT INTO messages \
+               (room_id, seq, sender_id, body, sent_at, client_msg_id, reply_to_seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
         )?
         .query_row(
-            params![room, seq, sender, new.text, now, new.client_msg_id],
+            params![
+                room,
+                seq,
+                sender,
+                new.text,
+                now,
+                new.client_msg_id,
+                new.reply_to.map(seq_to_column)
+            ],
             |row| row.get(0),
         )?;
+    insert_mentions(tx, room, seq, &new.mentions)?;
     // Everyone else has one more unread; the sender has read up to its own message.
     let mut recipients = Vec::new();
     {
@@ -325,9 +478,9 @@ fn insert_message(
             edited_at: None,
             deleted_at: None,
             rev: 0,
-            reply_to: None,
+            reply_to,
             reactions: Vec::new(),
-            mentions: Vec::new(),
+            mentions: new.mentions.clone(),
             attachments: Vec::new(),
         },
         created: true,
@@ -335,7 +488,7 @@ fn insert_message(
     }))
 }
 
-/// Reads message `seq` of `room` inside a transaction.
+/// Reads message `seq` of `room` inside a transaction, without its extras.
 fn message_at(tx: &Transaction<'_>, room: i64, seq: i64) -> rusqlite::Result<Option<Message>> {
     tx.prepare_cached(concat!(
         "SELECT ",
@@ -364,7 +517,7 @@ fn change_message(tx: &Transaction<'_>, change: &MessageChange) -> Result<Change
         return Err(StoreError::NotMember);
     }
     let seq = seq_to_column(change.seq);
-    let (message, sent_at) = tx
+    let (mut message, sent_at) = tx
         .prepare_cached(concat!(
             "SELECT ",
             message_columns!(),
@@ -381,6 +534,7 @@ fn change_message(tx: &Transaction<'_>, change: &MessageChange) -> Result<Change
                 change.seq, change.room_id
             ))
         })?;
+    attach_extras(tx, std::slice::from_mut(&mut message))?;
     let now = now_millis();
     if super::plan_change(&message, change, sent_at, now)? == super::Plan::Unchanged {
         return Ok(Changed {
@@ -395,21 +549,50 @@ fn change_message(tx: &Transaction<'_>, change: &MessageChange) -> Result<Change
         )?
         .query_row(params![room], |row| row.get(0))?;
     match &change.change {
-        Change::Edit(text) => tx
-            .prepare_cached(
+        Change::Edit(text) => {
+            tx.prepare_cached(
                 "UPDATE messages SET body = ?3, edited_at = ?4, rev = ?5 \
                  WHERE room_id = ?1 AND seq = ?2",
             )?
-            .execute(params![room, seq, text, now, rev])?,
-        Change::Delete => tx
-            .prepare_cached(
+            .execute(params![room, seq, text, now, rev])?;
+            // The new text's mentions replace the old ones.
+            tx.prepare_cached("DELETE FROM mentions WHERE room_id = ?1 AND seq = ?2")?
+                .execute(params![room, seq])?;
+            insert_mentions(tx, room, seq, &change.mentions)?;
+        }
+        Change::Delete => {
+            tx.prepare_cached(
                 "UPDATE messages SET body = '', deleted_at = ?3, rev = ?4 \
                  WHERE room_id = ?1 AND seq = ?2",
             )?
-            .execute(params![room, seq, now, rev])?,
+            .execute(params![room, seq, now, rev])?;
+            // A tombstone carries no reactions and mentions nobody.
+            tx.prepare_cached("DELETE FROM reactions WHERE room_id = ?1 AND seq = ?2")?
+                .execute(params![room, seq])?;
+            tx.prepare_cached("DELETE FROM mentions WHERE room_id = ?1 AND seq = ?2")?
+                .execute(params![room, seq])?;
+        }
+        Change::React { emoji, add } => {
+            if *add {
+                tx.prepare_cached(
+                    "INSERT INTO reactions (room_id, seq, user_id, emoji, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![room, seq, change.actor.0, emoji, now])?;
+            } else {
+                tx.prepare_cached(
+                    "DELETE FROM reactions \
+                     WHERE room_id = ?1 AND seq = ?2 AND user_id = ?3 AND emoji = ?4",
+                )?
+                .execute(params![room, seq, change.actor.0, emoji])?;
+            }
+            tx.prepare_cached("UPDATE messages SET rev = ?3 WHERE room_id = ?1 AND seq = ?2")?
+                .execute(params![room, seq, rev])?;
+        }
     };
-    let message = message_at(tx, room, seq)?
+    let mut message = message_at(tx, room, seq)?
         .ok_or_else(|| StoreError::Backend("a changed message was not found again".into()))?;
+    attach_extras(tx, std::slice::from_mut(&mut message))?;
     Ok(Changed {
         message,
         changed: true,
@@ -851,7 +1034,7 @@ impl Store for SqliteStore {
         let after = i64::try_from(after_rev).unwrap_or(i64::MAX);
         self.readers
             .read(move |conn| {
-                Ok(conn
+                let mut messages = conn
                     .prepare_cached(concat!(
                         "SELECT ",
                         message_columns!(),
@@ -863,7 +1046,9 @@ impl Store for SqliteStore {
                         params![room.0, after, upto.map(seq_to_column), i64::from(limit)],
                         message_from,
                     )?
-                    .collect::<rusqlite::Result<Vec<_>>>()?)
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                attach_extras(conn, &mut messages)?;
+                Ok(messages)
             })
             .await
     }
@@ -894,7 +1079,7 @@ impl Store for SqliteStore {
         let mut messages = self
             .readers
             .read(move |conn| {
-                Ok(conn
+                let mut messages = conn
                     .prepare_cached(sql)?
                     .query_map(
                         params![
@@ -905,7 +1090,9 @@ impl Store for SqliteStore {
                         ],
                         message_from,
                     )?
-                    .collect::<rusqlite::Result<Vec<_>>>()?)
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                attach_extras(conn, &mut messages)?;
+                Ok(messages)
             })
             .await?;
         if !ascending {

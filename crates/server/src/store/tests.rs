@@ -102,6 +102,9 @@ on_every_backend!(
     a_closed_store_refuses_reads_and_writes,
     edits_and_deletes_follow_the_rules_and_take_the_rooms_next_rev,
     two_nodes_changing_one_room_give_revs_without_gaps,
+    replies_are_checked_in_the_transaction_and_preview_the_current_state,
+    reactions_take_a_rev_only_when_they_change_something,
+    mentions_are_stored_replaced_on_edit_and_counted_until_read,
 );
 
 fn new_message(room: RoomId, sender: &User, text: &str, client_msg_id: Option<&str>) -> NewMessage {
@@ -110,6 +113,8 @@ fn new_message(room: RoomId, sender: &User, text: &str, client_msg_id: Option<&s
         sender: sender.clone(),
         text: text.to_string(),
         client_msg_id: client_msg_id.map(str::to_string),
+        reply_to: None,
+        mentions: Vec::new(),
     }
 }
 
@@ -868,6 +873,7 @@ fn change(room: RoomId, seq: u64, actor: &User, change: Change) -> MessageChange
         actor: actor.id,
         change,
         edit_window_millis: None,
+        mentions: Vec::new(),
     }
 }
 
@@ -1022,4 +1028,255 @@ async fn two_nodes_changing_one_room_give_revs_without_gaps(backend: &Backend) {
     if !Arc::ptr_eq(&one, &two) {
         two.close().await;
     }
+}
+
+fn react(room: RoomId, seq: u64, actor: &User, emoji: &str, add: bool) -> MessageChange {
+    change(
+        room,
+        seq,
+        actor,
+        Change::React {
+            emoji: emoji.to_string(),
+            add,
+        },
+    )
+}
+
+async fn replies_are_checked_in_the_transaction_and_preview_the_current_state(backend: &Backend) {
+    let store = backend.store.as_ref();
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let c = store.upsert_user("c", None).await.expect("c");
+    let room = store.create_group("g", a.id, &[b.id]).await.expect("room");
+    let other = store.create_group("o", a.id, &[]).await.expect("other");
+    let long = "é".repeat(300);
+    store
+        .insert_message(new_message(room, &a, &long, None))
+        .await
+        .expect("original");
+    fill(store, other, &a, 3).await;
+    let reply = |to: u64, sender: &User, key: Option<&str>| NewMessage {
+        reply_to: Some(Seq(to)),
+        ..new_message(room, sender, "re", key)
+    };
+
+    // One batch: a reply, a reply to nothing, a reply from a non-member, a retried reply.
+    let results = store
+        .insert_messages(vec![
+            reply(1, &b, Some("k")),
+            reply(7, &b, None),
+            reply(1, &c, None),
+            reply(1, &b, Some("k")),
+        ])
+        .await
+        .expect("batch");
+    let stored = results[0].as_ref().expect("stored").message.clone();
+    assert_eq!(stored.seq, Seq(2));
+    let preview = stored.reply_to.clone().expect("a preview");
+    assert_eq!(preview.seq, Seq(1));
+    assert_eq!(preview.sender.id, a.id);
+    assert_eq!(preview.text.chars().count(), REPLY_PREVIEW_CHARS);
+    assert!(matches!(results[1], Err(StoreError::ReplyNotFound)));
+    assert!(matches!(results[2], Err(StoreError::NotMember)));
+    let retried = results[3].as_ref().expect("the first copy");
+    assert!(!retried.created);
+    assert_eq!(retried.message.seq, Seq(2));
+    assert_eq!(
+        seqs(&history(store, room).await),
+        [1, 2],
+        "nothing else stored"
+    );
+
+    // Pages show the answered message as it is now.
+    store
+        .change_message(edit(room, 1, &a, "short now"))
+        .await
+        .expect("edit");
+    let page = history(store, room).await;
+    assert_eq!(
+        page[1].reply_to.as_ref().map(|p| p.text.as_str()),
+        Some("short now")
+    );
+    assert!(page[1]
+        .reply_to
+        .as_ref()
+        .is_some_and(|p| p.edited_at.is_some()));
+    assert!(page[0].reply_to.is_none());
+    store
+        .change_message(change(room, 1, &a, Change::Delete))
+        .await
+        .expect("delete");
+    let page = history(store, room).await;
+    let preview = page[1].reply_to.clone().expect("still a preview");
+    assert_eq!(
+        (preview.text.as_str(), preview.deleted_at.is_some()),
+        ("", true)
+    );
+    let refused = store.insert_message(reply(1, &b, None)).await;
+    assert!(
+        matches!(refused, Err(StoreError::ReplyDeleted)),
+        "{refused:?}"
+    );
+    let changes = store.changes(room, 0, None, 10).await.expect("changes");
+    assert!(changes.iter().all(|m| m.seq == Seq(1)));
+}
+
+async fn reactions_take_a_rev_only_when_they_change_something(backend: &Backend) {
+    let store = backend.store.as_ref();
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let c = store.upsert_user("c", None).await.expect("c");
+    let room = store.create_group("g", a.id, &[b.id]).await.expect("room");
+    fill(store, room, &a, 2).await;
+
+    let first = store
+        .change_message(react(room, 1, &b, "👍", true))
+        .await
+        .expect("react");
+    assert!(first.changed);
+    assert_eq!(first.message.rev, 1);
+    assert!(first.message.edited_at.is_none());
+    let again = store
+        .change_message(react(room, 1, &b, "👍", true))
+        .await
+        .expect("again");
+    assert!(!again.changed);
+    assert_eq!(again.message.rev, 1);
+    store
+        .change_message(react(room, 1, &a, "🎉", true))
+        .await
+        .expect("party");
+    let both = store
+        .change_message(react(room, 1, &a, "👍", true))
+        .await
+        .expect("both");
+    let summary: Vec<(String, Vec<UserId>)> = both
+        .message
+        .reactions
+        .iter()
+        .map(|r| (r.emoji.clone(), r.user_ids.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("👍".to_string(), vec![b.id, a.id]),
+            ("🎉".to_string(), vec![a.id])
+        ]
+    );
+    assert_eq!(both.message.reactions[0].count, 2);
+    let none = store
+        .change_message(react(room, 1, &b, "🎉", false))
+        .await
+        .expect("nothing to take back");
+    assert!(!none.changed);
+    let back = store
+        .change_message(react(room, 1, &b, "👍", false))
+        .await
+        .expect("take back");
+    assert_eq!(back.message.rev, 4);
+    assert_eq!(back.message.reactions[0].user_ids, [a.id]);
+    assert_eq!(
+        history(store, room).await[0].reactions,
+        back.message.reactions
+    );
+
+    let outsider = store.change_message(react(room, 1, &c, "👍", true)).await;
+    assert!(
+        matches!(outsider, Err(StoreError::NotMember)),
+        "{outsider:?}"
+    );
+    let missing = store.change_message(react(room, 9, &b, "👍", true)).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+
+    // At most 20 distinct emoji; one already there is still welcome.
+    for i in 0..(MAX_DISTINCT_REACTIONS as u32) {
+        let emoji = char::from_u32(0x1F600 + i).expect("emoji").to_string();
+        store
+            .change_message(react(room, 2, &b, &emoji, true))
+            .await
+            .expect("within the limit");
+    }
+    let over = store.change_message(react(room, 2, &b, "👍", true)).await;
+    assert!(
+        matches!(over, Err(StoreError::TooManyReactions)),
+        "{over:?}"
+    );
+    store
+        .change_message(react(room, 2, &a, "😀", true))
+        .await
+        .expect("an emoji already there");
+
+    // A delete takes them away, and a tombstone gets none.
+    let tombstone = store
+        .change_message(change(room, 1, &a, Change::Delete))
+        .await
+        .expect("delete");
+    assert!(tombstone.message.reactions.is_empty());
+    let refused = store.change_message(react(room, 1, &b, "👍", true)).await;
+    assert!(matches!(refused, Err(StoreError::Deleted)), "{refused:?}");
+    assert!(history(store, room).await[0].reactions.is_empty());
+}
+
+async fn mentions_are_stored_replaced_on_edit_and_counted_until_read(backend: &Backend) {
+    let store = backend.store.as_ref();
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let c = store.upsert_user("c", None).await.expect("c");
+    let room = store
+        .create_group("g", a.id, &[b.id, c.id])
+        .await
+        .expect("room");
+    let mentioning = |text: &str, who: Vec<UserId>| NewMessage {
+        mentions: who,
+        ..new_message(room, &a, text, None)
+    };
+    let stored = store
+        .insert_message(mentioning("@b @c", vec![b.id, c.id]))
+        .await
+        .expect("stored");
+    assert_eq!(stored.message.mentions, [b.id, c.id]);
+    store
+        .insert_message(mentioning("@b", vec![b.id]))
+        .await
+        .expect("stored");
+    fill(store, room, &a, 1).await;
+    let unread_mentions = |viewer: UserId| async move {
+        let room = store
+            .room(room, viewer)
+            .await
+            .expect("room")
+            .expect("a room");
+        let listed = store.rooms_of(viewer, None, 10).await.expect("rooms");
+        assert_eq!(listed.rooms[0].unread_mentions, room.unread_mentions);
+        room.unread_mentions
+    };
+    assert_eq!(unread_mentions(b.id).await, 2);
+    assert_eq!(unread_mentions(c.id).await, 1);
+    assert_eq!(unread_mentions(a.id).await, 0);
+    assert_eq!(history(store, room).await[0].mentions, [b.id, c.id]);
+
+    let edited = store
+        .change_message(MessageChange {
+            mentions: vec![c.id],
+            ..edit(room, 1, &a, "@c only")
+        })
+        .await
+        .expect("edit");
+    assert_eq!(edited.message.mentions, [c.id]);
+    assert_eq!(unread_mentions(b.id).await, 1);
+    store
+        .change_message(change(room, 2, &a, Change::Delete))
+        .await
+        .expect("delete");
+    assert_eq!(
+        unread_mentions(b.id).await,
+        0,
+        "a tombstone mentions nobody"
+    );
+    assert_eq!(unread_mentions(c.id).await, 1);
+    store.mark_read(room, c.id, Seq(1)).await.expect("read");
+    assert_eq!(unread_mentions(c.id).await, 0);
 }

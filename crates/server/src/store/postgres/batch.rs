@@ -27,6 +27,8 @@ pub(super) struct Locked {
     pub(super) members: Vec<Member>,
     /// Stored messages with a room, sender and `client_msg_id` of the batch's.
     pub(super) earlier: Vec<Message>,
+    /// The messages the batch's replies answer, by (room, seq), as stored now.
+    pub(super) answered: HashMap<(i64, i64), Message>,
 }
 
 /// What becomes of one message of the batch.
@@ -35,9 +37,13 @@ pub(super) enum Outcome {
     /// The sender is not a member of the room (or there is no such room): nothing stored.
     NotMember,
     /// A retry of a message stored before this batch: that one is the answer.
-    Earlier(Message),
+    Earlier(Box<Message>),
     /// A retry of the message at this index of the batch: its copy is the answer.
     SameAs(usize),
+    /// A reply to a `seq` no message of the room has: nothing stored.
+    ReplyNotFound,
+    /// A reply to a deleted message: nothing stored.
+    ReplyDeleted,
     /// Stored with this `seq`; every member's unread count right after it.
     New {
         /// The room's next `seq`.
@@ -101,13 +107,30 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
         };
         if let Some(key) = new.client_msg_id.as_deref() {
             if let Some(message) = earlier.get(&(room, sender, key)) {
-                plan.outcomes.push(Outcome::Earlier((*message).clone()));
+                plan.outcomes
+                    .push(Outcome::Earlier(Box::new((*message).clone())));
                 continue;
             }
             if let Some(&first) = firsts.get(&(room, sender, key)) {
                 plan.outcomes.push(Outcome::SameAs(first));
                 continue;
             }
+        }
+        if let Some(answered) = new.reply_to {
+            let key = (room, i64::try_from(answered.0).unwrap_or(i64::MAX));
+            match locked.answered.get(&key) {
+                None => {
+                    plan.outcomes.push(Outcome::ReplyNotFound);
+                    continue;
+                }
+                Some(original) if original.is_deleted() => {
+                    plan.outcomes.push(Outcome::ReplyDeleted);
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(key) = new.client_msg_id.as_deref() {
             firsts.insert((room, sender, key), index);
         }
         let last_seq = last_seqs.entry(room).or_insert(0);
@@ -160,6 +183,8 @@ mod tests {
             sender: user(sender),
             text: "hi".into(),
             client_msg_id: key.map(str::to_string),
+            reply_to: None,
+            mentions: Vec::new(),
         }
     }
 
@@ -183,6 +208,7 @@ mod tests {
                 member(20, 3, 0, 0),
             ],
             earlier: Vec::new(),
+            answered: HashMap::new(),
         };
         let batch = [
             message(10, 1, None),
@@ -248,6 +274,7 @@ mod tests {
             last_seqs: HashMap::from([(10, 2)]),
             members: vec![member(10, 1, 0, 2), member(10, 2, 0, 2)],
             earlier: vec![stored.clone()],
+            answered: HashMap::new(),
         };
         let batch = [
             message(10, 1, Some("k1")),
@@ -260,7 +287,7 @@ mod tests {
         assert_eq!(
             plan.outcomes,
             [
-                Outcome::Earlier(stored),
+                Outcome::Earlier(Box::new(stored)),
                 Outcome::NotMember,
                 Outcome::NotMember,
                 Outcome::New {
@@ -279,5 +306,46 @@ mod tests {
         let plan = plan(&[message(10, 1, None)], &Locked::default());
         assert_eq!(plan.outcomes, [Outcome::NotMember]);
         assert!(plan.rows.is_empty() && plan.rooms.is_empty() && plan.members.is_empty());
+    }
+
+    #[test]
+    fn replies_to_missing_or_deleted_messages_are_refused_and_take_no_seq() {
+        let answered = |seq: u64, deleted: bool| {
+            let mut original = Message {
+                id: MessageId(seq as i64),
+                room_id: RoomId(10),
+                seq: Seq(seq),
+                sender: user(2),
+                text: "original".into(),
+                sent_at: "2026-01-01T00:00:00.000Z".into(),
+                client_msg_id: None,
+                edited_at: None,
+                deleted_at: None,
+                rev: 0,
+                reply_to: None,
+                reactions: Vec::new(),
+                mentions: Vec::new(),
+                attachments: Vec::new(),
+            };
+            if deleted {
+                original.deleted_at = Some("2024-01-01T00:00:00.000Z".into());
+            }
+            ((10, seq as i64), original)
+        };
+        let locked = Locked {
+            last_seqs: HashMap::from([(10, 3)]),
+            members: vec![member(10, 1, 0, 3)],
+            earlier: Vec::new(),
+            answered: HashMap::from([answered(1, false), answered(2, true)]),
+        };
+        let reply = |seq: u64| NewMessage {
+            reply_to: Some(Seq(seq)),
+            ..message(10, 1, None)
+        };
+        let plan = plan(&[reply(1), reply(2), reply(3)], &locked);
+        assert!(matches!(plan.outcomes[0], Outcome::New { seq: 4, .. }));
+        assert_eq!(plan.outcomes[1], Outcome::ReplyDeleted);
+        assert_eq!(plan.outcomes[2], Outcome::ReplyNotFound);
+        assert_eq!(plan.rooms, [(10, 4)]);
     }
 }

@@ -17,7 +17,7 @@ async fn nodes_starting_together_migrate_once() {
         .fetch_one(&one.pool)
         .await
         .expect("migrations");
-    assert_eq!(applied, 3);
+    assert_eq!(applied, 4);
     let user = one.upsert_user("a", None).await.expect("user");
     assert_eq!(
         two.users_by_username(&["a".into()]).await.expect("read"),

@@ -26,5 +26,5 @@ async fn a_data_directory_opens_again_with_its_migrations_recorded() {
             |row| row.get(0),
         )
         .expect("migrations");
-    assert_eq!(applied, 3);
+    assert_eq!(applied, 4);
 }
