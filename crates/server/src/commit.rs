@@ -292,6 +292,7 @@ mod tests {
             sender: sender.clone(),
             text: text.to_string(),
             client_msg_id: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -56,6 +56,20 @@ pub enum Error {
     /// (`403 edit_window_closed`).
     #[error("{0}")]
     EditWindowClosed(String),
+    /// An upload claims to be an image (by its name or `Content-Type`) and its bytes are not
+    /// one (`415 type_mismatch`).
+    #[error("{0}")]
+    TypeMismatch(String),
+    /// An uploaded image cannot be decoded (`400 bad_image`).
+    #[error("{0}")]
+    BadImage(String),
+    /// An uploaded image has more pixels than the server decodes (`413 image_too_large`).
+    #[error("{0}")]
+    ImageTooLarge(String),
+    /// A message names an attachment that is not the sender's unsent upload to the room
+    /// (`400 invalid_attachment`).
+    #[error("{0}")]
+    InvalidAttachment(String),
     /// Too many requests in too little time; slow down.
     #[error("{0}")]
     RateLimited(String),
@@ -90,6 +104,10 @@ impl Error {
             Error::NotAuthor(_) => "not_author",
             Error::Deleted(_) => "deleted",
             Error::EditWindowClosed(_) => "edit_window_closed",
+            Error::TypeMismatch(_) => "type_mismatch",
+            Error::BadImage(_) => "bad_image",
+            Error::ImageTooLarge(_) => "image_too_large",
+            Error::InvalidAttachment(_) => "invalid_attachment",
             Error::RateLimited(_) | Error::Throttled { .. } => "rate_limited",
             Error::Backend(_) => "unavailable",
         }
@@ -109,6 +127,9 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) | Error::Deleted(_) => StatusCode::CONFLICT,
             Error::NotAuthor(_) | Error::EditWindowClosed(_) => StatusCode::FORBIDDEN,
+            Error::TypeMismatch(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::BadImage(_) | Error::InvalidAttachment(_) => StatusCode::BAD_REQUEST,
+            Error::ImageTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited(_) | Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -147,6 +168,7 @@ impl From<crate::store::StoreError> for Error {
             StoreError::EditWindowClosed => {
                 Error::EditWindowClosed(err_text(&StoreError::EditWindowClosed))
             }
+            StoreError::InvalidAttachment(what) => Error::InvalidAttachment(what),
             StoreError::Backend(e) => Error::Backend(e),
         }
     }

@@ -10,6 +10,7 @@
 //! thing outside it reads is the clock (`now_millis`).
 
 pub use sotong_model::{
+    Attachment, AttachmentId, ImageSize,
     message_event_json, message_notification_json, ChangeKind, ErrorBody, Message, MessageId,
     NotificationBody, ResyncReason, Room, RoomEventBody, RoomId, RoomKind, Seq, User, UserId,
 };

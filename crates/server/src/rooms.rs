@@ -15,9 +15,10 @@
 use crate::broker::{Broker, ConnectionId, Publication, UserEvent};
 use crate::commit::{publish_committed, CommitPipeline};
 use crate::error::Error;
+use crate::files::Files;
 use crate::metrics::Metrics;
 use crate::model::{
-    normalize_name, normalize_username, Message, Room, RoomId, RoomKind, Seq, User, UserId,
+    normalize_name, normalize_username, AttachmentId, Message, Room, RoomId, RoomKind, Seq, User, UserId,
     MAX_GROUP_NAME_CHARS,
 };
 pub use crate::store::RoomCursor;
@@ -50,6 +51,8 @@ pub struct Chat {
     max_message_chars: usize,
     /// How long after `sentAt` a message may be edited; `None`: always.
     edit_window: Option<Duration>,
+    /// Where attachments' bytes are, to delete a deleted message's; `None`: no attachments.
+    files: Option<Files>,
 }
 
 impl std::fmt::Debug for Chat {
@@ -75,6 +78,7 @@ impl Chat {
             pipeline,
             max_message_chars,
             edit_window: None,
+            files: None,
         }
     }
 
@@ -82,6 +86,13 @@ impl Chat {
     /// than `window` is refused with `edit_window_closed`. `None`: always editable.
     pub fn with_edit_window(mut self, window: Option<Duration>) -> Self {
         self.edit_window = window;
+        self
+    }
+
+    /// The same service with the attachments' storage, whose objects a deleted message's
+    /// attachments leave behind.
+    pub fn with_files(mut self, files: Files) -> Self {
+        self.files = Some(files);
         self
     }
 
@@ -155,7 +166,32 @@ impl Chat {
         text: &str,
         client_msg_id: Option<&str>,
     ) -> Result<Message, Error> {
-        self.check_text(text)?;
+        self.post_message_with_attachments(sender, room, text, client_msg_id, &[])
+            .await
+    }
+
+    /// [`Chat::post_message`] with attachments: the sender's unsent uploads to the room (at
+    /// most 10), linked to the message in its transaction. With attachments the text may be
+    /// empty.
+    ///
+    /// # Errors
+    /// As [`Chat::post_message`]; `TooLarge` (more than 10 attachments), `InvalidAttachment`.
+    pub async fn post_message_with_attachments(
+        &self,
+        sender: &User,
+        room: RoomId,
+        text: &str,
+        client_msg_id: Option<&str>,
+        attachments: &[AttachmentId],
+    ) -> Result<Message, Error> {
+        let attachments = crate::store::attachments::checked_ids(attachments)
+            .map_err(|max| Error::TooLarge(format!("a message has at most {max} attachments")))?;
+        if attachments.is_empty()
+            || !text.trim().is_empty()
+            || text.chars().count() > self.max_message_chars
+        {
+            self.check_text(text)?;
+        }
         if let Some(id) = client_msg_id {
             if id.is_empty() || id.len() > 128 {
                 return Err(Error::Invalid("client-msg-id has 1 to 128 bytes".into()));
@@ -169,6 +205,7 @@ impl Chat {
             sender: sender.clone(),
             text: text.to_string(),
             client_msg_id: client_msg_id.map(str::to_string),
+            attachments,
         };
         match self.pipeline.commit(message).await {
             Ok(inserted) => Ok(inserted.message),
@@ -247,11 +284,22 @@ impl Chat {
                 .map(|window| i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
         };
         match self.pipeline.change(change).await {
-            Ok(changed) => Ok(changed.message),
+            Ok(changed) => {
+                self.delete_files_later(changed.removed_objects);
+                Ok(changed.message)
+            }
             Err(StoreError::NotMember) => Err(Error::Forbidden(format!(
                 "you are not a member of room {room}"
             ))),
             Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Deletes the stored objects of a deleted message's attachments, after the commit that
+    /// removed their rows; a failure is logged, not the delete's.
+    fn delete_files_later(&self, keys: Vec<String>) {
+        if let (Some(files), false) = (self.files.clone(), keys.is_empty()) {
+            tokio::spawn(async move { files.delete_logged(&keys).await });
         }
     }
 

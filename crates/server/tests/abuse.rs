@@ -295,6 +295,7 @@ async fn store_with_rooms(dir: &std::path::Path, username: &str, rooms: usize) -
                 sender: user.clone(),
                 text: format!("in g{i}"),
                 client_msg_id: None,
+                attachments: Vec::new(),
             })
             .await
             .expect("message");
@@ -368,6 +369,7 @@ async fn fill(store: &SqliteStore, room: RoomId, sender: &User, count: usize) {
                 sender: sender.clone(),
                 text: format!("message {i}"),
                 client_msg_id: None,
+                attachments: Vec::new(),
             })
             .collect();
         for result in store.insert_messages(batch).await.expect("batch") {

@@ -244,6 +244,7 @@ async fn a_message_committed_by_a_node_that_died_before_publishing_still_arrives
             },
             text: "committed, then the node died".into(),
             client_msg_id: None,
+            attachments: Vec::new(),
         })
         .await
         .expect("stored");

@@ -36,6 +36,7 @@ async fn store_message(app: &App, room: RoomId, sender: &User, text: &str) -> Me
             sender: sender.clone(),
             text: text.to_string(),
             client_msg_id: None,
+            attachments: Vec::new(),
         })
         .await
         .expect("stored")

@@ -173,6 +173,7 @@ async fn a_message_committed_but_never_published_reaches_the_topic() {
             },
             text: "never published".into(),
             client_msg_id: None,
+            attachments: Vec::new(),
         })
         .await
         .expect("stored");

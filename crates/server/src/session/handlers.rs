@@ -14,7 +14,7 @@ use super::{Session, Transport, ERRORS};
 use crate::auth::bearer;
 use crate::error::Error;
 use crate::hub::render_body;
-use crate::model::{ErrorBody, Seq};
+use crate::model::{AttachmentId, ErrorBody, Seq};
 use sotong_stomp::{Command, Frame, Version};
 use tracing::debug;
 
@@ -38,6 +38,7 @@ fn message_text(frame: &Frame) -> Result<String, Error> {
     match serde_json::from_str::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(map)) => match map.get("text") {
             Some(serde_json::Value::String(text)) => Ok(text.clone()),
+            None if map.contains_key("attachments") => Ok(String::new()),
             _ => Err(Error::Invalid(
                 r#"the JSON body needs a string "text""#.into(),
             )),
@@ -46,6 +47,27 @@ fn message_text(frame: &Frame) -> Result<String, Error> {
             r#"the body must be a JSON object {"text": …}"#.into(),
         )),
         _ => Ok(body.to_string()),
+    }
+}
+
+/// The attachments of a JSON SEND to a room: `"attachments": [id, …]`, none when absent (and
+/// for a plain-text body, whatever it says).
+fn message_attachments(frame: &Frame) -> Result<Vec<AttachmentId>, Error> {
+    let plain = frame
+        .header("content-type")
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/plain"));
+    // Only a JSON body that names them pays for a second parse.
+    if plain || !frame.body.windows(13).any(|w| w == b"\"attachments\"") {
+        return Ok(Vec::new());
+    }
+    match serde_json::from_slice::<serde_json::Value>(&frame.body) {
+        Ok(serde_json::Value::Object(mut map)) => match map.remove("attachments") {
+            Some(ids) => serde_json::from_value(ids).map_err(|_| {
+                Error::Invalid(r#""attachments" is a list of attachment ids"#.into())
+            }),
+            None => Ok(Vec::new()),
+        },
+        _ => Ok(Vec::new()),
     }
 }
 
@@ -340,10 +362,17 @@ impl<T: Transport> Session<T> {
         match target {
             SendTarget::Post(room) => {
                 let text = message_text(frame)?;
+                let attachments = message_attachments(frame)?;
                 let message = self
                     .app
                     .chat()
-                    .post_message(&user, room, &text, frame.header("client-msg-id"))
+                    .post_message_with_attachments(
+                        &user,
+                        room,
+                        &text,
+                        frame.header("client-msg-id"),
+                        &attachments,
+                    )
                     .await?;
                 if let Some(receipt) = frame.header("receipt") {
                     // Held back until the own copy is queued (see `serve`).

@@ -547,6 +547,7 @@ mod races {
                     sender: bob.clone(),
                     text: format!("{name} {i}"),
                     client_msg_id: None,
+                    attachments: Vec::new(),
                 })
                 .collect();
             let stored: Vec<Message> = app
@@ -779,6 +780,7 @@ mod races {
                         sender: sender.clone(),
                         text: format!("room {i}"),
                         client_msg_id: None,
+                        attachments: Vec::new(),
                     })
                     .collect(),
             )

@@ -32,10 +32,13 @@
 //! the broker or the room rules. It answers what is stored; who may ask is `rooms`' and
 //! `auth`'s question, and who hears of a change is the broker's.
 
+pub mod attachments;
 pub mod postgres;
 pub mod sqlite;
 
-use crate::model::{Message, Room, RoomId, RoomKind, Seq, User, UserId};
+pub use attachments::{NewAttachment, StoredAttachment};
+
+use crate::model::{AttachmentId, Message, Room, RoomId, RoomKind, Seq, User, UserId};
 use async_trait::async_trait;
 
 /// What a store can fail with, named by what the caller does about it.
@@ -59,6 +62,9 @@ pub enum StoreError {
     /// The message is older than the edit window.
     #[error("the message can no longer be edited")]
     EditWindowClosed,
+    /// An attachment of a message is not the sender's unsent upload to its room.
+    #[error("{0}")]
+    InvalidAttachment(String),
     /// The database failed.
     #[error("store failure: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -242,6 +248,8 @@ pub struct NewMessage {
     pub text: String,
     /// The sender's idempotency key.
     pub client_msg_id: Option<String>,
+    /// The sender's pending uploads to this room that the message carries.
+    pub attachments: Vec<AttachmentId>,
 }
 
 /// What storing a message did.
@@ -292,6 +300,8 @@ pub struct Changed {
     pub changed: bool,
     /// The room's members, who hear of the change.
     pub recipients: Vec<UserId>,
+    /// The stored objects of the attachments a delete removed, to delete after the commit.
+    pub removed_objects: Vec<String>,
 }
 
 /// Durable chat state. Methods are in CRUD order: users, sessions, rooms, members, messages.
@@ -447,6 +457,24 @@ pub trait Store: Send + Sync + 'static {
     /// backwards) and recounts unread, in time that does not grow with the room's history.
     /// Returns the read mark now in force.
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError>;
+
+    /// Stores a pending attachment's row (its bytes are stored already) when `uploader` is a
+    /// member of the room.
+    ///
+    /// # Errors
+    /// [`StoreError::NotMember`].
+    async fn insert_attachment(&self, new: NewAttachment) -> Result<StoredAttachment, StoreError>;
+
+    /// An attachment's row, if there is one.
+    async fn attachment(&self, id: AttachmentId) -> Result<Option<StoredAttachment>, StoreError>;
+
+    /// Deletes up to `limit` pending attachments created before `created_before` (Unix
+    /// milliseconds) and returns them, so that their objects can be deleted next.
+    async fn delete_pending_attachments(
+        &self,
+        created_before: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAttachment>, StoreError>;
 
     /// Answers when the store is reachable (`/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -34,10 +34,10 @@
 
 use super::{
     direct_key, kind_from_column, like_prefix, seq_from_column, seq_to_column, unread_from_column,
-    Change, Changed, Credentials, Inserted, MessageChange, NewMessage, Page, RoomCursor, RoomsPage,
-    Store, StoreError,
+    Change, Changed, Credentials, Inserted, MessageChange, NewAttachment, NewMessage, Page,
+    RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
 };
-use crate::model::{rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId};
+use crate::model::{rfc3339_millis, AttachmentId, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId};
 use async_trait::async_trait;
 use batch::{Locked, Member, Outcome};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -110,6 +110,8 @@ macro_rules! message_columns {
          u.display_name AS sender_display_name, m.edited_at, m.deleted_at, m.rev"
     };
 }
+
+mod attachments;
 
 /// The store on PostgreSQL.
 #[derive(Clone)]
@@ -704,7 +706,12 @@ impl Store for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(Message::try_from).collect()
+        let mut messages = rows
+            .into_iter()
+            .map(Message::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        attachments::load(&self.pool, &mut messages).await?;
+        Ok(messages)
     }
 
     async fn messages(&self, room: RoomId, page: Page) -> Result<Vec<Message>, StoreError> {
@@ -741,6 +748,7 @@ impl Store for PostgresStore {
             .into_iter()
             .map(Message::try_from)
             .collect::<Result<Vec<_>, _>>()?;
+        attachments::load(&self.pool, &mut messages).await?;
         if !ascending {
             messages.reverse();
         }
@@ -799,6 +807,22 @@ impl Store for PostgresStore {
         .ok_or(StoreError::NotMember)?;
         tx.commit().await?;
         seq_from_column(mark)
+    }
+
+    async fn insert_attachment(&self, new: NewAttachment) -> Result<StoredAttachment, StoreError> {
+        attachments::insert(&self.pool, &new).await
+    }
+
+    async fn attachment(&self, id: AttachmentId) -> Result<Option<StoredAttachment>, StoreError> {
+        attachments::get(&self.pool, id).await
+    }
+
+    async fn delete_pending_attachments(
+        &self,
+        created_before: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAttachment>, StoreError> {
+        attachments::delete_pending(&self.pool, created_before, limit).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -884,7 +908,15 @@ impl PostgresStore {
             for row in rows {
                 earlier.push(Message::try_from(row)?);
             }
+            attachments::load(&mut *tx, &mut earlier).await?;
         }
+
+        // 3b. The pending attachments the batch names, locked.
+        let named: Vec<i64> = batch
+            .iter()
+            .flat_map(|m| m.attachments.iter().map(|id| id.0))
+            .collect();
+        let pending = attachments::pending(&mut *tx, &named).await?;
 
         let plan = batch::plan(
             &batch,
@@ -892,6 +924,7 @@ impl PostgresStore {
                 last_seqs: locked,
                 members,
                 earlier,
+                pending,
             },
         );
 
@@ -958,6 +991,19 @@ impl PostgresStore {
                 );
             }
         }
+        // 5. The new messages' attachments, linked and read back for their answers.
+        let mut links = Vec::new();
+        for row in &plan.rows {
+            if let Some(&(id, _)) = stored.get(&(row.room, row.seq)) {
+                links.extend(batch[row.index].attachments.iter().map(|a| (a.0, id)));
+            }
+        }
+        attachments::link(&mut *tx, &links).await?;
+        let mut linked = attachments::of_messages(
+            &mut *tx,
+            links.iter().map(|&(_, message)| message).collect(),
+        )
+        .await?;
         tx.commit().await?;
 
         // The answers, in the batch's order.
@@ -965,6 +1011,7 @@ impl PostgresStore {
         for (new, outcome) in batch.into_iter().zip(plan.outcomes) {
             let result = match outcome {
                 Outcome::NotMember => Err(StoreError::NotMember),
+                Outcome::InvalidAttachment => Err(super::attachments::invalid_attachment()),
                 Outcome::Earlier(message) => Ok(Inserted {
                     message,
                     created: false,
@@ -1000,7 +1047,7 @@ impl PostgresStore {
                             reply_to: None,
                             reactions: Vec::new(),
                             mentions: Vec::new(),
-                            attachments: Vec::new(),
+                            attachments: take_attachments(&mut linked, MessageId(id)),
                         },
                         created: true,
                         recipients: recipients
@@ -1014,6 +1061,18 @@ impl PostgresStore {
         }
         Ok(results)
     }
+}
+
+/// Takes the attachments of `message` out of `loaded`.
+fn take_attachments(
+    loaded: &mut Vec<(MessageId, crate::model::Attachment)>,
+    message: MessageId,
+) -> Vec<crate::model::Attachment> {
+    let (mine, others) = std::mem::take(loaded)
+        .into_iter()
+        .partition(|(id, _)| *id == message);
+    *loaded = others;
+    mine.into_iter().map(|(_, attachment)| attachment).collect()
 }
 
 impl PostgresStore {
@@ -1068,6 +1127,7 @@ impl PostgresStore {
                 message,
                 changed: false,
                 recipients,
+                removed_objects: Vec::new(),
             });
         }
         let rev: i64 = sqlx::query_scalar(
@@ -1093,6 +1153,10 @@ impl PostgresStore {
         .bind(deleted_at)
         .execute(&mut *tx)
         .await?;
+        let removed_objects = match &change.change {
+            Change::Delete => attachments::remove_of_message(&mut *tx, message.id).await?,
+            Change::Edit(_) => Vec::new(),
+        };
         tx.commit().await?;
         let mut message = message;
         message.text = text.to_string();
@@ -1107,6 +1171,7 @@ impl PostgresStore {
             message,
             changed: true,
             recipients,
+            removed_objects,
         })
     }
 }

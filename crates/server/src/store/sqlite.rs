@@ -20,10 +20,10 @@
 
 use super::{
     direct_key, like_prefix, seq_to_column, Change, Changed, Credentials, Inserted, MessageChange,
-    NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError,
+    NewAttachment, NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
 };
 use crate::model::{
-    now_millis, rfc3339_millis, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId,
+    now_millis, rfc3339_millis, AttachmentId, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId,
 };
 use async_trait::async_trait;
 use readers::Readers;
@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use writer::Writer;
 
+mod attachments;
 mod readers;
 mod writer;
 
@@ -269,13 +270,17 @@ fn insert_message(
             ))?
             .query_row(params![room, sender, client_msg_id], message_from)
             .optional()?;
-        if let Some(message) = earlier {
+        if let Some(mut message) = earlier {
+            attachments::load(tx, std::slice::from_mut(&mut message))?;
             return Ok(Ok(Inserted {
                 message,
                 created: false,
                 recipients: Vec::new(),
             }));
         }
+    }
+    if let Err(refused) = attachments::check_pending(tx, room, sender, &new.attachments)? {
+        return Ok(Err(refused));
     }
     let now = now_millis();
     let seq: Option<i64> = tx
@@ -313,8 +318,7 @@ fn insert_message(
             recipients.push((UserId(row.get(0)?), unread.max(0) as u64));
         }
     }
-    Ok(Ok(Inserted {
-        message: Message {
+    let mut message = Message {
             id: MessageId(id),
             room_id: new.room_id,
             seq: seq_from(seq)?,
@@ -329,7 +333,10 @@ fn insert_message(
             reactions: Vec::new(),
             mentions: Vec::new(),
             attachments: Vec::new(),
-        },
+        };
+    attachments::link(tx, &mut message, &new.attachments)?;
+    Ok(Ok(Inserted {
+        message,
         created: true,
         recipients,
     }))
@@ -387,6 +394,7 @@ fn change_message(tx: &Transaction<'_>, change: &MessageChange) -> Result<Change
             message,
             changed: false,
             recipients,
+            removed_objects: Vec::new(),
         });
     }
     let rev: i64 = tx
@@ -394,6 +402,10 @@ fn change_message(tx: &Transaction<'_>, change: &MessageChange) -> Result<Change
             "UPDATE rooms SET last_rev = last_rev + 1 WHERE id = ?1 RETURNING last_rev",
         )?
         .query_row(params![room], |row| row.get(0))?;
+    let removed_objects = match &change.change {
+        Change::Delete => attachments::remove_of_message(tx, message.id)?,
+        Change::Edit(_) => Vec::new(),
+    };
     match &change.change {
         Change::Edit(text) => tx
             .prepare_cached(
@@ -414,6 +426,7 @@ fn change_message(tx: &Transaction<'_>, change: &MessageChange) -> Result<Change
         message,
         changed: true,
         recipients,
+        removed_objects,
     })
 }
 
@@ -851,7 +864,7 @@ impl Store for SqliteStore {
         let after = i64::try_from(after_rev).unwrap_or(i64::MAX);
         self.readers
             .read(move |conn| {
-                Ok(conn
+                let mut messages = conn
                     .prepare_cached(concat!(
                         "SELECT ",
                         message_columns!(),
@@ -863,7 +876,9 @@ impl Store for SqliteStore {
                         params![room.0, after, upto.map(seq_to_column), i64::from(limit)],
                         message_from,
                     )?
-                    .collect::<rusqlite::Result<Vec<_>>>()?)
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                attachments::load(conn, &mut messages)?;
+                Ok(messages)
             })
             .await
     }
@@ -894,7 +909,7 @@ impl Store for SqliteStore {
         let mut messages = self
             .readers
             .read(move |conn| {
-                Ok(conn
+                let mut messages = conn
                     .prepare_cached(sql)?
                     .query_map(
                         params![
@@ -905,7 +920,9 @@ impl Store for SqliteStore {
                         ],
                         message_from,
                     )?
-                    .collect::<rusqlite::Result<Vec<_>>>()?)
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                attachments::load(conn, &mut messages)?;
+                Ok(messages)
             })
             .await?;
         if !ascending {
@@ -981,6 +998,28 @@ impl Store for SqliteStore {
                 .execute(params![room.0, mark, user.0])?;
                 Ok(seq_from(mark)?)
             })
+            .await
+    }
+
+    async fn insert_attachment(&self, new: NewAttachment) -> Result<StoredAttachment, StoreError> {
+        self.writer
+            .write(move |tx| attachments::insert(tx, &new))
+            .await
+    }
+
+    async fn attachment(&self, id: AttachmentId) -> Result<Option<StoredAttachment>, StoreError> {
+        self.readers
+            .read(move |conn| Ok(attachments::get(conn, id)?))
+            .await
+    }
+
+    async fn delete_pending_attachments(
+        &self,
+        created_before: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAttachment>, StoreError> {
+        self.writer
+            .write(move |tx| Ok(attachments::delete_pending(tx, created_before, limit)?))
             .await
     }
 

@@ -110,6 +110,7 @@ fn new_message(room: RoomId, sender: &User, text: &str, client_msg_id: Option<&s
         sender: sender.clone(),
         text: text.to_string(),
         client_msg_id: client_msg_id.map(str::to_string),
+        attachments: Vec::new(),
     }
 }
 

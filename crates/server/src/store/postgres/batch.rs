@@ -27,6 +27,8 @@ pub(super) struct Locked {
     pub(super) members: Vec<Member>,
     /// Stored messages with a room, sender and `client_msg_id` of the batch's.
     pub(super) earlier: Vec<Message>,
+    /// The pending attachments the batch names: id → (room, uploader).
+    pub(super) pending: HashMap<i64, (i64, i64)>,
 }
 
 /// What becomes of one message of the batch.
@@ -34,6 +36,9 @@ pub(super) struct Locked {
 pub(super) enum Outcome {
     /// The sender is not a member of the room (or there is no such room): nothing stored.
     NotMember,
+    /// An attachment is not the sender's pending upload to the room (or an earlier message
+    /// of the batch takes it): nothing stored.
+    InvalidAttachment,
     /// A retry of a message stored before this batch: that one is the answer.
     Earlier(Message),
     /// A retry of the message at this index of the batch: its copy is the answer.
@@ -86,6 +91,8 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
         .collect();
     // Retries of messages new in this batch: their key and the first copy's index.
     let mut firsts: HashMap<(i64, i64, &str), usize> = HashMap::new();
+    // Attachments taken by messages before this one in the batch.
+    let mut claimed = std::collections::HashSet::new();
     let mut plan = Plan::default();
     let mut moved_rooms = Vec::new();
 
@@ -108,6 +115,12 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
                 plan.outcomes.push(Outcome::SameAs(first));
                 continue;
             }
+        }
+        if !claim_attachments(new, &locked.pending, &mut claimed) {
+            plan.outcomes.push(Outcome::InvalidAttachment);
+            continue;
+        }
+        if let Some(key) = new.client_msg_id.as_deref() {
             firsts.insert((room, sender, key), index);
         }
         let last_seq = last_seqs.entry(room).or_insert(0);
@@ -141,6 +154,24 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
     plan
 }
 
+/// Whether every attachment of `new` is its sender's pending upload to its room, not taken by
+/// an earlier message of the batch; if so, they are taken now.
+fn claim_attachments(
+    new: &NewMessage,
+    pending: &HashMap<i64, (i64, i64)>,
+    claimed: &mut std::collections::HashSet<i64>,
+) -> bool {
+    let owner = (new.room_id.0, new.sender.id.0);
+    let valid = new
+        .attachments
+        .iter()
+        .all(|id| pending.get(&id.0) == Some(&owner) && !claimed.contains(&id.0));
+    if valid {
+        claimed.extend(new.attachments.iter().map(|id| id.0));
+    }
+    valid
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +191,7 @@ mod tests {
             sender: user(sender),
             text: "hi".into(),
             client_msg_id: key.map(str::to_string),
+            attachments: Vec::new(),
         }
     }
 
@@ -183,6 +215,7 @@ mod tests {
                 member(20, 3, 0, 0),
             ],
             earlier: Vec::new(),
+            pending: HashMap::new(),
         };
         let batch = [
             message(10, 1, None),
@@ -248,6 +281,7 @@ mod tests {
             last_seqs: HashMap::from([(10, 2)]),
             members: vec![member(10, 1, 0, 2), member(10, 2, 0, 2)],
             earlier: vec![stored.clone()],
+            pending: HashMap::new(),
         };
         let batch = [
             message(10, 1, Some("k1")),
@@ -272,6 +306,33 @@ mod tests {
         );
         assert_eq!(plan.rows.len(), 1);
         assert_eq!(plan.rooms, [(10, 3)]);
+    }
+
+    #[test]
+    fn attachments_must_be_the_senders_pending_uploads_to_the_room_and_are_taken_once() {
+        let locked = Locked {
+            last_seqs: HashMap::from([(10, 0)]),
+            members: vec![member(10, 1, 0, 0), member(10, 2, 0, 0)],
+            earlier: Vec::new(),
+            pending: HashMap::from([(7, (10, 1)), (8, (10, 2)), (9, (20, 1))]),
+        };
+        let with = |sender: i64, ids: &[i64]| NewMessage {
+            attachments: ids.iter().map(|&id| crate::model::AttachmentId(id)).collect(),
+            ..message(10, sender, None)
+        };
+        let batch = [
+            with(1, &[8]),
+            with(1, &[9]),
+            with(1, &[6]),
+            with(1, &[7]),
+            with(1, &[7]),
+        ];
+        let plan = plan(&batch, &locked);
+        let invalid = |o: &Outcome| matches!(o, Outcome::InvalidAttachment);
+        let outcomes: Vec<bool> = plan.outcomes.iter().map(invalid).collect();
+        assert_eq!(outcomes, [true, true, true, false, true]);
+        assert_eq!(plan.rows.len(), 1);
+        assert_eq!(plan.rooms, [(10, 1)]);
     }
 
     #[test]
