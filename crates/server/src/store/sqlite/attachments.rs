@@ -14,6 +14,14 @@ macro_rules! attachment_columns {
     };
 }
 
+/// The same columns unqualified, for `RETURNING` (which names only the changed table).
+macro_rules! returned_columns {
+    () => {
+        "id, name, content_type, size, width, height, room_id, uploader_id, \
+         object_key, thumbnail_key, message_id"
+    };
+}
+
 fn attachment_from(row: &Row<'_>) -> rusqlite::Result<StoredAttachment> {
     let size: i64 = row.get(3)?;
     Ok(StoredAttachment {
@@ -95,8 +103,8 @@ pub(super) fn remove_of_message(
 ) -> rusqlite::Result<Vec<String>> {
     let removed = tx
         .prepare_cached(concat!(
-            "DELETE FROM attachments AS a WHERE a.message_id = ?1 RETURNING ",
-            attachment_columns!()
+            "DELETE FROM attachments WHERE message_id = ?1 RETURNING ",
+            returned_columns!()
         ))?
         .query_map(params![message.0], attachment_from)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -137,12 +145,12 @@ pub(super) fn insert(
     let height = new.image.map(|i| i64::from(i.height));
     let stored = tx
         .prepare_cached(concat!(
-            "INSERT INTO attachments AS a (room_id, uploader_id, name, content_type, size, \
+            "INSERT INTO attachments (room_id, uploader_id, name, content_type, size, \
                width, height, object_key, thumbnail_key, created_at) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
              WHERE EXISTS (SELECT 1 FROM members WHERE room_id = ?1 AND user_id = ?2) \
              RETURNING ",
-            attachment_columns!()
+            returned_columns!()
         ))?
         .query_row(
             params![
@@ -181,10 +189,10 @@ pub(super) fn delete_pending(
     limit: u32,
 ) -> rusqlite::Result<Vec<StoredAttachment>> {
     tx.prepare_cached(concat!(
-        "DELETE FROM attachments AS a WHERE a.id IN (SELECT id FROM attachments \
+        "DELETE FROM attachments WHERE id IN (SELECT id FROM attachments \
            WHERE message_id IS NULL AND created_at < ?1 ORDER BY created_at LIMIT ?2) \
          RETURNING ",
-        attachment_columns!()
+        returned_columns!()
     ))?
     .query_map(params![created_before, i64::from(limit)], attachment_from)?
     .collect()
