@@ -26,6 +26,8 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test sotong or any STOMP-over-WebSocket broker.
     Bench(sotong_cli::bench::BenchArgs),
+    /// Load-test attachment uploads: MB/s, the server's peak memory, image processing time.
+    BenchUploads(sotong_cli::uploads::UploadBenchArgs),
     /// Chat in the terminal.
     Chat(sotong_chat::ChatArgs),
 }
@@ -222,6 +224,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.into_config()?).await,
         Command::Bench(args) => sotong_cli::bench::run(args).await,
+        Command::BenchUploads(args) => sotong_cli::uploads::run(args).await,
         Command::Chat(args) => sotong_chat::run(args).await,
     }
 }
