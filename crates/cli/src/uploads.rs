@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::Args;
 use serde_json::{json, Value};
-use std::io::Cursor;
+use std::io::{Cursor, Write as _};
 use std::time::{Duration, Instant};
 
 /// The knobs of `sotong bench-uploads`.
@@ -65,7 +65,14 @@ pub async fn run(args: UploadBenchArgs) -> anyhow::Result<()> {
     let mut tokens = Vec::with_capacity(users.len());
     for user in &users {
         let token = crate::bench::jwt(user, &args.jwt_secret, Duration::from_secs(3600))?;
-        call(&http, reqwest::Method::GET, &format!("{base}/api/me"), &token, None).await?;
+        call(
+            &http,
+            reqwest::Method::GET,
+            &format!("{base}/api/me"),
+            &token,
+            None,
+        )
+        .await?;
         tokens.push(token);
     }
     let room = call(
@@ -79,7 +86,7 @@ pub async fn run(args: UploadBenchArgs) -> anyhow::Result<()> {
         .as_i64()
         .context("the group's id")?;
 
-    let before_kb = args.server_pid.and_then(|pid| reset_peak(pid));
+    let before_kb = args.server_pid.and_then(reset_peak);
     let bytes_each = args.size_mb * 1024 * 1024;
     let started = Instant::now();
     let uploads = tokens.iter().enumerate().map(|(i, token)| {
@@ -124,7 +131,9 @@ pub async fn run(args: UploadBenchArgs) -> anyhow::Result<()> {
     if args.images > 0 {
         report["images"] = image_times(&http, &base, room, &tokens[0], args.images).await?;
     }
-    println!("{report}");
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{report}").context("writing the report")?;
+    stdout.flush()?;
     Ok(())
 }
 
@@ -219,7 +228,10 @@ async fn image_times(
     let jpeg = encoded(&test_image(4000, 3000), image::ImageFormat::Jpeg)?;
     let png = encoded(&test_image(1600, 1200), image::ImageFormat::Png)?;
     let mut report = serde_json::Map::new();
-    for (label, name, bytes) in [("jpeg_12mp", "photo.jpg", jpeg), ("png_2mp", "shot.png", png)] {
+    for (label, name, bytes) in [
+        ("jpeg_12mp", "photo.jpg", jpeg),
+        ("png_2mp", "shot.png", png),
+    ] {
         let mut millis = Vec::new();
         for _ in 0..times {
             let started = Instant::now();

@@ -147,7 +147,9 @@ impl Http {
             }
             if !status.is_success() {
                 return read::<()>(response).await.and_then(|()| {
-                    Err(Error::Protocol(format!("HTTP {status} without an error body")))
+                    Err(Error::Protocol(format!(
+                        "HTTP {status} without an error body"
+                    )))
                 });
             }
             let content_type = response

@@ -83,8 +83,8 @@ pub use connection::State;
 pub use error::{BoxError, Error, Result};
 pub use http::{Download, HistoryQuery, Login, UploadBody};
 pub use model::{
-    Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, Notification, ResyncReason, Room, RoomEvent, RoomId, RoomKind,
-    Sent, Seq, User, UserId,
+    Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, Notification,
+    ResyncReason, Room, RoomEvent, RoomId, RoomKind, Sent, Seq, User, UserId,
 };
 pub use subscription::Subscription;
 pub use token::TokenProvider;

@@ -167,11 +167,7 @@ impl Attachments {
             return Err(too_large(max));
         }
         self.require_member(uploader.id, room).await?;
-        let mut body = Counted {
-            body,
-            read: 0,
-            max,
-        };
+        let mut body = Counted { body, read: 0, max };
         let head = body.head().await?;
         if head.is_empty() {
             return Err(Error::Invalid("the file is empty".into()));
@@ -290,9 +286,9 @@ impl Attachments {
             .await
             .map_err(Error::backend)?
             .map_err(|refusal| match refusal {
-                ImageRefusal::TooLarge => Error::ImageTooLarge(format!(
-                    "an image has at most {MAX_IMAGE_PIXELS} pixels"
-                )),
+                ImageRefusal::TooLarge => {
+                    Error::ImageTooLarge(format!("an image has at most {MAX_IMAGE_PIXELS} pixels"))
+                }
                 ImageRefusal::Bad(why) => {
                     Error::BadImage(format!("the image cannot be decoded: {why}"))
                 }
@@ -499,7 +495,12 @@ fn claims_image(name: &str, claimed_type: Option<&str>) -> bool {
         .iter()
         .any(|ext| lower.ends_with(ext));
     let by_type = claimed_type.is_some_and(|t| {
-        let t = t.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let t = t
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         matches!(
             t.as_str(),
             "image/png" | "image/jpeg" | "image/jpg" | "image/gif" | "image/webp"
@@ -638,7 +639,10 @@ mod tests {
 
     #[test]
     fn types_come_from_the_bytes_and_markup_is_never_served_as_markup() {
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n0000"), Sniffed::Image(ImageFormat::Png));
+        assert_eq!(
+            sniff(b"\x89PNG\r\n\x1a\n0000"),
+            Sniffed::Image(ImageFormat::Png)
+        );
         assert_eq!(sniff(b"%PDF-1.7\n"), Sniffed::Other("application/pdf"));
         assert_eq!(sniff(b"hello, world\n"), Sniffed::Other("text/plain"));
         for markup in [
@@ -648,7 +652,10 @@ mod tests {
         ] {
             assert_eq!(sniff(markup), Sniffed::Other("application/octet-stream"));
         }
-        assert_eq!(sniff(&[0, 159, 146, 150]), Sniffed::Other("application/octet-stream"));
+        assert_eq!(
+            sniff(&[0, 159, 146, 150]),
+            Sniffed::Other("application/octet-stream")
+        );
     }
 
     #[test]

@@ -160,8 +160,7 @@ impl Config {
                 return Err("the JWT secret must be at least 16 bytes".into());
             }
         }
-        if self.max_upload_bytes == 0 || self.upload_ttl_secs == 0 || self.upload_cleanup_ms == 0
-        {
+        if self.max_upload_bytes == 0 || self.upload_ttl_secs == 0 || self.upload_cleanup_ms == 0 {
             return Err(
                 "max_upload_bytes, upload_ttl_secs and upload_cleanup_ms must be positive".into(),
             );

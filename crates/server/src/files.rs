@@ -227,8 +227,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let files = Files::open(None, dir.path()).expect("files");
         let mut upload = files.begin("a/one").await.expect("begin");
-        upload.write(Bytes::from_static(b"hello ")).await.expect("write");
-        upload.write(Bytes::from_static(b"world")).await.expect("write");
+        upload
+            .write(Bytes::from_static(b"hello "))
+            .await
+            .expect("write");
+        upload
+            .write(Bytes::from_static(b"world"))
+            .await
+            .expect("write");
         upload.finish().await.expect("finish");
         let (size, stream) = files.get("a/one").await.expect("get");
         let chunks: Vec<Bytes> = stream.try_collect().await.expect("read");
@@ -236,12 +242,21 @@ mod tests {
         assert_eq!(chunks.concat(), b"hello world");
 
         let mut aborted = files.begin("a/two").await.expect("begin");
-        aborted.write(Bytes::from_static(b"partial")).await.expect("write");
+        aborted
+            .write(Bytes::from_static(b"partial"))
+            .await
+            .expect("write");
         aborted.abort().await;
-        assert!(matches!(files.get("a/two").await, Err(FilesError::NotFound)));
+        assert!(matches!(
+            files.get("a/two").await,
+            Err(FilesError::NotFound)
+        ));
         files.delete("a/one").await.expect("delete");
         files.delete("a/one").await.expect("deleting twice is fine");
-        assert!(matches!(files.get("a/one").await, Err(FilesError::NotFound)));
+        assert!(matches!(
+            files.get("a/one").await,
+            Err(FilesError::NotFound)
+        ));
     }
 
     #[test]

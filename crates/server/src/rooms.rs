@@ -18,8 +18,8 @@ use crate::error::Error;
 use crate::files::Files;
 use crate::metrics::Metrics;
 use crate::model::{
-    normalize_name, normalize_username, AttachmentId, Message, Room, RoomId, RoomKind, Seq, User, UserId,
-    MAX_GROUP_NAME_CHARS,
+    normalize_name, normalize_username, AttachmentId, Message, Room, RoomId, RoomKind, Seq, User,
+    UserId, MAX_GROUP_NAME_CHARS,
 };
 pub use crate::store::RoomCursor;
 use crate::store::{Change, MessageChange, NewMessage, Page, RoomsPage, Store, StoreError};

@@ -83,11 +83,20 @@ async fn upload(
     let response = request.send().await.expect("upload");
     let status = response.status().as_u16();
     let text = response.text().await.expect("answer");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// An upload that must succeed; its attachment's id.
-async fn uploaded(server: &TestServer, user: &TestUser, room: i64, name: &str, bytes: Vec<u8>) -> i64 {
+async fn uploaded(
+    server: &TestServer,
+    user: &TestUser,
+    room: i64,
+    name: &str,
+    bytes: Vec<u8>,
+) -> i64 {
     let (status, attachment) = upload(server, user, room, name, None, bytes).await;
     assert_eq!(status, 201, "{attachment}");
     attachment["id"].as_i64().expect("an attachment id")
@@ -218,7 +227,10 @@ fn crc32(bytes: &[u8]) -> u32 {
 }
 
 fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut chunk = u32::try_from(data.len()).expect("small").to_be_bytes().to_vec();
+    let mut chunk = u32::try_from(data.len())
+        .expect("small")
+        .to_be_bytes()
+        .to_vec();
     let mut body = kind.to_vec();
     body.extend(data);
     chunk.extend(&body);
@@ -233,7 +245,10 @@ fn decompression_bomb() -> Vec<u8> {
     header.extend([8, 2, 0, 0, 0]);
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend(png_chunk(b"IHDR", &header));
-    png.extend(png_chunk(b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
+    png.extend(png_chunk(
+        b"IDAT",
+        &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    ));
     png.extend(png_chunk(b"IEND", &[]));
     png
 }
@@ -278,8 +293,15 @@ async fn a_member_fetches_a_sent_file_and_others_are_refused(store: Store) {
     let room = server.group(&alice, "team", &[&bob]).await;
 
     let pdf = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer\n%%EOF\n".to_vec();
-    let (status, attachment) =
-        upload(&server, &alice, room, "../reports/plan.pdf", Some("text/html"), pdf.clone()).await;
+    let (status, attachment) = upload(
+        &server,
+        &alice,
+        room,
+        "../reports/plan.pdf",
+        Some("text/html"),
+        pdf.clone(),
+    )
+    .await;
     assert_eq!(status, 201, "{attachment}");
     assert_eq!(attachment["name"], "plan.pdf", "folders are stripped");
     assert_eq!(attachment["contentType"], "application/pdf");
@@ -299,7 +321,10 @@ async fn a_member_fetches_a_sent_file_and_others_are_refused(store: Store) {
     assert_eq!((status, bytes), (200, pdf.clone()), "the uploader reads it");
 
     let (status, message) = send(&server, &alice, room, json!({"attachments": [id]})).await;
-    assert_eq!(status, 201, "with attachments the text may be left out: {message}");
+    assert_eq!(
+        status, 201,
+        "with attachments the text may be left out: {message}"
+    );
     assert_eq!(message["attachments"][0]["id"], id);
     assert_eq!(message["attachments"][0]["name"], "plan.pdf");
 
@@ -325,7 +350,10 @@ async fn a_member_fetches_a_sent_file_and_others_are_refused(store: Store) {
     assert_eq!(status, 404);
 
     let page = server.history(&bob, room, "").await;
-    assert_eq!(page[0]["attachments"][0]["id"], id, "history pages carry them");
+    assert_eq!(
+        page[0]["attachments"][0]["id"], id,
+        "history pages carry them"
+    );
 
     let (status, _) = server
         .request(
@@ -386,7 +414,11 @@ async fn sizes_are_limited_before_and_while_reading(store: Store) {
     .await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("too_large"), "{answer}");
-    assert_eq!(stored_files(&server), Vec::<PathBuf>::new(), "nothing stored");
+    assert_eq!(
+        stored_files(&server),
+        Vec::<PathBuf>::new(),
+        "nothing stored"
+    );
 
     assert_eq!(
         code(&upload(&server, &alice, room, "empty.txt", None, Vec::new()).await),
@@ -400,8 +432,15 @@ async fn sizes_are_limited_before_and_while_reading(store: Store) {
         code(&upload(&server, &alice, room, &"n".repeat(256), None, b"x".to_vec()).await),
         (400, "invalid")
     );
-    let (status, at_limit) =
-        upload(&server, &alice, room, "fits.bin", None, vec![0u8; 1024 * 1024]).await;
+    let (status, at_limit) = upload(
+        &server,
+        &alice,
+        room,
+        "fits.bin",
+        None,
+        vec![0u8; 1024 * 1024],
+    )
+    .await;
     assert_eq!(status, 201, "exactly the limit fits: {at_limit}");
     assert_eq!(at_limit["contentType"], "application/octet-stream");
 }
@@ -418,12 +457,32 @@ async fn types_come_from_the_bytes_and_markup_is_never_served_as_such(store: Sto
         "HTML named like an image"
     );
     assert_eq!(
-        code(&upload(&server, &alice, room, "cat", Some("image/jpeg"), html.clone()).await),
+        code(
+            &upload(
+                &server,
+                &alice,
+                room,
+                "cat",
+                Some("image/jpeg"),
+                html.clone()
+            )
+            .await
+        ),
         (415, "type_mismatch"),
         "HTML typed like an image"
     );
     assert_eq!(
-        code(&upload(&server, &alice, room, "x.png", None, b"garbage, not a picture".to_vec()).await),
+        code(
+            &upload(
+                &server,
+                &alice,
+                room,
+                "x.png",
+                None,
+                b"garbage, not a picture".to_vec()
+            )
+            .await
+        ),
         (415, "type_mismatch")
     );
 
@@ -441,8 +500,15 @@ async fn types_come_from_the_bytes_and_markup_is_never_served_as_such(store: Sto
     );
 
     let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect/></svg>"#;
-    let (status, drawing) =
-        upload(&server, &alice, room, "drawing.svg", Some("image/svg+xml"), svg.to_vec()).await;
+    let (status, drawing) = upload(
+        &server,
+        &alice,
+        room,
+        "drawing.svg",
+        Some("image/svg+xml"),
+        svg.to_vec(),
+    )
+    .await;
     assert_eq!(status, 201, "{drawing}");
     assert_eq!(drawing["contentType"], "application/octet-stream");
     assert_eq!(drawing.get("image"), None, "SVG is not an image here");
@@ -454,11 +520,21 @@ async fn types_come_from_the_bytes_and_markup_is_never_served_as_such(store: Sto
     let (status, _, _) = fetch(&server, &alice, &format!("{path}/thumbnail")).await;
     assert_eq!(status, 404);
 
-    let (status, text) =
-        upload(&server, &alice, room, "notes é.txt", None, b"plain words\n".to_vec()).await;
+    let (status, text) = upload(
+        &server,
+        &alice,
+        room,
+        "notes é.txt",
+        None,
+        b"plain words\n".to_vec(),
+    )
+    .await;
     assert_eq!((status, &text["contentType"]), (201, &json!("text/plain")));
     let (_, headers, _) = fetch(&server, &alice, &format!("/api/attachments/{}", text["id"])).await;
-    assert_eq!(header(&headers, "content-type"), "text/plain; charset=utf-8");
+    assert_eq!(
+        header(&headers, "content-type"),
+        "text/plain; charset=utf-8"
+    );
     assert_eq!(
         header(&headers, "content-disposition"),
         "attachment; filename*=UTF-8''notes%20%C3%A9.txt"
@@ -471,8 +547,15 @@ async fn images_are_upright_without_metadata_and_bad_ones_are_refused(store: Sto
     let room = server.group(&alice, "team", &[]).await;
 
     // Stored 800×400 with "turn 90°": it is seen 400×800.
-    let (status, photo) =
-        upload(&server, &alice, room, "photo.jpg", None, jpeg_with_exif(800, 400)).await;
+    let (status, photo) = upload(
+        &server,
+        &alice,
+        room,
+        "photo.jpg",
+        None,
+        jpeg_with_exif(800, 400),
+    )
+    .await;
     assert_eq!(status, 201, "{photo}");
     assert_eq!(photo["contentType"], "image/jpeg");
     assert_eq!(photo["image"], json!({"width": 400, "height": 800}));
@@ -494,7 +577,11 @@ async fn images_are_upright_without_metadata_and_bad_ones_are_refused(store: Sto
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "content-type"), "image/jpeg");
     let thumbnail = image::load_from_memory(&thumbnail).expect("a thumbnail");
-    assert_eq!((thumbnail.width(), thumbnail.height()), (160, 320), "upright");
+    assert_eq!(
+        (thumbnail.width(), thumbnail.height()),
+        (160, 320),
+        "upright"
+    );
 
     let (status, picture) = upload(&server, &alice, room, "p.png", None, png(64, 48)).await;
     assert_eq!(status, 201, "{picture}");
@@ -502,10 +589,23 @@ async fn images_are_upright_without_metadata_and_bad_ones_are_refused(store: Sto
 
     let started = Instant::now();
     assert_eq!(
-        code(&upload(&server, &alice, room, "bomb.png", None, decompression_bomb()).await),
+        code(
+            &upload(
+                &server,
+                &alice,
+                room,
+                "bomb.png",
+                None,
+                decompression_bomb()
+            )
+            .await
+        ),
         (413, "image_too_large")
     );
-    assert!(started.elapsed() < Duration::from_secs(5), "refused quickly");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused quickly"
+    );
 
     let whole = png(256, 256);
     let truncated = whole[..whole.len() / 2].to_vec();
@@ -530,13 +630,30 @@ async fn only_the_senders_unsent_uploads_to_the_room_can_be_sent(store: Store) {
         (vec![elsewhere], "an upload to another room"),
         (vec![mine, 999_999], "no such upload"),
     ] {
-        let answer = send(&server, &alice, room, json!({"text": "see", "attachments": ids})).await;
+        let answer = send(
+            &server,
+            &alice,
+            room,
+            json!({"text": "see", "attachments": ids}),
+        )
+        .await;
         assert_eq!(code(&answer), (400, "invalid_attachment"), "{why}");
     }
-    assert!(server.history(&alice, room, "").await.is_empty(), "nothing stored");
+    assert!(
+        server.history(&alice, room, "").await.is_empty(),
+        "nothing stored"
+    );
     let eleven: Vec<i64> = (1..=11).collect();
     assert_eq!(
-        code(&send(&server, &alice, room, json!({"text": "x", "attachments": eleven})).await),
+        code(
+            &send(
+                &server,
+                &alice,
+                room,
+                json!({"text": "x", "attachments": eleven})
+            )
+            .await
+        ),
         (413, "too_large")
     );
 
@@ -545,10 +662,21 @@ async fn only_the_senders_unsent_uploads_to_the_room_can_be_sent(store: Store) {
     assert_eq!(status, 201, "{first}");
     let (status, retried) = send(&server, &alice, room, body).await;
     assert_eq!(status, 201, "a retry is not refused: {retried}");
-    assert_eq!(retried["id"], first["id"], "the retry answers the stored message");
+    assert_eq!(
+        retried["id"], first["id"],
+        "the retry answers the stored message"
+    );
     assert_eq!(retried["attachments"][0]["id"], mine);
     assert_eq!(
-        code(&send(&server, &alice, room, json!({"text": "again", "attachments": [mine]})).await),
+        code(
+            &send(
+                &server,
+                &alice,
+                room,
+                json!({"text": "again", "attachments": [mine]})
+            )
+            .await
+        ),
         (400, "invalid_attachment"),
         "already sent"
     );
@@ -569,8 +697,19 @@ async fn unsent_uploads_are_cleaned_up_and_a_deleted_message_takes_its_files(sto
     let sent = uploaded(&server, &alice, room, "kept.png", png(32, 32)).await;
     let (status, message) = send(&server, &alice, room, json!({"attachments": [sent]})).await;
     assert_eq!(status, 201, "{message}");
-    let unsent = uploaded(&server, &alice, room, "forgotten.txt", b"never sent".to_vec()).await;
-    assert_eq!(stored_files(&server).len(), 3, "an image, its thumbnail, a file");
+    let unsent = uploaded(
+        &server,
+        &alice,
+        room,
+        "forgotten.txt",
+        b"never sent".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        stored_files(&server).len(),
+        3,
+        "an image, its thumbnail, a file"
+    );
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -578,7 +717,10 @@ async fn unsent_uploads_are_cleaned_up_and_a_deleted_message_takes_its_files(sto
         if status == 404 && stored_files(&server).len() == 2 {
             break;
         }
-        assert!(Instant::now() < deadline, "the unsent upload was not cleaned up");
+        assert!(
+            Instant::now() < deadline,
+            "the unsent upload was not cleaned up"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (status, _, _) = fetch(&server, &bob, &format!("/api/attachments/{sent}")).await;
@@ -586,14 +728,21 @@ async fn unsent_uploads_are_cleaned_up_and_a_deleted_message_takes_its_files(sto
 
     let seq = message["seq"].as_u64().expect("seq");
     let tombstone = server.delete_message(&alice, room, seq).await;
-    assert_eq!(tombstone.get("attachments"), None, "the tombstone carries none");
+    assert_eq!(
+        tombstone.get("attachments"),
+        None,
+        "the tombstone carries none"
+    );
     let (status, _, _) = fetch(&server, &bob, &format!("/api/attachments/{sent}")).await;
     assert_eq!(status, 404);
     let page = server.history(&bob, room, "").await;
     assert_eq!(page[0].get("attachments"), None);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !stored_files(&server).is_empty() {
-        assert!(Instant::now() < deadline, "the deleted message's files stay stored");
+        assert!(
+            Instant::now() < deadline,
+            "the deleted message's files stay stored"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -614,10 +763,16 @@ async fn the_message_event_over_stomp_carries_its_attachments(store: Store) {
             .with_header("destination", format!("/app/rooms/{room}"))
             .with_header("content-type", "application/json")
             .with_header("receipt", "r1")
-            .with_body(json!({"text": "", "attachments": [id]}).to_string().into_bytes()),
+            .with_body(
+                json!({"text": "", "attachments": [id]})
+                    .to_string()
+                    .into_bytes(),
+            ),
     )
     .await;
-    let frames = a.until(|f| is_receipt(f, "r1") || is_error_for(f, "r1")).await;
+    let frames = a
+        .until(|f| is_receipt(f, "r1") || is_error_for(f, "r1"))
+        .await;
     assert!(frames.iter().any(|f| is_receipt(f, "r1")), "{frames:?}");
 
     let frames = b
@@ -633,10 +788,19 @@ async fn the_message_event_over_stomp_carries_its_attachments(store: Store) {
             .with_header("destination", format!("/app/rooms/{room}"))
             .with_header("content-type", "application/json")
             .with_header("receipt", "r2")
-            .with_body(json!({"text": "again", "attachments": [id]}).to_string().into_bytes()),
+            .with_body(
+                json!({"text": "again", "attachments": [id]})
+                    .to_string()
+                    .into_bytes(),
+            ),
     )
     .await;
-    let frames = a.until(|f| is_receipt(f, "r2") || is_error_for(f, "r2")).await;
-    let refused = frames.iter().find(|f| is_error_for(f, "r2")).expect("refused");
+    let frames = a
+        .until(|f| is_receipt(f, "r2") || is_error_for(f, "r2"))
+        .await;
+    let refused = frames
+        .iter()
+        .find(|f| is_error_for(f, "r2"))
+        .expect("refused");
     assert_eq!(body(refused)["code"], "invalid_attachment");
 }

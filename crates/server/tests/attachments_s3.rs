@@ -151,10 +151,16 @@ async fn a_file_uploaded_through_one_node_is_served_by_another_from_s3() {
         .expect("fetch");
     assert_eq!(response.status().as_u16(), 200);
     let served = response.bytes().await.expect("bytes");
-    assert!(served.as_ref() == file.as_slice(), "the other node serves the same bytes");
+    assert!(
+        served.as_ref() == file.as_slice(),
+        "the other node serves the same bytes"
+    );
 
     let listing = http
-        .get(format!("{}/{BUCKET}?list-type=2&prefix=chat/", moto.endpoint))
+        .get(format!(
+            "{}/{BUCKET}?list-type=2&prefix=chat/",
+            moto.endpoint
+        ))
         .send()
         .await
         .expect("list")

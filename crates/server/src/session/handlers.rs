@@ -62,9 +62,8 @@ fn message_attachments(frame: &Frame) -> Result<Vec<AttachmentId>, Error> {
     }
     match serde_json::from_slice::<serde_json::Value>(&frame.body) {
         Ok(serde_json::Value::Object(mut map)) => match map.remove("attachments") {
-            Some(ids) => serde_json::from_value(ids).map_err(|_| {
-                Error::Invalid(r#""attachments" is a list of attachment ids"#.into())
-            }),
+            Some(ids) => serde_json::from_value(ids)
+                .map_err(|_| Error::Invalid(r#""attachments" is a list of attachment ids"#.into())),
             None => Ok(Vec::new()),
         },
         _ => Ok(Vec::new()),

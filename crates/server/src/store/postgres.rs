@@ -37,7 +37,9 @@ use super::{
     Change, Changed, Credentials, Inserted, MessageChange, NewAttachment, NewMessage, Page,
     RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
 };
-use crate::model::{rfc3339_millis, AttachmentId, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId};
+use crate::model::{
+    rfc3339_millis, AttachmentId, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId,
+};
 use async_trait::async_trait;
 use batch::{Locked, Member, Outcome};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -1013,7 +1015,7 @@ impl PostgresStore {
                 Outcome::NotMember => Err(StoreError::NotMember),
                 Outcome::InvalidAttachment => Err(super::attachments::invalid_attachment()),
                 Outcome::Earlier(message) => Ok(Inserted {
-                    message,
+                    message: *message,
                     created: false,
                     recipients: Vec::new(),
                 }),

@@ -23,7 +23,8 @@ use super::{
     NewAttachment, NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
 };
 use crate::model::{
-    now_millis, rfc3339_millis, AttachmentId, Message, MessageId, Room, RoomId, RoomKind, Seq, User, UserId,
+    now_millis, rfc3339_millis, AttachmentId, Message, MessageId, Room, RoomId, RoomKind, Seq,
+    User, UserId,
 };
 use async_trait::async_trait;
 use readers::Readers;
@@ -319,21 +320,21 @@ fn insert_message(
         }
     }
     let mut message = Message {
-            id: MessageId(id),
-            room_id: new.room_id,
-            seq: seq_from(seq)?,
-            sender: new.sender.clone(),
-            text: new.text.clone(),
-            sent_at: rfc3339_millis(now),
-            client_msg_id: new.client_msg_id.clone(),
-            edited_at: None,
-            deleted_at: None,
-            rev: 0,
-            reply_to: None,
-            reactions: Vec::new(),
-            mentions: Vec::new(),
-            attachments: Vec::new(),
-        };
+        id: MessageId(id),
+        room_id: new.room_id,
+        seq: seq_from(seq)?,
+        sender: new.sender.clone(),
+        text: new.text.clone(),
+        sent_at: rfc3339_millis(now),
+        client_msg_id: new.client_msg_id.clone(),
+        edited_at: None,
+        deleted_at: None,
+        rev: 0,
+        reply_to: None,
+        reactions: Vec::new(),
+        mentions: Vec::new(),
+        attachments: Vec::new(),
+    };
     attachments::link(tx, &mut message, &new.attachments)?;
     Ok(Ok(Inserted {
         message,

@@ -40,7 +40,7 @@ pub(super) enum Outcome {
     /// of the batch takes it): nothing stored.
     InvalidAttachment,
     /// A retry of a message stored before this batch: that one is the answer.
-    Earlier(Message),
+    Earlier(Box<Message>),
     /// A retry of the message at this index of the batch: its copy is the answer.
     SameAs(usize),
     /// Stored with this `seq`; every member's unread count right after it.
@@ -108,7 +108,7 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
         };
         if let Some(key) = new.client_msg_id.as_deref() {
             if let Some(message) = earlier.get(&(room, sender, key)) {
-                plan.outcomes.push(Outcome::Earlier((*message).clone()));
+                plan.outcomes.push(Outcome::Earlier(Box::new((*message).clone())));
                 continue;
             }
             if let Some(&first) = firsts.get(&(room, sender, key)) {
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(
             plan.outcomes,
             [
-                Outcome::Earlier(stored),
+                Outcome::Earlier(Box::new(stored)),
                 Outcome::NotMember,
                 Outcome::NotMember,
                 Outcome::New {
@@ -317,7 +317,10 @@ mod tests {
             pending: HashMap::from([(7, (10, 1)), (8, (10, 2)), (9, (20, 1))]),
         };
         let with = |sender: i64, ids: &[i64]| NewMessage {
-            attachments: ids.iter().map(|&id| crate::model::AttachmentId(id)).collect(),
+            attachments: ids
+                .iter()
+                .map(|&id| crate::model::AttachmentId(id))
+                .collect(),
             ..message(10, sender, None)
         };
         let batch = [

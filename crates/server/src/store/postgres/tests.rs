@@ -18,7 +18,11 @@ async fn nodes_starting_together_migrate_once() {
         .await
         .expect("migrations");
     let shipped = sqlx::migrate!("./migrations/postgres").migrations.len();
-    assert_eq!(applied, i64::try_from(shipped).expect("few"), "every migration, once");
+    assert_eq!(
+        applied,
+        i64::try_from(shipped).expect("few"),
+        "every migration, once"
+    );
     let user = one.upsert_user("a", None).await.expect("user");
     assert_eq!(
         two.users_by_username(&["a".into()]).await.expect("read"),

@@ -108,7 +108,10 @@ pub(super) fn remove_of_message(
         ))?
         .query_map(params![message.0], attachment_from)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(removed.iter().flat_map(StoredAttachment::object_keys).collect())
+    Ok(removed
+        .iter()
+        .flat_map(StoredAttachment::object_keys)
+        .collect())
 }
 
 /// Loads the attachments of a page of messages in one query and puts them on their messages.
@@ -172,7 +175,10 @@ pub(super) fn insert(
 }
 
 /// One attachment's row.
-pub(super) fn get(conn: &Connection, id: AttachmentId) -> rusqlite::Result<Option<StoredAttachment>> {
+pub(super) fn get(
+    conn: &Connection,
+    id: AttachmentId,
+) -> rusqlite::Result<Option<StoredAttachment>> {
     conn.prepare_cached(concat!(
         "SELECT ",
         attachment_columns!(),

@@ -27,5 +27,9 @@ async fn a_data_directory_opens_again_with_its_migrations_recorded() {
         )
         .expect("migrations");
     let shipped = sqlx::migrate!("./migrations/sqlite").migrations.len();
-    assert_eq!(applied, i64::try_from(shipped).expect("few"), "every migration, once");
+    assert_eq!(
+        applied,
+        i64::try_from(shipped).expect("few"),
+        "every migration, once"
+    );
 }
