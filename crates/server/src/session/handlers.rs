@@ -464,4 +464,20 @@ mod tests {
         assert!(message_text(&send(r#"{"txt":"x"}"#, None)).is_err());
         assert!(message_text(&Frame::new(Command::Send).with_body(vec![0xff, 0xfe])).is_err());
     }
+
+    #[test]
+    fn attachments_come_from_a_json_body_only() {
+        let json = send(r#"{"attachments":[4,7]}"#, Some("application/json"));
+        assert_eq!(message_text(&json).unwrap(), "", "no text with attachments is empty text");
+        assert_eq!(
+            message_attachments(&json).unwrap(),
+            [AttachmentId(4), AttachmentId(7)]
+        );
+        let plain = send(r#"{"attachments":[4]}"#, Some("text/plain"));
+        assert!(message_attachments(&plain).unwrap().is_empty());
+        let prose = send(r#"my "attachments" are late"#, None);
+        assert!(message_attachments(&prose).unwrap().is_empty());
+        assert!(message_attachments(&send(r#"{"attachments":"x"}"#, None)).is_err());
+        assert!(message_text(&send(r#"{"other":1}"#, None)).is_err());
+    }
 }
