@@ -93,7 +93,9 @@ fn attachments_service(
             max_upload_bytes: config.max_upload_bytes,
             pending_ttl: Duration::from_secs(config.upload_ttl_secs),
         },
-    );
+        config.data_dir.join("upload-spool"),
+    )
+    .map_err(|err| ServerError::Config(format!("--data-dir: {err}")))?;
     attachments.spawn_cleanup(
         Duration::from_millis(config.upload_cleanup_ms),
         shutdown.clone(),

@@ -16,6 +16,7 @@ use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 use image::{DynamicImage, ImageDecoder, ImageFormat};
 use std::io::{BufReader, Cursor, Seek, SeekFrom};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -56,6 +57,8 @@ pub struct Attachments {
     limits: UploadLimits,
     /// Bounds the images being decoded at once.
     decoders: Arc<Semaphore>,
+    /// Where images wait to be decoded: on disk beside the data, not in a memory-backed /tmp.
+    spool_dir: PathBuf,
 }
 
 impl std::fmt::Debug for Attachments {
@@ -126,14 +129,25 @@ impl From<FilesError> for Error {
 }
 
 impl Attachments {
-    /// The service over the store and the files storage.
-    pub fn new(store: Arc<dyn Store>, files: Files, limits: UploadLimits) -> Self {
-        Attachments {
+    /// The service over the store and the files storage; uploaded images wait for their
+    /// decoder in unnamed temporary files in `spool_dir` (created if needed).
+    ///
+    /// # Errors
+    /// When `spool_dir` cannot be created.
+    pub fn new(
+        store: Arc<dyn Store>,
+        files: Files,
+        limits: UploadLimits,
+        spool_dir: PathBuf,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&spool_dir)?;
+        Ok(Attachments {
             store,
             files,
             limits,
             decoders: Arc::new(Semaphore::new(DECODERS)),
-        }
+            spool_dir,
+        })
     }
 
     /// The largest upload accepted, in bytes.
@@ -268,7 +282,7 @@ impl Attachments {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        let spool = tempfile::tempfile().map_err(Error::backend)?;
+        let spool = tempfile::tempfile_in(&self.spool_dir).map_err(Error::backend)?;
         let mut writer = tokio::fs::File::from_std(spool.try_clone().map_err(Error::backend)?);
         let mut chunk = Some(head);
         while let Some(bytes) = chunk {
