@@ -468,7 +468,11 @@ mod tests {
     #[test]
     fn attachments_come_from_a_json_body_only() {
         let json = send(r#"{"attachments":[4,7]}"#, Some("application/json"));
-        assert_eq!(message_text(&json).unwrap(), "", "no text with attachments is empty text");
+        assert_eq!(
+            message_text(&json).unwrap(),
+            "",
+            "no text with attachments is empty text"
+        );
         assert_eq!(
             message_attachments(&json).unwrap(),
             [AttachmentId(4), AttachmentId(7)]

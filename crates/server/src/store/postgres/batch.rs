@@ -108,7 +108,8 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
         };
         if let Some(key) = new.client_msg_id.as_deref() {
             if let Some(message) = earlier.get(&(room, sender, key)) {
-                plan.outcomes.push(Outcome::Earlier(Box::new((*message).clone())));
+                plan.outcomes
+                    .push(Outcome::Earlier(Box::new((*message).clone())));
                 continue;
             }
             if let Some(&first) = firsts.get(&(room, sender, key)) {
