@@ -47,6 +47,7 @@ use pace::{publisher_connections, Pacer};
 use redis_info::{RedisInfo, RedisTarget, RedisUse};
 use serde::Serialize;
 use serde_json::json;
+pub(crate) use setup::jwt;
 use setup::{Layout, SotongProfile, StompProfile, Target};
 use stats::{percentile_curve, LatencySummary, Recorder};
 use std::collections::{BTreeMap, HashSet};

@@ -6,5 +6,8 @@
 //! * [`bench`]: `sotong bench`, a lean load generator for sotong or any
 //!   STOMP-over-WebSocket broker (RabbitMQ Web-STOMP, …), with latency percentiles, server
 //!   CPU and memory, a ramp to the highest sustained rate, a JSON report and a plot.
+//! * [`uploads`]: `sotong bench-uploads`, concurrent attachment uploads (MB/s and the server's
+//!   peak memory) and image processing time.
 
 pub mod bench;
+pub mod uploads;

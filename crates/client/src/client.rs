@@ -6,8 +6,10 @@
 
 use crate::connection::{self, Command, Reply, Request, Settings, Shared, State, SubscribeAnswer};
 use crate::error::{Error, Result};
-use crate::http::{self, HistoryQuery, Http, Login};
-use crate::model::{Message, Notification, Room, RoomEvent, RoomId, Sent, Seq, User};
+use crate::http::{self, Download, HistoryQuery, Http, Login, UploadBody};
+use crate::model::{
+    Attachment, AttachmentId, Message, Notification, Room, RoomEvent, RoomId, Sent, Seq, User,
+};
 use crate::subscription::Subscription;
 use crate::token::{check_token, Auth, TokenProvider};
 use reqwest::Method;
@@ -329,7 +331,7 @@ impl Client {
         text: impl Into<String>,
         client_msg_id: impl Into<String>,
     ) -> PendingSend {
-        self.post_pending(room, text.into(), client_msg_id.into(), None)
+        self.post_pending(room, text.into(), client_msg_id.into(), None, Vec::new())
     }
 
     /// Posts `text` to `room` as a reply to message `reply_to` of the same room, as
@@ -350,7 +352,57 @@ impl Client {
     /// As [`Client::send`], and [`Error::Refused`] with `reply_not_found` (no such message in
     /// the room) or `deleted` (the answered message was deleted).
     pub fn send_reply(&self, room: RoomId, reply_to: Seq, text: impl Into<String>) -> PendingSend {
-        self.post_pending(room, text.into(), new_client_msg_id(), Some(reply_to))
+        self.post_pending(
+            room,
+            text.into(),
+            new_client_msg_id(),
+            Some(reply_to),
+            Vec::new(),
+        )
+    }
+
+    /// Uploads a file to `room` (`POST /api/rooms/{id}/attachments`) and returns it as the
+    /// server stored it: its type found from its bytes, an image re-encoded (with its size).
+    /// Send it with [`Client::send_with_attachments`] within the server's upload TTL (an hour
+    /// by default). `body` may be bytes, a `tokio::fs::File` or a stream ([`UploadBody`]);
+    /// a file or stream is sent as it is read.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] with the server's code: `too_large`, `type_mismatch`, `bad_image`,
+    /// `image_too_large`, `invalid` (empty file or name), `forbidden`; transport failures.
+    pub async fn upload(
+        &self,
+        room: RoomId,
+        name: &str,
+        body: impl Into<UploadBody>,
+    ) -> Result<Attachment> {
+        self.http
+            .post_body(
+                &format!("/api/rooms/{room}/attachments"),
+                &[("name", name)],
+                body.into(),
+            )
+            .await
+    }
+
+    /// Downloads an attachment of a room this user is a member of (or its own unsent upload).
+    ///
+    /// # Errors
+    /// [`Error::Refused`] with `forbidden` or `not_found`; transport failures.
+    pub async fn download(&self, attachment: AttachmentId) -> Result<Download> {
+        self.http
+            .download(&format!("/api/attachments/{attachment}"))
+            .await
+    }
+
+    /// Downloads an image attachment's thumbnail (at most 320×320, JPEG or PNG).
+    ///
+    /// # Errors
+    /// As [`Client::download`]; `not_found` for a file that is not an image.
+    pub async fn download_thumbnail(&self, attachment: AttachmentId) -> Result<Download> {
+        self.http
+            .download(&format!("/api/attachments/{attachment}/thumbnail"))
+            .await
     }
 
     fn post_pending(
@@ -359,22 +411,46 @@ impl Client {
         text: String,
         client_msg_id: String,
         reply_to: Option<Seq>,
+        attachments: Vec<AttachmentId>,
     ) -> PendingSend {
         let client = self.clone();
         let key = client_msg_id.clone();
         PendingSend {
             room,
             client_msg_id,
-            answer: Box::pin(async move { client.post(room, text, key, reply_to).await }),
+            answer: Box::pin(
+                async move { client.post(room, text, key, reply_to, attachments).await },
+            ),
         }
     }
 
+    /// Posts `text` with attachments uploaded before ([`Client::upload`], at most 10, to this
+    /// room); the text may then be empty. Otherwise as [`Client::send`].
+    ///
+    /// # Errors
+    /// As [`Client::send`]; [`Error::Refused`] with `invalid_attachment` (not this user's
+    /// unsent upload to this room) or `too_large` (more than 10).
+    pub fn send_with_attachments(
+        &self,
+        room: RoomId,
+        text: impl Into<String>,
+        attachments: &[AttachmentId],
+    ) -> PendingSend {
+        self.post_pending(
+            room,
+            text.into(),
+            new_client_msg_id(),
+            None,
+            attachments.to_vec(),
+        )
+    }
     async fn post(
         &self,
         room: RoomId,
         text: String,
         client_msg_id: String,
         reply_to: Option<Seq>,
+        attachments: Vec<AttachmentId>,
     ) -> Result<Sent> {
         if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
             return Err(Error::refused(
@@ -382,11 +458,14 @@ impl Client {
                 format!("a client-msg-id has 1 to {MAX_CLIENT_MSG_ID} bytes"),
             ));
         }
-        let body = match reply_to {
-            Some(seq) => serde_json::json!({ "text": text, "replyTo": seq }),
-            None => serde_json::json!({ "text": text }),
+        let mut body = serde_json::json!({ "text": text });
+        if let Some(seq) = reply_to {
+            body["replyTo"] = serde_json::json!(seq);
         }
-        .to_string();
+        if !attachments.is_empty() {
+            body["attachments"] = serde_json::json!(attachments);
+        }
+        let body = body.to_string();
         if body.len() + FRAME_OVERHEAD > self.max_frame_bytes {
             return Err(Error::refused(
                 "too_large",

@@ -36,6 +36,19 @@ pub struct HistoryQuery {
     pub limit: Option<u32>,
 }
 
+/// What an upload sends: bytes (`Vec<u8>`, `Bytes`, `&'static [u8]`), a `tokio::fs::File`,
+/// or any stream (`UploadBody::wrap_stream`). Files and streams go up as they are read.
+pub use reqwest::Body as UploadBody;
+
+/// A downloaded attachment (`GET /api/attachments/{id}`), or its thumbnail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// The type the server serves it as (found in its bytes when uploaded).
+    pub content_type: String,
+    /// The file's bytes.
+    pub bytes: bytes::Bytes,
+}
+
 /// The server's error body: `{"error": code, "message": text}`.
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
@@ -93,6 +106,64 @@ impl Http {
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.call(Method::GET, path, None::<&()>).await
+    }
+
+    /// `POST path` with a raw body, sent once (a stream cannot be replayed after a `401`).
+    pub(crate) async fn post_body<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: UploadBody,
+    ) -> Result<T> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .query(query)
+            .bearer_auth(self.auth.current())
+            .body(body)
+            .send()
+            .await
+            .map_err(Error::transport)?;
+        read(response).await
+    }
+
+    /// `GET path` as bytes with their type; on `401` refreshes the token once and retries.
+    pub(crate) async fn download(&self, path: &str) -> Result<Download> {
+        let mut token = self.auth.current();
+        let mut refreshed = false;
+        loop {
+            let response = self
+                .client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .map_err(Error::transport)?;
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && !refreshed && self.auth.can_refresh() {
+                token = self.auth.refresh("HTTP 401").await?;
+                refreshed = true;
+                continue;
+            }
+            if !status.is_success() {
+                return read::<()>(response).await.and_then(|()| {
+                    Err(Error::Protocol(format!(
+                        "HTTP {status} without an error body"
+                    )))
+                });
+            }
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            let bytes = response.bytes().await.map_err(Error::transport)?;
+            return Ok(Download {
+                content_type,
+                bytes,
+            });
+        }
     }
 }
 

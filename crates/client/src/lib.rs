@@ -82,10 +82,10 @@ mod token;
 pub use client::{Client, ClientBuilder, PendingSend, RoomHandle};
 pub use connection::State;
 pub use error::{BoxError, Error, Result};
-pub use http::{HistoryQuery, Login};
+pub use http::{Download, HistoryQuery, Login, UploadBody};
 pub use model::{
-    ChangeKind, Message, MessageId, Notification, Reaction, ReplyPreview, ResyncReason, Room,
-    RoomEvent, RoomId, RoomKind, Sent, Seq, User, UserId,
+    Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, Notification, Reaction,
+    ReplyPreview, ResyncReason, Room, RoomEvent, RoomId, RoomKind, Sent, Seq, User, UserId,
 };
 pub use subscription::Subscription;
 pub use token::TokenProvider;

@@ -12,8 +12,8 @@
 //! Values only: nothing here reaches the connection, the registry or the HTTP client.
 
 pub use sotong_model::{
-    ChangeKind, Message, MessageId, Reaction, ReplyPreview, ResyncReason, Room, RoomId, RoomKind,
-    Seq, User, UserId,
+    Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, Reaction, ReplyPreview,
+    ResyncReason, Room, RoomId, RoomKind, Seq, User, UserId,
 };
 pub(crate) use sotong_model::{ErrorBody, NotificationBody, RoomEventBody};
 

@@ -16,10 +16,12 @@
 //! This module reaches the services it builds, never the edges that use it (`http`,
 //! `session`, `server`), so the modules form no import circle.
 
+use crate::attachments::{Attachments, UploadLimits};
 use crate::auth::Auth;
 use crate::broker::{Broker, BrokerHealth, MemoryBroker, RedisBroker, RedisSettings};
 use crate::client_addr::TrustedProxies;
 use crate::config::Config;
+use crate::files::Files;
 use crate::hub::Hub;
 use crate::limits::{raise_open_file_limit, Admission, ConnectionCaps};
 use crate::metrics::Metrics;
@@ -55,6 +57,7 @@ pub struct App {
     hub: Arc<Hub>,
     broker: Arc<dyn Broker>,
     chat: Chat,
+    attachments: Attachments,
     users: Users,
     auth: Auth,
     budgets: UserBudgets,
@@ -70,6 +73,34 @@ impl std::fmt::Debug for App {
             .field("listen", &self.config.listen)
             .finish_non_exhaustive()
     }
+}
+
+/// Opens the attachments' storage, builds their service with its cleanup task, and hands the
+/// storage to the room rules (a deleted message's files are deleted after its commit).
+fn attachments_service(
+    config: &Config,
+    store: Arc<dyn Store>,
+    chat: Chat,
+    shutdown: &CancellationToken,
+) -> Result<(Chat, Attachments), ServerError> {
+    let files = Files::open(config.files_url.as_deref(), &config.data_dir)
+        .map_err(|err| ServerError::Config(err.to_string()))?;
+    tracing::info!(files = files.describe(), "attachments storage opened");
+    let attachments = Attachments::new(
+        store,
+        files.clone(),
+        UploadLimits {
+            max_upload_bytes: config.max_upload_bytes,
+            pending_ttl: Duration::from_secs(config.upload_ttl_secs),
+        },
+        config.data_dir.join("upload-spool"),
+    )
+    .map_err(|err| ServerError::Config(format!("--data-dir: {err}")))?;
+    attachments.spawn_cleanup(
+        Duration::from_millis(config.upload_cleanup_ms),
+        shutdown.clone(),
+    );
+    Ok((chat.with_files(files), attachments))
 }
 
 impl App {
@@ -130,6 +161,7 @@ impl App {
             Duration::from_millis(config.commit_window_ms),
         )
         .with_edit_window(config.edit_window_secs.map(Duration::from_secs));
+        let (chat, attachments) = attachments_service(&config, store.clone(), chat, &shutdown)?;
         let auth = Auth::new(store.clone(), broker.clone(), &config);
         if config.room_head_check_ms > 0 {
             crate::heads::spawn(
@@ -145,6 +177,7 @@ impl App {
             hub,
             broker,
             chat,
+            attachments,
             auth,
             budgets: UserBudgets::new(&config.limits),
             admission: Admission::new(caps, TrustedProxies::new(config.trusted_proxies.clone())),
@@ -163,6 +196,11 @@ impl App {
     /// The room rules: every message, room and read mark goes through them.
     pub fn chat(&self) -> &Chat {
         &self.chat
+    }
+
+    /// Uploading and reading attachments.
+    pub fn attachments(&self) -> &Attachments {
+        &self.attachments
     }
 
     /// Finding other users.

@@ -295,6 +295,7 @@ mod tests {
             client_msg_id: None,
             reply_to: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 

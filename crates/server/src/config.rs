@@ -59,6 +59,16 @@ pub struct Config {
     /// How long after it was sent a message may still be edited, in seconds; `None` (the
     /// default): always. Deletes have no window.
     pub edit_window_secs: Option<u64>,
+    /// Where attachments' bytes are stored: `file:///folder`, or `s3://BUCKET/PREFIX` with the
+    /// usual `AWS_*` environment variables (several nodes share it); `None`: the folder
+    /// `files` of `data_dir` (also with PostgreSQL).
+    pub files_url: Option<String>,
+    /// The largest attachment upload, in bytes (default 25 MiB).
+    pub max_upload_bytes: u64,
+    /// How long an upload may wait to be sent with a message before it is deleted, in seconds.
+    pub upload_ttl_secs: u64,
+    /// How often unsent uploads older than `upload_ttl_secs` are looked for, in milliseconds.
+    pub upload_cleanup_ms: u64,
     /// Token settings.
     pub auth: AuthConfig,
     /// Limits that protect the server and other users from one client.
@@ -82,6 +92,10 @@ impl Default for Config {
             commit_window_ms: 5,
             room_head_check_ms: 2000,
             edit_window_secs: None,
+            files_url: None,
+            max_upload_bytes: 25 * 1024 * 1024,
+            upload_ttl_secs: 3600,
+            upload_cleanup_ms: 60_000,
             auth: AuthConfig::default(),
             limits: Limits::default(),
         }
@@ -144,6 +158,16 @@ impl Config {
         if let Some(secret) = self.jwt_secret() {
             if secret.len() < 16 {
                 return Err("the JWT secret must be at least 16 bytes".into());
+            }
+        }
+        if self.max_upload_bytes == 0 || self.upload_ttl_secs == 0 || self.upload_cleanup_ms == 0 {
+            return Err(
+                "max_upload_bytes, upload_ttl_secs and upload_cleanup_ms must be positive".into(),
+            );
+        }
+        if let Some(url) = &self.files_url {
+            if !(url.starts_with("file://") || url.starts_with("s3://")) {
+                return Err("--files-url must be a file:// folder or an s3://bucket/prefix".into());
             }
         }
         let l = &self.limits;

@@ -70,6 +70,20 @@ pub enum Error {
     /// digits (`400 invalid_emoji`).
     #[error("{0}")]
     InvalidEmoji(String),
+    /// An upload claims to be an image (by its name or `Content-Type`) and its bytes are not
+    /// one (`415 type_mismatch`).
+    #[error("{0}")]
+    TypeMismatch(String),
+    /// An uploaded image cannot be decoded (`400 bad_image`).
+    #[error("{0}")]
+    BadImage(String),
+    /// An uploaded image has more pixels than the server decodes (`413 image_too_large`).
+    #[error("{0}")]
+    ImageTooLarge(String),
+    /// A message names an attachment that is not the sender's unsent upload to the room
+    /// (`400 invalid_attachment`).
+    #[error("{0}")]
+    InvalidAttachment(String),
     /// Too many requests in too little time; slow down.
     #[error("{0}")]
     RateLimited(String),
@@ -108,6 +122,10 @@ impl Error {
             Error::ReplyNotFound(_) => "reply_not_found",
             Error::MentionNotMember(_) => "mention_not_member",
             Error::InvalidEmoji(_) => "invalid_emoji",
+            Error::TypeMismatch(_) => "type_mismatch",
+            Error::BadImage(_) => "bad_image",
+            Error::ImageTooLarge(_) => "image_too_large",
+            Error::InvalidAttachment(_) => "invalid_attachment",
             Error::RateLimited(_) | Error::Throttled { .. } => "rate_limited",
             Error::Backend(_) => "unavailable",
         }
@@ -131,6 +149,9 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) | Error::Deleted(_) => StatusCode::CONFLICT,
             Error::NotAuthor(_) | Error::EditWindowClosed(_) => StatusCode::FORBIDDEN,
+            Error::TypeMismatch(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::BadImage(_) | Error::InvalidAttachment(_) => StatusCode::BAD_REQUEST,
+            Error::ImageTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited(_) | Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -174,6 +195,7 @@ impl From<crate::store::StoreError> for Error {
             StoreError::TooManyReactions => {
                 Error::TooLarge(err_text(&StoreError::TooManyReactions))
             }
+            StoreError::InvalidAttachment(what) => Error::InvalidAttachment(what),
             StoreError::Backend(e) => Error::Backend(e),
         }
     }

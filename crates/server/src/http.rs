@@ -15,7 +15,7 @@ use crate::auth::{bearer, Identity};
 use crate::client_addr::ClientAddr;
 use crate::error::Error;
 use crate::limits::{ConnectionSlot, UntilAnswered};
-use crate::model::{Message, Room, RoomId, Seq, User, UserId};
+use crate::model::{AttachmentId, Message, Room, RoomId, Seq, User, UserId};
 use crate::rooms::{Draft, ReplyTarget, RoomCursor};
 use crate::session;
 use crate::web_assets::WebApp;
@@ -23,8 +23,8 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::header::{
-    AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LINK, ORIGIN,
-    X_CONTENT_TYPE_OPTIONS,
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_SECURITY_POLICY,
+    CONTENT_TYPE, HOST, LINK, ORIGIN, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{request::Parts, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -79,6 +79,9 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/rooms/{id}/changes", get(changes))
         .route("/api/rooms/{id}/read", post(mark_read))
+        .route("/api/rooms/{id}/attachments", post(upload_attachment))
+        .route("/api/attachments/{id}", get(download_attachment))
+        .route("/api/attachments/{id}/thumbnail", get(download_thumbnail))
         .route("/api/openapi.json", get(openapi))
         .route("/api/{*rest}", axum::routing::any(api_not_found));
     if let Some(cors) = cors_layer(&app.config().allowed_origins) {
@@ -483,11 +486,15 @@ async fn history(
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PostMessageRequest {
+    /// May be left out (or empty) when the message carries attachments.
+    #[serde(default)]
     text: String,
     client_msg_id: Option<String>,
     /// Read by [`ReplyTarget::from_json`], so that every bad form is `invalid` alike.
     #[serde(default)]
     reply_to: Option<serde_json::Value>,
+    #[serde(default)]
+    attachments: Vec<AttachmentId>,
 }
 
 async fn post_message(
@@ -506,6 +513,7 @@ async fn post_message(
             .as_ref()
             .map(ReplyTarget::from_json)
             .transpose()?,
+        attachments: req.attachments,
     };
     let message = app
         .chat()
@@ -628,6 +636,120 @@ async fn mark_read(
         .mark_read(identity.user.id, room_id(&id)?, req.seq, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct UploadQuery {
+    name: Option<String>,
+}
+
+/// `POST /api/rooms/{id}/attachments?name=FILE`: the body is streamed to storage (never held
+/// whole), refused before it is read when its `Content-Length` is over the limit.
+async fn upload_attachment(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<(StatusCode, Json<crate::model::Attachment>), Error> {
+    let Query(q) = query.map_err(|r| Error::Invalid(r.body_text()))?;
+    let content_length = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let claimed_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    spend(&app.budgets().sends, identity.user.id, 1, "messages")?;
+    let attachment = app
+        .attachments()
+        .upload(
+            &identity.user,
+            room_id(&id)?,
+            q.name.as_deref().unwrap_or(""),
+            claimed_type,
+            content_length,
+            body.into_data_stream(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(attachment)))
+}
+
+fn attachment_id(raw: &str) -> Result<AttachmentId, Error> {
+    raw.parse()
+        .map_err(|_| Error::NotFound(format!("no attachment {raw}")))
+}
+
+async fn download_attachment(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    let download = app
+        .attachments()
+        .open(identity.user.id, attachment_id(&id)?, false)
+        .await?;
+    Ok(download_response(download))
+}
+
+async fn download_thumbnail(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    let download = app
+        .attachments()
+        .open(identity.user.id, attachment_id(&id)?, true)
+        .await?;
+    Ok(download_response(download))
+}
+
+/// What every served file is sent with: no sniffing, no scripts or plugins even if a browser
+/// were to render it, a download (images: shown inline) with its name, private caching.
+const ATTACHMENT_CSP: &str = "sandbox; default-src 'none'";
+
+fn download_response(download: crate::attachments::Download) -> Response {
+    let disposition = if download.inline {
+        "inline"
+    } else {
+        "attachment"
+    };
+    let disposition = format!(
+        "{disposition}; filename*=UTF-8''{}",
+        percent_encode_attr(&download.name)
+    );
+    let content_type = if download.content_type == "text/plain" {
+        "text/plain; charset=utf-8".to_string()
+    } else {
+        download.content_type
+    };
+    let mut response = axum::body::Body::from_stream(download.body).into_response();
+    let headers = response.headers_mut();
+    let mut set = |name, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set(CONTENT_TYPE, &content_type);
+    set(CONTENT_LENGTH, &download.size.to_string());
+    set(X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(CONTENT_SECURITY_POLICY, ATTACHMENT_CSP);
+    set(CONTENT_DISPOSITION, &disposition);
+    set(CACHE_CONTROL, "private");
+    response
+}
+
+/// A file name as an RFC 8187 `filename*` value: UTF-8, every byte but the unreserved
+/// `attr-char`s percent-encoded.
+fn percent_encode_attr(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 async fn openapi() -> Response {

@@ -24,6 +24,8 @@
 //! - [`limits`]: connection caps sized from the open-file limit, accept back-off;
 //!   [`client_addr`]: the client's address behind trusted proxies.
 //! - [`web_assets`]: the web app, built into the binary or from `--web-dir`.
+//! - [`attachments`]: uploads, images and who may read them; [`files`]: where their bytes are
+//!   (a folder or S3).
 //! - [`auth`]: passwords, session tokens, JWTs; [`throttle`]: per-IP and per-user limits.
 //! - [`model`], [`config`], [`error`], [`metrics`]: the wire objects (shared, from `sotong-model`) and
 //!   the rules on names and times, settings, errors as data, Prometheus.
@@ -34,12 +36,14 @@
 //! writes the frame.
 
 pub mod app;
+pub mod attachments;
 pub mod auth;
 pub mod broker;
 pub mod client_addr;
 mod commit;
 pub mod config;
 pub mod error;
+pub mod files;
 mod heads;
 pub mod http;
 pub mod hub;

@@ -15,10 +15,11 @@
 use crate::broker::{Broker, ConnectionId, Publication, UserEvent};
 use crate::commit::{publish_committed, CommitPipeline};
 use crate::error::Error;
+use crate::files::Files;
 use crate::metrics::Metrics;
 use crate::model::{
-    mentioned_usernames, normalize_name, normalize_username, Message, Room, RoomId, RoomKind, Seq,
-    User, UserId, MAX_GROUP_NAME_CHARS,
+    mentioned_usernames, normalize_name, normalize_username, AttachmentId, Message, Room, RoomId,
+    RoomKind, Seq, User, UserId, MAX_GROUP_NAME_CHARS,
 };
 pub use crate::store::RoomCursor;
 use crate::store::{Change, MessageChange, NewMessage, Page, RoomsPage, Store, StoreError};
@@ -105,6 +106,8 @@ pub struct Draft {
     pub client_msg_id: Option<String>,
     /// The message it answers, if any.
     pub reply_to: Option<ReplyTarget>,
+    /// Files uploaded before to the room, to send with the text.
+    pub attachments: Vec<AttachmentId>,
 }
 
 /// Checks a reaction's emoji: at most [`MAX_EMOJI_BYTES`], and nothing a word or a hidden
@@ -140,6 +143,8 @@ pub struct Chat {
     max_message_chars: usize,
     /// How long after `sentAt` a message may be edited; `None`: always.
     edit_window: Option<Duration>,
+    /// Where attachments' bytes are, to delete a deleted message's; `None`: no attachments.
+    files: Option<Files>,
 }
 
 impl std::fmt::Debug for Chat {
@@ -165,6 +170,7 @@ impl Chat {
             pipeline,
             max_message_chars,
             edit_window: None,
+            files: None,
         }
     }
 
@@ -172,6 +178,13 @@ impl Chat {
     /// than `window` is refused with `edit_window_closed`. `None`: always editable.
     pub fn with_edit_window(mut self, window: Option<Duration>) -> Self {
         self.edit_window = window;
+        self
+    }
+
+    /// The same service with the attachments' storage, whose objects a deleted message's
+    /// attachments leave behind.
+    pub fn with_files(mut self, files: Files) -> Self {
+        self.files = Some(files);
         self
     }
 
@@ -248,20 +261,29 @@ impl Chat {
         let draft = Draft {
             text: text.to_string(),
             client_msg_id: client_msg_id.map(str::to_string),
-            reply_to: None,
+            ..Draft::default()
         };
         self.post(sender, room, draft).await
     }
 
     /// Stores a message with what it may carry besides its text (a reply, mentions found in
-    /// the text) and fans it out; a repeated `client_msg_id` returns the stored one.
+    /// the text, attachments: the sender's unsent uploads to the room, at most 10, linked to
+    /// the message in its transaction) and fans it out; a repeated `client_msg_id` returns the
+    /// stored one. With attachments the text may be empty.
     ///
     /// # Errors
-    /// `Invalid` (empty text, bad client id, bad reply), `TooLarge`, `NotFound`, `Forbidden`,
-    /// `ReplyOtherRoom`, `ReplyNotFound`, `Deleted` (a reply to a deleted message),
-    /// `MentionNotMember`.
+    /// `Invalid` (empty text, bad client id, bad reply), `TooLarge` (text, or more than 10
+    /// attachments), `NotFound`, `Forbidden`, `ReplyOtherRoom`, `ReplyNotFound`, `Deleted` (a
+    /// reply to a deleted message), `MentionNotMember`, `InvalidAttachment`.
     pub async fn post(&self, sender: &User, room: RoomId, draft: Draft) -> Result<Message, Error> {
-        self.check_text(&draft.text)?;
+        let attachments = crate::store::attachments::checked_ids(&draft.attachments)
+            .map_err(|max| Error::TooLarge(format!("a message has at most {max} attachments")))?;
+        if attachments.is_empty()
+            || !draft.text.trim().is_empty()
+            || draft.text.chars().count() > self.max_message_chars
+        {
+            self.check_text(&draft.text)?;
+        }
         if let Some(id) = &draft.client_msg_id {
             if id.is_empty() || id.len() > 128 {
                 return Err(Error::Invalid("client-msg-id has 1 to 128 bytes".into()));
@@ -288,6 +310,7 @@ impl Chat {
             client_msg_id: draft.client_msg_id,
             reply_to: draft.reply_to.map(|target| target.seq),
             mentions,
+            attachments,
         };
         match self.pipeline.commit(message).await {
             Ok(inserted) => Ok(inserted.message),
@@ -440,11 +463,22 @@ impl Chat {
             mentions,
         };
         match self.pipeline.change(change).await {
-            Ok(changed) => Ok(changed.message),
+            Ok(changed) => {
+                self.delete_files_later(changed.removed_objects);
+                Ok(changed.message)
+            }
             Err(StoreError::NotMember) => Err(Error::Forbidden(format!(
                 "you are not a member of room {room}"
             ))),
             Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Deletes the stored objects of a deleted message's attachments, after the commit that
+    /// removed their rows; a failure is logged, not the delete's.
+    fn delete_files_later(&self, keys: Vec<String>) {
+        if let (Some(files), false) = (self.files.clone(), keys.is_empty()) {
+            tokio::spawn(async move { files.delete_logged(&keys).await });
         }
     }
 

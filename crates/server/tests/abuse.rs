@@ -297,6 +297,7 @@ async fn store_with_rooms(dir: &std::path::Path, username: &str, rooms: usize) -
                 client_msg_id: None,
                 reply_to: None,
                 mentions: Vec::new(),
+                attachments: Vec::new(),
             })
             .await
             .expect("message");
@@ -372,6 +373,7 @@ async fn fill(store: &SqliteStore, room: RoomId, sender: &User, count: usize) {
                 client_msg_id: None,
                 reply_to: None,
                 mentions: Vec::new(),
+                attachments: Vec::new(),
             })
             .collect();
         for result in store.insert_messages(batch).await.expect("batch") {

@@ -246,6 +246,7 @@ async fn a_message_committed_by_a_node_that_died_before_publishing_still_arrives
             client_msg_id: None,
             reply_to: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         })
         .await
         .expect("stored");

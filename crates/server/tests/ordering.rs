@@ -38,6 +38,7 @@ async fn store_message(app: &App, room: RoomId, sender: &User, text: &str) -> Me
             client_msg_id: None,
             reply_to: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         })
         .await
         .expect("stored")

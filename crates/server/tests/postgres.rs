@@ -175,6 +175,7 @@ async fn a_message_committed_but_never_published_reaches_the_topic() {
             client_msg_id: None,
             reply_to: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         })
         .await
         .expect("stored");

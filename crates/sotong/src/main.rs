@@ -26,6 +26,8 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test sotong or any STOMP-over-WebSocket broker.
     Bench(sotong_cli::bench::BenchArgs),
+    /// Load-test attachment uploads: MB/s, the server's peak memory, image processing time.
+    BenchUploads(sotong_cli::uploads::UploadBenchArgs),
     /// Chat in the terminal.
     Chat(sotong_chat::ChatArgs),
 }
@@ -106,6 +108,16 @@ struct ServeArgs {
     /// [default: none, always editable].
     #[arg(long, env = "SOTONG_EDIT_WINDOW_SECS")]
     edit_window_secs: Option<u64>,
+    /// Where attachments are stored: file:///folder, or s3://BUCKET/PREFIX configured by the
+    /// AWS_* environment variables (shared by several nodes) [default: DATA_DIR/files].
+    #[arg(long, env = "SOTONG_FILES_URL")]
+    files_url: Option<String>,
+    /// Largest attachment upload in bytes [default: 26214400].
+    #[arg(long, env = "SOTONG_MAX_UPLOAD_BYTES")]
+    max_upload_bytes: Option<u64>,
+    /// Seconds an upload may wait to be sent before it is deleted [default: 3600].
+    #[arg(long, env = "SOTONG_UPLOAD_TTL_SECS")]
+    upload_ttl_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -139,7 +151,12 @@ impl ServeArgs {
             commit_window_ms => commit_window_ms,
             room_head_check_ms => room_head_check_ms,
             node_heartbeat_ms => node_heartbeat_ms,
+            max_upload_bytes => max_upload_bytes,
+            upload_ttl_secs => upload_ttl_secs,
         );
+        if self.files_url.is_some() {
+            config.files_url = self.files_url;
+        }
         if self.database_url.is_some() {
             config.database_url = self.database_url;
         }
@@ -207,6 +224,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.into_config()?).await,
         Command::Bench(args) => sotong_cli::bench::run(args).await,
+        Command::BenchUploads(args) => sotong_cli::uploads::run(args).await,
         Command::Chat(args) => sotong_chat::run(args).await,
     }
 }

@@ -14,7 +14,7 @@ use super::{Session, Transport, ERRORS};
 use crate::auth::bearer;
 use crate::error::Error;
 use crate::hub::render_body;
-use crate::model::{ErrorBody, Seq};
+use crate::model::{AttachmentId, ErrorBody, Seq};
 use crate::rooms::{Draft, ReplyTarget};
 use sotong_stomp::{Command, Frame, Version};
 use tracing::debug;
@@ -48,6 +48,7 @@ fn message_draft(frame: &Frame) -> Result<Draft, Error> {
                 .header("reply-to")
                 .map(ReplyTarget::from_header)
                 .transpose()?,
+            attachments: Vec::new(),
         })
     };
     if content_type.starts_with("text/plain") {
@@ -55,15 +56,8 @@ fn message_draft(frame: &Frame) -> Result<Draft, Error> {
     }
     match serde_json::from_str::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(map)) => match map.get("text") {
-            Some(serde_json::Value::String(text)) => Ok(Draft {
-                text: text.clone(),
-                client_msg_id: frame.header("client-msg-id").map(str::to_string),
-                reply_to: map
-                    .get("replyTo")
-                    .filter(|value| !value.is_null())
-                    .map(ReplyTarget::from_json)
-                    .transpose()?,
-            }),
+            Some(serde_json::Value::String(text)) => json_draft(frame, text.clone(), &map),
+            None if map.contains_key("attachments") => json_draft(frame, String::new(), &map),
             _ => Err(Error::Invalid(
                 r#"the JSON body needs a string "text""#.into(),
             )),
@@ -73,6 +67,29 @@ fn message_draft(frame: &Frame) -> Result<Draft, Error> {
         )),
         _ => plain(body),
     }
+}
+
+/// A draft from a JSON SEND body: its `replyTo` and `attachments` (ids), beside the `text`.
+fn json_draft(
+    frame: &Frame,
+    text: String,
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Draft, Error> {
+    let attachments = match map.get("attachments") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(ids) => <Vec<AttachmentId> as serde::Deserialize>::deserialize(ids)
+            .map_err(|_| Error::Invalid(r#""attachments" is a list of attachment ids"#.into()))?,
+    };
+    Ok(Draft {
+        text,
+        client_msg_id: frame.header("client-msg-id").map(str::to_string),
+        reply_to: map
+            .get("replyTo")
+            .filter(|value| !value.is_null())
+            .map(ReplyTarget::from_json)
+            .transpose()?,
+        attachments,
+    })
 }
 
 impl<T: Transport> Session<T> {
@@ -506,5 +523,19 @@ mod tests {
         );
         let bad = send("hi", Some("text/plain")).with_header("reply-to", "-4");
         assert!(matches!(message_draft(&bad), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn attachments_come_from_a_json_body_only() {
+        let json =
+            message_draft(&send(r#"{"attachments":[4,7]}"#, Some("application/json"))).unwrap();
+        assert_eq!(json.text, "", "no text with attachments is empty text");
+        assert_eq!(json.attachments, [AttachmentId(4), AttachmentId(7)]);
+        let plain = send(r#"{"attachments":[4]}"#, Some("text/plain"));
+        assert!(message_draft(&plain).unwrap().attachments.is_empty());
+        let prose = send(r#"my "attachments" are late"#, None);
+        assert!(message_draft(&prose).unwrap().attachments.is_empty());
+        assert!(message_draft(&send(r#"{"attachments":"x"}"#, None)).is_err());
+        assert!(message_text(&send(r#"{"other":1}"#, None)).is_err());
     }
 }

@@ -549,6 +549,7 @@ mod races {
                     client_msg_id: None,
                     reply_to: None,
                     mentions: Vec::new(),
+                    attachments: Vec::new(),
                 })
                 .collect();
             let stored: Vec<Message> = app
@@ -783,6 +784,7 @@ mod races {
                         client_msg_id: None,
                         reply_to: None,
                         mentions: Vec::new(),
+                        attachments: Vec::new(),
                     })
                     .collect(),
             )

@@ -32,10 +32,15 @@
 //! the broker or the room rules. It answers what is stored; who may ask is `rooms`' and
 //! `auth`'s question, and who hears of a change is the broker's.
 
+pub mod attachments;
 pub mod postgres;
 pub mod sqlite;
 
-use crate::model::{Message, Reaction, ReplyPreview, Room, RoomId, RoomKind, Seq, User, UserId};
+pub use attachments::{NewAttachment, StoredAttachment};
+
+use crate::model::{
+    AttachmentId, Message, Reaction, ReplyPreview, Room, RoomId, RoomKind, Seq, User, UserId,
+};
 use async_trait::async_trait;
 
 /// What a store can fail with, named by what the caller does about it.
@@ -69,6 +74,9 @@ pub enum StoreError {
     /// A message has [`MAX_DISTINCT_REACTIONS`] distinct emoji already and this one is new.
     #[error("a message has at most {MAX_DISTINCT_REACTIONS} distinct reactions")]
     TooManyReactions,
+    /// An attachment of a message is not the sender's unsent upload to its room.
+    #[error("{0}")]
+    InvalidAttachment(String),
     /// The database failed.
     #[error("store failure: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -152,6 +160,8 @@ pub const REPLY_PREVIEW_CHARS: usize = 200;
 
 /// The preview of an answered message as stored now: its text cut to
 /// [`REPLY_PREVIEW_CHARS`] characters (a tombstone's text is empty already).
+/// A reply's preview of `original`, which must carry its attachments (loaded) for the preview
+/// to count them.
 pub(crate) fn reply_preview(original: &Message) -> ReplyPreview {
     ReplyPreview {
         seq: original.seq,
@@ -159,7 +169,7 @@ pub(crate) fn reply_preview(original: &Message) -> ReplyPreview {
         text: original.text.chars().take(REPLY_PREVIEW_CHARS).collect(),
         edited_at: original.edited_at.clone(),
         deleted_at: original.deleted_at.clone(),
-        attachments: 0,
+        attachments: u32::try_from(original.attachments.len()).unwrap_or(u32::MAX),
     }
 }
 
@@ -318,6 +328,8 @@ pub struct NewMessage {
     pub reply_to: Option<Seq>,
     /// The members the text mentions (resolved by the room rules, the sender left out).
     pub mentions: Vec<UserId>,
+    /// The sender's pending uploads to this room that the message carries.
+    pub attachments: Vec<AttachmentId>,
 }
 
 /// What storing a message did.
@@ -378,6 +390,8 @@ pub struct Changed {
     pub changed: bool,
     /// The room's members, who hear of the change.
     pub recipients: Vec<UserId>,
+    /// The stored objects of the attachments a delete removed, to delete after the commit.
+    pub removed_objects: Vec<String>,
 }
 
 /// Durable chat state. Methods are in CRUD order: users, sessions, rooms, members, messages.
@@ -533,6 +547,24 @@ pub trait Store: Send + Sync + 'static {
     /// backwards) and recounts unread, in time that does not grow with the room's history.
     /// Returns the read mark now in force.
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError>;
+
+    /// Stores a pending attachment's row (its bytes are stored already) when `uploader` is a
+    /// member of the room.
+    ///
+    /// # Errors
+    /// [`StoreError::NotMember`].
+    async fn insert_attachment(&self, new: NewAttachment) -> Result<StoredAttachment, StoreError>;
+
+    /// An attachment's row, if there is one.
+    async fn attachment(&self, id: AttachmentId) -> Result<Option<StoredAttachment>, StoreError>;
+
+    /// Deletes up to `limit` pending attachments created before `created_before` (Unix
+    /// milliseconds) and returns them, so that their objects can be deleted next.
+    async fn delete_pending_attachments(
+        &self,
+        created_before: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAttachment>, StoreError>;
 
     /// Answers when the store is reachable (`/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;

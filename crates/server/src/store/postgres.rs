@@ -35,10 +35,11 @@
 use super::{
     direct_key, group_reactions, kind_from_column, like_prefix, reply_preview, seq_from_column,
     seq_to_column, unread_from_column, Change, Changed, Credentials, Inserted, MessageChange,
-    NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError,
+    NewAttachment, NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
 };
 use crate::model::{
-    rfc3339_millis, Message, MessageId, ReplyPreview, Room, RoomId, RoomKind, Seq, User, UserId,
+    rfc3339_millis, AttachmentId, Message, MessageId, ReplyPreview, Room, RoomId, RoomKind, Seq,
+    User, UserId,
 };
 use async_trait::async_trait;
 use batch::{Locked, Member, Outcome};
@@ -113,6 +114,8 @@ macro_rules! message_columns {
          u.display_name AS sender_display_name, m.edited_at, m.deleted_at, m.rev"
     };
 }
+
+mod attachments;
 
 /// The store on PostgreSQL.
 #[derive(Clone)]
@@ -263,6 +266,7 @@ async fn attach_extras(
     let mut previews = load_reply_previews(conn, &ids).await?;
     let mut reactions = load_reactions(conn, &ids).await?;
     let mut mentions = load_mentions(conn, &ids).await?;
+    attachments::load(&mut *conn, messages).await?;
     for message in messages.iter_mut() {
         message.reply_to = previews.remove(&message.id.0);
         message.reactions = group_reactions(reactions.remove(&message.id.0).unwrap_or_default());
@@ -288,13 +292,19 @@ async fn load_reply_previews(
     .bind(ids)
     .fetch_all(&mut *conn)
     .await?;
-    let mut previews = HashMap::with_capacity(rows.len());
+    let mut replies = Vec::with_capacity(rows.len());
+    let mut originals = Vec::with_capacity(rows.len());
     for row in rows {
-        let reply: i64 = row.try_get("reply_id")?;
-        let original = Message::try_from(<MessageRow as sqlx::FromRow<_>>::from_row(&row)?)?;
-        previews.insert(reply, reply_preview(&original));
+        replies.push(row.try_get::<i64, _>("reply_id")?);
+        originals.push(Message::try_from(
+            <MessageRow as sqlx::FromRow<_>>::from_row(&row)?,
+        )?);
     }
-    Ok(previews)
+    attachments::load(&mut *conn, &mut originals).await?;
+    Ok(replies
+        .into_iter()
+        .zip(originals.iter().map(reply_preview))
+        .collect())
 }
 
 /// The reaction rows of the messages with these ids, by message id, in the order they were
@@ -929,6 +939,22 @@ impl Store for PostgresStore {
         seq_from_column(mark)
     }
 
+    async fn insert_attachment(&self, new: NewAttachment) -> Result<StoredAttachment, StoreError> {
+        attachments::insert(&self.pool, &new).await
+    }
+
+    async fn attachment(&self, id: AttachmentId) -> Result<Option<StoredAttachment>, StoreError> {
+        attachments::get(&self.pool, id).await
+    }
+
+    async fn delete_pending_attachments(
+        &self,
+        created_before: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAttachment>, StoreError> {
+        attachments::delete_pending(&self.pool, created_before, limit).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -1036,11 +1062,22 @@ impl PostgresStore {
             )
             .fetch_all(&mut *tx)
             .await?;
-            for row in rows {
-                let original = Message::try_from(row)?;
+            let mut originals = rows
+                .into_iter()
+                .map(Message::try_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            attachments::load(&mut *tx, &mut originals).await?;
+            for original in originals {
                 answered.insert((original.room_id.0, seq_to_column(original.seq)), original);
             }
         }
+
+        // 3b. The pending attachments the batch names, locked.
+        let named: Vec<i64> = batch
+            .iter()
+            .flat_map(|m| m.attachments.iter().map(|id| id.0))
+            .collect();
+        let pending = attachments::pending(&mut *tx, &named).await?;
 
         let plan = batch::plan(
             &batch,
@@ -1049,6 +1086,7 @@ impl PostgresStore {
                 members,
                 earlier,
                 answered: answered.clone(),
+                pending,
             },
         );
         // The mentions of the new messages, one row each.
@@ -1139,6 +1177,19 @@ impl PostgresStore {
                 );
             }
         }
+        // 5. The new messages' attachments, linked and read back for their answers.
+        let mut links = Vec::new();
+        for row in &plan.rows {
+            if let Some(&(id, _)) = stored.get(&(row.room, row.seq)) {
+                links.extend(batch[row.index].attachments.iter().map(|a| (a.0, id)));
+            }
+        }
+        attachments::link(&mut *tx, &links).await?;
+        let mut linked = attachments::of_messages(
+            &mut *tx,
+            links.iter().map(|&(_, message)| message).collect(),
+        )
+        .await?;
         tx.commit().await?;
 
         // The answers, in the batch's order.
@@ -1148,6 +1199,7 @@ impl PostgresStore {
                 Outcome::NotMember => Err(StoreError::NotMember),
                 Outcome::ReplyNotFound => Err(StoreError::ReplyNotFound),
                 Outcome::ReplyDeleted => Err(StoreError::ReplyDeleted),
+                Outcome::InvalidAttachment => Err(super::attachments::invalid_attachment()),
                 Outcome::Earlier(message) => Ok(Inserted {
                     message: *message,
                     created: false,
@@ -1186,7 +1238,7 @@ impl PostgresStore {
                                 .map(reply_preview),
                             reactions: Vec::new(),
                             mentions: new.mentions,
-                            attachments: Vec::new(),
+                            attachments: take_attachments(&mut linked, MessageId(id)),
                         },
                         created: true,
                         recipients: recipients
@@ -1200,6 +1252,18 @@ impl PostgresStore {
         }
         Ok(results)
     }
+}
+
+/// Takes the attachments of `message` out of `loaded`.
+fn take_attachments(
+    loaded: &mut Vec<(MessageId, crate::model::Attachment)>,
+    message: MessageId,
+) -> Vec<crate::model::Attachment> {
+    let (mine, others) = std::mem::take(loaded)
+        .into_iter()
+        .partition(|(id, _)| *id == message);
+    *loaded = others;
+    mine.into_iter().map(|(_, attachment)| attachment).collect()
 }
 
 impl PostgresStore {
@@ -1255,6 +1319,7 @@ impl PostgresStore {
                 message,
                 changed: false,
                 recipients,
+                removed_objects: Vec::new(),
             });
         }
         let rev: i64 = sqlx::query_scalar(
@@ -1281,6 +1346,7 @@ impl PostgresStore {
         .bind(deleted_at)
         .execute(&mut *tx)
         .await?;
+        let mut removed_objects = Vec::new();
         match &change.change {
             Change::Edit(_) => {
                 // The new text's mentions replace the old ones.
@@ -1301,7 +1367,9 @@ impl PostgresStore {
                 .await?;
             }
             Change::Delete => {
-                // A tombstone carries no reactions and mentions nobody.
+                // A tombstone carries no files or reactions and mentions nobody; the files'
+                // stored bytes go after the commit.
+                removed_objects = attachments::remove_of_message(&mut *tx, message.id).await?;
                 sqlx::query(
                     "WITH gone AS (DELETE FROM mentions WHERE room_id = $1 AND seq = $2) \
                      DELETE FROM reactions WHERE room_id = $1 AND seq = $2",
@@ -1351,6 +1419,7 @@ impl PostgresStore {
             message,
             changed: true,
             recipients,
+            removed_objects,
         })
     }
 }

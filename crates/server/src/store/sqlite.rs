@@ -20,12 +20,12 @@
 
 use super::{
     direct_key, group_reactions, like_prefix, reply_preview, seq_to_column, Change, Changed,
-    Credentials, Inserted, MessageChange, NewMessage, Page, RoomCursor, RoomsPage, Store,
-    StoreError,
+    Credentials, Inserted, MessageChange, NewAttachment, NewMessage, Page, RoomCursor, RoomsPage,
+    Store, StoreError, StoredAttachment,
 };
 use crate::model::{
-    now_millis, rfc3339_millis, Message, MessageId, ReplyPreview, Room, RoomId, RoomKind, Seq,
-    User, UserId,
+    now_millis, rfc3339_millis, AttachmentId, Message, MessageId, ReplyPreview, Room, RoomId,
+    RoomKind, Seq, User, UserId,
 };
 use async_trait::async_trait;
 use readers::Readers;
@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use writer::Writer;
 
+mod attachments;
 mod readers;
 mod writer;
 
@@ -214,6 +215,7 @@ fn attach_extras(conn: &Connection, messages: &mut [Message]) -> rusqlite::Resul
     let mut previews = load_reply_previews(conn, &ids)?;
     let mut reactions = load_reactions(conn, &ids)?;
     let mut mentions = load_mentions(conn, &ids)?;
+    attachments::load(conn, messages)?;
     for message in messages.iter_mut() {
         message.reply_to = previews.remove(&message.id.0);
         message.reactions = group_reactions(reactions.remove(&message.id.0).unwrap_or_default());
@@ -237,10 +239,17 @@ fn load_reply_previews(
          WHERE r.id IN (SELECT value FROM json_each(?1)) AND r.reply_to_seq IS NOT NULL"
     ))?;
     let rows = statement.query_map(params![ids], |row| {
-        let original = message_from_at(row, 1)?;
-        Ok((row.get::<_, i64>(0)?, reply_preview(&original)))
+        Ok((row.get::<_, i64>(0)?, message_from_at(row, 1)?))
     })?;
-    rows.collect()
+    let (replies, mut originals): (Vec<i64>, Vec<Message>) = rows
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    attachments::load(conn, &mut originals)?;
+    Ok(replies
+        .into_iter()
+        .zip(originals.iter().map(reply_preview))
+        .collect())
 }
 
 /// The reaction rows of the messages with these ids, by message id, in the order they were
@@ -412,13 +421,17 @@ fn insert_message(
         if !member {
             return Ok(Err(StoreError::NotMember));
         }
-        let Some(original) = message_at(tx, room, seq_to_column(answered))? else {
+        let Some(mut original) = message_at(tx, room, seq_to_column(answered))? else {
             return Ok(Err(StoreError::ReplyNotFound));
         };
+        attachments::load(tx, std::slice::from_mut(&mut original))?;
         if original.is_deleted() {
             return Ok(Err(StoreError::ReplyDeleted));
         }
         reply_to = Some(reply_preview(&original));
+    }
+    if let Err(refused) = attachments::check_pending(tx, room, sender, &new.attachments)? {
+        return Ok(Err(refused));
     }
     let now = now_millis();
     let seq: Option<i64> = tx
@@ -466,23 +479,25 @@ fn insert_message(
             recipients.push((UserId(row.get(0)?), unread.max(0) as u64));
         }
     }
+    let mut message = Message {
+        id: MessageId(id),
+        room_id: new.room_id,
+        seq: seq_from(seq)?,
+        sender: new.sender.clone(),
+        text: new.text.clone(),
+        sent_at: rfc3339_millis(now),
+        client_msg_id: new.client_msg_id.clone(),
+        edited_at: None,
+        deleted_at: None,
+        rev: 0,
+        reply_to,
+        reactions: Vec::new(),
+        mentions: new.mentions.clone(),
+        attachments: Vec::new(),
+    };
+    attachments::link(tx, &mut message, &new.attachments)?;
     Ok(Ok(Inserted {
-        message: Message {
-            id: MessageId(id),
-            room_id: new.room_id,
-            seq: seq_from(seq)?,
-            sender: new.sender.clone(),
-            text: new.text.clone(),
-            sent_at: rfc3339_millis(now),
-            client_msg_id: new.client_msg_id.clone(),
-            edited_at: None,
-            deleted_at: None,
-            rev: 0,
-            reply_to,
-            reactions: Vec::new(),
-            mentions: new.mentions.clone(),
-            attachments: Vec::new(),
-        },
+        message,
         created: true,
         recipients,
     }))
@@ -541,6 +556,7 @@ fn change_message(tx: &Transaction<'_>, change: &MessageChange) -> Result<Change
             message,
             changed: false,
             recipients,
+            removed_objects: Vec::new(),
         });
     }
     let rev: i64 = tx
@@ -548,6 +564,10 @@ fn change_message(tx: &Transaction<'_>, change: &MessageChange) -> Result<Change
             "UPDATE rooms SET last_rev = last_rev + 1 WHERE id = ?1 RETURNING last_rev",
         )?
         .query_row(params![room], |row| row.get(0))?;
+    let removed_objects = match &change.change {
+        Change::Delete => attachments::remove_of_message(tx, message.id)?,
+        Change::Edit(_) | Change::React { .. } => Vec::new(),
+    };
     match &change.change {
         Change::Edit(text) => {
             tx.prepare_cached(
@@ -597,6 +617,7 @@ fn change_message(tx: &Transaction<'_>, change: &MessageChange) -> Result<Change
         message,
         changed: true,
         recipients,
+        removed_objects,
     })
 }
 
@@ -1168,6 +1189,28 @@ impl Store for SqliteStore {
                 .execute(params![room.0, mark, user.0])?;
                 Ok(seq_from(mark)?)
             })
+            .await
+    }
+
+    async fn insert_attachment(&self, new: NewAttachment) -> Result<StoredAttachment, StoreError> {
+        self.writer
+            .write(move |tx| attachments::insert(tx, &new))
+            .await
+    }
+
+    async fn attachment(&self, id: AttachmentId) -> Result<Option<StoredAttachment>, StoreError> {
+        self.readers
+            .read(move |conn| Ok(attachments::get(conn, id)?))
+            .await
+    }
+
+    async fn delete_pending_attachments(
+        &self,
+        created_before: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAttachment>, StoreError> {
+        self.writer
+            .write(move |tx| Ok(attachments::delete_pending(tx, created_before, limit)?))
             .await
     }
 

@@ -105,6 +105,7 @@ on_every_backend!(
     replies_are_checked_in_the_transaction_and_preview_the_current_state,
     reactions_take_a_rev_only_when_they_change_something,
     mentions_are_stored_replaced_on_edit_and_counted_until_read,
+    attachments_are_linked_in_the_batch_and_leave_with_a_delete,
 );
 
 fn new_message(room: RoomId, sender: &User, text: &str, client_msg_id: Option<&str>) -> NewMessage {
@@ -115,6 +116,7 @@ fn new_message(room: RoomId, sender: &User, text: &str, client_msg_id: Option<&s
         client_msg_id: client_msg_id.map(str::to_string),
         reply_to: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 
@@ -1279,4 +1281,117 @@ async fn mentions_are_stored_replaced_on_edit_and_counted_until_read(backend: &B
     assert_eq!(unread_mentions(c.id).await, 1);
     store.mark_read(room, c.id, Seq(1)).await.expect("read");
     assert_eq!(unread_mentions(c.id).await, 0);
+}
+
+fn pending_file(room: RoomId, uploader: &User, key: &str) -> NewAttachment {
+    NewAttachment {
+        room_id: room,
+        uploader: uploader.id,
+        name: format!("{key}.txt"),
+        content_type: "text/plain".into(),
+        size: 3,
+        image: None,
+        object_key: key.into(),
+        thumbnail_key: None,
+    }
+}
+
+async fn attachments_are_linked_in_the_batch_and_leave_with_a_delete(backend: &Backend) {
+    let store = &backend.store;
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let outsider = store.upsert_user("c", None).await.expect("c");
+    let (room, _) = store.direct_room(a.id, b.id).await.expect("room");
+    assert!(matches!(
+        store
+            .insert_attachment(pending_file(room, &outsider, "x"))
+            .await,
+        Err(StoreError::NotMember)
+    ));
+    let mine = store
+        .insert_attachment(pending_file(room, &a, "mine"))
+        .await
+        .expect("stored");
+    assert_eq!(mine.message_id, None);
+    let bobs = store
+        .insert_attachment(pending_file(room, &b, "bobs"))
+        .await
+        .expect("stored");
+    let with = |text: &str, ids: &[AttachmentId]| NewMessage {
+        attachments: ids.to_vec(),
+        ..new_message(room, &a, text, None)
+    };
+    let id = mine.attachment.id;
+    let results = store
+        .insert_messages(vec![
+            with("b's file", &[bobs.attachment.id]),
+            with("mine", &[id]),
+            with("mine again", &[id]),
+            with("plain", &[]),
+        ])
+        .await
+        .expect("batch");
+    assert!(matches!(results[0], Err(StoreError::InvalidAttachment(_))));
+    assert!(matches!(results[2], Err(StoreError::InvalidAttachment(_))));
+    let sent = results[1].as_ref().expect("sent");
+    assert_eq!(sent.message.seq, Seq(1), "a refused message takes no seq");
+    assert_eq!(
+        sent.message.attachments,
+        std::slice::from_ref(&mine.attachment)
+    );
+    assert_eq!(
+        results[3].as_ref().expect("plain").message.seq,
+        Seq(2),
+        "no gap"
+    );
+    let linked = store.attachment(id).await.expect("read").expect("there");
+    assert_eq!(linked.message_id, Some(sent.message.id));
+    let page = store
+        .messages(
+            room,
+            Page {
+                limit: 10,
+                ..Page::default()
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(page[0].attachments, std::slice::from_ref(&mine.attachment));
+    assert!(page[1].attachments.is_empty());
+
+    let deleted = store
+        .change_message(MessageChange {
+            room_id: room,
+            seq: Seq(1),
+            actor: a.id,
+            change: Change::Delete,
+            edit_window_millis: None,
+            mentions: Vec::new(),
+        })
+        .await
+        .expect("deleted");
+    assert_eq!(deleted.removed_objects, ["mine"]);
+    assert!(store.attachment(id).await.expect("read").is_none());
+    assert!(store.changes(room, 0, None, 10).await.expect("changes")[0]
+        .attachments
+        .is_empty());
+
+    let expired = store
+        .delete_pending_attachments(crate::model::now_millis() + 60_000, 10)
+        .await
+        .expect("cleanup");
+    let keys: Vec<String> = expired
+        .iter()
+        .flat_map(StoredAttachment::object_keys)
+        .collect();
+    assert_eq!(
+        keys,
+        ["bobs"],
+        "only the pending upload is left to clean up"
+    );
+    assert!(store
+        .attachment(bobs.attachment.id)
+        .await
+        .expect("read")
+        .is_none());
 }

@@ -29,6 +29,8 @@ pub(super) struct Locked {
     pub(super) earlier: Vec<Message>,
     /// The messages the batch's replies answer, by (room, seq), as stored now.
     pub(super) answered: HashMap<(i64, i64), Message>,
+    /// The pending attachments the batch names: id → (room, uploader).
+    pub(super) pending: HashMap<i64, (i64, i64)>,
 }
 
 /// What becomes of one message of the batch.
@@ -36,6 +38,9 @@ pub(super) struct Locked {
 pub(super) enum Outcome {
     /// The sender is not a member of the room (or there is no such room): nothing stored.
     NotMember,
+    /// An attachment is not the sender's pending upload to the room (or an earlier message
+    /// of the batch takes it): nothing stored.
+    InvalidAttachment,
     /// A retry of a message stored before this batch: that one is the answer.
     Earlier(Box<Message>),
     /// A retry of the message at this index of the batch: its copy is the answer.
@@ -92,6 +97,8 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
         .collect();
     // Retries of messages new in this batch: their key and the first copy's index.
     let mut firsts: HashMap<(i64, i64, &str), usize> = HashMap::new();
+    // Attachments taken by messages before this one in the batch.
+    let mut claimed = std::collections::HashSet::new();
     let mut plan = Plan::default();
     let mut moved_rooms = Vec::new();
 
@@ -130,6 +137,10 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
                 Some(_) => {}
             }
         }
+        if !claim_attachments(new, &locked.pending, &mut claimed) {
+            plan.outcomes.push(Outcome::InvalidAttachment);
+            continue;
+        }
         if let Some(key) = new.client_msg_id.as_deref() {
             firsts.insert((room, sender, key), index);
         }
@@ -164,6 +175,24 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
     plan
 }
 
+/// Whether every attachment of `new` is its sender's pending upload to its room, not taken by
+/// an earlier message of the batch; if so, they are taken now.
+fn claim_attachments(
+    new: &NewMessage,
+    pending: &HashMap<i64, (i64, i64)>,
+    claimed: &mut std::collections::HashSet<i64>,
+) -> bool {
+    let owner = (new.room_id.0, new.sender.id.0);
+    let valid = new
+        .attachments
+        .iter()
+        .all(|id| pending.get(&id.0) == Some(&owner) && !claimed.contains(&id.0));
+    if valid {
+        claimed.extend(new.attachments.iter().map(|id| id.0));
+    }
+    valid
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +214,7 @@ mod tests {
             client_msg_id: key.map(str::to_string),
             reply_to: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -209,6 +239,7 @@ mod tests {
             ],
             earlier: Vec::new(),
             answered: HashMap::new(),
+            pending: HashMap::new(),
         };
         let batch = [
             message(10, 1, None),
@@ -275,6 +306,7 @@ mod tests {
             members: vec![member(10, 1, 0, 2), member(10, 2, 0, 2)],
             earlier: vec![stored.clone()],
             answered: HashMap::new(),
+            pending: HashMap::new(),
         };
         let batch = [
             message(10, 1, Some("k1")),
@@ -299,6 +331,37 @@ mod tests {
         );
         assert_eq!(plan.rows.len(), 1);
         assert_eq!(plan.rooms, [(10, 3)]);
+    }
+
+    #[test]
+    fn attachments_must_be_the_senders_pending_uploads_to_the_room_and_are_taken_once() {
+        let locked = Locked {
+            last_seqs: HashMap::from([(10, 0)]),
+            members: vec![member(10, 1, 0, 0), member(10, 2, 0, 0)],
+            earlier: Vec::new(),
+            answered: HashMap::new(),
+            pending: HashMap::from([(7, (10, 1)), (8, (10, 2)), (9, (20, 1))]),
+        };
+        let with = |sender: i64, ids: &[i64]| NewMessage {
+            attachments: ids
+                .iter()
+                .map(|&id| crate::model::AttachmentId(id))
+                .collect(),
+            ..message(10, sender, None)
+        };
+        let batch = [
+            with(1, &[8]),
+            with(1, &[9]),
+            with(1, &[6]),
+            with(1, &[7]),
+            with(1, &[7]),
+        ];
+        let plan = plan(&batch, &locked);
+        let invalid = |o: &Outcome| matches!(o, Outcome::InvalidAttachment);
+        let outcomes: Vec<bool> = plan.outcomes.iter().map(invalid).collect();
+        assert_eq!(outcomes, [true, true, true, false, true]);
+        assert_eq!(plan.rows.len(), 1);
+        assert_eq!(plan.rooms, [(10, 1)]);
     }
 
     #[test]
@@ -337,6 +400,7 @@ mod tests {
             members: vec![member(10, 1, 0, 3)],
             earlier: Vec::new(),
             answered: HashMap::from([answered(1, false), answered(2, true)]),
+            pending: HashMap::new(),
         };
         let reply = |seq: u64| NewMessage {
             reply_to: Some(Seq(seq)),
