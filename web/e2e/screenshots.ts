@@ -214,8 +214,10 @@ test('screenshots (desktop, rich messages: reply, reactions, mentions, attachmen
   await page.getByRole('button', { name: 'Cancel reply' }).click();
   await page.getByRole('textbox', { name: 'Message' }).fill('');
 
-  const planRow = log.locator('.message').filter({ hasText: 'Plan for Saturday' });
-  await planRow.getByRole('button', { name: 'Message actions' }).click();
+  // The picker on the reply at the bottom opens upwards, leaving the chips above in view.
+  const replyRow = log.locator('.message').filter({ hasText: 'takes the car' });
+  await replyRow.scrollIntoViewIfNeeded();
+  await replyRow.getByRole('button', { name: 'Message actions' }).click();
   await page.getByRole('menu', { name: 'Message actions' }).getByRole('menuitem', { name: 'React' }).click();
   await expect(page.getByRole('dialog', { name: 'Add reaction' })).toBeVisible();
   await page.screenshot({ path: `${out}/desktop-reactions.png` });

@@ -176,6 +176,8 @@ export function MessageList({ name, messages, me, showUsernames = false, hasOlde
 }
 
 const NO_MEMBERS: readonly User[] = [];
+/** Room the reaction picker needs below a message, in px. */
+const PICKER_HEIGHT = 230;
 const noop = () => {};
 const noReact = () => Promise.resolve();
 
@@ -203,7 +205,14 @@ interface MessageRowProps {
 
 const MessageRow = memo(function MessageRow({ message, original, highlighted, names, usernames, meId, onReply, onReact, onJump, mine, showUsername, continued, last, onRetry, onEdit, onDelete }: MessageRowProps) {
   const [editing, setEditing] = useState(false);
-  const [picking, setPicking] = useState(false);
+  const [picking, setPicking] = useState<'down' | 'up' | null>(null);
+  const lineRef = useRef<HTMLDivElement>(null);
+  // The picker opens upwards when the log has no room for it below the message.
+  const openPicker = () => {
+    const line = lineRef.current;
+    const log = line?.closest('.log');
+    setPicking(line && log && line.getBoundingClientRect().bottom + PICKER_HEIGHT > log.getBoundingClientRect().bottom ? 'up' : 'down');
+  };
   const [confirming, setConfirming] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const seq = message.seq;
@@ -236,7 +245,7 @@ const MessageRow = memo(function MessageRow({ message, original, highlighted, na
       {editing && changeable ? (
         <MessageEditor initialText={message.text} onSave={save} onCancel={() => setEditing(false)} />
       ) : (
-        <div className="line">
+        <div className="line" ref={lineRef}>
           {message.deleted ? (
             <div className="bubble deleted">Message deleted</div>
           ) : (
@@ -255,12 +264,18 @@ const MessageRow = memo(function MessageRow({ message, original, highlighted, na
           {actionable && (
             <MessageActions
               onReply={() => onReply(message)}
-              onReact={() => setPicking(true)}
+              onReact={openPicker}
               onEdit={changeable ? () => setEditing(true) : undefined}
               onDelete={changeable ? () => setConfirming(true) : undefined}
             />
           )}
-          {picking && <ReactionPicker onPick={(emoji) => react(emoji, !message.reactions.some((r) => r.emoji === emoji && r.userIds.includes(meId)))} onClose={() => setPicking(false)} />}
+          {picking && (
+            <ReactionPicker
+              upwards={picking === 'up'}
+              onPick={(emoji) => react(emoji, !message.reactions.some((r) => r.emoji === emoji && r.userIds.includes(meId)))}
+              onClose={() => setPicking(null)}
+            />
+          )}
         </div>
       )}
       {!message.deleted && <ReactionChips reactions={message.reactions} names={names} meId={meId} onToggle={react} />}

@@ -92,6 +92,8 @@ export function ReactionChips({ reactions, names, meId, onToggle }: ReactionChip
 
 /** Props of `ReactionPicker`. */
 export interface ReactionPickerProps {
+  /** Open above the message (no room below it in the log). */
+  upwards?: boolean;
   onPick(emoji: string): void;
   onClose(): void;
 }
@@ -102,7 +104,7 @@ const nameOfEmoji = new Map(EMOJI.map(([name, emoji]) => [emoji, name.replace(/_
  * A small popover (`dialog` named `Add reaction`): recent and common emoji, then the rest of
  * the table. Arrow keys move, Escape or a click outside closes.
  */
-export function ReactionPicker({ onPick, onClose }: ReactionPickerProps) {
+export function ReactionPicker({ upwards = false, onPick, onClose }: ReactionPickerProps) {
   const ref = useRef<HTMLDivElement>(null);
   const close = useRef(onClose);
   useEffect(() => {
@@ -147,7 +149,7 @@ export function ReactionPicker({ onPick, onClose }: ReactionPickerProps) {
     </button>
   );
   return (
-    <div ref={ref} role="dialog" aria-label="Add reaction" className="reaction-picker" onKeyDown={onKey}>
+    <div ref={ref} role="dialog" aria-label="Add reaction" className={upwards ? 'reaction-picker upwards' : 'reaction-picker'} onKeyDown={onKey}>
       <div className="picker-row">{quick.map(button)}</div>
       <div className="picker-more">{more.map(button)}</div>
     </div>
