@@ -309,6 +309,23 @@ describe('attachments in the app', () => {
     await waitFor(() => expect(fetched).toContain(`/api/attachments/${attachment.id} Bearer ${w.alice.token}`));
   });
 
+  it('files dropped on the chat join the files to send', async () => {
+    const w = world();
+    renderShell(w, w.direct);
+    await screen.findByRole('log', { name: 'Bob' });
+    const chat = screen.getByRole('region', { name: 'Chat with Bob' });
+    const photo = new File(['png'], 'dropped.png', { type: 'image/png' });
+    fireEvent.dragOver(chat, { dataTransfer: { types: ['Files'], files: [photo], dropEffect: 'none' } });
+    expect(chat).toHaveClass('dragging');
+    fireEvent.drop(chat, { dataTransfer: { types: ['Files'], files: [photo] } });
+    expect(chat).not.toHaveClass('dragging');
+    expect(await screen.findByRole('progressbar', { name: 'dropped.png' })).toBeTruthy();
+    await waitFor(() => expect(FakeXhr.all.map((x) => x.url)).toEqual([`/api/rooms/${w.direct}/attachments?name=dropped.png`]));
+    // Dragging text (not files) is left to the browser.
+    fireEvent.dragOver(chat, { dataTransfer: { types: ['text/plain'], files: [] } });
+    expect(chat).not.toHaveClass('dragging');
+  });
+
   it('an image shows as a thumbnail fetched with the token, opens full size in a dialog named after it, Escape closes', async () => {
     const w = world();
     const image = w.broker.addUpload(w.direct, w.bob.user, 'cat.png', 'image/png', 2048, { width: 640, height: 480 });
