@@ -1,6 +1,7 @@
 //! Renders the screenshots in docs/screenshots (desktop 1280x800 and phone 390x844) from a
 //! real server seeded over HTTP: login, room list + chat, a toast, an edited and a deleted
-//! message. Run: `npm run screenshots` (`-- -g edit` for the last one only).
+//! message, and rich messages (a reply, reactions, mention suggestions, an image and a file,
+//! formatting). Run: `npm run screenshots` (`-- -g edit` for one of them only).
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,5 +139,92 @@ test('screenshot (desktop, edited and deleted messages)', async ({ browser, serv
   await log.getByRole('button', { name: 'Message actions' }).last().click();
   await expect(page.getByRole('menu', { name: 'Message actions' })).toBeVisible();
   await page.screenshot({ path: `${out}/desktop-edit-delete.png` });
+  await context.close();
+});
+
+test('screenshots (desktop, rich messages: reply, reactions, mentions, attachments, formatting)', async ({ browser, server }) => {
+  mkdirSync(out, { recursive: true });
+  const minji = await account(server, 'minji', 'Minji Park');
+  const daniel = await account(server, 'daniel', 'Daniel Cho');
+  const sora = await account(server, 'sora', 'Sora Lee');
+  const trip = (await call<{ id: number }>(server, 'POST', '/api/rooms', { name: 'Weekend trip', members: [daniel.username, sora.username] }, minji.token)).id;
+  const post = (who: Account, body: Record<string, unknown>) => call<{ seq: number }>(server, 'POST', `/api/rooms/${trip}/messages`, body, who.token);
+  const react = (who: Account, seq: number, emoji: string) => call(server, 'PUT', `/api/rooms/${trip}/messages/${seq}/reactions/${encodeURIComponent(emoji)}`, undefined, who.token);
+  const plan = await post(sora, { text: 'Plan for Saturday:\n> leave at **8:00** sharp\n> lunch at the lake\nDetails: https://example.org/trip/saturday.' });
+  await react(daniel, plan.seq, '👍');
+  await react(minji, plan.seq, '👍');
+  await react(daniel, plan.seq, '🎉');
+  const drive = await post(daniel, { text: 'I can drive 🚗 — `4 seats`, _maybe 5_' });
+  await post(minji, { text: 'Perfect, @daniel takes the car.', replyTo: drive.seq });
+  await react(sora, drive.seq, '❤️');
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
+  const page = await context.newPage();
+  await page.goto('/');
+  await logIn(page, sora);
+  // A photo and a packing list, uploaded and sent by Sora from the page (a canvas makes the photo).
+  await page.evaluate(
+    async ({ trip }) => {
+      const { token } = JSON.parse(localStorage.getItem('sotong.session') ?? '{}') as { token: string };
+      const canvas = document.createElement('canvas');
+      canvas.width = 800;
+      canvas.height = 500;
+      const g = canvas.getContext('2d')!;
+      const sky = g.createLinearGradient(0, 0, 0, 500);
+      sky.addColorStop(0, '#fb923c');
+      sky.addColorStop(0.6, '#f472b6');
+      sky.addColorStop(1, '#312e81');
+      g.fillStyle = sky;
+      g.fillRect(0, 0, 800, 500);
+      g.fillStyle = '#fde68a';
+      g.beginPath();
+      g.arc(400, 330, 70, 0, Math.PI * 2);
+      g.fill();
+      g.fillStyle = '#1e1b4b';
+      g.fillRect(0, 360, 800, 140);
+      const photo = await new Promise<Blob>((done) => canvas.toBlob((b) => done(b!), 'image/png'));
+      const upload = async (name: string, body: Blob) => {
+        const res = await fetch(`/api/rooms/${String(trip)}/attachments?name=${encodeURIComponent(name)}`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body });
+        return ((await res.json()) as { id: number }).id;
+      };
+      const ids = [await upload('lake-sunset.png', photo), await upload('packing-list.pdf', new Blob(['%PDF-1.4\n% packing list\n'.padEnd(48_000, ' ')]))];
+      await fetch(`/api/rooms/${String(trip)}/messages`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ text: 'Last year at the lake, and the packing list', attachments: ids }),
+      });
+    },
+    { trip },
+  );
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: /^Weekend trip/ }).click();
+  const log = page.getByRole('log', { name: 'Weekend trip' });
+  await expect(log.getByRole('img', { name: 'lake-sunset.png' })).toHaveAttribute('src', /^blob:/);
+  await expect(log.getByRole('group', { name: 'packing-list.pdf' })).toBeVisible();
+  await page.waitForFunction(() => Array.from(document.images).every((img) => img.complete));
+  await page.screenshot({ path: `${out}/desktop-attachments.png` });
+
+  await expect(log.locator('strong').first()).toBeVisible();
+  await page.screenshot({ path: `${out}/desktop-formatting.png`, clip: (await log.boundingBox())! });
+
+  const driveRow = log.locator('.message').filter({ hasText: 'I can drive' }).first();
+  await driveRow.getByRole('button', { name: 'Message actions' }).click();
+  await page.getByRole('menu', { name: 'Message actions' }).getByRole('menuitem', { name: 'Reply' }).click();
+  await page.getByRole('textbox', { name: 'Message' }).fill('Can I bring my bike?');
+  await page.screenshot({ path: `${out}/desktop-reply.png` });
+  await page.getByRole('button', { name: 'Cancel reply' }).click();
+  await page.getByRole('textbox', { name: 'Message' }).fill('');
+
+  // The picker on the reply at the bottom opens upwards, leaving the chips above in view.
+  const replyRow = log.locator('.message').filter({ hasText: 'takes the car' });
+  await replyRow.scrollIntoViewIfNeeded();
+  await replyRow.getByRole('button', { name: 'Message actions' }).click();
+  await page.getByRole('menu', { name: 'Message actions' }).getByRole('menuitem', { name: 'React' }).click();
+  await expect(page.getByRole('dialog', { name: 'Add reaction' })).toBeVisible();
+  await page.screenshot({ path: `${out}/desktop-reactions.png` });
+  await page.keyboard.press('Escape');
+
+  await page.getByRole('textbox', { name: 'Message' }).pressSequentially('Who packs the stove, @');
+  await expect(page.getByRole('listbox', { name: 'Mention suggestions' })).toBeVisible();
+  await page.screenshot({ path: `${out}/desktop-mentions.png` });
   await context.close();
 });

@@ -113,6 +113,10 @@ export class TestServer {
     const config = join(this.dataDir, 'node.toml');
     const prefix = `sotong-e2e-${String(process.pid)}-${randomBytes(6).toString('hex')}`;
     writeFileSync(config, `redis_channel_prefix = "${prefix}"\n`);
+    // One attachment store for every node (as S3 or a shared volume would be in production):
+    // an upload taken by one node is fetched through another.
+    const files = join(this.dataDir, 'files');
+    mkdirSync(files);
     for (let i = 1; i <= clusterNodes; i++) {
       const nodeDir = join(this.dataDir, `node${String(i)}`);
       mkdirSync(nodeDir);
@@ -121,6 +125,7 @@ export class TestServer {
         '--database-url', `${postgres}/${database}`,
         '--redis-url', redis,
         '--trusted-proxies', '127.0.0.1/32',
+        '--files-url', `file://${files}`,
         '--config', config,
       ];
       const node = new Node(`node${String(i)} | `, args, (text) => this.lines.push(text));
@@ -276,6 +281,10 @@ events {
 }
 http {
     access_log off;
+    # Uploads up to the server's own limit (25 MB by default) pass, streamed: the node, not
+    # nginx, refuses what is over it, with the contract's JSON error.
+    client_max_body_size 32m;
+    proxy_request_buffering off;
     client_body_temp_path ${this.dir}/body;
     proxy_temp_path ${this.dir}/proxy;
     fastcgi_temp_path ${this.dir}/fastcgi;

@@ -1,5 +1,5 @@
 //! Editing and deleting in the app, over the real realtime layer and the fake broker: the
-//! `Message actions` menu on own messages only (by keyboard too), the in-place editor (Enter
+//! `Message actions` menu (Edit and Delete on own messages only; by keyboard too), the in-place editor (Enter
 //! saves, Escape cancels, Enter during an IME composition does not save), "(edited)", the
 //! delete confirmation, "Message deleted" in the log and the room list, refusals worded.
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
@@ -42,15 +42,20 @@ async function openMenu(log: HTMLElement, text: string) {
 }
 
 describe('edit and delete in the app', () => {
-  it('offers actions on own messages only; edits in place with Enter, cancels with Escape, waits for an IME composition', async () => {
+  it('offers Edit and Delete on own messages only; edits in place with Enter, cancels with Escape, waits for an IME composition', async () => {
     const w = world();
     w.broker.post(w.direct, w.bob.user, 'from bob');
     w.broker.post(w.direct, w.alice.user, 'teh plan');
     renderShell(w, w.direct);
     const log = await screen.findByRole('log', { name: 'Bob' });
     await within(log).findByText('teh plan');
-    expect(within(row(log, 'from bob')).queryByRole('button', { name: 'Message actions' })).toBeNull();
-    expect(within(log).getAllByRole('button', { name: 'Message actions' })).toHaveLength(1);
+    // Others' messages get Reply and React only.
+    const theirs = await openMenu(log, 'from bob');
+    expect(within(theirs).getAllByRole('menuitem').map((item) => item.textContent)).toEqual(['Reply', 'React']);
+    fireEvent.keyDown(theirs, { key: 'Escape' });
+    const mine = await openMenu(log, 'teh plan');
+    expect(within(mine).getAllByRole('menuitem').map((item) => item.textContent)).toEqual(['Reply', 'React', 'Edit', 'Delete']);
+    fireEvent.keyDown(mine, { key: 'Escape' });
 
     // Escape leaves the text as it was.
     fireEvent.click(within(await openMenu(log, 'teh plan')).getByRole('menuitem', { name: 'Edit' }));
@@ -86,9 +91,11 @@ describe('edit and delete in the app', () => {
     const button = within(log).getByRole('button', { name: 'Message actions' });
     fireEvent.click(button);
     const menu = await screen.findByRole('menu', { name: 'Message actions' });
-    await waitFor(() => expect(document.activeElement).toBe(within(menu).getByRole('menuitem', { name: 'Edit' })));
-    fireEvent.keyDown(menu, { key: 'ArrowDown' });
+    await waitFor(() => expect(document.activeElement).toBe(within(menu).getByRole('menuitem', { name: 'Reply' })));
+    fireEvent.keyDown(menu, { key: 'ArrowUp' });
     expect(document.activeElement).toBe(within(menu).getByRole('menuitem', { name: 'Delete' }));
+    fireEvent.keyDown(menu, { key: 'ArrowDown' });
+    expect(document.activeElement).toBe(within(menu).getByRole('menuitem', { name: 'Reply' }));
     fireEvent.keyDown(menu, { key: 'Escape' });
     expect(screen.queryByRole('menu')).toBeNull();
     expect(document.activeElement).toBe(button);

@@ -45,9 +45,11 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// The Content-Security-Policy of the web app: scripts and styles only from this origin (no
 /// inline `<style>` or `style` attributes; React's `style` props set the CSSOM, which CSP does
 /// not govern), connections only back to it (CSP Level 3 lets `'self'` match the same host's
-/// `ws:`/`wss:`, as Chromium, Firefox and Safari do), no plugins, no framing.
+/// `ws:`/`wss:`, as Chromium, Firefox and Safari do), no plugins, no framing. Images may be
+/// `blob:` URLs: the app fetches attachments with the bearer token and shows them through
+/// object URLs of its own, so that no token ever sits in an image's URL.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+     style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; \
      object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'";
 
 /// How long a browser may cache a CORS preflight answer.

@@ -7,7 +7,7 @@ import { MessageActionError } from '@sotong/react';
 import { ApiError } from './http';
 
 /** What the person was doing when the error came: the same code reads differently per action. */
-export type Action = 'login' | 'register' | 'openDirect' | 'createGroup' | 'openRoom' | 'send' | 'edit' | 'delete' | 'other';
+export type Action = 'login' | 'register' | 'openDirect' | 'createGroup' | 'openRoom' | 'send' | 'edit' | 'delete' | 'react' | 'other';
 
 /** Details an action can add to its wording (the username that was not found, ...). */
 export interface ErrorDetails {
@@ -24,6 +24,7 @@ const FALLBACK: Record<Action, string> = {
   send: 'Could not send the message.',
   edit: 'Could not edit the message. Please try again.',
   delete: 'Could not delete the message. Please try again.',
+  react: 'Could not add the reaction. Please try again.',
   other: 'Something went wrong. Please try again.',
 };
 
@@ -59,7 +60,7 @@ export function describeCode(code: string, action: Action, status?: number, deta
     case 'registration_closed':
       return 'Sign-up is closed on this server. Ask its administrator for an account.';
     case 'rate_limited':
-      if (action === 'edit' || action === 'delete') return 'You are changing messages too fast. Wait a moment, then try again.';
+      if (action === 'edit' || action === 'delete' || action === 'react') return 'You are changing messages too fast. Wait a moment, then try again.';
       return action === 'send' ? 'You are sending too fast. Wait a moment, then retry.' : `Too many attempts. ${waitFor(retryAfterSeconds)}`;
     case 'conflict':
     case 'taken':
@@ -81,21 +82,33 @@ export function describeCode(code: string, action: Action, status?: number, deta
         default:
           return 'That did not look right. Please check and try again.';
       }
+    case 'invalid_emoji':
+      return 'That reaction is not an emoji.';
+    case 'reply_not_found':
+    case 'reply_other_room':
+      return 'The message you replied to is not in this conversation any more.';
+    case 'mention_not_member':
+      return 'You mentioned someone who is not in this conversation.';
+    case 'invalid_attachment':
+      return 'An attached file is no longer available. Attach it again.';
     case 'too_large':
+      if (action === 'react') return 'This message has too many different reactions.';
       return action === 'createGroup' ? 'That group has too many members.' : action === 'send' || action === 'edit' ? 'This message is too long.' : 'That is too large.';
     case 'forbidden':
       if (action === 'register') return describeCode('registration_closed', action);
-      return action === 'openRoom' || action === 'send' || action === 'edit' || action === 'delete' ? 'You are not a member of this conversation.' : 'You are not allowed to do that.';
+      return action === 'openRoom' || action === 'send' || action === 'edit' || action === 'delete' || action === 'react' ? 'You are not a member of this conversation.' : 'You are not allowed to do that.';
     case 'not_found':
       if (action === 'openDirect' || action === 'createGroup') {
         return names.length > 0 ? `No user named ${quoteNames(names)}.` : 'Some of these usernames do not exist. Check the spelling.';
       }
       if (action === 'openRoom') return 'This conversation does not exist.';
-      if (action === 'edit' || action === 'delete') return 'This message no longer exists.';
+      if (action === 'edit' || action === 'delete' || action === 'react') return 'This message no longer exists.';
       return 'That no longer exists.';
     case 'not_author':
       return action === 'delete' ? 'You can only delete your own messages.' : 'You can only edit your own messages.';
     case 'deleted':
+      if (action === 'react') return 'This message was deleted, so it can no longer get reactions.';
+      if (action === 'send') return 'The message you replied to was deleted.';
       return 'This message was deleted, so it can no longer be edited.';
     case 'edit_window_closed':
       return 'This message is too old to edit. You can still delete it.';

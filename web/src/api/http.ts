@@ -1,8 +1,8 @@
 //! The HTTP half of the contract: a small `fetch` wrapper with the bearer token, and one
 //! typed function per endpoint. A `401` is reported through `onUnauthorized` (the app logs
 //! out) and thrown as an `ApiError` like any other error answer.
-import { changesQuery, type PageQuery, type SotongApi } from '@sotong/react';
-import type { Room, User } from './types';
+import { changesQuery, fetchAttachment, uploadAttachment, type PageQuery, type SotongApi } from '@sotong/react';
+import type { Attachment, Room, User } from './types';
 
 /**
  * An error answer: HTTP status plus the contract's `{error, message}` body. `message` is the
@@ -58,6 +58,13 @@ export interface Api extends SotongApi {
   searchUsers(prefix: string): Promise<User[]>;
   openDirect(username: string): Promise<Room>;
   createGroup(name: string, members: string[]): Promise<Room>;
+  /**
+   * Uploads a file to a room, reporting progress; rejects with the server's
+   * `SotongHttpError` (its `message` is what the person reads), or `AbortError`.
+   */
+  uploadAttachment(roomId: number, file: Blob, name: string, options?: { onProgress?(sent: number, total: number): void; signal?: AbortSignal }): Promise<Attachment>;
+  /** An attachment's bytes (or its image's thumbnail), fetched with the token: never a token in a URL. */
+  fetchAttachment(id: number, options?: { thumbnail?: boolean; signal?: AbortSignal }): Promise<Blob>;
 }
 
 /**
@@ -119,5 +126,7 @@ export function createApi(options: ApiOptions = {}): Api {
     listMessages: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/messages${qs(q)}`),
     markRead: (roomId, seq) => call('POST', `/api/rooms/${String(roomId)}/read`, { seq }),
     listChanges: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/changes${changesQuery(q)}`),
+    uploadAttachment: (roomId, file, name, o = {}) => uploadAttachment(roomId, file, name, { ...o, baseUrl: base, token: options.token ?? '' }),
+    fetchAttachment: (id, o = {}) => fetchAttachment(id, { ...o, baseUrl: base, token: options.token ?? '', fetch: doFetch }),
   };
 }

@@ -9,10 +9,12 @@ export interface DialogProps {
   description?: string;
   onClose(): void;
   children: ReactNode;
+  /** Extra class of the dialog box (a wide image view). */
+  className?: string;
 }
 
 /** The dialog. */
-export function Dialog({ title, description, onClose, children }: DialogProps) {
+export function Dialog({ title, description, onClose, children, className }: DialogProps) {
   const titleId = useId();
   const descriptionId = useId();
   const ref = useRef<HTMLDivElement>(null);
@@ -35,7 +37,7 @@ export function Dialog({ title, description, onClose, children }: DialogProps) {
   return (
     <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div
-        className="dialog"
+        className={className ? `dialog ${className}` : 'dialog'}
         role="dialog"
         aria-modal="true"
         aria-labelledby={titleId}

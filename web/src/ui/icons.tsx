@@ -78,3 +78,23 @@ export const Logo = ({ size = 32 }: { size?: number }) => (
     <circle cx="37" cy="28" r="2.6" fill="#6366f1" />
   </svg>
 );
+/** A paper clip: attach a file. */
+export const PaperclipIcon = () => (
+  <svg {...base}>
+    <path d="m21.44 11.05-9.19 9.19a6 6 0 0 1-8.49-8.49l8.57-8.57A4 4 0 1 1 18 8.84l-8.59 8.57a2 2 0 0 1-2.83-2.83l8.49-8.48" />
+  </svg>
+);
+/** A curved arrow back: reply. */
+export const ReplyIcon = () => (
+  <svg {...base} width={16} height={16}>
+    <path d="M9 17 4 12l5-5" />
+    <path d="M20 18v-2a4 4 0 0 0-4-4H4" />
+  </svg>
+);
+/** A file with a folded corner. */
+export const FileIcon = () => (
+  <svg {...base} width={28} height={28}>
+    <path d="M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z" />
+    <path d="M14 2v6h6" />
+  </svg>
+);

@@ -4,7 +4,7 @@
 //! 1.2 broker: one topic per room, routing by visibility done here). The hooks and the
 //! provider see only this interface, so an app moves between brokers by changing its provider.
 import type { Connection } from './connection';
-import type { MessageStore } from './messageStore';
+import type { MessageStore, SendExtras } from './messageStore';
 import type { NotificationStore } from './notificationStore';
 import type { RoomStore } from './roomStore';
 import type { ErrorEvent, NotificationEvent, Room, User } from './types';
@@ -12,7 +12,7 @@ import type { ErrorEvent, NotificationEvent, Room, User } from './types';
 /**
  * The server refused an edit or delete (or the engine cannot do them): `code` is the
  * contract's error code (`not_author`, `deleted`, `edit_window_closed`, `forbidden`,
- * `not_found`, `invalid`, `too_large`, `rate_limited`, or `unsupported` in plain STOMP mode),
+ * `not_found`, `invalid`, `invalid_emoji`, `too_large`, `rate_limited`, or `unsupported` in plain STOMP mode),
  * for the app to word; `message` is the server's text, for logs.
  */
 export class MessageActionError extends Error {
@@ -45,8 +45,11 @@ export interface ChatClient {
   watchRoom(roomId: number): () => void;
   /** Is the room on screen? */
   isVisible(roomId: number): boolean;
-  /** Sends a message optimistically; returns its client id, kept across retries. */
-  send(roomId: number, text: string): string;
+  /**
+   * Sends a message optimistically; returns its client id, kept across retries. `extras`
+   * (a reply, attachments) need a sotong server: plain STOMP mode sends the text only.
+   */
+  send(roomId: number, text: string, extras?: SendExtras): string;
   /** Sends a failed message again, with the same client id. */
   retry(roomId: number, clientMsgId: string): void;
   /**
@@ -63,6 +66,15 @@ export interface ChatClient {
    * Rejects with a `MessageActionError` (the message is then shown again).
    */
   deleteMessage(roomId: number, seq: number): Promise<void>;
+  /**
+   * Adds (`add` true) or takes back the user's reaction `emoji` to a message: shown at once,
+   * confirmed by the server.
+   *
+   * # Errors
+   * Rejects with a `MessageActionError` (the reaction is then undone on screen);
+   * `unsupported` in plain STOMP mode.
+   */
+  react(roomId: number, seq: number, emoji: string, add: boolean): Promise<void>;
   /** Loads older history, where the broker or the app can give it. */
   loadOlder(roomId: number): Promise<void>;
   /** Tells the room's other members that the user is typing (throttled). */

@@ -5,11 +5,11 @@ import { useCallback, useContext, useEffect, useRef, useSyncExternalStore } from
 import type { ConnectionStatus } from './connection';
 import type { ChatClient } from './engine';
 import { RealtimeContext } from './context';
-import type { RoomView } from './messageStore';
+import type { RoomView, SendExtras } from './messageStore';
 import type { Toast } from './notificationStore';
 import type { RoomProblem } from './roomStore';
 import type { IncomingFrame } from './registry';
-import type { NotificationEvent, Room } from './types';
+import type { Attachment, NotificationEvent, Room } from './types';
 
 /**
  * The session's chat engine (`SotongChatClient` or `StompChatClient`).
@@ -51,8 +51,15 @@ export function usePublish(): (destination: string, body: unknown) => boolean {
 /** What `useRoom` gives a chat view. */
 export interface UseRoom extends RoomView {
   room: Room | undefined;
-  /** Sends a message (shown at once as pending); returns its client id. */
-  send(text: string): string;
+  /** Sends a message (shown at once as pending), with a reply or attachments; returns its client id. */
+  send(text: string, extras?: SendExtras): string;
+  /** Sends a reply to the message at `toSeq` (sotong), with attachments if given; returns its client id. */
+  reply(text: string, toSeq: number, attachments?: Attachment[]): string;
+  /**
+   * Adds (`add` true) or takes back the user's reaction to a message (shown at once). Rejects
+   * with a `MessageActionError` when refused (`invalid_emoji`, `too_large`, `deleted`, ...).
+   */
+  react(seq: number, emoji: string, add: boolean): Promise<void>;
   /** Sends a failed message again with the same client id, so it is stored once. */
   retry(clientMsgId: string): void;
   /**
@@ -90,14 +97,20 @@ export function useRoom(roomId: number, options: UseRoomOptions = {}): UseRoom {
   const subscribe = useCallback((listener: () => void) => client.messages.subscribe(roomId, listener), [client, roomId]);
   const view = useSyncExternalStore(subscribe, () => client.messages.getSnapshot(roomId));
   const room = useRoomInfo(roomId);
-  const send = useCallback((text: string) => client.send(roomId, text), [client, roomId]);
+  const send = useCallback((text: string, extras?: SendExtras) => client.send(roomId, text, extras), [client, roomId]);
+  const reply = useCallback(
+    (text: string, toSeq: number, attachments?: Attachment[]) =>
+      client.send(roomId, text, { replyTo: client.messages.replyPreview(roomId, toSeq) ?? { seq: toSeq, sender: client.me, text: '' }, attachments }),
+    [client, roomId],
+  );
+  const react = useCallback((seq: number, emoji: string, add: boolean) => client.react(roomId, seq, emoji, add), [client, roomId]);
   const retry = useCallback((clientMsgId: string) => client.retry(roomId, clientMsgId), [client, roomId]);
   const edit = useCallback((seq: number, text: string) => client.editMessage(roomId, seq, text), [client, roomId]);
   const remove = useCallback((seq: number) => client.deleteMessage(roomId, seq), [client, roomId]);
   const loadOlder = useCallback(() => client.loadOlder(roomId), [client, roomId]);
   const notifyTyping = useCallback(() => client.notifyTyping(roomId), [client, roomId]);
   const markRead = useCallback(() => client.markRead(roomId), [client, roomId]);
-  return { ...view, room, send, retry, edit, remove, loadOlder, notifyTyping, markRead };
+  return { ...view, room, send, reply, react, retry, edit, remove, loadOlder, notifyTyping, markRead };
 }
 
 /** The user's rooms, latest activity first. */

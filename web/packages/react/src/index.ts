@@ -15,8 +15,12 @@
 export {
   changesQuery,
   createSotongApi,
+  fetchAttachment,
   httpStatus,
   SotongHttpError,
+  uploadAttachment,
+  type AttachmentRequestOptions,
+  type UploadOptions,
   type ChangesQuery,
   type PageQuery,
   type SotongApi,
@@ -46,7 +50,7 @@ export {
   type UseRoom,
   type UseRoomOptions,
 } from './hooks';
-export { MAX_REPLAY, MessageStore, type ChatMessage, type DeliveryState, type RoomView } from './messageStore';
+export { MAX_REPLAY, MessageStore, toggleReaction, type ChatMessage, type DeliveryState, type RoomView, type SendExtras } from './messageStore';
 export { MAX_TOASTS, NotificationStore, type Toast } from './notificationStore';
 export {
   ChatProvider,
@@ -69,4 +73,4 @@ export {
   type StompRoom,
   type StompRoomEvent,
 } from './stompClient';
-export type { ErrorEvent, Message, MessageChange, NotificationEvent, Room, RoomEvent, User } from './types';
+export type { Attachment, ErrorEvent, Message, MessageChange, NotificationEvent, Reaction, ReplyPreview, Room, RoomEvent, User } from './types';

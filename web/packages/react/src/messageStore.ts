@@ -17,9 +17,13 @@
 //! edit or delete is shown at once (an overlay over the stored message) and dropped again
 //! if the server refuses it.
 //!
+//! Reactions (`react`) work the same way: a `reacted` change is taken by `rev` like an edit,
+//! and the user's own reaction shows at once as an overlay until its RECEIPT (which carries
+//! the `rev` it took) or its refusal.
+//!
 //! Listeners are notified once per microtask per room, whatever the number of changes, so a
 //! burst of a thousand frames in one tick renders once.
-import type { Message, User } from './types';
+import type { Attachment, Message, Reaction, ReplyPreview, User } from './types';
 
 /** Where an own message is on its way to the server. */
 export type DeliveryState = 'pending' | 'sent' | 'failed';
@@ -41,6 +45,52 @@ export interface ChatMessage {
   editedAt: string | null;
   /** The message was deleted: a tombstone, `text` is empty. */
   deleted: boolean;
+  /** The message it answers, as the server (or, while pending, this client) saw it. */
+  replyTo: ReplyPreview | null;
+  /** Reactions, the user's own in flight included. */
+  reactions: readonly Reaction[];
+  /** Ids of the members the text mentions. */
+  mentions: readonly number[];
+  attachments: readonly Attachment[];
+}
+
+/** What a send may carry besides its text. */
+export interface SendExtras {
+  /** The message answered (its preview is shown while the send is pending). */
+  replyTo?: ReplyPreview;
+  /** Uploaded files (`uploadAttachment`) to send with the text. */
+  attachments?: Attachment[];
+}
+
+/** The user's own reaction, shown before the server confirms it. */
+interface PendingReaction {
+  actionId: string;
+  emoji: string;
+  add: boolean;
+  userId: number;
+}
+
+const NONE: readonly never[] = Object.freeze([]);
+
+/**
+ * `reactions` with `userId`'s reaction `emoji` added or taken back (a new array; the input is
+ * not changed). Adding one that is there, or taking back one that is not, changes nothing.
+ */
+export function toggleReaction(reactions: readonly Reaction[], emoji: string, userId: number, add: boolean): Reaction[] {
+  const out: Reaction[] = [];
+  let found = false;
+  for (const r of reactions) {
+    if (r.emoji !== emoji) {
+      out.push(r);
+      continue;
+    }
+    found = true;
+    const has = r.userIds.includes(userId);
+    const userIds = add ? (has ? r.userIds : [...r.userIds, userId]) : r.userIds.filter((id) => id !== userId);
+    if (userIds.length > 0) out.push({ emoji, count: userIds.length, userIds });
+  }
+  if (!found && add) out.push({ emoji, count: 1, userIds: [userId] });
+  return out;
 }
 
 /** An edit or delete of the user's own, shown before the server confirms it. */
@@ -63,7 +113,7 @@ export interface RoomView {
   typing: readonly User[];
 }
 
-interface PendingSend {
+interface PendingSend extends SendExtras {
   clientMsgId: string;
   text: string;
   sender: User;
@@ -92,6 +142,8 @@ class RoomBucket {
   readonly changeFromReceipt = new Set<number>();
   /** The user's own edits and deletes in flight, by seq, latest last. */
   readonly pendingChanges = new Map<number, PendingChange[]>();
+  /** The user's own reactions in flight, by seq. */
+  readonly pendingReactions = new Map<number, PendingReaction[]>();
   /** Changes to messages not held, by seq (applied if the message arrives later). */
   readonly unheldChanges = new Map<number, Message>();
   /** Highest rev seen. */
@@ -205,6 +257,12 @@ export class MessageStore {
     return true;
   }
 
+  /** What a reply to the held message at `seq` shows of it while the reply is pending. */
+  replyPreview(roomId: number, seq: number): ReplyPreview | undefined {
+    const m = this.get(roomId, seq);
+    return m && { seq, sender: m.sender, text: m.text.slice(0, 200), editedAt: m.editedAt, deletedAt: m.deletedAt, attachments: m.attachments?.length };
+  }
+
   /** The held message at `seq`, as stored (without an edit in flight). */
   get(roomId: number, seq: number): Message | undefined {
     return this.buckets.get(roomId)?.bySeq.get(seq);
@@ -278,6 +336,35 @@ export class MessageStore {
     if (bucket && this.dropPendingChange(bucket, seq, actionId)) this.touch(roomId);
   }
 
+  /** Shows the user's own reaction (added or taken back) before the server confirms it. */
+  addPendingReaction(roomId: number, seq: number, reaction: PendingReaction): void {
+    const bucket = this.bucket(roomId);
+    bucket.pendingReactions.set(seq, [...(bucket.pendingReactions.get(seq) ?? []), reaction]);
+    this.touch(roomId);
+  }
+
+  /**
+   * The RECEIPT of a reaction (`rev`: the rev it took; none when it changed nothing, or on a
+   * server that does not say): the held message takes it unless a newer copy is held.
+   * `ok` false: the server refused it, and the message shows as stored again.
+   */
+  settleReaction(roomId: number, seq: number, actionId: string, ok: boolean, rev?: number): void {
+    const bucket = this.bucket(roomId);
+    const list = bucket.pendingReactions.get(seq) ?? [];
+    const reaction = list.find((r) => r.actionId === actionId);
+    if (!reaction) return;
+    const rest = list.filter((r) => r !== reaction);
+    if (rest.length > 0) bucket.pendingReactions.set(seq, rest);
+    else bucket.pendingReactions.delete(seq);
+    const held = bucket.bySeq.get(seq);
+    if (ok && held && rev !== undefined && rev > revOf(held)) {
+      bucket.bySeq.set(seq, { ...held, reactions: toggleReaction(held.reactions ?? NONE, reaction.emoji, reaction.userId, reaction.add), rev });
+      bucket.changeFromReceipt.add(seq);
+      bucket.maxRev = Math.max(bucket.maxRev, rev);
+    }
+    this.touch(roomId);
+  }
+
   /** Records the room's latest seq as the server reported it (rooms snapshot, events). */
   setKnownLatest(roomId: number, seq: number): void {
     const bucket = this.bucket(roomId);
@@ -347,7 +434,7 @@ export class MessageStore {
   }
 
   /** Adds an optimistic send. */
-  addPending(roomId: number, send: { clientMsgId: string; text: string; sender: User; createdAt: string }): void {
+  addPending(roomId: number, send: { clientMsgId: string; text: string; sender: User; createdAt: string } & SendExtras): void {
     this.bucket(roomId).pending.set(send.clientMsgId, { ...send, state: 'pending' });
     this.touch(roomId);
   }
@@ -355,6 +442,12 @@ export class MessageStore {
   /** The text of a pending or failed send. */
   pendingText(roomId: number, clientMsgId: string): string | undefined {
     return this.buckets.get(roomId)?.pending.get(clientMsgId)?.text;
+  }
+
+  /** What a pending or failed send carries besides its text (to send it again). */
+  pendingExtras(roomId: number, clientMsgId: string): SendExtras {
+    const pending = this.buckets.get(roomId)?.pending.get(clientMsgId);
+    return { replyTo: pending?.replyTo, attachments: pending?.attachments };
   }
 
   /**
@@ -379,6 +472,8 @@ export class MessageStore {
       text: pending.text,
       sentAt: pending.createdAt,
       clientMsgId,
+      replyTo: pending.replyTo,
+      attachments: pending.attachments,
     };
     this.insert(roomId, [message]);
     bucket.fromReceipt.add(ids.seq);
@@ -475,12 +570,16 @@ export class MessageStore {
     const stored = [...bucket.bySeq.values()].sort((a, b) => a.seq - b.seq);
     const messages: ChatMessage[] = stored.map((message) => {
       const change = bucket.pendingChanges.get(message.seq)?.at(-1);
+      const reactions = bucket.pendingReactions.get(message.seq);
+      let shown = this.shown(message);
+      // Own edits and reactions in flight: shown as they will be, not cached (they go away
+      // with their RECEIPT).
       if (change) {
-        // An own edit in flight: shown as it will be, not cached (it goes away with the RECEIPT).
         const deleted = change.deleted || !!message.deletedAt;
-        return { ...this.shown(message), text: deleted ? '' : change.text, editedAt: change.deleted ? (message.editedAt ?? null) : change.at, deleted };
+        shown = { ...shown, text: deleted ? '' : change.text, editedAt: change.deleted ? (message.editedAt ?? null) : change.at, deleted };
       }
-      return this.shown(message);
+      if (reactions) shown = { ...shown, reactions: reactions.reduce<readonly Reaction[]>((list, r) => toggleReaction(list, r.emoji, r.userId, r.add), shown.reactions) };
+      return shown;
     });
     for (const pending of bucket.pending.values()) {
       messages.push({
@@ -496,6 +595,10 @@ export class MessageStore {
         error: pending.error,
         editedAt: null,
         deleted: false,
+        replyTo: pending.replyTo ?? null,
+        reactions: NONE,
+        mentions: NONE,
+        attachments: pending.attachments ?? NONE,
       });
     }
     const typing = [...bucket.typing.values()].map((t) => t.user);
@@ -520,6 +623,10 @@ export class MessageStore {
         state: 'sent',
         editedAt: message.editedAt ?? null,
         deleted,
+        replyTo: message.replyTo ?? null,
+        reactions: message.reactions ?? NONE,
+        mentions: message.mentions ?? NONE,
+        attachments: deleted ? NONE : (message.attachments ?? NONE),
       };
       this.rendered.set(message, shown);
     }

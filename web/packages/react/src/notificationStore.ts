@@ -13,6 +13,8 @@ export interface Toast {
   text: string;
   /** Messages this toast stands for (a burst shows the latest). */
   count: number;
+  /** The latest message mentions the user. */
+  mention?: boolean;
 }
 
 /** How many toasts are shown at once. */

@@ -11,6 +11,8 @@ export interface RoomActivity {
   unread?: number;
   /** The viewer sent it (from this or another device): no unread bump. */
   fromMe: boolean;
+  /** It mentions the viewer: `unreadMentions` grows with `unread`. */
+  mention?: boolean;
 }
 
 /** Why a room cannot be shown: the server answered `403` (not a member) or `404` (no such room). */
@@ -55,7 +57,7 @@ export class RoomStore {
     const next = new Map<number, Room>();
     for (const room of rooms) {
       const local = this.rooms.get(room.id);
-      next.set(room.id, local && isAhead(local, room) ? { ...room, lastMessage: local.lastMessage, unread: local.unread } : room);
+      next.set(room.id, local && isAhead(local, room) ? { ...room, lastMessage: local.lastMessage, unread: local.unread, unreadMentions: local.unreadMentions } : room);
     }
     this.rooms.clear();
     for (const [id, room] of next) {
@@ -87,7 +89,7 @@ export class RoomStore {
     this.unavailable.delete(room.id);
     const local = this.rooms.get(room.id);
     const keepLocal = local && isAhead(local, room);
-    this.rooms.set(room.id, keepLocal ? { ...room, lastMessage: local.lastMessage, unread: local.unread } : room);
+    this.rooms.set(room.id, keepLocal ? { ...room, lastMessage: local.lastMessage, unread: local.unread, unreadMentions: local.unreadMentions } : room);
     if (!local) this.order = [room.id, ...this.order];
     this.changed();
   }
@@ -108,8 +110,11 @@ export class RoomStore {
     if (activityInfo.visible) unread = 0;
     else if (activityInfo.unread !== undefined) unread = activityInfo.unread;
     else if (isNewer && !activityInfo.fromMe) unread = room.unread + 1;
-    if (!isNewer && unread === room.unread) return;
-    this.rooms.set(room.id, { ...room, lastMessage: isNewer ? message : room.lastMessage, unread });
+    let unreadMentions = room.unreadMentions;
+    if (activityInfo.visible) unreadMentions &&= 0;
+    else if (isNewer && activityInfo.mention && !activityInfo.fromMe) unreadMentions = (unreadMentions ?? 0) + 1;
+    if (!isNewer && unread === room.unread && unreadMentions === room.unreadMentions) return;
+    this.rooms.set(room.id, { ...room, lastMessage: isNewer ? message : room.lastMessage, unread, unreadMentions });
     if (isNewer) this.order = [room.id, ...this.order.filter((id) => id !== room.id)];
     this.changed();
   }
@@ -140,8 +145,9 @@ export class RoomStore {
     const lastSeq = room.lastMessage?.seq ?? 0;
     const lastReadSeq = Math.max(room.lastReadSeq, seq);
     const unread = lastReadSeq >= lastSeq ? 0 : room.unread;
-    if (unread !== room.unread || lastReadSeq !== room.lastReadSeq) {
-      this.rooms.set(roomId, { ...room, lastReadSeq, unread });
+    const unreadMentions = lastReadSeq >= lastSeq ? room.unreadMentions && 0 : room.unreadMentions;
+    if (unread !== room.unread || lastReadSeq !== room.lastReadSeq || unreadMentions !== room.unreadMentions) {
+      this.rooms.set(roomId, { ...room, lastReadSeq, unread, unreadMentions });
       this.changed();
     }
     return lastReadSeq >= lastSeq;

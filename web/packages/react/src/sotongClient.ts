@@ -22,10 +22,14 @@
 //!   reconnect, rooms not on screen whose messages are held and whose `lastRev` in the
 //!   snapshot is ahead fetch `GET /api/rooms/{id}/changes`; after a `resync` every room
 //!   held does, from the last rev known complete.
+//! - Replies and attachments ride on a send (`replyTo` seq, attachment ids); reactions
+//!   (`react`) are reliable sends shown at once like edits, and come back as `changed`
+//!   events (`reacted`) taken by `rev`. A message mentioning the user bumps the room's
+//!   `unreadMentions` and marks its toast `mention`.
 import { httpStatus, type SotongApi } from './api';
 import { Connection, type ConnectionOptions } from './connection';
 import { MessageActionError, type ChatClient } from './engine';
-import { MessageStore } from './messageStore';
+import { MessageStore, type SendExtras } from './messageStore';
 import { NotificationStore } from './notificationStore';
 import { RefCounts } from './refCounts';
 import type { IncomingFrame } from './registry';
@@ -149,11 +153,11 @@ export class SotongChatClient implements ChatClient {
     });
   }
 
-  /** Sends a message optimistically; returns its `client-msg-id`. */
-  send(roomId: number, text: string): string {
+  /** Sends a message optimistically (with a reply, attachments); returns its `client-msg-id`. */
+  send(roomId: number, text: string, extras: SendExtras = {}): string {
     const clientMsgId = this.options.newId?.() ?? crypto.randomUUID();
-    this.messages.addPending(roomId, { clientMsgId, text, sender: this.me, createdAt: new Date().toISOString() });
-    this.transmit(roomId, clientMsgId, text);
+    this.messages.addPending(roomId, { clientMsgId, text, sender: this.me, createdAt: new Date().toISOString(), ...extras });
+    this.transmit(roomId, clientMsgId, text, extras);
     return clientMsgId;
   }
 
@@ -162,7 +166,34 @@ export class SotongChatClient implements ChatClient {
     const text = this.messages.pendingText(roomId, clientMsgId);
     if (text === undefined) return;
     this.messages.retry(roomId, clientMsgId);
-    this.transmit(roomId, clientMsgId, text);
+    this.transmit(roomId, clientMsgId, text, this.messages.pendingExtras(roomId, clientMsgId));
+  }
+
+  /**
+   * Adds or takes back the user's reaction (see `ChatClient.react`).
+   *
+   * # Errors
+   * Rejects with a `MessageActionError` carrying the server's code.
+   */
+  react(roomId: number, seq: number, emoji: string, add: boolean): Promise<void> {
+    const actionId = `react-${this.options.newId?.() ?? crypto.randomUUID()}-${++this.actionCounter}`;
+    this.messages.addPendingReaction(roomId, seq, { actionId, emoji, add, userId: this.me.id });
+    return new Promise((resolve, reject) => {
+      this.connection.sendReliable({
+        destination: `${roomTopicApp(roomId)}/messages/${String(seq)}/react`,
+        body: JSON.stringify({ emoji, add }),
+        clientMsgId: actionId,
+        onReceipt: (headers) => {
+          const rev = Number(headers.rev);
+          this.messages.settleReaction(roomId, seq, actionId, true, headers.rev !== undefined && Number.isFinite(rev) ? rev : undefined);
+          resolve();
+        },
+        onError: (error) => {
+          this.messages.settleReaction(roomId, seq, actionId, false);
+          reject(new MessageActionError(error.code, error.message));
+        },
+      });
+    });
   }
 
   /**
@@ -364,10 +395,10 @@ export class SotongChatClient implements ChatClient {
     }
   }
 
-  private transmit(roomId: number, clientMsgId: string, text: string): void {
+  private transmit(roomId: number, clientMsgId: string, text: string, extras: SendExtras): void {
     this.connection.sendReliable({
       destination: roomTopicApp(roomId),
-      body: JSON.stringify({ text }),
+      body: JSON.stringify({ text, replyTo: extras.replyTo?.seq, attachments: extras.attachments?.length ? extras.attachments.map((a) => a.id) : undefined }),
       clientMsgId,
       onReceipt: (headers) => {
         const seq = Number(headers.seq);
@@ -401,7 +432,7 @@ export class SotongChatClient implements ChatClient {
     if (!event) return;
     switch (event.type) {
       case 'message':
-        this.ingest(event.message, event.unread);
+        this.ingest(event.message, event.unread, event.mention);
         break;
       case 'room':
         this.addRoom(event.room);
@@ -429,15 +460,16 @@ export class SotongChatClient implements ChatClient {
   }
 
   /** Stores a live message and routes it by visibility, once. */
-  private ingest(message: Message, unread?: number): void {
+  private ingest(message: Message, unread?: number, mentioned?: boolean): void {
     const roomId = message.roomId;
     const fresh = this.messages.insert(roomId, [message]).length > 0;
     const visible = this.isVisible(roomId);
     const fromMe = message.sender.id === this.me.id;
+    const mention = mentioned ?? message.mentions?.includes(this.me.id) ?? false;
     const room = this.rooms.get(roomId);
     if (!room) void this.fetchRoom(roomId);
     if (!fresh) return;
-    this.rooms.noteMessage(message, { visible, unread, fromMe });
+    this.rooms.noteMessage(message, { visible, unread, fromMe, mention });
     if (visible) {
       this.markRead(roomId);
     } else if (!fromMe) {
@@ -447,6 +479,7 @@ export class SotongChatClient implements ChatClient {
         roomKind: room?.kind ?? 'direct',
         sender: message.sender,
         text: message.text,
+        mention,
       });
     }
   }

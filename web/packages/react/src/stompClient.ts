@@ -216,6 +216,11 @@ export class StompChatClient implements ChatClient {
     return Promise.reject(new MessageActionError('unsupported', 'deleting messages needs a sotong server'));
   }
 
+  /** Not in plain STOMP mode: rejects with `unsupported`. */
+  react(): Promise<void> {
+    return Promise.reject(new MessageActionError('unsupported', 'reactions need a sotong server'));
+  }
+
   /** A plain broker keeps no history: older messages come only through `loadHistory`. */
   loadOlder(): Promise<void> {
     return Promise.resolve();

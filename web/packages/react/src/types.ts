@@ -31,10 +31,52 @@ export interface Message {
    * as 0). A copy with a higher `rev` is newer, whatever order copies arrive in.
    */
   rev?: number;
+  /** The message this one answers (a preview of it); absent when it answers none. */
+  replyTo?: ReplyPreview;
+  /** Reactions, each emoji in the order it was first used; absent when none. */
+  reactions?: Reaction[];
+  /** Ids of the room members the text mentions (`@username`); absent when none. */
+  mentions?: number[];
+  /** Files sent with the message; absent when none. */
+  attachments?: Attachment[];
+}
+
+/**
+ * What a reply shows of the message it answers: live events carry its state when the reply
+ * was sent, history its current state (a client holding the original shows its own copy).
+ */
+export interface ReplyPreview {
+  seq: number;
+  sender: User;
+  /** The first 200 characters of the original's text. */
+  text: string;
+  editedAt?: string | null;
+  deletedAt?: string | null;
+  /** How many attachments the original has (absent: none). */
+  attachments?: number;
+}
+
+/** One emoji's reactions to a message; `userIds` in the order they reacted. */
+export interface Reaction {
+  emoji: string;
+  count: number;
+  userIds: number[];
+}
+
+/** An uploaded file (`POST /api/rooms/{id}/attachments`), sent with a message by its `id`. */
+export interface Attachment {
+  id: number;
+  name: string;
+  /** Found by the server from the bytes, not from the name. */
+  contentType: string;
+  /** Bytes. */
+  size: number;
+  /** Set for images (PNG, JPEG, GIF, WebP), which have a thumbnail. */
+  image?: { width: number; height: number };
 }
 
 /** What a `changed` event did to its message. */
-export type MessageChange = 'edited' | 'deleted';
+export type MessageChange = 'edited' | 'deleted' | 'reacted';
 
 /** A room as seen by the caller (`name` of a direct room is the other member's name). */
 export interface Room {
@@ -47,21 +89,24 @@ export interface Room {
   lastReadSeq: number;
   /** The room's latest revision (edits and deletes); absent from servers without them. */
   lastRev?: number;
+  /** Unread messages that mention the viewer (absent from servers without mentions). */
+  unreadMentions?: number;
 }
 
 /** Events on `/topic/rooms/{id}`. */
 export type RoomEvent =
   | { type: 'message'; message: Message }
   | { type: 'typing'; roomId: number; user: User }
-  /** A message was edited or deleted: `message` is its full current state (a tombstone if deleted). */
+  /** A message was edited, deleted or reacted to: `message` is its full current state (a tombstone if deleted). */
   | { type: 'changed'; change: MessageChange; message: Message };
 
 /** Events on `/user/queue/notifications`. */
 export type NotificationEvent =
-  | { type: 'message'; roomId: number; message: Message; unread: number }
+  /** `mention`: the message mentions the viewer (alert even where the app would stay quiet). */
+  | { type: 'message'; roomId: number; message: Message; unread: number; mention?: boolean }
   | { type: 'room'; room: Room }
   | { type: 'read'; roomId: number; seq: number }
-  /** A message of a room not on screen was edited or deleted (full current state). */
+  /** A message of a room not on screen was edited, deleted or reacted to (full current state). */
   | { type: 'changed'; roomId: number; change: MessageChange; message: Message }
   /** Events may have been lost on their way here (`reason`: `broker`): reload what is shown. */
   | { type: 'resync'; reason: string };

@@ -4,11 +4,14 @@
 //! notifications; `since-seq` replay; RECEIPT with `message-id` and `seq`; idempotent
 //! `client-msg-id`; a second SUBSCRIBE to one destination refused), and edits and deletes as
 //! the contract has them (a per-room `rev`, `changed` events routed like messages, tombstones,
-//! `since-rev` on SUBSCRIBE, `GET /api/rooms/{id}/changes`, each rule's error code). Every
+//! `since-rev` on SUBSCRIBE, `GET /api/rooms/{id}/changes`, each rule's error code), and
+//! replies, reactions, mentions and attachments (a send's `replyTo` and attachment ids,
+//! `.../react` with `reacted` changes, mentions found in the text, `mention: true` on
+//! notifications, `unreadMentions`; uploads are registered with `addUpload`). Every
 //! client frame is logged, so tests assert on the wire, not on private fields.
 import type { IStompSocket } from '@stomp/stompjs';
-import { SotongHttpError, type PageQuery, type SotongApi } from '../src';
-import type { Message, MessageChange, Room, User } from '../src/types';
+import { SotongHttpError, toggleReaction, type PageQuery, type SotongApi } from '../src';
+import type { Attachment, Message, MessageChange, Room, User } from '../src/types';
 
 /** A frame as the broker saw it. */
 export interface LoggedFrame {
@@ -178,6 +181,27 @@ export class FakeBroker implements SocketHost {
   private nextUser = 1;
   private nextRoom = 100;
   private nextMessage = 1000;
+  private nextAttachment = 40;
+  /** Uploads not sent yet: id -> room, uploader and the attachment. */
+  private readonly uploads = new Map<number, { roomId: number; userId: number; attachment: Attachment }>();
+
+  /** Registers an upload of `user` to a room (what `POST .../attachments` does); send it by id. */
+  addUpload(roomId: number, user: User, name: string, contentType: string, size: number, image?: { width: number; height: number }): Attachment {
+    const attachment: Attachment = { id: this.nextAttachment++, name, contentType, size, ...(image ? { image } : {}) };
+    this.uploads.set(attachment.id, { roomId, userId: user.id, attachment });
+    return attachment;
+  }
+
+  /**
+   * Adds or takes back `user`'s reaction with the server's rules and fans the `reacted` event
+   * out. Returns the message or the error code.
+   */
+  react(roomId: number, seq: number, user: User, emoji: string, add: boolean): Message | string {
+    const result = this.applyReaction(roomId, seq, user, emoji, add);
+    if (typeof result === 'string') return result;
+    if (result.changed) this.fanOutChange(roomId, result.message, 'reacted');
+    return result.message;
+  }
 
   /** Creates a user; returns it and its token. */
   addUser(username: string): { user: User; token: string } {
@@ -222,15 +246,19 @@ export class FakeBroker implements SocketHost {
   }
 
   /** Stores a message as `sender` and fans it out (another user posting). */
-  post(roomId: number, sender: User, text: string, clientMsgId: string | null = null): Message {
-    const message = this.store(roomId, sender, text, clientMsgId).message;
+  post(roomId: number, sender: User, text: string, clientMsgId: string | null = null, replyTo?: number, attachmentIds?: number[]): Message {
+    const stored = this.store(roomId, sender, text, clientMsgId, replyTo, attachmentIds);
+    if (typeof stored === 'string') throw new Error(stored);
+    const message = stored.message;
     this.fanOut(roomId, message);
     return message;
   }
 
   /** Stores a message as `sender` and delivers it to nobody (lost between server nodes). */
   postUnheard(roomId: number, sender: User, text: string): Message {
-    return this.store(roomId, sender, text, null).message;
+    const stored = this.store(roomId, sender, text, null);
+    if (typeof stored === 'string') throw new Error(stored);
+    return stored.message;
   }
 
   /**
@@ -267,7 +295,7 @@ export class FakeBroker implements SocketHost {
 
   /** Stores `count` messages and delivers all their frames to each socket in one chunk. */
   burst(roomId: number, sender: User, count: number): Message[] {
-    const messages = Array.from({ length: count }, (_, i) => this.store(roomId, sender, `burst ${i + 1}`, null).message);
+    const messages = Array.from({ length: count }, (_, i) => this.postUnheard(roomId, sender, `burst ${i + 1}`));
     const chunks = new Map<BrokerConnection, string>();
     for (const message of messages) {
       for (const [conn, frame] of this.copies(roomId, message)) chunks.set(conn, (chunks.get(conn) ?? '') + frame);
@@ -414,7 +442,7 @@ export class FakeBroker implements SocketHost {
           const changed = this.messages(Number(match[1]))
             .filter((m) => m.seq <= since && (m.rev ?? 0) > sinceRev)
             .sort((a, b) => (a.rev ?? 0) - (b.rev ?? 0));
-          for (const message of changed) conn.socket.deliver(this.changedTopicFrame(headers.id ?? '', destination, message, message.deletedAt ? 'deleted' : 'edited'));
+          for (const message of changed) conn.socket.deliver(this.changedTopicFrame(headers.id ?? '', destination, message, message.deletedAt ? 'deleted' : message.editedAt ? 'edited' : 'reacted'));
         }
         if (match && headers['since-seq'] !== undefined) {
           const since = Number(headers['since-seq']);
@@ -465,6 +493,19 @@ export class FakeBroker implements SocketHost {
           if (result.changed) this.fanOutChange(roomId, result.message, text === null ? 'deleted' : 'edited');
           return;
         }
+        const reactMatch = /^\/app\/rooms\/(\d+)\/messages\/(\d+)\/react$/.exec(destination);
+        if (reactMatch) {
+          const roomId = Number(reactMatch[1]);
+          const { emoji = '', add = true } = JSON.parse(frame.body || '{}') as { emoji?: string; add?: boolean };
+          const result = this.applyReaction(roomId, Number(reactMatch[2]), conn.user, emoji, add);
+          if (typeof result === 'string') {
+            this.error(conn, result, `refused: ${result}`, destination, headers.receipt);
+            return;
+          }
+          if (headers.receipt) conn.socket.deliver(encodeFrame('RECEIPT', { 'receipt-id': headers.receipt, seq: String(result.message.seq), rev: String(result.message.rev ?? 0) }));
+          if (result.changed) this.fanOutChange(roomId, result.message, 'reacted');
+          return;
+        }
         const post = /^\/app\/rooms\/(\d+)$/.exec(destination);
         if (!post) {
           this.error(conn, 'not_found', 'no such destination', destination, headers.receipt);
@@ -476,8 +517,13 @@ export class FakeBroker implements SocketHost {
           this.error(conn, 'forbidden', 'not a member', destination, headers.receipt);
           return;
         }
-        const { text } = JSON.parse(frame.body) as { text: string };
-        const { message, fresh } = this.store(roomId, conn.user, text, headers['client-msg-id'] ?? null);
+        const body = JSON.parse(frame.body) as { text: string; replyTo?: number; attachments?: number[] };
+        const stored = this.store(roomId, conn.user, body.text, headers['client-msg-id'] ?? null, body.replyTo, body.attachments);
+        if (typeof stored === 'string') {
+          this.error(conn, stored, `refused: ${stored}`, destination, headers.receipt);
+          return;
+        }
+        const { message, fresh } = stored;
         if (fresh && !this.receiptBeforeOwnCopy) this.fanOut(roomId, message);
         if (this.dropBeforeNextReceipt) {
           this.dropBeforeNextReceipt = false;
@@ -497,11 +543,25 @@ export class FakeBroker implements SocketHost {
     }
   }
 
-  private store(roomId: number, sender: User, text: string, clientMsgId: string | null): { message: Message; fresh: boolean } {
+  private store(roomId: number, sender: User, text: string, clientMsgId: string | null, replyTo?: number, attachmentIds: number[] = []): { message: Message; fresh: boolean } | string {
     const room = this.rooms.get(roomId);
     if (!room) throw new Error(`no room ${roomId}`);
     const existing = clientMsgId ? room.messages.find((m) => m.clientMsgId === clientMsgId && m.sender.id === sender.id) : undefined;
     if (existing) return { message: existing, fresh: false };
+    const original = replyTo === undefined ? undefined : room.messages.find((m) => m.seq === replyTo);
+    if (replyTo !== undefined && !original) return 'reply_not_found';
+    if (original?.deletedAt) return 'deleted';
+    const attachments: Attachment[] = [];
+    for (const id of attachmentIds) {
+      const upload = this.uploads.get(id);
+      if (!upload || upload.roomId !== roomId || upload.userId !== sender.id) return 'invalid_attachment';
+      attachments.push(upload.attachment);
+    }
+    for (const id of attachmentIds) this.uploads.delete(id);
+    // `@username` of a member other than the sender, after a character that is not part of a name.
+    const mentions = room.members
+      .filter((m) => m.id !== sender.id && new RegExp(`(^|[^\\w.@-])@${m.username}(?![\\w.-])`).test(text))
+      .map((m) => m.id);
     const message: Message = {
       id: this.nextMessage++,
       roomId,
@@ -513,6 +573,20 @@ export class FakeBroker implements SocketHost {
       editedAt: null,
       deletedAt: null,
       rev: 0,
+      ...(original
+        ? {
+            replyTo: {
+              seq: original.seq,
+              sender: original.sender,
+              text: original.text.slice(0, 200),
+              editedAt: original.editedAt ?? null,
+              deletedAt: null,
+              ...(original.attachments ? { attachments: original.attachments.length } : {}),
+            },
+          }
+        : {}),
+      ...(mentions.length > 0 ? { mentions } : {}),
+      ...(attachments.length > 0 ? { attachments } : {}),
     };
     room.messages.push(message);
     return { message, fresh: true };
@@ -543,7 +617,25 @@ export class FakeBroker implements SocketHost {
     const at = new Date(Date.UTC(2025, 0, 2, 9, 0, room.rev)).toISOString();
     // A new object: the HTTP side hands out stored objects, which clients must not see change.
     const message: Message =
-      text === null ? { ...current, text: '', deletedAt: at, rev: room.rev } : { ...current, text, editedAt: at, rev: room.rev };
+      text === null ? { ...current, text: '', deletedAt: at, rev: room.rev, reactions: undefined, attachments: undefined } : { ...current, text, editedAt: at, rev: room.rev };
+    room.messages[index] = message;
+    return { message, changed: true };
+  }
+
+  /** The server's rules for a reaction: an error code, or the message and whether it took a rev. */
+  private applyReaction(roomId: number, seq: number, user: User, emoji: string, add: boolean): { message: Message; changed: boolean } | string {
+    const room = this.rooms.get(roomId);
+    if (!room?.members.some((m) => m.id === user.id)) return 'forbidden';
+    const index = room.messages.findIndex((m) => m.seq === seq);
+    const current = room.messages[index];
+    if (!current) return 'not_found';
+    if (current.deletedAt) return 'deleted';
+    if (!emoji || /[\sA-Za-z0-9\p{Cc}]/u.test(emoji)) return 'invalid_emoji';
+    if (new TextEncoder().encode(emoji).length > 64) return 'too_large';
+    const reactions = toggleReaction(current.reactions ?? [], emoji, user.id, add);
+    if (JSON.stringify(reactions) === JSON.stringify(current.reactions ?? [])) return { message: current, changed: false };
+    room.rev += 1;
+    const message: Message = { ...current, reactions: reactions.length > 0 ? reactions : undefined, rev: room.rev };
     room.messages[index] = message;
     return { message, changed: true };
   }
@@ -575,7 +667,8 @@ export class FakeBroker implements SocketHost {
         continue;
       }
       const unread = room.messages.filter((m) => m.seq > (room.reads.get(conn.user.id) ?? 0) && m.sender.id !== conn.user.id).length;
-      out.push([conn, encodeFrame('MESSAGE', { destination: '/user/queue/notifications', subscription: notifications, 'message-id': `n${message.id}-${conn.id}`, 'content-type': 'application/json' }, JSON.stringify({ type: 'message', roomId, message, unread }))]);
+      const mention = message.mentions?.includes(conn.user.id) ? { mention: true } : {};
+      out.push([conn, encodeFrame('MESSAGE', { destination: '/user/queue/notifications', subscription: notifications, 'message-id': `n${message.id}-${conn.id}`, 'content-type': 'application/json' }, JSON.stringify({ type: 'message', roomId, message, unread, ...mention }))]);
     }
     return out;
   }
@@ -627,6 +720,7 @@ export class FakeBroker implements SocketHost {
       unread: room.messages.filter((m) => m.seq > read && m.sender.id !== user.id).length,
       lastReadSeq: read,
       lastRev: room.rev,
+      unreadMentions: room.messages.filter((m) => m.seq > read && !m.deletedAt && m.mentions?.includes(user.id)).length,
     };
   }
 }

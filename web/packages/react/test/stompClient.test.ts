@@ -270,13 +270,14 @@ describe('StompChatClient (plain STOMP mode)', () => {
     expect(client.messages.getSnapshot(DIRECT).messages).toEqual([]);
   });
 
-  it('has no edits or deletes: both reject with unsupported and send nothing', async () => {
+  it('has no edits, deletes or reactions: all reject with unsupported and send nothing', async () => {
     const broker = new FakeTopicBroker();
     const client = clientOf(broker, alice);
     await started(client);
     const sendsBefore = broker.frames('SEND').length;
     await expect(client.editMessage()).rejects.toEqual(new MessageActionError('unsupported', 'editing messages needs a sotong server'));
     await expect(client.deleteMessage()).rejects.toMatchObject({ code: 'unsupported' });
+    await expect(client.react()).rejects.toMatchObject({ code: 'unsupported' });
     expect(broker.frames('SEND')).toHaveLength(sendsBefore);
   });
 });

@@ -1,17 +1,20 @@
 //! The open chat: header, the message log, who is typing, and the composer. While mounted
 //! the room is "on screen" (`useRoom`): its messages show here, not as toasts. A room the
 //! user cannot see (`403` not a member, `404` no such room, a typed or stale link) shows why
-//! and a way back, never an empty chat with a composer.
-import { Fragment } from 'react';
+//! and a way back, never an empty chat with a composer. Files dropped anywhere on the chat
+//! join the composer's uploads; a reply in progress shows above the composer.
+import { Fragment, useCallback, useState, type DragEvent } from 'react';
 import type { User } from '../../api/types';
 import { describeCode } from '../../api/errors';
 import { navigate } from '../../app/router';
-import { useRoom, useRoomProblem, type RoomProblem } from '@sotong/react';
+import { useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
 import { BackIcon } from '../../ui/icons';
 import { nameWithHandle, UserName } from '../../ui/UserName';
-import { Composer } from './Composer';
+import { Composer, type ReplyTarget } from './Composer';
 import { MessageList } from './MessageList';
+import { oneLine } from './MessageParts';
+import { useUploads } from './useUploads';
 
 /** Props of `ChatView`. */
 export interface ChatViewProps {
@@ -21,16 +24,50 @@ export interface ChatViewProps {
 
 /** The chat. */
 export function ChatView({ roomId, me }: ChatViewProps) {
-  const { room, messages, hasOlder, loadingOlder, typing, send, retry, edit, remove, loadOlder, notifyTyping } = useRoom(roomId);
+  const { room, messages, hasOlder, loadingOlder, typing, send, reply, react, retry, edit, remove, loadOlder, notifyTyping } = useRoom(roomId);
   const problem = useRoomProblem(roomId);
+  const uploads = useUploads(roomId);
+  const [replySeq, setReplySeq] = useState<number | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const startReply = useCallback((message: ChatMessage) => setReplySeq(message.seq), []);
   if (!room) return problem ? <RoomUnavailable problem={problem} /> : <RoomLoading />;
+  const original = replySeq === null ? undefined : messages.find((m) => m.seq === replySeq);
+  const replyTo: ReplyTarget | null = original && original.seq !== null ? { seq: original.seq, sender: original.sender, text: oneLine(original.text), deleted: original.deleted } : null;
+  const onSend = (text: string) => {
+    const attachments = uploads.ready;
+    if (replyTo) reply(text, replyTo.seq, attachments);
+    else send(text, attachments.length > 0 ? { attachments } : undefined);
+    setReplySeq(null);
+    uploads.clear();
+  };
+  const hasFiles = (e: DragEvent) => e.dataTransfer.types.includes('Files');
+  const onDragOver = (e: DragEvent) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    setDragging(true);
+  };
+  const onDrop = (e: DragEvent) => {
+    setDragging(false);
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    uploads.add([...e.dataTransfer.files]);
+  };
   const name = room.name;
   const subtitle =
     room.kind === 'group'
       ? room.members.map((m) => (m.id === me.id ? 'You' : nameWithHandle(m))).join(', ')
       : `@${room.members.find((m) => m.id !== me.id)?.username ?? ''}`;
   return (
-    <section className="chat" aria-label={`Chat with ${name}`}>
+    <section
+      className={dragging ? 'chat dragging' : 'chat'}
+      aria-label={`Chat with ${name}`}
+      onDragOver={onDragOver}
+      onDragLeave={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={onDrop}
+    >
       <header className="chat-head">
         <BackButton />
         <Avatar name={name} group={room.kind === 'group'} size={38} />
@@ -50,6 +87,9 @@ export function ChatView({ roomId, me }: ChatViewProps) {
         onRetry={retry}
         onEdit={edit}
         onDelete={remove}
+        members={room.members}
+        onReply={startReply}
+        onReact={react}
       />
       <div className="typing" aria-live="polite">
         {typing.length > 0 && (
@@ -65,7 +105,18 @@ export function ChatView({ roomId, me }: ChatViewProps) {
           </>
         )}
       </div>
-      <Composer onSend={send} onTyping={notifyTyping} />
+      <Composer
+        onSend={onSend}
+        onTyping={notifyTyping}
+        members={room.members}
+        me={me}
+        replyTo={replyTo}
+        onCancelReply={() => setReplySeq(null)}
+        uploads={uploads.uploads}
+        uploading={uploads.busy}
+        onAddFiles={uploads.add}
+        onRemoveUpload={uploads.remove}
+      />
     </section>
   );
 }

@@ -1,5 +1,5 @@
-//! The actions on one of the user's own messages: a `Message actions` button opening a small
-//! menu (`Edit`, `Delete`), reachable and usable by keyboard (arrows move, Escape closes and
+//! The actions on a message: a `Message actions` button opening a small menu (`Reply`,
+//! `React` on every message; `Edit`, `Delete` too on the user's own), reachable and usable by keyboard (arrows move, Escape closes and
 //! gives focus back to the button), and the confirmation `Dialog` a delete asks for. The menu
 //! opens upwards when the log has no room for it below the button.
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
@@ -8,15 +8,18 @@ import { MoreIcon } from '../../ui/icons';
 
 /** Props of `MessageActions`. */
 export interface MessageActionsProps {
-  onEdit(): void;
-  onDelete(): void;
+  onReply(): void;
+  onReact(): void;
+  /** Only on the user's own messages. */
+  onEdit?(): void;
+  onDelete?(): void;
 }
 
-/** Room the menu needs below its button (two items and padding), in px. */
-const MENU_HEIGHT = 96;
+/** Room the menu needs below its button (four items and padding), in px. */
+const MENU_HEIGHT = 176;
 
 /** The button and its menu. */
-export function MessageActions({ onEdit, onDelete }: MessageActionsProps) {
+export function MessageActions({ onReply, onReact, onEdit, onDelete }: MessageActionsProps) {
   const [open, setOpen] = useState(false);
   const [upwards, setUpwards] = useState(false);
   const menuId = useId();
@@ -81,12 +84,22 @@ export function MessageActions({ onEdit, onDelete }: MessageActionsProps) {
       </button>
       {open && (
         <div ref={menu} id={menuId} role="menu" aria-label="Message actions" className={upwards ? 'actions-menu upwards' : 'actions-menu'} onKeyDown={onMenuKey}>
-          <button type="button" role="menuitem" onClick={choose(onEdit)}>
-            Edit
+          <button type="button" role="menuitem" onClick={choose(onReply)}>
+            Reply
           </button>
-          <button type="button" role="menuitem" className="danger" onClick={choose(onDelete)}>
-            Delete
+          <button type="button" role="menuitem" onClick={choose(onReact)}>
+            React
           </button>
+          {onEdit && (
+            <button type="button" role="menuitem" onClick={choose(onEdit)}>
+              Edit
+            </button>
+          )}
+          {onDelete && (
+            <button type="button" role="menuitem" className="danger" onClick={choose(onDelete)}>
+              Delete
+            </button>
+          )}
         </div>
       )}
     </div>

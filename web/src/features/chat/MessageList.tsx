@@ -1,18 +1,23 @@
 //! The message log (`role="log"`, named after the room): day separators, own messages on
 //! the right with their delivery state, older pages loaded on scroll-up with the scroll
 //! position kept, and a stick-to-bottom that follows new messages unless the reader
-//! scrolled up. The user's own sent messages carry `Message actions` (edit in place, delete
-//! after a confirmation); an edited message says "(edited)" with the time as its title, a
-//! deleted one shows "Message deleted" instead of its text.
-import { memo, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+//! scrolled up. Every stored message carries `Message actions`: `Reply` and `React`, and on
+//! the user's own `Edit` (in place) and `Delete` (after a confirmation); an edited message
+//! says "(edited)" with the time as its title, a deleted one shows "Message deleted" instead
+//! of its text. Text is formatted (formatText), a reply shows the quote of its original
+//! (which jumps to it: older pages load until it is held, then it is scrolled to and
+//! highlighted), reactions show as chips, attachments as thumbnails or download cards.
+import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { describeError } from '../../api/errors';
 import type { User } from '../../api/types';
 import { dayKey, dayLabel, fullWhen, timeOf } from '../../format';
 import type { ChatMessage } from '@sotong/react';
 import { CheckIcon, ClockIcon } from '../../ui/icons';
 import { UserName } from '../../ui/UserName';
+import { formatText, type MentionStyle } from './formatText';
 import { ConfirmDelete, MessageActions } from './MessageActions';
 import { MessageEditor } from './MessageEditor';
+import { Attachments, quoteOf, ReactionChips, ReactionPicker, ReplyQuote } from './MessageParts';
 
 /** Props of `MessageList`. */
 export interface MessageListProps {
@@ -29,6 +34,12 @@ export interface MessageListProps {
   onEdit(seq: number, text: string): Promise<void>;
   /** Deletes one of the user's messages; rejects when the server refuses. */
   onDelete(seq: number): Promise<void>;
+  /** The room's members (names of who reacted, mentions). */
+  members?: readonly User[];
+  /** Starts a reply to the message. */
+  onReply?(message: ChatMessage): void;
+  /** Adds or takes back the user's reaction; rejects when the server refuses. */
+  onReact?(seq: number, emoji: string, add: boolean): Promise<void>;
 }
 
 const NEAR_TOP = 120;
@@ -36,8 +47,33 @@ const NEAR_BOTTOM = 120;
 const GROUP_WINDOW_MS = 5 * 60_000;
 
 /** The log. */
-export function MessageList({ name, messages, me, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry, onEdit, onDelete }: MessageListProps) {
+export function MessageList({ name, messages, me, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry, onEdit, onDelete, members = NO_MEMBERS, onReply = noop, onReact = noReact }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
+  const [jumpTarget, setJumpTarget] = useState<number | null>(null);
+  const [highlight, setHighlight] = useState<number | null>(null);
+  const names = useMemo(() => new Map(members.map((m) => [m.id, m.displayName])), [members]);
+  const usernames = useMemo(() => new Map(members.map((m) => [m.id, m.username.toLowerCase()])), [members]);
+  const bySeq = useMemo(() => new Map(messages.flatMap((m) => (m.seq === null ? [] : [[m.seq, m] as const]))), [messages]);
+
+  // Jumping to a reply's original: load older pages until it is held, then scroll to it.
+  useEffect(() => {
+    if (jumpTarget === null) return;
+    const el = ref.current?.querySelector<HTMLElement>(`[data-seq="${String(jumpTarget)}"]`);
+    if (el) {
+      el.scrollIntoView?.({ block: 'center', behavior: 'smooth' });
+      stick.current = false;
+      setHighlight(jumpTarget);
+      setJumpTarget(null);
+      const timer = setTimeout(() => setHighlight(null), 2_000);
+      return () => clearTimeout(timer);
+    }
+    if (!hasOlder) {
+      setJumpTarget(null);
+      return;
+    }
+    if (!loadingOlder) loadOlder().catch(() => setJumpTarget(null));
+    return undefined;
+  }, [jumpTarget, messages, hasOlder, loadingOlder, loadOlder]);
   const stick = useRef(true);
   const anchor = useRef<{ height: number; top: number } | null>(null);
   const firstKey = useRef<string | undefined>(undefined);
@@ -109,6 +145,14 @@ export function MessageList({ name, messages, me, showUsernames = false, hasOlde
       <MessageRow
         key={message.key}
         message={message}
+        original={message.replyTo ? bySeq.get(message.replyTo.seq) : undefined}
+        highlighted={message.seq !== null && message.seq === highlight}
+        names={names}
+        usernames={usernames}
+        meId={me.id}
+        onReply={onReply}
+        onReact={onReact}
+        onJump={setJumpTarget}
         mine={message.sender.id === me.id}
         showUsername={showUsernames}
         continued={continues(previous, message)}
@@ -131,8 +175,24 @@ export function MessageList({ name, messages, me, showUsernames = false, hasOlde
   );
 }
 
+const NO_MEMBERS: readonly User[] = [];
+/** Room the reaction picker needs below a message, in px. */
+const PICKER_HEIGHT = 230;
+const noop = () => {};
+const noReact = () => Promise.resolve();
+
 interface MessageRowProps {
   message: ChatMessage;
+  /** The local copy of the message this one answers, when held. */
+  original: ChatMessage | undefined;
+  /** Just jumped to: shown highlighted for a moment. */
+  highlighted: boolean;
+  names: ReadonlyMap<number, string>;
+  usernames: ReadonlyMap<number, string>;
+  meId: number;
+  onReply(message: ChatMessage): void;
+  onReact(seq: number, emoji: string, add: boolean): Promise<void>;
+  onJump(seq: number): void;
   mine: boolean;
   showUsername: boolean;
   continued: boolean;
@@ -143,14 +203,23 @@ interface MessageRowProps {
   onDelete(seq: number): Promise<void>;
 }
 
-const MessageRow = memo(function MessageRow({ message, mine, showUsername, continued, last, onRetry, onEdit, onDelete }: MessageRowProps) {
+const MessageRow = memo(function MessageRow({ message, original, highlighted, names, usernames, meId, onReply, onReact, onJump, mine, showUsername, continued, last, onRetry, onEdit, onDelete }: MessageRowProps) {
   const [editing, setEditing] = useState(false);
+  const [picking, setPicking] = useState<'down' | 'up' | null>(null);
+  const lineRef = useRef<HTMLDivElement>(null);
+  // The picker opens upwards when the log has no room for it below the message.
+  const openPicker = () => {
+    const line = lineRef.current;
+    const log = line?.closest('.log');
+    setPicking(line && log && line.getBoundingClientRect().bottom + PICKER_HEIGHT > log.getBoundingClientRect().bottom ? 'up' : 'down');
+  };
   const [confirming, setConfirming] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const seq = message.seq;
   // Only a stored message of one's own can change; a tombstone stays as it is.
   const changeable = mine && message.state === 'sent' && seq !== null && !message.deleted;
-  const classes = ['message', mine ? 'mine' : 'theirs', continued ? 'continued' : '', message.state, message.deleted ? 'deleted' : '', editing ? 'editing' : '']
+  const actionable = message.state === 'sent' && seq !== null && !message.deleted;
+  const classes = ['message', mine ? 'mine' : 'theirs', continued ? 'continued' : '', message.state, message.deleted ? 'deleted' : '', editing ? 'editing' : '', highlighted ? 'highlighted' : '']
     .filter(Boolean)
     .join(' ');
   const showName = !mine && !continued;
@@ -163,18 +232,27 @@ const MessageRow = memo(function MessageRow({ message, mine, showUsername, conti
     setProblem(null);
     if (seq !== null) onDelete(seq).catch((error: unknown) => setProblem(describeError(error, 'delete')));
   };
+  const react = (emoji: string, add: boolean) => {
+    setProblem(null);
+    if (seq !== null) onReact(seq, emoji, add).catch((error: unknown) => setProblem(describeError(error, 'react')));
+  };
+  const mentionStyle: MentionStyle | undefined =
+    message.mentions.length > 0 ? { usernames: new Set(message.mentions.flatMap((id) => usernames.get(id) ?? [])), me: usernames.get(meId) } : undefined;
+  const quote = message.replyTo ? quoteOf(message.replyTo, original) : null;
   return (
     <div className={classes} data-seq={seq ?? undefined}>
       <span className={showName ? 'sender' : 'sender sr-only'}>{showUsername ? <UserName user={message.sender} /> : message.sender.displayName}</span>
       {editing && changeable ? (
         <MessageEditor initialText={message.text} onSave={save} onCancel={() => setEditing(false)} />
       ) : (
-        <div className="line">
+        <div className="line" ref={lineRef}>
           {message.deleted ? (
             <div className="bubble deleted">Message deleted</div>
           ) : (
-            <div className="bubble">
-              <span className="text">{message.text}</span>
+            <div className={message.text ? 'bubble' : 'bubble files-only'}>
+              {quote && <ReplyQuote quote={quote} onJump={onJump} />}
+              <Attachments attachments={message.attachments} />
+              {message.text && <div className="text">{formatText(message.text, mentionStyle)}</div>}
               {message.editedAt && (
                 <span className="edited" title={`Edited ${fullWhen(message.editedAt)}`}>
                   {' '}
@@ -183,9 +261,24 @@ const MessageRow = memo(function MessageRow({ message, mine, showUsername, conti
               )}
             </div>
           )}
-          {changeable && <MessageActions onEdit={() => setEditing(true)} onDelete={() => setConfirming(true)} />}
+          {actionable && (
+            <MessageActions
+              onReply={() => onReply(message)}
+              onReact={openPicker}
+              onEdit={changeable ? () => setEditing(true) : undefined}
+              onDelete={changeable ? () => setConfirming(true) : undefined}
+            />
+          )}
+          {picking && (
+            <ReactionPicker
+              upwards={picking === 'up'}
+              onPick={(emoji) => react(emoji, !message.reactions.some((r) => r.emoji === emoji && r.userIds.includes(meId)))}
+              onClose={() => setPicking(null)}
+            />
+          )}
         </div>
       )}
+      {!message.deleted && <ReactionChips reactions={message.reactions} names={names} meId={meId} onToggle={react} />}
       {confirming && <ConfirmDelete onConfirm={remove} onClose={() => setConfirming(false)} />}
       {problem && (
         <p className="message-problem" role="alert">

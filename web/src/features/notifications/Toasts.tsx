@@ -1,6 +1,6 @@
 //! Toasts for messages of rooms not on screen, in the `Notifications` status region.
 //! Clicking one opens its room. In a group the sender's `@username` follows the display name,
-//! which anyone can copy.
+//! which anyone can copy. A message that mentions the user says so ("mentioned you").
 import { navigate, roomPath } from '../../app/router';
 import { useNotifications } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
@@ -33,8 +33,9 @@ export function Toasts() {
                 ) : (
                   <strong className="toast-sender">{toast.sender.displayName}</strong>
                 )}
+                {toast.mention && <span className="toast-mention"> mentioned you</span>}
               </span>
-              <span className="toast-text">{toast.text}</span>
+              <span className="toast-text">{toast.text || '📎 Sent a file'}</span>
               {toast.count > 1 && <span className="toast-more">+{toast.count - 1} more</span>}
             </span>
           </button>

@@ -1,5 +1,6 @@
 //! The room list: latest activity first, each room a link whose accessible name starts with
-//! the room's name, then its unread count, then the last message.
+//! the room's name, then its unread count (with an `@` when some unread message mentions
+//! the user: "mentioned" to a screen reader), then the last message.
 import type { MouseEvent } from 'react';
 import type { Room, User } from '../../api/types';
 import { navigate, roomPath } from '../../app/router';
@@ -43,7 +44,8 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
     navigate(href);
   };
   const last = room.lastMessage;
-  const lastText = last?.deletedAt ? 'Message deleted' : (last?.text ?? '');
+  const files = last?.attachments?.length ?? 0;
+  const lastText = last?.deletedAt ? 'Message deleted' : last?.text || (files > 0 ? `📎 ${files === 1 ? (last?.attachments?.[0]?.name ?? 'file') : `${String(files)} files`}` : '');
   // In a group the sender is named, with the unique @username: a display name alone can be
   // anyone's (as in the messages and the toasts).
   const preview = !last ? (
@@ -61,6 +63,12 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
     <a href={href} onClick={onClick} className={active ? 'room active' : 'room'} aria-current={active ? 'page' : undefined}>
       <Avatar name={room.name} group={room.kind === 'group'} size={44} />
       <span className="room-name">{room.name}</span>
+      {(room.unreadMentions ?? 0) > 0 && (
+        <span className="mention-badge" title="You were mentioned">
+          <span aria-hidden="true">@</span>
+          <span className="sr-only"> mentioned</span>
+        </span>
+      )}
       {room.unread > 0 && (
         <span className="badge">
           {room.unread}
