@@ -61,6 +61,7 @@ on_both_stores!(
     reactions_reach_each_connection_once_on_its_route_and_are_recovered,
     mentions_flag_the_notification_and_count_until_read,
     mention_rules_and_edits,
+    a_member_who_left_can_neither_react_nor_reply,
 );
 
 fn code(answer: &(u16, Value)) -> (u16, &str) {
@@ -718,4 +719,48 @@ async fn a_reaction_on_one_node_reaches_a_subscriber_on_the_other() {
         reactions(&body(frames.last().expect("change"))["message"]),
         [(THUMBS_UP.to_string(), vec![bob.id])]
     );
+}
+
+async fn a_member_who_left_can_neither_react_nor_reply(store: Store) {
+    let server = store.spawn(|_| {}).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let room = server.group(&alice, "team", &[&bob]).await;
+    server.post_message(&alice, room, "before you go").await;
+    assert_eq!(react(&server, &bob, room, 1, "👍", true).await.0, 200);
+    let (status, _) = server
+        .request(
+            Method::DELETE,
+            &format!("/api/rooms/{room}/members/me"),
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    assert_eq!(
+        code(&react(&server, &bob, room, 1, "🎉", true).await),
+        (403, "forbidden")
+    );
+    assert_eq!(
+        code(&react(&server, &bob, room, 1, "👍", false).await),
+        (403, "forbidden"),
+        "nor take one back"
+    );
+    let reply = server
+        .request(
+            Method::POST,
+            &format!("/api/rooms/{room}/messages"),
+            Some(&bob.token),
+            Some(json!({"text": "late", "replyTo": 1})),
+        )
+        .await;
+    assert_eq!(code(&reply), (403, "forbidden"));
+    let page = server.history(&alice, room, "").await;
+    assert_eq!(page.len(), 1, "nothing stored");
+    assert_eq!(
+        page[0]["reactions"][0]["count"], 1,
+        "bob's earlier reaction stays"
+    );
+    assert_eq!(page[0]["rev"], 1, "no change took a rev");
 }
