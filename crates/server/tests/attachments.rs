@@ -7,7 +7,6 @@
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
-use sotong_server::config::Config;
 use sotong_stomp::{Command, Frame};
 use sotong_testkit::*;
 use std::io::Cursor;
@@ -15,43 +14,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Runs each test once on SQLite and once on PostgreSQL.
-macro_rules! on_both_stores {
-    ($($test:ident),+ $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::Store::Sqlite).await;
-                }
-            )+
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::Store::Postgres).await;
-                }
-            )+
-        }
-    };
-}
-
-#[derive(Clone, Copy)]
-enum Store {
-    Sqlite,
-    Postgres,
-}
-
-impl Store {
-    async fn spawn(self, tune: impl FnOnce(&mut Config)) -> TestServer {
-        match self {
-            Store::Sqlite => TestServer::spawn_with(tune).await,
-            Store::Postgres => TestServer::spawn_postgres(tune).await,
-        }
-    }
-}
 
 on_both_stores!(
     a_member_fetches_a_sent_file_and_others_are_refused,
@@ -286,7 +248,7 @@ async fn raw_http(server: &TestServer, head: String, body: Vec<Vec<u8>>) -> Stri
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-async fn a_member_fetches_a_sent_file_and_others_are_refused(store: Store) {
+async fn a_member_fetches_a_sent_file_and_others_are_refused(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
@@ -369,7 +331,7 @@ async fn a_member_fetches_a_sent_file_and_others_are_refused(store: Store) {
     assert_eq!(status, 403, "a member who leaves loses access");
 }
 
-async fn sizes_are_limited_before_and_while_reading(store: Store) {
+async fn sizes_are_limited_before_and_while_reading(store: StoreBackend) {
     let server = store
         .spawn(|config| config.max_upload_bytes = 1024 * 1024)
         .await;
@@ -446,7 +408,7 @@ async fn sizes_are_limited_before_and_while_reading(store: Store) {
     assert_eq!(at_limit["contentType"], "application/octet-stream");
 }
 
-async fn types_come_from_the_bytes_and_markup_is_never_served_as_such(store: Store) {
+async fn types_come_from_the_bytes_and_markup_is_never_served_as_such(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let room = server.group(&alice, "team", &[]).await;
@@ -542,7 +504,7 @@ async fn types_come_from_the_bytes_and_markup_is_never_served_as_such(store: Sto
     );
 }
 
-async fn images_are_upright_without_metadata_and_bad_ones_are_refused(store: Store) {
+async fn images_are_upright_without_metadata_and_bad_ones_are_refused(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let room = server.group(&alice, "team", &[]).await;
@@ -616,7 +578,7 @@ async fn images_are_upright_without_metadata_and_bad_ones_are_refused(store: Sto
     );
 }
 
-async fn only_the_senders_unsent_uploads_to_the_room_can_be_sent(store: Store) {
+async fn only_the_senders_unsent_uploads_to_the_room_can_be_sent(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
@@ -684,7 +646,7 @@ async fn only_the_senders_unsent_uploads_to_the_room_can_be_sent(store: Store) {
     assert_eq!(server.history(&alice, room, "").await.len(), 1);
 }
 
-async fn unsent_uploads_are_cleaned_up_and_a_deleted_message_takes_its_files(store: Store) {
+async fn unsent_uploads_are_cleaned_up_and_a_deleted_message_takes_its_files(store: StoreBackend) {
     let server = store
         .spawn(|config| {
             config.upload_ttl_secs = 1;
@@ -748,7 +710,20 @@ async fn unsent_uploads_are_cleaned_up_and_a_deleted_message_takes_its_files(sto
     }
 }
 
-async fn the_message_event_over_stomp_carries_its_attachments(store: Store) {
+/// A STOMP SEND of a JSON `body` to `room`, asking for a receipt `receipt`.
+async fn send_json(stomp: &mut Stomp, room: i64, body: Value, receipt: &str) {
+    stomp
+        .send_frame(
+            Frame::new(Command::Send)
+                .with_header("destination", format!("/app/rooms/{room}"))
+                .with_header("content-type", "application/json")
+                .with_header("receipt", receipt)
+                .with_body(body.to_string().into_bytes()),
+        )
+        .await;
+}
+
+async fn the_message_event_over_stomp_carries_its_attachments(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
@@ -759,18 +734,7 @@ async fn the_message_event_over_stomp_carries_its_attachments(store: Store) {
     b.subscribe("t", &format!("/topic/rooms/{room}")).await;
     let mut a = Stomp::connect(&server, &alice.token).await;
     a.subscribe("e", "/user/queue/errors").await;
-    a.send_frame(
-        Frame::new(Command::Send)
-            .with_header("destination", format!("/app/rooms/{room}"))
-            .with_header("content-type", "application/json")
-            .with_header("receipt", "r1")
-            .with_body(
-                json!({"text": "", "attachments": [id]})
-                    .to_string()
-                    .into_bytes(),
-            ),
-    )
-    .await;
+    send_json(&mut a, room, json!({"text": "", "attachments": [id]}), "r1").await;
     let frames = a
         .until(|f| is_receipt(f, "r1") || is_error_for(f, "r1"))
         .await;
@@ -784,16 +748,11 @@ async fn the_message_event_over_stomp_carries_its_attachments(store: Store) {
     assert_eq!(attachment["id"], id);
     assert_eq!(attachment["image"], json!({"width": 20, "height": 10}));
 
-    a.send_frame(
-        Frame::new(Command::Send)
-            .with_header("destination", format!("/app/rooms/{room}"))
-            .with_header("content-type", "application/json")
-            .with_header("receipt", "r2")
-            .with_body(
-                json!({"text": "again", "attachments": [id]})
-                    .to_string()
-                    .into_bytes(),
-            ),
+    send_json(
+        &mut a,
+        room,
+        json!({"text": "again", "attachments": [id]}),
+        "r2",
     )
     .await;
     let frames = a
@@ -806,7 +765,9 @@ async fn the_message_event_over_stomp_carries_its_attachments(store: Store) {
     assert_eq!(body(refused)["code"], "invalid_attachment");
 }
 
-async fn a_reply_counts_the_files_it_answers_and_edits_and_reactions_keep_them(store: Store) {
+async fn a_reply_counts_the_files_it_answers_and_edits_and_reactions_keep_them(
+    store: StoreBackend,
+) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;

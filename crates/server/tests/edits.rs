@@ -5,49 +5,11 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use sotong_server::config::Config;
 use sotong_stomp::{Command, Frame};
 use sotong_testkit::*;
 
 fn topic(room: i64) -> String {
     format!("/topic/rooms/{room}")
-}
-
-/// Runs each test once on SQLite and once on PostgreSQL.
-macro_rules! on_both_stores {
-    ($($test:ident),+ $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::Store::Sqlite).await;
-                }
-            )+
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::Store::Postgres).await;
-                }
-            )+
-        }
-    };
-}
-
-#[derive(Clone, Copy)]
-enum Store {
-    Sqlite,
-    Postgres,
-}
-
-impl Store {
-    async fn spawn(self, tune: impl FnOnce(&mut Config)) -> TestServer {
-        match self {
-            Store::Sqlite => TestServer::spawn_with(tune).await,
-            Store::Postgres => TestServer::spawn_postgres(tune).await,
-        }
-    }
 }
 
 on_both_stores!(
@@ -109,7 +71,7 @@ fn changes(frames: &[Frame]) -> Vec<(String, u64, u64, String, String)> {
         .collect()
 }
 
-async fn every_rule_has_its_code_over_http(store: Store) {
+async fn every_rule_has_its_code_over_http(store: StoreBackend) {
     let server = store
         .spawn(|config| config.limits.max_message_chars = 20)
         .await;
@@ -271,7 +233,7 @@ async fn outcome(client: &mut Stomp, receipt: &str) -> Result<u64, String> {
     }
 }
 
-async fn every_rule_has_its_code_over_stomp(store: Store) {
+async fn every_rule_has_its_code_over_stomp(store: StoreBackend) {
     let server = store
         .spawn(|config| config.limits.max_message_chars = 20)
         .await;
@@ -331,7 +293,7 @@ async fn every_rule_has_its_code_over_stomp(store: Store) {
     assert_eq!(outcome(&mut a, "p1").await, Err("deleted".into()));
 }
 
-async fn changes_reach_each_connection_once_on_its_route(store: Store) {
+async fn changes_reach_each_connection_once_on_its_route(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
@@ -396,7 +358,9 @@ async fn changes_reach_each_connection_once_on_its_route(store: Store) {
     }
 }
 
-async fn a_client_that_was_away_resumes_with_since_rev_and_gets_the_tombstone_once(store: Store) {
+async fn a_client_that_was_away_resumes_with_since_rev_and_gets_the_tombstone_once(
+    store: StoreBackend,
+) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;

@@ -5,7 +5,6 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use sotong_server::config::Config;
 use sotong_stomp::{Command, Frame};
 use sotong_testkit::*;
 
@@ -14,43 +13,6 @@ const THUMBS_UP: &str = "👍";
 
 fn topic(room: i64) -> String {
     format!("/topic/rooms/{room}")
-}
-
-/// Runs each test once on SQLite and once on PostgreSQL.
-macro_rules! on_both_stores {
-    ($($test:ident),+ $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::Store::Sqlite).await;
-                }
-            )+
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::Store::Postgres).await;
-                }
-            )+
-        }
-    };
-}
-
-#[derive(Clone, Copy)]
-enum Store {
-    Sqlite,
-    Postgres,
-}
-
-impl Store {
-    async fn spawn(self, tune: impl FnOnce(&mut Config)) -> TestServer {
-        match self {
-            Store::Sqlite => TestServer::spawn_with(tune).await,
-            Store::Postgres => TestServer::spawn_postgres(tune).await,
-        }
-    }
 }
 
 on_both_stores!(
@@ -204,7 +166,7 @@ fn changes(frames: &[Frame]) -> Vec<(String, u64, u64, String)> {
         .collect()
 }
 
-async fn replies_carry_a_preview_of_the_answered_message_as_it_is_now(store: Store) {
+async fn replies_carry_a_preview_of_the_answered_message_as_it_is_now(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
@@ -289,7 +251,7 @@ async fn replies_carry_a_preview_of_the_answered_message_as_it_is_now(store: Sto
     assert_eq!(previews, [json!(2), json!(1), json!(3)]);
 }
 
-async fn every_reply_rule_has_its_code_over_http_and_stomp(store: Store) {
+async fn every_reply_rule_has_its_code_over_http_and_stomp(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
@@ -348,7 +310,7 @@ async fn every_reply_rule_has_its_code_over_http_and_stomp(store: Store) {
     assert_eq!(outcome(&mut b, "ok").await, Ok(3), "stored as seq 3");
 }
 
-async fn reactions_are_counted_in_first_use_order_and_retries_take_no_rev(store: Store) {
+async fn reactions_are_counted_in_first_use_order_and_retries_take_no_rev(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
@@ -415,7 +377,7 @@ async fn reactions_are_counted_in_first_use_order_and_retries_take_no_rev(store:
     assert!(history[0].get("reactions").is_none());
 }
 
-async fn every_reaction_rule_has_its_code_over_http_and_stomp(store: Store) {
+async fn every_reaction_rule_has_its_code_over_http_and_stomp(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
@@ -487,7 +449,7 @@ async fn every_reaction_rule_has_its_code_over_http_and_stomp(store: Store) {
     assert_eq!(outcome(&mut b, "bad-body").await, Err("invalid".into()));
 }
 
-async fn reactions_reach_each_connection_once_on_its_route_and_are_recovered(store: Store) {
+async fn reactions_reach_each_connection_once_on_its_route_and_are_recovered(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
@@ -558,7 +520,7 @@ async fn reactions_reach_each_connection_once_on_its_route_and_are_recovered(sto
     );
 }
 
-async fn mentions_flag_the_notification_and_count_until_read(store: Store) {
+async fn mentions_flag_the_notification_and_count_until_read(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
@@ -622,7 +584,7 @@ async fn mentions_flag_the_notification_and_count_until_read(store: Store) {
     assert_eq!(view["unreadMentions"], 0);
 }
 
-async fn mention_rules_and_edits(store: Store) {
+async fn mention_rules_and_edits(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
@@ -721,7 +683,7 @@ async fn a_reaction_on_one_node_reaches_a_subscriber_on_the_other() {
     );
 }
 
-async fn a_member_who_left_can_neither_react_nor_reply(store: Store) {
+async fn a_member_who_left_can_neither_react_nor_reply(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;

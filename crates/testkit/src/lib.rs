@@ -39,7 +39,7 @@ pub use database::{ScratchDatabase, DEFAULT_TEST_DATABASE_URL};
 pub use gate::TcpGate;
 pub use redis_process::RedisProcess;
 pub use redis_server::{redis_admin, redis_url, unique_redis_prefix, RedisUser};
-pub use server::{test_config, ServerData, TestServer};
+pub use server::{test_config, ServerData, StoreBackend, TestServer};
 pub use slow_link::SlowLink;
 pub use stomp::{
     body, body_text, carries_text, is_error_for, is_receipt, notified_messages, topic_messages,

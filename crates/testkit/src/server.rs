@@ -391,3 +391,48 @@ mod tests {
         assert_eq!(config.jwt_secret(), Some(JWT_SECRET));
     }
 }
+
+/// The store a whole-server test runs on. [`on_both_stores!`](crate::on_both_stores) runs a
+/// test once with each, so that every feature is shown on every backend without each suite
+/// carrying its own copy of this switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// The embedded default: [`TestServer::spawn_with`].
+    Sqlite,
+    /// A scratch PostgreSQL database of the test's own: [`TestServer::spawn_postgres`].
+    Postgres,
+}
+
+impl StoreBackend {
+    /// Starts a server on this store, its configuration tuned by `tune`.
+    pub async fn spawn(self, tune: impl FnOnce(&mut Config)) -> TestServer {
+        match self {
+            StoreBackend::Sqlite => TestServer::spawn_with(tune).await,
+            StoreBackend::Postgres => TestServer::spawn_postgres(tune).await,
+        }
+    }
+}
+
+/// Runs each named `async fn name(store: StoreBackend)` of the calling test file once on
+/// SQLite (module `on_sqlite`) and once on PostgreSQL (module `on_postgres`).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($test:ident),+ $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::StoreBackend::Sqlite).await;
+                }
+            )+
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::StoreBackend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
