@@ -119,6 +119,13 @@ struct Processed {
     size: ImageSize,
 }
 
+/// A re-encoded image once stored: its type, its stored size in bytes, its pixel size.
+struct StoredImage {
+    content_type: &'static str,
+    bytes: u64,
+    size: ImageSize,
+}
+
 impl From<FilesError> for Error {
     fn from(err: FilesError) -> Self {
         match err {
@@ -201,7 +208,7 @@ impl Attachments {
                     uploader: uploader.id,
                     name,
                     content_type: processed.content_type.to_string(),
-                    size: processed.bytes.len() as u64,
+                    size: processed.bytes,
                     image: Some(processed.size),
                     object_key: key.clone(),
                     thumbnail_key: Some(format!("{key}.thumb")),
@@ -277,7 +284,7 @@ impl Attachments {
         format: ImageFormat,
         head: Bytes,
         body: &mut Counted<S>,
-    ) -> Result<Processed, Error>
+    ) -> Result<StoredImage, Error>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
@@ -307,17 +314,25 @@ impl Attachments {
                     Error::BadImage(format!("the image cannot be decoded: {why}"))
                 }
             })?;
+        let Processed {
+            content_type,
+            bytes,
+            thumbnail,
+            size,
+        } = processed;
+        let stored = StoredImage {
+            content_type,
+            bytes: bytes.len() as u64,
+            size,
+        };
+        // Each buffer moves into storage: an image is never held twice.
         let thumbnail_key = format!("{key}.thumb");
-        self.files.put(key, processed.bytes.clone()).await?;
-        if let Err(err) = self
-            .files
-            .put(&thumbnail_key, processed.thumbnail.clone())
-            .await
-        {
+        self.files.put(key, bytes).await?;
+        if let Err(err) = self.files.put(&thumbnail_key, thumbnail).await {
             self.files.delete_logged(&[key.to_string()]).await;
             return Err(err.into());
         }
-        Ok(processed)
+        Ok(stored)
     }
 
     async fn require_member(&self, user: UserId, room: RoomId) -> Result<(), Error> {
