@@ -2,12 +2,15 @@
 //! the room is "on screen" (`useRoom`): its messages show here, not as toasts. A room the
 //! user cannot see (`403` not a member, `404` no such room, a typed or stale link) shows why
 //! and a way back, never an empty chat with a composer. Files dropped anywhere on the chat
-//! join the composer's uploads; a reply in progress shows above the composer.
-import { Fragment, useCallback, useState, type DragEvent } from 'react';
+//! join the composer's uploads; a reply in progress shows above the composer. The room is
+//! on screen only while the page is seen (visible and focused): what arrives while the user is
+//! away stays unread, and a "New messages" divider marks the first of it once they are back
+//! (also on opening a room with unread messages); it stays until they leave the room or send.
+import { Fragment, useCallback, useEffect, useState, type DragEvent } from 'react';
 import type { User } from '../../api/types';
 import { describeCode } from '../../api/errors';
 import { navigate } from '../../app/router';
-import { useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
+import { usePageVisible, useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
 import { BackIcon } from '../../ui/icons';
 import { nameWithHandle, UserName } from '../../ui/UserName';
@@ -30,6 +33,14 @@ export function ChatView({ roomId, me }: ChatViewProps) {
   const [replySeq, setReplySeq] = useState<number | null>(null);
   const [dragging, setDragging] = useState(false);
   const startReply = useCallback((message: ChatMessage) => setReplySeq(message.seq), []);
+  // The last message read before the user was away: the divider goes after it.
+  const [readMark, setReadMark] = useState<number | null>(() => (room && room.unread > 0 ? room.lastReadSeq : null));
+  const pageVisible = usePageVisible();
+  const lastReadSeq = room?.lastReadSeq;
+  useEffect(() => {
+    if (!pageVisible && lastReadSeq !== undefined) setReadMark((mark) => mark ?? lastReadSeq);
+  }, [pageVisible, lastReadSeq]);
+  const firstUnread = readMark === null ? undefined : messages.find((m) => m.seq !== null && m.seq > readMark && m.sender.id !== me.id)?.seq ?? undefined;
   if (!room) return problem ? <RoomUnavailable problem={problem} /> : <RoomLoading />;
   const original = replySeq === null ? undefined : messages.find((m) => m.seq === replySeq);
   const replyTo: ReplyTarget | null = original && original.seq !== null ? { seq: original.seq, sender: original.sender, text: oneLine(original.text), deleted: original.deleted } : null;
@@ -38,6 +49,7 @@ export function ChatView({ roomId, me }: ChatViewProps) {
     if (replyTo) reply(text, replyTo.seq, attachments);
     else send(text, attachments.length > 0 ? { attachments } : undefined);
     setReplySeq(null);
+    setReadMark(null);
     uploads.clear();
   };
   const hasFiles = (e: DragEvent) => e.dataTransfer.types.includes('Files');
@@ -80,6 +92,7 @@ export function ChatView({ roomId, me }: ChatViewProps) {
         name={name}
         messages={messages}
         me={me}
+        firstUnreadSeq={firstUnread}
         showUsernames={room.kind === 'group'}
         hasOlder={hasOlder}
         loadingOlder={loadingOlder}
