@@ -28,7 +28,7 @@ export function Shell({ me, onLogout }: ShellProps) {
   const roomId = roomIdOf(usePath());
   const [dialog, setDialog] = useState<'direct' | 'group' | null>(null);
   useUnreadTitle();
-  useDesktopNotifications(me);
+  useDesktopNotifications();
   return (
     <div className="app" data-view={roomId === null ? 'list' : 'chat'}>
       <header className="topbar">

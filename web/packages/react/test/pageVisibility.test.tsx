@@ -67,11 +67,11 @@ describe('useRoom and the page', () => {
     await vi.waitFor(() => expect(client.toasts.getSnapshot()).toHaveLength(1));
     expect(client.rooms.get(direct)?.unread).toBe(1);
     // Not read, neither here nor on the server.
-    expect(broker.rooms.get(direct)?.reads.get(alice.user.id) ?? 0).toBe(0);
+    expect(broker.readBy(direct, alice.user.id)).toBe(0);
 
     setPage({ hidden: false }, 'visibilitychange');
     expect(client.isVisible(direct)).toBe(true);
-    await vi.waitFor(() => expect(broker.rooms.get(direct)?.reads.get(alice.user.id)).toBe(1));
+    await vi.waitFor(() => expect(broker.readBy(direct, alice.user.id)).toBe(1));
     expect(client.rooms.get(direct)?.unread).toBe(0);
     expect(client.toasts.getSnapshot()).toEqual([]);
     await vi.waitFor(() => expect(broker.frames('SUBSCRIBE', `/topic/rooms/${String(direct)}`)).toHaveLength(2));
@@ -88,7 +88,7 @@ describe('useRoom and the page', () => {
     expect(client.toasts.getSnapshot()[0]?.count).toBe(2);
 
     setPage({ focused: true }, 'focus');
-    await vi.waitFor(() => expect(broker.rooms.get(direct)?.reads.get(alice.user.id)).toBe(2));
+    await vi.waitFor(() => expect(broker.readBy(direct, alice.user.id)).toBe(2));
     await vi.waitFor(() => expect(broker.frames('SUBSCRIBE', `/topic/rooms/${String(direct)}`)).toHaveLength(2));
     expect(texts(client, direct)).toEqual(['one', 'two']);
   });
