@@ -130,6 +130,28 @@ describe('away from the page', () => {
     expect(divider()).toBeNull();
   });
 
+  it('opening a room with unread messages shows the divider; a later absence moves it to what came then', async () => {
+    const w = world();
+    w.broker.post(w.direct, w.bob.user, 'first');
+    renderShell(w, '/');
+    await waitFor(() => expect(document.title).toBe('(1) sotong'));
+    fireEvent.click(within(screen.getByRole('navigation', { name: 'Rooms' })).getByRole('link', { name: /^Bob/ }));
+    const log = await screen.findByRole('log', { name: 'Bob' });
+    await within(log).findByText('first');
+    expect(divider()?.nextElementSibling).toHaveTextContent('first');
+    await waitFor(() => expect(w.broker.readBy(w.direct, w.alice.user.id)).toBe(1));
+
+    setHidden(true);
+    // Away with nothing new: the divider stays where it was.
+    expect(divider()?.nextElementSibling).toHaveTextContent('first');
+    w.broker.post(w.direct, w.bob.user, 'second');
+    await within(log).findByText('second');
+    setHidden(false);
+    await waitFor(() => expect(w.broker.readBy(w.direct, w.alice.user.id)).toBe(2));
+    expect(screen.getAllByRole('separator', { name: 'New messages' })).toHaveLength(1);
+    expect(divider()?.nextElementSibling).toHaveTextContent('second');
+  });
+
   it('a blurred window counts as away, and clicking a notification opens its room', async () => {
     const w = world();
     renderShell(w, roomPath(w.direct));

@@ -33,14 +33,15 @@ export function ChatView({ roomId, me }: ChatViewProps) {
   const [replySeq, setReplySeq] = useState<number | null>(null);
   const [dragging, setDragging] = useState(false);
   const startReply = useCallback((message: ChatMessage) => setReplySeq(message.seq), []);
-  // The last message read before the user was away: the divider goes after it.
-  const [readMark, setReadMark] = useState<number | null>(() => (room && room.unread > 0 ? room.lastReadSeq : null));
+  // Where the user's reading stopped: on opening the room (if it had unread messages) and each
+  // time they went away. The divider goes after the latest of these that something followed.
+  const [readMarks, setReadMarks] = useState<readonly number[]>(() => (room && room.unread > 0 ? [room.lastReadSeq] : []));
   const pageVisible = usePageVisible();
   const lastReadSeq = room?.lastReadSeq;
   useEffect(() => {
-    if (!pageVisible && lastReadSeq !== undefined) setReadMark((mark) => mark ?? lastReadSeq);
+    if (!pageVisible && lastReadSeq !== undefined) setReadMarks((marks) => (marks.at(-1) === lastReadSeq ? marks : [...marks, lastReadSeq]));
   }, [pageVisible, lastReadSeq]);
-  const firstUnread = readMark === null ? undefined : messages.find((m) => m.seq !== null && m.seq > readMark && m.sender.id !== me.id)?.seq ?? undefined;
+  const firstUnread = firstUnreadSeq(messages, readMarks, me.id);
   if (!room) return problem ? <RoomUnavailable problem={problem} /> : <RoomLoading />;
   const original = replySeq === null ? undefined : messages.find((m) => m.seq === replySeq);
   const replyTo: ReplyTarget | null = original && original.seq !== null ? { seq: original.seq, sender: original.sender, text: oneLine(original.text), deleted: original.deleted } : null;
@@ -49,7 +50,7 @@ export function ChatView({ roomId, me }: ChatViewProps) {
     if (replyTo) reply(text, replyTo.seq, attachments);
     else send(text, attachments.length > 0 ? { attachments } : undefined);
     setReplySeq(null);
-    setReadMark(null);
+    setReadMarks([]);
     uploads.clear();
   };
   const hasFiles = (e: DragEvent) => e.dataTransfer.types.includes('Files');
@@ -132,6 +133,18 @@ export function ChatView({ roomId, me }: ChatViewProps) {
       />
     </section>
   );
+}
+
+/**
+ * The first message from someone else after the latest read mark that any message follows:
+ * where the "New messages" divider goes (none when nothing came after any mark).
+ */
+function firstUnreadSeq(messages: readonly ChatMessage[], readMarks: readonly number[], meId: number): number | undefined {
+  for (const mark of [...readMarks].reverse()) {
+    const first = messages.find((m) => m.seq !== null && m.seq > mark && m.sender.id !== meId);
+    if (first?.seq != null) return first.seq;
+  }
+  return undefined;
 }
 
 /** Who is typing: in a group with the unique @username too, as the messages name them. */
