@@ -6,45 +6,8 @@
 //! wrote what; only when she is back is it read, with the "New messages" divider above it.
 import type { Page } from '@playwright/test';
 import { clusterMode } from './server';
+import { emulatePage } from './pageEmulation';
 import { apiAs, expect, messagesWithText, openDirect, send, signUp, test, type Person } from './fixtures';
-
-interface Recorded {
-  title: string;
-  body: string | undefined;
-}
-
-declare global {
-  interface Window {
-    setAway(away: boolean): void;
-    raisedNotifications: Recorded[];
-    notificationObjects: Notification[];
-  }
-}
-
-/** Page visibility and focus under the test's control, and a record of every `new Notification`. */
-function emulatePage(): void {
-  let away = false;
-  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (away ? 'hidden' : 'visible') });
-  Object.defineProperty(document, 'hidden', { configurable: true, get: () => away });
-  document.hasFocus = () => !away;
-  window.setAway = (next: boolean) => {
-    away = next;
-    if (next) window.dispatchEvent(new Event('blur'));
-    document.dispatchEvent(new Event('visibilitychange'));
-    if (!next) window.dispatchEvent(new Event('focus'));
-  };
-  window.raisedNotifications = [];
-  window.notificationObjects = [];
-  const Real = window.Notification;
-  class RecordingNotification extends Real {
-    constructor(title: string, options?: NotificationOptions) {
-      super(title, options);
-      window.raisedNotifications.push({ title, body: options?.body });
-      window.notificationObjects.push(this);
-    }
-  }
-  window.Notification = RecordingNotification;
-}
 
 /** Grants notifications, installs the emulation and reloads the signed-in app under it. */
 async function withEmulatedPage(person: Person, origin: string): Promise<Page> {
