@@ -6,6 +6,7 @@
 //! on screen only while the page is seen (visible and focused): what arrives while the user is
 //! away stays unread, and a "New messages" divider marks the first of it once they are back
 //! (also on opening a room with unread messages); it stays until they leave the room or send.
+//! What is typed and not sent stays as the room's draft (per user, across switches and reloads).
 import { Fragment, useCallback, useEffect, useState, type DragEvent } from 'react';
 import type { User } from '../../api/types';
 import { describeCode } from '../../api/errors';
@@ -15,6 +16,7 @@ import { Avatar } from '../../ui/Avatar';
 import { BackIcon } from '../../ui/icons';
 import { nameWithHandle, UserName } from '../../ui/UserName';
 import { Composer, type ReplyTarget } from './Composer';
+import { draftKey } from './drafts';
 import { MessageList } from './MessageList';
 import { oneLine } from './MessageParts';
 import { useUploads } from './useUploads';
@@ -130,6 +132,7 @@ export function ChatView({ roomId, me }: ChatViewProps) {
         uploading={uploads.busy}
         onAddFiles={uploads.add}
         onRemoveUpload={uploads.remove}
+        draftKey={draftKey(me.id, roomId)}
       />
     </section>
   );
