@@ -258,12 +258,14 @@ test('screenshot (desktop, new messages while away: the divider and the title co
   await expect(page).toHaveTitle('(2) sotong');
   await expect(log.getByText('Can we meet at 1:15 instead?')).toBeVisible();
   await expect(log.getByRole('separator', { name: 'New messages' })).toBeVisible();
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
   // A headless browser draws no tab strip: show the tab's title in a strip above the app.
   await page.evaluate(() => {
     const strip = document.createElement('div');
     strip.textContent = document.title;
-    strip.setAttribute('style', 'position:fixed;top:0;left:0;right:0;height:34px;display:flex;align-items:center;padding:0 16px;background:#dee1e6;font:600 13px system-ui,sans-serif;color:#202124;z-index:1000;border-bottom:1px solid #c4c7cc');
-    document.body.append(strip);
+    // Through the CSSOM: the server's Content-Security-Policy refuses inline style attributes.
+    strip.style.cssText = 'position:fixed;top:0;left:0;right:0;height:34px;display:flex;align-items:center;padding:0 16px;background:#dee1e6;font:600 13px system-ui,sans-serif;color:#202124;z-index:1000;border-bottom:1px solid #c4c7cc';
+    document.body.prepend(strip);
     document.body.style.paddingTop = '34px';
     const app = document.querySelector<HTMLElement>('.app');
     if (app) app.style.height = 'calc(100dvh - 34px)';
