@@ -1,12 +1,13 @@
 //! Renders the screenshots in docs/screenshots (desktop 1280x800 and phone 390x844) from a
 //! real server seeded over HTTP: login, room list + chat, a toast, an edited and a deleted
 //! message, and rich messages (a reply, reactions, mention suggestions, an image and a file,
-//! formatting). Run: `npm run screenshots` (`-- -g edit` for one of them only).
+//! formatting), and messages that came while the page was away (the divider, the title count). Run: `npm run screenshots` (`-- -g edit` for one of them only).
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
 import { expect, test } from './fixtures';
+import { emulatePage } from './pageEmulation';
 import type { TestServer } from './server';
 
 const out = resolve(dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots');
@@ -226,5 +227,49 @@ test('screenshots (desktop, rich messages: reply, reactions, mentions, attachmen
   await page.getByRole('textbox', { name: 'Message' }).pressSequentially('Who packs the stove, @');
   await expect(page.getByRole('listbox', { name: 'Mention suggestions' })).toBeVisible();
   await page.screenshot({ path: `${out}/desktop-mentions.png` });
+  await context.close();
+});
+
+test('screenshot (desktop, new messages while away: the divider and the title count)', async ({ browser, server }) => {
+  mkdirSync(out, { recursive: true });
+  const minji = await account(server, 'minji', 'Minji Park');
+  const daniel = await account(server, 'daniel', 'Daniel Cho');
+  const room = (await call<{ id: number }>(server, 'POST', '/api/rooms/direct', { username: daniel.username }, minji.token)).id;
+  for (const [who, text] of [
+    [daniel, 'Are we still on for lunch tomorrow?'],
+    [minji, 'Yes! 12:30 at the usual place?'],
+    [daniel, 'Perfect.'],
+  ] as const) {
+    await say(server, who, room, text);
+  }
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
+  await context.grantPermissions(['notifications'], { origin: server.url });
+  await context.addInitScript(emulatePage);
+  const page = await context.newPage();
+  await page.goto('/');
+  await logIn(page, minji);
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: /^Daniel Cho/ }).click();
+  const log = page.getByRole('log', { name: 'Daniel Cho' });
+  await expect(log.getByText('Perfect.')).toBeVisible();
+  // Minji switches to another tab; Daniel writes meanwhile.
+  await page.evaluate(() => window.setAway(true));
+  await say(server, daniel, room, 'Change of plan: the ramen place opens at 1.');
+  await say(server, daniel, room, 'Can we meet at 1:15 instead?');
+  await expect(page).toHaveTitle('(2) sotong');
+  await expect(log.getByText('Can we meet at 1:15 instead?')).toBeVisible();
+  await expect(log.getByRole('separator', { name: 'New messages' })).toBeVisible();
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
+  // A headless browser draws no tab strip: show the tab's title in a strip above the app.
+  await page.evaluate(() => {
+    const strip = document.createElement('div');
+    strip.textContent = document.title;
+    // Through the CSSOM: the server's Content-Security-Policy refuses inline style attributes.
+    strip.style.cssText = 'position:fixed;top:0;left:0;right:0;height:34px;display:flex;align-items:center;padding:0 16px;background:#dee1e6;font:600 13px system-ui,sans-serif;color:#202124;z-index:1000;border-bottom:1px solid #c4c7cc';
+    document.body.prepend(strip);
+    document.body.style.paddingTop = '34px';
+    const app = document.querySelector<HTMLElement>('.app');
+    if (app) app.style.height = 'calc(100dvh - 34px)';
+  });
+  await page.screenshot({ path: `${out}/desktop-new-messages.png` });
   await context.close();
 });

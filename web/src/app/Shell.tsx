@@ -1,9 +1,13 @@
-//! The logged-in layout: top bar (brand, connection status, user), the room list, the open
-//! chat, toasts, and the new-room dialogs. On a phone-sized screen the list and the chat
+//! The logged-in layout: top bar (brand, connection status, user), the room list (with the
+//! desktop-notifications prompt above it until answered), the open chat, toasts, and the
+//! new-room dialogs. The tab title counts unread messages; messages that arrive while the page
+//! is not seen raise desktop notifications. On a phone-sized screen the list and the chat
 //! take turns (`data-view`).
 import { useState } from 'react';
 import type { User } from '../api/types';
 import { ChatView } from '../features/chat/ChatView';
+import { useDesktopNotifications, useUnreadTitle } from '../features/notifications/desktop';
+import { NotificationPrompt } from '../features/notifications/NotificationPrompt';
 import { Toasts } from '../features/notifications/Toasts';
 import { NewDirectDialog } from '../features/rooms/NewDirectDialog';
 import { NewGroupDialog } from '../features/rooms/NewGroupDialog';
@@ -23,6 +27,8 @@ export interface ShellProps {
 export function Shell({ me, onLogout }: ShellProps) {
   const roomId = roomIdOf(usePath());
   const [dialog, setDialog] = useState<'direct' | 'group' | null>(null);
+  useUnreadTitle();
+  useDesktopNotifications();
   return (
     <div className="app" data-view={roomId === null ? 'list' : 'chat'}>
       <header className="topbar">
@@ -54,6 +60,7 @@ export function Shell({ me, onLogout }: ShellProps) {
               </button>
             </div>
           </div>
+          <NotificationPrompt userId={me.id} />
           <RoomList activeRoomId={roomId} me={me} />
         </aside>
         <main className="main">{roomId === null ? <EmptyChat /> : <ChatView key={roomId} roomId={roomId} me={me} />}</main>

@@ -1,5 +1,5 @@
-//! One room on screen. `useRoom` marks the room visible while this is mounted: its messages
-//! show here (never as toasts), and it stays read.
+//! One room on screen. `useRoom` marks the room visible while this is mounted and the page is
+//! seen (visible and focused): its messages show here (never as toasts), and it stays read.
 import { useRoom } from '@sotong/react';
 import { Composer } from './Composer';
 

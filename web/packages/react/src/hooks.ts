@@ -5,6 +5,7 @@ import { useCallback, useContext, useEffect, useRef, useSyncExternalStore } from
 import type { ConnectionStatus } from './connection';
 import type { ChatClient } from './engine';
 import { RealtimeContext } from './context';
+import { pageVisibility } from './pageVisibility';
 import type { RoomView, SendExtras } from './messageStore';
 import type { Toast } from './notificationStore';
 import type { RoomProblem } from './roomStore';
@@ -83,16 +84,33 @@ export interface UseRoomOptions {
    * panel, an inactive tab of the app) passes false: its messages then raise notifications.
    */
   visible?: boolean;
+  /**
+   * Whether the room is on screen only while the page is seen (default true): visible and
+   * focused (`usePageVisible`). While the tab is hidden or another window is in front, the
+   * room is released, so its messages stay unread and raise notifications; when the page is
+   * seen again the room is acquired again, caught up and marked read. Pass false for a view
+   * that counts as read whenever it is mounted (a kiosk, a test harness).
+   */
+  followPage?: boolean;
 }
 
 /**
- * Shows a room: while mounted (and `visible`) the room is on screen (its messages are shown
- * here, not toasted) and its topic subscribed; the view re-renders on every change of its
- * messages.
+ * Whether the page is seen: the document is visible and its window focused. Re-renders on
+ * change (`visibilitychange`, `focus`, `blur`).
+ */
+export function usePageVisible(): boolean {
+  return useSyncExternalStore(pageVisibility.subscribe, pageVisibility.getSnapshot, () => true);
+}
+
+/**
+ * Shows a room: while mounted, `visible` and the page seen (see `followPage`) the room is on
+ * screen (its messages are shown here, not toasted) and its topic subscribed; the view
+ * re-renders on every change of its messages.
  */
 export function useRoom(roomId: number, options: UseRoomOptions = {}): UseRoom {
   const client = useChatClient();
-  const visible = options.visible ?? true;
+  const pageVisible = usePageVisible();
+  const visible = (options.visible ?? true) && (pageVisible || options.followPage === false);
   useEffect(() => (visible ? client.watchRoom(roomId) : undefined), [client, roomId, visible]);
   const subscribe = useCallback((listener: () => void) => client.messages.subscribe(roomId, listener), [client, roomId]);
   const view = useSyncExternalStore(subscribe, () => client.messages.getSnapshot(roomId));

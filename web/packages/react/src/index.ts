@@ -10,6 +10,7 @@
 //! - `messageStore.ts`, `roomStore.ts`, `notificationStore.ts`: state outside React.
 //! - `engine.ts`: what the hooks need of an engine; `sotongClient.ts` (sotong's contract) and
 //!   `stompClient.ts` (any STOMP broker) implement it.
+//! - `pageVisibility.ts`: whether the page is seen (visible and focused); `useRoom` follows it.
 //! - `provider.tsx`, `hooks.ts`: the React face (`SotongProvider`, `StompProvider`, `useRoom`,
 //!   `useNotifications`, ...).
 export {
@@ -41,6 +42,7 @@ export {
   useChatClient,
   useConnectionStatus,
   useNotifications,
+  usePageVisible,
   usePublish,
   useRoom,
   useRoomInfo,
@@ -50,6 +52,7 @@ export {
   type UseRoom,
   type UseRoomOptions,
 } from './hooks';
+export { pageVisibility } from './pageVisibility';
 export { MAX_REPLAY, MessageStore, toggleReaction, type ChatMessage, type DeliveryState, type RoomView, type SendExtras } from './messageStore';
 export { MAX_TOASTS, NotificationStore, type Toast } from './notificationStore';
 export {

@@ -304,6 +304,11 @@ export class FakeBroker implements SocketHost {
     return messages;
   }
 
+  /** How far `userId` has read the room (its read mark on the server), 0 when never. */
+  readBy(roomId: number, userId: number): number {
+    return this.rooms.get(roomId)?.reads.get(userId) ?? 0;
+  }
+
   /** The stored messages of a room. */
   messages(roomId: number): Message[] {
     return [...(this.rooms.get(roomId)?.messages ?? [])];

@@ -2,16 +2,21 @@
 //! the room is "on screen" (`useRoom`): its messages show here, not as toasts. A room the
 //! user cannot see (`403` not a member, `404` no such room, a typed or stale link) shows why
 //! and a way back, never an empty chat with a composer. Files dropped anywhere on the chat
-//! join the composer's uploads; a reply in progress shows above the composer.
-import { Fragment, useCallback, useState, type DragEvent } from 'react';
+//! join the composer's uploads; a reply in progress shows above the composer. The room is
+//! on screen only while the page is seen (visible and focused): what arrives while the user is
+//! away stays unread, and a "New messages" divider marks the first of it once they are back
+//! (also on opening a room with unread messages); it stays until they leave the room or send.
+//! What is typed and not sent stays as the room's draft (per user, across switches and reloads).
+import { Fragment, useCallback, useEffect, useState, type DragEvent } from 'react';
 import type { User } from '../../api/types';
 import { describeCode } from '../../api/errors';
 import { navigate } from '../../app/router';
-import { useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
+import { usePageVisible, useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
 import { BackIcon } from '../../ui/icons';
 import { nameWithHandle, UserName } from '../../ui/UserName';
 import { Composer, type ReplyTarget } from './Composer';
+import { draftKey } from './drafts';
 import { MessageList } from './MessageList';
 import { oneLine } from './MessageParts';
 import { useUploads } from './useUploads';
@@ -30,6 +35,15 @@ export function ChatView({ roomId, me }: ChatViewProps) {
   const [replySeq, setReplySeq] = useState<number | null>(null);
   const [dragging, setDragging] = useState(false);
   const startReply = useCallback((message: ChatMessage) => setReplySeq(message.seq), []);
+  // Where the user's reading stopped: on opening the room (if it had unread messages) and each
+  // time they went away. The divider goes after the latest of these that something followed.
+  const [readMarks, setReadMarks] = useState<readonly number[]>(() => (room && room.unread > 0 ? [room.lastReadSeq] : []));
+  const pageVisible = usePageVisible();
+  const lastReadSeq = room?.lastReadSeq;
+  useEffect(() => {
+    if (!pageVisible && lastReadSeq !== undefined) setReadMarks((marks) => (marks.at(-1) === lastReadSeq ? marks : [...marks, lastReadSeq]));
+  }, [pageVisible, lastReadSeq]);
+  const firstUnread = firstUnreadSeq(messages, readMarks, me.id);
   if (!room) return problem ? <RoomUnavailable problem={problem} /> : <RoomLoading />;
   const original = replySeq === null ? undefined : messages.find((m) => m.seq === replySeq);
   const replyTo: ReplyTarget | null = original && original.seq !== null ? { seq: original.seq, sender: original.sender, text: oneLine(original.text), deleted: original.deleted } : null;
@@ -38,6 +52,7 @@ export function ChatView({ roomId, me }: ChatViewProps) {
     if (replyTo) reply(text, replyTo.seq, attachments);
     else send(text, attachments.length > 0 ? { attachments } : undefined);
     setReplySeq(null);
+    setReadMarks([]);
     uploads.clear();
   };
   const hasFiles = (e: DragEvent) => e.dataTransfer.types.includes('Files');
@@ -80,6 +95,7 @@ export function ChatView({ roomId, me }: ChatViewProps) {
         name={name}
         messages={messages}
         me={me}
+        firstUnreadSeq={firstUnread}
         showUsernames={room.kind === 'group'}
         hasOlder={hasOlder}
         loadingOlder={loadingOlder}
@@ -116,9 +132,22 @@ export function ChatView({ roomId, me }: ChatViewProps) {
         uploading={uploads.busy}
         onAddFiles={uploads.add}
         onRemoveUpload={uploads.remove}
+        draftKey={draftKey(me.id, roomId)}
       />
     </section>
   );
+}
+
+/**
+ * The first message from someone else after the latest read mark that any message follows:
+ * where the "New messages" divider goes (none when nothing came after any mark).
+ */
+function firstUnreadSeq(messages: readonly ChatMessage[], readMarks: readonly number[], meId: number): number | undefined {
+  for (const mark of [...readMarks].reverse()) {
+    const first = messages.find((m) => m.seq !== null && m.seq > mark && m.sender.id !== meId);
+    if (first?.seq != null) return first.seq;
+  }
+  return undefined;
 }
 
 /** Who is typing: in a group with the unique @username too, as the messages name them. */

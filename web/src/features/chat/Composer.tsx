@@ -9,6 +9,7 @@
 import { useEffect, useId, useRef, useState, type ClipboardEvent, type FormEvent, type KeyboardEvent } from 'react';
 import type { User } from '../../api/types';
 import { CloseIcon, PaperclipIcon, SendIcon } from '../../ui/icons';
+import { loadDraft, saveDraft } from './drafts';
 import { searchEmoji } from './emoji';
 import { formatSize, type PendingUpload } from './useUploads';
 
@@ -35,6 +36,8 @@ export interface ComposerProps {
   uploading?: boolean;
   onAddFiles?(files: File[]): void;
   onRemoveUpload?(key: string): void;
+  /** Where the unsent text is kept across room switches and reloads (`draftKey`); none: not kept. */
+  draftKey?: string;
 }
 
 /** Longest message the composer accepts (the server bounds frames too). */
@@ -61,8 +64,11 @@ function tokenBefore(text: string, caret: number): { kind: 'mention' | 'emoji'; 
 }
 
 /** The composer. */
-export function Composer({ onSend, onTyping, members = [], me, replyTo, onCancelReply, uploads = [], uploading = false, onAddFiles, onRemoveUpload }: ComposerProps) {
-  const [text, setText] = useState('');
+export function Composer({ onSend, onTyping, members = [], me, replyTo, onCancelReply, uploads = [], uploading = false, onAddFiles, onRemoveUpload, draftKey }: ComposerProps) {
+  const [text, setText] = useState(() => (draftKey ? loadDraft(draftKey) : ''));
+  useEffect(() => {
+    if (draftKey) saveDraft(draftKey, text);
+  }, [draftKey, text]);
   const [caret, setCaret] = useState(0);
   const [active, setActive] = useState(0);
   const [dismissed, setDismissed] = useState<string | null>(null);

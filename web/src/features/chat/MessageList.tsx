@@ -6,7 +6,8 @@
 //! says "(edited)" with the time as its title, a deleted one shows "Message deleted" instead
 //! of its text. Text is formatted (formatText), a reply shows the quote of its original
 //! (which jumps to it: older pages load until it is held, then it is scrolled to and
-//! highlighted), reactions show as chips, attachments as thumbnails or download cards.
+//! highlighted), reactions show as chips, attachments as thumbnails or download cards. A
+//! "New messages" divider sits above the first unread message, when the chat says which.
 import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { describeError } from '../../api/errors';
 import type { User } from '../../api/types';
@@ -24,6 +25,8 @@ export interface MessageListProps {
   name: string;
   messages: readonly ChatMessage[];
   me: User;
+  /** The seq of the first message the user has not read: a "New messages" divider goes above it. */
+  firstUnreadSeq?: number;
   /** Show each sender's `@username` beside the display name (group rooms: names can be copied). */
   showUsernames?: boolean;
   hasOlder: boolean;
@@ -47,7 +50,7 @@ const NEAR_BOTTOM = 120;
 const GROUP_WINDOW_MS = 5 * 60_000;
 
 /** The log. */
-export function MessageList({ name, messages, me, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry, onEdit, onDelete, members = NO_MEMBERS, onReply = noop, onReact = noReact }: MessageListProps) {
+export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry, onEdit, onDelete, members = NO_MEMBERS, onReply = noop, onReact = noReact }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
   const [jumpTarget, setJumpTarget] = useState<number | null>(null);
   const [highlight, setHighlight] = useState<number | null>(null);
@@ -138,6 +141,13 @@ export function MessageList({ name, messages, me, showUsernames = false, hasOlde
       rows.push(
         <div className="day" key={`day-${dayKey(message.sentAt)}`} role="separator" aria-label={label}>
           <span>{label}</span>
+        </div>,
+      );
+    }
+    if (firstUnreadSeq !== undefined && message.seq === firstUnreadSeq) {
+      rows.push(
+        <div className="new-messages" key="new-messages" role="separator" aria-label="New messages">
+          <span>New messages</span>
         </div>,
       );
     }

@@ -1,0 +1,57 @@
+//! "Turn on desktop notifications": a small prompt shown after sign-in while the browser has
+//! not been asked yet. The permission is requested only from its button (a user gesture),
+//! never on page load; either answer, or "Not now", hides it for good (remembered per user).
+import { useState } from 'react';
+
+/** Where the answer is remembered, per user. */
+export const promptKey = (userId: number): string => `sotong.notifications-prompt.${String(userId)}`;
+
+function shouldAsk(userId: number): boolean {
+  if (typeof Notification === 'undefined' || Notification.permission !== 'default') return false;
+  try {
+    return localStorage.getItem(promptKey(userId)) === null;
+  } catch {
+    return true;
+  }
+}
+
+function remember(userId: number, answer: string): void {
+  try {
+    localStorage.setItem(promptKey(userId), answer);
+  } catch {
+    // Storage is off (private mode): the prompt may come back next time.
+  }
+}
+
+/** Props of `NotificationPrompt`. */
+export interface NotificationPromptProps {
+  userId: number;
+}
+
+/** The prompt, or nothing once answered, dismissed, or not supported. */
+export function NotificationPrompt({ userId }: NotificationPromptProps) {
+  const [open, setOpen] = useState(() => shouldAsk(userId));
+  if (!open) return null;
+  const turnOn = () => {
+    setOpen(false);
+    remember(userId, 'asked');
+    void Notification.requestPermission().catch(() => {});
+  };
+  const notNow = () => {
+    setOpen(false);
+    remember(userId, 'dismissed');
+  };
+  return (
+    <div className="notify-prompt" role="region" aria-label="Desktop notifications">
+      <p>Get a desktop notification when a message arrives while sotong is in the background.</p>
+      <div className="notify-prompt-actions">
+        <button type="button" className="button primary" onClick={turnOn}>
+          Turn on desktop notifications
+        </button>
+        <button type="button" className="button ghost" onClick={notNow}>
+          Not now
+        </button>
+      </div>
+    </div>
+  );
+}
