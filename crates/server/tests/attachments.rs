@@ -7,7 +7,7 @@
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
-use sotong_stomp::{Command, Frame};
+use sotong_stomp::Command;
 use sotong_testkit::*;
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -710,19 +710,6 @@ async fn unsent_uploads_are_cleaned_up_and_a_deleted_message_takes_its_files(sto
     }
 }
 
-/// A STOMP SEND of a JSON `body` to `room`, asking for a receipt `receipt`.
-async fn send_json(stomp: &mut Stomp, room: i64, body: Value, receipt: &str) {
-    stomp
-        .send_frame(
-            Frame::new(Command::Send)
-                .with_header("destination", format!("/app/rooms/{room}"))
-                .with_header("content-type", "application/json")
-                .with_header("receipt", receipt)
-                .with_body(body.to_string().into_bytes()),
-        )
-        .await;
-}
-
 async fn the_message_event_over_stomp_carries_its_attachments(store: StoreBackend) {
     let server = store.spawn(|_| {}).await;
     let alice = server.user("alice").await;
@@ -734,7 +721,8 @@ async fn the_message_event_over_stomp_carries_its_attachments(store: StoreBacken
     b.subscribe("t", &format!("/topic/rooms/{room}")).await;
     let mut a = Stomp::connect(&server, &alice.token).await;
     a.subscribe("e", "/user/queue/errors").await;
-    send_json(&mut a, room, json!({"text": "", "attachments": [id]}), "r1").await;
+    a.send_json(room, json!({"text": "", "attachments": [id]}), "r1")
+        .await;
     let frames = a
         .until(|f| is_receipt(f, "r1") || is_error_for(f, "r1"))
         .await;
@@ -748,13 +736,8 @@ async fn the_message_event_over_stomp_carries_its_attachments(store: StoreBacken
     assert_eq!(attachment["id"], id);
     assert_eq!(attachment["image"], json!({"width": 20, "height": 10}));
 
-    send_json(
-        &mut a,
-        room,
-        json!({"text": "again", "attachments": [id]}),
-        "r2",
-    )
-    .await;
+    a.send_json(room, json!({"text": "again", "attachments": [id]}), "r2")
+        .await;
     let frames = a
         .until(|f| is_receipt(f, "r2") || is_error_for(f, "r2"))
         .await;

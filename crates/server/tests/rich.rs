@@ -122,19 +122,6 @@ async fn send_reaction(
         .await;
 }
 
-/// SENDs a message with a JSON body (and extra headers) and a receipt.
-async fn send_json(client: &mut Stomp, room: i64, body: Value, receipt: &str) {
-    client
-        .send_frame(
-            Frame::new(Command::Send)
-                .with_header("destination", format!("/app/rooms/{room}"))
-                .with_header("content-type", "application/json")
-                .with_header("receipt", receipt)
-                .with_body(body.to_string().into_bytes()),
-        )
-        .await;
-}
-
 /// The RECEIPT's `rev` (or `seq` when it has no `rev`), or the error event's code.
 async fn outcome(client: &mut Stomp, receipt: &str) -> Result<u64, String> {
     let frames = client
@@ -297,16 +284,12 @@ async fn every_reply_rule_has_its_code_over_http_and_stomp(store: StoreBackend) 
     b.subscribe("e", "/user/queue/errors").await;
     for (i, (reply_to, (_, expected))) in cases.iter().enumerate() {
         let receipt = format!("r{i}");
-        send_json(
-            &mut b,
-            room,
-            json!({"text": "re", "replyTo": reply_to}),
-            &receipt,
-        )
-        .await;
+        b.send_json(room, json!({"text": "re", "replyTo": reply_to}), &receipt)
+            .await;
         assert_eq!(outcome(&mut b, &receipt).await, Err(expected.to_string()));
     }
-    send_json(&mut b, room, json!({"text": "re", "replyTo": 1}), "ok").await;
+    b.send_json(room, json!({"text": "re", "replyTo": 1}), "ok")
+        .await;
     assert_eq!(outcome(&mut b, "ok").await, Ok(3), "stored as seq 3");
 }
 
@@ -601,7 +584,7 @@ async fn mention_rules_and_edits(store: StoreBackend) {
     );
     let mut a = Stomp::connect(&server, &alice.token).await;
     a.subscribe("e", "/user/queue/errors").await;
-    send_json(&mut a, room, json!({"text": "hi @dave"}), "m1").await;
+    a.send_json(room, json!({"text": "hi @dave"}), "m1").await;
     assert_eq!(
         outcome(&mut a, "m1").await,
         Err("mention_not_member".into())

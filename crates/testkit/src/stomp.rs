@@ -128,6 +128,19 @@ impl Stomp {
         client
     }
 
+    /// Sends a JSON `body` to room `room` (`SEND /app/rooms/{room}`), asking for a receipt
+    /// `receipt`: a message with whatever a JSON body may carry (a reply, attachments).
+    pub async fn send_json(&mut self, room: i64, body: Value, receipt: &str) {
+        self.send_frame(
+            Frame::new(Command::Send)
+                .with_header("destination", format!("/app/rooms/{room}"))
+                .with_header("content-type", "application/json")
+                .with_header("receipt", receipt)
+                .with_body(body.to_string().into_bytes()),
+        )
+        .await;
+    }
+
     /// Encodes `frame` for the spoken version and sends it: as a text message when it is
     /// UTF-8, otherwise as a binary one.
     pub async fn send_frame(&mut self, frame: Frame) {
