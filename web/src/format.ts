@@ -1,27 +1,45 @@
-//! Dates and times as the chat shows them, in the viewer's locale and time zone.
+//! Dates and times as the chat shows them, in the interface language (`Intl` with its locale)
+//! and the viewer's time zone.
+import { intlLocale, t } from './i18n';
 
 const sameDay = (a: Date, b: Date) => a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
 
-const TIME = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const formatters = new Map<string, Intl.DateTimeFormat>();
 
-/** `14:05`. */
+/** One formatter per locale and style, kept: building one is slow and a log formats hundreds. */
+function formatter(options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const locale = intlLocale();
+  const key = `${locale}|${JSON.stringify(options)}`;
+  let format = formatters.get(key);
+  if (!format) {
+    format = new Intl.DateTimeFormat(locale, options);
+    formatters.set(key, format);
+  }
+  return format;
+}
+
+/** `14:05` (`오후 2:05` in Korean). */
 export function timeOf(iso: string): string {
-  return TIME.format(new Date(iso));
+  return formatter({ hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
 }
 
 /** A day separator: `Today`, `Yesterday`, or a date. */
 export function dayLabel(iso: string, now: Date = new Date()): string {
   const date = new Date(iso);
-  if (sameDay(date, now)) return 'Today';
-  const yesterday = new Date(now);
-  yesterday.setDate(now.getDate() - 1);
-  if (sameDay(date, yesterday)) return 'Yesterday';
-  return date.toLocaleDateString(undefined, {
+  if (sameDay(date, now)) return t('time.today');
+  if (isYesterday(date, now)) return t('time.yesterday');
+  return formatter({
     weekday: 'long',
     month: 'long',
     day: 'numeric',
     ...(date.getFullYear() === now.getFullYear() ? {} : { year: 'numeric' }),
-  });
+  }).format(date);
+}
+
+function isYesterday(date: Date, now: Date): boolean {
+  const yesterday = new Date(now);
+  yesterday.setDate(now.getDate() - 1);
+  return sameDay(date, yesterday);
 }
 
 /** The local calendar day of a timestamp, to group messages by. */
@@ -34,14 +52,11 @@ export function dayKey(iso: string): string {
 export function shortWhen(iso: string, now: Date = new Date()): string {
   const date = new Date(iso);
   if (sameDay(date, now)) return timeOf(iso);
-  const label = dayLabel(iso, now);
-  if (label === 'Yesterday') return label;
-  return date.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+  if (isYesterday(date, now)) return t('time.yesterday');
+  return formatter({ month: 'short', day: 'numeric' }).format(date);
 }
-
-const FULL = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 /** A full date and time (`Dec 7, 2026, 14:05`), for a title that says exactly when. */
 export function fullWhen(iso: string): string {
-  return FULL.format(new Date(iso));
+  return formatter({ dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso));
 }

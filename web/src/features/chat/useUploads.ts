@@ -6,6 +6,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { httpStatus } from '@sotong/react';
 import type { Attachment } from '../../api/types';
 import { useApi } from '../../app/ApiContext';
+import { t } from '../../i18n';
 
 /** One file on its way. */
 export interface PendingUpload {
@@ -73,7 +74,7 @@ export function useUploads(roomId: number): Uploads {
             (error: unknown) => {
               if ((error as { name?: string } | null)?.name === 'AbortError') return;
               const status = httpStatus(error);
-              const message = error instanceof Error && status !== undefined ? error.message : 'Cannot reach the server. Check your connection and try again.';
+              const message = error instanceof Error && status !== undefined ? error.message : t('uploads.offline');
               update(key, { error: `${name}: ${message}` });
             },
           )
