@@ -18,9 +18,23 @@ function formatter(options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
   return format;
 }
 
-/** `14:05` (`오후 2:05` in Korean). */
+/**
+ * `date` formatted with `options`. Korean writes the time of day as 오전/오후 (`오후 2:05`), but
+ * recent CLDR data abbreviates it to `AM`/`PM`: those are put back into Korean here.
+ */
+function format(options: Intl.DateTimeFormatOptions, date: Date): string {
+  const fmt = formatter(options);
+  if (!fmt.resolvedOptions().locale.startsWith('ko')) return fmt.format(date);
+  return fmt
+    .formatToParts(date)
+    .map((part) => (part.type === 'dayPeriod' ? (date.getHours() < 12 ? '오전' : '오후') : part.value))
+    .join('');
+}
+
+/** `14:05` (`오후 2:05` in Korean, where the hour has no leading zero). */
 export function timeOf(iso: string): string {
-  return formatter({ hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+  const korean = intlLocale() === 'ko-KR';
+  return format({ hour: korean ? 'numeric' : '2-digit', minute: '2-digit' }, new Date(iso));
 }
 
 /** A day separator: `Today`, `Yesterday`, or a date. */
@@ -28,12 +42,15 @@ export function dayLabel(iso: string, now: Date = new Date()): string {
   const date = new Date(iso);
   if (sameDay(date, now)) return t('time.today');
   if (isYesterday(date, now)) return t('time.yesterday');
-  return formatter({
-    weekday: 'long',
-    month: 'long',
-    day: 'numeric',
-    ...(date.getFullYear() === now.getFullYear() ? {} : { year: 'numeric' }),
-  }).format(date);
+  return format(
+    {
+      weekday: 'long',
+      month: 'long',
+      day: 'numeric',
+      ...(date.getFullYear() === now.getFullYear() ? {} : { year: 'numeric' }),
+    },
+    date,
+  );
 }
 
 function isYesterday(date: Date, now: Date): boolean {
@@ -53,10 +70,10 @@ export function shortWhen(iso: string, now: Date = new Date()): string {
   const date = new Date(iso);
   if (sameDay(date, now)) return timeOf(iso);
   if (isYesterday(date, now)) return t('time.yesterday');
-  return formatter({ month: 'short', day: 'numeric' }).format(date);
+  return format({ month: 'short', day: 'numeric' }, date);
 }
 
 /** A full date and time (`Dec 7, 2026, 14:05`), for a title that says exactly when. */
 export function fullWhen(iso: string): string {
-  return formatter({ dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso));
+  return format({ dateStyle: 'medium', timeStyle: 'short' }, new Date(iso));
 }

@@ -9,7 +9,7 @@ import { useApi } from '../../app/ApiContext';
 import { Dialog } from '../../ui/Dialog';
 import { FileIcon } from '../../ui/icons';
 import { t, useT } from '../../i18n';
-import { COMMON_REACTIONS, EMOJI, noteRecentEmoji, recentEmoji } from './emoji';
+import { COMMON_REACTIONS, EMOJI, emojiLabel, noteRecentEmoji, recentEmoji } from './emoji';
 import { formatSize } from './useUploads';
 
 /** What the quote shows of the original: the local copy when held (kept current), else the server's preview. */
@@ -102,7 +102,7 @@ export interface ReactionPickerProps {
   onClose(): void;
 }
 
-const nameOfEmoji = new Map(EMOJI.map(([name, emoji]) => [emoji, name.replace(/_/g, ' ')]));
+const nameOfEmoji = new Map(EMOJI.map(([name, emoji]) => [emoji, name]));
 
 /**
  * A small popover (`dialog` named `Add reaction`): recent and common emoji, then the rest of
@@ -115,7 +115,7 @@ export function ReactionPicker({ upwards = false, onPick, onClose }: ReactionPic
     close.current = onClose;
   });
   const [recent] = useState(recentEmoji);
-  const { t } = useT();
+  const { t, locale } = useT();
   const quick = [...new Set([...recent, ...COMMON_REACTIONS])].slice(0, 8);
   const more = EMOJI.map(([, emoji]) => emoji).filter((e) => !quick.includes(e));
 
@@ -148,11 +148,15 @@ export function ReactionPicker({ upwards = false, onPick, onClose }: ReactionPic
     onPick(emoji);
     onClose();
   };
-  const button = (emoji: string) => (
-    <button key={emoji} type="button" className="picker-emoji" aria-label={nameOfEmoji.get(emoji) ?? emoji} title={nameOfEmoji.get(emoji) ?? emoji} onClick={() => choose(emoji)}>
-      {emoji}
-    </button>
-  );
+  const button = (emoji: string) => {
+    const name = nameOfEmoji.get(emoji);
+    const label = name === undefined ? emoji : emojiLabel(name, locale);
+    return (
+      <button key={emoji} type="button" className="picker-emoji" aria-label={label} title={label} onClick={() => choose(emoji)}>
+        {emoji}
+      </button>
+    );
+  };
   return (
     <div ref={ref} role="dialog" aria-label={t('parts.addReaction')} className={upwards ? 'reaction-picker upwards' : 'reaction-picker'} onKeyDown={onKey}>
       <div className="picker-row">{quick.map(button)}</div>
