@@ -3,12 +3,12 @@
 //! wording a person reads. The server's own `message` is for developers and logs; it is never
 //! shown as is, because its wording is terse, English only, and changes with the server. Codes the app does
 //! not know yet fall back to a sentence chosen by what the person was doing.
-import { MessageActionError } from '@sotong/react';
+import { MessageActionError, SotongHttpError } from '@sotong/react';
 import { t } from '../i18n';
 import { ApiError } from './http';
 
 /** What the person was doing when the error came: the same code reads differently per action. */
-export type Action = 'login' | 'register' | 'openDirect' | 'createGroup' | 'openRoom' | 'send' | 'edit' | 'delete' | 'react' | 'other';
+export type Action = 'login' | 'register' | 'openDirect' | 'createGroup' | 'openRoom' | 'send' | 'edit' | 'delete' | 'react' | 'upload' | 'other';
 
 /** Details an action can add to its wording (the username that was not found, ...). */
 export interface ErrorDetails {
@@ -68,6 +68,8 @@ export function describeCode(code: string, action: Action, status?: number, deta
           return t('error.invalid.send');
         case 'edit':
           return t('error.invalid.edit');
+        case 'upload':
+          return t('error.upload.invalid');
         default:
           return t('error.invalid.other');
       }
@@ -80,12 +82,19 @@ export function describeCode(code: string, action: Action, status?: number, deta
       return t('error.mentionNotMember');
     case 'invalid_attachment':
       return t('error.invalidAttachment');
+    case 'type_mismatch':
+      return t('error.upload.typeMismatch');
+    case 'bad_image':
+      return t('error.upload.badImage');
+    case 'image_too_large':
+      return t('error.upload.imageTooLarge');
     case 'too_large':
+      if (action === 'upload') return t('error.upload.tooLarge');
       if (action === 'react') return t('error.tooLarge.react');
       return action === 'createGroup' ? t('error.tooLarge.group') : action === 'send' || action === 'edit' ? t('error.tooLarge.message') : t('error.tooLarge.other');
     case 'forbidden':
       if (action === 'register') return describeCode('registration_closed', action);
-      return action === 'openRoom' || action === 'send' || action === 'edit' || action === 'delete' || action === 'react' ? t('error.notMember') : t('error.forbidden');
+      return action === 'openRoom' || action === 'send' || action === 'upload' || action === 'edit' || action === 'delete' || action === 'react' ? t('error.notMember') : t('error.forbidden');
     case 'not_found':
       if (action === 'openDirect' || action === 'createGroup') {
         return names.length > 0 ? t('error.noUser', { names: quoteNames(names) }) : t('error.someUsersMissing');
@@ -121,6 +130,8 @@ export function describeError(error: unknown, action: Action, details: ErrorDeta
   if (error instanceof ApiError) return describeCode(error.code, action, error.status, details, error.retryAfterSeconds);
   // An edit or delete the server refused over STOMP: the contract's code, no HTTP status.
   if (error instanceof MessageActionError) return describeCode(error.code, action, undefined, details);
+  // An upload or a download refused (the package's own HTTP error, with the contract's code).
+  if (error instanceof SotongHttpError) return describeCode(error.code, action, error.status, details);
   // `fetch` rejects with a TypeError when the network fails.
   if (error instanceof TypeError) return t('error.offline');
   return fallback(action);

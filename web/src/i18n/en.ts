@@ -175,6 +175,7 @@ export const en = {
   'error.fallback.edit': 'Could not edit the message. Please try again.',
   'error.fallback.delete': 'Could not delete the message. Please try again.',
   'error.fallback.react': 'Could not add the reaction. Please try again.',
+  'error.fallback.upload': 'Could not upload the file. Please try again.',
   'error.fallback.other': 'Something went wrong. Please try again.',
   'error.offline': 'Cannot reach the server. Check your connection and try again.',
   'error.namesOr': '{names} or {last}',
@@ -216,6 +217,11 @@ export const en = {
   'error.deleted.send': 'The message you replied to was deleted.',
   'error.deleted.edit': 'This message was deleted, so it can no longer be edited.',
   'error.editWindowClosed': 'This message is too old to edit. You can still delete it.',
+  'error.upload.tooLarge': 'This file is too large to send.',
+  'error.upload.typeMismatch': 'This file is not the image its name says.',
+  'error.upload.badImage': 'This image cannot be read.',
+  'error.upload.imageTooLarge': 'This image has too many pixels.',
+  'error.upload.invalid': 'This file cannot be sent (empty, or its name is too long).',
   'error.unavailable': 'The server is having trouble right now. Please try again in a moment.',
 } as const;
 

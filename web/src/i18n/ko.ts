@@ -173,6 +173,7 @@ export const ko: Messages = {
   'error.fallback.edit': '메시지를 수정하지 못했어요. 다시 시도해 주세요.',
   'error.fallback.delete': '메시지를 삭제하지 못했어요. 다시 시도해 주세요.',
   'error.fallback.react': '공감을 남기지 못했어요. 다시 시도해 주세요.',
+  'error.fallback.upload': '파일을 올리지 못했어요. 다시 시도해 주세요.',
   'error.fallback.other': '문제가 생겼어요. 다시 시도해 주세요.',
   'error.offline': '서버에 연결할 수 없어요. 인터넷 연결을 확인하고 다시 시도해 주세요.',
   'error.namesOr': '{names} 또는 {last}',
@@ -214,5 +215,10 @@ export const ko: Messages = {
   'error.deleted.send': '답장하려던 메시지가 삭제됐어요.',
   'error.deleted.edit': '삭제된 메시지라 수정할 수 없어요.',
   'error.editWindowClosed': '너무 오래된 메시지라 수정할 수 없어요. 삭제는 할 수 있어요.',
+  'error.upload.tooLarge': '파일이 너무 커서 보낼 수 없어요.',
+  'error.upload.typeMismatch': '이름과 달리 이미지 파일이 아니에요.',
+  'error.upload.badImage': '이미지를 읽을 수 없어요.',
+  'error.upload.imageTooLarge': '이미지 해상도가 너무 높아요.',
+  'error.upload.invalid': '보낼 수 없는 파일이에요. 빈 파일이거나 이름이 너무 길어요.',
   'error.unavailable': '지금 서버에 문제가 있어요. 잠시 후 다시 시도해 주세요.',
 };
