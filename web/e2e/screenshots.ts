@@ -1,7 +1,8 @@
 //! Renders the screenshots in docs/screenshots (desktop 1280x800 and phone 390x844) from a
 //! real server seeded over HTTP: login, room list + chat, a toast, an edited and a deleted
 //! message, and rich messages (a reply, reactions, mention suggestions, an image and a file,
-//! formatting), and messages that came while the page was away (the divider, the title count). Run: `npm run screenshots` (`-- -g edit` for one of them only).
+//! formatting), messages that came while the page was away (the divider, the title count), the
+//! Korean interface and the dark theme. Run: `npm run screenshots` (`-- -g edit` for one of them only).
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -272,4 +273,43 @@ test('screenshot (desktop, new messages while away: the divider and the title co
   });
   await page.screenshot({ path: `${out}/desktop-new-messages.png` });
   await context.close();
+});
+
+test('screenshots (the Korean interface; the dark theme on a desktop and a phone)', async ({ browser, server }) => {
+  mkdirSync(out, { recursive: true });
+  const people = await seed(server);
+  const shoot = async (file: string, options: { locale?: string; colorScheme?: 'dark'; phone?: boolean }, korean = false) => {
+    const phone = options.phone ?? false;
+    const context = await browser.newContext({
+      viewport: phone ? { width: 390, height: 844 } : { width: 1280, height: 800 },
+      baseURL: server.url,
+      locale: options.locale ?? 'en-US',
+      colorScheme: options.colorScheme ?? 'light',
+      deviceScaleFactor: phone ? 2 : 1,
+      hasTouch: phone,
+      isMobile: phone,
+    });
+    const page = await context.newPage();
+    await page.goto('/');
+    await page.getByRole('textbox', { name: korean ? '아이디' : 'Username' }).fill(people.minji.username);
+    await page.getByRole('textbox', { name: korean ? '비밀번호' : 'Password' }).fill('correct horse battery');
+    await page.getByRole('button', { name: korean ? '로그인' : 'Log in' }).click();
+    await expect(page.getByRole('status', { name: korean ? '연결 상태' : 'Connection status' })).toHaveText(korean ? '연결됨' : 'Connected');
+    const rooms = page.getByRole('navigation', { name: korean ? '채팅방 목록' : 'Rooms' });
+    await rooms.getByRole('link', { name: /^Daniel Cho/ }).click();
+    await expect(page.getByRole('log', { name: 'Daniel Cho' }).getByText('좋아요! See you there.')).toBeVisible();
+    if (!phone) {
+      // A toast from another room, and the message menu open on Minji's last message.
+      const text = korean ? '사진 보냈어요 📷' : 'Sent you the photos 📷';
+      await say(server, people.sora, people.withSora.id, text);
+      await expect(page.getByRole('status', { name: korean ? '알림' : 'Notifications' }).getByText(text)).toBeVisible();
+      await page.getByRole('log', { name: 'Daniel Cho' }).getByRole('button', { name: korean ? '메시지 메뉴' : 'Message actions' }).last().click();
+    }
+    await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
+    await page.screenshot({ path: `${out}/${file}` });
+    await context.close();
+  };
+  await shoot('desktop-korean.png', { locale: 'ko-KR' }, true);
+  await shoot('desktop-dark.png', { colorScheme: 'dark' });
+  await shoot('phone-dark.png', { colorScheme: 'dark', phone: true });
 });

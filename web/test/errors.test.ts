@@ -1,8 +1,10 @@
 //! The wording of errors: every code of the contract, per action, with a fallback for codes
 //! the app does not know, and never the server's raw message.
+import { SotongHttpError } from '@sotong/react';
 import { describe, expect, it } from 'vitest';
 import { describeCode, describeError } from '../src/api/errors';
 import { ApiError, createApi, parseRetryAfter } from '../src/api/http';
+import { setLocale } from '../src/i18n';
 
 const RAW = 'a raw server sentence';
 
@@ -69,5 +71,25 @@ describe('the HTTP client', () => {
     expect(parseRetryAfter('Sun, 06 Dec 2026 21:00:30 GMT', Date.parse('2026-12-06T21:00:00Z'))).toBe(30);
     expect(parseRetryAfter(null)).toBeUndefined();
     expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+
+  it('words every code in Korean too, with names and waits filled in', () => {
+    setLocale('ko');
+    try {
+      expect(describeError(new ApiError(401, 'invalid_credentials', RAW), 'login')).toBe('아이디 또는 비밀번호가 맞지 않아요.');
+      expect(describeError(new ApiError(404, 'not_found', RAW), 'createGroup', { usernames: ['bob', 'carol', 'dan'] })).toBe('“bob”, “carol” 또는 “dan” 사용자를 찾을 수 없어요.');
+      expect(describeError(new ApiError(429, 'rate_limited', RAW, 30), 'login')).toBe('시도 횟수가 너무 많아요. 30초 후에 다시 시도해 주세요.');
+      expect(describeError(new SotongHttpError(413, 'too_large', 'the file is over the 25 MB limit'), 'upload')).toBe('파일이 너무 커서 보낼 수 없어요.');
+      expect(describeError(new TypeError('Failed to fetch'), 'send')).toBe('서버에 연결할 수 없어요. 인터넷 연결을 확인하고 다시 시도해 주세요.');
+      expect(describeError(new Error('?'), 'react')).toBe('공감을 남기지 못했어요. 다시 시도해 주세요.');
+    } finally {
+      setLocale('en');
+    }
+  });
+
+  it('words a refused upload by its code', () => {
+    expect(describeError(new SotongHttpError(415, 'type_mismatch', RAW), 'upload')).toBe('This file is not the image its name says.');
+    expect(describeError(new SotongHttpError(403, 'forbidden', RAW), 'upload')).toBe('You are not a member of this conversation.');
+    expect(describeError(new SotongHttpError(500, 'http_error', RAW), 'upload')).toMatch(/^The server is having trouble/);
   });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { detectLocale, getLocale, setLocale, t, tn } from '../src/i18n';
+import { dayLabel, shortWhen, timeOf } from '../src/format';
+import { detectLocale, getLocale, setLocale, t, tn, tParts } from '../src/i18n';
 import { en } from '../src/i18n/en';
 import { ko } from '../src/i18n/ko';
 
@@ -37,5 +38,31 @@ describe('i18n', () => {
     expect(t('rooms.unread.other')).toBe('{count} unread messages');
     setLocale('ko');
     expect(tn('rooms.unread', 1)).toBe('읽지 않은 메시지 1개');
+  });
+
+  it('splits a string around a slot wherever the language puts it', () => {
+    expect(tParts('composer.replyingTo', 'name')).toEqual(['Replying to ', '']);
+    setLocale('ko');
+    expect(tParts('composer.replyingTo', 'name')).toEqual(['', '님에게 답장']);
+    expect(tParts('log.sent', 'name')).toEqual(['전송됨', '']);
+  });
+
+  it('writes dates and times in the interface language', () => {
+    const now = new Date(2026, 11, 7, 15, 0);
+    const today = new Date(2026, 11, 7, 14, 5).toISOString();
+    const yesterday = new Date(2026, 11, 6, 9, 30).toISOString();
+    const earlier = new Date(2026, 10, 20, 9, 30).toISOString();
+    expect(dayLabel(today, now)).toBe('Today');
+    expect(dayLabel(yesterday, now)).toBe('Yesterday');
+    expect(shortWhen(yesterday, now)).toBe('Yesterday');
+    expect(timeOf(today)).toMatch(/^(14:05|02:05\sPM)$/);
+    setLocale('ko');
+    expect(dayLabel(today, now)).toBe('오늘');
+    expect(dayLabel(yesterday, now)).toBe('어제');
+    expect(dayLabel(earlier, now)).toBe('11월 20일 금요일');
+    expect(shortWhen(earlier, now)).toBe('11월 20일');
+    // 오전/오후, never AM/PM, and no leading zero on the hour.
+    expect(timeOf(today)).toBe('오후 2:05');
+    expect(timeOf(yesterday)).toBe('오전 9:30');
   });
 });

@@ -6,6 +6,7 @@ import { SotongProvider } from '@sotong/react';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { describeCode } from '../api/errors';
 import { createApi } from '../api/http';
+import { t } from '../i18n';
 import { LoginScreen } from '../features/auth/LoginScreen';
 import { ApiContext } from './ApiContext';
 import { navigate } from './router';
@@ -24,7 +25,7 @@ export function App() {
   }, []);
 
   const api = useMemo(
-    () => createApi({ token: session?.token, onUnauthorized: () => endSession('Your session has ended. Please log in again.') }),
+    () => createApi({ token: session?.token, onUnauthorized: () => endSession(t('app.sessionEnded')) }),
     [session?.token, endSession],
   );
 
@@ -64,7 +65,7 @@ export function App() {
         me={session.user}
         api={api}
         describeError={describeSendError}
-        onAuthFailure={() => endSession('Your session has expired. Please log in again.')}
+        onAuthFailure={() => endSession(t('app.sessionExpired'))}
       >
         <Shell me={session.user} onLogout={onLogout} />
       </SotongProvider>

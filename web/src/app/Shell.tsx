@@ -13,6 +13,8 @@ import { NewDirectDialog } from '../features/rooms/NewDirectDialog';
 import { NewGroupDialog } from '../features/rooms/NewGroupDialog';
 import { RoomList } from '../features/rooms/RoomList';
 import { Avatar } from '../ui/Avatar';
+import { useT } from '../i18n';
+import { LanguageSwitch } from '../ui/LanguageSwitch';
 import { ConnectionBadge } from '../ui/ConnectionBadge';
 import { GroupIcon, Logo, LogoutIcon, NewChatIcon } from '../ui/icons';
 import { roomIdOf, usePath } from './router';
@@ -27,6 +29,7 @@ export interface ShellProps {
 export function Shell({ me, onLogout }: ShellProps) {
   const roomId = roomIdOf(usePath());
   const [dialog, setDialog] = useState<'direct' | 'group' | null>(null);
+  const { t } = useT();
   useUnreadTitle();
   useDesktopNotifications();
   return (
@@ -40,7 +43,8 @@ export function Shell({ me, onLogout }: ShellProps) {
         <div className="me">
           <Avatar name={me.displayName} size={30} />
           <span className="me-name">{me.displayName}</span>
-          <button type="button" className="icon-button" onClick={onLogout} aria-label="Log out" title="Log out">
+          <LanguageSwitch className="topbar-language" />
+          <button type="button" className="icon-button" onClick={onLogout} aria-label={t('shell.logOut')} title={t('shell.logOut')}>
             <LogoutIcon />
           </button>
         </div>
@@ -48,15 +52,15 @@ export function Shell({ me, onLogout }: ShellProps) {
       <div className="layout">
         <aside className="sidebar">
           <div className="sidebar-head">
-            <h2>Chats</h2>
+            <h2>{t('shell.chats')}</h2>
             <div className="sidebar-actions">
               <button type="button" className="chip" onClick={() => setDialog('direct')}>
                 <NewChatIcon />
-                <span>New direct message</span>
+                <span>{t('shell.newDirect')}</span>
               </button>
               <button type="button" className="chip" onClick={() => setDialog('group')}>
                 <GroupIcon />
-                <span>New group</span>
+                <span>{t('shell.newGroup')}</span>
               </button>
             </div>
           </div>
@@ -73,13 +77,14 @@ export function Shell({ me, onLogout }: ShellProps) {
 }
 
 function EmptyChat() {
+  const { t } = useT();
   return (
     <div className="empty-chat">
       <div className="empty-art" aria-hidden="true">
         <Logo size={72} />
       </div>
-      <h2>Pick a conversation</h2>
-      <p>Choose a chat on the left, or start a new direct message or group.</p>
+      <h2>{t('shell.empty.title')}</h2>
+      <p>{t('shell.empty.text')}</p>
     </div>
   );
 }

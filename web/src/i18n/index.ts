@@ -91,10 +91,36 @@ export function tn(base: string, count: number, vars?: Vars): string {
   return t(key, { count, ...vars });
 }
 
+/**
+ * A string around one slot filled with something that is not text (a name in a styled
+ * element): `[before, after]` the slot `{slot}`, the other placeholders filled from `vars`.
+ * The languages put the slot in different places (`Replying to {name}`, `{name}님에게 답장`).
+ */
+export function tParts(key: MessageKey, slot: string, vars?: Vars): [string, string] {
+  const text = t(key, vars);
+  const at = text.indexOf(`{${slot}}`);
+  if (at < 0) return [text, ''];
+  return [text.slice(0, at), text.slice(at + slot.length + 2)];
+}
+
+/**
+ * The locale `Intl` formats dates and times with: the browser's own English variant (so an
+ * English reader keeps their usual date order), or Korean.
+ */
+export function intlLocale(): string {
+  if (current === 'ko') return 'ko-KR';
+  if (typeof navigator !== 'undefined') {
+    const english = (navigator.languages ?? [navigator.language]).find((language) => language.toLowerCase().startsWith('en'));
+    if (english) return english;
+  }
+  return 'en';
+}
+
 /** What `useT` gives a component: the translators and the language, re-rendered on a switch. */
 export interface Translator {
   t: typeof t;
   tn: typeof tn;
+  tParts: typeof tParts;
   locale: Locale;
   setLocale: typeof setLocale;
 }
@@ -102,5 +128,5 @@ export interface Translator {
 /** Translation in a component; re-renders when the language is switched. */
 export function useT(): Translator {
   const locale = useSyncExternalStore(subscribe, getLocale, getLocale);
-  return { t, tn, locale, setLocale };
+  return { t, tn, tParts, locale, setLocale };
 }

@@ -2,6 +2,7 @@
 //! click outside close it, focus returns to where it was.
 import { useEffect, useId, useRef, type ReactNode } from 'react';
 import { CloseIcon } from './icons';
+import { useT } from '../i18n';
 
 /** Props of `Dialog`. */
 export interface DialogProps {
@@ -16,6 +17,7 @@ export interface DialogProps {
 /** The dialog. */
 export function Dialog({ title, description, onClose, children, className }: DialogProps) {
   const titleId = useId();
+  const { t } = useT();
   const descriptionId = useId();
   const ref = useRef<HTMLDivElement>(null);
   const close = useRef(onClose);
@@ -46,7 +48,7 @@ export function Dialog({ title, description, onClose, children, className }: Dia
       >
         <div className="dialog-head">
           <h2 id={titleId}>{title}</h2>
-          <button type="button" className="icon-button" aria-label="Close" onClick={onClose}>
+          <button type="button" className="icon-button" aria-label={t('dialog.close')} onClick={onClose}>
             <CloseIcon />
           </button>
         </div>

@@ -6,6 +6,8 @@ import { describeError } from '../../api/errors';
 import { createApi } from '../../api/http';
 import type { Session } from '../../app/session';
 import { Logo } from '../../ui/icons';
+import { t as translate, useT } from '../../i18n';
+import { LanguageSwitch } from '../../ui/LanguageSwitch';
 
 /** Props of `LoginScreen`. */
 export interface LoginScreenProps {
@@ -19,9 +21,9 @@ const USERNAME = /^[a-z0-9_.-]{3,32}$/;
 
 /** Why a sign-up would be refused, checked before asking the server; null when it looks fine. */
 export function signUpProblem(username: string, password: string, displayName: string): string | null {
-  if (!USERNAME.test(username)) return 'A username has 3–32 characters: letters, digits, _ . or -.';
-  if ([...password].length < 8) return 'Use a password of at least 8 characters.';
-  if ([...displayName.trim()].length > 64) return 'A display name has at most 64 characters.';
+  if (!USERNAME.test(username)) return translate('login.problem.username');
+  if ([...password].length < 8) return translate('login.problem.password');
+  if ([...displayName.trim()].length > 64) return translate('login.problem.displayName');
   return null;
 }
 
@@ -33,6 +35,7 @@ export function LoginScreen({ onLogin, notice }: LoginScreenProps) {
   const displayNameHint = useId();
   const [busy, setBusy] = useState<'login' | 'signup' | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const { t } = useT();
 
   async function run(mode: 'login' | 'signup') {
     if (busy) return;
@@ -68,12 +71,12 @@ export function LoginScreen({ onLogin, notice }: LoginScreenProps) {
         <div className="auth-brand">
           <Logo size={48} />
           <h1>sotong</h1>
-          <p>Real-time chat for your team and friends.</p>
+          <p>{t('login.tagline')}</p>
         </div>
         {notice && <p className="notice">{notice}</p>}
         <form onSubmit={onSubmit} className="auth-form">
           <label className="field">
-            <span>Username</span>
+            <span>{t('login.username')}</span>
             <input
               value={username}
               onChange={(e) => setUsername(e.target.value)}
@@ -86,7 +89,7 @@ export function LoginScreen({ onLogin, notice }: LoginScreenProps) {
             />
           </label>
           <label className="field">
-            <span>Password</span>
+            <span>{t('login.password')}</span>
             <input
               type="password"
               value={password}
@@ -96,7 +99,7 @@ export function LoginScreen({ onLogin, notice }: LoginScreenProps) {
             />
           </label>
           <label className="field">
-            <span>Display name</span>
+            <span>{t('login.displayName')}</span>
             <input
               value={displayName}
               onChange={(e) => setDisplayName(e.target.value)}
@@ -106,7 +109,7 @@ export function LoginScreen({ onLogin, notice }: LoginScreenProps) {
             />
           </label>
           <p id={displayNameHint} className="field-hint">
-            Optional, for signing up: the name others see beside your @username.
+            {t('login.displayNameHint')}
           </p>
           {error && (
             <p className="form-error" role="alert">
@@ -114,7 +117,7 @@ export function LoginScreen({ onLogin, notice }: LoginScreenProps) {
             </p>
           )}
           <button type="submit" className="button primary" disabled={busy !== null}>
-            {busy === 'login' ? 'Logging in…' : 'Log in'}
+            {busy === 'login' ? t('login.loggingIn') : t('login.logIn')}
           </button>
           <button
             type="button"
@@ -126,10 +129,11 @@ export function LoginScreen({ onLogin, notice }: LoginScreenProps) {
               void run('signup');
             }}
           >
-            {busy === 'signup' ? 'Creating account…' : 'Sign up'}
+            {busy === 'signup' ? t('login.signingUp') : t('login.signUp')}
           </button>
-          <p className="auth-hint">New here? Pick a username (3–32 letters, digits, _ . -) and a password of 8+ characters, then Sign up.</p>
+          <p className="auth-hint">{t('login.hint')}</p>
         </form>
+        <LanguageSwitch className="auth-language" />
       </div>
     </main>
   );

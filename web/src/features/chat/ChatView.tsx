@@ -11,6 +11,7 @@ import { Fragment, useCallback, useEffect, useState, type DragEvent } from 'reac
 import type { User } from '../../api/types';
 import { describeCode } from '../../api/errors';
 import { navigate } from '../../app/router';
+import { useT } from '../../i18n';
 import { usePageVisible, useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
 import { BackIcon } from '../../ui/icons';
@@ -34,6 +35,7 @@ export function ChatView({ roomId, me }: ChatViewProps) {
   const uploads = useUploads(roomId);
   const [replySeq, setReplySeq] = useState<number | null>(null);
   const [dragging, setDragging] = useState(false);
+  const { t } = useT();
   const startReply = useCallback((message: ChatMessage) => setReplySeq(message.seq), []);
   // Where the user's reading stopped: on opening the room (if it had unread messages) and each
   // time they went away. The divider goes after the latest of these that something followed.
@@ -71,12 +73,12 @@ export function ChatView({ roomId, me }: ChatViewProps) {
   const name = room.name;
   const subtitle =
     room.kind === 'group'
-      ? room.members.map((m) => (m.id === me.id ? 'You' : nameWithHandle(m))).join(', ')
+      ? room.members.map((m) => (m.id === me.id ? t('chat.you') : nameWithHandle(m))).join(', ')
       : `@${room.members.find((m) => m.id !== me.id)?.username ?? ''}`;
   return (
     <section
       className={dragging ? 'chat dragging' : 'chat'}
-      aria-label={`Chat with ${name}`}
+      aria-label={t('chat.label', { name })}
       onDragOver={onDragOver}
       onDragLeave={(e) => {
         if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
@@ -115,9 +117,7 @@ export function ChatView({ roomId, me }: ChatViewProps) {
               <i />
               <i />
             </span>
-            <span>
-              <TypingNames users={typing} withUsernames={room.kind === 'group'} /> {typing.length === 1 ? 'is' : 'are'} typing…
-            </span>
+            <Typing users={typing} withUsernames={room.kind === 'group'} />
           </>
         )}
       </div>
@@ -151,18 +151,27 @@ function firstUnreadSeq(messages: readonly ChatMessage[], readMarks: readonly nu
 }
 
 /** Who is typing: in a group with the unique @username too, as the messages name them. */
-function TypingNames({ users, withUsernames }: { users: readonly User[]; withUsernames: boolean }) {
-  return users.map((user, index) => (
-    <Fragment key={user.id}>
-      {index > 0 && ', '}
-      {withUsernames ? <UserName user={user} /> : user.displayName}
-    </Fragment>
-  ));
+function Typing({ users, withUsernames }: { users: readonly User[]; withUsernames: boolean }) {
+  const { tParts } = useT();
+  const [before, after] = tParts(users.length === 1 ? 'chat.typing.one' : 'chat.typing.other', 'names');
+  return (
+    <span>
+      {before}
+      {users.map((user, index) => (
+        <Fragment key={user.id}>
+          {index > 0 && ', '}
+          {withUsernames ? <UserName user={user} /> : user.displayName}
+        </Fragment>
+      ))}
+      {after}
+    </span>
+  );
 }
 
 function BackButton() {
+  const { t } = useT();
   return (
-    <button type="button" className="icon-button back" aria-label="Back to rooms" onClick={() => navigate('/')}>
+    <button type="button" className="icon-button back" aria-label={t('chat.back')} onClick={() => navigate('/')}>
       <BackIcon />
     </button>
   );
@@ -170,13 +179,14 @@ function BackButton() {
 
 /** While the server is asked about a room the list does not hold (a deep link). */
 function RoomLoading() {
+  const { t } = useT();
   return (
-    <section className="chat" aria-label="Opening conversation" aria-busy="true">
+    <section className="chat" aria-label={t('chat.opening')} aria-busy="true">
       <header className="chat-head bare">
         <BackButton />
       </header>
       <div className="room-state">
-        <span className="spinner" aria-label="Loading conversation" />
+        <span className="spinner" aria-label={t('chat.loading')} />
       </div>
     </section>
   );
@@ -187,14 +197,15 @@ function RoomLoading() {
  * One way back, the same on a desktop and a phone (no header Back icon beside it).
  */
 function RoomUnavailable({ problem }: { problem: RoomProblem }) {
-  const title = problem === 'forbidden' ? 'You are not in this conversation' : 'Conversation not found';
+  const { t } = useT();
+  const title = problem === 'forbidden' ? t('chat.forbidden.title') : t('chat.notFound.title');
   return (
     <section className="chat" aria-label={title}>
       <div className="room-state" role="alert">
         <h2>{title}</h2>
-        <p>{problem === 'forbidden' ? `${describeCode('forbidden', 'openRoom')} Ask a member to add you.` : `${describeCode('not_found', 'openRoom')} It may have been mistyped.`}</p>
+        <p>{problem === 'forbidden' ? t('chat.forbidden.text', { reason: describeCode('forbidden', 'openRoom') }) : t('chat.notFound.text', { reason: describeCode('not_found', 'openRoom') })}</p>
         <button type="button" className="button primary" onClick={() => navigate('/')}>
-          Back to your chats
+          {t('chat.backToChats')}
         </button>
       </div>
     </section>

@@ -9,6 +9,7 @@
 import { useEffect, useId, useRef, useState, type ClipboardEvent, type FormEvent, type KeyboardEvent } from 'react';
 import type { User } from '../../api/types';
 import { CloseIcon, PaperclipIcon, SendIcon } from '../../ui/icons';
+import { useT } from '../../i18n';
 import { loadDraft, saveDraft } from './drafts';
 import { searchEmoji } from './emoji';
 import { formatSize, type PendingUpload } from './useUploads';
@@ -76,6 +77,7 @@ export function Composer({ onSend, onTyping, members = [], me, replyTo, onCancel
   const input = useRef<HTMLTextAreaElement>(null);
   const fileInput = useRef<HTMLInputElement>(null);
   const listId = useId();
+  const { t, tParts } = useT();
   const replySeq = replyTo?.seq;
   useEffect(() => {
     if (replySeq !== undefined) input.current?.focus();
@@ -167,6 +169,7 @@ export function Composer({ onSend, onTyping, members = [], me, replyTo, onCancel
     submit();
   };
 
+  const replyingTo = tParts('composer.replyingTo', 'name');
   const activeId = open ? `${listId}-${String(activeIndex)}` : undefined;
   return (
     <div className="composer-area">
@@ -174,17 +177,19 @@ export function Composer({ onSend, onTyping, members = [], me, replyTo, onCancel
         <div className="reply-bar">
           <div className="reply-bar-text">
             <span className="reply-bar-label">
-              Replying to <strong>{replyTo.sender.displayName}</strong>
+              {replyingTo[0]}
+              <strong>{replyTo.sender.displayName}</strong>
+              {replyingTo[1]}
             </span>
-            <span className="reply-bar-quote">{replyTo.deleted ? 'Message deleted' : replyTo.text}</span>
+            <span className="reply-bar-quote">{replyTo.deleted ? t('composer.deleted') : replyTo.text}</span>
           </div>
-          <button type="button" className="icon-button" aria-label="Cancel reply" title="Cancel reply" onClick={onCancelReply}>
+          <button type="button" className="icon-button" aria-label={t('composer.cancelReply')} title={t('composer.cancelReply')} onClick={onCancelReply}>
             <CloseIcon />
           </button>
         </div>
       )}
       {uploads.length > 0 && (
-        <ul className="uploads" aria-label="Files to send">
+        <ul className="uploads" aria-label={t('composer.files')}>
           {uploads.map((u) => (
             <li key={u.key} className={u.error ? 'upload failed' : 'upload'}>
               <span className="upload-name" title={u.name}>
@@ -197,7 +202,7 @@ export function Composer({ onSend, onTyping, members = [], me, replyTo, onCancel
                   {u.error}
                 </span>
               )}
-              <button type="button" className="icon-button" aria-label={`Remove ${u.name}`} title="Remove" onClick={() => onRemoveUpload?.(u.key)}>
+              <button type="button" className="icon-button" aria-label={t('composer.removeFile', { name: u.name })} title={t('composer.remove')} onClick={() => onRemoveUpload?.(u.key)}>
                 <CloseIcon />
               </button>
             </li>
@@ -205,7 +210,7 @@ export function Composer({ onSend, onTyping, members = [], me, replyTo, onCancel
         </ul>
       )}
       {open && (
-        <ul className="suggestions" role="listbox" id={listId} aria-label={token?.kind === 'mention' ? 'Mention suggestions' : 'Emoji suggestions'}>
+        <ul className="suggestions" role="listbox" id={listId} aria-label={token?.kind === 'mention' ? t('composer.mentions') : t('composer.emoji')}>
           {suggestions.map((s, i) => (
             <li
               key={s.key}
@@ -227,7 +232,7 @@ export function Composer({ onSend, onTyping, members = [], me, replyTo, onCancel
       <form className="composer" onSubmit={onSubmit}>
         {onAddFiles && (
           <>
-            <button type="button" className="icon-button attach" aria-label="Attach file" title="Attach file" onClick={() => fileInput.current?.click()}>
+            <button type="button" className="icon-button attach" aria-label={t('composer.attach')} title={t('composer.attach')} onClick={() => fileInput.current?.click()}>
               <PaperclipIcon />
             </button>
             <input
@@ -246,8 +251,8 @@ export function Composer({ onSend, onTyping, members = [], me, replyTo, onCancel
         )}
         <textarea
           ref={input}
-          aria-label="Message"
-          placeholder={replyTo ? 'Write a reply…' : 'Write a message…'}
+          aria-label={t('composer.message')}
+          placeholder={replyTo ? t('composer.replyPlaceholder') : t('composer.placeholder')}
           rows={1}
           maxLength={MAX_LENGTH}
           value={text}
@@ -271,7 +276,7 @@ export function Composer({ onSend, onTyping, members = [], me, replyTo, onCancel
           }}
           autoFocus
         />
-        <button type="submit" className="send" aria-label="Send" title="Send" disabled={!canSend}>
+        <button type="submit" className="send" aria-label={t('composer.send')} title={t('composer.send')} disabled={!canSend}>
           <SendIcon />
         </button>
       </form>

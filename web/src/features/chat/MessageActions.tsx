@@ -4,6 +4,7 @@
 //! opens upwards when the log has no room for it below the button.
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
 import { Dialog } from '../../ui/Dialog';
+import { useT } from '../../i18n';
 import { MoreIcon } from '../../ui/icons';
 
 /** Props of `MessageActions`. */
@@ -23,6 +24,7 @@ export function MessageActions({ onReply, onReact, onEdit, onDelete }: MessageAc
   const [open, setOpen] = useState(false);
   const [upwards, setUpwards] = useState(false);
   const menuId = useId();
+  const { t } = useT();
   const button = useRef<HTMLButtonElement>(null);
   const menu = useRef<HTMLDivElement>(null);
 
@@ -68,8 +70,8 @@ export function MessageActions({ onReply, onReact, onEdit, onDelete }: MessageAc
         ref={button}
         type="button"
         className="icon-button actions-button"
-        aria-label="Message actions"
-        title="Message actions"
+        aria-label={t('actions.label')}
+        title={t('actions.label')}
         aria-haspopup="menu"
         aria-expanded={open}
         aria-controls={open ? menuId : undefined}
@@ -83,21 +85,21 @@ export function MessageActions({ onReply, onReact, onEdit, onDelete }: MessageAc
         <MoreIcon />
       </button>
       {open && (
-        <div ref={menu} id={menuId} role="menu" aria-label="Message actions" className={upwards ? 'actions-menu upwards' : 'actions-menu'} onKeyDown={onMenuKey}>
+        <div ref={menu} id={menuId} role="menu" aria-label={t('actions.label')} className={upwards ? 'actions-menu upwards' : 'actions-menu'} onKeyDown={onMenuKey}>
           <button type="button" role="menuitem" onClick={choose(onReply)}>
-            Reply
+            {t('actions.reply')}
           </button>
           <button type="button" role="menuitem" onClick={choose(onReact)}>
-            React
+            {t('actions.react')}
           </button>
           {onEdit && (
             <button type="button" role="menuitem" onClick={choose(onEdit)}>
-              Edit
+              {t('actions.edit')}
             </button>
           )}
           {onDelete && (
             <button type="button" role="menuitem" className="danger" onClick={choose(onDelete)}>
-              Delete
+              {t('actions.delete')}
             </button>
           )}
         </div>
@@ -114,11 +116,12 @@ export interface ConfirmDeleteProps {
 
 /** "Delete message?": the app's dialog, Cancel first so Enter on open does not delete. */
 export function ConfirmDelete({ onConfirm, onClose }: ConfirmDeleteProps) {
+  const { t } = useT();
   return (
-    <Dialog title="Delete message?" description="It will be replaced by “Message deleted” for everyone in this conversation." onClose={onClose}>
+    <Dialog title={t('actions.confirmTitle')} description={t('actions.confirmText')} onClose={onClose}>
       <div className="dialog-actions">
         <button type="button" className="button secondary" onClick={onClose}>
-          Cancel
+          {t('dialog.cancel')}
         </button>
         <button
           type="button"
@@ -128,7 +131,7 @@ export function ConfirmDelete({ onConfirm, onClose }: ConfirmDeleteProps) {
             onClose();
           }}
         >
-          Delete
+          {t('actions.delete')}
         </button>
       </div>
     </Dialog>

@@ -3,6 +3,7 @@
 //! an IME composition (Korean, Japanese, Chinese input) only ends the composition.
 import { useRef, useState, type KeyboardEvent } from 'react';
 import { MAX_LENGTH } from './Composer';
+import { useT } from '../../i18n';
 
 /** Props of `MessageEditor`. */
 export interface MessageEditorProps {
@@ -16,6 +17,7 @@ export interface MessageEditorProps {
 export function MessageEditor({ initialText, onSave, onCancel }: MessageEditorProps) {
   const [text, setText] = useState(initialText);
   const composing = useRef(false);
+  const { t } = useT();
 
   const save = () => {
     const value = text.trim();
@@ -40,7 +42,7 @@ export function MessageEditor({ initialText, onSave, onCancel }: MessageEditorPr
   return (
     <div className="message-editor">
       <textarea
-        aria-label="Edit message"
+        aria-label={t('editor.label')}
         value={text}
         maxLength={MAX_LENGTH}
         rows={Math.min(6, Math.max(1, text.split('\n').length))}
@@ -56,12 +58,12 @@ export function MessageEditor({ initialText, onSave, onCancel }: MessageEditorPr
         onFocus={(e) => e.currentTarget.setSelectionRange(e.currentTarget.value.length, e.currentTarget.value.length)}
       />
       <div className="editor-actions">
-        <span className="editor-hint">Enter to save · Esc to cancel</span>
+        <span className="editor-hint">{t('editor.hint')}</span>
         <button type="button" className="button ghost" onClick={onCancel}>
-          Cancel
+          {t('dialog.cancel')}
         </button>
         <button type="button" className="button primary" onClick={save} disabled={!text.trim()}>
-          Save
+          {t('editor.save')}
         </button>
       </div>
     </div>

@@ -14,6 +14,7 @@ import type { User } from '../../api/types';
 import { dayKey, dayLabel, fullWhen, timeOf } from '../../format';
 import type { ChatMessage } from '@sotong/react';
 import { CheckIcon, ClockIcon } from '../../ui/icons';
+import { useT } from '../../i18n';
 import { UserName } from '../../ui/UserName';
 import { formatText, type MentionStyle } from './formatText';
 import { ConfirmDelete, MessageActions } from './MessageActions';
@@ -54,6 +55,7 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
   const ref = useRef<HTMLDivElement>(null);
   const [jumpTarget, setJumpTarget] = useState<number | null>(null);
   const [highlight, setHighlight] = useState<number | null>(null);
+  const { t } = useT();
   const names = useMemo(() => new Map(members.map((m) => [m.id, m.displayName])), [members]);
   const usernames = useMemo(() => new Map(members.map((m) => [m.id, m.username.toLowerCase()])), [members]);
   const bySeq = useMemo(() => new Map(messages.flatMap((m) => (m.seq === null ? [] : [[m.seq, m] as const]))), [messages]);
@@ -146,8 +148,8 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
     }
     if (firstUnreadSeq !== undefined && message.seq === firstUnreadSeq) {
       rows.push(
-        <div className="new-messages" key="new-messages" role="separator" aria-label="New messages">
-          <span>New messages</span>
+        <div className="new-messages" key="new-messages" role="separator" aria-label={t('log.newMessages')}>
+          <span>{t('log.newMessages')}</span>
         </div>,
       );
     }
@@ -177,9 +179,9 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
   return (
     <div className="log" role="log" aria-label={name} ref={ref} onScroll={onScroll} tabIndex={0}>
       <div className="log-top">
-        {loadingOlder ? <span className="spinner" aria-label="Loading older messages" /> : !hasOlder && messages.length > 0 ? <span className="log-start">This is the beginning of your conversation.</span> : null}
+        {loadingOlder ? <span className="spinner" aria-label={t('log.loadingOlder')} /> : !hasOlder && messages.length > 0 ? <span className="log-start">{t('log.start')}</span> : null}
       </div>
-      {messages.length === 0 && !hasOlder && !loadingOlder && <p className="log-empty">No messages yet. Say hello 👋</p>}
+      {messages.length === 0 && !hasOlder && !loadingOlder && <p className="log-empty">{t('log.empty')}</p>}
       {rows}
     </div>
   );
@@ -215,6 +217,7 @@ interface MessageRowProps {
 
 const MessageRow = memo(function MessageRow({ message, original, highlighted, names, usernames, meId, onReply, onReact, onJump, mine, showUsername, continued, last, onRetry, onEdit, onDelete }: MessageRowProps) {
   const [editing, setEditing] = useState(false);
+  const { t } = useT();
   const [picking, setPicking] = useState<'down' | 'up' | null>(null);
   const lineRef = useRef<HTMLDivElement>(null);
   // The picker opens upwards when the log has no room for it below the message.
@@ -257,16 +260,16 @@ const MessageRow = memo(function MessageRow({ message, original, highlighted, na
       ) : (
         <div className="line" ref={lineRef}>
           {message.deleted ? (
-            <div className="bubble deleted">Message deleted</div>
+            <div className="bubble deleted">{t('log.deleted')}</div>
           ) : (
             <div className={message.text ? 'bubble' : 'bubble files-only'}>
               {quote && <ReplyQuote quote={quote} onJump={onJump} />}
               <Attachments attachments={message.attachments} />
               {message.text && <div className="text">{formatText(message.text, mentionStyle)}</div>}
               {message.editedAt && (
-                <span className="edited" title={`Edited ${fullWhen(message.editedAt)}`}>
+                <span className="edited" title={t('log.editedAt', { when: fullWhen(message.editedAt) })}>
                   {' '}
-                  (edited)
+                  {t('log.edited')}
                 </span>
               )}
             </div>
@@ -294,7 +297,7 @@ const MessageRow = memo(function MessageRow({ message, original, highlighted, na
         <p className="message-problem" role="alert">
           {problem}{' '}
           <button type="button" className="link" onClick={() => setProblem(null)}>
-            Dismiss
+            {t('log.dismiss')}
           </button>
         </p>
       )}
@@ -302,20 +305,21 @@ const MessageRow = memo(function MessageRow({ message, original, highlighted, na
         <time dateTime={message.sentAt}>{timeOf(message.sentAt)}</time>
         {mine && message.state === 'pending' && (
           <span className="state">
-            <ClockIcon /> Sending…
+            <ClockIcon /> {t('log.sending')}
           </span>
         )}
         {mine && message.state === 'sent' && (
           <span className="state sent">
             <CheckIcon />
-            <span className="sr-only">Sent</span>
+            <span className="sr-only">{t('log.sent')}</span>
           </span>
         )}
         {mine && message.state === 'failed' && (
           <span className="state failed">
-            Not sent{message.error ? `: ${message.error}` : '.'}{' '}
+            {t('log.notSent')}
+            {message.error ? `: ${message.error}` : '.'}{' '}
             <button type="button" className="link" onClick={() => message.clientMsgId && onRetry(message.clientMsgId)}>
-              Retry
+              {t('log.retry')}
             </button>
           </span>
         )}

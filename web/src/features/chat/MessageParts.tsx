@@ -8,7 +8,8 @@ import type { Attachment, Reaction, ReplyPreview, User } from '../../api/types';
 import { useApi } from '../../app/ApiContext';
 import { Dialog } from '../../ui/Dialog';
 import { FileIcon } from '../../ui/icons';
-import { COMMON_REACTIONS, EMOJI, noteRecentEmoji, recentEmoji } from './emoji';
+import { t, useT } from '../../i18n';
+import { COMMON_REACTIONS, EMOJI, emojiLabel, noteRecentEmoji, recentEmoji } from './emoji';
 import { formatSize } from './useUploads';
 
 /** What the quote shows of the original: the local copy when held (kept current), else the server's preview. */
@@ -35,16 +36,19 @@ export function oneLine(text: string, max = 120): string {
 
 /** The quote inside a reply: a button whose name starts with "In reply to Bob". */
 export function ReplyQuote({ quote, onJump }: { quote: QuotedMessage; onJump(seq: number): void }) {
-  const body = quote.deleted ? 'Message deleted' : oneLine(quote.text) || (quote.attachments > 0 ? `📎 ${String(quote.attachments)} file${quote.attachments > 1 ? 's' : ''}` : '');
+  const { t, tn, tParts } = useT();
+  const body = quote.deleted ? t('log.deleted') : oneLine(quote.text) || (quote.attachments > 0 ? tn('parts.quoteFiles', quote.attachments) : '');
+  const [before, after] = tParts('parts.inReplyTo', 'name');
   return (
-    <button type="button" className={quote.deleted ? 'reply-quote deleted' : 'reply-quote'} onClick={() => onJump(quote.seq)} title="Show the original message">
+    <button type="button" className={quote.deleted ? 'reply-quote deleted' : 'reply-quote'} onClick={() => onJump(quote.seq)} title={t('parts.showOriginal')}>
       <span className="reply-quote-sender">
-        <span className="sr-only">In reply to </span>
+        {before && <span className="sr-only">{before}</span>}
         {quote.sender.displayName}
+        {after && <span className="sr-only">{after}</span>}
       </span>
       <span className="reply-quote-text">
         {body}
-        {quote.edited && !quote.deleted && <span className="edited"> (edited)</span>}
+        {quote.edited && !quote.deleted && <span className="edited"> {t('log.edited')}</span>}
       </span>
     </button>
   );
@@ -52,7 +56,7 @@ export function ReplyQuote({ quote, onJump }: { quote: QuotedMessage; onJump(seq
 
 /** Who reacted, by display name from the room's members. */
 export function reactorNames(reaction: Reaction, names: ReadonlyMap<number, string>, meId: number): string {
-  return reaction.userIds.map((id) => (id === meId ? 'You' : (names.get(id) ?? 'someone'))).join(', ');
+  return reaction.userIds.map((id) => (id === meId ? t('parts.you') : (names.get(id) ?? t('parts.someone')))).join(', ');
 }
 
 /** Props of `ReactionChips`. */
@@ -98,7 +102,7 @@ export interface ReactionPickerProps {
   onClose(): void;
 }
 
-const nameOfEmoji = new Map(EMOJI.map(([name, emoji]) => [emoji, name.replace(/_/g, ' ')]));
+const nameOfEmoji = new Map(EMOJI.map(([name, emoji]) => [emoji, name]));
 
 /**
  * A small popover (`dialog` named `Add reaction`): recent and common emoji, then the rest of
@@ -111,6 +115,7 @@ export function ReactionPicker({ upwards = false, onPick, onClose }: ReactionPic
     close.current = onClose;
   });
   const [recent] = useState(recentEmoji);
+  const { t, locale } = useT();
   const quick = [...new Set([...recent, ...COMMON_REACTIONS])].slice(0, 8);
   const more = EMOJI.map(([, emoji]) => emoji).filter((e) => !quick.includes(e));
 
@@ -143,13 +148,17 @@ export function ReactionPicker({ upwards = false, onPick, onClose }: ReactionPic
     onPick(emoji);
     onClose();
   };
-  const button = (emoji: string) => (
-    <button key={emoji} type="button" className="picker-emoji" aria-label={nameOfEmoji.get(emoji) ?? emoji} title={nameOfEmoji.get(emoji) ?? emoji} onClick={() => choose(emoji)}>
-      {emoji}
-    </button>
-  );
+  const button = (emoji: string) => {
+    const name = nameOfEmoji.get(emoji);
+    const label = name === undefined ? emoji : emojiLabel(name, locale);
+    return (
+      <button key={emoji} type="button" className="picker-emoji" aria-label={label} title={label} onClick={() => choose(emoji)}>
+        {emoji}
+      </button>
+    );
+  };
   return (
-    <div ref={ref} role="dialog" aria-label="Add reaction" className={upwards ? 'reaction-picker upwards' : 'reaction-picker'} onKeyDown={onKey}>
+    <div ref={ref} role="dialog" aria-label={t('parts.addReaction')} className={upwards ? 'reaction-picker upwards' : 'reaction-picker'} onKeyDown={onKey}>
       <div className="picker-row">{quick.map(button)}</div>
       <div className="picker-more">{more.map(button)}</div>
     </div>
@@ -184,11 +193,12 @@ function useAttachmentUrl(id: number, thumbnail: boolean): { url: string | null;
 function ImageAttachment({ attachment }: { attachment: Attachment }) {
   const [open, setOpen] = useState(false);
   const { url, failed } = useAttachmentUrl(attachment.id, true);
+  const { t } = useT();
   const ratio = attachment.image ? attachment.image.width / Math.max(1, attachment.image.height) : 1;
   return (
     <>
-      <button type="button" className="image-attachment" aria-label={`Open image ${attachment.name}`} onClick={() => setOpen(true)} style={{ aspectRatio: String(ratio) }}>
-        {url ? <img src={url} alt={attachment.name} /> : <span className="image-placeholder">{failed ? 'Image unavailable' : ''}</span>}
+      <button type="button" className="image-attachment" aria-label={t('parts.openImage', { name: attachment.name })} onClick={() => setOpen(true)} style={{ aspectRatio: String(ratio) }}>
+        {url ? <img src={url} alt={attachment.name} /> : <span className="image-placeholder">{failed ? t('parts.imageUnavailable') : ''}</span>}
       </button>
       {open && <ImageViewer attachment={attachment} onClose={() => setOpen(false)} />}
     </>
@@ -198,10 +208,11 @@ function ImageAttachment({ attachment }: { attachment: Attachment }) {
 /** The full-size image in a dialog named after the file; Escape closes it. */
 function ImageViewer({ attachment, onClose }: { attachment: Attachment; onClose(): void }) {
   const { url, failed } = useAttachmentUrl(attachment.id, false);
+  const { t } = useT();
   return (
     <Dialog title={attachment.name} onClose={onClose} className="image-viewer">
       <div className="image-full">
-        {url ? <img src={url} alt={attachment.name} /> : failed ? <p role="alert">The image could not be loaded.</p> : <span className="spinner" aria-label="Loading image" />}
+        {url ? <img src={url} alt={attachment.name} /> : failed ? <p role="alert">{t('parts.imageFailed')}</p> : <span className="spinner" aria-label={t('parts.loadingImage')} />}
       </div>
       <div className="dialog-actions">
         <DownloadButton attachment={attachment} />
@@ -214,6 +225,7 @@ function ImageViewer({ attachment, onClose }: { attachment: Attachment; onClose(
 function DownloadButton({ attachment }: { attachment: Attachment }) {
   const api = useApi();
   const [problem, setProblem] = useState<string | null>(null);
+  const { t } = useT();
   const download = () => {
     setProblem(null);
     api.fetchAttachment(attachment.id).then(
@@ -227,13 +239,13 @@ function DownloadButton({ attachment }: { attachment: Attachment }) {
         a.remove();
         setTimeout(() => URL.revokeObjectURL(url), 10_000);
       },
-      () => setProblem('The file could not be downloaded.'),
+      () => setProblem(t('parts.downloadFailed')),
     );
   };
   return (
     <>
-      <button type="button" className="button secondary download" onClick={download} aria-label={`Download ${attachment.name}`}>
-        Download
+      <button type="button" className="button secondary download" onClick={download} aria-label={t('parts.downloadName', { name: attachment.name })}>
+        {t('parts.download')}
       </button>
       {problem && (
         <span role="alert" className="download-problem">

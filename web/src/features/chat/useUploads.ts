@@ -1,11 +1,14 @@
 //! Files waiting to go with the next message: each starts uploading as soon as it is picked,
 //! dropped or pasted (so sending is quick), shows its progress, and can be removed (which
-//! cancels its upload). A refused upload keeps the server's own text, which the composer
-//! shows in an alert ("the file is over 25 MB").
+//! cancels its upload). A refused upload keeps the server's own text in English, which the
+//! composer shows in an alert ("the file is over 25 MB"): it names the limit. The server speaks
+//! only English, so in another language the refusal is worded by its code instead.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { httpStatus } from '@sotong/react';
 import type { Attachment } from '../../api/types';
 import { useApi } from '../../app/ApiContext';
+import { describeError } from '../../api/errors';
+import { getLocale, t } from '../../i18n';
 
 /** One file on its way. */
 export interface PendingUpload {
@@ -73,7 +76,7 @@ export function useUploads(roomId: number): Uploads {
             (error: unknown) => {
               if ((error as { name?: string } | null)?.name === 'AbortError') return;
               const status = httpStatus(error);
-              const message = error instanceof Error && status !== undefined ? error.message : 'Cannot reach the server. Check your connection and try again.';
+              const message = status === undefined ? t('uploads.offline') : getLocale() === 'en' && error instanceof Error ? error.message : describeError(error, 'upload');
               update(key, { error: `${name}: ${message}` });
             },
           )

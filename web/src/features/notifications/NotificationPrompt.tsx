@@ -2,6 +2,7 @@
 //! not been asked yet. The permission is requested only from its button (a user gesture),
 //! never on page load; either answer, or "Not now", hides it for good (remembered per user).
 import { useState } from 'react';
+import { useT } from '../../i18n';
 
 /** Where the answer is remembered, per user. */
 export const promptKey = (userId: number): string => `sotong.notifications-prompt.${String(userId)}`;
@@ -31,6 +32,7 @@ export interface NotificationPromptProps {
 /** The prompt, or nothing once answered, dismissed, or not supported. */
 export function NotificationPrompt({ userId }: NotificationPromptProps) {
   const [open, setOpen] = useState(() => shouldAsk(userId));
+  const { t } = useT();
   if (!open) return null;
   const turnOn = () => {
     setOpen(false);
@@ -42,14 +44,14 @@ export function NotificationPrompt({ userId }: NotificationPromptProps) {
     remember(userId, 'dismissed');
   };
   return (
-    <div className="notify-prompt" role="region" aria-label="Desktop notifications">
-      <p>Get a desktop notification when a message arrives while sotong is in the background.</p>
+    <div className="notify-prompt" role="region" aria-label={t('notify.region')}>
+      <p>{t('notify.text')}</p>
       <div className="notify-prompt-actions">
         <button type="button" className="button primary" onClick={turnOn}>
-          Turn on desktop notifications
+          {t('notify.turnOn')}
         </button>
         <button type="button" className="button ghost" onClick={notNow}>
-          Not now
+          {t('notify.notNow')}
         </button>
       </div>
     </div>

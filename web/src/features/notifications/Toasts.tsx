@@ -4,14 +4,16 @@
 import { navigate, roomPath } from '../../app/router';
 import { useNotifications } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
+import { useT } from '../../i18n';
 import { CloseIcon } from '../../ui/icons';
 import { UserName } from '../../ui/UserName';
 
 /** The toast region. */
 export function Toasts() {
   const { toasts, dismiss } = useNotifications();
+  const { t } = useT();
   return (
-    <div className="toasts" role="status" aria-label="Notifications">
+    <div className="toasts" role="status" aria-label={t('toast.region')}>
       {toasts.map((toast) => (
         <div className="toast" key={toast.id}>
           <button
@@ -28,18 +30,18 @@ export function Toasts() {
                 {toast.roomKind === 'group' ? (
                   <>
                     <UserName user={toast.sender} className="toast-sender" />
-                    <span className="toast-room"> in {toast.roomName}</span>
+                    <span className="toast-room">{t('toast.inRoom', { room: toast.roomName })}</span>
                   </>
                 ) : (
                   <strong className="toast-sender">{toast.sender.displayName}</strong>
                 )}
-                {toast.mention && <span className="toast-mention"> mentioned you</span>}
+                {toast.mention && <span className="toast-mention">{t('toast.mentioned')}</span>}
               </span>
-              <span className="toast-text">{toast.text || '📎 Sent a file'}</span>
-              {toast.count > 1 && <span className="toast-more">+{toast.count - 1} more</span>}
+              <span className="toast-text">{toast.text || t('toast.file')}</span>
+              {toast.count > 1 && <span className="toast-more">{t('toast.more', { count: toast.count - 1 })}</span>}
             </span>
           </button>
-          <button type="button" className="icon-button toast-close" aria-label="Dismiss" onClick={() => dismiss(toast.id)}>
+          <button type="button" className="icon-button toast-close" aria-label={t('toast.dismiss')} onClick={() => dismiss(toast.id)}>
             <CloseIcon />
           </button>
         </div>

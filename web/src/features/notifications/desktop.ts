@@ -6,6 +6,7 @@
 import { pageVisibility, useChatClient, usePageVisible, useRooms, type Toast } from '@sotong/react';
 import { useEffect, useRef } from 'react';
 import { navigate, roomPath } from '../../app/router';
+import { t } from '../../i18n';
 
 /** The app's name, the tab title when nothing is unread. */
 export const APP_TITLE = 'sotong';
@@ -59,11 +60,12 @@ export function useDesktopNotifications(): void {
 
 /** One desktop notification for a toast; clicking it focuses the tab and opens the room. */
 function raise(toast: Toast, shown: Set<Notification>): void {
-  const where = toast.roomKind === 'group' ? ` in ${toast.roomName}` : '';
-  const title = toast.mention ? `${toast.sender.displayName} mentioned you${where}` : `${toast.sender.displayName}${where}`;
+  const vars = { sender: toast.sender.displayName, room: toast.roomName };
+  const group = toast.roomKind === 'group';
+  const title = toast.mention ? t(group ? 'desktop.mentionedInRoom' : 'desktop.mentioned', vars) : t(group ? 'desktop.titleInRoom' : 'desktop.title', vars);
   let notification: Notification;
   try {
-    notification = new Notification(title, { body: toast.text || '📎 Sent a file', tag: `sotong-room-${String(toast.roomId)}` });
+    notification = new Notification(title, { body: toast.text || t('toast.file'), tag: `sotong-room-${String(toast.roomId)}` });
   } catch {
     return; // Some browsers only allow notifications from a service worker.
   }

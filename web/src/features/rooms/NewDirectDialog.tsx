@@ -6,6 +6,7 @@ import { useApi } from '../../app/ApiContext';
 import { navigate, roomPath } from '../../app/router';
 import { useChatClient } from '@sotong/react';
 import { Dialog } from '../../ui/Dialog';
+import { useT } from '../../i18n';
 import { UserSuggestions } from './UserSuggestions';
 
 /** Props of `NewDirectDialog`. */
@@ -21,6 +22,7 @@ export function NewDirectDialog({ me, onClose }: NewDirectDialogProps) {
   const [username, setUsername] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const { t } = useT();
 
   const query = username.trim().replace(/^@/, '').toLowerCase();
 
@@ -45,11 +47,11 @@ export function NewDirectDialog({ me, onClose }: NewDirectDialogProps) {
   };
 
   return (
-    <Dialog title="New direct message" onClose={onClose}>
+    <Dialog title={t('direct.title')} onClose={onClose}>
       <form onSubmit={onSubmit} className="dialog-form">
         <label className="field">
-          <span>Username</span>
-          <input value={username} onChange={(e) => setUsername(e.target.value)} autoComplete="off" autoCapitalize="none" spellCheck={false} placeholder="Search people" />
+          <span>{t('direct.username')}</span>
+          <input value={username} onChange={(e) => setUsername(e.target.value)} autoComplete="off" autoCapitalize="none" spellCheck={false} placeholder={t('direct.search')} />
         </label>
         <UserSuggestions prefix={query} exclude={{ ids: [me.id] }} onPick={(user) => void start(user.username)} />
         {error && (
@@ -59,10 +61,10 @@ export function NewDirectDialog({ me, onClose }: NewDirectDialogProps) {
         )}
         <div className="dialog-actions">
           <button type="button" className="button ghost" onClick={onClose}>
-            Cancel
+            {t('dialog.cancel')}
           </button>
           <button type="submit" className="button primary" disabled={!query || busy}>
-            Start
+            {t('direct.start')}
           </button>
         </div>
       </form>

@@ -8,6 +8,7 @@ import { useApi } from '../../app/ApiContext';
 import { navigate, roomPath } from '../../app/router';
 import { useChatClient } from '@sotong/react';
 import { Dialog } from '../../ui/Dialog';
+import { useT } from '../../i18n';
 import { UserSuggestions } from './UserSuggestions';
 
 /** Props of `NewGroupDialog`. */
@@ -47,6 +48,7 @@ export function NewGroupDialog({ me, onClose }: NewGroupDialogProps) {
   const [members, setMembers] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const { t } = useT();
   const membersInput = useRef<HTMLInputElement>(null);
   const listed = parseMembers(members);
   const typing = memberBeingTyped(members);
@@ -70,14 +72,14 @@ export function NewGroupDialog({ me, onClose }: NewGroupDialogProps) {
   }
 
   return (
-    <Dialog title="New group" onClose={onClose}>
+    <Dialog title={t('group.title')} onClose={onClose}>
       <form onSubmit={(e) => void onSubmit(e)} className="dialog-form">
         <label className="field">
-          <span>Group name</span>
-          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="Weekend trip" required maxLength={100} />
+          <span>{t('group.name')}</span>
+          <input value={name} onChange={(e) => setName(e.target.value)} placeholder={t('group.namePlaceholder')} required maxLength={100} />
         </label>
         <label className="field">
-          <span>Members</span>
+          <span>{t('group.members')}</span>
           <input
             ref={membersInput}
             value={members}
@@ -90,7 +92,7 @@ export function NewGroupDialog({ me, onClose }: NewGroupDialogProps) {
           />
         </label>
         <p id="members-hint" className="field-hint">
-          Usernames separated by commas. You are added automatically.
+          {t('group.membersHint')}
         </p>
         <UserSuggestions
           prefix={typing}
@@ -107,10 +109,10 @@ export function NewGroupDialog({ me, onClose }: NewGroupDialogProps) {
         )}
         <div className="dialog-actions">
           <button type="button" className="button ghost" onClick={onClose}>
-            Cancel
+            {t('dialog.cancel')}
           </button>
           <button type="submit" className="button primary" disabled={!name.trim() || busy}>
-            Create
+            {t('group.create')}
           </button>
         </div>
       </form>

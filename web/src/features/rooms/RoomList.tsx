@@ -7,6 +7,7 @@ import { navigate, roomPath } from '../../app/router';
 import { shortWhen } from '../../format';
 import { useChatClient, useRooms } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
+import { useT } from '../../i18n';
 import { UserName } from '../../ui/UserName';
 
 /** Props of `RoomList`. */
@@ -19,10 +20,11 @@ export interface RoomListProps {
 export function RoomList({ activeRoomId, me }: RoomListProps) {
   const rooms = useRooms();
   const loaded = useChatClient().rooms.isLoaded;
+  const { t } = useT();
   return (
-    <nav aria-label="Rooms" className="rooms">
+    <nav aria-label={t('rooms.label')} className="rooms">
       {rooms.length === 0 ? (
-        <p className="rooms-empty">{loaded ? 'No conversations yet. Start one with a direct message or a group.' : 'Loading…'}</p>
+        <p className="rooms-empty">{loaded ? t('rooms.empty') : t('rooms.loading')}</p>
       ) : (
         <ul>
           {rooms.map((room) => (
@@ -37,6 +39,7 @@ export function RoomList({ activeRoomId, me }: RoomListProps) {
 }
 
 function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User }) {
+  const { t, tn } = useT();
   const href = roomPath(room.id);
   const onClick = (e: MouseEvent<HTMLAnchorElement>) => {
     if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
@@ -45,13 +48,13 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
   };
   const last = room.lastMessage;
   const files = last?.attachments?.length ?? 0;
-  const lastText = last?.deletedAt ? 'Message deleted' : last?.text || (files > 0 ? `📎 ${files === 1 ? (last?.attachments?.[0]?.name ?? 'file') : `${String(files)} files`}` : '');
+  const lastText = last?.deletedAt ? t('rooms.deleted') : last?.text || (files > 0 ? `📎 ${files === 1 ? (last?.attachments?.[0]?.name ?? t('rooms.file')) : tn('rooms.files', files)}` : '');
   // In a group the sender is named, with the unique @username: a display name alone can be
   // anyone's (as in the messages and the toasts).
   const preview = !last ? (
-    'No messages yet'
+    t('rooms.noMessages')
   ) : last.sender.id === me.id ? (
-    `You: ${lastText}`
+    t('rooms.mine', { text: lastText })
   ) : room.kind === 'group' ? (
     <>
       <UserName user={last.sender} />: {lastText}
@@ -64,15 +67,15 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
       <Avatar name={room.name} group={room.kind === 'group'} size={44} />
       <span className="room-name">{room.name}</span>
       {(room.unreadMentions ?? 0) > 0 && (
-        <span className="mention-badge" title="You were mentioned">
+        <span className="mention-badge" title={t('rooms.mentioned')}>
           <span aria-hidden="true">@</span>
-          <span className="sr-only"> mentioned</span>
+          <span className="sr-only">{t('rooms.mentionedSr')}</span>
         </span>
       )}
       {room.unread > 0 && (
         <span className="badge">
           {room.unread}
-          <span className="sr-only"> unread</span>
+          <span className="sr-only">{t('rooms.unreadSr')}</span>
         </span>
       )}
       <span className="room-preview">{preview}</span>

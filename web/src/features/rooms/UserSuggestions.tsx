@@ -5,6 +5,7 @@ import { useEffect, useState } from 'react';
 import type { User } from '../../api/types';
 import { useApi } from '../../app/ApiContext';
 import { Avatar } from '../../ui/Avatar';
+import { useT } from '../../i18n';
 import { UserName } from '../../ui/UserName';
 
 /** Wait after the last keystroke before searching. */
@@ -29,6 +30,7 @@ export interface UserSuggestionsProps {
 export function UserSuggestions({ prefix, exclude, onPick }: UserSuggestionsProps) {
   const api = useApi();
   const [answer, setAnswer] = useState<SearchAnswer | null>(null);
+  const { t } = useT();
 
   useEffect(() => {
     if (!prefix) return;
@@ -51,12 +53,12 @@ export function UserSuggestions({ prefix, exclude, onPick }: UserSuggestionsProp
   if (shown.length === 0) {
     return (
       <p className="no-match" role="status">
-        No one matches “{prefix}”.
+        {t('users.noMatch', { prefix })}
       </p>
     );
   }
   return (
-    <ul className="user-results" aria-label="Matching users">
+    <ul className="user-results" aria-label={t('users.matching')}>
       {shown.map((user) => (
         <li key={user.id}>
           <button type="button" className="user-result" onClick={() => onPick(user)}>
