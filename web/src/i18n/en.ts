@@ -15,6 +15,20 @@ export const en = {
   'connection.disconnected': 'Offline',
   'rooms.unread.one': '{count} unread message',
   'rooms.unread.other': '{count} unread messages',
+  // Message search (the Search messages dialog, Ctrl-K / Cmd-K).
+  'search.open': 'Search messages',
+  'search.title': 'Search messages',
+  'search.input': 'Search',
+  'search.placeholder': 'Words in a message, in any chat',
+  'search.scope': 'Search in',
+  'search.scope.all': 'All chats',
+  'search.scope.room': 'This chat ({name})',
+  'search.results': 'Search results',
+  'search.searching': 'Searching…',
+  'search.none': 'No messages found',
+  'search.noneRecent': 'No matches in recent messages',
+  'search.more': 'More results',
+  'search.failed': 'Search failed. Try again.',
 } as const;
 
 /** A key of the dictionaries. */
