@@ -181,7 +181,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_anything_else() {
-        assert_eq!(parse_cursor(&cursor(MessageId(42))).ok(), Some(MessageId(42)));
+        assert_eq!(
+            parse_cursor(&cursor(MessageId(42))).ok(),
+            Some(MessageId(42))
+        );
         assert!(parse_cursor("abc").is_err());
         assert!(parse_cursor("-3").is_err());
         assert!(parse_cursor("0").is_err());
@@ -193,9 +196,15 @@ mod tests {
             render(&snippet("Hello world, hello!", &words("hello"))),
             "[Hello] world, [hello]!"
         );
-        assert_eq!(render(&snippet("안녕하세요", &words("안녕"))), "[안녕]하세요");
+        assert_eq!(
+            render(&snippet("안녕하세요", &words("안녕"))),
+            "[안녕]하세요"
+        );
         assert_eq!(render(&snippet("abcdef", &words("bcd cde"))), "a[bcde]f");
-        assert_eq!(render(&snippet("<b>bold</b>", &words("bold"))), "<b>[bold]</b>");
+        assert_eq!(
+            render(&snippet("<b>bold</b>", &words("bold"))),
+            "<b>[bold]</b>"
+        );
     }
 
     #[test]

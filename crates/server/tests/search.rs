@@ -74,7 +74,9 @@ async fn korean_and_english_are_found_highlighted(store: StoreBackend) {
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
     let room = server.group(&alice, "Seoul trip", &[&bob]).await;
-    server.post_message(&alice, room, "안녕하세요, 여러분!").await;
+    server
+        .post_message(&alice, room, "안녕하세요, 여러분!")
+        .await;
     server.post_message(&bob, room, "Hello <b>World</b>").await;
     server.post_message(&bob, room, "see you at 10").await;
 
@@ -83,16 +85,25 @@ async fn korean_and_english_are_found_highlighted(store: StoreBackend) {
     let hits = page["results"].as_array().expect("results");
     assert_eq!(hits.len(), 1, "{page}");
     assert_eq!(marked(&hits[0]), "[안녕]하세요, 여러분!");
-    assert_eq!(hits[0]["room"], json!({"id": room, "kind": "group", "name": "Seoul trip"}));
+    assert_eq!(
+        hits[0]["room"],
+        json!({"id": room, "kind": "group", "name": "Seoul trip"})
+    );
     assert_eq!(hits[0]["message"]["seq"], 1);
     assert_eq!(hits[0]["message"]["sender"]["username"], "alice");
     assert!(page["next"].is_null());
 
-    assert_eq!(texts(&server, &bob, "하세요", "").await, ["안녕하세요, 여러분!"]);
+    assert_eq!(
+        texts(&server, &bob, "하세요", "").await,
+        ["안녕하세요, 여러분!"]
+    );
     let (_, page) = search(&server, &alice, "WORLD", "").await;
     // Markup is text: the snippet carries it as characters, the match marked beside it.
     assert_eq!(marked(&page["results"][0]), "Hello <b>[World]</b>");
-    assert_eq!(texts(&server, &alice, "hello world", "").await, ["Hello <b>World</b>"]);
+    assert_eq!(
+        texts(&server, &alice, "hello world", "").await,
+        ["Hello <b>World</b>"]
+    );
     assert!(texts(&server, &alice, "hello 안녕", "").await.is_empty());
 }
 
@@ -104,7 +115,11 @@ async fn filters_and_pages_without_gaps_or_repeats(store: StoreBackend) {
     let direct = server.direct(&alice, &bob).await;
     let mut expected = Vec::new();
     for i in 0..23 {
-        let (room, who) = if i % 2 == 0 { (team, &alice) } else { (direct, &bob) };
+        let (room, who) = if i % 2 == 0 {
+            (team, &alice)
+        } else {
+            (direct, &bob)
+        };
         let message = server
             .post_message(who, room, &format!("report {i} 보고서"))
             .await;
@@ -122,7 +137,10 @@ async fn filters_and_pages_without_gaps_or_repeats(store: StoreBackend) {
         assert_eq!(status, 200, "{page}");
         let hits = page["results"].as_array().expect("results");
         assert!(hits.len() <= 5);
-        seen.extend(hits.iter().map(|h| h["message"]["id"].as_i64().expect("id")));
+        seen.extend(
+            hits.iter()
+                .map(|h| h["message"]["id"].as_i64().expect("id")),
+        );
         pages += 1;
         match page["next"].as_str() {
             Some(next) => before = format!("&before={}", encode(next)),
@@ -133,18 +151,40 @@ async fn filters_and_pages_without_gaps_or_repeats(store: StoreBackend) {
     assert_eq!(pages, 5);
 
     // A room filter, a sender filter, both.
-    let in_direct = texts(&server, &alice, "report", &format!("&room={direct}&limit=50")).await;
+    let in_direct = texts(
+        &server,
+        &alice,
+        "report",
+        &format!("&room={direct}&limit=50"),
+    )
+    .await;
     assert_eq!(in_direct.len(), 11);
     let by_alice = texts(&server, &bob, "report", "&sender=ALICE&limit=50").await;
     assert_eq!(by_alice.len(), 12);
     assert!(by_alice.iter().all(|t| {
-        let n: u32 = t.split(' ').nth(1).and_then(|n| n.parse().ok()).unwrap_or(1);
+        let n: u32 = t
+            .split(' ')
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
         n % 2 == 0
     }));
-    assert!(texts(&server, &bob, "report", &format!("&room={team}&sender=bob")).await.is_empty());
-    assert!(texts(&server, &bob, "report", "&sender=nobody").await.is_empty());
+    assert!(
+        texts(&server, &bob, "report", &format!("&room={team}&sender=bob"))
+            .await
+            .is_empty()
+    );
+    assert!(texts(&server, &bob, "report", "&sender=nobody")
+        .await
+        .is_empty());
     // A direct room is named after the other member, as the searcher sees it.
-    let (_, page) = search(&server, &alice, "report 1", &format!("&room={direct}&limit=1")).await;
+    let (_, page) = search(
+        &server,
+        &alice,
+        "report 1",
+        &format!("&room={direct}&limit=1"),
+    )
+    .await;
     assert_eq!(page["results"][0]["room"]["name"], "bob");
 }
 
@@ -155,9 +195,14 @@ async fn edits_are_found_again_and_deletes_never(store: StoreBackend) {
     let room = server.group(&alice, "g", &[&bob]).await;
     server.post_message(&alice, room, "the first draft").await;
     server.post_message(&alice, room, "secret plan 비밀").await;
-    server.edit_message(&alice, room, 1, "the final version").await;
+    server
+        .edit_message(&alice, room, 1, "the final version")
+        .await;
     assert!(texts(&server, &bob, "draft", "").await.is_empty());
-    assert_eq!(texts(&server, &bob, "FINAL", "").await, ["the final version"]);
+    assert_eq!(
+        texts(&server, &bob, "FINAL", "").await,
+        ["the final version"]
+    );
     server.delete_message(&alice, room, 2).await;
     assert!(texts(&server, &bob, "secret", "").await.is_empty());
     assert!(texts(&server, &bob, "비밀", "").await.is_empty());
@@ -173,10 +218,18 @@ async fn nothing_is_found_outside_the_searchers_rooms(store: StoreBackend) {
     let left = server.group(&bob, "left", &[&eve, &carol]).await;
     let theirs = server.direct(&bob, &carol).await;
     let mine = server.group(&eve, "mine", &[&bob]).await;
-    server.post_message(&bob, never, "password 암호 in a room eve was never in").await;
-    server.post_message(&bob, left, "password 암호 in a room eve left").await;
-    server.post_message(&carol, theirs, "password 암호 between bob and carol").await;
-    server.post_message(&bob, mine, "password 암호 for eve").await;
+    server
+        .post_message(&bob, never, "password 암호 in a room eve was never in")
+        .await;
+    server
+        .post_message(&bob, left, "password 암호 in a room eve left")
+        .await;
+    server
+        .post_message(&carol, theirs, "password 암호 between bob and carol")
+        .await;
+    server
+        .post_message(&bob, mine, "password 암호 for eve")
+        .await;
     // Before leaving, eve finds the room's message.
     assert_eq!(texts(&server, &eve, "password", "").await.len(), 2);
     let (status, _) = server
@@ -190,17 +243,30 @@ async fn nothing_is_found_outside_the_searchers_rooms(store: StoreBackend) {
     assert_eq!(status, 204);
     // Long words (the index), short ones (the scan), Korean and English: only eve's room.
     for q in ["password", "암호", "pa", "PASSWORD 암호", "in a room"] {
-        assert_eq!(texts(&server, &eve, q, "").await, ["password 암호 for eve"], "{q}");
+        assert_eq!(
+            texts(&server, &eve, q, "").await,
+            ["password 암호 for eve"],
+            "{q}"
+        );
     }
     // Asking for another room by name is refused, not answered with its messages.
     for room in [never, left, theirs] {
         let (status, body) = search(&server, &eve, "password", &format!("&room={room}")).await;
-        assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")), "{body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (403, Some("forbidden")),
+            "{body}"
+        );
     }
     // Nor does a sender filter reach past the rooms.
-    assert!(texts(&server, &eve, "password", "&sender=carol").await.is_empty());
+    assert!(texts(&server, &eve, "password", "&sender=carol")
+        .await
+        .is_empty());
     // The others still find their own.
-    assert_eq!(texts(&server, &carol, "password", "&limit=50").await.len(), 3);
+    assert_eq!(
+        texts(&server, &carol, "password", "&limit=50").await.len(),
+        3
+    );
 }
 
 async fn bad_input_has_its_code(store: StoreBackend) {
@@ -216,11 +282,19 @@ async fn bad_input_has_its_code(store: StoreBackend) {
         ("/api/search?q=hi&room=999999", 404, "not_found"),
     ] {
         let (got, body) = server.get(path, Some(&alice.token)).await;
-        assert_eq!((got, body["error"].as_str()), (status, Some(code)), "{path}: {body}");
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(code)),
+            "{path}: {body}"
+        );
     }
     let long = "a".repeat(201);
     let (got, body) = search(&server, &alice, &long, "").await;
-    assert_eq!((got, body["error"].as_str()), (400, Some("invalid")), "{body}");
+    assert_eq!(
+        (got, body["error"].as_str()),
+        (400, Some("invalid")),
+        "{body}"
+    );
     let (got, _) = server.get("/api/search?q=hello", None).await;
     assert_eq!(got, 401);
 }

@@ -1449,15 +1449,24 @@ async fn search_finds_korean_and_english_in_the_searchers_rooms_only(backend: &B
         found(store, search(&a, "안녕")).await,
         ["hello from bob, 안녕", "안녕하세요 여러분"]
     );
-    assert_eq!(found(store, search(&a, "녕하세")).await, ["안녕하세요 여러분"]);
+    assert_eq!(
+        found(store, search(&a, "녕하세")).await,
+        ["안녕하세요 여러분"]
+    );
     assert_eq!(
         found(store, search(&a, "HELLO")).await,
         ["hello from bob, 안녕", "Hello WORLD"]
     );
     // Every word must be there, long and short alike.
-    assert_eq!(found(store, search(&a, "hello 안녕")).await, ["hello from bob, 안녕"]);
+    assert_eq!(
+        found(store, search(&a, "hello 안녕")).await,
+        ["hello from bob, 안녕"]
+    );
     // `c` sees only their own room with `b`.
-    assert_eq!(found(store, search(&c, "hello")).await, ["hello 안녕하세요 secret"]);
+    assert_eq!(
+        found(store, search(&c, "hello")).await,
+        ["hello 안녕하세요 secret"]
+    );
     assert!(found(store, search(&c, "world")).await.is_empty());
     // Filters: a room, a sender.
     let in_group = MessageSearch {

@@ -17,7 +17,10 @@ fn fts_string(word: &str) -> String {
 }
 
 /// Runs `search` on a reader connection.
-pub(super) fn search(conn: &Connection, search: &MessageSearch) -> Result<FoundMessages, StoreError> {
+pub(super) fn search(
+    conn: &Connection,
+    search: &MessageSearch,
+) -> Result<FoundMessages, StoreError> {
     let indexed: Vec<String> = search.indexed_words().map(fts_string).collect();
     // Without a short word the index's candidates all match: one more than a page tells
     // whether there is a next one. With one, candidates are checked here, up to the window.
@@ -40,7 +43,11 @@ pub(super) fn search(conn: &Connection, search: &MessageSearch) -> Result<FoundM
                AND messages_fts MATCH ?2",
         )
     };
-    let key = if indexed.is_empty() { "m.id" } else { "f.rowid" };
+    let key = if indexed.is_empty() {
+        "m.id"
+    } else {
+        "f.rowid"
+    };
     sql.push_str(" AND m.deleted_at IS NULL");
     if let Some(room) = search.room {
         args.push(Value::Integer(room.0));
