@@ -298,3 +298,161 @@ async fn bad_input_has_its_code(store: StoreBackend) {
     let (got, _) = server.get("/api/search?q=hello", None).await;
     assert_eq!(got, 401);
 }
+
+/// The search benchmark of `BENCHMARKS.md`, kept out of CI (ignored) but compiled with it:
+/// fills a store with 1,000,000 messages of mixed English and Korean text over 2,000 rooms
+/// (one user, `me`, in 50 of them), then times a handful of queries as `me`. Run with
+/// `cargo test --release -p sotong-server --test search -- --ignored --nocapture`
+/// (`SOTONG_BENCH_MESSAGES` sets another size).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: minutes of filling; run by hand"]
+async fn search_latency_over_a_million_messages() {
+    use sotong_server::model::User;
+    use sotong_server::store::postgres::PostgresStore;
+    use sotong_server::store::sqlite::SqliteStore;
+    use sotong_server::store::{MessageSearch, NewMessage, Store};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    let total: usize = std::env::var("SOTONG_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("dir");
+    let database = ScratchDatabase::create().await;
+    let stores: Vec<(&str, Arc<dyn Store>)> = vec![
+        (
+            "SQLite",
+            Arc::new(SqliteStore::open(dir.path()).await.expect("sqlite")),
+        ),
+        (
+            "PostgreSQL",
+            Arc::new(PostgresStore::connect(database.url()).await.expect("pg")),
+        ),
+    ];
+    const EN: [&str; 16] = [
+        "hello", "meeting", "project", "deadline", "lunch", "tomorrow", "report", "please",
+        "review", "the", "release", "coffee", "thanks", "update", "weekend", "budget",
+    ];
+    const KO: [&str; 16] = [
+        "안녕하세요",
+        "회의",
+        "프로젝트",
+        "마감",
+        "점심",
+        "내일",
+        "보고서",
+        "부탁해요",
+        "검토",
+        "배포",
+        "커피",
+        "감사합니다",
+        "업데이트",
+        "주말",
+        "예산",
+        "안녕",
+    ];
+    for (name, store) in stores {
+        let me = store.upsert_user("me", None).await.expect("me");
+        let mut users: Vec<User> = Vec::new();
+        for i in 0..200 {
+            users.push(
+                store
+                    .upsert_user(&format!("u{i}"), None)
+                    .await
+                    .expect("user"),
+            );
+        }
+        let mut rooms = Vec::new();
+        for r in 0..2_000usize {
+            let a = &users[r % users.len()];
+            let b = &users[(r * 7 + 1) % users.len()];
+            let mut members = vec![b.id];
+            if r % 40 == 0 {
+                members.push(me.id);
+            }
+            let room = store
+                .create_group(&format!("room {r}"), a.id, &members)
+                .await
+                .expect("room");
+            rooms.push((room, a.clone()));
+        }
+        // A small linear congruential generator: the same text on every run and backend.
+        let mut seed: u64 = 42;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize
+        };
+        let started = Instant::now();
+        let mut stored = 0;
+        while stored < total {
+            let batch: Vec<NewMessage> = (0..1_000.min(total - stored))
+                .map(|_| {
+                    let (room, sender) = &rooms[next() % rooms.len()];
+                    let words = 4 + next() % 8;
+                    let text = (0..words)
+                        .map(|_| {
+                            if next() % 2 == 0 {
+                                EN[next() % EN.len()]
+                            } else {
+                                KO[next() % KO.len()]
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    NewMessage {
+                        room_id: *room,
+                        sender: sender.clone(),
+                        text,
+                        client_msg_id: None,
+                        reply_to: None,
+                        mentions: Vec::new(),
+                        attachments: Vec::new(),
+                    }
+                })
+                .collect();
+            stored += batch.len();
+            for result in store.insert_messages(batch).await.expect("batch") {
+                result.expect("stored");
+            }
+        }
+        eprintln!(
+            "{name}: {total} messages stored in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        for q in [
+            "hello",
+            "안녕하세요",
+            "회의",
+            "project deadline",
+            "보고서 review",
+            "ok",
+        ] {
+            let mut times = Vec::new();
+            for _ in 0..200 {
+                let at = Instant::now();
+                store
+                    .search_messages(MessageSearch {
+                        user: me.id,
+                        words: q.split_whitespace().map(str::to_lowercase).collect(),
+                        room: None,
+                        sender: None,
+                        before: None,
+                        limit: 20,
+                    })
+                    .await
+                    .expect("search");
+                times.push(at.elapsed());
+            }
+            times.sort();
+            eprintln!(
+                "{name}: {q:?}: p50 {:.2} ms, p99 {:.2} ms",
+                times[times.len() / 2].as_secs_f64() * 1e3,
+                times[times.len() * 99 / 100].as_secs_f64() * 1e3
+            );
+        }
+        store.close().await;
+    }
+}
