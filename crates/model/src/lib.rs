@@ -22,6 +22,7 @@
 mod events;
 mod ids;
 mod objects;
+mod search;
 
 pub use events::{
     message_event_json, message_notification_json, ChangeKind, ErrorBody, NotificationBody,
@@ -29,3 +30,4 @@ pub use events::{
 };
 pub use ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
 pub use objects::{Attachment, ImageSize, Message, Reaction, ReplyPreview, Room, RoomKind, User};
+pub use search::{RoomSummary, SearchHit, SearchResults, SnippetPart};

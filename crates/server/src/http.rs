@@ -15,8 +15,8 @@ use crate::auth::{bearer, Identity};
 use crate::client_addr::ClientAddr;
 use crate::error::Error;
 use crate::limits::{ConnectionSlot, UntilAnswered};
-use crate::model::{AttachmentId, Message, Room, RoomId, Seq, User, UserId};
-use crate::rooms::{Draft, ReplyTarget, RoomCursor};
+use crate::model::{AttachmentId, Message, Room, RoomId, SearchResults, Seq, User, UserId};
+use crate::rooms::{Draft, ReplyTarget, RoomCursor, SearchRequest};
 use crate::session;
 use crate::web_assets::WebApp;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -63,6 +63,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))
         .route("/api/users", get(search_users))
+        .route("/api/search", get(search_messages))
         .route("/api/rooms", get(list_rooms).post(create_group))
         .route("/api/rooms/direct", post(open_direct))
         .route("/api/rooms/{id}", get(get_room))
@@ -321,6 +322,39 @@ async fn search_users(
 ) -> Result<Json<Vec<User>>, Error> {
     let Query(query) = query.map_err(|r| Error::Invalid(r.body_text()))?;
     Ok(Json(app.users().search(&query.q).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageSearchQuery {
+    #[serde(default)]
+    q: String,
+    room: Option<String>,
+    sender: Option<String>,
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn search_messages(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    query: Result<Query<MessageSearchQuery>, QueryRejection>,
+) -> Result<Json<SearchResults>, Error> {
+    let Query(q) = query.map_err(|r| Error::Invalid(r.body_text()))?;
+    let room = match q.room.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(
+            raw.parse::<RoomId>()
+                .map_err(|_| Error::Invalid("room is a room id".into()))?,
+        ),
+    };
+    let request = SearchRequest {
+        q: q.q,
+        room,
+        sender: q.sender,
+        before: q.before.filter(|b| !b.is_empty()),
+        limit: q.limit,
+    };
+    Ok(Json(app.chat().search(identity.user.id, request).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,7 +17,7 @@
 //! - [`broker`]: how a publication reaches every node's hub ([`broker::MemoryBroker`] for one node);
 //!   [`publication`]: what it carries.
 //! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP; [`users`]:
-//!   finding users. Under the rules, the commit pipeline (module `commit`): group commit,
+//!   finding users; [`search`]: what a message search query, cursor and snippet are. Under the rules, the commit pipeline (module `commit`): group commit,
 //!   publication in commit order.
 //! - [`store`]: durable state behind the [`store::Store`] trait ([`store::sqlite::SqliteStore`],
 //!   embedded; [`store::postgres::PostgresStore`], shared by several nodes).
@@ -52,6 +52,7 @@ pub mod metrics;
 pub mod model;
 pub mod publication;
 pub mod rooms;
+pub mod search;
 pub mod server;
 pub mod session;
 pub mod store;

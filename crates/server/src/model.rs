@@ -12,7 +12,8 @@
 pub use sotong_model::{
     message_event_json, message_notification_json, Attachment, AttachmentId, ChangeKind, ErrorBody,
     ImageSize, Message, MessageId, NotificationBody, Reaction, ReplyPreview, ResyncReason, Room,
-    RoomEventBody, RoomId, RoomKind, Seq, User, UserId,
+    RoomEventBody, RoomId, RoomKind, RoomSummary, SearchHit, SearchResults, Seq, SnippetPart, User,
+    UserId,
 };
 
 /// Formats a Unix time in milliseconds as RFC 3339 (UTC, millisecond precision).

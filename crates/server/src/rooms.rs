@@ -19,10 +19,12 @@ use crate::files::Files;
 use crate::metrics::Metrics;
 use crate::model::{
     mentioned_usernames, normalize_name, normalize_username, AttachmentId, Message, Room, RoomId,
-    RoomKind, Seq, User, UserId, MAX_GROUP_NAME_CHARS,
+    RoomKind, SearchHit, SearchResults, Seq, User, UserId, MAX_GROUP_NAME_CHARS,
 };
 pub use crate::store::RoomCursor;
-use crate::store::{Change, MessageChange, NewMessage, Page, RoomsPage, Store, StoreError};
+use crate::store::{
+    Change, MessageChange, MessageSearch, NewMessage, Page, RoomsPage, Store, StoreError,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +40,25 @@ pub const HISTORY_MAX_LIMIT: u32 = 200;
 /// Rooms in one page of `GET /api/rooms` when the caller does not ask for fewer: a user added
 /// to thousands of groups gets its list in pages, not in one answer of megabytes.
 pub const ROOMS_MAX_LIMIT: u32 = 200;
+/// Hits in one page of `GET /api/search` when the caller does not ask for fewer.
+pub const SEARCH_DEFAULT_LIMIT: u32 = 20;
+/// The most hits in one page of `GET /api/search`.
+pub const SEARCH_MAX_LIMIT: u32 = 50;
+
+/// A message search as a client asks for it (`GET /api/search`), before the rules check it.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    /// The words to find (`q`).
+    pub q: String,
+    /// Only this room, of which the caller must be a member.
+    pub room: Option<RoomId>,
+    /// Only messages from the user with this username.
+    pub sender: Option<String>,
+    /// The `next` cursor of the previous page.
+    pub before: Option<String>,
+    /// Hits per page (default [`SEARCH_DEFAULT_LIMIT`], at most [`SEARCH_MAX_LIMIT`]).
+    pub limit: Option<u32>,
+}
 /// Most members a group may be created or extended with in one request.
 pub const MAX_MEMBERS_PER_REQUEST: usize = 256;
 
@@ -620,6 +641,72 @@ impl Chat {
     ) -> Result<RoomsPage, Error> {
         let limit = limit.unwrap_or(ROOMS_MAX_LIMIT).clamp(1, ROOMS_MAX_LIMIT);
         Ok(self.store.rooms_of(user, after, limit).await?)
+    }
+
+    /// Searches the text of the messages of every room `user` is a member of now (and only
+    /// those: a room left is no longer searched), newest first, tombstones never.
+    ///
+    /// # Errors
+    /// `Invalid` for a bad query or cursor; `NotFound` or `Forbidden` for a room filter naming
+    /// no room or a room the caller is not a member of.
+    pub async fn search(
+        &self,
+        user: UserId,
+        request: SearchRequest,
+    ) -> Result<SearchResults, Error> {
+        let words = crate::search::query_words(&request.q)?;
+        let before = request
+            .before
+            .as_deref()
+            .map(crate::search::parse_cursor)
+            .transpose()?;
+        if let Some(room) = request.room {
+            self.require_member(user, room).await?;
+        }
+        let sender = match request.sender.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => {
+                let name = name.to_lowercase();
+                let found = self.store.users_by_username(&[name]).await?;
+                match found.first() {
+                    Some(sender) => Some(sender.id),
+                    // Nobody by that name: nothing they sent to find.
+                    None => {
+                        return Ok(SearchResults {
+                            results: Vec::new(),
+                            next: None,
+                        })
+                    }
+                }
+            }
+        };
+        let limit = request
+            .limit
+            .unwrap_or(SEARCH_DEFAULT_LIMIT)
+            .clamp(1, SEARCH_MAX_LIMIT);
+        let found = self
+            .store
+            .search_messages(MessageSearch {
+                user,
+                words: words.clone(),
+                room: request.room,
+                sender,
+                before,
+                limit,
+            })
+            .await?;
+        Ok(SearchResults {
+            results: found
+                .hits
+                .into_iter()
+                .map(|(room, message)| SearchHit {
+                    snippet: crate::search::snippet(&message.text, &words),
+                    room,
+                    message,
+                })
+                .collect(),
+            next: found.next.map(crate::search::cursor),
+        })
     }
 
     /// The direct room of `me` and `username`; `true` when created now.

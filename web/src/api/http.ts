@@ -2,7 +2,7 @@
 //! typed function per endpoint. A `401` is reported through `onUnauthorized` (the app logs
 //! out) and thrown as an `ApiError` like any other error answer.
 import { changesQuery, fetchAttachment, uploadAttachment, type PageQuery, type SotongApi } from '@sotong/react';
-import type { Attachment, Room, User } from './types';
+import type { Attachment, Room, SearchResults, User } from './types';
 
 /**
  * An error answer: HTTP status plus the contract's `{error, message}` body. `message` is the
@@ -56,6 +56,8 @@ export interface Api extends SotongApi {
   logout(): Promise<void>;
   me(): Promise<User>;
   searchUsers(prefix: string): Promise<User[]>;
+  /** Searches the text of the messages of the user's rooms (`GET /api/search`). */
+  searchMessages(query: { q: string; room?: number; sender?: string; before?: string; limit?: number }): Promise<SearchResults>;
   openDirect(username: string): Promise<Room>;
   createGroup(name: string, members: string[]): Promise<Room>;
   /**
@@ -119,6 +121,14 @@ export function createApi(options: ApiOptions = {}): Api {
     logout: () => call('POST', '/api/logout'),
     me: () => call('GET', '/api/me'),
     searchUsers: (prefix) => call('GET', `/api/users?q=${encodeURIComponent(prefix)}`),
+    searchMessages: ({ q, room, sender, before, limit }) => {
+      const p = new URLSearchParams({ q });
+      if (room !== undefined) p.set('room', String(room));
+      if (sender !== undefined) p.set('sender', sender);
+      if (before !== undefined) p.set('before', before);
+      if (limit !== undefined) p.set('limit', String(limit));
+      return call('GET', `/api/search?${p.toString()}`);
+    },
     openDirect: (username) => call('POST', '/api/rooms/direct', { username }),
     createGroup: (name, members) => call('POST', '/api/rooms', { name, members }),
     listRooms: () => call('GET', '/api/rooms'),

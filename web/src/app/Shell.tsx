@@ -3,7 +3,8 @@
 //! new-room dialogs. The tab title counts unread messages; messages that arrive while the page
 //! is not seen raise desktop notifications. On a phone-sized screen the list and the chat
 //! take turns (`data-view`).
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
+import { useRooms } from '@sotong/react';
 import type { User } from '../api/types';
 import { ChatView } from '../features/chat/ChatView';
 import { useDesktopNotifications, useUnreadTitle } from '../features/notifications/desktop';
@@ -12,12 +13,13 @@ import { Toasts } from '../features/notifications/Toasts';
 import { NewDirectDialog } from '../features/rooms/NewDirectDialog';
 import { NewGroupDialog } from '../features/rooms/NewGroupDialog';
 import { RoomList } from '../features/rooms/RoomList';
-import { Avatar } from '../ui/Avatar';
+import { SearchDialog } from '../features/search/SearchDialog';
 import { useT } from '../i18n';
+import { Avatar } from '../ui/Avatar';
 import { LanguageSwitch } from '../ui/LanguageSwitch';
 import { ConnectionBadge } from '../ui/ConnectionBadge';
-import { GroupIcon, Logo, LogoutIcon, NewChatIcon } from '../ui/icons';
-import { roomIdOf, usePath } from './router';
+import { GroupIcon, Logo, LogoutIcon, NewChatIcon, SearchIcon } from '../ui/icons';
+import { navigate, roomIdOf, roomPath, usePath } from './router';
 
 /** Props of `Shell`. */
 export interface ShellProps {
@@ -28,8 +30,23 @@ export interface ShellProps {
 /** The logged-in app. */
 export function Shell({ me, onLogout }: ShellProps) {
   const roomId = roomIdOf(usePath());
-  const [dialog, setDialog] = useState<'direct' | 'group' | null>(null);
+  const [dialog, setDialog] = useState<'direct' | 'group' | 'search' | null>(null);
+  // A search result to show: the chat opens scrolled to it (`nonce` tells two picks apart).
+  const [jump, setJump] = useState<{ roomId: number; seq: number; nonce: number } | null>(null);
   const { t } = useT();
+  const rooms = useRooms();
+  const currentRoom = roomId === null ? null : (rooms.find((r) => r.id === roomId) ?? null);
+  // Ctrl-K / Cmd-K opens the search from anywhere in the app, even while typing.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === 'k') {
+        e.preventDefault();
+        setDialog('search');
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
   useUnreadTitle();
   useDesktopNotifications();
   return (
@@ -54,6 +71,10 @@ export function Shell({ me, onLogout }: ShellProps) {
           <div className="sidebar-head">
             <h2>{t('shell.chats')}</h2>
             <div className="sidebar-actions">
+              <button type="button" className="chip" onClick={() => setDialog('search')} aria-keyshortcuts="Control+K Meta+K" title={t('search.open')}>
+                <SearchIcon />
+                <span>{t('search.open')}</span>
+              </button>
               <button type="button" className="chip" onClick={() => setDialog('direct')}>
                 <NewChatIcon />
                 <span>{t('shell.newDirect')}</span>
@@ -67,11 +88,22 @@ export function Shell({ me, onLogout }: ShellProps) {
           <NotificationPrompt userId={me.id} />
           <RoomList activeRoomId={roomId} me={me} />
         </aside>
-        <main className="main">{roomId === null ? <EmptyChat /> : <ChatView key={roomId} roomId={roomId} me={me} />}</main>
+        <main className="main">{roomId === null ? <EmptyChat /> : <ChatView key={roomId} roomId={roomId} me={me} jumpTo={jump?.roomId === roomId ? jump : undefined} />}</main>
       </div>
       <Toasts />
       {dialog === 'direct' && <NewDirectDialog me={me} onClose={() => setDialog(null)} />}
       {dialog === 'group' && <NewGroupDialog me={me} onClose={() => setDialog(null)} />}
+      {dialog === 'search' && (
+        <SearchDialog
+          currentRoom={currentRoom ? { id: currentRoom.id, name: currentRoom.name } : null}
+          onClose={() => setDialog(null)}
+          onPick={(pickedRoom, seq) => {
+            setDialog(null);
+            setJump({ roomId: pickedRoom, seq, nonce: Date.now() });
+            navigate(roomPath(pickedRoom));
+          }}
+        />
+      )}
     </div>
   );
 }

@@ -223,6 +223,20 @@ export const en = {
   'error.upload.imageTooLarge': 'This image has too many pixels.',
   'error.upload.invalid': 'This file cannot be sent (empty, or its name is too long).',
   'error.unavailable': 'The server is having trouble right now. Please try again in a moment.',
+  // Message search (the Search messages dialog, Ctrl-K / Cmd-K).
+  'search.open': 'Search messages',
+  'search.title': 'Search messages',
+  'search.input': 'Search',
+  'search.placeholder': 'Words in a message, in any chat',
+  'search.scope': 'Search in',
+  'search.scope.all': 'All chats',
+  'search.scope.room': 'This chat ({name})',
+  'search.results': 'Search results',
+  'search.searching': 'Searching…',
+  'search.none': 'No messages found',
+  'search.noneRecent': 'No matches in recent messages',
+  'search.more': 'More results',
+  'search.failed': 'Search failed. Try again.',
 } as const;
 
 /** A key of the dictionaries. */

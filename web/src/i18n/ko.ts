@@ -221,4 +221,18 @@ export const ko: Messages = {
   'error.upload.imageTooLarge': '이미지 해상도가 너무 높아요.',
   'error.upload.invalid': '보낼 수 없는 파일이에요. 빈 파일이거나 이름이 너무 길어요.',
   'error.unavailable': '지금 서버에 문제가 있어요. 잠시 후 다시 시도해 주세요.',
+  // Message search (the Search messages dialog, Ctrl-K / Cmd-K).
+  'search.open': '메시지 검색',
+  'search.title': '메시지 검색',
+  'search.input': '검색',
+  'search.placeholder': '모든 대화에서 메시지 단어 검색',
+  'search.scope': '검색 범위',
+  'search.scope.all': '모든 대화',
+  'search.scope.room': '이 대화 ({name})',
+  'search.results': '검색 결과',
+  'search.searching': '검색 중…',
+  'search.none': '메시지를 찾지 못했습니다',
+  'search.noneRecent': '최근 메시지에서 찾지 못했습니다',
+  'search.more': '결과 더 보기',
+  'search.failed': '검색하지 못했습니다. 다시 시도해 주세요.',
 };

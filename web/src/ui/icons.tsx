@@ -98,3 +98,11 @@ export const FileIcon = () => (
     <path d="M14 2v6h6" />
   </svg>
 );
+
+/** A magnifying glass. */
+export const SearchIcon = () => (
+  <svg {...base}>
+    <circle cx="11" cy="11" r="7" />
+    <path d="m20 20-3.5-3.5" />
+  </svg>
+);

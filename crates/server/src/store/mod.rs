@@ -39,7 +39,8 @@ pub mod sqlite;
 pub use attachments::{NewAttachment, StoredAttachment};
 
 use crate::model::{
-    AttachmentId, Message, Reaction, ReplyPreview, Room, RoomId, RoomKind, Seq, User, UserId,
+    AttachmentId, Message, MessageId, Reaction, ReplyPreview, Room, RoomId, RoomKind, RoomSummary,
+    Seq, User, UserId,
 };
 use async_trait::async_trait;
 
@@ -251,6 +252,112 @@ pub(crate) fn plan_change(
         Change::Edit(text) if *text == message.text => Ok(Plan::Unchanged),
         Change::Edit(_) => Ok(Plan::Apply),
     }
+}
+
+/// The shortest word the trigram indexes answer (SQLite FTS5 `trigram`, PostgreSQL
+/// `pg_trgm`): a word of fewer characters has no trigram to look up.
+pub const SEARCH_INDEXED_CHARS: usize = 3;
+
+/// How many of the caller's latest messages one search request looks through when no word of
+/// the query is long enough for the index (`안녕`, `ok`): a bounded scan instead of a read of
+/// every message the caller can see. A page answered from a scan may hold fewer hits than
+/// asked, with a cursor to go on from where the scan stopped.
+pub const SEARCH_SCAN_WINDOW: u32 = 5_000;
+
+/// A search of message text over the rooms `user` is a member of now, as the store runs it.
+/// The room rules have checked and normalised it.
+#[derive(Debug, Clone)]
+pub struct MessageSearch {
+    /// Who searches: only rooms they are a member of now are searched.
+    pub user: UserId,
+    /// The words, lower case, distinct, none empty: a message matches when its text holds
+    /// every one of them (as a substring, ignoring case).
+    pub words: Vec<String>,
+    /// Only this room (the caller is a member of it).
+    pub room: Option<RoomId>,
+    /// Only messages from this user.
+    pub sender: Option<UserId>,
+    /// Only messages with an id below this one (the cursor of the previous page).
+    pub before: Option<MessageId>,
+    /// At most this many hits (already clamped).
+    pub limit: u32,
+}
+
+impl MessageSearch {
+    /// The words the index can look up (three characters or more).
+    pub(crate) fn indexed_words(&self) -> impl Iterator<Item = &str> {
+        self.words
+            .iter()
+            .filter(|w| w.chars().count() >= SEARCH_INDEXED_CHARS)
+            .map(String::as_str)
+    }
+
+    /// Whether some word is too short for the index: then candidates are checked word by word
+    /// here, not by the database alone.
+    pub(crate) fn has_short_words(&self) -> bool {
+        self.words
+            .iter()
+            .any(|w| w.chars().count() < SEARCH_INDEXED_CHARS)
+    }
+}
+
+/// A page of messages found, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct FoundMessages {
+    /// Each message (never a tombstone) with its room as the searcher sees it.
+    pub hits: Vec<(RoomSummary, Message)>,
+    /// Where the next page starts, when the search has more to look through.
+    pub next: Option<MessageId>,
+}
+
+/// Whether `text` holds every one of `words` (lower case), ignoring case.
+pub(crate) fn text_matches(text: &str, words: &[String]) -> bool {
+    let folded = text.to_lowercase();
+    words.iter().all(|w| folded.contains(w.as_str()))
+}
+
+/// Picks a page out of `candidates` (id and text, newest first), read with `LIMIT taken`:
+/// the ids of the candidates that match every word, at most `limit`, and where the next page
+/// starts. A full page continues after its last hit; a short page of a full read (the scan
+/// window, or the index's candidates, ran out before the page filled) continues after the
+/// last candidate read; otherwise the search is over.
+pub(crate) fn pick_page(
+    candidates: &[(i64, String)],
+    words: &[String],
+    limit: u32,
+    taken: u32,
+) -> (Vec<i64>, Option<MessageId>) {
+    let limit = limit as usize;
+    let mut ids = Vec::with_capacity(limit);
+    for (id, text) in candidates {
+        if text_matches(text, words) {
+            if ids.len() == limit {
+                let next = ids.last().map(|&id| MessageId(id));
+                return (ids, next);
+            }
+            ids.push(*id);
+        }
+    }
+    let next = if candidates.len() >= taken as usize {
+        candidates.last().map(|(id, _)| MessageId(*id))
+    } else {
+        None
+    };
+    (ids, next)
+}
+
+/// The `ILIKE` pattern (with `ESCAPE '\'`) for text that contains `word`: `%`, `_` and `\`
+/// in the word match only themselves.
+pub(crate) fn like_contains(word: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in word.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// A user row with its password hash, for logging in.
@@ -547,6 +654,12 @@ pub trait Store: Send + Sync + 'static {
     /// backwards) and recounts unread, in time that does not grow with the room's history.
     /// Returns the read mark now in force.
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError>;
+
+    /// Messages of the rooms `search.user` is a member of now whose text holds every word,
+    /// newest first (by id), tombstones never: one page and where the next one starts. Words
+    /// of three characters or more are looked up in the trigram index; a query with none is
+    /// answered from the latest [`SEARCH_SCAN_WINDOW`] messages below the cursor.
+    async fn search_messages(&self, search: MessageSearch) -> Result<FoundMessages, StoreError>;
 
     /// Stores a pending attachment's row (its bytes are stored already) when `uploader` is a
     /// member of the room.

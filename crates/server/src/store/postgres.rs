@@ -34,8 +34,9 @@
 
 use super::{
     direct_key, group_reactions, kind_from_column, like_prefix, reply_preview, seq_from_column,
-    seq_to_column, unread_from_column, Change, Changed, Credentials, Inserted, MessageChange,
-    NewAttachment, NewMessage, Page, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
+    seq_to_column, unread_from_column, Change, Changed, Credentials, FoundMessages, Inserted,
+    MessageChange, MessageSearch, NewAttachment, NewMessage, Page, RoomCursor, RoomsPage, Store,
+    StoreError, StoredAttachment,
 };
 use crate::model::{
     rfc3339_millis, AttachmentId, Message, MessageId, ReplyPreview, Room, RoomId, RoomKind, Seq,
@@ -116,6 +117,8 @@ macro_rules! message_columns {
 }
 
 mod attachments;
+/// Message search, which splices `message_columns!()` (so declared after it).
+mod search;
 
 /// The store on PostgreSQL.
 #[derive(Clone)]
@@ -937,6 +940,10 @@ impl Store for PostgresStore {
         .ok_or(StoreError::NotMember)?;
         tx.commit().await?;
         seq_from_column(mark)
+    }
+
+    async fn search_messages(&self, search: MessageSearch) -> Result<FoundMessages, StoreError> {
+        search::search(&self.pool, &search).await
     }
 
     async fn insert_attachment(&self, new: NewAttachment) -> Result<StoredAttachment, StoreError> {

@@ -20,8 +20,8 @@
 
 use super::{
     direct_key, group_reactions, like_prefix, reply_preview, seq_to_column, Change, Changed,
-    Credentials, Inserted, MessageChange, NewAttachment, NewMessage, Page, RoomCursor, RoomsPage,
-    Store, StoreError, StoredAttachment,
+    Credentials, FoundMessages, Inserted, MessageChange, MessageSearch, NewAttachment, NewMessage,
+    Page, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
 };
 use crate::model::{
     now_millis, rfc3339_millis, AttachmentId, Message, MessageId, ReplyPreview, Room, RoomId,
@@ -122,6 +122,9 @@ macro_rules! message_columns {
          u.id, u.username, u.display_name, m.edited_at, m.deleted_at, m.rev"
     };
 }
+
+/// Message search, which splices `message_columns!()` (so declared after it).
+mod search;
 
 /// The columns of a user, in the order [`user_at`] reads them.
 macro_rules! user_columns {
@@ -1189,6 +1192,12 @@ impl Store for SqliteStore {
                 .execute(params![room.0, mark, user.0])?;
                 Ok(seq_from(mark)?)
             })
+            .await
+    }
+
+    async fn search_messages(&self, search: MessageSearch) -> Result<FoundMessages, StoreError> {
+        self.readers
+            .read(move |conn| search::search(conn, &search))
             .await
     }
 

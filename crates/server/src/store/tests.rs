@@ -106,6 +106,10 @@ on_every_backend!(
     reactions_take_a_rev_only_when_they_change_something,
     mentions_are_stored_replaced_on_edit_and_counted_until_read,
     attachments_are_linked_in_the_batch_and_leave_with_a_delete,
+    search_finds_korean_and_english_in_the_searchers_rooms_only,
+    search_follows_edits_deletes_and_leaving,
+    search_pages_without_gaps_or_repeats,
+    search_of_short_words_scans_a_bounded_window,
 );
 
 fn new_message(room: RoomId, sender: &User, text: &str, client_msg_id: Option<&str>) -> NewMessage {
@@ -1394,4 +1398,221 @@ async fn attachments_are_linked_in_the_batch_and_leave_with_a_delete(backend: &B
         .await
         .expect("read")
         .is_none());
+}
+
+/// A search by `user` for `q` with the given filters.
+fn search(user: &User, q: &str) -> MessageSearch {
+    MessageSearch {
+        user: user.id,
+        words: q.split_whitespace().map(str::to_lowercase).collect(),
+        room: None,
+        sender: None,
+        before: None,
+        limit: 50,
+    }
+}
+
+/// The texts of a search's hits, in order.
+async fn found(store: &dyn Store, search: MessageSearch) -> Vec<String> {
+    store
+        .search_messages(search)
+        .await
+        .expect("search")
+        .hits
+        .into_iter()
+        .map(|(_, m)| m.text)
+        .collect()
+}
+
+async fn search_finds_korean_and_english_in_the_searchers_rooms_only(backend: &Backend) {
+    let store = backend.store.as_ref();
+    let a = store.upsert_user("a", Some("Ann")).await.expect("a");
+    let b = store.upsert_user("b", Some("Bob")).await.expect("b");
+    let c = store.upsert_user("c", Some("Cy")).await.expect("c");
+    let group = store.create_group("Team", a.id, &[b.id]).await.expect("g");
+    let (direct, _) = store.direct_room(a.id, b.id).await.expect("direct");
+    let (others, _) = store.direct_room(b.id, c.id).await.expect("others");
+    for (room, sender, text) in [
+        (group, &a, "안녕하세요 여러분"),
+        (group, &b, "Hello WORLD"),
+        (direct, &b, "hello from bob, 안녕"),
+        (others, &c, "hello 안녕하세요 secret"),
+        (group, &b, "nothing to see"),
+    ] {
+        store
+            .insert_message(new_message(room, sender, text, None))
+            .await
+            .expect("stored");
+    }
+    // Two Korean characters (under the index's three) and three, English in any case.
+    assert_eq!(
+        found(store, search(&a, "안녕")).await,
+        ["hello from bob, 안녕", "안녕하세요 여러분"]
+    );
+    assert_eq!(
+        found(store, search(&a, "녕하세")).await,
+        ["안녕하세요 여러분"]
+    );
+    assert_eq!(
+        found(store, search(&a, "HELLO")).await,
+        ["hello from bob, 안녕", "Hello WORLD"]
+    );
+    // Every word must be there, long and short alike.
+    assert_eq!(
+        found(store, search(&a, "hello 안녕")).await,
+        ["hello from bob, 안녕"]
+    );
+    // `c` sees only their own room with `b`.
+    assert_eq!(
+        found(store, search(&c, "hello")).await,
+        ["hello 안녕하세요 secret"]
+    );
+    assert!(found(store, search(&c, "world")).await.is_empty());
+    // Filters: a room, a sender.
+    let in_group = MessageSearch {
+        room: Some(group),
+        ..search(&a, "hello")
+    };
+    assert_eq!(found(store, in_group).await, ["Hello WORLD"]);
+    let from_a = MessageSearch {
+        sender: Some(a.id),
+        ..search(&a, "안녕")
+    };
+    assert_eq!(found(store, from_a).await, ["안녕하세요 여러분"]);
+    // The hit names its room as the searcher sees it.
+    let hits = store
+        .search_messages(search(&a, "bob"))
+        .await
+        .expect("search")
+        .hits;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].0.id, direct);
+    assert_eq!(hits[0].0.kind, RoomKind::Direct);
+    assert_eq!(hits[0].0.name, "Bob");
+    // LIKE's wildcards in a word match only themselves.
+    assert!(found(store, search(&a, "%")).await.is_empty());
+    assert!(found(store, search(&a, "h_llo")).await.is_empty());
+}
+
+async fn search_follows_edits_deletes_and_leaving(backend: &Backend) {
+    let store = backend.store.as_ref();
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let room = store.create_group("g", a.id, &[b.id]).await.expect("room");
+    for text in ["first draft", "to be removed", "short 안녕"] {
+        store
+            .insert_message(new_message(room, &a, text, None))
+            .await
+            .expect("stored");
+    }
+    store
+        .change_message(edit(room, 1, &a, "final version"))
+        .await
+        .expect("edit");
+    assert!(found(store, search(&b, "draft")).await.is_empty());
+    assert_eq!(found(store, search(&b, "final")).await, ["final version"]);
+    store
+        .change_message(change(room, 2, &a, Change::Delete))
+        .await
+        .expect("delete");
+    store
+        .change_message(change(room, 3, &a, Change::Delete))
+        .await
+        .expect("delete");
+    assert!(found(store, search(&b, "removed")).await.is_empty());
+    assert!(found(store, search(&b, "안녕")).await.is_empty());
+    // A member who leaves finds nothing of the room any more.
+    assert!(store.remove_member(room, b.id).await.expect("leave"));
+    assert!(found(store, search(&b, "final")).await.is_empty());
+    assert_eq!(found(store, search(&a, "final")).await, ["final version"]);
+}
+
+/// Pages through every hit of `q` for `user`, `limit` at a time; the ids in order.
+async fn all_pages(store: &dyn Store, user: &User, q: &str, limit: u32) -> (Vec<i64>, usize) {
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    let mut before = None;
+    loop {
+        let page = store
+            .search_messages(MessageSearch {
+                before,
+                limit,
+                ..search(user, q)
+            })
+            .await
+            .expect("page");
+        pages += 1;
+        assert!(page.hits.len() <= limit as usize);
+        ids.extend(page.hits.iter().map(|(_, m)| m.id.0));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => return (ids, pages),
+        }
+        assert!(pages < 1_000, "paging does not end");
+    }
+}
+
+async fn search_pages_without_gaps_or_repeats(backend: &Backend) {
+    let store = backend.store.as_ref();
+    let a = store.upsert_user("a", None).await.expect("a");
+    let room = store.create_group("g", a.id, &[]).await.expect("room");
+    let batch = (0..57)
+        .map(|i| {
+            let text = if i % 3 == 0 { "apple pie" } else { "banana" };
+            new_message(room, &a, &format!("{text} {i}"), None)
+        })
+        .collect();
+    for result in store.insert_messages(batch).await.expect("batch") {
+        result.expect("stored");
+    }
+    let everything: Vec<i64> = history(store, room)
+        .await
+        .into_iter()
+        .rev()
+        .filter(|m| m.text.starts_with("apple"))
+        .map(|m| m.id.0)
+        .collect();
+    assert_eq!(everything.len(), 19);
+    let (ids, pages) = all_pages(store, &a, "APPLE", 5).await;
+    assert_eq!(ids, everything, "newest first, each once");
+    assert_eq!(pages, 4);
+}
+
+async fn search_of_short_words_scans_a_bounded_window(backend: &Backend) {
+    let store = backend.store.as_ref();
+    let a = store.upsert_user("a", None).await.expect("a");
+    let room = store.create_group("g", a.id, &[]).await.expect("room");
+    // One old match, then more than a window of messages without one.
+    store
+        .insert_message(new_message(room, &a, "old 안녕", None))
+        .await
+        .expect("stored");
+    let total = SEARCH_SCAN_WINDOW as usize + 10;
+    for start in (0..total).step_by(1_000) {
+        let batch = (start..(start + 1_000).min(total))
+            .map(|i| new_message(room, &a, &format!("filler {i}"), None))
+            .collect();
+        for result in store.insert_messages(batch).await.expect("batch") {
+            result.expect("stored");
+        }
+    }
+    let first = store
+        .search_messages(search(&a, "안녕"))
+        .await
+        .expect("first page");
+    assert!(first.hits.is_empty(), "the window holds no match");
+    let next = first.next.expect("the scan goes on where it stopped");
+    let second = store
+        .search_messages(MessageSearch {
+            before: Some(next),
+            ..search(&a, "안녕")
+        })
+        .await
+        .expect("second page");
+    let texts: Vec<&str> = second.hits.iter().map(|(_, m)| m.text.as_str()).collect();
+    assert_eq!(texts, ["old 안녕"]);
+    assert!(second.next.is_none());
+    // The index needs no window: the long word is found at once.
+    let (ids, pages) = all_pages(store, &a, "old", 10).await;
+    assert_eq!((ids.len(), pages), (1, 1));
 }

@@ -26,10 +26,12 @@ import { useUploads } from './useUploads';
 export interface ChatViewProps {
   roomId: number;
   me: User;
+  /** A message to show (a search result): scrolled to and highlighted once held. */
+  jumpTo?: { seq: number; nonce: number };
 }
 
 /** The chat. */
-export function ChatView({ roomId, me }: ChatViewProps) {
+export function ChatView({ roomId, me, jumpTo }: ChatViewProps) {
   const { room, messages, hasOlder, loadingOlder, typing, send, reply, react, retry, edit, remove, loadOlder, notifyTyping } = useRoom(roomId);
   const problem = useRoomProblem(roomId);
   const uploads = useUploads(roomId);
@@ -108,6 +110,7 @@ export function ChatView({ roomId, me }: ChatViewProps) {
         members={room.members}
         onReply={startReply}
         onReact={react}
+        jumpTo={jumpTo}
       />
       <div className="typing" aria-live="polite">
         {typing.length > 0 && (

@@ -44,6 +44,8 @@ export interface MessageListProps {
   onReply?(message: ChatMessage): void;
   /** Adds or takes back the user's reaction; rejects when the server refuses. */
   onReact?(seq: number, emoji: string, add: boolean): Promise<void>;
+  /** A message to show (a search result): loaded, scrolled to and highlighted as a reply's original is. */
+  jumpTo?: { seq: number; nonce: number };
 }
 
 const NEAR_TOP = 120;
@@ -51,7 +53,7 @@ const NEAR_BOTTOM = 120;
 const GROUP_WINDOW_MS = 5 * 60_000;
 
 /** The log. */
-export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry, onEdit, onDelete, members = NO_MEMBERS, onReply = noop, onReact = noReact }: MessageListProps) {
+export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry, onEdit, onDelete, members = NO_MEMBERS, onReply = noop, onReact = noReact, jumpTo }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
   const [jumpTarget, setJumpTarget] = useState<number | null>(null);
   const [highlight, setHighlight] = useState<number | null>(null);
@@ -60,6 +62,14 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
   const usernames = useMemo(() => new Map(members.map((m) => [m.id, m.username.toLowerCase()])), [members]);
   const bySeq = useMemo(() => new Map(messages.flatMap((m) => (m.seq === null ? [] : [[m.seq, m] as const]))), [messages]);
 
+  // A search result to show: the same jump, once the chat holds its first page.
+  const hasMessages = messages.length > 0;
+  const jumped = useRef<number | null>(null);
+  useEffect(() => {
+    if (!jumpTo || !hasMessages || jumped.current === jumpTo.nonce) return;
+    jumped.current = jumpTo.nonce;
+    setJumpTarget(jumpTo.seq);
+  }, [jumpTo, hasMessages]);
   // Jumping to a reply's original: load older pages until it is held, then scroll to it.
   useEffect(() => {
     if (jumpTarget === null) return;
