@@ -15,6 +15,17 @@ export const en = {
   'connection.disconnected': 'Offline',
   'rooms.unread.one': '{count} unread message',
   'rooms.unread.other': '{count} unread messages',
+  // Read receipts: seen by, unread numbers, jump to latest
+  'seen.seen': 'Seen',
+  'seen.unread.one': '{count} unread',
+  'seen.unread.other': '{count} unread',
+  'seen.dialog': 'Seen by',
+  'seen.read': 'Read',
+  'seen.notRead': 'Not read yet',
+  'seen.nobody': 'Nobody',
+  'seen.jump': 'Jump to latest',
+  'seen.newBelow.one': '{count} new message',
+  'seen.newBelow.other': '{count} new messages',
 } as const;
 
 /** A key of the dictionaries. */

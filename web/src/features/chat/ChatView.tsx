@@ -11,7 +11,7 @@ import { Fragment, useCallback, useEffect, useState, type DragEvent } from 'reac
 import type { User } from '../../api/types';
 import { describeCode } from '../../api/errors';
 import { navigate } from '../../app/router';
-import { usePageVisible, useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
+import { usePageVisible, useReadMarks, useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
 import { BackIcon } from '../../ui/icons';
 import { nameWithHandle, UserName } from '../../ui/UserName';
@@ -31,6 +31,7 @@ export interface ChatViewProps {
 export function ChatView({ roomId, me }: ChatViewProps) {
   const { room, messages, hasOlder, loadingOlder, typing, send, reply, react, retry, edit, remove, loadOlder, notifyTyping } = useRoom(roomId);
   const problem = useRoomProblem(roomId);
+  const seenMarks = useReadMarks(roomId);
   const uploads = useUploads(roomId);
   const [replySeq, setReplySeq] = useState<number | null>(null);
   const [dragging, setDragging] = useState(false);
@@ -106,6 +107,8 @@ export function ChatView({ roomId, me }: ChatViewProps) {
         members={room.members}
         onReply={startReply}
         onReact={react}
+        readMarks={seenMarks}
+        direct={room.kind === 'direct'}
       />
       <div className="typing" aria-live="polite">
         {typing.length > 0 && (

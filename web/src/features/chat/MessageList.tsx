@@ -7,18 +7,23 @@
 //! of its text. Text is formatted (formatText), a reply shows the quote of its original
 //! (which jumps to it: older pages load until it is held, then it is scrolled to and
 //! highlighted), reactions show as chips, attachments as thumbnails or download cards. A
-//! "New messages" divider sits above the first unread message, when the chat says which.
+//! "New messages" divider sits above the first unread message, when the chat says which; on
+//! opening a room whose first unread message is above the fold, the log starts there.
+//! Read receipts (SeenBy): in a group, beside each message, how many members have not read it
+//! (a button opening who has); in a direct room "Seen" under the last own message the other
+//! member has read. Scrolled up, a "Jump to latest" button counts what came in below.
 import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { describeError } from '../../api/errors';
 import type { User } from '../../api/types';
 import { dayKey, dayLabel, fullWhen, timeOf } from '../../format';
-import type { ChatMessage } from '@sotong/react';
+import { seenBy, unreadBy, type ChatMessage } from '@sotong/react';
 import { CheckIcon, ClockIcon } from '../../ui/icons';
 import { UserName } from '../../ui/UserName';
 import { formatText, type MentionStyle } from './formatText';
 import { ConfirmDelete, MessageActions } from './MessageActions';
 import { MessageEditor } from './MessageEditor';
 import { Attachments, quoteOf, ReactionChips, ReactionPicker, ReplyQuote } from './MessageParts';
+import { JumpToLatest, SeenByDialog, SeenMark, UnreadBy } from './SeenBy';
 
 /** Props of `MessageList`. */
 export interface MessageListProps {
@@ -43,6 +48,10 @@ export interface MessageListProps {
   onReply?(message: ChatMessage): void;
   /** Adds or takes back the user's reaction; rejects when the server refuses. */
   onReact?(seq: number, emoji: string, add: boolean): Promise<void>;
+  /** Members' read marks (user id to last seq read); none known: no receipts shown. */
+  readMarks?: ReadonlyMap<number, number>;
+  /** A direct room shows "Seen"; a group shows unread numbers. */
+  direct?: boolean;
 }
 
 const NEAR_TOP = 120;
@@ -50,8 +59,20 @@ const NEAR_BOTTOM = 120;
 const GROUP_WINDOW_MS = 5 * 60_000;
 
 /** The log. */
-export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry, onEdit, onDelete, members = NO_MEMBERS, onReply = noop, onReact = noReact }: MessageListProps) {
+export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry, onEdit, onDelete, members = NO_MEMBERS, onReply = noop, onReact = noReact, readMarks = NO_MARKS, direct = false }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
+  const [scrolledUp, setScrolledUp] = useState(false);
+  const [newBelow, setNewBelow] = useState(0);
+  const [seenByOf, setSeenByOf] = useState<number | null>(null);
+  const jumpedToUnread = useRef<number | undefined>(undefined);
+  // Direct room: the last own stored message the other member has read carries "Seen".
+  const seenSeq = useMemo(() => {
+    if (!direct || readMarks.size === 0) return null;
+    const other = members.find((m) => m.id !== me.id);
+    const mark = other ? (readMarks.get(other.id) ?? 0) : 0;
+    const seen = messages.filter((m) => m.sender.id === me.id && m.seq !== null && m.seq <= mark && !m.deleted).at(-1);
+    return seen?.seq ?? null;
+  }, [direct, readMarks, members, me.id, messages]);
   const [jumpTarget, setJumpTarget] = useState<number | null>(null);
   const [highlight, setHighlight] = useState<number | null>(null);
   const names = useMemo(() => new Map(members.map((m) => [m.id, m.displayName])), [members]);
@@ -95,7 +116,18 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
     const el = ref.current;
     if (!el) return;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM;
+    setScrolledUp(!stick.current);
+    if (stick.current) setNewBelow(0);
     if (el.scrollTop < NEAR_TOP) requestOlder();
+  };
+
+  const jumpToLatest = () => {
+    const el = ref.current;
+    if (!el) return;
+    el.scrollTop = el.scrollHeight;
+    stick.current = true;
+    setScrolledUp(false);
+    setNewBelow(0);
   };
 
   useLayoutEffect(() => {
@@ -111,10 +143,25 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
     } else if (appended && (stick.current || last?.sender.id === me.id)) {
       el.scrollTop = el.scrollHeight;
       stick.current = true;
+    } else if (appended && lastKey.current !== undefined && last) {
+      // Scrolled up: the new message waits below, counted on the jump button.
+      setNewBelow((n) => n + 1);
+    }
+    // Opening a room whose first unread message is above the fold: start at it.
+    if (firstUnreadSeq !== undefined && jumpedToUnread.current !== firstUnreadSeq) {
+      const divider = el.querySelector<HTMLElement>('.new-messages');
+      if (divider) {
+        jumpedToUnread.current = firstUnreadSeq;
+        if (el.scrollHeight - divider.offsetTop > el.clientHeight) {
+          el.scrollTop = Math.max(0, divider.offsetTop - 8);
+          stick.current = false;
+          setScrolledUp(true);
+        }
+      }
     }
     firstKey.current = first;
     lastKey.current = last?.key;
-  }, [messages, me.id]);
+  }, [messages, me.id, firstUnreadSeq]);
 
   // Fill the viewport: with too few messages to scroll, scrolling up cannot ask for more.
   useEffect(() => {
@@ -132,6 +179,7 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
     dayKey(previous.sentAt) === dayKey(message.sentAt) &&
     previous.sender.id === message.sender.id &&
     Date.parse(message.sentAt) - Date.parse(previous.sentAt) < GROUP_WINDOW_MS;
+  const seenByMessage = seenByOf === null ? undefined : bySeq.get(seenByOf);
   const rows: ReactNode[] = [];
   messages.forEach((message, index) => {
     const previous = messages[index - 1];
@@ -151,9 +199,13 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
         </div>,
       );
     }
+    const unreadCount = !direct && readMarks.size > 0 && message.seq !== null && !message.deleted ? unreadBy(message, members, readMarks).length : 0;
     rows.push(
       <MessageRow
         key={message.key}
+        unreadCount={unreadCount}
+        seen={message.seq !== null && message.seq === seenSeq}
+        onSeenBy={setSeenByOf}
         message={message}
         original={message.replyTo ? bySeq.get(message.replyTo.seq) : undefined}
         highlighted={message.seq !== null && message.seq === highlight}
@@ -181,11 +233,14 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
       </div>
       {messages.length === 0 && !hasOlder && !loadingOlder && <p className="log-empty">No messages yet. Say hello 👋</p>}
       {rows}
+      {scrolledUp && <JumpToLatest newBelow={newBelow} onJump={jumpToLatest} />}
+      {seenByMessage && <SeenByDialog read={seenBy(seenByMessage, members, readMarks)} unread={unreadBy(seenByMessage, members, readMarks)} onClose={() => setSeenByOf(null)} />}
     </div>
   );
 }
 
 const NO_MEMBERS: readonly User[] = [];
+const NO_MARKS: ReadonlyMap<number, number> = new Map();
 /** Room the reaction picker needs below a message, in px. */
 const PICKER_HEIGHT = 230;
 const noop = () => {};
@@ -193,6 +248,11 @@ const noReact = () => Promise.resolve();
 
 interface MessageRowProps {
   message: ChatMessage;
+  /** Group: members who have not read it (0: nothing shown). */
+  unreadCount: number;
+  /** Direct: the last own message the other member has read. */
+  seen: boolean;
+  onSeenBy(seq: number): void;
   /** The local copy of the message this one answers, when held. */
   original: ChatMessage | undefined;
   /** Just jumped to: shown highlighted for a moment. */
@@ -213,7 +273,7 @@ interface MessageRowProps {
   onDelete(seq: number): Promise<void>;
 }
 
-const MessageRow = memo(function MessageRow({ message, original, highlighted, names, usernames, meId, onReply, onReact, onJump, mine, showUsername, continued, last, onRetry, onEdit, onDelete }: MessageRowProps) {
+const MessageRow = memo(function MessageRow({ message, unreadCount, seen, onSeenBy, original, highlighted, names, usernames, meId, onReply, onReact, onJump, mine, showUsername, continued, last, onRetry, onEdit, onDelete }: MessageRowProps) {
   const [editing, setEditing] = useState(false);
   const [picking, setPicking] = useState<'down' | 'up' | null>(null);
   const lineRef = useRef<HTMLDivElement>(null);
@@ -271,6 +331,7 @@ const MessageRow = memo(function MessageRow({ message, original, highlighted, na
               )}
             </div>
           )}
+          {seq !== null && <UnreadBy count={unreadCount} onOpen={() => onSeenBy(seq)} />}
           {actionable && (
             <MessageActions
               onReply={() => onReply(message)}
@@ -298,7 +359,7 @@ const MessageRow = memo(function MessageRow({ message, original, highlighted, na
           </button>
         </p>
       )}
-      <div className={last || message.state !== 'sent' ? 'meta' : 'meta sr-only'}>
+      <div className={last || seen || message.state !== 'sent' ? 'meta' : 'meta sr-only'}>
         <time dateTime={message.sentAt}>{timeOf(message.sentAt)}</time>
         {mine && message.state === 'pending' && (
           <span className="state">
@@ -311,6 +372,7 @@ const MessageRow = memo(function MessageRow({ message, original, highlighted, na
             <span className="sr-only">Sent</span>
           </span>
         )}
+        {seen && <SeenMark />}
         {mine && message.state === 'failed' && (
           <span className="state failed">
             Not sent{message.error ? `: ${message.error}` : '.'}{' '}
