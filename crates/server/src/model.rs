@@ -11,8 +11,8 @@
 
 pub use sotong_model::{
     message_event_json, message_notification_json, Attachment, AttachmentId, ChangeKind, ErrorBody,
-    ImageSize, Message, MessageId, NotificationBody, Reaction, ReplyPreview, ResyncReason, Room,
-    RoomEventBody, RoomId, RoomKind, Seq, User, UserId,
+    ImageSize, Message, MessageId, NotificationBody, Reaction, ReadMark, ReplyPreview,
+    ResyncReason, Room, RoomEventBody, RoomId, RoomKind, Seq, User, UserId,
 };
 
 /// Formats a Unix time in milliseconds as RFC 3339 (UTC, millisecond precision).
