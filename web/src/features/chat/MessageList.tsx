@@ -152,8 +152,10 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
       const divider = el.querySelector<HTMLElement>('.new-messages');
       if (divider) {
         jumpedToUnread.current = firstUnreadSeq;
-        if (el.scrollHeight - divider.offsetTop > el.clientHeight) {
-          el.scrollTop = Math.max(0, divider.offsetTop - 8);
+        // The divider's place in the log's content (offsetTop is relative to a positioned ancestor, not the log).
+        const top = divider.getBoundingClientRect().top - el.getBoundingClientRect().top + el.scrollTop;
+        if (el.scrollHeight - top > el.clientHeight) {
+          el.scrollTop = Math.max(0, top - 8);
           stick.current = false;
           setScrolledUp(true);
         }
