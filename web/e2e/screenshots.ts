@@ -1,8 +1,9 @@
 //! Renders the screenshots in docs/screenshots (desktop 1280x800 and phone 390x844) from a
 //! real server seeded over HTTP: login, room list + chat, a toast, an edited and a deleted
 //! message, and rich messages (a reply, reactions, mention suggestions, an image and a file,
-//! formatting), messages that came while the page was away (the divider, the title count), the
-//! Korean interface and the dark theme. Run: `npm run screenshots` (`-- -g edit` for one of them only).
+//! formatting), messages that came while the page was away (the divider, the title count), read
+//! receipts (a group's unread numbers with the Seen by dialog), the Korean interface and the dark
+//! theme. Run: `npm run screenshots` (`-- -g edit` for one of them only).
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -312,4 +313,31 @@ test('screenshots (the Korean interface; the dark theme on a desktop and a phone
   await shoot('desktop-korean.png', { locale: 'ko-KR' }, true);
   await shoot('desktop-dark.png', { colorScheme: 'dark' });
   await shoot('phone-dark.png', { colorScheme: 'dark', phone: true });
+});
+
+test('screenshot (desktop, seen by: unread numbers in a group and who has read)', async ({ browser, server }) => {
+  mkdirSync(out, { recursive: true });
+  const minji = await account(server, 'minji', 'Minji Park');
+  const daniel = await account(server, 'daniel', 'Daniel Cho');
+  const sora = await account(server, 'sora', 'Sora Lee');
+  const alex = await account(server, 'alex', 'Alex Kim');
+  const trip = (await call<{ id: number }>(server, 'POST', '/api/rooms', { name: 'Weekend trip', members: [daniel.username, sora.username, alex.username] }, minji.token)).id;
+  await say(server, sora, trip, 'Should we leave Saturday at 8?');
+  await say(server, minji, trip, 'Works for me. I will book the cabin tonight.');
+  await say(server, daniel, trip, 'I can drive 🚗');
+  await say(server, minji, trip, 'Cabin booked! Check-in from 3 pm.');
+  const read = (who: Account, seq: number) => call(server, 'POST', `/api/rooms/${trip}/read`, { seq }, who.token);
+  await read(sora, 3);
+  await read(daniel, 4);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
+  const page = await context.newPage();
+  await page.goto('/');
+  await logIn(page, minji);
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: /^Weekend trip/ }).click();
+  const log = page.getByRole('log', { name: 'Weekend trip' });
+  await expect(log.getByRole('button', { name: '2 unread' })).toBeVisible();
+  await log.getByRole('button', { name: '1 unread' }).last().click();
+  await expect(page.getByRole('dialog', { name: 'Seen by' })).toBeVisible();
+  await page.screenshot({ path: `${out}/desktop-seen.png` });
+  await context.close();
 });

@@ -10,7 +10,7 @@
 //! [`message_notification_json`] build those bodies around the pre-rendered text, with exactly
 //! the bytes serde would write for the same event (the tests hold them to it).
 
-use crate::ids::{RoomId, Seq};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::objects::{Message, Room, User};
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,20 @@ pub enum RoomEventBody {
         change: ChangeKind,
         /// The message as it is now.
         message: Message,
+    },
+    /// `{"type":"read","roomId":…,"userId":…,"seq":…}`: a member's read mark in the room
+    /// moved forward. Sent only to topic subscriptions that asked for it (`receipts: true` on
+    /// SUBSCRIBE), so that a plain STOMP client that shows every body of the topic never meets
+    /// it.
+    Read {
+        /// The room.
+        #[serde(rename = "roomId")]
+        room_id: RoomId,
+        /// The member who read.
+        #[serde(rename = "userId")]
+        user_id: UserId,
+        /// The member's read mark now.
+        seq: Seq,
     },
     /// An event type this version does not know.
     #[serde(other)]
@@ -189,7 +203,7 @@ pub fn message_notification_json(
 mod tests {
     use super::*;
     use crate::objects::tests::{alice, message};
-    use crate::{RoomKind, UserId};
+    use crate::RoomKind;
     use serde_json::json;
 
     fn round_trip<T>(value: &T) -> T
@@ -215,6 +229,16 @@ mod tests {
         assert_eq!(round_trip(&typing), typing);
         let posted = RoomEventBody::Message { message: message() };
         assert_eq!(round_trip(&posted), posted);
+        let read = RoomEventBody::Read {
+            room_id: RoomId(3),
+            user_id: UserId(2),
+            seq: Seq(9),
+        };
+        assert_eq!(
+            serde_json::to_value(&read).unwrap(),
+            json!({ "type": "read", "roomId": 3, "userId": 2, "seq": 9 })
+        );
+        assert_eq!(round_trip(&read), read);
     }
 
     #[test]

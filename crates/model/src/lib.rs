@@ -29,5 +29,5 @@ pub use events::{
     ResyncReason, RoomEventBody,
 };
 pub use ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
-pub use objects::{Attachment, ImageSize, Message, Reaction, ReplyPreview, Room, RoomKind, User};
+pub use objects::{Attachment, ImageSize, Message, Reaction, ReadMark, ReplyPreview, Room, RoomKind, User};
 pub use search::{RoomSummary, SearchHit, SearchResults, SnippetPart};

@@ -180,6 +180,18 @@ pub struct Reaction {
     pub user_ids: Vec<UserId>,
 }
 
+/// One member's read mark in a room (`GET /api/rooms/{id}/reads`): a client counts, for each
+/// message, the members other than its sender whose mark is below its `seq` (they have not
+/// read it), which is how "seen by" and a group's unread numbers are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadMark {
+    /// The member.
+    pub user_id: UserId,
+    /// The last `seq` the member has read (0: nothing yet).
+    pub seq: Seq,
+}
+
 /// A file sent with a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

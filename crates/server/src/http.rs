@@ -15,7 +15,7 @@ use crate::auth::{bearer, Identity};
 use crate::client_addr::ClientAddr;
 use crate::error::Error;
 use crate::limits::{ConnectionSlot, UntilAnswered};
-use crate::model::{AttachmentId, Message, Room, RoomId, SearchResults, Seq, User, UserId};
+use crate::model::{AttachmentId, Message, ReadMark, Room, RoomId, SearchResults, Seq, User, UserId};
 use crate::rooms::{Draft, ReplyTarget, RoomCursor, SearchRequest};
 use crate::session;
 use crate::web_assets::WebApp;
@@ -80,6 +80,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/rooms/{id}/changes", get(changes))
         .route("/api/rooms/{id}/read", post(mark_read))
+        .route("/api/rooms/{id}/reads", get(read_marks))
         .route("/api/rooms/{id}/attachments", post(upload_attachment))
         .route("/api/attachments/{id}", get(download_attachment))
         .route("/api/attachments/{id}/thumbnail", get(download_thumbnail))
@@ -670,6 +671,19 @@ async fn mark_read(
         .mark_read(identity.user.id, room_id(&id)?, req.seq, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/rooms/{id}/reads`: every member's read mark, for a member only.
+async fn read_marks(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<ReadMark>>, Error> {
+    let marks = app
+        .chat()
+        .read_marks(identity.user.id, room_id(&id)?)
+        .await?;
+    Ok(Json(marks))
 }
 
 #[derive(Debug, Deserialize)]

@@ -144,6 +144,15 @@ pub struct RenderedTyping {
     pub origin: ConnectionId,
 }
 
+/// A member's new read mark, rendered once per node.
+#[derive(Debug)]
+pub struct RenderedRead {
+    /// The room.
+    pub room_id: RoomId,
+    /// `{"type":"read","roomId":…,"userId":…,"seq":…}`.
+    pub body: Bytes,
+}
+
 /// One item in a connection's queue.
 #[derive(Debug, Clone)]
 pub enum Outbound {
@@ -153,6 +162,8 @@ pub enum Outbound {
     Changed(Arc<RenderedChange>),
     /// Someone is typing.
     Typing(Arc<RenderedTyping>),
+    /// A member's read mark moved.
+    Read(Arc<RenderedRead>),
     /// An event about the user itself.
     User(Arc<UserEvent>),
     /// The room's last `seq` in the store, a while ago: a connection whose topic of the room
@@ -628,6 +639,27 @@ impl Hub {
                         if mailbox.id != *origin {
                             mailbox.push(Outbound::Typing(rendered.clone()));
                         }
+                    }
+                }
+            }
+            Publication::Read {
+                room_id,
+                user_id,
+                seq,
+                members,
+            } => {
+                let rendered = Arc::new(RenderedRead {
+                    room_id: *room_id,
+                    body: render_body(&RoomEventBody::Read {
+                        room_id: *room_id,
+                        user_id: *user_id,
+                        seq: *seq,
+                    }),
+                });
+                let users = self.read();
+                for member in members {
+                    for mailbox in users.get(member).into_iter().flatten() {
+                        mailbox.push(Outbound::Read(rendered.clone()));
                     }
                 }
             }

@@ -11,7 +11,7 @@
 
 pub use sotong_model::{
     message_event_json, message_notification_json, Attachment, AttachmentId, ChangeKind, ErrorBody,
-    ImageSize, Message, MessageId, NotificationBody, Reaction, ReplyPreview, ResyncReason, Room,
+    ImageSize, Message, MessageId, NotificationBody, Reaction, ReadMark, ReplyPreview, ResyncReason, Room,
     RoomEventBody, RoomId, RoomKind, RoomSummary, SearchHit, SearchResults, Seq, SnippetPart, User,
     UserId,
 };

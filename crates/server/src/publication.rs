@@ -50,6 +50,19 @@ pub enum Publication {
         /// The typing connection, which does not hear itself.
         origin: ConnectionId,
     },
+    /// A member's read mark in a room moved forward. Like typing, only connections showing
+    /// the room care (and of those only subscriptions that asked for read receipts); never a
+    /// notification.
+    Read {
+        /// The room.
+        room_id: RoomId,
+        /// The member who read.
+        user_id: UserId,
+        /// The member's read mark now.
+        seq: Seq,
+        /// The room's members when the event was published.
+        members: Vec<UserId>,
+    },
     /// An event for one user's connections (its notification queue).
     ToUser {
         /// The user.
@@ -69,7 +82,9 @@ impl Publication {
                 recipients.iter().map(|(user, _)| *user).collect()
             }
             Publication::Changed { recipients, .. } => recipients.clone(),
-            Publication::Typing { members, .. } => members.clone(),
+            Publication::Typing { members, .. } | Publication::Read { members, .. } => {
+                members.clone()
+            }
             Publication::ToUser { user_id, .. } => vec![*user_id],
         };
         let mut seen = std::collections::HashSet::with_capacity(users.len());
@@ -112,6 +127,17 @@ impl Publication {
                 user: typist.clone(),
                 members: vec![user],
                 origin: *origin,
+            }),
+            Publication::Read {
+                room_id,
+                user_id,
+                seq,
+                members,
+            } => members.contains(&user).then(|| Publication::Read {
+                room_id: *room_id,
+                user_id: *user_id,
+                seq: *seq,
+                members: vec![user],
             }),
             Publication::ToUser { user_id, .. } => (*user_id == user).then(|| self.clone()),
         }
@@ -211,6 +237,20 @@ mod tests {
             except: None,
         };
         assert_eq!(revoked.addressees(), vec![UserId(2)]);
+        let read = Publication::Read {
+            room_id: RoomId(7),
+            user_id: UserId(1),
+            seq: Seq(4),
+            members: vec![UserId(1), UserId(2)],
+        };
+        assert_eq!(read.addressees(), vec![UserId(1), UserId(2)]);
+        match read.for_user(UserId(2)) {
+            Some(Publication::Read { members, seq, .. }) => {
+                assert_eq!((members, seq), (vec![UserId(2)], Seq(4)));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(read.for_user(UserId(3)).is_none());
         assert!(revoked.for_user(UserId(2)).is_some());
         assert!(revoked.for_user(UserId(1)).is_none());
     }

@@ -12,19 +12,22 @@
 //! The rules reach the store, the broker and the commit pipeline; they never reach sessions,
 //! HTTP or STOMP, so both edges get the same answers.
 
+mod receipts;
+
 use crate::broker::{Broker, ConnectionId, Publication, UserEvent};
 use crate::commit::{publish_committed, CommitPipeline};
 use crate::error::Error;
 use crate::files::Files;
 use crate::metrics::Metrics;
 use crate::model::{
-    mentioned_usernames, normalize_name, normalize_username, AttachmentId, Message, Room, RoomId,
+    mentioned_usernames, normalize_name, normalize_username, AttachmentId, Message, ReadMark, Room, RoomId,
     RoomKind, SearchHit, SearchResults, Seq, User, UserId, MAX_GROUP_NAME_CHARS,
 };
 pub use crate::store::RoomCursor;
 use crate::store::{
     Change, MessageChange, MessageSearch, NewMessage, Page, RoomsPage, Store, StoreError,
 };
+use receipts::{Offer, ReceiptWindows, RECEIPT_WINDOW};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,6 +157,38 @@ pub fn check_emoji(emoji: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Publishes `user`'s read mark `seq` to the members of `room` as they are now; nothing when
+/// `user` left meanwhile. A store failure loses only this event: clients reload the marks
+/// whenever they open the room.
+async fn publish_read(
+    store: &dyn Store,
+    broker: &dyn Broker,
+    room: RoomId,
+    user: UserId,
+    seq: Seq,
+) {
+    let members = match store.member_ids(room).await {
+        Ok(members) => members,
+        Err(err) => {
+            tracing::warn!(error = %err, room = %room, "read receipt not published");
+            return;
+        }
+    };
+    if !members.contains(&user) {
+        return;
+    }
+    publish_committed(
+        broker,
+        Publication::Read {
+            room_id: room,
+            user_id: user,
+            seq,
+            members,
+        },
+    )
+    .await;
+}
+
 /// Room rules over the store and the broker.
 #[derive(Clone)]
 pub struct Chat {
@@ -166,6 +201,8 @@ pub struct Chat {
     edit_window: Option<Duration>,
     /// Where attachments' bytes are, to delete a deleted message's; `None`: no attachments.
     files: Option<Files>,
+    /// The pacing of read mark events (see `receipts`).
+    receipts: Arc<ReceiptWindows>,
 }
 
 impl std::fmt::Debug for Chat {
@@ -192,6 +229,7 @@ impl Chat {
             max_message_chars,
             edit_window: None,
             files: None,
+            receipts: Arc::default(),
         }
     }
 
@@ -567,7 +605,8 @@ impl Chat {
             .await?)
     }
 
-    /// Marks `room` read up to `seq` for `user` and tells the user's other connections.
+    /// Marks `room` read up to `seq` for `user` and tells the user's other connections; when
+    /// the mark moved, the room's viewers hear of it too (paced, see `receipts`).
     ///
     /// # Errors
     /// `NotFound`, `Forbidden`.
@@ -579,17 +618,53 @@ impl Chat {
         origin: Option<ConnectionId>,
     ) -> Result<Seq, Error> {
         self.require_member(user, room).await?;
-        let mark = self.store.mark_read(room, user, seq).await?;
+        let marked = self.store.mark_read(room, user, seq).await?;
         self.publish(Publication::ToUser {
             user_id: user,
             event: UserEvent::Read {
                 room_id: room,
-                seq: mark,
+                seq: marked.mark,
             },
             except: origin,
         })
         .await;
-        Ok(mark)
+        if marked.advanced {
+            self.tell_read(room, user, marked.mark).await;
+        }
+        Ok(marked.mark)
+    }
+
+    /// Every member's read mark in `room`, for a member: what "seen by" is counted from.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden` (a member who left no longer sees the others' marks).
+    pub async fn read_marks(&self, user: UserId, room: RoomId) -> Result<Vec<ReadMark>, Error> {
+        self.require_member(user, room).await?;
+        Ok(self.store.read_marks(room).await?)
+    }
+
+    /// Tells the room's members (their connections showing the room) that `user`'s mark is
+    /// `seq` now: at once when no window of that member and room is open, else when it closes,
+    /// with the highest mark it saw.
+    async fn tell_read(&self, room: RoomId, user: UserId, seq: Seq) {
+        if self.receipts.offer(room, user, seq) == Offer::Wait {
+            return;
+        }
+        publish_read(self.store.as_ref(), self.broker.as_ref(), room, user, seq).await;
+        let (store, broker, receipts) = (
+            self.store.clone(),
+            self.broker.clone(),
+            self.receipts.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RECEIPT_WINDOW).await;
+                let Some(seq) = receipts.close(room, user) else {
+                    break;
+                };
+                publish_read(store.as_ref(), broker.as_ref(), room, user, seq).await;
+            }
+        });
     }
 
     /// Tells the room's viewers that `user` is typing.

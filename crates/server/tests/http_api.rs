@@ -499,6 +499,7 @@ async fn health_metrics_openapi_and_the_web_placeholder() {
         "/api/rooms/{id}/messages",
         "/api/rooms/{id}/messages/{seq}/reactions/{emoji}",
         "/api/rooms/{id}/read",
+        "/api/rooms/{id}/reads",
         "/api/rooms/{id}/attachments",
         "/api/attachments/{id}",
         "/api/attachments/{id}/thumbnail",

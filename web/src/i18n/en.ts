@@ -237,6 +237,17 @@ export const en = {
   'search.noneRecent': 'No matches in recent messages',
   'search.more': 'More results',
   'search.failed': 'Search failed. Try again.',
+  // Read receipts: seen by, unread numbers, jump to latest
+  'seen.seen': 'Seen',
+  'seen.unread.one': '{count} unread',
+  'seen.unread.other': '{count} unread',
+  'seen.dialog': 'Seen by',
+  'seen.read': 'Read',
+  'seen.notRead': 'Not read yet',
+  'seen.nobody': 'Nobody',
+  'seen.jump': 'Jump to latest',
+  'seen.newBelow.one': '{count} new message',
+  'seen.newBelow.other': '{count} new messages',
 } as const;
 
 /** A key of the dictionaries. */

@@ -235,4 +235,15 @@ export const ko: Messages = {
   'search.noneRecent': '최근 메시지에서 찾지 못했습니다',
   'search.more': '결과 더 보기',
   'search.failed': '검색하지 못했습니다. 다시 시도해 주세요.',
+  // Read receipts: seen by, unread numbers, jump to latest
+  'seen.seen': '읽음',
+  'seen.unread.one': '{count}명 안 읽음',
+  'seen.unread.other': '{count}명 안 읽음',
+  'seen.dialog': '읽은 사람',
+  'seen.read': '읽음',
+  'seen.notRead': '아직 안 읽음',
+  'seen.nobody': '없음',
+  'seen.jump': '최신 메시지로 이동',
+  'seen.newBelow.one': '새 메시지 {count}개',
+  'seen.newBelow.other': '새 메시지 {count}개',
 };

@@ -12,7 +12,9 @@ use super::destination::Target;
 use super::frames::{change_frame, message_head, room_message_frame};
 use super::routing::Route;
 use super::{Session, Transport, NOTIFICATIONS};
-use crate::hub::{render_body, Outbound, RenderedChange, RenderedMessage, RenderedTyping};
+use crate::hub::{
+    render_body, Outbound, RenderedChange, RenderedMessage, RenderedRead, RenderedTyping,
+};
 use crate::model::{message_notification_json, NotificationBody, ResyncReason, Room};
 use crate::publication::UserEvent;
 use bytes::Bytes;
@@ -28,6 +30,10 @@ impl<T: Transport> Session<T> {
             }
             Outbound::Typing(typing) => {
                 self.deliver_typing(&typing);
+                Ok(())
+            }
+            Outbound::Read(read) => {
+                self.deliver_read(&read);
                 Ok(())
             }
             Outbound::User(event) => self.deliver_user_event(&event),
@@ -152,6 +158,28 @@ impl<T: Transport> Session<T> {
                         .with_header("content-type", "application/json")
                         .with_body(typing.body.clone()),
                 );
+            }
+        }
+    }
+
+    /// A member's read mark: on the room topic to each subscription that asked for read
+    /// receipts (`receipts: true`), never as a notification. A connection not showing the
+    /// room needs none: it loads the marks when it opens the room.
+    fn deliver_read(&mut self, read: &RenderedRead) {
+        if !self.routing.is_subscribed(read.room_id) {
+            return;
+        }
+        let id = self.event_id("read");
+        let destination = format!("/topic/rooms/{}", read.room_id);
+        for subscriber in self.routing.topic_subscribers(read.room_id) {
+            if let Some(sub) = self.subscriptions.get(subscriber) {
+                if sub.receipts {
+                    self.out.push(
+                        message_head(self.version, &destination, sub, &id)
+                            .with_header("content-type", "application/json")
+                            .with_body(read.body.clone()),
+                    );
+                }
             }
         }
     }

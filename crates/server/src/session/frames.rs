@@ -89,6 +89,7 @@ mod tests {
             target: Target::Notifications,
             header: header.map(str::to_string),
             client_ack,
+            receipts: false,
         };
         let head = message_head(Version::V1_2, NOTIFICATIONS, &sub(Some("s"), true), "7");
         assert_eq!(head.header("subscription"), Some("s"));

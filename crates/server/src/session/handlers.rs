@@ -225,10 +225,16 @@ impl<T: Transport> Session<T> {
                 ))
             }
         };
+        let receipts = match frame.header("receipts") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(Error::Invalid("receipts must be true or false".into())),
+        };
         let subscription = Subscription {
             target: Target::Errors,
             header,
             client_ack,
+            receipts,
         };
         let max = self.app.config().limits.max_subscriptions;
         if self.subscriptions.len() >= max {

@@ -16,6 +16,9 @@ pub(super) struct Subscription {
     pub(super) header: Option<String>,
     /// `ack:client` or `ack:client-individual`: on 1.2 its MESSAGE frames carry an `ack` header.
     pub(super) client_ack: bool,
+    /// `receipts: true` on a room topic: it also gets the room's read mark events, which a
+    /// plain STOMP client (one that shows every body of the topic) never asked for.
+    pub(super) receipts: bool,
 }
 
 /// A connection's subscriptions by id, kept sorted by id in one vector: a destination's
@@ -82,6 +85,7 @@ mod tests {
             target,
             header: None,
             client_ack: false,
+            receipts: false,
         };
         let mut table = SubscriptionTable::default();
         for id in ["n2", "e", "n10", "n1"] {

@@ -39,7 +39,7 @@ pub mod sqlite;
 pub use attachments::{NewAttachment, StoredAttachment};
 
 use crate::model::{
-    AttachmentId, Message, MessageId, Reaction, ReplyPreview, Room, RoomId, RoomKind, RoomSummary,
+    AttachmentId, Message, MessageId, Reaction, ReadMark, ReplyPreview, Room, RoomId, RoomKind, RoomSummary,
     Seq, User, UserId,
 };
 use async_trait::async_trait;
@@ -501,6 +501,15 @@ pub struct Changed {
     pub removed_objects: Vec<String>,
 }
 
+/// What [`Store::mark_read`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkedRead {
+    /// The read mark now in force.
+    pub mark: Seq,
+    /// Whether the call moved it forward (a repeated or older mark does not).
+    pub advanced: bool,
+}
+
 /// Durable chat state. Methods are in CRUD order: users, sessions, rooms, members, messages.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -591,6 +600,9 @@ pub trait Store: Send + Sync + 'static {
     /// The ids of the room's members.
     async fn member_ids(&self, room: RoomId) -> Result<Vec<UserId>, StoreError>;
 
+    /// Every member's read mark in `room`, by user id: what "seen by" is counted from.
+    async fn read_marks(&self, room: RoomId) -> Result<Vec<ReadMark>, StoreError>;
+
     /// Stores a batch of messages in one transaction (group commit: one fsync for all of
     /// them) and returns after the commit, one result per message in the batch's order. Each
     /// message gets its room's next `seq`, bumps the other members' unread counts and moves the
@@ -652,8 +664,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves `user`'s read mark forward to `seq` (clamped to the room's last `seq`, never
     /// backwards) and recounts unread, in time that does not grow with the room's history.
-    /// Returns the read mark now in force.
-    async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError>;
+    /// Returns the read mark now in force, and whether this call moved it (only a move is worth
+    /// telling the room).
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<MarkedRead, StoreError>;
 
     /// Messages of the rooms `search.user` is a member of now whose text holds every word,
     /// newest first (by id), tombstones never: one page and where the next one starts. Words

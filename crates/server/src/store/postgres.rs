@@ -34,13 +34,13 @@
 
 use super::{
     direct_key, group_reactions, kind_from_column, like_prefix, reply_preview, seq_from_column,
-    seq_to_column, unread_from_column, Change, Changed, Credentials, FoundMessages, Inserted,
+    seq_to_column, unread_from_column, Change, Changed, Credentials, FoundMessages, Inserted, MarkedRead,
     MessageChange, MessageSearch, NewAttachment, NewMessage, Page, RoomCursor, RoomsPage, Store,
     StoreError, StoredAttachment,
 };
 use crate::model::{
-    rfc3339_millis, AttachmentId, Message, MessageId, ReplyPreview, Room, RoomId, RoomKind, Seq,
-    User, UserId,
+    rfc3339_millis, AttachmentId, Message, MessageId, ReadMark, ReplyPreview, Room, RoomId,
+    RoomKind, Seq, User, UserId,
 };
 use async_trait::async_trait;
 use batch::{Locked, Member, Outcome};
@@ -810,6 +810,23 @@ impl Store for PostgresStore {
         Ok(members.into_iter().map(UserId).collect())
     }
 
+    async fn read_marks(&self, room: RoomId) -> Result<Vec<ReadMark>, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT user_id, last_read_seq FROM members WHERE room_id = $1 ORDER BY user_id",
+        )
+        .bind(room.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(user_id, seq)| {
+                Ok(ReadMark {
+                    user_id: UserId(user_id),
+                    seq: seq_from_column(seq)?,
+                })
+            })
+            .collect()
+    }
+
     async fn insert_messages(
         &self,
         batch: Vec<NewMessage>,
@@ -911,7 +928,12 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError> {
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<MarkedRead, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Shared with other read marks, exclusive of a batch storing to the room: the batch
         // writes each member's unread and mark as it counted them under its lock, and would
@@ -925,6 +947,16 @@ impl Store for PostgresStore {
         // Seqs have no gaps, and every message a member sends moves its own read mark to that
         // message, so everything after the mark is from others: unread is a subtraction, not a
         // count over the room's history.
+        // The row lock taken here holds until the commit, so `before` is the mark this
+        // update replaces (a concurrent mark of the same member waits for it).
+        let before: i64 = sqlx::query_scalar(
+            "SELECT last_read_seq FROM members WHERE room_id = $1 AND user_id = $2 FOR UPDATE",
+        )
+        .bind(room.0)
+        .bind(user.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotMember)?;
         let mark: i64 = sqlx::query_scalar(
             "UPDATE members SET \
                last_read_seq = GREATEST(last_read_seq, LEAST($3, $4)), \
@@ -939,7 +971,10 @@ impl Store for PostgresStore {
         .await?
         .ok_or(StoreError::NotMember)?;
         tx.commit().await?;
-        seq_from_column(mark)
+        Ok(MarkedRead {
+            mark: seq_from_column(mark)?,
+            advanced: mark > before,
+        })
     }
 
     async fn search_messages(&self, search: MessageSearch) -> Result<FoundMessages, StoreError> {

@@ -20,12 +20,12 @@
 
 use super::{
     direct_key, group_reactions, like_prefix, reply_preview, seq_to_column, Change, Changed,
-    Credentials, FoundMessages, Inserted, MessageChange, MessageSearch, NewAttachment, NewMessage,
+    Credentials, FoundMessages, Inserted, MarkedRead, MessageChange, MessageSearch, NewAttachment, NewMessage,
     Page, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
 };
 use crate::model::{
-    now_millis, rfc3339_millis, AttachmentId, Message, MessageId, ReplyPreview, Room, RoomId,
-    RoomKind, Seq, User, UserId,
+    now_millis, rfc3339_millis, AttachmentId, Message, MessageId, ReadMark, ReplyPreview, Room,
+    RoomId, RoomKind, Seq, User, UserId,
 };
 use async_trait::async_trait;
 use readers::Readers;
@@ -1027,6 +1027,30 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn read_marks(&self, room: RoomId) -> Result<Vec<ReadMark>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                let rows = conn
+                    .prepare_cached(
+                        "SELECT user_id, last_read_seq FROM members WHERE room_id = ?1 \
+                         ORDER BY user_id",
+                    )?
+                    .query_map(params![room.0], |row| {
+                        Ok((UserId(row.get(0)?), row.get::<_, i64>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                rows.into_iter()
+                    .map(|(user_id, seq)| {
+                        Ok(ReadMark {
+                            user_id,
+                            seq: seq_from(seq)?,
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+
     async fn insert_messages(
         &self,
         batch: Vec<NewMessage>,
@@ -1166,9 +1190,22 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> Result<Seq, StoreError> {
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<MarkedRead, StoreError> {
         self.writer
             .write(move |tx| {
+                // The one writer holds the database, so the mark read here is the one replaced.
+                let before: i64 = tx
+                    .prepare_cached(
+                        "SELECT last_read_seq FROM members WHERE room_id = ?1 AND user_id = ?2",
+                    )?
+                    .query_row(params![room.0, user.0], |row| row.get(0))
+                    .optional()?
+                    .ok_or(StoreError::NotMember)?;
                 let mark: i64 = tx
                     .prepare_cached(
                         "UPDATE members SET last_read_seq = \
@@ -1190,7 +1227,10 @@ impl Store for SqliteStore {
                      WHERE room_id = ?1 AND user_id = ?3",
                 )?
                 .execute(params![room.0, mark, user.0])?;
-                Ok(seq_from(mark)?)
+                Ok(MarkedRead {
+                    mark: seq_from(mark)?,
+                    advanced: mark > before,
+                })
             })
             .await
     }

@@ -521,22 +521,45 @@ async fn unread_counts_follow_read_marks(backend: &Backend) {
     assert_eq!(unread(a.id).await, 9);
     assert_eq!(
         store.mark_read(room, a.id, Seq(35)).await.expect("mark"),
-        Seq(35)
+        MarkedRead {
+            mark: Seq(35),
+            advanced: true
+        }
     );
     assert_eq!(unread(a.id).await, 5);
     assert_eq!(
         store.mark_read(room, a.id, Seq(10)).await.expect("mark"),
-        Seq(35),
+        MarkedRead {
+            mark: Seq(35),
+            advanced: false
+        },
         "never backwards"
     );
     assert_eq!(unread(a.id).await, 5);
     assert_eq!(
         store.mark_read(room, a.id, Seq(1000)).await.expect("mark"),
-        Seq(40),
+        MarkedRead {
+            mark: Seq(40),
+            advanced: true
+        },
         "clamped"
     );
     assert_eq!(unread(a.id).await, 0);
     assert_eq!(unread(b.id).await, 0, "sending reads everything before");
+    assert_eq!(
+        store.mark_read(room, a.id, Seq(40)).await.expect("mark"),
+        MarkedRead {
+            mark: Seq(40),
+            advanced: false
+        },
+        "the same mark again moves nothing"
+    );
+    let marks = store.read_marks(room).await.expect("marks");
+    assert!(marks.contains(&ReadMark {
+        user_id: a.id,
+        seq: Seq(40)
+    }));
+    assert_eq!(marks.len(), 2, "one mark per member: {marks:?}");
     assert!(matches!(
         store.mark_read(room, c.id, Seq(1)).await,
         Err(StoreError::NotMember)

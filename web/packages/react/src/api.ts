@@ -4,6 +4,7 @@
 //! none. Attachments go up and down outside `SotongApi` (`uploadAttachment`,
 //! `fetchAttachment`): an upload reports progress, which `fetch` cannot, and a file is fetched
 //! with the bearer token, so that no token ever sits in a URL (an `<img src>` cannot send it).
+import type { ReadMark } from './readMarks';
 import type { Attachment, Message, Room } from './types';
 
 /** Query of `GET /api/rooms/{id}/messages`. */
@@ -31,6 +32,11 @@ export interface SotongApi {
    * ascending by `rev`: how a client catches up on changes it may have missed.
    */
   listChanges(roomId: number, query: ChangesQuery): Promise<Message[]>;
+  /**
+   * Every member's read mark (`GET /api/rooms/{id}/reads`): what "seen by" is counted from.
+   * Optional so that an app's own client written before it keeps working (no marks then).
+   */
+  listReadMarks?(roomId: number): Promise<ReadMark[]>;
 }
 
 /**
@@ -194,5 +200,6 @@ export function createSotongApi(options: SotongApiOptions): SotongApi {
     listMessages: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/messages${query(q)}`),
     markRead: (roomId, seq) => call('POST', `/api/rooms/${String(roomId)}/read`, { seq }),
     listChanges: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/changes${changesQuery(q)}`),
+    listReadMarks: (roomId) => call('GET', `/api/rooms/${String(roomId)}/reads`),
   };
 }

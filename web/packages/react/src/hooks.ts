@@ -143,6 +143,18 @@ export function useRoomInfo(roomId: number): Room | undefined {
   return useSyncExternalStore(rooms.subscribe, () => rooms.get(roomId));
 }
 
+const NO_MARKS: ReadonlyMap<number, number> = new Map();
+const noChange = (): (() => void) => () => {};
+
+/**
+ * Members' read marks in a room on screen (user id to last `seq` read), re-rendering when one
+ * moves; empty in plain STOMP mode. Count with `unreadBy` / `seenBy`.
+ */
+export function useReadMarks(roomId: number): ReadonlyMap<number, number> {
+  const marks = useChatClient().readMarks;
+  return useSyncExternalStore(marks?.subscribe ?? noChange, () => marks?.get(roomId) ?? NO_MARKS);
+}
+
 /** Why a room cannot be shown (`403` not a member, `404` none), once the server said so. */
 export function useRoomProblem(roomId: number): RoomProblem | undefined {
   const rooms = useChatClient().rooms;

@@ -43,6 +43,7 @@ export {
   useConnectionStatus,
   useNotifications,
   usePageVisible,
+  useReadMarks,
   usePublish,
   useRoom,
   useRoomInfo,
@@ -64,6 +65,7 @@ export {
   type StompProviderProps,
 } from './provider';
 export { SubscriptionRegistry, type FrameHandler, type IncomingFrame, type SubscribeOptions, type SubscriptionTransport } from './registry';
+export { ReadMarkStore, seenBy, unreadBy, type Readable, type ReadMark } from './readMarks';
 export { RoomStore, type RoomActivity, type RoomProblem } from './roomStore';
 export { CHANGES_PAGE_SIZE, NOTIFICATIONS_DESTINATION, PAGE_SIZE, roomTopic, SotongChatClient, type SotongChatClientOptions } from './sotongClient';
 export {

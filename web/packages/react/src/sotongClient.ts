@@ -26,11 +26,15 @@
 //!   (`react`) are reliable sends shown at once like edits, and come back as `changed`
 //!   events (`reacted`) taken by `rev`. A message mentioning the user bumps the room's
 //!   `unreadMentions` and marks its toast `mention`.
+//! - Read receipts: a room topic is subscribed with `receipts: true`; each (re)subscribe
+//!   reloads the members' marks (`GET /api/rooms/{id}/reads`) into `readMarks`, which the
+//!   topic's `read` events and every message (its sender has read up to it) move forward.
 import { httpStatus, type SotongApi } from './api';
 import { Connection, type ConnectionOptions } from './connection';
 import { MessageActionError, type ChatClient } from './engine';
 import { MessageStore, type SendExtras } from './messageStore';
 import { NotificationStore } from './notificationStore';
+import { ReadMarkStore } from './readMarks';
 import { RefCounts } from './refCounts';
 import type { IncomingFrame } from './registry';
 import { RoomStore } from './roomStore';
@@ -73,6 +77,7 @@ export class SotongChatClient implements ChatClient {
   readonly connection: Connection;
   readonly messages = new MessageStore();
   readonly rooms = new RoomStore();
+  readonly readMarks = new ReadMarkStore();
   readonly toasts: NotificationStore;
   private readonly api: SotongApi;
   private readonly options: SotongChatClientOptions;
@@ -372,11 +377,24 @@ export class SotongChatClient implements ChatClient {
 
   private subscribeRoom(roomId: number): void {
     const release = this.connection.subscribe(roomTopic(roomId), (frame) => this.onRoomFrame(roomId, frame), {
-      headers: () => ({ 'since-seq': String(this.messages.sinceSeq(roomId)), 'since-rev': String(this.messages.maxRev(roomId)) }),
+      // Called on every (re)subscribe: the marks are reloaded then, so none moved while away is missed.
+      headers: () => {
+        void this.loadReadMarks(roomId);
+        return { 'since-seq': String(this.messages.sinceSeq(roomId)), 'since-rev': String(this.messages.maxRev(roomId)), receipts: 'true' };
+      },
     });
     this.roomSubscriptions.set(roomId, release);
     if (this.messages.count(roomId) < PAGE_SIZE / 2) void this.loadOlder(roomId).catch(() => {});
     this.markRead(roomId);
+  }
+
+  private async loadReadMarks(roomId: number): Promise<void> {
+    try {
+      const marks = await this.api.listReadMarks?.(roomId);
+      if (marks) this.readMarks.setAll(roomId, marks);
+    } catch {
+      // Not a member any more, or a blip: the marks held stay until the next subscribe.
+    }
   }
 
   private async fetchRoom(roomId: number): Promise<void> {
@@ -417,6 +435,7 @@ export class SotongChatClient implements ChatClient {
     if (!event) return;
     if (event.type === 'message') this.ingest(event.message);
     else if (event.type === 'changed') this.applyChange(event.message);
+    else if (event.type === 'read') this.readMarks.advance(roomId, event.userId, event.seq);
     else if (event.type === 'typing' && event.user.id !== this.me.id && this.isVisible(roomId)) {
       this.messages.setTyping(roomId, event.user);
     }
@@ -463,6 +482,8 @@ export class SotongChatClient implements ChatClient {
   private ingest(message: Message, unread?: number, mentioned?: boolean): void {
     const roomId = message.roomId;
     const fresh = this.messages.insert(roomId, [message]).length > 0;
+    // A member who sends has read everything up to what it sent (the server moves its mark).
+    this.readMarks.advance(roomId, message.sender.id, message.seq);
     const visible = this.isVisible(roomId);
     const fromMe = message.sender.id === this.me.id;
     const mention = mentioned ?? message.mentions?.includes(this.me.id) ?? false;

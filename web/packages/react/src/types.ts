@@ -98,7 +98,9 @@ export type RoomEvent =
   | { type: 'message'; message: Message }
   | { type: 'typing'; roomId: number; user: User }
   /** A message was edited, deleted or reacted to: `message` is its full current state (a tombstone if deleted). */
-  | { type: 'changed'; change: MessageChange; message: Message };
+  | { type: 'changed'; change: MessageChange; message: Message }
+  /** A member's read mark moved (sotong, to subscriptions with `receipts: true`). */
+  | { type: 'read'; roomId: number; userId: number; seq: number };
 
 /** Events on `/user/queue/notifications`. */
 export type NotificationEvent =

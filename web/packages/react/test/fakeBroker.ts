@@ -135,6 +135,8 @@ interface BrokerConnection {
   connected: boolean;
   /** subscription id -> destination */
   subs: Map<string, string>;
+  /** Subscription ids that asked for read receipts (`receipts: true`). */
+  receipts?: Set<string>;
 }
 
 /** The fake server. */
@@ -314,6 +316,17 @@ export class FakeBroker implements SocketHost {
     return [...(this.rooms.get(roomId)?.messages ?? [])];
   }
 
+  /** A member's read mark moved: `read` on the room topic to subscriptions with receipts. */
+  tellRead(roomId: number, userId: number, seq: number): void {
+    const destination = `/topic/rooms/${roomId}`;
+    for (const conn of this.connections) {
+      for (const [id, dest] of conn.subs) {
+        if (dest !== destination || !conn.receipts?.has(id)) continue;
+        conn.socket.deliver(encodeFrame('MESSAGE', { destination, subscription: id, 'message-id': `r${this.nextMessage++}`, 'content-type': 'application/json' }, JSON.stringify({ type: 'read', roomId, userId, seq })));
+      }
+    }
+  }
+
   /** Open connections (CONNECTED) of a user. */
   connectionsOf(username: string): number {
     return [...this.connections].filter((c) => c.user.username === username && c.connected).length;
@@ -375,10 +388,18 @@ export class FakeBroker implements SocketHost {
         const user = me();
         const room = this.rooms.get(roomId);
         if (!room) return;
-        room.reads.set(user.id, Math.max(room.reads.get(user.id) ?? 0, seq));
+        const before = room.reads.get(user.id) ?? 0;
+        room.reads.set(user.id, Math.max(before, seq));
         for (const conn of this.connections) {
           if (conn.user.id === user.id) this.notify(conn, { type: 'read', roomId, seq });
         }
+        if (seq > before) this.tellRead(roomId, user.id, seq);
+      },
+      listReadMarks: async (roomId) => {
+        this.httpLog.push(`GET /api/rooms/${roomId}/reads`);
+        const room = this.rooms.get(roomId);
+        if (!room) throw new SotongHttpError(404, 'not_found', `no room ${roomId}`);
+        return room.members.map((m) => ({ userId: m.id, seq: room.reads.get(m.id) ?? 0 }));
       },
     };
   }
@@ -439,6 +460,7 @@ export class FakeBroker implements SocketHost {
           return;
         }
         conn.subs.set(headers.id ?? '', destination);
+        if (headers.receipts === 'true') (conn.receipts ??= new Set()).add(headers.id ?? '');
         const match = /^\/topic\/rooms\/(\d+)$/.exec(destination);
         if (match && headers['since-seq'] !== undefined && headers['since-rev'] !== undefined) {
           // Changes of messages the client holds first, ascending by rev, then the replay.

@@ -12,7 +12,7 @@ import type { User } from '../../api/types';
 import { describeCode } from '../../api/errors';
 import { navigate } from '../../app/router';
 import { useT } from '../../i18n';
-import { usePageVisible, useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
+import { usePageVisible, useReadMarks, useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
 import { BackIcon } from '../../ui/icons';
 import { nameWithHandle, UserName } from '../../ui/UserName';
@@ -34,6 +34,7 @@ export interface ChatViewProps {
 export function ChatView({ roomId, me, jumpTo }: ChatViewProps) {
   const { room, messages, hasOlder, loadingOlder, typing, send, reply, react, retry, edit, remove, loadOlder, notifyTyping } = useRoom(roomId);
   const problem = useRoomProblem(roomId);
+  const seenMarks = useReadMarks(roomId);
   const uploads = useUploads(roomId);
   const [replySeq, setReplySeq] = useState<number | null>(null);
   const [dragging, setDragging] = useState(false);
@@ -111,6 +112,8 @@ export function ChatView({ roomId, me, jumpTo }: ChatViewProps) {
         onReply={startReply}
         onReact={react}
         jumpTo={jumpTo}
+        readMarks={seenMarks}
+        direct={room.kind === 'direct'}
       />
       <div className="typing" aria-live="polite">
         {typing.length > 0 && (

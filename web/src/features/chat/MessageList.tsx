@@ -7,12 +7,16 @@
 //! of its text. Text is formatted (formatText), a reply shows the quote of its original
 //! (which jumps to it: older pages load until it is held, then it is scrolled to and
 //! highlighted), reactions show as chips, attachments as thumbnails or download cards. A
-//! "New messages" divider sits above the first unread message, when the chat says which.
+//! "New messages" divider sits above the first unread message, when the chat says which; on
+//! opening a room whose first unread message is above the fold, the log starts there.
+//! Read receipts (SeenBy): in a group, beside each message, how many members have not read it
+//! (a button opening who has); in a direct room "Seen" under the last own message the other
+//! member has read. Scrolled up, a "Jump to latest" button counts what came in below.
 import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { describeError } from '../../api/errors';
 import type { User } from '../../api/types';
 import { dayKey, dayLabel, fullWhen, timeOf } from '../../format';
-import type { ChatMessage } from '@sotong/react';
+import { seenBy, unreadBy, type ChatMessage } from '@sotong/react';
 import { CheckIcon, ClockIcon } from '../../ui/icons';
 import { useT } from '../../i18n';
 import { UserName } from '../../ui/UserName';
@@ -20,6 +24,7 @@ import { formatText, type MentionStyle } from './formatText';
 import { ConfirmDelete, MessageActions } from './MessageActions';
 import { MessageEditor } from './MessageEditor';
 import { Attachments, quoteOf, ReactionChips, ReactionPicker, ReplyQuote } from './MessageParts';
+import { JumpToLatest, SeenByDialog, SeenMark, UnreadBy } from './SeenBy';
 
 /** Props of `MessageList`. */
 export interface MessageListProps {
@@ -46,6 +51,10 @@ export interface MessageListProps {
   onReact?(seq: number, emoji: string, add: boolean): Promise<void>;
   /** A message to show (a search result): loaded, scrolled to and highlighted as a reply's original is. */
   jumpTo?: { seq: number; nonce: number };
+  /** Members' read marks (user id to last seq read); none known: no receipts shown. */
+  readMarks?: ReadonlyMap<number, number>;
+  /** A direct room shows "Seen"; a group shows unread numbers. */
+  direct?: boolean;
 }
 
 const NEAR_TOP = 120;
@@ -53,8 +62,20 @@ const NEAR_BOTTOM = 120;
 const GROUP_WINDOW_MS = 5 * 60_000;
 
 /** The log. */
-export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry, onEdit, onDelete, members = NO_MEMBERS, onReply = noop, onReact = noReact, jumpTo }: MessageListProps) {
+export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames = false, hasOlder, loadingOlder, loadOlder, onRetry, onEdit, onDelete, members = NO_MEMBERS, onReply = noop, onReact = noReact, readMarks = NO_MARKS, direct = false, jumpTo }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
+  const [scrolledUp, setScrolledUp] = useState(false);
+  const [newBelow, setNewBelow] = useState(0);
+  const [seenByOf, setSeenByOf] = useState<number | null>(null);
+  const jumpedToUnread = useRef<number | undefined>(undefined);
+  // Direct room: the last own stored message the other member has read carries "Seen".
+  const seenSeq = useMemo(() => {
+    if (!direct || readMarks.size === 0) return null;
+    const other = members.find((m) => m.id !== me.id);
+    const mark = other ? (readMarks.get(other.id) ?? 0) : 0;
+    const seen = messages.filter((m) => m.sender.id === me.id && m.seq !== null && m.seq <= mark && !m.deleted).at(-1);
+    return seen?.seq ?? null;
+  }, [direct, readMarks, members, me.id, messages]);
   const [jumpTarget, setJumpTarget] = useState<number | null>(null);
   const [highlight, setHighlight] = useState<number | null>(null);
   const { t } = useT();
@@ -107,7 +128,18 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
     const el = ref.current;
     if (!el) return;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM;
+    setScrolledUp(!stick.current);
+    if (stick.current) setNewBelow(0);
     if (el.scrollTop < NEAR_TOP) requestOlder();
+  };
+
+  const jumpToLatest = () => {
+    const el = ref.current;
+    if (!el) return;
+    el.scrollTop = el.scrollHeight;
+    stick.current = true;
+    setScrolledUp(false);
+    setNewBelow(0);
   };
 
   useLayoutEffect(() => {
@@ -123,10 +155,27 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
     } else if (appended && (stick.current || last?.sender.id === me.id)) {
       el.scrollTop = el.scrollHeight;
       stick.current = true;
+    } else if (appended && lastKey.current !== undefined && last) {
+      // Scrolled up: the new message waits below, counted on the jump button.
+      setNewBelow((n) => n + 1);
+    }
+    // Opening a room whose first unread message is above the fold: start at it.
+    if (firstUnreadSeq !== undefined && jumpedToUnread.current !== firstUnreadSeq) {
+      const divider = el.querySelector<HTMLElement>('.new-messages');
+      if (divider) {
+        jumpedToUnread.current = firstUnreadSeq;
+        // The divider's place in the log's content (offsetTop is relative to a positioned ancestor, not the log).
+        const top = divider.getBoundingClientRect().top - el.getBoundingClientRect().top + el.scrollTop;
+        if (el.scrollHeight - top > el.clientHeight) {
+          el.scrollTop = Math.max(0, top - 8);
+          stick.current = false;
+          setScrolledUp(true);
+        }
+      }
     }
     firstKey.current = first;
     lastKey.current = last?.key;
-  }, [messages, me.id]);
+  }, [messages, me.id, firstUnreadSeq]);
 
   // Fill the viewport: with too few messages to scroll, scrolling up cannot ask for more.
   useEffect(() => {
@@ -144,6 +193,7 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
     dayKey(previous.sentAt) === dayKey(message.sentAt) &&
     previous.sender.id === message.sender.id &&
     Date.parse(message.sentAt) - Date.parse(previous.sentAt) < GROUP_WINDOW_MS;
+  const seenByMessage = seenByOf === null ? undefined : bySeq.get(seenByOf);
   const rows: ReactNode[] = [];
   messages.forEach((message, index) => {
     const previous = messages[index - 1];
@@ -163,9 +213,13 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
         </div>,
       );
     }
+    const unreadCount = !direct && readMarks.size > 0 && message.seq !== null && !message.deleted ? unreadBy(message, members, readMarks).length : 0;
     rows.push(
       <MessageRow
         key={message.key}
+        unreadCount={unreadCount}
+        seen={message.seq !== null && message.seq === seenSeq}
+        onSeenBy={setSeenByOf}
         message={message}
         original={message.replyTo ? bySeq.get(message.replyTo.seq) : undefined}
         highlighted={message.seq !== null && message.seq === highlight}
@@ -193,11 +247,14 @@ export function MessageList({ name, messages, me, firstUnreadSeq, showUsernames 
       </div>
       {messages.length === 0 && !hasOlder && !loadingOlder && <p className="log-empty">{t('log.empty')}</p>}
       {rows}
+      {scrolledUp && <JumpToLatest newBelow={newBelow} onJump={jumpToLatest} />}
+      {seenByMessage && <SeenByDialog read={seenBy(seenByMessage, members, readMarks)} unread={unreadBy(seenByMessage, members, readMarks)} onClose={() => setSeenByOf(null)} />}
     </div>
   );
 }
 
 const NO_MEMBERS: readonly User[] = [];
+const NO_MARKS: ReadonlyMap<number, number> = new Map();
 /** Room the reaction picker needs below a message, in px. */
 const PICKER_HEIGHT = 230;
 const noop = () => {};
@@ -205,6 +262,11 @@ const noReact = () => Promise.resolve();
 
 interface MessageRowProps {
   message: ChatMessage;
+  /** Group: members who have not read it (0: nothing shown). */
+  unreadCount: number;
+  /** Direct: the last own message the other member has read. */
+  seen: boolean;
+  onSeenBy(seq: number): void;
   /** The local copy of the message this one answers, when held. */
   original: ChatMessage | undefined;
   /** Just jumped to: shown highlighted for a moment. */
@@ -225,7 +287,7 @@ interface MessageRowProps {
   onDelete(seq: number): Promise<void>;
 }
 
-const MessageRow = memo(function MessageRow({ message, original, highlighted, names, usernames, meId, onReply, onReact, onJump, mine, showUsername, continued, last, onRetry, onEdit, onDelete }: MessageRowProps) {
+const MessageRow = memo(function MessageRow({ message, unreadCount, seen, onSeenBy, original, highlighted, names, usernames, meId, onReply, onReact, onJump, mine, showUsername, continued, last, onRetry, onEdit, onDelete }: MessageRowProps) {
   const [editing, setEditing] = useState(false);
   const { t } = useT();
   const [picking, setPicking] = useState<'down' | 'up' | null>(null);
@@ -284,6 +346,7 @@ const MessageRow = memo(function MessageRow({ message, original, highlighted, na
               )}
             </div>
           )}
+          {seq !== null && <UnreadBy count={unreadCount} onOpen={() => onSeenBy(seq)} />}
           {actionable && (
             <MessageActions
               onReply={() => onReply(message)}
@@ -311,7 +374,7 @@ const MessageRow = memo(function MessageRow({ message, original, highlighted, na
           </button>
         </p>
       )}
-      <div className={last || message.state !== 'sent' ? 'meta' : 'meta sr-only'}>
+      <div className={last || seen || message.state !== 'sent' ? 'meta' : 'meta sr-only'}>
         <time dateTime={message.sentAt}>{timeOf(message.sentAt)}</time>
         {mine && message.state === 'pending' && (
           <span className="state">
@@ -324,6 +387,7 @@ const MessageRow = memo(function MessageRow({ message, original, highlighted, na
             <span className="sr-only">{t('log.sent')}</span>
           </span>
         )}
+        {seen && <SeenMark />}
         {mine && message.state === 'failed' && (
           <span className="state failed">
             {t('log.notSent')}
