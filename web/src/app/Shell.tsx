@@ -1,10 +1,12 @@
-//! The logged-in layout: top bar (brand, connection status, user), the room list (with the
+//! The logged-in layout: top bar (brand, connection status, the user's profile button), the room list (with the
 //! desktop-notifications prompt above it until answered), the open chat, toasts, and the
 //! new-room dialogs. The tab title counts unread messages; messages that arrive while the page
 //! is not seen raise desktop notifications. On a phone-sized screen the list and the chat
 //! take turns (`data-view`).
+import { useNotifications } from '@sotong/react';
 import { useState } from 'react';
 import type { User } from '../api/types';
+import { ProfileDialog } from '../features/auth/ProfileDialog';
 import { ChatView } from '../features/chat/ChatView';
 import { useDesktopNotifications, useUnreadTitle } from '../features/notifications/desktop';
 import { NotificationPrompt } from '../features/notifications/NotificationPrompt';
@@ -14,6 +16,7 @@ import { NewGroupDialog } from '../features/rooms/NewGroupDialog';
 import { RoomList } from '../features/rooms/RoomList';
 import { Avatar } from '../ui/Avatar';
 import { ConnectionBadge } from '../ui/ConnectionBadge';
+import { useT } from '../i18n';
 import { GroupIcon, Logo, LogoutIcon, NewChatIcon } from '../ui/icons';
 import { roomIdOf, usePath } from './router';
 
@@ -21,12 +24,20 @@ import { roomIdOf, usePath } from './router';
 export interface ShellProps {
   me: User;
   onLogout(): void;
+  /** The user's display name changed (here, or on another device: a `user` event). */
+  onProfileChange?(user: User): void;
+  /** Every session of the user ended (log out everywhere from the profile). */
+  onLoggedOutEverywhere?(): void;
 }
 
 /** The logged-in app. */
-export function Shell({ me, onLogout }: ShellProps) {
+export function Shell({ me, onLogout, onProfileChange, onLoggedOutEverywhere }: ShellProps) {
   const roomId = roomIdOf(usePath());
-  const [dialog, setDialog] = useState<'direct' | 'group' | null>(null);
+  const [dialog, setDialog] = useState<'direct' | 'group' | 'profile' | null>(null);
+  const { t } = useT();
+  useNotifications((event) => {
+    if (event.type === 'user' && event.user.id === me.id && event.user.displayName !== me.displayName) onProfileChange?.(event.user);
+  });
   useUnreadTitle();
   useDesktopNotifications();
   return (
@@ -38,8 +49,10 @@ export function Shell({ me, onLogout }: ShellProps) {
         </div>
         <ConnectionBadge />
         <div className="me">
-          <Avatar name={me.displayName} size={30} />
-          <span className="me-name">{me.displayName}</span>
+          <button type="button" className="me-button" onClick={() => setDialog('profile')} aria-label={t('profile.open')} title={t('profile.open')}>
+            <Avatar name={me.displayName} size={30} />
+            <span className="me-name">{me.displayName}</span>
+          </button>
           <button type="button" className="icon-button" onClick={onLogout} aria-label="Log out" title="Log out">
             <LogoutIcon />
           </button>
@@ -68,6 +81,9 @@ export function Shell({ me, onLogout }: ShellProps) {
       <Toasts />
       {dialog === 'direct' && <NewDirectDialog me={me} onClose={() => setDialog(null)} />}
       {dialog === 'group' && <NewGroupDialog me={me} onClose={() => setDialog(null)} />}
+      {dialog === 'profile' && (
+        <ProfileDialog me={me} onProfileChange={(user) => onProfileChange?.(user)} onLoggedOutEverywhere={() => onLoggedOutEverywhere?.()} onClose={() => setDialog(null)} />
+      )}
     </div>
   );
 }

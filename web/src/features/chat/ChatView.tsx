@@ -13,7 +13,9 @@ import { describeCode } from '../../api/errors';
 import { navigate } from '../../app/router';
 import { usePageVisible, useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
-import { BackIcon } from '../../ui/icons';
+import { useT } from '../../i18n';
+import { BackIcon, GroupIcon } from '../../ui/icons';
+import { MembersDialog } from '../rooms/MembersDialog';
 import { nameWithHandle, UserName } from '../../ui/UserName';
 import { Composer, type ReplyTarget } from './Composer';
 import { draftKey } from './drafts';
@@ -34,6 +36,8 @@ export function ChatView({ roomId, me }: ChatViewProps) {
   const uploads = useUploads(roomId);
   const [replySeq, setReplySeq] = useState<number | null>(null);
   const [dragging, setDragging] = useState(false);
+  const [membersOpen, setMembersOpen] = useState(false);
+  const { t } = useT();
   const startReply = useCallback((message: ChatMessage) => setReplySeq(message.seq), []);
   // Where the user's reading stopped: on opening the room (if it had unread messages) and each
   // time they went away. The divider goes after the latest of these that something followed.
@@ -90,7 +94,12 @@ export function ChatView({ roomId, me }: ChatViewProps) {
           <h2>{name}</h2>
           <p title={subtitle}>{subtitle}</p>
         </div>
+        <button type="button" className="button ghost members-button" onClick={() => setMembersOpen(true)}>
+          <GroupIcon />
+          <span>{t('members.open')}</span>
+        </button>
       </header>
+      {membersOpen && <MembersDialog roomId={roomId} me={me} onClose={() => setMembersOpen(false)} />}
       <MessageList
         name={name}
         messages={messages}
