@@ -2,8 +2,8 @@
 //! real server seeded over HTTP: login, room list + chat, a toast, an edited and a deleted
 //! message, and rich messages (a reply, reactions, mention suggestions, an image and a file,
 //! formatting), messages that came while the page was away (the divider, the title count), read
-//! receipts (a group's unread numbers with the Seen by dialog), the Korean interface and the dark
-//! theme. Run: `npm run screenshots` (`-- -g edit` for one of them only).
+//! receipts (a group's unread numbers with the Seen by dialog), a group's members and the profile
+//! dialog, the Korean interface and the dark theme. Run: `npm run screenshots` (`-- -g edit` for one of them only).
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -339,5 +339,35 @@ test('screenshot (desktop, seen by: unread numbers in a group and who has read)'
   await log.getByRole('button', { name: '1 unread' }).last().click();
   await expect(page.getByRole('dialog', { name: 'Seen by' })).toBeVisible();
   await page.screenshot({ path: `${out}/desktop-seen.png` });
+  await context.close();
+});
+
+test('screenshots (desktop, members and profile)', async ({ browser, server }) => {
+  mkdirSync(out, { recursive: true });
+  const minji = await account(server, 'minji', 'Minji Park');
+  const daniel = await account(server, 'daniel', 'Daniel Cho');
+  const sora = await account(server, 'sora', 'Sora Lee');
+  const alex = await account(server, 'alex', 'Alex Kim');
+  const group = await call<{ id: number }>(server, 'POST', '/api/rooms', { name: 'Weekend hike', members: [daniel.username, sora.username, alex.username] }, minji.token);
+  await say(server, daniel, group.id, 'Bukhansan on Saturday?');
+  await say(server, sora, group.id, 'I am in! Meet at 8?');
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
+  const page = await context.newPage();
+  await page.goto('/');
+  await logIn(page, minji);
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: /^Weekend hike/ }).click();
+  await expect(page.getByRole('log', { name: 'Weekend hike' }).getByText('I am in! Meet at 8?')).toBeVisible();
+  await page.getByRole('button', { name: 'Members' }).click();
+  const members = page.getByRole('dialog', { name: 'Members' });
+  await expect(members.getByRole('list', { name: 'Members' }).getByRole('listitem')).toHaveCount(4);
+  await page.screenshot({ path: `${out}/desktop-members.png` });
+  await page.keyboard.press('Escape');
+
+  await page.getByRole('button', { name: 'Profile' }).click();
+  const profile = page.getByRole('dialog', { name: 'Profile' });
+  await profile.getByRole('textbox', { name: 'Display name' }).fill('Minji Park 🌿');
+  await profile.getByRole('button', { name: 'Save name' }).click();
+  await expect(profile.getByRole('status')).toHaveText('Display name saved.');
+  await page.screenshot({ path: `${out}/desktop-profile.png` });
   await context.close();
 });

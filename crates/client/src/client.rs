@@ -678,6 +678,55 @@ impl Client {
             .await
     }
 
+    /// Renames group `room` (`PATCH /api/rooms/{id}`) and returns it; every member hears of it
+    /// as a [`Notification::Room`] with the new name.
+    ///
+    /// # Errors
+    /// As [`Client::me`]; [`Error::Refused`] with `invalid` (a bad name, or a direct room),
+    /// `forbidden` (not a member), `not_found`, `rate_limited`.
+    pub async fn rename_group(&self, room: RoomId, name: &str) -> Result<Room> {
+        let body = serde_json::json!({ "name": name });
+        self.http
+            .call(Method::PATCH, &format!("/api/rooms/{room}"), Some(&body))
+            .await
+    }
+
+    /// Sets this user's display name (`PATCH /api/me`) and returns the user; everyone who
+    /// shares a room with it hears of it as a [`Notification::User`].
+    ///
+    /// # Errors
+    /// As [`Client::me`]; [`Error::Refused`] with `invalid` for a bad name.
+    pub async fn set_display_name(&self, display_name: &str) -> Result<User> {
+        let body = serde_json::json!({ "displayName": display_name });
+        self.http.call(Method::PATCH, "/api/me", Some(&body)).await
+    }
+
+    /// Changes this user's password (`POST /api/me/password`). The session this client uses
+    /// stays signed in; every other session of the user ends, its sockets closed.
+    ///
+    /// # Errors
+    /// As [`Client::me`]; [`Error::Refused`] with `wrong_password`, `invalid` (a new password
+    /// under 8 characters), `no_password` (an account from application JWTs), `rate_limited`.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
+        let body = serde_json::json!({ "currentPassword": current, "newPassword": new });
+        self.http
+            .call(Method::POST, "/api/me/password", Some(&body))
+            .await
+    }
+
+    /// Logs this user out everywhere (`POST /api/logout/all`): every session token stops
+    /// working, this client's included, and every socket of the user closes on every node
+    /// (this client's connection ends with [`Error::Auth`]). Application JWTs issued before
+    /// the call are refused from then on.
+    ///
+    /// # Errors
+    /// As [`Client::me`].
+    pub async fn logout_everywhere(&self) -> Result<()> {
+        self.http
+            .call(Method::POST, "/api/logout/all", None::<&()>)
+            .await
+    }
+
     async fn command(&self, command: Command) -> Result<()> {
         self.commands
             .send(command)

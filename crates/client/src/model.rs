@@ -102,6 +102,9 @@ pub enum Notification {
         /// The new read mark.
         seq: Seq,
     },
+    /// Someone who shares a room with the user (or the user, on another connection) changed
+    /// their display name: show the new one wherever the application shows that user.
+    User(User),
     /// Events of the user's rooms may have been lost on their way to this client (the server
     /// lost its link to its other nodes for a while): room lists, unread counts and the
     /// history shown may be stale. Reload the rooms ([`Client::rooms`](crate::Client::rooms))
@@ -167,6 +170,7 @@ impl TryFrom<NotificationBody> for Notification {
             NotificationBody::Room { room } => Ok(Notification::Room(room)),
             NotificationBody::Read { room_id, seq } => Ok(Notification::Read { room_id, seq }),
             NotificationBody::Resync { reason } => Ok(Notification::Resync { reason }),
+            NotificationBody::User { user } => Ok(Notification::User(user)),
             _ => Err("unknown notification type".into()),
         }
     }
@@ -198,6 +202,7 @@ impl From<Notification> for NotificationBody {
             Notification::Room(room) => NotificationBody::Room { room },
             Notification::Read { room_id, seq } => NotificationBody::Read { room_id, seq },
             Notification::Resync { reason } => NotificationBody::Resync { reason },
+            Notification::User(user) => NotificationBody::User { user },
         }
     }
 }

@@ -126,6 +126,13 @@ pub enum NotificationBody {
         /// The read mark now in force.
         seq: Seq,
     },
+    /// `{"type":"user","user":{…}}`: a user who shares a room with the receiving user (or the
+    /// receiving user itself, on another connection) changed its display name. Clients show
+    /// the new name wherever they show that user: members, direct rooms' names, senders.
+    User {
+        /// The user as it is now.
+        user: User,
+    },
     /// `{"type":"resync","reason":"broker"|"node"}`: events addressed to the user may have been
     /// lost on their way to this connection, so whatever the client keeps of the user's rooms
     /// (the room list, unread counts, the history of open rooms) may be stale. The client
@@ -326,6 +333,23 @@ mod tests {
                 change: ChangeKind::Other,
                 message: message()
             }
+        );
+    }
+
+    #[test]
+    fn a_renamed_user_is_a_user_event() {
+        let renamed = NotificationBody::User { user: alice() };
+        let json = serde_json::to_value(&renamed).unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "type": "user",
+                "user": { "id": 1, "username": "alice", "displayName": "Alice" }
+            })
+        );
+        assert_eq!(
+            serde_json::from_value::<NotificationBody>(json).unwrap(),
+            renamed
         );
     }
 

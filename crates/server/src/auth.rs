@@ -57,6 +57,10 @@ struct Claims {
     #[serde(default)]
     name: Option<String>,
     exp: i64,
+    /// When the token was issued (Unix seconds): after a log out everywhere, tokens issued
+    /// before it (or without it) are refused.
+    #[serde(default)]
+    iat: Option<i64>,
 }
 
 /// Registers, logs in and authenticates users, throttles guesses, and revokes tokens on the
@@ -149,20 +153,10 @@ impl Auth {
         }
         self.throttle_attempt(client)?;
         let username = normalize_username(username).map_err(Error::Invalid)?;
-        if password.chars().count() < 8 {
-            return Err(Error::Invalid(
-                "a password has at least 8 characters".into(),
-            ));
-        }
-        if password.len() > 1024 {
-            return Err(Error::Invalid("a password has at most 1024 bytes".into()));
-        }
+        check_new_password(password)?;
         let display_name = validate_display_name(display_name.unwrap_or(&username))?;
         let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(Error::backend)?
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let hash = hash_in_background(password).await?;
         Ok(self
             .store
             .create_user(&username, &display_name, Some(&hash))
@@ -266,6 +260,125 @@ impl Auth {
         Ok(())
     }
 
+    /// Changes the caller's password, after checking the current one, and ends every other
+    /// session of the user (the one that asked stays signed in), on every node: whoever holds
+    /// an old session (a stolen one, say) loses it with the old password.
+    ///
+    /// The check is throttled like a sign-in (attempts per address, failures per user and
+    /// address), so a stolen session cannot be used to guess the password quickly.
+    ///
+    /// # Errors
+    /// `NoPassword` for an account from JWTs; `RateLimited`; `WrongPassword`; `Invalid` for a
+    /// new password under 8 characters or over 1024 bytes.
+    pub async fn change_password(
+        &self,
+        identity: &Identity,
+        current: &str,
+        new: &str,
+        client: IpAddr,
+    ) -> Result<(), Error> {
+        let Credential::Session { token_hash } = &identity.credential else {
+            return Err(Error::NoPassword);
+        };
+        self.throttle_attempt(client)?;
+        let user = &identity.user;
+        let key = (user.username.clone(), client);
+        self.failed_logins.try_take(&key, 1).map_err(|wait| {
+            Error::throttled(
+                "too many wrong passwords for this user from this address; try again later",
+                wait,
+            )
+        })?;
+        let stored = self
+            .store
+            .user_credentials(&user.username)
+            .await?
+            .and_then(|c| c.password_hash)
+            .ok_or(Error::NoPassword)?;
+        let current = current.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&current, &stored))
+            .await
+            .map_err(Error::backend)?;
+        if !ok {
+            return Err(Error::WrongPassword);
+        }
+        self.failed_logins.give_back(&key);
+        check_new_password(new)?;
+        let hash = hash_in_background(new.to_string()).await?;
+        let ended = self
+            .store
+            .update_password(user.id, &hash, Some(token_hash))
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound(_) => Error::NoPassword,
+                err => Error::from(err),
+            })?;
+        tracing::info!(user = %user.id, sessions_ended = ended, "password changed");
+        self.announce_revocation(user.id, Some(token_hash.clone()))
+            .await;
+        Ok(())
+    }
+
+    /// Logs the user out everywhere: every session token stops working at once (the caller's
+    /// too), application JWTs issued before this second are refused from now on (see
+    /// [`authenticate`](Self::authenticate)), and every open socket of the user closes, on
+    /// every node.
+    ///
+    /// # Errors
+    /// Backend failures of the store (an announcement that fails is logged: the tokens are
+    /// gone, and their sockets fail their next check).
+    pub async fn logout_everywhere(&self, identity: &Identity) -> Result<(), Error> {
+        let user = identity.user.id;
+        let ended = self.store.revoke_tokens(user, now_unix()).await?;
+        tracing::info!(user = %user, sessions_ended = ended, "logged out everywhere");
+        self.announce_revocation(user, None).await;
+        Ok(())
+    }
+
+    /// Tells every node that the user's tokens but `keep` were revoked, so that the sockets
+    /// they opened close.
+    async fn announce_revocation(&self, user: crate::model::UserId, keep: Option<Vec<u8>>) {
+        let revoked = Publication::ToUser {
+            user_id: user,
+            event: UserEvent::TokensRevoked { keep },
+            except: None,
+        };
+        if let Err(err) = self.broker.publish(revoked).await {
+            tracing::warn!(error = %err, "could not announce revoked tokens to open sockets");
+        }
+    }
+
+    /// Sets the caller's display name and tells everyone who shares a room with it (and its
+    /// own other connections) with a `user` notification. An account from JWTs takes the
+    /// `name` claim again from the next JWT that carries one: its application owns the name.
+    ///
+    /// # Errors
+    /// `Invalid` for a bad name (see [`validate_display_name`]); `NotFound` if the user is gone.
+    pub async fn set_display_name(&self, identity: &Identity, name: &str) -> Result<User, Error> {
+        let name = validate_display_name(name)?;
+        let user = self
+            .store
+            .update_display_name(identity.user.id, &name)
+            .await?
+            .ok_or_else(|| Error::NotFound("no such user".into()))?;
+        let contacts = self.store.contact_ids(user.id).await?;
+        let mut everyone = contacts;
+        if !everyone.contains(&user.id) {
+            everyone.push(user.id);
+        }
+        for id in everyone {
+            let event = Publication::ToUser {
+                user_id: id,
+                event: UserEvent::User(user.clone()),
+                except: None,
+            };
+            if let Err(err) = self.broker.publish(event).await {
+                tracing::warn!(error = %err, "could not announce a display name");
+            }
+        }
+        Ok(user)
+    }
+
     /// Resolves a bearer token to its identity.
     ///
     /// # Errors
@@ -312,6 +425,11 @@ impl Auth {
                 StoreError::Conflict(_) => Error::IdentityConflict,
                 err => Error::from(err),
             })?;
+        if let Some(valid_after) = self.store.tokens_valid_after(user.id).await? {
+            if !issued_in_time(claims.iat, valid_after) {
+                return Err(Error::Unauthorized);
+            }
+        }
         Ok(Identity {
             user,
             credential: Credential::Jwt,
@@ -327,6 +445,35 @@ impl Auth {
 /// `Invalid` with the reason.
 pub fn validate_display_name(name: &str) -> Result<String, Error> {
     normalize_name(name, "display name", MAX_DISPLAY_NAME_CHARS).map_err(Error::Invalid)
+}
+
+/// Whether a JWT issued at `iat` is still good for a user who logged out everywhere at
+/// `valid_after` (both Unix seconds): issued in that second or later. A JWT without `iat`
+/// cannot show that it is newer, so it is refused.
+fn issued_in_time(iat: Option<i64>, valid_after: i64) -> bool {
+    iat.is_some_and(|iat| iat >= valid_after)
+}
+
+/// The rules of a new password: at least 8 characters, at most 1024 bytes (argon2 hashes
+/// anything, but an unbounded input is a cheap way to make the server work).
+fn check_new_password(password: &str) -> Result<(), Error> {
+    if password.chars().count() < 8 {
+        return Err(Error::Invalid(
+            "a password has at least 8 characters".into(),
+        ));
+    }
+    if password.len() > 1024 {
+        return Err(Error::Invalid("a password has at most 1024 bytes".into()));
+    }
+    Ok(())
+}
+
+/// Hashes on the blocking pool: argon2 takes tens of milliseconds of CPU by design.
+async fn hash_in_background(password: String) -> Result<String, Error> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(Error::backend)?
+        .map_err(|e| Error::Invalid(e.to_string()))
 }
 
 fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
@@ -357,6 +504,30 @@ mod tests {
         assert_eq!(bearer("bearer  abc "), Some("abc"));
         assert_eq!(bearer("Basic abc"), None);
         assert_eq!(bearer("Bearer "), None);
+    }
+
+    #[test]
+    fn jwts_must_be_issued_after_a_log_out_everywhere() {
+        assert!(issued_in_time(Some(100), 100), "the same second is in time");
+        assert!(issued_in_time(Some(101), 100));
+        assert!(!issued_in_time(Some(99), 100));
+        assert!(
+            !issued_in_time(None, 100),
+            "no iat: cannot show it is newer"
+        );
+    }
+
+    #[test]
+    fn new_passwords_are_checked() {
+        assert!(check_new_password("eight ch").is_ok());
+        assert!(matches!(
+            check_new_password("short"),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            check_new_password(&"x".repeat(1025)),
+            Err(Error::Invalid(_))
+        ));
     }
 
     #[test]

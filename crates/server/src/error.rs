@@ -31,6 +31,14 @@ pub enum Error {
     /// first would own the application's user of that name.
     #[error("this username belongs to an account created by password sign-up; a JWT cannot sign into it")]
     IdentityConflict,
+    /// A password change named a wrong current password (`403 wrong_password`). Not a `401`:
+    /// the caller's token is fine, and a client must not sign it out for a typo.
+    #[error("the current password is wrong")]
+    WrongPassword,
+    /// The account has no password to change: it signs in with the application's JWTs
+    /// (`409 no_password`).
+    #[error("this account signs in with the application's tokens and has no password")]
+    NoPassword,
     /// The operator turned open sign-up off (`--registration closed`).
     #[error("sign-up is closed on this server")]
     RegistrationClosed,
@@ -111,6 +119,8 @@ impl Error {
             Error::InvalidCredentials => "invalid_credentials",
             Error::IdentityConflict => "identity_conflict",
             Error::RegistrationClosed => "registration_closed",
+            Error::WrongPassword => "wrong_password",
+            Error::NoPassword => "no_password",
             Error::TokenExpired => "token_expired",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
@@ -144,7 +154,8 @@ impl Error {
             | Error::TokenExpired
             | Error::InvalidCredentials
             | Error::IdentityConflict => StatusCode::UNAUTHORIZED,
-            Error::RegistrationClosed => StatusCode::FORBIDDEN,
+            Error::RegistrationClosed | Error::WrongPassword => StatusCode::FORBIDDEN,
+            Error::NoPassword => StatusCode::CONFLICT,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) | Error::Deleted(_) => StatusCode::CONFLICT,

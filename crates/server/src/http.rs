@@ -61,12 +61,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/register", post(register))
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
-        .route("/api/me", get(me))
+        .route("/api/logout/all", post(logout_everywhere))
+        .route("/api/me", get(me).patch(update_me))
+        .route("/api/me/password", post(change_password))
         .route("/api/users", get(search_users))
         .route("/api/search", get(search_messages))
         .route("/api/rooms", get(list_rooms).post(create_group))
         .route("/api/rooms/direct", post(open_direct))
-        .route("/api/rooms/{id}", get(get_room))
+        .route("/api/rooms/{id}", get(get_room).patch(rename_room))
         .route("/api/rooms/{id}/members", post(add_members))
         .route("/api/rooms/{id}/members/me", delete(leave_room))
         .route("/api/rooms/{id}/messages", get(history).post(post_message))
@@ -310,6 +312,62 @@ async fn me(Caller(identity): Caller) -> Json<User> {
     Json(identity.user)
 }
 
+/// `POST /api/logout/all`: every token of the caller stops working, every socket closes.
+async fn logout_everywhere(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+) -> Result<StatusCode, Error> {
+    app.auth().logout_everywhere(&identity).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateMeRequest {
+    display_name: String,
+}
+
+/// `PATCH /api/me {displayName}`: the caller's profile; the people who share a room with it
+/// hear of it.
+async fn update_me(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Body(req): Body<UpdateMeRequest>,
+) -> Result<Json<User>, Error> {
+    // A rename reaches every contact: it costs one send, like a message.
+    spend(&app.budgets().sends, identity.user.id, 1, "messages")?;
+    Ok(Json(
+        app.auth()
+            .set_display_name(&identity, &req.display_name)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PasswordRequest {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/me/password`: the caller's session stays; every other one ends.
+async fn change_password(
+    State(app): State<Arc<App>>,
+    client: ClientAddr,
+    Caller(identity): Caller,
+    Body(req): Body<PasswordRequest>,
+) -> Result<StatusCode, Error> {
+    app.auth()
+        .change_password(
+            &identity,
+            &req.current_password,
+            &req.new_password,
+            client.0.ip(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Debug, Deserialize)]
 struct SearchQuery {
     #[serde(default)]
@@ -484,6 +542,32 @@ async fn add_members(
     let room = app
         .chat()
         .add_members(&identity.user, room_id(&id)?, &req.members)
+        .await?;
+    Ok(Json(room))
+}
+
+#[derive(Debug, Deserialize)]
+struct RenameRequest {
+    name: String,
+}
+
+/// `PATCH /api/rooms/{id} {name}`: renames a group; every member hears of it.
+async fn rename_room(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+    Body(req): Body<RenameRequest>,
+) -> Result<Json<Room>, Error> {
+    // A rename reaches every member like an added one: it shares the members-added budget.
+    spend(
+        &app.budgets().members_added,
+        identity.user.id,
+        1,
+        "room changes",
+    )?;
+    let room = app
+        .chat()
+        .rename_group(&identity.user, room_id(&id)?, &req.name)
         .await?;
     Ok(Json(room))
 }

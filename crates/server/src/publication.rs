@@ -161,6 +161,15 @@ pub enum UserEvent {
         /// The room.
         room_id: RoomId,
     },
+    /// A user sharing a room with this one (or this one) changed its display name.
+    User(User),
+    /// Every token of the user was revoked but `keep` (a password change keeps the session
+    /// that made it; a log out everywhere keeps none): every connection of the user not
+    /// authenticated by `keep` must close, on every node, whatever its credential.
+    TokensRevoked {
+        /// SHA-256 of the session token that stays valid, if any.
+        keep: Option<Vec<u8>>,
+    },
     /// A login session token was revoked: connections authenticated by it must close.
     TokenRevoked {
         /// SHA-256 of the revoked token.
@@ -174,7 +183,9 @@ impl UserEvent {
     pub fn is_control(&self) -> bool {
         matches!(
             self,
-            UserEvent::Left { .. } | UserEvent::TokenRevoked { .. }
+            UserEvent::Left { .. }
+                | UserEvent::TokenRevoked { .. }
+                | UserEvent::TokensRevoked { .. }
         )
     }
 }

@@ -866,6 +866,27 @@ impl Chat {
         self.room(me.id, room).await
     }
 
+    /// Renames a group and announces the room, as each member sees it, to every member's
+    /// notification queue (the same `room` event an added member gets), so that room lists and
+    /// open chats follow on every connection, whatever room it shows.
+    ///
+    /// # Errors
+    /// `Invalid` for a bad name or a direct room (its name is the other member's), `NotFound`,
+    /// `Forbidden` for a non-member (one who left included).
+    pub async fn rename_group(&self, me: &User, room: RoomId, name: &str) -> Result<Room, Error> {
+        let name =
+            normalize_name(name, "group name", MAX_GROUP_NAME_CHARS).map_err(Error::Invalid)?;
+        if self.require_member(me.id, room).await? == RoomKind::Direct {
+            return Err(Error::Invalid("a direct room cannot be renamed".into()));
+        }
+        if !self.store.rename_group(room, &name).await? {
+            return Err(Error::NotFound(format!("no room {room}")));
+        }
+        let everyone = self.store.member_ids(room).await?;
+        self.announce_room(room, &everyone).await?;
+        self.room(me.id, room).await
+    }
+
     /// Leaves a group.
     ///
     /// # Errors

@@ -60,6 +60,18 @@ export interface Api extends SotongApi {
   searchMessages(query: { q: string; room?: number; sender?: string; before?: string; limit?: number }): Promise<SearchResults>;
   openDirect(username: string): Promise<Room>;
   createGroup(name: string, members: string[]): Promise<Room>;
+  /** Renames a group (`PATCH /api/rooms/{id}`); every member hears of it. */
+  renameRoom(roomId: number, name: string): Promise<Room>;
+  /** Adds members to a group by username. */
+  addMembers(roomId: number, usernames: string[]): Promise<Room>;
+  /** Leaves a group. */
+  leaveRoom(roomId: number): Promise<void>;
+  /** Sets the user's display name (`PATCH /api/me`). */
+  updateMe(displayName: string): Promise<User>;
+  /** Changes the password; this session stays, every other one ends. */
+  changePassword(currentPassword: string, newPassword: string): Promise<void>;
+  /** Ends every session of the user, this one included, and closes every socket. */
+  logoutEverywhere(): Promise<void>;
   /**
    * Uploads a file to a room, reporting progress; rejects with the server's
    * `SotongHttpError` (its `message` is what the person reads), or `AbortError`.
@@ -131,6 +143,12 @@ export function createApi(options: ApiOptions = {}): Api {
     },
     openDirect: (username) => call('POST', '/api/rooms/direct', { username }),
     createGroup: (name, members) => call('POST', '/api/rooms', { name, members }),
+    renameRoom: (roomId, name) => call('PATCH', `/api/rooms/${String(roomId)}`, { name }),
+    addMembers: (roomId, members) => call('POST', `/api/rooms/${String(roomId)}/members`, { members }),
+    leaveRoom: (roomId) => call('DELETE', `/api/rooms/${String(roomId)}/members/me`),
+    updateMe: (displayName) => call('PATCH', '/api/me', { displayName }),
+    changePassword: (currentPassword, newPassword) => call('POST', '/api/me/password', { currentPassword, newPassword }),
+    logoutEverywhere: () => call('POST', '/api/logout/all'),
     listRooms: () => call('GET', '/api/rooms'),
     getRoom: (roomId) => call('GET', `/api/rooms/${String(roomId)}`),
     listMessages: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/messages${qs(q)}`),

@@ -6,6 +6,7 @@ import { SotongProvider } from '@sotong/react';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { describeCode } from '../api/errors';
 import { createApi } from '../api/http';
+import type { User } from '../api/types';
 import { t } from '../i18n';
 import { LoginScreen } from '../features/auth/LoginScreen';
 import { ApiContext } from './ApiContext';
@@ -50,6 +51,20 @@ export function App() {
     setSession(next);
   }, []);
 
+  const onProfileChange = useCallback((user: User) => {
+    setSession((current) => {
+      if (!current || current.user.id !== user.id) return current;
+      const next = { ...current, user };
+      saveSession(next);
+      return next;
+    });
+  }, []);
+
+  const onLoggedOutEverywhere = useCallback(() => {
+    endSession(t('profile.loggedOutEverywhere'));
+    navigate('/', true);
+  }, [endSession]);
+
   const onLogout = useCallback(() => {
     void api.logout().catch(() => {});
     endSession(null);
@@ -67,7 +82,7 @@ export function App() {
         describeError={describeSendError}
         onAuthFailure={() => endSession(t('app.sessionExpired'))}
       >
-        <Shell me={session.user} onLogout={onLogout} />
+        <Shell me={session.user} onLogout={onLogout} onProfileChange={onProfileChange} onLoggedOutEverywhere={onLoggedOutEverywhere} />
       </SotongProvider>
     </ApiContext.Provider>
   );

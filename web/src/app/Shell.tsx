@@ -1,11 +1,12 @@
-//! The logged-in layout: top bar (brand, connection status, user), the room list (with the
+//! The logged-in layout: top bar (brand, connection status, the user's profile button), the room list (with the
 //! desktop-notifications prompt above it until answered), the open chat, toasts, and the
 //! new-room dialogs. The tab title counts unread messages; messages that arrive while the page
 //! is not seen raise desktop notifications. On a phone-sized screen the list and the chat
 //! take turns (`data-view`).
 import { useEffect, useState } from 'react';
-import { useRooms } from '@sotong/react';
+import { useNotifications, useRooms } from '@sotong/react';
 import type { User } from '../api/types';
+import { ProfileDialog } from '../features/auth/ProfileDialog';
 import { ChatView } from '../features/chat/ChatView';
 import { useDesktopNotifications, useUnreadTitle } from '../features/notifications/desktop';
 import { NotificationPrompt } from '../features/notifications/NotificationPrompt';
@@ -25,12 +26,16 @@ import { navigate, roomIdOf, roomPath, usePath } from './router';
 export interface ShellProps {
   me: User;
   onLogout(): void;
+  /** The user's display name changed (here, or on another device: a `user` event). */
+  onProfileChange?(user: User): void;
+  /** Every session of the user ended (log out everywhere from the profile). */
+  onLoggedOutEverywhere?(): void;
 }
 
 /** The logged-in app. */
-export function Shell({ me, onLogout }: ShellProps) {
+export function Shell({ me, onLogout, onProfileChange, onLoggedOutEverywhere }: ShellProps) {
   const roomId = roomIdOf(usePath());
-  const [dialog, setDialog] = useState<'direct' | 'group' | 'search' | null>(null);
+  const [dialog, setDialog] = useState<'direct' | 'group' | 'search' | 'profile' | null>(null);
   // A search result to show: the chat opens scrolled to it (`nonce` tells two picks apart).
   const [jump, setJump] = useState<{ roomId: number; seq: number; nonce: number } | null>(null);
   const { t } = useT();
@@ -47,6 +52,9 @@ export function Shell({ me, onLogout }: ShellProps) {
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
   }, []);
+  useNotifications((event) => {
+    if (event.type === 'user' && event.user.id === me.id && event.user.displayName !== me.displayName) onProfileChange?.(event.user);
+  });
   useUnreadTitle();
   useDesktopNotifications();
   return (
@@ -58,8 +66,10 @@ export function Shell({ me, onLogout }: ShellProps) {
         </div>
         <ConnectionBadge />
         <div className="me">
-          <Avatar name={me.displayName} size={30} />
-          <span className="me-name">{me.displayName}</span>
+          <button type="button" className="me-button" onClick={() => setDialog('profile')} aria-label={t('profile.open')} title={t('profile.open')}>
+            <Avatar name={me.displayName} size={30} />
+            <span className="me-name">{me.displayName}</span>
+          </button>
           <LanguageSwitch className="topbar-language" />
           <button type="button" className="icon-button" onClick={onLogout} aria-label={t('shell.logOut')} title={t('shell.logOut')}>
             <LogoutIcon />
@@ -103,6 +113,9 @@ export function Shell({ me, onLogout }: ShellProps) {
             navigate(roomPath(pickedRoom));
           }}
         />
+      )}
+      {dialog === 'profile' && (
+        <ProfileDialog me={me} onProfileChange={(user) => onProfileChange?.(user)} onLoggedOutEverywhere={() => onLoggedOutEverywhere?.()} onClose={() => setDialog(null)} />
       )}
     </div>
   );

@@ -17,7 +17,8 @@ use crate::publication::UserEvent;
 use sotong_stomp::{Command, Frame};
 
 /// The close a control event demands of a connection signed in as `identity`: a revoked
-/// login token ends every connection that it authenticated.
+/// login token ends every connection that it authenticated; revoking every token of the user
+/// (but a kept one) ends every other connection of the user, JWT ones included.
 pub(super) fn revocation(identity: &Identity, event: &UserEvent) -> Option<Close> {
     match (event, &identity.credential) {
         (UserEvent::TokenRevoked { token_hash }, Credential::Session { token_hash: mine })
@@ -27,6 +28,18 @@ pub(super) fn revocation(identity: &Identity, event: &UserEvent) -> Option<Close
                 "unauthorized",
                 "the token was revoked (logged out)",
             ))
+        }
+        (UserEvent::TokensRevoked { keep }, credential) => {
+            let kept = matches!(
+                (keep, credential),
+                (Some(keep), Credential::Session { token_hash }) if keep == token_hash
+            );
+            (!kept).then(|| {
+                Close::fatal(
+                    "unauthorized",
+                    "every token of this user was revoked (logged out everywhere)",
+                )
+            })
         }
         _ => None,
     }

@@ -195,8 +195,11 @@ impl<T: Transport> Session<T> {
                 room_id: *room_id,
                 seq: *seq,
             },
+            UserEvent::User(user) => NotificationBody::User { user: user.clone() },
             // The hub hands these to the control lane; should one come this way, it acts the same.
-            UserEvent::Left { .. } | UserEvent::TokenRevoked { .. } => {
+            UserEvent::Left { .. }
+            | UserEvent::TokenRevoked { .. }
+            | UserEvent::TokensRevoked { .. } => {
                 return self.handle_control(event);
             }
         };

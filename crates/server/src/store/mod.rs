@@ -539,6 +539,28 @@ pub trait Store: Send + Sync + 'static {
         display_name: Option<&str>,
     ) -> Result<User, StoreError>;
 
+    /// Sets a user's display name (already validated) and answers the user as it is now;
+    /// `None` when there is no such user.
+    async fn update_display_name(
+        &self,
+        user: UserId,
+        display_name: &str,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Replaces a password account's hash and forgets every other session of the user (all
+    /// but the one whose token hashes to `keep`), in one transaction: a stolen session does
+    /// not outlive the password it was opened with. Returns how many sessions were forgotten.
+    async fn update_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: Option<&[u8]>,
+    ) -> Result<u64, StoreError>;
+
+    /// The user's users who share a room with it (itself included), each once: who hears of a
+    /// change of its display name.
+    async fn contact_ids(&self, user: UserId) -> Result<Vec<UserId>, StoreError>;
+
     /// Users whose username starts with `prefix`, alphabetically.
     async fn search_users(&self, prefix: &str, limit: u32) -> Result<Vec<User>, StoreError>;
 
@@ -558,6 +580,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets a session; `true` if it existed.
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
+
+    /// Log out everywhere: forgets every session of the user and refuses from now on its JWTs
+    /// issued before `valid_after` (Unix seconds; see [`Store::tokens_valid_after`]), in one
+    /// transaction. Returns how many sessions were forgotten.
+    async fn revoke_tokens(&self, user: UserId, valid_after: i64) -> Result<u64, StoreError>;
+
+    /// The instant (Unix seconds) before which the user's JWTs are refused, set by the last
+    /// [`Store::revoke_tokens`]; `None` when it never logged out everywhere.
+    async fn tokens_valid_after(&self, user: UserId) -> Result<Option<i64>, StoreError>;
 
     /// The direct room of two users, created if needed; `true` when created now.
     async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomId, bool), StoreError>;
@@ -587,6 +618,10 @@ pub trait Store: Send + Sync + 'static {
         after: Option<RoomCursor>,
         limit: u32,
     ) -> Result<RoomsPage, StoreError>;
+
+    /// Renames a group (the name already validated); `false` when there is no such group
+    /// (no room, or a direct one, which has no name of its own).
+    async fn rename_group(&self, room: RoomId, name: &str) -> Result<bool, StoreError>;
 
     /// Adds members; returns the ones that were not members before.
     async fn add_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError>;

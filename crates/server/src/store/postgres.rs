@@ -548,6 +548,63 @@ impl Store for PostgresStore {
         .ok_or_else(taken)
     }
 
+    async fn update_display_name(
+        &self,
+        user: UserId,
+        display_name: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query_as::<_, UserRow>(
+            "UPDATE users SET display_name = $2 WHERE id = $1 \
+             RETURNING id, username, display_name",
+        )
+        .bind(user.0)
+        .bind(display_name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(User::from))
+    }
+
+    async fn update_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: Option<&[u8]>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET password_hash = $2 WHERE id = $1 AND origin = 'password'",
+        )
+        .bind(user.0)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("no password account {user}")));
+        }
+        let ended = sqlx::query(
+            "DELETE FROM login_sessions WHERE user_id = $1 \
+             AND ($2::BYTEA IS NULL OR token_hash <> $2)",
+        )
+        .bind(user.0)
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ended.rows_affected())
+    }
+
+    async fn contact_ids(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT other.user_id FROM members mine \
+             JOIN members other ON other.room_id = mine.room_id \
+             WHERE mine.user_id = $1",
+        )
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(UserId).collect())
+    }
+
     async fn search_users(&self, prefix: &str, limit: u32) -> Result<Vec<User>, StoreError> {
         let users = sqlx::query_as::<_, UserRow>(
             "SELECT id, username, display_name FROM users \
@@ -612,6 +669,33 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn revoke_tokens(&self, user: UserId, valid_after: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE users SET tokens_valid_after = \
+             GREATEST(COALESCE(tokens_valid_after, $2), $2) WHERE id = $1",
+        )
+        .bind(user.0)
+        .bind(valid_after)
+        .execute(&mut *tx)
+        .await?;
+        let ended = sqlx::query("DELETE FROM login_sessions WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ended.rows_affected())
+    }
+
+    async fn tokens_valid_after(&self, user: UserId) -> Result<Option<i64>, StoreError> {
+        let after: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT tokens_valid_after FROM users WHERE id = $1")
+                .bind(user.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(after.flatten())
     }
 
     async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomId, bool), StoreError> {
@@ -744,6 +828,15 @@ impl Store for PostgresStore {
             rooms: self.views(rows, user).await?,
             next,
         })
+    }
+
+    async fn rename_group(&self, room: RoomId, name: &str) -> Result<bool, StoreError> {
+        let renamed = sqlx::query("UPDATE rooms SET name = $2 WHERE id = $1 AND kind = 'group'")
+            .bind(room.0)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(renamed.rows_affected() > 0)
     }
 
     async fn add_members(&self, room: RoomId, users: &[UserId]) -> Result<Vec<UserId>, StoreError> {

@@ -757,6 +757,70 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn update_display_name(
+        &self,
+        user: UserId,
+        display_name: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let display_name = display_name.to_string();
+        self.writer
+            .write(move |tx| {
+                Ok(tx
+                    .prepare_cached(
+                        "UPDATE users SET display_name = ?2 WHERE id = ?1 \
+                         RETURNING id, username, display_name",
+                    )?
+                    .query_row(params![user.0, display_name], |row| user_at(row, 0))
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn update_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: Option<&[u8]>,
+    ) -> Result<u64, StoreError> {
+        let password_hash = password_hash.to_string();
+        let keep = keep.map(<[u8]>::to_vec);
+        self.writer
+            .write(move |tx| {
+                let updated = tx
+                    .prepare_cached(
+                        "UPDATE users SET password_hash = ?2 \
+                         WHERE id = ?1 AND origin = 'password'",
+                    )?
+                    .execute(params![user.0, password_hash])?;
+                if updated == 0 {
+                    return Err(StoreError::NotFound(format!("no password account {user}")));
+                }
+                let ended = tx
+                    .prepare_cached(
+                        "DELETE FROM login_sessions WHERE user_id = ?1 \
+                         AND (?2 IS NULL OR token_hash <> ?2)",
+                    )?
+                    .execute(params![user.0, keep])?;
+                Ok(ended as u64)
+            })
+            .await
+    }
+
+    async fn contact_ids(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT DISTINCT other.user_id FROM members mine \
+                         JOIN members other ON other.room_id = mine.room_id \
+                         WHERE mine.user_id = ?1",
+                    )?
+                    .query_map(params![user.0], |row| Ok(UserId(row.get(0)?)))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
     async fn search_users(&self, prefix: &str, limit: u32) -> Result<Vec<User>, StoreError> {
         let pattern = like_prefix(prefix);
         self.readers
@@ -839,6 +903,34 @@ impl Store for SqliteStore {
                     .prepare_cached("DELETE FROM login_sessions WHERE token_hash = ?1")?
                     .execute(params![token_hash])?;
                 Ok(deleted > 0)
+            })
+            .await
+    }
+
+    async fn revoke_tokens(&self, user: UserId, valid_after: i64) -> Result<u64, StoreError> {
+        self.writer
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "UPDATE users SET tokens_valid_after = \
+                     MAX(COALESCE(tokens_valid_after, ?2), ?2) WHERE id = ?1",
+                )?
+                .execute(params![user.0, valid_after])?;
+                let ended = tx
+                    .prepare_cached("DELETE FROM login_sessions WHERE user_id = ?1")?
+                    .execute(params![user.0])?;
+                Ok(ended as u64)
+            })
+            .await
+    }
+
+    async fn tokens_valid_after(&self, user: UserId) -> Result<Option<i64>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT tokens_valid_after FROM users WHERE id = ?1")?
+                    .query_row(params![user.0], |row| row.get::<_, Option<i64>>(0))
+                    .optional()?
+                    .flatten())
             })
             .await
     }
@@ -970,6 +1062,18 @@ impl Store for SqliteStore {
                     rooms,
                     next: if more { next } else { None },
                 })
+            })
+            .await
+    }
+
+    async fn rename_group(&self, room: RoomId, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.writer
+            .write(move |tx| {
+                let renamed = tx
+                    .prepare_cached("UPDATE rooms SET name = ?2 WHERE id = ?1 AND kind = 'group'")?
+                    .execute(params![room.0, name])?;
+                Ok(renamed > 0)
             })
             .await
     }

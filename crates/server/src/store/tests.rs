@@ -88,6 +88,8 @@ on_every_backend!(
     users_are_found_by_prefix_and_by_name,
     jwt_users_are_upserted_and_never_merge_with_password_users,
     sessions_are_stored_found_and_forgotten,
+    passwords_names_and_revocations_change_the_account,
+    groups_are_renamed_and_direct_rooms_are_not,
     a_direct_room_is_one_per_pair,
     groups_keep_their_members_and_start_newcomers_with_history_read,
     a_batch_refuses_a_non_member_and_stores_the_rest,
@@ -284,6 +286,111 @@ async fn sessions_are_stored_found_and_forgotten(backend: &Backend) {
     assert!(store.delete_session(b"token one").await.expect("delete"));
     assert!(!store.delete_session(b"token one").await.expect("again"));
     assert_eq!(store.session_user(b"token one").await.expect("read"), None);
+    store.close().await;
+}
+
+async fn passwords_names_and_revocations_change_the_account(backend: &Backend) {
+    let store = &backend.store;
+    let pat = store
+        .create_user("pat", "Pat", Some("old hash"))
+        .await
+        .expect("user");
+    let jo = store.upsert_user("jo", Some("Jo")).await.expect("jwt user");
+    for token in [&b"kept"[..], b"other", b"third"] {
+        store
+            .create_session(token, pat.id, i64::MAX / 2)
+            .await
+            .expect("session");
+    }
+    store
+        .create_session(b"jo's", jo.id, i64::MAX / 2)
+        .await
+        .expect("session");
+
+    let renamed = store
+        .update_display_name(pat.id, "Patricia")
+        .await
+        .expect("rename")
+        .expect("a user");
+    assert_eq!(
+        (renamed.id, renamed.display_name.as_str()),
+        (pat.id, "Patricia")
+    );
+    assert_eq!(
+        store
+            .update_display_name(UserId(999_999), "Nobody")
+            .await
+            .expect("none"),
+        None
+    );
+
+    // A new password ends every session but the kept one, and only this user's.
+    assert_eq!(
+        store
+            .update_password(pat.id, "new hash", Some(b"kept"))
+            .await
+            .expect("password"),
+        2
+    );
+    let credentials = store
+        .user_credentials("pat")
+        .await
+        .expect("read")
+        .expect("pat");
+    assert_eq!(credentials.password_hash.as_deref(), Some("new hash"));
+    assert!(store.session_user(b"kept").await.expect("read").is_some());
+    assert!(store.session_user(b"other").await.expect("read").is_none());
+    assert!(store.session_user(b"jo's").await.expect("read").is_some());
+    assert!(matches!(
+        store.update_password(jo.id, "hash", None).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Log out everywhere: every session goes, and the instant only moves forward.
+    assert_eq!(store.tokens_valid_after(pat.id).await.expect("read"), None);
+    assert_eq!(store.revoke_tokens(pat.id, 1_000).await.expect("revoke"), 1);
+    assert!(store.session_user(b"kept").await.expect("read").is_none());
+    store
+        .revoke_tokens(pat.id, 900)
+        .await
+        .expect("an earlier one");
+    assert_eq!(
+        store.tokens_valid_after(pat.id).await.expect("read"),
+        Some(1_000)
+    );
+    assert_eq!(store.tokens_valid_after(jo.id).await.expect("read"), None);
+    store.close().await;
+}
+
+async fn groups_are_renamed_and_direct_rooms_are_not(backend: &Backend) {
+    let store = &backend.store;
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let c = store.upsert_user("c", None).await.expect("c");
+    let group = store
+        .create_group("Team", a.id, &[b.id])
+        .await
+        .expect("group");
+    let (direct, _) = store.direct_room(a.id, c.id).await.expect("direct");
+    assert!(store.rename_group(group, "Crew").await.expect("rename"));
+    assert_eq!(
+        store
+            .room(group, b.id)
+            .await
+            .expect("read")
+            .expect("room")
+            .name,
+        "Crew"
+    );
+    assert!(!store.rename_group(direct, "Us").await.expect("direct"));
+    assert!(!store
+        .rename_group(RoomId(999_999), "None")
+        .await
+        .expect("none"));
+    let mut contacts = store.contact_ids(a.id).await.expect("contacts");
+    contacts.sort();
+    assert_eq!(contacts, vec![a.id, b.id, c.id]);
+    assert_eq!(store.contact_ids(b.id).await.expect("b").len(), 2);
     store.close().await;
 }
 

@@ -86,6 +86,8 @@ export interface ChatClient {
   markRead(roomId: number): void;
   /** Adds or updates a room of the user (one just created or joined). */
   addRoom(room: Room): void;
+  /** Forgets a room the user left (it leaves the list). */
+  removeRoom(roomId: number): void;
   /** Every notification event (a message for a room not on screen, ...), after the stores took it. */
   onNotification(listener: (event: NotificationEvent) => void): () => void;
   /** Non-fatal errors the server reported (refused SUBSCRIBE, rate limits, ...). */

@@ -1,7 +1,7 @@
 //! The room list: every room of the user with its last message and unread count, latest
 //! activity first. Seeded by `GET /api/rooms` (the snapshot of rule 7, fetched again after
 //! every reconnect) and kept current by live events.
-import type { Message, Room } from './types';
+import type { Message, Room, User } from './types';
 
 /** How a live message changes its room's entry. */
 export interface RoomActivity {
@@ -92,6 +92,22 @@ export class RoomStore {
     this.rooms.set(room.id, keepLocal ? { ...room, lastMessage: local.lastMessage, unread: local.unread, unreadMentions: local.unreadMentions } : room);
     if (!local) this.order = [room.id, ...this.order];
     this.changed();
+  }
+
+  /**
+   * A user changed their display name (a `user` event): every room that has them as a member
+   * shows the new name, and a direct room with them is named after it.
+   */
+  updateUser(user: User): void {
+    let any = false;
+    for (const [id, room] of this.rooms) {
+      if (!room.members.some((m) => m.id === user.id)) continue;
+      const members = room.members.map((m) => (m.id === user.id ? user : m));
+      const namedAfter = room.kind === 'direct' && room.members.length === 2 && room.members.some((m) => m.id !== user.id);
+      this.rooms.set(id, { ...room, members, name: namedAfter ? user.displayName : room.name });
+      any = true;
+    }
+    if (any) this.changed();
   }
 
   /** The user left the room: it leaves the list. */

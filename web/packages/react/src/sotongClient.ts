@@ -363,6 +363,13 @@ export class SotongChatClient implements ChatClient {
     this.rooms.upsert(room);
   }
 
+  /** Forgets a room the user left: it leaves the list, its subscription ends. */
+  removeRoom(roomId: number): void {
+    this.roomSubscriptions.get(roomId)?.();
+    this.roomSubscriptions.delete(roomId);
+    this.rooms.remove(roomId);
+  }
+
   private openRoom(roomId: number): void {
     if (this.rooms.get(roomId)) {
       this.subscribeRoom(roomId);
@@ -464,6 +471,9 @@ export class SotongChatClient implements ChatClient {
         break;
       case 'resync':
         this.resync();
+        break;
+      case 'user':
+        if (event.user.id !== this.me.id) this.rooms.updateUser(event.user);
         break;
     }
     for (const listener of [...this.notificationListeners]) listener(event);

@@ -111,7 +111,9 @@ export type NotificationEvent =
   /** A message of a room not on screen was edited, deleted or reacted to (full current state). */
   | { type: 'changed'; roomId: number; change: MessageChange; message: Message }
   /** Events may have been lost on their way here (`reason`: `broker`): reload what is shown. */
-  | { type: 'resync'; reason: string };
+  | { type: 'resync'; reason: string }
+  /** Someone who shares a room with the user (or the user, elsewhere) changed their display name. */
+  | { type: 'user'; user: User };
 
 /** Body of a MESSAGE on `/user/queue/errors`. */
 export interface ErrorEvent {

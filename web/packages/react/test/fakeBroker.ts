@@ -290,6 +290,42 @@ export class FakeBroker implements SocketHost {
     return this.rooms.get(roomId)?.rev ?? 0;
   }
 
+  /**
+   * Renames a user and tells every connection of a user sharing a room with them (a `user`
+   * event), as the server does on `PATCH /api/me`.
+   */
+  renameUser(user: User, displayName: string): User {
+    const renamed = { ...user, displayName };
+    const contacts = new Set<number>([user.id]);
+    for (const room of this.rooms.values()) {
+      if (!room.members.some((m) => m.id === user.id)) continue;
+      room.members = room.members.map((m) => (m.id === user.id ? renamed : m));
+      for (const member of room.members) contacts.add(member.id);
+    }
+    for (const conn of this.connections) if (conn.connected && contacts.has(conn.user.id)) this.notify(conn, { type: 'user', user: renamed });
+    return renamed;
+  }
+
+  /**
+   * Renames a group (`PATCH /api/rooms/{id}`) and sends each member's connections the room
+   * again (a `room` event), as the server does; returns the room as `by` sees it.
+   */
+  rename(roomId: number, name: string, by: User): Room {
+    const room = this.rooms.get(roomId);
+    if (!room) throw new Error(`no room ${roomId}`);
+    room.name = name;
+    for (const conn of this.connections) {
+      if (conn.connected && room.members.some((m) => m.id === conn.user.id)) this.notify(conn, { type: 'room', room: this.roomView(room, conn.user) });
+    }
+    return this.roomView(room, by);
+  }
+
+  /** `user` leaves the room (`DELETE /api/rooms/{id}/members/me`): no longer a member. */
+  leave(roomId: number, user: User): void {
+    const room = this.rooms.get(roomId);
+    if (room) room.members = room.members.filter((m) => m.id !== user.id);
+  }
+
   /** Tells every connection to resync (the server's link to its other nodes came back). */
   resync(): void {
     for (const conn of this.connections) if (conn.connected) this.notify(conn, { type: 'resync', reason: 'broker' });

@@ -14,7 +14,8 @@ import { navigate } from '../../app/router';
 import { useT } from '../../i18n';
 import { usePageVisible, useReadMarks, useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
-import { BackIcon } from '../../ui/icons';
+import { BackIcon, GroupIcon } from '../../ui/icons';
+import { MembersDialog } from '../rooms/MembersDialog';
 import { nameWithHandle, UserName } from '../../ui/UserName';
 import { Composer, type ReplyTarget } from './Composer';
 import { draftKey } from './drafts';
@@ -38,6 +39,7 @@ export function ChatView({ roomId, me, jumpTo }: ChatViewProps) {
   const uploads = useUploads(roomId);
   const [replySeq, setReplySeq] = useState<number | null>(null);
   const [dragging, setDragging] = useState(false);
+  const [membersOpen, setMembersOpen] = useState(false);
   const { t } = useT();
   const startReply = useCallback((message: ChatMessage) => setReplySeq(message.seq), []);
   // Where the user's reading stopped: on opening the room (if it had unread messages) and each
@@ -95,7 +97,12 @@ export function ChatView({ roomId, me, jumpTo }: ChatViewProps) {
           <h2>{name}</h2>
           <p title={subtitle}>{subtitle}</p>
         </div>
+        <button type="button" className="button ghost members-button" onClick={() => setMembersOpen(true)}>
+          <GroupIcon />
+          <span>{t('members.open')}</span>
+        </button>
       </header>
+      {membersOpen && <MembersDialog roomId={roomId} me={me} onClose={() => setMembersOpen(false)} />}
       <MessageList
         name={name}
         messages={messages}
