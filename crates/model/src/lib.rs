@@ -16,16 +16,21 @@
 //!
 //! - `ids.rs`: the typed ids and [`Seq`], with the arithmetic the delivery rules need.
 //! - `objects.rs`: [`User`], [`Room`], [`RoomKind`], [`Message`].
+//! - `presence.rs`: who is online, away or offline ([`PresenceBody`], [`Activity`]).
 //! - `events.rs`: the event bodies, and the server's shortcut for message bodies built around
 //!   a message rendered once.
 
 mod events;
 mod ids;
 mod objects;
+mod presence;
 
 pub use events::{
     message_event_json, message_notification_json, ChangeKind, ErrorBody, NotificationBody,
     ResyncReason, RoomEventBody,
 };
 pub use ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
+pub use presence::{
+    Activity, PresenceBody, PresenceState, PresenceWatch, UserPresence,
+};
 pub use objects::{Attachment, ImageSize, Message, Reaction, ReplyPreview, Room, RoomKind, User};

@@ -61,7 +61,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/register", post(register))
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
-        .route("/api/me", get(me))
+        .route("/api/me", get(me).patch(update_me))
         .route("/api/users", get(search_users))
         .route("/api/rooms", get(list_rooms).post(create_group))
         .route("/api/rooms/direct", post(open_direct))
@@ -304,8 +304,38 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(Caller(identity): Caller) -> Json<User> {
-    Json(identity.user)
+/// The caller as a user, with its own settings beside (`presenceVisible`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Me {
+    #[serde(flatten)]
+    user: User,
+    presence_visible: bool,
+}
+
+async fn me(State(app): State<Arc<App>>, Caller(identity): Caller) -> Result<Json<Me>, Error> {
+    let presence_visible = app.presence().is_visible(identity.user.id).await?;
+    Ok(Json(Me {
+        user: identity.user,
+        presence_visible,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdateMe {
+    presence_visible: Option<bool>,
+}
+
+async fn update_me(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Body(req): Body<UpdateMe>,
+) -> Result<Json<Me>, Error> {
+    if let Some(visible) = req.presence_visible {
+        app.presence().set_visible(identity.user.id, visible).await?;
+    }
+    me(State(app), Caller(identity)).await
 }
 
 #[derive(Debug, Deserialize)]

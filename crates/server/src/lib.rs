@@ -17,7 +17,8 @@
 //! - [`broker`]: how a publication reaches every node's hub ([`broker::MemoryBroker`] for one node);
 //!   [`publication`]: what it carries.
 //! - [`rooms`]: the room rules ([`rooms::Chat`]), shared by HTTP and STOMP; [`users`]:
-//!   finding users. Under the rules, the commit pipeline (module `commit`): group commit,
+//!   finding users; [`presence`]: who is online, away or offline, and who watches them.
+//!   Under the rules, the commit pipeline (module `commit`): group commit,
 //!   publication in commit order.
 //! - [`store`]: durable state behind the [`store::Store`] trait ([`store::sqlite::SqliteStore`],
 //!   embedded; [`store::postgres::PostgresStore`], shared by several nodes).
@@ -50,6 +51,7 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+pub mod presence;
 pub mod publication;
 pub mod rooms;
 pub mod server;

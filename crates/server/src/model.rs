@@ -10,9 +10,10 @@
 //! thing outside it reads is the clock (`now_millis`).
 
 pub use sotong_model::{
-    message_event_json, message_notification_json, Attachment, AttachmentId, ChangeKind, ErrorBody,
-    ImageSize, Message, MessageId, NotificationBody, Reaction, ReplyPreview, ResyncReason, Room,
-    RoomEventBody, RoomId, RoomKind, Seq, User, UserId,
+    message_event_json, message_notification_json, Activity, Attachment, AttachmentId, ChangeKind,
+    ErrorBody, ImageSize, Message, MessageId, NotificationBody, PresenceBody, PresenceState,
+    PresenceWatch, Reaction, ReplyPreview, ResyncReason, Room, RoomEventBody, RoomId, RoomKind, Seq,
+    User, UserId, UserPresence,
 };
 
 /// Formats a Unix time in milliseconds as RFC 3339 (UTC, millisecond precision).

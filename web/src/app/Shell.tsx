@@ -5,7 +5,9 @@
 //! take turns (`data-view`).
 import { useState } from 'react';
 import type { User } from '../api/types';
+import { useActivityReport } from '@sotong/react';
 import { ChatView } from '../features/chat/ChatView';
+import { PresenceSetting } from '../features/presence/PresenceSetting';
 import { useDesktopNotifications, useUnreadTitle } from '../features/notifications/desktop';
 import { NotificationPrompt } from '../features/notifications/NotificationPrompt';
 import { Toasts } from '../features/notifications/Toasts';
@@ -29,6 +31,8 @@ export function Shell({ me, onLogout }: ShellProps) {
   const [dialog, setDialog] = useState<'direct' | 'group' | null>(null);
   useUnreadTitle();
   useDesktopNotifications();
+  // Away while the page is hidden or idle for five minutes; online again on input.
+  useActivityReport();
   return (
     <div className="app" data-view={roomId === null ? 'list' : 'chat'}>
       <header className="topbar">
@@ -40,6 +44,7 @@ export function Shell({ me, onLogout }: ShellProps) {
         <div className="me">
           <Avatar name={me.displayName} size={30} />
           <span className="me-name">{me.displayName}</span>
+          <PresenceSetting />
           <button type="button" className="icon-button" onClick={onLogout} aria-label="Log out" title="Log out">
             <LogoutIcon />
           </button>

@@ -15,6 +15,13 @@ export const en = {
   'connection.disconnected': 'Offline',
   'rooms.unread.one': '{count} unread message',
   'rooms.unread.other': '{count} unread messages',
+  // Presence: the dot on avatars, the chat header's line, the setting to hide it.
+  'presence.online': 'Online',
+  'presence.away': 'Away',
+  'presence.offline': 'Offline',
+  'presence.lastSeen': 'Last seen {when}',
+  'presence.hide': 'Hide my presence',
+  'presence.hidden': 'Others see you offline',
 } as const;
 
 /** A key of the dictionaries. */

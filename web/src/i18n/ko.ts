@@ -12,4 +12,11 @@ export const ko: Messages = {
   'connection.disconnected': '오프라인',
   'rooms.unread.one': '읽지 않은 메시지 {count}개',
   'rooms.unread.other': '읽지 않은 메시지 {count}개',
+  // Presence: the dot on avatars, the chat header's line, the setting to hide it.
+  'presence.online': '온라인',
+  'presence.away': '자리 비움',
+  'presence.offline': '오프라인',
+  'presence.lastSeen': '마지막 접속 {when}',
+  'presence.hide': '내 접속 상태 숨기기',
+  'presence.hidden': '다른 사람에게 오프라인으로 보입니다',
 };

@@ -6,6 +6,7 @@
 import type { Connection } from './connection';
 import type { MessageStore, SendExtras } from './messageStore';
 import type { NotificationStore } from './notificationStore';
+import type { PresenceStore } from './presenceStore';
 import type { RoomStore } from './roomStore';
 import type { ErrorEvent, NotificationEvent, Room, User } from './types';
 
@@ -37,6 +38,8 @@ export interface ChatClient {
   readonly rooms: RoomStore;
   /** What is shown of messages for rooms not on screen. */
   readonly toasts: NotificationStore;
+  /** Presence of watched users (sotong only; a plain STOMP broker has none). */
+  readonly presence?: PresenceStore;
   /** Connects (idempotent; cancels a `stop` of the same tick). */
   start(): void;
   /** Disconnects at the end of the tick unless `start` comes first (StrictMode-safe). */

@@ -26,6 +26,7 @@
 //!   (`react`) are reliable sends shown at once like edits, and come back as `changed`
 //!   events (`reacted`) taken by `rev`. A message mentioning the user bumps the room's
 //!   `unreadMentions` and marks its toast `mention`.
+import { PresenceStore } from './presenceStore';
 import { httpStatus, type SotongApi } from './api';
 import { Connection, type ConnectionOptions } from './connection';
 import { MessageActionError, type ChatClient } from './engine';
@@ -74,6 +75,8 @@ export class SotongChatClient implements ChatClient {
   readonly messages = new MessageStore();
   readonly rooms = new RoomStore();
   readonly toasts: NotificationStore;
+  /** Presence of the users the mounted components watch. */
+  readonly presence: PresenceStore;
   private readonly api: SotongApi;
   private readonly options: SotongChatClientOptions;
   private readonly visible = new RefCounts<number>();
@@ -91,6 +94,7 @@ export class SotongChatClient implements ChatClient {
     this.api = options.api;
     this.toasts = new NotificationStore(options.toastMs);
     this.connection = new Connection(options);
+    this.presence = new PresenceStore(this.connection);
     this.connection.subscribe(NOTIFICATIONS_DESTINATION, (frame) => this.onNotificationFrame(frame));
     this.connection.setOrphanHandler((frame) => this.onOrphanFrame(frame));
     this.connection.onConnected(() => {

@@ -13,6 +13,7 @@ import { describeCode } from '../../api/errors';
 import { navigate } from '../../app/router';
 import { usePageVisible, useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
+import { PresenceDot, PresenceText } from '../../ui/Presence';
 import { BackIcon } from '../../ui/icons';
 import { nameWithHandle, UserName } from '../../ui/UserName';
 import { Composer, type ReplyTarget } from './Composer';
@@ -69,6 +70,7 @@ export function ChatView({ roomId, me }: ChatViewProps) {
     uploads.add([...e.dataTransfer.files]);
   };
   const name = room.name;
+  const other = room.kind === 'direct' ? room.members.find((m) => m.id !== me.id) : undefined;
   const subtitle =
     room.kind === 'group'
       ? room.members.map((m) => (m.id === me.id ? 'You' : nameWithHandle(m))).join(', ')
@@ -85,10 +87,21 @@ export function ChatView({ roomId, me }: ChatViewProps) {
     >
       <header className="chat-head">
         <BackButton />
-        <Avatar name={name} group={room.kind === 'group'} size={38} />
+        <span className="avatar-presence">
+          <Avatar name={name} group={room.kind === 'group'} size={38} />
+          {other && <PresenceDot userId={other.id} />}
+        </span>
         <div className="chat-title">
           <h2>{name}</h2>
-          <p title={subtitle}>{subtitle}</p>
+          <p title={subtitle}>
+            {subtitle}
+            {other && (
+              <>
+                {' · '}
+                <PresenceText userId={other.id} />
+              </>
+            )}
+          </p>
         </div>
       </header>
       <MessageList
