@@ -8,8 +8,8 @@ use crate::connection::{self, Command, Reply, Request, Settings, Shared, State, 
 use crate::error::{Error, Result};
 use crate::http::{self, Download, HistoryQuery, Http, Login, UploadBody};
 use crate::model::{
-    Activity, UserId, UserPresence,
-    Attachment, AttachmentId, Message, Notification, Room, RoomEvent, RoomId, Sent, Seq, User,
+    Activity, Attachment, AttachmentId, Message, Notification, Room, RoomEvent, RoomId, Sent, Seq,
+    User, UserId, UserPresence,
 };
 use crate::subscription::Subscription;
 use crate::token::{check_token, Auth, TokenProvider};

@@ -33,8 +33,8 @@
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::model::{
-    parse_notification, parse_room_event, Activity, ErrorBody, MessageId, Notification, PresenceBody,
-    RoomEvent, RoomId, Sent, Seq, UserId, UserPresence,
+    parse_notification, parse_room_event, Activity, ErrorBody, MessageId, Notification,
+    PresenceBody, RoomEvent, RoomId, Sent, Seq, UserId, UserPresence,
 };
 use crate::registry::{Delivery, Registry, Removed, Wire};
 use crate::subscription::{Carried, Parts, Subscription, Topic};

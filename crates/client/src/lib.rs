@@ -86,9 +86,9 @@ pub use connection::State;
 pub use error::{BoxError, Error, Result};
 pub use http::{Download, HistoryQuery, Login, UploadBody};
 pub use model::{
-    Activity, Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, Notification, Reaction,
-    PresenceState, ReplyPreview, ResyncReason, Room, RoomEvent, RoomId, RoomKind, Sent, Seq, User,
-    UserId, UserPresence,
+    Activity, Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, Notification,
+    PresenceState, Reaction, ReplyPreview, ResyncReason, Room, RoomEvent, RoomId, RoomKind, Sent,
+    Seq, User, UserId, UserPresence,
 };
 pub use subscription::Subscription;
 pub use token::TokenProvider;

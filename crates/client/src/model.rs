@@ -12,8 +12,8 @@
 //! Values only: nothing here reaches the connection, the registry or the HTTP client.
 
 pub use sotong_model::{
-    Activity, Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, PresenceState, Reaction,
-    ReplyPreview, ResyncReason, Room, RoomId, RoomKind, Seq, User, UserId, UserPresence,
+    Activity, Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, PresenceState,
+    Reaction, ReplyPreview, ResyncReason, Room, RoomId, RoomKind, Seq, User, UserId, UserPresence,
 };
 pub(crate) use sotong_model::{ErrorBody, NotificationBody, PresenceBody, RoomEventBody};
 

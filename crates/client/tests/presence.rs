@@ -20,7 +20,10 @@ async fn a_watch_list_is_answered_then_changes_arrive_and_it_survives_a_restart(
         .await
         .expect("watch");
     let first = within(presence.next()).await.expect("open").expect("state");
-    assert_eq!((first.user_id, first.state), (alice_id, PresenceState::Offline));
+    assert_eq!(
+        (first.user_id, first.state),
+        (alice_id, PresenceState::Offline)
+    );
 
     let alice_client = server.client(&alice).await;
     let online = within(presence.next()).await.expect("open").expect("state");

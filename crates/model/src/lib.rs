@@ -30,7 +30,5 @@ pub use events::{
     ResyncReason, RoomEventBody,
 };
 pub use ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
-pub use presence::{
-    Activity, PresenceBody, PresenceState, PresenceWatch, UserPresence,
-};
 pub use objects::{Attachment, ImageSize, Message, Reaction, ReplyPreview, Room, RoomKind, User};
+pub use presence::{Activity, PresenceBody, PresenceState, PresenceWatch, UserPresence};

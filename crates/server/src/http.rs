@@ -333,7 +333,9 @@ async fn update_me(
     Body(req): Body<UpdateMe>,
 ) -> Result<Json<Me>, Error> {
     if let Some(visible) = req.presence_visible {
-        app.presence().set_visible(identity.user.id, visible).await?;
+        app.presence()
+            .set_visible(identity.user.id, visible)
+            .await?;
     }
     me(State(app), Caller(identity)).await
 }

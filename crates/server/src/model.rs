@@ -12,8 +12,8 @@
 pub use sotong_model::{
     message_event_json, message_notification_json, Activity, Attachment, AttachmentId, ChangeKind,
     ErrorBody, ImageSize, Message, MessageId, NotificationBody, PresenceBody, PresenceState,
-    PresenceWatch, Reaction, ReplyPreview, ResyncReason, Room, RoomEventBody, RoomId, RoomKind, Seq,
-    User, UserId, UserPresence,
+    PresenceWatch, Reaction, ReplyPreview, ResyncReason, Room, RoomEventBody, RoomId, RoomKind,
+    Seq, User, UserId, UserPresence,
 };
 
 /// Formats a Unix time in milliseconds as RFC 3339 (UTC, millisecond precision).

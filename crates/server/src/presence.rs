@@ -28,7 +28,7 @@ use crate::broker::Broker;
 use crate::error::Error;
 use crate::hub::{Hub, Mailbox};
 use crate::metrics::Metrics;
-use crate::model::{rfc3339_millis, now_millis, Activity, PresenceState, UserId, UserPresence};
+use crate::model::{now_millis, rfc3339_millis, Activity, PresenceState, UserId, UserPresence};
 use crate::publication::{ConnectionId, Publication};
 use crate::store::{PresenceRow, Store};
 use std::collections::HashMap;
@@ -60,12 +60,12 @@ struct Local {
     connections: HashMap<ConnectionId, Activity>,
     /// When the last connection here closed, while it has none.
     gone_at: Option<i64>,
-    /// What this node last published for the user.
-    published: Option<UserPresence>,
-    /// When it did.
+    /// When this node last published the user's state.
     published_at: Option<Instant>,
     /// A flush of the user is on its way (a timer or the queue holds it).
     pending: bool,
+    /// The user's setting changed: the next flush publishes whatever the state.
+    forced: bool,
 }
 
 impl Local {
@@ -80,7 +80,6 @@ pub struct PresenceTracker {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     store: Arc<dyn Store>,
     broker: Arc<dyn Broker>,
@@ -90,6 +89,14 @@ struct Inner {
     users: Mutex<HashMap<UserId, Local>>,
     /// Users whose state is due to be looked at and, if it changed, published.
     due: mpsc::UnboundedSender<UserId>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresenceTracker")
+            .field("timings", &self.timings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PresenceTracker {
@@ -150,7 +157,7 @@ impl PresenceTracker {
     /// The store's.
     pub async fn set_visible(&self, user: UserId, visible: bool) -> Result<(), Error> {
         self.inner.store.set_presence_visible(user, visible).await?;
-        self.inner.change(user, |_| {});
+        self.inner.change(user, |local| local.forced = true);
         Ok(())
     }
 
@@ -235,7 +242,7 @@ impl Inner {
     /// Looks at `user` again: publishes its state if it changed since this node last did, or
     /// comes back later when it is within its grace or interval.
     async fn flush(self: &Arc<Self>, user: UserId) {
-        let (here, gone_at, published) = {
+        let (here, gone_at, forced) = {
             let mut locals = self.locals();
             let Some(local) = locals.get_mut(&user) else {
                 return;
@@ -249,15 +256,25 @@ impl Inner {
                 return;
             }
             local.pending = false;
-            (local.best(), local.gone_at, local.published.clone())
+            (
+                local.best(),
+                local.gone_at,
+                std::mem::take(&mut local.forced),
+            )
         };
-        let best = match self.broker.report_presence(user, here).await {
-            Ok(best) => best,
+        let (before, best) = match self.broker.report_presence(user, here).await {
+            Ok(states) => states,
             Err(err) => {
                 tracing::warn!(error = %err, user = %user, "presence: the shared record failed; this node's view is used");
-                here
+                (None, here)
             }
         };
+        if before == best && !forced {
+            // Nothing others see changed (another node's connection holds the same state,
+            // or a flip and a flip back within the interval).
+            self.finish(user, false);
+            return;
+        }
         let settings = match self.store.presence_settings(&[user]).await {
             Ok(rows) => rows.into_iter().next(),
             Err(err) => {
@@ -266,7 +283,7 @@ impl Inner {
             }
         };
         let Some(mut settings) = settings else {
-            self.finish(user, None);
+            self.finish(user, false);
             return;
         };
         if best.is_none() && here.is_none() {
@@ -278,32 +295,28 @@ impl Inner {
             }
         }
         let presence = shown(&settings, best);
-        if published.as_ref() != Some(&presence) {
-            self.metrics.presence_published.inc();
-            if let Err(err) = self.broker.publish(Publication::Presence(presence.clone())).await {
-                tracing::warn!(error = %err, user = %user, "presence: the change did not reach every node");
-            }
-            self.finish(user, Some(presence));
-        } else {
-            self.finish(user, None);
+        if !settings.visible && !forced {
+            // Hidden: others saw `offline` and still do.
+            self.finish(user, false);
+            return;
         }
+        self.metrics.presence_published.inc();
+        if let Err(err) = self.broker.publish(Publication::Presence(presence)).await {
+            tracing::warn!(error = %err, user = %user, "presence: the change did not reach every node");
+        }
+        self.finish(user, true);
     }
 
-    /// Records what was published and forgets users with nothing left here.
-    fn finish(&self, user: UserId, published: Option<UserPresence>) {
+    /// Records whether it published, and forgets users with nothing left here.
+    fn finish(&self, user: UserId, published: bool) {
         let mut locals = self.locals();
         let Some(local) = locals.get_mut(&user) else {
             return;
         };
-        if let Some(published) = published {
-            local.published = Some(published);
+        if published {
             local.published_at = Some(Instant::now());
         }
-        let offline = local
-            .published
-            .as_ref()
-            .is_none_or(|p| p.state == PresenceState::Offline);
-        if local.connections.is_empty() && !local.pending && offline {
+        if local.connections.is_empty() && !local.pending {
             locals.remove(&user);
         }
     }
@@ -355,14 +368,21 @@ impl Inner {
             return;
         }
         let now = now_millis();
-        let rows = self.store.presence_settings(&lapsed).await.unwrap_or_default();
+        let rows = self
+            .store
+            .presence_settings(&lapsed)
+            .await
+            .unwrap_or_default();
         for mut row in rows {
             if let Err(err) = self.store.set_last_seen(row.user, now).await {
                 tracing::warn!(error = %err, user = %row.user, "presence: cannot store the last sighting");
             }
             row.last_seen_at = Some(now);
             self.metrics.presence_published.inc();
-            let _ = self.broker.publish(Publication::Presence(shown(&row, None))).await;
+            let _ = self
+                .broker
+                .publish(Publication::Presence(shown(&row, None)))
+                .await;
         }
     }
 }
@@ -430,7 +450,10 @@ mod tests {
         assert_eq!((away.state, away.last_seen_at), (PresenceState::Away, None));
         let gone = shown(&row(true, Some(0)), None);
         assert_eq!(gone.state, PresenceState::Offline);
-        assert_eq!(gone.last_seen_at.as_deref(), Some("1970-01-01T00:00:00.000Z"));
+        assert_eq!(
+            gone.last_seen_at.as_deref(),
+            Some("1970-01-01T00:00:00.000Z")
+        );
     }
 
     #[test]

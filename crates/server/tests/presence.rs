@@ -225,7 +225,10 @@ async fn a_hidden_user_shows_offline_without_a_last_sighting(store: StoreBackend
     );
     set_visible(&server, &alice, false).await;
     let seen = until_state(&mut b, alice.id, "offline").await;
-    assert_eq!(seen.last().map(|u| u["lastSeenAt"].clone()), Some(Value::Null));
+    assert_eq!(
+        seen.last().map(|u| u["lastSeenAt"].clone()),
+        Some(Value::Null)
+    );
 }
 
 async fn many_shared_rooms_cost_one_frame_per_watching_connection(store: StoreBackend) {
@@ -266,7 +269,12 @@ async fn many_shared_rooms_cost_one_frame_per_watching_connection(store: StoreBa
         .send_frame(Frame::new(Command::Disconnect).with_header("receipt", "bye"))
         .await;
     let frames = stock.until(|f| is_receipt(f, "bye")).await;
-    assert_eq!(frames.len(), 1, "{:?}", frames.iter().map(body_text).collect::<Vec<_>>());
+    assert_eq!(
+        frames.len(),
+        1,
+        "{:?}",
+        frames.iter().map(body_text).collect::<Vec<_>>()
+    );
 }
 
 async fn bad_presence_frames_get_an_error_and_the_connection_goes_on(store: StoreBackend) {
@@ -320,7 +328,10 @@ async fn presence_crosses_nodes_and_a_user_on_two_nodes_is_at_its_best() {
     assert_eq!(states_of(&seen, alice.id), vec!["online"]);
     a2.close().await;
     let seen = until_state(&mut b, alice.id, "offline").await;
-    assert!(seen.last().is_some_and(|u| u["lastSeenAt"].is_string()), "{seen:?}");
+    assert!(
+        seen.last().is_some_and(|u| u["lastSeenAt"].is_string()),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -337,5 +348,8 @@ async fn a_node_that_dies_leaves_its_users_offline_once_their_records_lapse() {
     // Gone: its presence task stops with it and says nothing of Alice leaving.
     drop(two);
     let seen = until_state(&mut b, alice.id, "offline").await;
-    assert!(seen.last().is_some_and(|u| u["lastSeenAt"].is_string()), "{seen:?}");
+    assert!(
+        seen.last().is_some_and(|u| u["lastSeenAt"].is_string()),
+        "{seen:?}"
+    );
 }

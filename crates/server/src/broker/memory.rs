@@ -4,8 +4,8 @@
 
 use super::{Broker, BrokerError, Publication};
 use crate::hub::Hub;
-use async_trait::async_trait;
 use crate::model::{Activity, UserId};
+use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -43,18 +43,21 @@ impl Broker for MemoryBroker {
         &self,
         user: UserId,
         here: Option<Activity>,
-    ) -> Result<Option<Activity>, BrokerError> {
+    ) -> Result<(Option<Activity>, Option<Activity>), BrokerError> {
         // One insert or remove per critical section: a poisoned lock is still consistent.
         let mut presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
-        match here {
+        let before = match here {
             Some(activity) => presence.insert(user, activity),
             None => presence.remove(&user),
         };
-        Ok(here)
+        Ok((before, here))
     }
 
     async fn presence_of(&self, users: &[UserId]) -> Result<Vec<Option<Activity>>, BrokerError> {
         let presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(users.iter().map(|user| presence.get(user).copied()).collect())
+        Ok(users
+            .iter()
+            .map(|user| presence.get(user).copied())
+            .collect())
     }
 }

@@ -75,7 +75,9 @@ pub trait Broker: Send + Sync + 'static {
     async fn publish(&self, publication: Publication) -> Result<(), BrokerError>;
 
     /// Records this node's part of `user`'s presence (`None`: no connection of the user here)
-    /// and returns the user's best activity over every node (`None`: offline everywhere).
+    /// and returns the user's best activity over every node (`None`: offline everywhere)
+    /// before and after, read in the same step: whether the user's state changed at all, so
+    /// that the node whose write changed it publishes it, once.
     ///
     /// # Errors
     /// When the shared record cannot be reached; the caller treats the user as this node
@@ -84,7 +86,7 @@ pub trait Broker: Send + Sync + 'static {
         &self,
         user: UserId,
         here: Option<Activity>,
-    ) -> Result<Option<Activity>, BrokerError>;
+    ) -> Result<(Option<Activity>, Option<Activity>), BrokerError>;
 
     /// Each of `users`' best activity over every node, in the order given.
     ///

@@ -256,7 +256,7 @@ impl RedisBroker {
             settings.heartbeat,
             stop.clone(),
         ));
-        let presence = presence::PresenceRecords::new(
+        let records = presence::PresenceRecords::new(
             publisher.clone(),
             &settings.channel_prefix,
             node.0,
@@ -292,7 +292,7 @@ impl RedisBroker {
             overflowing: AtomicBool::new(false),
             metrics,
             connected,
-            presence,
+            presence: records,
             _stop: stop.drop_guard(),
         })
     }
@@ -338,7 +338,7 @@ impl Broker for RedisBroker {
         &self,
         user: UserId,
         here: Option<Activity>,
-    ) -> Result<Option<Activity>, BrokerError> {
+    ) -> Result<(Option<Activity>, Option<Activity>), BrokerError> {
         self.presence
             .report(user, here)
             .await

@@ -187,7 +187,8 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
     let version = session.version;
     finish(&mut session.socket, version, close).await;
     drop(registration);
-    app.presence().disconnected(session.identity.user.id, conn_id);
+    app.presence()
+        .disconnected(session.identity.user.id, conn_id);
 }
 
 /// One connected STOMP session: its socket, its subscriptions and routing state, and the

@@ -20,8 +20,8 @@
 
 use super::{
     direct_key, group_reactions, like_prefix, reply_preview, seq_to_column, Change, Changed,
-    Credentials, Inserted, MessageChange, NewAttachment, NewMessage, Page, RoomCursor, RoomsPage,
-    PresenceRow, Store, StoreError, StoredAttachment,
+    Credentials, Inserted, MessageChange, NewAttachment, NewMessage, Page, PresenceRow, RoomCursor,
+    RoomsPage, Store, StoreError, StoredAttachment,
 };
 use crate::model::{
     now_millis, rfc3339_millis, AttachmentId, Message, MessageId, ReplyPreview, Room, RoomId,
@@ -1218,7 +1218,7 @@ impl Store for SqliteStore {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = json_ids(users.iter().map(|user| user.0));
+        let ids = json_id_list(users.iter().map(|user| user.0));
         self.readers
             .read(move |conn| {
                 Ok(conn
@@ -1267,7 +1267,7 @@ impl Store for SqliteStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = json_ids(candidates.iter().map(|user| user.0));
+        let ids = json_id_list(candidates.iter().map(|user| user.0));
         self.readers
             .read(move |conn| {
                 Ok(conn
@@ -1299,7 +1299,7 @@ impl Store for SqliteStore {
 mod tests;
 
 /// Ids as one JSON array, for `json_each`: one statement for a whole set.
-fn json_ids(ids: impl Iterator<Item = i64>) -> String {
+fn json_id_list(ids: impl Iterator<Item = i64>) -> String {
     let ids: Vec<String> = ids.map(|id| id.to_string()).collect();
     format!("[{}]", ids.join(","))
 }

@@ -103,17 +103,18 @@ impl PresenceRecords {
             .ignore();
     }
 
-    /// Writes (or, for `None`, deletes) this node's field of `user`, then reads the user's
-    /// best activity over every node, in one atomic round trip.
+    /// Writes (or, for `None`, deletes) this node's field of `user`, and reads the user's
+    /// best activity over every node before and after, in one atomic round trip.
     pub(super) async fn report(
         &self,
         user: UserId,
         here: Option<Activity>,
-    ) -> redis::RedisResult<Option<Activity>> {
+    ) -> redis::RedisResult<(Option<Activity>, Option<Activity>)> {
         let now = now_millis();
         let key = self.key(user);
         let mut pipe = redis::pipe();
         pipe.atomic();
+        pipe.hgetall(&key);
         match here {
             Some(activity) => self.write(&mut pipe, user, activity, now),
             None => {
@@ -122,7 +123,9 @@ impl PresenceRecords {
         }
         pipe.hgetall(&key);
         let mut connection = self.connection.clone();
-        let (fields,): (HashMap<String, String>,) = pipe.query_async(&mut connection).await?;
+        let (before, fields): (HashMap<String, String>, HashMap<String, String>) =
+            pipe.query_async(&mut connection).await?;
+        let before = best(&before, now);
         let best = best(&fields, now);
         if best.is_none() {
             // Offline everywhere, and told so by the caller: nothing is left to lapse.
@@ -132,7 +135,7 @@ impl PresenceRecords {
                 .query_async(&mut connection)
                 .await?;
         }
-        Ok(best)
+        Ok((before, best))
     }
 
     /// Each user's best activity over every node.
