@@ -114,6 +114,7 @@ impl<T> Subscription<T> {
         match self.topic {
             Topic::Room(room) => format!("/topic/rooms/{room}"),
             Topic::Notifications => crate::connection::NOTIFICATIONS.to_string(),
+            Topic::Presence => crate::connection::PRESENCE.to_string(),
         }
     }
 }
