@@ -371,3 +371,43 @@ test('screenshots (desktop, members and profile)', async ({ browser, server }) =
   await page.screenshot({ path: `${out}/desktop-profile.png` });
   await context.close();
 });
+
+test('screenshot (desktop, presence: online and away dots in the room list, the chat header line)', async ({ browser, server }) => {
+  mkdirSync(out, { recursive: true });
+  const minji = await account(server, 'minji', 'Minji Park');
+  const daniel = await account(server, 'daniel', 'Daniel Cho');
+  const alex = await account(server, 'alex', 'Alex Kim');
+  const sora = await account(server, 'sora', 'Sora Lee');
+  const withDaniel = (await call<{ id: number }>(server, 'POST', '/api/rooms/direct', { username: daniel.username }, minji.token)).id;
+  const withAlex = (await call<{ id: number }>(server, 'POST', '/api/rooms/direct', { username: alex.username }, minji.token)).id;
+  await call(server, 'POST', '/api/rooms/direct', { username: sora.username }, minji.token);
+  await say(server, alex, withAlex, 'Back in 10, grabbing coffee ☕');
+  await say(server, daniel, withDaniel, 'Are we still on for lunch tomorrow?');
+  await say(server, minji, withDaniel, 'Yes! 12:30 at the usual place?');
+  // Daniel has the app open; Alex's tab is in the background.
+  const others = [];
+  for (const [who, away] of [
+    [daniel, false],
+    [alex, true],
+  ] as const) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
+    await context.addInitScript(emulatePage);
+    const page = await context.newPage();
+    await page.goto('/');
+    await logIn(page, who);
+    if (away) await page.evaluate(() => window.setAway(true));
+    others.push(context);
+  }
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
+  const page = await context.newPage();
+  await page.goto('/');
+  await logIn(page, minji);
+  const rooms = page.getByRole('navigation', { name: 'Rooms' });
+  await rooms.getByRole('link', { name: /^Daniel Cho/ }).click();
+  await expect(page.locator('.chat-head .presence-text')).toHaveText('Online');
+  await expect(rooms.getByRole('link', { name: /^Alex Kim/ }).getByRole('img', { name: 'Away' })).toBeVisible();
+  await expect(rooms.getByRole('link', { name: /^Sora Lee/ }).getByRole('img', { name: 'Offline' })).toBeVisible();
+  await page.screenshot({ path: `${out}/desktop-presence.png` });
+  await context.close();
+  for (const other of others) await other.close();
+});

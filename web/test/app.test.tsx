@@ -52,7 +52,7 @@ describe('the app over the realtime layer', () => {
     await act(() => new Promise((resolve) => setTimeout(resolve, 50)));
     expect(w.broker.frames('CONNECT')).toHaveLength(1);
     const subscribed = w.broker.frames('SUBSCRIBE').map((f) => f.headers.destination);
-    expect(subscribed.sort()).toEqual([`/topic/rooms/${w.direct}`, '/user/queue/errors', '/user/queue/notifications']);
+    expect(subscribed.sort()).toEqual([`/topic/rooms/${w.direct}`, '/user/queue/errors', '/user/queue/notifications', '/user/queue/presence']);
     expect(w.broker.frames('UNSUBSCRIBE')).toHaveLength(0);
     expect(w.broker.httpLog.filter((l) => l.includes('/messages'))).toHaveLength(1);
     expect(within(log).getAllByText('hi alice')).toHaveLength(1);

@@ -8,7 +8,8 @@ use crate::connection::{self, Command, Reply, Request, Settings, Shared, State, 
 use crate::error::{Error, Result};
 use crate::http::{self, Download, HistoryQuery, Http, Login, UploadBody};
 use crate::model::{
-    Attachment, AttachmentId, Message, Notification, Room, RoomEvent, RoomId, Sent, Seq, User,
+    Activity, Attachment, AttachmentId, Message, Notification, Room, RoomEvent, RoomId, Sent, Seq,
+    User, UserId, UserPresence,
 };
 use crate::subscription::Subscription;
 use crate::token::{check_token, Auth, TokenProvider};
@@ -609,6 +610,47 @@ impl Client {
             path.push_str(&format!("&limit={limit}"));
         }
         self.http.get(&path).await
+    }
+
+    /// Watches the presence of `users` (sotong): the stream yields the state of each of them
+    /// that shares a room with this user (the others are left out by the server), then every
+    /// change. The list replaces the one watched before (one list per client); it is sent again
+    /// after every reconnect, and the answer to it arrives again then. Dropping the last stream
+    /// stops nothing on the server until the next reconnect (the watch list stays).
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt;
+    /// use sotong_client::{Client, UserId};
+    ///
+    /// # async fn demo(client: Client) -> sotong_client::Result<()> {
+    /// let mut presence = client.watch_presence(&[UserId(2), UserId(3)]).await?;
+    /// while let Some(user) = presence.next().await {
+    ///     let user = user?;
+    ///     println!("{}: {:?} (last seen {:?})", user.user_id, user.state, user.last_seen_at);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Closed`] (or the reason it ended) when the client has ended.
+    pub async fn watch_presence(&self, users: &[UserId]) -> Result<Subscription<UserPresence>> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::WatchPresence {
+            users: users.to_vec(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| self.shared.end_reason())?
+    }
+
+    /// Reports this connection's activity (sotong): [`Activity::Away`] when nobody uses the
+    /// application, [`Activity::Active`] when someone does again. Best effort, like typing.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when the client has ended.
+    pub async fn report_activity(&self, activity: Activity) -> Result<()> {
+        self.command(Command::Activity { activity }).await
     }
 
     /// Tells the room's viewers this user is typing. Best effort: not acknowledged, and

@@ -33,8 +33,8 @@
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::model::{
-    parse_notification, parse_room_event, ErrorBody, MessageId, Notification, RoomEvent, RoomId,
-    Sent, Seq,
+    parse_notification, parse_room_event, Activity, ErrorBody, MessageId, Notification,
+    PresenceBody, RoomEvent, RoomId, Sent, Seq, UserId, UserPresence,
 };
 use crate::registry::{Delivery, Registry, Removed, Wire};
 use crate::subscription::{Carried, Parts, Subscription, Topic};
@@ -59,6 +59,8 @@ use tracing::{debug, info, warn, Instrument};
 
 /// The notification queue: events of the user's rooms this client does not subscribe to.
 pub(crate) const NOTIFICATIONS: &str = "/user/queue/notifications";
+/// The presence queue (sotong).
+pub(crate) const PRESENCE: &str = "/user/queue/presence";
 /// The error queue: non-fatal errors of this connection.
 pub(crate) const ERRORS: &str = "/user/queue/errors";
 /// Commands waiting for the task; senders wait (back-pressure) when it is full.
@@ -130,10 +132,17 @@ pub(crate) enum Command {
     Notifications {
         reply: oneshot::Sender<Result<Subscription<Notification>>>,
     },
+    /// Watch the presence of `users` (the whole list from now on).
+    WatchPresence {
+        users: Vec<UserId>,
+        reply: oneshot::Sender<Result<Subscription<UserPresence>>>,
+    },
     /// A `SEND` that expects a `RECEIPT`, queued while offline.
     Send { request: Request, reply: Reply },
     /// A typing indicator: best effort, dropped while offline.
     Typing { room: RoomId },
+    /// This connection's activity (presence): best effort, dropped while offline.
+    Activity { activity: Activity },
     /// `DISCONNECT` and end.
     Close { reply: oneshot::Sender<()> },
 }
@@ -147,8 +156,11 @@ impl Command {
             Command::Notifications { reply } => {
                 let _ = reply.send(Err(reason.clone()));
             }
+            Command::WatchPresence { reply, .. } => {
+                let _ = reply.send(Err(reason.clone()));
+            }
             Command::Send { reply, .. } => reply.fail(reason.clone()),
-            Command::Typing { .. } => {}
+            Command::Typing { .. } | Command::Activity { .. } => {}
             Command::Close { reply } => {
                 let _ = reply.send(());
             }
@@ -338,6 +350,8 @@ struct Online {
     restoring: HashSet<String>,
     restored: bool,
     next_receipt: u64,
+    /// Whether `/user/queue/presence` is subscribed on this connection.
+    presence_subscribed: bool,
 }
 
 impl Online {
@@ -454,6 +468,7 @@ impl Driver {
             restoring: HashSet::new(),
             restored: false,
             next_receipt: 0,
+            presence_subscribed: false,
         };
         let ended = match self.restore(&mut online).await {
             Ok(()) => self.serve(&mut online).await,
@@ -480,7 +495,31 @@ impl Driver {
             self.subscribe_room(online, room, true).await?;
         }
         self.subscribe_queue(online, NOTIFICATIONS, Target::Notifications)
-            .await
+            .await?;
+        // Presence only for a client that asked for it: a stock client hears none.
+        if self.registry.watched().is_some() {
+            self.watch_presence(online).await?;
+        }
+        Ok(())
+    }
+
+    /// Subscribes `/user/queue/presence` (once per connection) and sends the watch list; the
+    /// answer (every watched user's state) arrives before further changes.
+    async fn watch_presence(&mut self, online: &mut Online) -> Result<(), Ended> {
+        if !online.presence_subscribed {
+            online.presence_subscribed = true;
+            let frame = Frame::new(Stomp::Subscribe)
+                .with_header("id", "presence")
+                .with_header("destination", PRESENCE);
+            online.link.write(&frame).await.map_err(Ended::Lost)?;
+        }
+        let users = self.registry.watched().unwrap_or_default();
+        let body = serde_json::json!({ "userIds": users }).to_string();
+        let frame = Frame::new(Stomp::Send)
+            .with_header("destination", "/app/presence/watch")
+            .with_header("content-type", "application/json")
+            .with_body(body.into_bytes());
+        online.link.write(&frame).await.map_err(Ended::Lost)
     }
 
     async fn subscribe_queue(
@@ -617,6 +656,13 @@ impl Driver {
                 let parts = self.registry.add_notifications();
                 let _ = reply.send(Ok(self.subscription(parts, Topic::Notifications)));
             }
+            Command::WatchPresence { users, reply } => {
+                let parts = self.registry.add_presence(&users);
+                let _ = reply.send(Ok(self.subscription(parts, Topic::Presence)));
+                if let Some(online) = online {
+                    self.watch_presence(online).await?;
+                }
+            }
             Command::Send { request, reply } => {
                 self.next_request += 1;
                 let id = self.next_request;
@@ -636,6 +682,16 @@ impl Driver {
                 if let Some(online) = online.filter(|o| o.restored) {
                     let frame = Frame::new(Stomp::Send)
                         .with_header("destination", format!("/app/rooms/{room}/typing"));
+                    online.link.write(&frame).await.map_err(Ended::Lost)?;
+                }
+            }
+            Command::Activity { activity } => {
+                if let Some(online) = online {
+                    let body = serde_json::json!({ "state": activity }).to_string();
+                    let frame = Frame::new(Stomp::Send)
+                        .with_header("destination", "/app/presence")
+                        .with_header("content-type", "application/json")
+                        .with_body(body.into_bytes());
                     online.link.write(&frame).await.map_err(Ended::Lost)?;
                 }
             }
@@ -730,6 +786,12 @@ impl Driver {
                 }
                 Ok(None) => debug!("skipping a notification of an unknown type"),
                 Err(err) => warn!(error = %err, "unreadable notification"),
+            }
+        } else if destination == PRESENCE {
+            match serde_json::from_slice::<PresenceBody>(&frame.body) {
+                Ok(PresenceBody::Presence { users }) => self.registry.deliver_presence(users),
+                Ok(_) => debug!("skipping a presence event of an unknown type"),
+                Err(err) => warn!(error = %err, "unreadable presence event"),
             }
         } else if destination == ERRORS {
             match serde_json::from_slice::<ErrorBody>(&frame.body) {

@@ -19,6 +19,8 @@
 //!   as [`RoomEvent::Changed`] or [`Notification::Changed`], each carrying the message's whole
 //!   current state (a tombstone for a delete) and its `rev`. [`Client::changes_after`] pages the
 //!   changes an application that follows a room through notifications has not seen.
+//! - [`Client::watch_presence`] gives a [`Subscription`] of [`UserPresence`]: the state of each
+//!   watched user (who shares a room with this one), then each change, restored after reconnects.
 //! - The connection comes back by itself after a drop (backoff with jitter), restores every
 //!   subscription with `since-seq` and `since-rev` (nothing lost, nothing doubled, edits and
 //!   deletes made meanwhile included) before re-sending what had
@@ -84,8 +86,9 @@ pub use connection::State;
 pub use error::{BoxError, Error, Result};
 pub use http::{Download, HistoryQuery, Login, UploadBody};
 pub use model::{
-    Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, Notification, Reaction,
-    ReplyPreview, ResyncReason, Room, RoomEvent, RoomId, RoomKind, Sent, Seq, User, UserId,
+    Activity, Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, Notification,
+    PresenceState, Reaction, ReplyPreview, ResyncReason, Room, RoomEvent, RoomId, RoomKind, Sent,
+    Seq, User, UserId, UserPresence,
 };
 pub use subscription::Subscription;
 pub use token::TokenProvider;

@@ -12,10 +12,10 @@
 //! Values only: nothing here reaches the connection, the registry or the HTTP client.
 
 pub use sotong_model::{
-    Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, Reaction, ReplyPreview,
-    ResyncReason, Room, RoomId, RoomKind, Seq, User, UserId,
+    Activity, Attachment, AttachmentId, ChangeKind, ImageSize, Message, MessageId, PresenceState,
+    Reaction, ReplyPreview, ResyncReason, Room, RoomId, RoomKind, Seq, User, UserId, UserPresence,
 };
-pub(crate) use sotong_model::{ErrorBody, NotificationBody, RoomEventBody};
+pub(crate) use sotong_model::{ErrorBody, NotificationBody, PresenceBody, RoomEventBody};
 
 use serde::{Deserialize, Serialize};
 

@@ -63,7 +63,7 @@
 //! last one, every message it never yielded is still there, in order, for the notifications.
 
 use crate::error::Error;
-use crate::model::{Message, Notification, RoomEvent, RoomId, Seq};
+use crate::model::{Message, Notification, RoomEvent, RoomId, Seq, UserId, UserPresence};
 use crate::subscription::{Parts, Topic};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio::sync::{mpsc, oneshot};
@@ -268,6 +268,9 @@ pub(crate) struct Registry {
     /// Rooms not held whose messages were routed on this connection (module doc).
     routed: HashMap<RoomId, Routed>,
     notifications: Fanout<Notification>,
+    /// Presence subscribers, and the users they watch (the union, sent as one watch list).
+    presence: Fanout<UserPresence>,
+    watched: Vec<UserId>,
     capacity: usize,
     next_id: u64,
 }
@@ -279,6 +282,8 @@ impl Registry {
             rooms: HashMap::new(),
             routed: HashMap::new(),
             notifications: Fanout::new(),
+            presence: Fanout::new(),
+            watched: Vec::new(),
             capacity: capacity.max(1),
             next_id: 0,
         }
@@ -336,6 +341,32 @@ impl Registry {
     pub(crate) fn add_notifications(&mut self) -> Parts<Notification> {
         let id = self.next_id();
         self.notifications.add(id, self.capacity)
+    }
+
+    /// Adds a presence subscriber and makes `users` the watch list (each once).
+    pub(crate) fn add_presence(&mut self, users: &[UserId]) -> Parts<UserPresence> {
+        let mut watched = Vec::with_capacity(users.len());
+        for user in users {
+            if !watched.contains(user) {
+                watched.push(*user);
+            }
+        }
+        self.watched = watched;
+        let id = self.next_id();
+        self.presence.add(id, self.capacity)
+    }
+
+    /// The users watched, when presence is wanted at all (`None`: never asked, or the last
+    /// presence subscriber is gone).
+    pub(crate) fn watched(&self) -> Option<&[UserId]> {
+        self.presence.has_open().then_some(self.watched.as_slice())
+    }
+
+    /// Hands a presence change (or the answer to a watch list) to every presence subscriber.
+    pub(crate) fn deliver_presence(&mut self, users: Vec<UserPresence>) {
+        for user in users {
+            self.presence.publish(&user, self.capacity);
+        }
     }
 
     /// Whether some local subscriber wants `room`.
@@ -401,6 +432,12 @@ impl Registry {
         let room = match topic {
             Topic::Notifications => {
                 return match self.notifications.remove(id) {
+                    Some(_) => Removed::Kept,
+                    None => Removed::Unknown,
+                };
+            }
+            Topic::Presence => {
+                return match self.presence.remove(id) {
                     Some(_) => Removed::Kept,
                     None => Removed::Unknown,
                 };
@@ -607,6 +644,7 @@ impl Registry {
         }
         self.routed.clear();
         self.notifications.end_all(reason);
+        self.presence.end_all(reason);
     }
 }
 

@@ -11,7 +11,7 @@
 
 use crate::connection::{Command, Dropped};
 use crate::error::Error;
-use crate::model::{Notification, RoomEvent, RoomId};
+use crate::model::{Notification, RoomEvent, RoomId, UserPresence};
 use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -24,6 +24,8 @@ pub(crate) enum Topic {
     Room(RoomId),
     /// `/user/queue/notifications`.
     Notifications,
+    /// `/user/queue/presence`.
+    Presence,
 }
 
 /// The receiving half of a subscriber, as the registry hands it out.
@@ -44,6 +46,12 @@ pub(crate) trait Carried: Sized {
 impl Carried for RoomEvent {
     fn hand_back(events: mpsc::Receiver<Self>) -> Option<mpsc::Receiver<RoomEvent>> {
         Some(events)
+    }
+}
+
+impl Carried for UserPresence {
+    fn hand_back(_: mpsc::Receiver<Self>) -> Option<mpsc::Receiver<RoomEvent>> {
+        None
     }
 }
 
@@ -106,6 +114,7 @@ impl<T> Subscription<T> {
         match self.topic {
             Topic::Room(room) => format!("/topic/rooms/{room}"),
             Topic::Notifications => crate::connection::NOTIFICATIONS.to_string(),
+            Topic::Presence => crate::connection::PRESENCE.to_string(),
         }
     }
 }

@@ -16,6 +16,7 @@
 //!
 //! - `ids.rs`: the typed ids and [`Seq`], with the arithmetic the delivery rules need.
 //! - `objects.rs`: [`User`], [`Room`], [`RoomKind`], [`Message`].
+//! - `presence.rs`: who is online, away or offline ([`PresenceBody`], [`Activity`]).
 //! - `events.rs`: the event bodies, and the server's shortcut for message bodies built around
 //!   a message rendered once.
 
@@ -23,6 +24,7 @@ mod events;
 mod ids;
 mod objects;
 mod search;
+mod presence;
 
 pub use events::{
     message_event_json, message_notification_json, ChangeKind, ErrorBody, NotificationBody,
@@ -31,3 +33,4 @@ pub use events::{
 pub use ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
 pub use objects::{Attachment, ImageSize, Message, Reaction, ReadMark, ReplyPreview, Room, RoomKind, User};
 pub use search::{RoomSummary, SearchHit, SearchResults, SnippetPart};
+pub use presence::{Activity, PresenceBody, PresenceState, PresenceWatch, UserPresence};

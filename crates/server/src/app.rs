@@ -3,8 +3,8 @@
 //!
 //! The fields are private. Handlers and sessions reach the node through its services, so that
 //! each rule lives in one place whichever way a client comes in:
-//! - [`Chat`] (rooms, messages, read marks, typing) and [`Users`] (finding people) for what
-//!   clients ask of the chat;
+//! - [`Chat`] (rooms, messages, read marks, typing), [`Users`] (finding people) and
+//!   [`PresenceTracker`] (who is online) for what clients ask of the chat;
 //! - [`Auth`] for accounts, tokens, sign-in throttles and revocations;
 //! - [`UserBudgets`] for what one user may make the server do for others;
 //! - [`Hub`] for this node's connections, [`Admission`] for the connection caps;
@@ -25,6 +25,7 @@ use crate::files::Files;
 use crate::hub::Hub;
 use crate::limits::{raise_open_file_limit, Admission, ConnectionCaps};
 use crate::metrics::Metrics;
+use crate::presence::{PresenceTimings, PresenceTracker};
 use crate::rooms::Chat;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
@@ -57,6 +58,7 @@ pub struct App {
     hub: Arc<Hub>,
     broker: Arc<dyn Broker>,
     chat: Chat,
+    presence: PresenceTracker,
     attachments: Attachments,
     users: Users,
     auth: Auth,
@@ -144,6 +146,7 @@ impl App {
                 let settings = RedisSettings {
                     channel_prefix: config.redis_channel_prefix.clone(),
                     heartbeat: Duration::from_millis(config.node_heartbeat_ms),
+                    presence_ttl: Duration::from_millis(config.presence_ttl_ms),
                     ..RedisSettings::new(url.clone())
                 };
                 Arc::new(
@@ -171,7 +174,20 @@ impl App {
                 shutdown.clone(),
             );
         }
+        let presence = PresenceTracker::start(
+            store.clone(),
+            broker.clone(),
+            hub.clone(),
+            metrics.clone(),
+            PresenceTimings {
+                grace: Duration::from_millis(config.presence_grace_ms),
+                interval: Duration::from_millis(config.presence_interval_ms),
+                refresh: Duration::from_millis(config.presence_ttl_ms / 3),
+            },
+            shutdown.clone(),
+        );
         Ok(Arc::new(App {
+            presence,
             users: Users::new(store.clone()),
             store,
             hub,
@@ -196,6 +212,11 @@ impl App {
     /// The room rules: every message, room and read mark goes through them.
     pub fn chat(&self) -> &Chat {
         &self.chat
+    }
+
+    /// Presence: who is online, away or offline, and who watches them.
+    pub fn presence(&self) -> &PresenceTracker {
+        &self.presence
     }
 
     /// Uploading and reading attachments.

@@ -285,6 +285,27 @@ mod tests {
             }
             Ok(())
         }
+
+        async fn report_presence(
+            &self,
+            _user: crate::model::UserId,
+            here: Option<crate::model::Activity>,
+        ) -> Result<
+            (
+                Option<crate::model::Activity>,
+                Option<crate::model::Activity>,
+            ),
+            BrokerError,
+        > {
+            Ok((None, here))
+        }
+
+        async fn presence_of(
+            &self,
+            users: &[crate::model::UserId],
+        ) -> Result<Vec<Option<crate::model::Activity>>, BrokerError> {
+            Ok(vec![None; users.len()])
+        }
     }
 
     fn post(room: crate::model::RoomId, sender: &User, text: &str) -> NewMessage {

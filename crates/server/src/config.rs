@@ -56,6 +56,17 @@ pub struct Config {
     /// before publishing it reaches the watchers of its room within about twice this (see
     /// `heads`). One query per node per period, whatever the number of connections.
     pub room_head_check_ms: u64,
+    /// How long a user stays `online` (or `away`) after its last connection closed before it
+    /// shows `offline`, in milliseconds: a page reload does not flicker offline.
+    pub presence_grace_ms: u64,
+    /// The shortest time between two presence changes of one user that watchers hear of, in
+    /// milliseconds: a client flipping away and back within it costs its watchers one frame
+    /// (the last state), not one per flip.
+    pub presence_interval_ms: u64,
+    /// With Redis: how long a node's record of its users' presence lives unless refreshed
+    /// (every third of it), in milliseconds. A node that dies leaves its users `online` for
+    /// at most this long; then another node shows them `offline`.
+    pub presence_ttl_ms: u64,
     /// How long after it was sent a message may still be edited, in seconds; `None` (the
     /// default): always. Deletes have no window.
     pub edit_window_secs: Option<u64>,
@@ -91,6 +102,9 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             commit_window_ms: 5,
             room_head_check_ms: 2000,
+            presence_grace_ms: 5000,
+            presence_interval_ms: 1000,
+            presence_ttl_ms: 30_000,
             edit_window_secs: None,
             files_url: None,
             max_upload_bytes: 25 * 1024 * 1024,
@@ -151,6 +165,9 @@ impl Config {
             || self.redis_channel_prefix.chars().any(char::is_whitespace)
         {
             return Err("redis_channel_prefix must be non-empty, without spaces".into());
+        }
+        if self.presence_ttl_ms < 300 {
+            return Err("presence_ttl_ms must be at least 300".into());
         }
         if self.node_heartbeat_ms == 0 {
             return Err("node_heartbeat_ms must be positive".into());

@@ -308,8 +308,49 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(Caller(identity): Caller) -> Json<User> {
-    Json(identity.user)
+/// The caller as a user, with its own settings beside (`presenceVisible`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Me {
+    #[serde(flatten)]
+    user: User,
+    presence_visible: bool,
+}
+
+async fn me(State(app): State<Arc<App>>, Caller(identity): Caller) -> Result<Json<Me>, Error> {
+    let presence_visible = app.presence().is_visible(identity.user.id).await?;
+    Ok(Json(Me {
+        user: identity.user,
+        presence_visible,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdateMe {
+    display_name: Option<String>,
+    presence_visible: Option<bool>,
+}
+
+/// `PATCH /api/me {displayName?, presenceVisible?}`: the caller's profile and settings. A new
+/// display name reaches the people who share a room with the caller; hiding presence shows the
+/// caller offline to them.
+async fn update_me(
+    State(app): State<Arc<App>>,
+    Caller(mut identity): Caller,
+    Body(req): Body<UpdateMe>,
+) -> Result<Json<Me>, Error> {
+    if let Some(name) = &req.display_name {
+        // A rename reaches every contact: it costs one send, like a message.
+        spend(&app.budgets().sends, identity.user.id, 1, "messages")?;
+        identity.user = app.auth().set_display_name(&identity, name).await?;
+    }
+    if let Some(visible) = req.presence_visible {
+        app.presence()
+            .set_visible(identity.user.id, visible)
+            .await?;
+    }
+    me(State(app), Caller(identity)).await
 }
 
 /// `POST /api/logout/all`: every token of the caller stops working, every socket closes.
@@ -319,28 +360,6 @@ async fn logout_everywhere(
 ) -> Result<StatusCode, Error> {
     app.auth().logout_everywhere(&identity).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UpdateMeRequest {
-    display_name: String,
-}
-
-/// `PATCH /api/me {displayName}`: the caller's profile; the people who share a room with it
-/// hear of it.
-async fn update_me(
-    State(app): State<Arc<App>>,
-    Caller(identity): Caller,
-    Body(req): Body<UpdateMeRequest>,
-) -> Result<Json<User>, Error> {
-    // A rename reaches every contact: it costs one send, like a message.
-    spend(&app.budgets().sends, identity.user.id, 1, "messages")?;
-    Ok(Json(
-        app.auth()
-            .set_display_name(&identity, &req.display_name)
-            .await?,
-    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -43,8 +43,8 @@
 //! reloads what it shows.
 
 use crate::model::{
-    message_event_json, ChangeKind, Message, NotificationBody, ResyncReason, RoomEventBody, RoomId,
-    Seq, User, UserId,
+    message_event_json, ChangeKind, Message, NotificationBody, PresenceBody, ResyncReason,
+    RoomEventBody, RoomId, Seq, User, UserId,
 };
 use crate::publication::{ConnectionId, Publication, UserEvent};
 use bytes::Bytes;
@@ -169,6 +169,8 @@ pub enum Outbound {
     /// The room's last `seq` in the store, a while ago: a connection whose topic of the room
     /// is behind it fills the gap from the store (a publication was lost).
     RoomHead(RoomId, Seq),
+    /// A watched user's presence changed: `{"type":"presence","users":[…]}`, rendered once.
+    Presence(Bytes),
     /// Publications from other nodes may have been lost on their way here (the broker lost
     /// its link to them for a while, or a node died before publishing what it committed):
     /// the connection tells its client to resync, saying why.
@@ -210,6 +212,8 @@ pub struct Mailbox {
     reason: OnceLock<Kick>,
     /// The rooms whose topic the connection subscribes to, as its session last said.
     topic_rooms: Mutex<Vec<RoomId>>,
+    /// The users whose presence the connection watches (see [`Hub::watch_users`]).
+    watching: Mutex<Vec<UserId>>,
 }
 
 /// What a session reads from the hub: its messages in order, and a control lane that goes
@@ -293,6 +297,11 @@ impl Mailbox {
         self.topic_rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn watching(&self) -> std::sync::MutexGuard<'_, Vec<UserId>> {
+        // Every critical section replaces or reads the list: a poisoned lock is consistent.
+        self.watching.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn control_events(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<UserEvent>>> {
         // Every critical section is one push or pop: a poisoned lock is still consistent.
         self.control.lock().unwrap_or_else(|p| p.into_inner())
@@ -348,6 +357,9 @@ impl Presence {
 #[derive(Debug)]
 pub struct Hub {
     users: RwLock<HashMap<UserId, Vec<Arc<Mailbox>>>>,
+    /// Who watches whose presence here: watched user -> the connections watching it. A
+    /// presence change is one lookup and one queued item per watching connection.
+    watchers: RwLock<HashMap<UserId, Vec<Arc<Mailbox>>>>,
     next_id: AtomicU64,
     /// Where presence changes go, once a broker asked for them. Sent to while the `users`
     /// write lock is held, so the feed's order is the map's.
@@ -390,6 +402,7 @@ impl Hub {
     pub fn new() -> Self {
         Hub {
             users: RwLock::new(HashMap::new()),
+            watchers: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
             presence: OnceLock::new(),
             hearing: Mutex::new(Hearing::default()),
@@ -523,6 +536,7 @@ impl Hub {
             kicked: CancellationToken::new(),
             reason: OnceLock::new(),
             topic_rooms: Mutex::new(Vec::new()),
+            watching: Mutex::new(Vec::new()),
         });
         {
             let mut users = self.write();
@@ -597,9 +611,41 @@ impl Hub {
         told
     }
 
+    /// Makes `mailbox`'s connection watch the presence of `users` (each once) instead of
+    /// whom it watched before; `[]` watches nobody. Who may be watched is the caller's check.
+    pub fn watch_users(&self, mailbox: &Arc<Mailbox>, users: &[UserId]) {
+        let mut watchers = self.watchers_mut();
+        let mut watching = mailbox.watching();
+        for user in watching.drain(..) {
+            unwatch(&mut watchers, user, mailbox.id);
+        }
+        let mut seen = HashSet::with_capacity(users.len());
+        for user in users.iter().filter(|user| seen.insert(**user)) {
+            watchers.entry(*user).or_default().push(mailbox.clone());
+            watching.push(*user);
+        }
+    }
+
+    /// How many connections here watch `user`'s presence.
+    pub fn watcher_count(&self, user: UserId) -> usize {
+        self.watchers_read().get(&user).map_or(0, Vec::len)
+    }
+
     /// Hands `publication` to every local connection of every user it addresses.
     pub fn deliver(&self, publication: &Publication) {
         match publication {
+            Publication::Presence(presence) => {
+                let watchers = self.watchers_read();
+                let Some(watching) = watchers.get(&presence.user_id) else {
+                    return;
+                };
+                let body = render_body(&PresenceBody::Presence {
+                    users: vec![presence.clone()],
+                });
+                for mailbox in watching {
+                    mailbox.push(Outbound::Presence(body.clone()));
+                }
+            }
             Publication::Message {
                 message,
                 recipients,
@@ -688,6 +734,25 @@ impl Hub {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<UserId, Vec<Arc<Mailbox>>>> {
         self.users.write().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn watchers_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<UserId, Vec<Arc<Mailbox>>>> {
+        // As `read`: every critical section leaves the map whole.
+        self.watchers.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn watchers_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<UserId, Vec<Arc<Mailbox>>>> {
+        self.watchers.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Takes connection `id` off `user`'s watchers, and the entry with it when it was the last.
+fn unwatch(watchers: &mut HashMap<UserId, Vec<Arc<Mailbox>>>, user: UserId, id: ConnectionId) {
+    if let Some(list) = watchers.get_mut(&user) {
+        list.retain(|m| m.id != id);
+        if list.is_empty() {
+            watchers.remove(&user);
+        }
+    }
 }
 
 /// A connection's place in the hub; dropping it unregisters the connection.
@@ -707,6 +772,7 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        self.hub.watch_users(&self.mailbox, &[]);
         let mut users = self.hub.write();
         if let Some(list) = users.get_mut(&self.user) {
             list.retain(|m| m.id != self.mailbox.id);

@@ -50,6 +50,7 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+pub mod presence;
 pub mod publication;
 pub mod rooms;
 pub mod search;

@@ -61,6 +61,12 @@ pub struct Metrics {
     pub redis_publish_failures: Counter,
     /// Publications received from other nodes through Redis and handed to the local hub.
     pub redis_received: Counter,
+    /// Presence changes this node published (each reaches every node once).
+    pub presence_published: Counter,
+    /// Presence frames written to connections here (one per watching subscription).
+    pub presence_frames: Counter,
+    /// Bytes of the bodies of those frames.
+    pub presence_bytes: Counter,
 }
 
 impl Default for Metrics {
@@ -165,7 +171,28 @@ impl Metrics {
             "Publications received from other nodes through Redis",
             redis_received.clone(),
         );
+        let presence_published = Counter::default();
+        let presence_frames = Counter::default();
+        let presence_bytes = Counter::default();
+        registry.register(
+            "presence_published",
+            "Presence changes this node published to every node",
+            presence_published.clone(),
+        );
+        registry.register(
+            "presence_frames",
+            "Presence frames queued to watching connections here",
+            presence_frames.clone(),
+        );
+        registry.register(
+            "presence_bytes",
+            "Bytes of the bodies of presence frames queued here",
+            presence_bytes.clone(),
+        );
         Metrics {
+            presence_published,
+            presence_frames,
+            presence_bytes,
             registry,
             connections,
             subscriptions,

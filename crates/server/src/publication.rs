@@ -6,7 +6,7 @@
 //! module and neither reaches the other's internals (a broker feeds the hub; the hub never
 //! reaches a broker). They reach nothing but the wire's model.
 
-use crate::model::{ChangeKind, Message, Room, RoomId, Seq, User, UserId};
+use crate::model::{ChangeKind, Message, Room, RoomId, Seq, User, UserId, UserPresence};
 use serde::{Deserialize, Serialize};
 
 /// Identifies one WebSocket connection, unique across nodes (random prefix + counter).
@@ -63,6 +63,10 @@ pub enum Publication {
         /// The room's members when the event was published.
         members: Vec<UserId>,
     },
+    /// A user's presence changed (as others see it: a user hiding it shows `offline`).
+    /// Addressed to no user but to every node, each handing it to its connections that watch
+    /// that user: one publication per change, whatever the number of rooms or watchers.
+    Presence(UserPresence),
     /// An event for one user's connections (its notification queue).
     ToUser {
         /// The user.
@@ -75,7 +79,8 @@ pub enum Publication {
 }
 
 impl Publication {
-    /// The users who must hear of it, each once, in the order the publication names them.
+    /// The users who must hear of it, each once (none for a presence change, which goes to
+    /// every node), in the order the publication names them.
     pub fn addressees(&self) -> Vec<UserId> {
         let mut users: Vec<UserId> = match self {
             Publication::Message { recipients, .. } => {
@@ -86,6 +91,7 @@ impl Publication {
                 members.clone()
             }
             Publication::ToUser { user_id, .. } => vec![*user_id],
+            Publication::Presence(_) => Vec::new(),
         };
         let mut seen = std::collections::HashSet::with_capacity(users.len());
         users.retain(|user| seen.insert(*user));
@@ -140,6 +146,7 @@ impl Publication {
                 members: vec![user],
             }),
             Publication::ToUser { user_id, .. } => (*user_id == user).then(|| self.clone()),
+            Publication::Presence(_) => None,
         }
     }
 }

@@ -104,6 +104,18 @@ struct ServeArgs {
     /// [default: 2000].
     #[arg(long, env = "SOTONG_NODE_HEARTBEAT_MS")]
     node_heartbeat_ms: Option<u64>,
+    /// Milliseconds a user still shows online after its last connection closed (a reload does
+    /// not flicker offline) [default: 5000].
+    #[arg(long, env = "SOTONG_PRESENCE_GRACE_MS")]
+    presence_grace_ms: Option<u64>,
+    /// Shortest time between two presence changes of one user that its watchers hear of, in
+    /// milliseconds (changes within it are coalesced into the last) [default: 1000].
+    #[arg(long, env = "SOTONG_PRESENCE_INTERVAL_MS")]
+    presence_interval_ms: Option<u64>,
+    /// With --redis-url: milliseconds a node's presence records live in Redis unless refreshed;
+    /// a dead node's users show offline after it [default: 30000].
+    #[arg(long, env = "SOTONG_PRESENCE_TTL_MS")]
+    presence_ttl_ms: Option<u64>,
     /// Seconds after sending during which a message may be edited (deleting has no window)
     /// [default: none, always editable].
     #[arg(long, env = "SOTONG_EDIT_WINDOW_SECS")]
@@ -151,6 +163,9 @@ impl ServeArgs {
             commit_window_ms => commit_window_ms,
             room_head_check_ms => room_head_check_ms,
             node_heartbeat_ms => node_heartbeat_ms,
+            presence_grace_ms => presence_grace_ms,
+            presence_interval_ms => presence_interval_ms,
+            presence_ttl_ms => presence_ttl_ms,
             max_upload_bytes => max_upload_bytes,
             upload_ttl_secs => upload_ttl_secs,
         );

@@ -27,6 +27,9 @@ pub fn test_config(data_dir: &Path) -> Config {
         jwt_secret: Some(JWT_SECRET.into()),
         web_dir: Some(data_dir.join("no-web-app")),
         registration: Some(Registration::Open),
+        // Presence changes heard soon: tests await them rather than the default seconds.
+        presence_grace_ms: 500,
+        presence_interval_ms: 200,
         limits: Limits {
             send_rate_per_sec: 10_000,
             send_burst: 10_000,

@@ -55,6 +55,10 @@ export interface Api extends SotongApi {
   login(username: string, password: string): Promise<{ token: string; user: User }>;
   logout(): Promise<void>;
   me(): Promise<User>;
+  /** The caller's own settings (sotong): whether others see its presence. */
+  mySettings(): Promise<{ presenceVisible: boolean }>;
+  /** Shows or hides the caller's presence to others (sotong). */
+  setPresenceVisible(visible: boolean): Promise<{ presenceVisible: boolean }>;
   searchUsers(prefix: string): Promise<User[]>;
   /** Searches the text of the messages of the user's rooms (`GET /api/search`). */
   searchMessages(query: { q: string; room?: number; sender?: string; before?: string; limit?: number }): Promise<SearchResults>;
@@ -132,6 +136,8 @@ export function createApi(options: ApiOptions = {}): Api {
     login: (username, password) => call('POST', '/api/login', { username, password }),
     logout: () => call('POST', '/api/logout'),
     me: () => call('GET', '/api/me'),
+    mySettings: () => call('GET', '/api/me'),
+    setPresenceVisible: (presenceVisible) => call('PATCH', '/api/me', { presenceVisible }),
     searchUsers: (prefix) => call('GET', `/api/users?q=${encodeURIComponent(prefix)}`),
     searchMessages: ({ q, room, sender, before, limit }) => {
       const p = new URLSearchParams({ q });

@@ -7,7 +7,9 @@ import { useEffect, useState } from 'react';
 import { useNotifications, useRooms } from '@sotong/react';
 import type { User } from '../api/types';
 import { ProfileDialog } from '../features/auth/ProfileDialog';
+import { useActivityReport } from '@sotong/react';
 import { ChatView } from '../features/chat/ChatView';
+import { PresenceSetting } from '../features/presence/PresenceSetting';
 import { useDesktopNotifications, useUnreadTitle } from '../features/notifications/desktop';
 import { NotificationPrompt } from '../features/notifications/NotificationPrompt';
 import { Toasts } from '../features/notifications/Toasts';
@@ -57,6 +59,8 @@ export function Shell({ me, onLogout, onProfileChange, onLoggedOutEverywhere }: 
   });
   useUnreadTitle();
   useDesktopNotifications();
+  // Away while the page is hidden or idle for five minutes; online again on input.
+  useActivityReport();
   return (
     <div className="app" data-view={roomId === null ? 'list' : 'chat'}>
       <header className="topbar">
@@ -70,6 +74,7 @@ export function Shell({ me, onLogout, onProfileChange, onLoggedOutEverywhere }: 
             <Avatar name={me.displayName} size={30} />
             <span className="me-name">{me.displayName}</span>
           </button>
+          <PresenceSetting />
           <LanguageSwitch className="topbar-language" />
           <button type="button" className="icon-button" onClick={onLogout} aria-label={t('shell.logOut')} title={t('shell.logOut')}>
             <LogoutIcon />

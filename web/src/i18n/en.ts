@@ -292,6 +292,13 @@ export const en = {
   'profile.error.invalidName': 'A display name has 1–64 visible characters.',
   'profile.error.rateLimited': 'Too many attempts. Please try again later.',
   'profile.error.other': 'Something went wrong. Please try again.',
+  // Presence: the dot on avatars, the chat header's line, the setting to hide it.
+  'presence.online': 'Online',
+  'presence.away': 'Away',
+  'presence.offline': 'Offline',
+  'presence.lastSeen': 'Last seen {when}',
+  'presence.hide': 'Hide my presence',
+  'presence.hidden': 'Others see you offline',
 } as const;
 
 /** A key of the dictionaries. */

@@ -290,4 +290,11 @@ export const ko: Messages = {
   'profile.error.invalidName': '표시 이름은 보이는 문자 1–64자입니다.',
   'profile.error.rateLimited': '시도가 너무 많습니다. 잠시 후 다시 시도하세요.',
   'profile.error.other': '문제가 발생했습니다. 다시 시도하세요.',
+  // Presence: the dot on avatars, the chat header's line, the setting to hide it.
+  'presence.online': '온라인',
+  'presence.away': '자리 비움',
+  'presence.offline': '오프라인',
+  'presence.lastSeen': '마지막 접속 {when}',
+  'presence.hide': '내 접속 상태 숨기기',
+  'presence.hidden': '다른 사람에게 오프라인으로 보입니다',
 };

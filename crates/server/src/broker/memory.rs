@@ -4,8 +4,10 @@
 
 use super::{Broker, BrokerError, Publication};
 use crate::hub::Hub;
+use crate::model::{Activity, UserId};
 use async_trait::async_trait;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Hands every publication to this process's hub. The default, and the test double.
 ///
@@ -16,12 +18,17 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct MemoryBroker {
     hub: Arc<Hub>,
+    /// Each connected user's activity: on one node, this node's part is the whole.
+    presence: Arc<Mutex<HashMap<UserId, Activity>>>,
 }
 
 impl MemoryBroker {
     /// A broker feeding `hub`.
     pub fn new(hub: Arc<Hub>) -> Self {
-        MemoryBroker { hub }
+        MemoryBroker {
+            hub,
+            presence: Arc::default(),
+        }
     }
 }
 
@@ -30,5 +37,27 @@ impl Broker for MemoryBroker {
     async fn publish(&self, publication: Publication) -> Result<(), BrokerError> {
         self.hub.deliver(&publication);
         Ok(())
+    }
+
+    async fn report_presence(
+        &self,
+        user: UserId,
+        here: Option<Activity>,
+    ) -> Result<(Option<Activity>, Option<Activity>), BrokerError> {
+        // One insert or remove per critical section: a poisoned lock is still consistent.
+        let mut presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        let before = match here {
+            Some(activity) => presence.insert(user, activity),
+            None => presence.remove(&user),
+        };
+        Ok((before, here))
+    }
+
+    async fn presence_of(&self, users: &[UserId]) -> Result<Vec<Option<Activity>>, BrokerError> {
+        let presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(users
+            .iter()
+            .map(|user| presence.get(user).copied())
+            .collect())
     }
 }

@@ -14,6 +14,11 @@
 //! node subscribes to while that user is connected to it; what it receives goes into its hub.
 //! Connection ids carry a random per-process prefix so they stay unique across nodes.
 //!
+//! Presence: a broker also keeps who is connected with which activity across the nodes
+//! ([`Broker::report_presence`]): in memory on one node, in Redis records that lapse unless
+//! their node refreshes them between nodes. Presence changes are a [`Publication`] addressed
+//! to every node (one per change; see `presence`).
+//!
 //! A broker reaches the hub it feeds and the [`publication`](crate::publication) types, never
 //! sessions, STOMP, the store or the room rules.
 
@@ -25,6 +30,7 @@ pub use memory::MemoryBroker;
 
 pub use crate::publication::{ConnectionId, Publication, UserEvent};
 
+use crate::model::{Activity, UserId};
 use async_trait::async_trait;
 
 /// A broker failure; the publication did not reach (all) other nodes.
@@ -67,6 +73,45 @@ pub trait Broker: Send + Sync + 'static {
     /// # Errors
     /// When the publication could not be handed to the transport.
     async fn publish(&self, publication: Publication) -> Result<(), BrokerError>;
+
+    /// Records this node's part of `user`'s presence (`None`: no connection of the user here)
+    /// and returns the user's best activity over every node (`None`: offline everywhere)
+    /// before and after, read in the same step: whether the user's state changed at all, so
+    /// that the node whose write changed it publishes it, once.
+    ///
+    /// # Errors
+    /// When the shared record cannot be reached; the caller treats the user as this node
+    /// alone sees it.
+    async fn report_presence(
+        &self,
+        user: UserId,
+        here: Option<Activity>,
+    ) -> Result<(Option<Activity>, Option<Activity>), BrokerError>;
+
+    /// Each of `users`' best activity over every node, in the order given.
+    ///
+    /// # Errors
+    /// When the shared record cannot be reached.
+    async fn presence_of(&self, users: &[UserId]) -> Result<Vec<Option<Activity>>, BrokerError>;
+
+    /// Keeps this node's records of `here` alive (a shared record lapses unless refreshed, so
+    /// that a node that dies does not leave its users online). Nothing to do on one node.
+    ///
+    /// # Errors
+    /// When the shared record cannot be reached.
+    async fn refresh_presence(&self, here: &[(UserId, Activity)]) -> Result<(), BrokerError> {
+        let _ = here;
+        Ok(())
+    }
+
+    /// Users whose last record lapsed (their node died) and who are offline now, each handed
+    /// to one node only, which tells their watchers. Nothing on one node.
+    ///
+    /// # Errors
+    /// When the shared record cannot be reached.
+    async fn lapsed_presence(&self) -> Result<Vec<UserId>, BrokerError> {
+        Ok(Vec::new())
+    }
 
     /// Whether publications reach the other nodes now. Cheap (no round trip): `/healthz` and
     /// load balancers ask often.

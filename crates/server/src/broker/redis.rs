@@ -75,11 +75,12 @@
 //! metrics; never sessions, STOMP, the store or the room rules.
 
 mod peers;
+mod presence;
 
 use super::{Broker, BrokerError, BrokerHealth, Publication};
 use crate::hub::{Hub, Presence};
 use crate::metrics::Metrics;
-use crate::model::{ResyncReason, UserId};
+use crate::model::{Activity, ResyncReason, UserId};
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use futures_util::StreamExt;
@@ -131,7 +132,12 @@ pub struct RedisSettings {
     /// How often this node tells the others it lives; a node silent for three beats counts as
     /// stopped, and every other node tells its connections to resync (see `peers`).
     pub heartbeat: Duration,
+    /// How long this node's presence records live unless refreshed (see `presence`).
+    pub presence_ttl: Duration,
 }
+
+/// See [`RedisSettings::presence_ttl`].
+pub const DEFAULT_PRESENCE_TTL: Duration = Duration::from_secs(30);
 
 /// See [`RedisSettings::heartbeat`].
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(2);
@@ -144,6 +150,7 @@ impl RedisSettings {
             channel_prefix: "sotong".into(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             heartbeat: DEFAULT_HEARTBEAT,
+            presence_ttl: DEFAULT_PRESENCE_TTL,
         }
     }
 }
@@ -177,12 +184,15 @@ struct Envelope {
 struct Channels {
     /// `{prefix}:user:`.
     user_prefix: String,
+    /// `{prefix}:presence`: presence changes, heard by every node.
+    presence: String,
 }
 
 impl Channels {
     fn new(prefix: &str) -> Self {
         Channels {
             user_prefix: format!("{prefix}:user:"),
+            presence: format!("{prefix}:presence"),
         }
     }
 
@@ -205,6 +215,8 @@ pub struct RedisBroker {
     metrics: Arc<Metrics>,
     /// Whether the subscription connection is up (set by the subscription task).
     connected: Arc<AtomicBool>,
+    /// Who is connected where, shared by the nodes.
+    presence: presence::PresenceRecords,
     /// Stops the subscription task when the broker goes; the publishing task stops when the
     /// queue's sender (above) goes.
     _stop: DropGuard,
@@ -244,6 +256,12 @@ impl RedisBroker {
             settings.heartbeat,
             stop.clone(),
         ));
+        let records = presence::PresenceRecords::new(
+            publisher.clone(),
+            &settings.channel_prefix,
+            node.0,
+            settings.presence_ttl,
+        );
         tokio::spawn(publish_in_order(
             publisher,
             waiting,
@@ -274,6 +292,7 @@ impl RedisBroker {
             overflowing: AtomicBool::new(false),
             metrics,
             connected,
+            presence: records,
             _stop: stop.drop_guard(),
         })
     }
@@ -313,6 +332,38 @@ impl Broker for RedisBroker {
                 ))
             }
         }
+    }
+
+    async fn report_presence(
+        &self,
+        user: UserId,
+        here: Option<Activity>,
+    ) -> Result<(Option<Activity>, Option<Activity>), BrokerError> {
+        self.presence
+            .report(user, here)
+            .await
+            .map_err(|err| BrokerError(Box::new(err)))
+    }
+
+    async fn presence_of(&self, users: &[UserId]) -> Result<Vec<Option<Activity>>, BrokerError> {
+        self.presence
+            .read(users)
+            .await
+            .map_err(|err| BrokerError(Box::new(err)))
+    }
+
+    async fn refresh_presence(&self, here: &[(UserId, Activity)]) -> Result<(), BrokerError> {
+        self.presence
+            .refresh(here)
+            .await
+            .map_err(|err| BrokerError(Box::new(err)))
+    }
+
+    async fn lapsed_presence(&self) -> Result<Vec<UserId>, BrokerError> {
+        self.presence
+            .lapsed()
+            .await
+            .map_err(|err| BrokerError(Box::new(err)))
     }
 
     /// Up while the subscription connection is: it pings Redis every few seconds, so a lost
@@ -356,6 +407,23 @@ async fn publish_in_order(
         let mut pipeline = redis::pipe();
         let mut commands = 0usize;
         for publication in batch.drain(..) {
+            if let Publication::Presence(_) = publication {
+                // Every node hears presence, on one channel: one PUBLISH per change.
+                match serde_json::to_vec(&Envelope { node, publication }) {
+                    Ok(payload) => {
+                        pipeline
+                            .cmd("PUBLISH")
+                            .arg(&channels.presence)
+                            .arg(payload)
+                            .ignore();
+                        commands += 1;
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "cannot serialise a presence change");
+                    }
+                }
+                continue;
+            }
             for user in publication.addressees() {
                 let Some(publication) = publication.for_user(user) else {
                     continue;
@@ -495,6 +563,8 @@ impl Subscriber {
         backoff: &mut Duration,
     ) -> Result<Infallible, Lost> {
         let (mut sink, mut stream) = reply(self.client.get_async_pubsub()).await?.split();
+        // Presence changes of every user, whoever is connected here.
+        reply(sink.subscribe(&self.channels.presence)).await?;
         // Up before the subscriptions: a connection arriving now waits to be heard.
         self.hub.link_up();
         self.reconcile(&sink, users).await?;
@@ -595,9 +665,31 @@ impl Subscriber {
         Ok(())
     }
 
+    /// Hands a presence change from another node to the connections here that watch its user.
+    fn deliver_presence(&self, message: &redis::Msg) {
+        match serde_json::from_slice::<Envelope>(message.get_payload_bytes()) {
+            Ok(envelope) if envelope.node == self.node => {}
+            Ok(Envelope {
+                publication: publication @ Publication::Presence(_),
+                ..
+            }) => {
+                self.metrics.redis_received.inc();
+                self.hub.deliver(&publication);
+            }
+            Ok(_) => tracing::debug!("a publication other than presence on the presence channel"),
+            Err(err) => {
+                tracing::warn!(error = %err, "an unreadable presence change from Redis; skipped");
+            }
+        }
+    }
+
     /// Hands a payload from another node to the connections here of its channel's user.
     fn deliver(&self, message: &redis::Msg) {
         let channel = message.get_channel_name();
+        if channel == self.channels.presence {
+            self.deliver_presence(message);
+            return;
+        }
         let Some(user) = self.channels.user_of(channel) else {
             tracing::debug!(channel, "a message on a channel this broker does not name");
             return;

@@ -11,7 +11,7 @@ use super::close::Close;
 use super::destination::Target;
 use super::frames::{change_frame, message_head, room_message_frame};
 use super::routing::Route;
-use super::{Session, Transport, NOTIFICATIONS};
+use super::{Session, Transport, NOTIFICATIONS, PRESENCE};
 use crate::hub::{
     render_body, Outbound, RenderedChange, RenderedMessage, RenderedRead, RenderedTyping,
 };
@@ -43,6 +43,10 @@ impl<T: Transport> Session<T> {
             }
             Outbound::Resync(reason) => {
                 self.deliver_resync(reason);
+                Ok(())
+            }
+            Outbound::Presence(body) => {
+                self.deliver_presence(body);
                 Ok(())
             }
         }
@@ -228,6 +232,18 @@ impl<T: Transport> Session<T> {
         ) {
             self.app.metrics().resyncs.inc();
         }
+    }
+
+    /// A watched user's presence changed: one frame per `/user/queue/presence` subscription
+    /// (none without one: a client that never asked hears nothing).
+    pub(super) fn deliver_presence(&mut self, body: Bytes) {
+        let id = self.event_id("presence");
+        let size = body.len() as u64;
+        let before = self.out.len();
+        self.push_to_each(Target::Presence, PRESENCE, &id, body);
+        let frames = (self.out.len() - before) as u64;
+        self.app.metrics().presence_frames.inc_by(frames);
+        self.app.metrics().presence_bytes.inc_by(frames * size);
     }
 
     /// Queues one MESSAGE with `body` per subscription to `target` (each subscription gets its

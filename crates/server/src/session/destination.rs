@@ -1,11 +1,11 @@
 //! What a destination names: the parsing of SUBSCRIBE and SEND destinations into typed targets.
 //!
 //! This module owns the destination grammar of the contract (`/topic/rooms/{id}`,
-//! `/user/queue/…`, `/app/rooms/{id}[/typing|/read|/messages/{seq}/edit|/messages/{seq}/delete|/messages/{seq}/react]`, `/app/token`) and nothing else: it
+//! `/user/queue/…`, `/app/presence[/watch]`, `/app/rooms/{id}[/typing|/read|/messages/{seq}/edit|/messages/{seq}/delete|/messages/{seq}/react]`, `/app/token`) and nothing else: it
 //! reaches no session state, no rights and no I/O. Whether the user may use a room is the
 //! frame handlers' question.
 
-use super::{ERRORS, NOTIFICATIONS};
+use super::{ERRORS, NOTIFICATIONS, PRESENCE};
 use crate::model::{RoomId, Seq};
 
 /// Where a subscription points.
@@ -17,6 +17,8 @@ pub(super) enum Target {
     Notifications,
     /// The connection's error queue.
     Errors,
+    /// The presence of the users the connection watches.
+    Presence,
 }
 
 /// What the destination of a SUBSCRIBE names.
@@ -24,6 +26,7 @@ pub(super) fn subscription_target(destination: &str) -> Option<Target> {
     match destination {
         NOTIFICATIONS => Some(Target::Notifications),
         ERRORS => Some(Target::Errors),
+        PRESENCE => Some(Target::Presence),
         _ => destination
             .strip_prefix("/topic/rooms/")
             .and_then(|id| id.parse().ok())
@@ -49,12 +52,20 @@ pub(super) enum SendTarget {
     React(RoomId, Seq),
     /// Swap the connection's token.
     Token,
+    /// Report the connection's activity, `/app/presence`.
+    Presence,
+    /// Replace the list of users whose presence the connection watches,
+    /// `/app/presence/watch`.
+    WatchPresence,
 }
 
 /// What the destination of a SEND names, or nothing for a destination the contract lacks.
 pub(super) fn send_target(destination: &str) -> Option<SendTarget> {
-    if destination == "/app/token" {
-        return Some(SendTarget::Token);
+    match destination {
+        "/app/token" => return Some(SendTarget::Token),
+        "/app/presence" => return Some(SendTarget::Presence),
+        "/app/presence/watch" => return Some(SendTarget::WatchPresence),
+        _ => {}
     }
     let rest = destination.strip_prefix("/app/rooms/")?;
     let (id, action) = match rest.split_once('/') {
@@ -108,6 +119,13 @@ mod tests {
             Some(SendTarget::Read(RoomId(3)))
         );
         assert_eq!(send_target("/app/token"), Some(SendTarget::Token));
+        assert_eq!(send_target("/app/presence"), Some(SendTarget::Presence));
+        assert_eq!(
+            send_target("/app/presence/watch"),
+            Some(SendTarget::WatchPresence)
+        );
+        assert_eq!(send_target("/app/presence/other"), None);
+        assert_eq!(subscription_target(PRESENCE), Some(Target::Presence));
         assert_eq!(
             send_target("/app/rooms/3/messages/7/edit"),
             Some(SendTarget::Edit(RoomId(3), Seq(7)))

@@ -14,7 +14,7 @@ use super::{Session, Transport, ERRORS};
 use crate::auth::bearer;
 use crate::error::Error;
 use crate::hub::render_body;
-use crate::model::{AttachmentId, ErrorBody, Seq};
+use crate::model::{Activity, AttachmentId, ErrorBody, PresenceBody, PresenceWatch, Seq};
 use crate::rooms::{Draft, ReplyTarget};
 use sotong_stomp::{Command, Frame, Version};
 use tracing::debug;
@@ -304,7 +304,7 @@ impl<T: Transport> Session<T> {
                 };
                 replay.map(|replay| (room, replay))
             }
-            Target::Notifications | Target::Errors => None,
+            Target::Notifications | Target::Errors | Target::Presence => None,
         };
         self.subscriptions.insert(id.clone(), subscription);
         self.app.metrics().subscriptions.inc();
@@ -447,6 +447,29 @@ impl<T: Transport> Session<T> {
                     .chat()
                     .mark_read(user.id, room, read.seq, Some(self.conn_id))
                     .await?;
+            }
+            SendTarget::Presence => {
+                #[derive(serde::Deserialize)]
+                struct Report {
+                    state: Activity,
+                }
+                let report: Report = serde_json::from_slice(&frame.body).map_err(|_| {
+                    Error::Invalid(r#"the body must be {"state": "active"|"away"}"#.into())
+                })?;
+                self.app
+                    .presence()
+                    .report(user.id, self.conn_id, report.state);
+            }
+            SendTarget::WatchPresence => {
+                let watch: PresenceWatch = serde_json::from_slice(&frame.body).map_err(|_| {
+                    Error::Invalid(r#"the body must be {"userIds": [id, …]}"#.into())
+                })?;
+                let users = self
+                    .app
+                    .presence()
+                    .watch(user.id, &self.mailbox, &watch.user_ids)
+                    .await?;
+                self.deliver_presence(render_body(&PresenceBody::Presence { users }));
             }
             SendTarget::Token => {
                 let token = frame

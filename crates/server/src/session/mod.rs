@@ -61,6 +61,8 @@ use tracing::{debug, info, warn, Instrument};
 pub const NOTIFICATIONS: &str = "/user/queue/notifications";
 /// The error queue: non-fatal errors of this connection.
 pub const ERRORS: &str = "/user/queue/errors";
+/// The presence queue: changes of the users this connection watches.
+pub const PRESENCE: &str = "/user/queue/presence";
 /// Pages read from the store while replaying `since-seq` or filling a gap.
 const REPLAY_PAGE: u32 = 200;
 /// Items taken from the queue before the socket is flushed.
@@ -146,6 +148,7 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
         debug!("connected before publications from other nodes are heard here");
     }
     info!("connected");
+    app.presence().connected(identity.user.id, conn_id);
 
     let (send_every, expect_every) = heart_beat;
     let connected = connected_frame(version, &limits, conn_id, &identity);
@@ -184,6 +187,8 @@ async fn run_inner<T: Transport>(mut socket: T, app: Arc<App>) {
     let version = session.version;
     finish(&mut session.socket, version, close).await;
     drop(registration);
+    app.presence()
+        .disconnected(session.identity.user.id, conn_id);
 }
 
 /// One connected STOMP session: its socket, its subscriptions and routing state, and the

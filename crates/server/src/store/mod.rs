@@ -38,6 +38,17 @@ pub mod sqlite;
 
 pub use attachments::{NewAttachment, StoredAttachment};
 
+/// One user's presence setting and last sighting, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceRow {
+    /// The user.
+    pub user: UserId,
+    /// Whether others see its presence.
+    pub visible: bool,
+    /// When its last connection closed (Unix milliseconds), if ever.
+    pub last_seen_at: Option<i64>,
+}
+
 use crate::model::{
     AttachmentId, Message, MessageId, Reaction, ReadMark, ReplyPreview, Room, RoomId, RoomKind, RoomSummary,
     Seq, User, UserId,
@@ -731,6 +742,24 @@ pub trait Store: Send + Sync + 'static {
         created_before: i64,
         limit: u32,
     ) -> Result<Vec<StoredAttachment>, StoreError>;
+
+    /// Each of `users`' presence setting and when it was last seen (users unknown are left
+    /// out): one query for a whole watch list.
+    async fn presence_settings(&self, users: &[UserId]) -> Result<Vec<PresenceRow>, StoreError>;
+
+    /// Whether others see `user`'s presence; `false` when there is no such user.
+    async fn set_presence_visible(&self, user: UserId, visible: bool) -> Result<bool, StoreError>;
+
+    /// Records when `user`'s last connection closed (Unix milliseconds).
+    async fn set_last_seen(&self, user: UserId, at_millis: i64) -> Result<(), StoreError>;
+
+    /// Those of `candidates` who share at least one room with `user` (`user` itself
+    /// included when named): who `user` may watch the presence of.
+    async fn sharing_a_room(
+        &self,
+        user: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError>;
 
     /// Answers when the store is reachable (`/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;

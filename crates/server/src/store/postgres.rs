@@ -35,7 +35,7 @@
 use super::{
     direct_key, group_reactions, kind_from_column, like_prefix, reply_preview, seq_from_column,
     seq_to_column, unread_from_column, Change, Changed, Credentials, FoundMessages, Inserted, MarkedRead,
-    MessageChange, MessageSearch, NewAttachment, NewMessage, Page, RoomCursor, RoomsPage, Store,
+    MessageChange, MessageSearch, NewAttachment, NewMessage, Page, PresenceRow, RoomCursor, RoomsPage, Store,
     StoreError, StoredAttachment,
 };
 use crate::model::{
@@ -1088,6 +1088,66 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<StoredAttachment>, StoreError> {
         attachments::delete_pending(&self.pool, created_before, limit).await
+    }
+
+    async fn presence_settings(&self, users: &[UserId]) -> Result<Vec<PresenceRow>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = users.iter().map(|user| user.0).collect();
+        let rows: Vec<(i64, bool, Option<i64>)> = sqlx::query_as(
+            "SELECT id, presence_visible, last_seen_at FROM users WHERE id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, visible, last_seen_at)| PresenceRow {
+                user: UserId(id),
+                visible,
+                last_seen_at,
+            })
+            .collect())
+    }
+
+    async fn set_presence_visible(&self, user: UserId, visible: bool) -> Result<bool, StoreError> {
+        let changed = sqlx::query("UPDATE users SET presence_visible = $2 WHERE id = $1")
+            .bind(user.0)
+            .bind(visible)
+            .execute(&self.pool)
+            .await?;
+        Ok(changed.rows_affected() > 0)
+    }
+
+    async fn set_last_seen(&self, user: UserId, at_millis: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET last_seen_at = $2 WHERE id = $1")
+            .bind(user.0)
+            .bind(at_millis)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn sharing_a_room(
+        &self,
+        user: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = candidates.iter().map(|user| user.0).collect();
+        let rows: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT theirs.user_id FROM members mine \
+             JOIN members theirs ON theirs.room_id = mine.room_id \
+             WHERE mine.user_id = $1 AND theirs.user_id = ANY($2)",
+        )
+        .bind(user.0)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(UserId).collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -21,7 +21,7 @@
 use super::{
     direct_key, group_reactions, like_prefix, reply_preview, seq_to_column, Change, Changed,
     Credentials, FoundMessages, Inserted, MarkedRead, MessageChange, MessageSearch, NewAttachment, NewMessage,
-    Page, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
+    Page, PresenceRow, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
 };
 use crate::model::{
     now_millis, rfc3339_millis, AttachmentId, Message, MessageId, ReadMark, ReplyPreview, Room,
@@ -1367,6 +1367,75 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn presence_settings(&self, users: &[UserId]) -> Result<Vec<PresenceRow>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = json_id_list(users.iter().map(|user| user.0));
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT id, presence_visible, last_seen_at FROM users \
+                         WHERE id IN (SELECT value FROM json_each(?1))",
+                    )?
+                    .query_map(params![ids], |row| {
+                        Ok(PresenceRow {
+                            user: UserId(row.get(0)?),
+                            visible: row.get::<_, i64>(1)? != 0,
+                            last_seen_at: row.get(2)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    async fn set_presence_visible(&self, user: UserId, visible: bool) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |tx| {
+                let changed = tx
+                    .prepare_cached("UPDATE users SET presence_visible = ?2 WHERE id = ?1")?
+                    .execute(params![user.0, i64::from(visible)])?;
+                Ok(changed > 0)
+            })
+            .await
+    }
+
+    async fn set_last_seen(&self, user: UserId, at_millis: i64) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| {
+                tx.prepare_cached("UPDATE users SET last_seen_at = ?2 WHERE id = ?1")?
+                    .execute(params![user.0, at_millis])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn sharing_a_room(
+        &self,
+        user: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = json_id_list(candidates.iter().map(|user| user.0));
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT DISTINCT theirs.user_id FROM members mine \
+                         JOIN members theirs ON theirs.room_id = mine.room_id \
+                         WHERE mine.user_id = ?1 \
+                           AND theirs.user_id IN (SELECT value FROM json_each(?2))",
+                    )?
+                    .query_map(params![user.0, ids], |row| Ok(UserId(row.get(0)?)))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.readers
             .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
@@ -1381,3 +1450,9 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+
+/// Ids as one JSON array, for `json_each`: one statement for a whole set.
+fn json_id_list(ids: impl Iterator<Item = i64>) -> String {
+    let ids: Vec<String> = ids.map(|id| id.to_string()).collect();
+    format!("[{}]", ids.join(","))
+}

@@ -7,6 +7,7 @@ import type { Connection } from './connection';
 import type { MessageStore, SendExtras } from './messageStore';
 import type { NotificationStore } from './notificationStore';
 import type { ReadMarkStore } from './readMarks';
+import type { PresenceStore } from './presenceStore';
 import type { RoomStore } from './roomStore';
 import type { ErrorEvent, NotificationEvent, Room, User } from './types';
 
@@ -40,6 +41,8 @@ export interface ChatClient {
   readonly toasts: NotificationStore;
   /** Members' read marks of the rooms on screen (sotong; plain STOMP mode has none). */
   readonly readMarks?: ReadMarkStore;
+  /** Presence of watched users (sotong only; a plain STOMP broker has none). */
+  readonly presence?: PresenceStore;
   /** Connects (idempotent; cancels a `stop` of the same tick). */
   start(): void;
   /** Disconnects at the end of the tick unless `start` comes first (StrictMode-safe). */

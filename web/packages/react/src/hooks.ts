@@ -8,6 +8,7 @@ import { RealtimeContext } from './context';
 import { pageVisibility } from './pageVisibility';
 import type { RoomView, SendExtras } from './messageStore';
 import type { Toast } from './notificationStore';
+import type { UserPresence } from './presenceStore';
 import type { RoomProblem } from './roomStore';
 import type { IncomingFrame } from './registry';
 import type { Attachment, NotificationEvent, Room } from './types';
@@ -129,6 +130,45 @@ export function useRoom(roomId: number, options: UseRoomOptions = {}): UseRoom {
   const notifyTyping = useCallback(() => client.notifyTyping(roomId), [client, roomId]);
   const markRead = useCallback(() => client.markRead(roomId), [client, roomId]);
   return { ...view, room, send, reply, react, retry, edit, remove, loadOlder, notifyTyping, markRead };
+}
+
+const NO_PRESENCE = (): (() => void) => () => {};
+
+/**
+ * The presence of `userId` (sotong), watched while mounted (reference-counted with every
+ * other watcher of that user): `undefined` until the server answered, and always with a plain
+ * STOMP broker, or without a user.
+ */
+export function usePresence(userId: number | undefined): UserPresence | undefined {
+  const presence = useChatClient().presence;
+  useEffect(() => (presence && userId !== undefined ? presence.watch(userId) : undefined), [presence, userId]);
+  return useSyncExternalStore(presence?.subscribe ?? NO_PRESENCE, () => (userId === undefined ? undefined : presence?.get(userId)));
+}
+
+/**
+ * Reports whether the user is using the page (sotong): `away` after `idleMs` without input
+ * or while the page is hidden, `active` again on input with the page visible.
+ */
+export function useActivityReport(idleMs = 5 * 60_000): void {
+  const presence = useChatClient().presence;
+  useEffect(() => {
+    if (!presence) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const away = () => presence.report('away');
+    const active = () => {
+      clearTimeout(timer);
+      if (document.visibilityState === 'hidden') return away();
+      presence.report('active');
+      timer = setTimeout(away, idleMs);
+    };
+    const events = ['visibilitychange', 'pointerdown', 'keydown', 'mousemove', 'wheel', 'touchstart'];
+    for (const event of events) document.addEventListener(event, active, { passive: true });
+    active();
+    return () => {
+      clearTimeout(timer);
+      for (const event of events) document.removeEventListener(event, active);
+    };
+  }, [presence, idleMs]);
 }
 
 /** The user's rooms, latest activity first. */

@@ -10,6 +10,7 @@
 //! - `messageStore.ts`, `roomStore.ts`, `notificationStore.ts`: state outside React.
 //! - `engine.ts`: what the hooks need of an engine; `sotongClient.ts` (sotong's contract) and
 //!   `stompClient.ts` (any STOMP broker) implement it.
+//! - `presenceStore.ts`: presence of the users components watch (`usePresence`).
 //! - `pageVisibility.ts`: whether the page is seen (visible and focused); `useRoom` follows it.
 //! - `provider.tsx`, `hooks.ts`: the React face (`SotongProvider`, `StompProvider`, `useRoom`,
 //!   `useNotifications`, ...).
@@ -41,9 +42,11 @@ export { MessageActionError, type ChatClient } from './engine';
 export {
   useChatClient,
   useConnectionStatus,
+  useActivityReport,
   useNotifications,
   usePageVisible,
   useReadMarks,
+  usePresence,
   usePublish,
   useRoom,
   useRoomInfo,
@@ -66,6 +69,7 @@ export {
 } from './provider';
 export { SubscriptionRegistry, type FrameHandler, type IncomingFrame, type SubscribeOptions, type SubscriptionTransport } from './registry';
 export { ReadMarkStore, seenBy, unreadBy, type Readable, type ReadMark } from './readMarks';
+export { PRESENCE_DESTINATION, PresenceStore, type PresenceState, type UserPresence } from './presenceStore';
 export { RoomStore, type RoomActivity, type RoomProblem } from './roomStore';
 export { CHANGES_PAGE_SIZE, NOTIFICATIONS_DESTINATION, PAGE_SIZE, roomTopic, SotongChatClient, type SotongChatClientOptions } from './sotongClient';
 export {

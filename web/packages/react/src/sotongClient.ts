@@ -29,6 +29,7 @@
 //! - Read receipts: a room topic is subscribed with `receipts: true`; each (re)subscribe
 //!   reloads the members' marks (`GET /api/rooms/{id}/reads`) into `readMarks`, which the
 //!   topic's `read` events and every message (its sender has read up to it) move forward.
+import { PresenceStore } from './presenceStore';
 import { httpStatus, type SotongApi } from './api';
 import { Connection, type ConnectionOptions } from './connection';
 import { MessageActionError, type ChatClient } from './engine';
@@ -79,6 +80,8 @@ export class SotongChatClient implements ChatClient {
   readonly rooms = new RoomStore();
   readonly readMarks = new ReadMarkStore();
   readonly toasts: NotificationStore;
+  /** Presence of the users the mounted components watch. */
+  readonly presence: PresenceStore;
   private readonly api: SotongApi;
   private readonly options: SotongChatClientOptions;
   private readonly visible = new RefCounts<number>();
@@ -96,6 +99,7 @@ export class SotongChatClient implements ChatClient {
     this.api = options.api;
     this.toasts = new NotificationStore(options.toastMs);
     this.connection = new Connection(options);
+    this.presence = new PresenceStore(this.connection);
     this.connection.subscribe(NOTIFICATIONS_DESTINATION, (frame) => this.onNotificationFrame(frame));
     this.connection.setOrphanHandler((frame) => this.onOrphanFrame(frame));
     this.connection.onConnected(() => {

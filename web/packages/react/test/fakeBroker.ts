@@ -137,6 +137,8 @@ interface BrokerConnection {
   subs: Map<string, string>;
   /** Subscription ids that asked for read receipts (`receipts: true`). */
   receipts?: Set<string>;
+  /** The users whose presence this connection watches (its last watch list). */
+  watching?: number[];
 }
 
 /** The fake server. */
@@ -525,6 +527,18 @@ export class FakeBroker implements SocketHost {
         return;
       case 'SEND': {
         const destination = headers.destination ?? '';
+        if (destination === '/app/presence/watch') {
+          const { userIds } = JSON.parse(frame.body) as { userIds: number[] };
+          conn.watching = userIds;
+          this.presenceFrame(conn, userIds);
+          receipt();
+          return;
+        }
+        if (destination === '/app/presence') {
+          this.reported.push({ user: conn.user.username, state: (JSON.parse(frame.body) as { state: string }).state });
+          receipt();
+          return;
+        }
         const typing = /^\/app\/rooms\/(\d+)\/typing$/.exec(destination);
         if (typing) {
           const roomId = Number(typing[1]);
@@ -756,6 +770,23 @@ export class FakeBroker implements SocketHost {
     const sub = this.subscriptionOf(conn, '/user/queue/notifications');
     if (sub === undefined) return;
     conn.socket.deliver(encodeFrame('MESSAGE', { destination: '/user/queue/notifications', subscription: sub, 'message-id': `e${this.nextMessage++}`, 'content-type': 'application/json' }, JSON.stringify(event)));
+  }
+
+  /** What `/app/presence` SENDs reported, in order. */
+  readonly reported: Array<{ user: string; state: string }> = [];
+  private readonly presence = new Map<number, { state: string; lastSeenAt: string | null }>();
+
+  /** Sets a user's presence and tells every connection that watches it. */
+  setPresence(userId: number, state: 'online' | 'away' | 'offline', lastSeenAt: string | null = null): void {
+    this.presence.set(userId, { state, lastSeenAt });
+    for (const conn of this.connections) if (conn.watching?.includes(userId)) this.presenceFrame(conn, [userId]);
+  }
+
+  private presenceFrame(conn: BrokerConnection, userIds: number[]): void {
+    const sub = this.subscriptionOf(conn, '/user/queue/presence');
+    if (sub === undefined) return;
+    const users = userIds.map((userId) => ({ userId, ...(this.presence.get(userId) ?? { state: 'offline', lastSeenAt: null }) }));
+    conn.socket.deliver(encodeFrame('MESSAGE', { destination: '/user/queue/presence', subscription: sub, 'message-id': `p${this.nextMessage++}`, 'content-type': 'application/json' }, JSON.stringify({ type: 'presence', users })));
   }
 
   private error(conn: BrokerConnection, code: string, message: string, destination: string, receiptId?: string): void {

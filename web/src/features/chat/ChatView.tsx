@@ -14,6 +14,7 @@ import { navigate } from '../../app/router';
 import { useT } from '../../i18n';
 import { usePageVisible, useReadMarks, useRoom, useRoomProblem, type ChatMessage, type RoomProblem } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
+import { PresenceDot, PresenceText } from '../../ui/Presence';
 import { BackIcon, GroupIcon } from '../../ui/icons';
 import { MembersDialog } from '../rooms/MembersDialog';
 import { nameWithHandle, UserName } from '../../ui/UserName';
@@ -76,6 +77,7 @@ export function ChatView({ roomId, me, jumpTo }: ChatViewProps) {
     uploads.add([...e.dataTransfer.files]);
   };
   const name = room.name;
+  const other = room.kind === 'direct' ? room.members.find((m) => m.id !== me.id) : undefined;
   const subtitle =
     room.kind === 'group'
       ? room.members.map((m) => (m.id === me.id ? t('chat.you') : nameWithHandle(m))).join(', ')
@@ -92,10 +94,21 @@ export function ChatView({ roomId, me, jumpTo }: ChatViewProps) {
     >
       <header className="chat-head">
         <BackButton />
-        <Avatar name={name} group={room.kind === 'group'} size={38} />
+        <span className="avatar-presence">
+          <Avatar name={name} group={room.kind === 'group'} size={38} />
+          {other && <PresenceDot userId={other.id} />}
+        </span>
         <div className="chat-title">
           <h2>{name}</h2>
-          <p title={subtitle}>{subtitle}</p>
+          <p title={subtitle}>
+            {subtitle}
+            {other && (
+              <>
+                {' · '}
+                <PresenceText userId={other.id} />
+              </>
+            )}
+          </p>
         </div>
         <button type="button" className="button ghost members-button" onClick={() => setMembersOpen(true)}>
           <GroupIcon />

@@ -8,6 +8,7 @@ import { shortWhen } from '../../format';
 import { useChatClient, useRooms } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
 import { useT } from '../../i18n';
+import { PresenceDot } from '../../ui/Presence';
 import { UserName } from '../../ui/UserName';
 
 /** Props of `RoomList`. */
@@ -47,6 +48,8 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
     navigate(href);
   };
   const last = room.lastMessage;
+  // A direct room shows the other person's presence on its avatar.
+  const other = room.kind === 'direct' ? room.members.find((m) => m.id !== me.id) : undefined;
   const files = last?.attachments?.length ?? 0;
   const lastText = last?.deletedAt ? t('rooms.deleted') : last?.text || (files > 0 ? `📎 ${files === 1 ? (last?.attachments?.[0]?.name ?? t('rooms.file')) : tn('rooms.files', files)}` : '');
   // In a group the sender is named, with the unique @username: a display name alone can be
@@ -66,6 +69,7 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
     <a href={href} onClick={onClick} className={active ? 'room active' : 'room'} aria-current={active ? 'page' : undefined}>
       <Avatar name={room.name} group={room.kind === 'group'} size={44} />
       <span className="room-name">{room.name}</span>
+      {other && <PresenceDot userId={other.id} />}
       {(room.unreadMentions ?? 0) > 0 && (
         <span className="mention-badge" title={t('rooms.mentioned')}>
           <span aria-hidden="true">@</span>
