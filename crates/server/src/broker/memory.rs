@@ -4,6 +4,7 @@
 
 use super::{Broker, BrokerError, Publication};
 use crate::hub::Hub;
+use crate::model::{RoomId, UserId};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -30,5 +31,14 @@ impl Broker for MemoryBroker {
     async fn publish(&self, publication: Publication) -> Result<(), BrokerError> {
         self.hub.deliver(&publication);
         Ok(())
+    }
+
+    /// One node: its hub knows every connection.
+    async fn showing(&self, room: RoomId, users: &[UserId]) -> Vec<UserId> {
+        users
+            .iter()
+            .copied()
+            .filter(|user| self.hub.shows(*user, room))
+            .collect()
     }
 }

@@ -75,11 +75,12 @@
 //! metrics; never sessions, STOMP, the store or the room rules.
 
 mod peers;
+mod showing;
 
 use super::{Broker, BrokerError, BrokerHealth, Publication};
 use crate::hub::{Hub, Presence};
 use crate::metrics::Metrics;
-use crate::model::{ResyncReason, UserId};
+use crate::model::{ResyncReason, RoomId, UserId};
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use futures_util::StreamExt;
@@ -205,6 +206,9 @@ pub struct RedisBroker {
     metrics: Arc<Metrics>,
     /// Whether the subscription connection is up (set by the subscription task).
     connected: Arc<AtomicBool>,
+    /// For reading which rooms other nodes show their users (`showing`).
+    reader: ConnectionManager,
+    showing_keys: showing::ShowingKeys,
     /// Stops the subscription task when the broker goes; the publishing task stops when the
     /// queue's sender (above) goes.
     _stop: DropGuard,
@@ -232,6 +236,7 @@ impl RedisBroker {
                 .set_max_delay(MAX_BACKOFF),
         )?;
         let (users_here, presence) = hub.watch_presence().ok_or(RedisBrokerError::HubTaken)?;
+        let shown_changes = hub.watch_showing().ok_or(RedisBrokerError::HubTaken)?;
         let node = NodeId(rand::random());
         let channels = Channels::new(&settings.channel_prefix);
         let (queue, waiting) = mpsc::channel(settings.queue_capacity.max(1));
@@ -244,6 +249,16 @@ impl RedisBroker {
             settings.heartbeat,
             stop.clone(),
         ));
+        let showing_keys = showing::ShowingKeys::new(&settings.channel_prefix);
+        tokio::spawn(showing::keep(
+            publisher.clone(),
+            hub.clone(),
+            shown_changes,
+            showing_keys.clone(),
+            node,
+            stop.clone(),
+        ));
+        let reader = publisher.clone();
         tokio::spawn(publish_in_order(
             publisher,
             waiting,
@@ -274,6 +289,8 @@ impl RedisBroker {
             overflowing: AtomicBool::new(false),
             metrics,
             connected,
+            reader,
+            showing_keys,
             _stop: stop.drop_guard(),
         })
     }
@@ -313,6 +330,15 @@ impl Broker for RedisBroker {
                 ))
             }
         }
+    }
+
+    /// This node's hub first; the others' entries in Redis for the rest (see `showing`).
+    async fn showing(&self, room: RoomId, users: &[UserId]) -> Vec<UserId> {
+        let (mut shown, elsewhere): (Vec<UserId>, Vec<UserId>) =
+            users.iter().partition(|user| self.hub.shows(**user, room));
+        let mut redis = self.reader.clone();
+        shown.extend(showing::showing(&mut redis, &self.showing_keys, room, &elsewhere).await);
+        shown
     }
 
     /// Up while the subscription connection is: it pings Redis every few seconds, so a lost
@@ -631,6 +657,7 @@ mod tests {
         Publication::Message {
             message: crate::test_support::message(7, seq),
             recipients: vec![(UserId(1), 0)],
+            muted: Vec::new(),
         }
     }
 
@@ -652,7 +679,7 @@ mod tests {
         }
         for seq in 1..=100 {
             match queues.outbound.try_recv() {
-                Ok(Outbound::Message(m, _)) => assert_eq!(m.seq(), Seq(seq)),
+                Ok(Outbound::Message(m, _, _)) => assert_eq!(m.seq(), Seq(seq)),
                 other => panic!("unexpected {other:?}"),
             }
         }
