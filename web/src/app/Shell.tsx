@@ -8,6 +8,7 @@ import type { User } from '../api/types';
 import { ChatView } from '../features/chat/ChatView';
 import { useDesktopNotifications, useUnreadTitle } from '../features/notifications/desktop';
 import { NotificationPrompt } from '../features/notifications/NotificationPrompt';
+import { usePushRegistration } from '../features/notifications/usePushRegistration';
 import { Toasts } from '../features/notifications/Toasts';
 import { NewDirectDialog } from '../features/rooms/NewDirectDialog';
 import { NewGroupDialog } from '../features/rooms/NewGroupDialog';
@@ -29,6 +30,7 @@ export function Shell({ me, onLogout }: ShellProps) {
   const [dialog, setDialog] = useState<'direct' | 'group' | null>(null);
   useUnreadTitle();
   useDesktopNotifications();
+  usePushRegistration();
   return (
     <div className="app" data-view={roomId === null ? 'list' : 'chat'}>
       <header className="topbar">

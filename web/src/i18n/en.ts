@@ -15,6 +15,11 @@ export const en = {
   'connection.disconnected': 'Offline',
   'rooms.unread.one': '{count} unread message',
   'rooms.unread.other': '{count} unread messages',
+  // Muting and Web Push
+  'mute.mute': 'Mute room',
+  'mute.unmute': 'Unmute room',
+  'mute.muted': 'Muted',
+  'mute.failed': 'Could not change the room’s mute setting. Try again.',
 } as const;
 
 /** A key of the dictionaries. */

@@ -12,4 +12,9 @@ export const ko: Messages = {
   'connection.disconnected': '오프라인',
   'rooms.unread.one': '읽지 않은 메시지 {count}개',
   'rooms.unread.other': '읽지 않은 메시지 {count}개',
+  // Muting and Web Push
+  'mute.mute': '대화방 알림 끄기',
+  'mute.unmute': '대화방 알림 켜기',
+  'mute.muted': '알림 꺼짐',
+  'mute.failed': '대화방 알림 설정을 바꾸지 못했습니다. 다시 시도해 주세요.',
 };

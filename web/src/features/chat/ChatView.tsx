@@ -15,6 +15,7 @@ import { usePageVisible, useRoom, useRoomProblem, type ChatMessage, type RoomPro
 import { Avatar } from '../../ui/Avatar';
 import { BackIcon } from '../../ui/icons';
 import { nameWithHandle, UserName } from '../../ui/UserName';
+import { MuteButton } from './MuteButton';
 import { Composer, type ReplyTarget } from './Composer';
 import { draftKey } from './drafts';
 import { MessageList } from './MessageList';
@@ -90,6 +91,7 @@ export function ChatView({ roomId, me }: ChatViewProps) {
           <h2>{name}</h2>
           <p title={subtitle}>{subtitle}</p>
         </div>
+        <MuteButton roomId={room.id} muted={room.muted ?? false} />
       </header>
       <MessageList
         name={name}

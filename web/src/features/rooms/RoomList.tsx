@@ -8,6 +8,8 @@ import { shortWhen } from '../../format';
 import { useChatClient, useRooms } from '@sotong/react';
 import { Avatar } from '../../ui/Avatar';
 import { UserName } from '../../ui/UserName';
+import { BellOffIcon } from '../../ui/icons';
+import { useT } from '../../i18n';
 
 /** Props of `RoomList`. */
 export interface RoomListProps {
@@ -62,7 +64,10 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
   return (
     <a href={href} onClick={onClick} className={active ? 'room active' : 'room'} aria-current={active ? 'page' : undefined}>
       <Avatar name={room.name} group={room.kind === 'group'} size={44} />
-      <span className="room-name">{room.name}</span>
+      <span className="room-name">
+        {room.name}
+        {room.muted && <MutedMark />}
+      </span>
       {(room.unreadMentions ?? 0) > 0 && (
         <span className="mention-badge" title="You were mentioned">
           <span aria-hidden="true">@</span>
@@ -78,5 +83,16 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
       <span className="room-preview">{preview}</span>
       {last && <time className="room-time" dateTime={last.sentAt}>{shortWhen(last.sentAt)}</time>}
     </a>
+  );
+}
+
+/** The muted room's mark in the list: a struck bell, named `Muted` for a screen reader. */
+function MutedMark() {
+  const { t } = useT();
+  return (
+    <span className="muted-mark" title={t('mute.muted')}>
+      <BellOffIcon size={14} />
+      <span className="sr-only"> {t('mute.muted')}</span>
+    </span>
   );
 }
