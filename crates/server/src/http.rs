@@ -474,7 +474,9 @@ async fn mute_room(
     Path(id): Path<String>,
 ) -> Result<Json<Room>, Error> {
     let room = room_id(&id)?;
-    Ok(Json(app.chat().set_muted(identity.user.id, room, true).await?))
+    Ok(Json(
+        app.chat().set_muted(identity.user.id, room, true).await?,
+    ))
 }
 
 async fn unmute_room(
@@ -483,7 +485,9 @@ async fn unmute_room(
     Path(id): Path<String>,
 ) -> Result<Json<Room>, Error> {
     let room = room_id(&id)?;
-    Ok(Json(app.chat().set_muted(identity.user.id, room, false).await?))
+    Ok(Json(
+        app.chat().set_muted(identity.user.id, room, false).await?,
+    ))
 }
 
 /// `GET /api/push/key`: the VAPID public key a browser subscribes with.

@@ -30,7 +30,9 @@ use crate::broker::Broker;
 use crate::config::PushConfig;
 use crate::metrics::Metrics;
 use crate::model::{now_millis, Message, RoomId, User, UserId};
-use crate::store::{NewPushSubscription, PushSubscriptionId, Store, StoreError, StoredPushSubscription};
+use crate::store::{
+    NewPushSubscription, PushSubscriptionId, Store, StoreError, StoredPushSubscription,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
@@ -191,7 +193,9 @@ pub fn check_endpoint(endpoint: &str, allow_insecure: bool) -> Result<reqwest::U
     };
     if let Some(ip) = address {
         if !reachable(ip, allow_insecure) {
-            return Err(invalid("must not be a private, loopback or link-local address"));
+            return Err(invalid(
+                "must not be a private, loopback or link-local address",
+            ));
         }
     }
     Ok(url)
@@ -384,7 +388,9 @@ impl Push {
                 .decode(value.trim_end_matches('='))
                 .ok()
                 .filter(|bytes| bytes.len() == len)
-                .ok_or_else(|| PushError::Invalid(format!("keys.{what}: not {len} bytes of base64url")))
+                .ok_or_else(|| {
+                    PushError::Invalid(format!("keys.{what}: not {len} bytes of base64url"))
+                })
         };
         let p256dh = decoded(&subscription.keys.p256dh, "p256dh", 65)?;
         p256::PublicKey::from_sec1_bytes(&p256dh)
@@ -711,7 +717,10 @@ mod tests {
             "ftp://push.example.com/x",
             "not a url",
         ] {
-            assert!(check_endpoint(refused, false).is_err(), "{refused} is refused");
+            assert!(
+                check_endpoint(refused, false).is_err(),
+                "{refused} is refused"
+            );
         }
         assert!(check_endpoint("http://127.0.0.1:9000/x", true).is_ok());
         assert!(
@@ -726,7 +735,9 @@ mod tests {
         let key = VapidKey::from_private(&private).unwrap();
         assert_eq!(URL_SAFE_NO_PAD.decode(key.public_key()).unwrap().len(), 65);
         let endpoint = reqwest::Url::parse("http://127.0.0.1:8123/push/1").unwrap();
-        let header = key.authorization(&endpoint, "mailto:ops@example.com").unwrap();
+        let header = key
+            .authorization(&endpoint, "mailto:ops@example.com")
+            .unwrap();
         let token = header
             .strip_prefix("vapid t=")
             .and_then(|rest| rest.split(", k=").next())

@@ -17,11 +17,11 @@ use crate::commit::{publish_committed, CommitPipeline};
 use crate::error::Error;
 use crate::files::Files;
 use crate::metrics::Metrics;
-use crate::push::Push;
 use crate::model::{
     mentioned_usernames, normalize_name, normalize_username, AttachmentId, Message, Room, RoomId,
     RoomKind, Seq, User, UserId, MAX_GROUP_NAME_CHARS,
 };
+use crate::push::Push;
 pub use crate::store::RoomCursor;
 use crate::store::{Change, MessageChange, NewMessage, Page, RoomsPage, Store, StoreError};
 use std::sync::Arc;
@@ -165,13 +165,8 @@ impl Chat {
         commit_window: Duration,
         push: Option<Push>,
     ) -> Self {
-        let pipeline = CommitPipeline::start(
-            store.clone(),
-            broker.clone(),
-            metrics,
-            commit_window,
-            push,
-        );
+        let pipeline =
+            CommitPipeline::start(store.clone(), broker.clone(), metrics, commit_window, push);
         Chat {
             store,
             broker,

@@ -142,7 +142,10 @@ impl Receiver {
     /// The next request, which must have verified and decrypted: its payload.
     async fn next_payload(&mut self) -> (Value, Value) {
         let report = self.next().await;
-        assert_eq!(report["status"], 201, "push verified and decrypted: {report}");
+        assert_eq!(
+            report["status"], 201,
+            "push verified and decrypted: {report}"
+        );
         (report["payload"].clone(), report)
     }
 }
@@ -175,15 +178,31 @@ async fn a_message_to_a_user_with_no_tab_open_is_pushed_encrypted_and_signed(sto
 
     // Bad subscriptions are refused with a code, and nothing is stored.
     for (bad, why) in [
-        (json!({"endpoint": "http://10.0.0.1/x", "keys": {"p256dh": receiver.p256dh, "auth": receiver.auth}}), "private address"),
-        (json!({"endpoint": "ftp://127.0.0.1/x", "keys": {"p256dh": receiver.p256dh, "auth": receiver.auth}}), "scheme"),
-        (json!({"endpoint": receiver.endpoint("push/x"), "keys": {"p256dh": "AAAA", "auth": receiver.auth}}), "short key"),
-        (json!({"endpoint": receiver.endpoint("push/x"), "keys": {"p256dh": receiver.p256dh, "auth": "AAAA"}}), "short auth"),
+        (
+            json!({"endpoint": "http://10.0.0.1/x", "keys": {"p256dh": receiver.p256dh, "auth": receiver.auth}}),
+            "private address",
+        ),
+        (
+            json!({"endpoint": "ftp://127.0.0.1/x", "keys": {"p256dh": receiver.p256dh, "auth": receiver.auth}}),
+            "scheme",
+        ),
+        (
+            json!({"endpoint": receiver.endpoint("push/x"), "keys": {"p256dh": "AAAA", "auth": receiver.auth}}),
+            "short key",
+        ),
+        (
+            json!({"endpoint": receiver.endpoint("push/x"), "keys": {"p256dh": receiver.p256dh, "auth": "AAAA"}}),
+            "short auth",
+        ),
     ] {
         let (status, body) = server
             .post("/api/push/subscriptions", Some(&bob.token), bad)
             .await;
-        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_subscription")), "{why}: {body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_subscription")),
+            "{why}: {body}"
+        );
     }
 
     subscribe(&server, &bob, receiver.subscription("push/bob")).await;
@@ -232,7 +251,10 @@ async fn a_message_to_a_user_with_no_tab_open_is_pushed_encrypted_and_signed(sto
     subscribe(&server, &bob, receiver.subscription("push/bob-again")).await;
     server.post_message(&alice, room, "second").await;
     let (payload, report) = receiver.next_payload().await;
-    assert_eq!(report["path"], "/push/bob-again", "the removed device got nothing");
+    assert_eq!(
+        report["path"], "/push/bob-again",
+        "the removed device got nothing"
+    );
     assert_eq!(payload["text"], "second");
 }
 
@@ -250,17 +272,27 @@ async fn a_user_shown_the_room_gets_no_push_and_a_muted_room_only_mentions(store
 
     // Bob has the team room open: no push for it; the direct room is not open: a push.
     let mut viewing = Stomp::connect(&server, &bob.token).await;
-    viewing.subscribe("t", &format!("/topic/rooms/{team}")).await;
+    viewing
+        .subscribe("t", &format!("/topic/rooms/{team}"))
+        .await;
     server.post_message(&alice, team, "you see this").await;
     viewing.until(|f| carries_text(f, "you see this")).await;
     server.post_message(&alice, other, "marker one").await;
     let (payload, _) = receiver.next_payload().await;
-    assert_eq!(payload["text"], "marker one", "the shown room was not pushed");
+    assert_eq!(
+        payload["text"], "marker one",
+        "the shown room was not pushed"
+    );
     viewing.close().await;
 
     // Muted: the room says so, no push, and the live notification is marked quiet...
     let (status, room) = server
-        .request(Method::PUT, &format!("/api/rooms/{team}/mute"), Some(&bob.token), None)
+        .request(
+            Method::PUT,
+            &format!("/api/rooms/{team}/mute"),
+            Some(&bob.token),
+            None,
+        )
         .await;
     assert_eq!((status, &room["muted"]), (200, &json!(true)), "{room}");
     let (_, rooms) = server.get("/api/rooms", Some(&bob.token)).await;
@@ -271,22 +303,37 @@ async fn a_user_shown_the_room_gets_no_push_and_a_muted_room_only_mentions(store
         .find(|r| r["id"] == team)
         .expect("team listed");
     assert_eq!(listed["muted"], true);
-    let (_, carols) = server.get(&format!("/api/rooms/{team}"), Some(&carol.token)).await;
+    let (_, carols) = server
+        .get(&format!("/api/rooms/{team}"), Some(&carol.token))
+        .await;
     assert!(carols.get("muted").is_none(), "a mute is one member's");
     let outsider = server.user("dave").await;
     let (status, body) = server
-        .request(Method::PUT, &format!("/api/rooms/{team}/mute"), Some(&outsider.token), None)
+        .request(
+            Method::PUT,
+            &format!("/api/rooms/{team}/mute"),
+            Some(&outsider.token),
+            None,
+        )
         .await;
     assert_eq!(status, 403, "{body}");
 
     let mut notified = Stomp::connect(&server, &bob.token).await;
     notified.subscribe("n", NOTIFICATIONS).await;
     server.post_message(&alice, team, "quiet please").await;
-    let note = body(notified.until(|f| carries_text(f, "quiet please")).await.last().expect("note"));
+    let note = body(
+        notified
+            .until(|f| carries_text(f, "quiet please"))
+            .await
+            .last()
+            .expect("note"),
+    );
     assert_eq!(note["muted"], true);
     assert_eq!(note["unread"], 2, "a muted room still counts unread");
     // ...but a mention comes through, pushed and not marked quiet.
-    server.post_message(&alice, team, "@bob this one is for you").await;
+    server
+        .post_message(&alice, team, "@bob this one is for you")
+        .await;
     let note = body(
         notified
             .until(|f| carries_text(f, "@bob this one is for you"))
@@ -297,13 +344,21 @@ async fn a_user_shown_the_room_gets_no_push_and_a_muted_room_only_mentions(store
     assert!(note.get("muted").is_none(), "{note}");
     assert_eq!(note["mention"], true);
     let (payload, report) = receiver.next_payload().await;
-    assert_eq!(payload["text"], "@bob this one is for you", "the quiet one was not pushed");
+    assert_eq!(
+        payload["text"], "@bob this one is for you",
+        "the quiet one was not pushed"
+    );
     assert_eq!(payload["mention"], true);
     assert_eq!(report["urgency"], "high");
 
     // Unmuted: pushed again.
     let (status, room) = server
-        .request(Method::DELETE, &format!("/api/rooms/{team}/mute"), Some(&bob.token), None)
+        .request(
+            Method::DELETE,
+            &format!("/api/rooms/{team}/mute"),
+            Some(&bob.token),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     assert!(room.get("muted").is_none(), "{room}");
@@ -369,14 +424,23 @@ async fn a_burst_in_one_room_is_collapsed_into_two_pushes(store: StoreBackend) {
     subscribe(&server, &bob, receiver.subscription("push/bob")).await;
 
     for i in 1..=20 {
-        server.post_message(&alice, room, &format!("burst {i}")).await;
+        server
+            .post_message(&alice, room, &format!("burst {i}"))
+            .await;
     }
     let (first, _) = receiver.next_payload().await;
-    assert_eq!((first["text"].as_str(), first["count"].as_u64()), (Some("burst 1"), Some(1)));
+    assert_eq!(
+        (first["text"].as_str(), first["count"].as_u64()),
+        (Some("burst 1"), Some(1))
+    );
     let (rest, report) = receiver.next_payload().await;
     assert_eq!(report["topic"], format!("room-{room}"));
     assert_eq!(
-        (rest["text"].as_str(), rest["count"].as_u64(), rest["seq"].as_u64()),
+        (
+            rest["text"].as_str(),
+            rest["count"].as_u64(),
+            rest["seq"].as_u64()
+        ),
         (Some("burst 20"), Some(19), Some(20)),
         "one trailing push stands for the other 19"
     );
@@ -384,7 +448,11 @@ async fn a_burst_in_one_room_is_collapsed_into_two_pushes(store: StoreBackend) {
     server.post_message(&alice, other, "elsewhere").await;
     let (payload, _) = receiver.next_payload().await;
     assert_eq!(payload["text"], "elsewhere");
-    assert_eq!(server.metric("sotong_push_sent_total").await, 3, "20 messages, 2 requests");
+    assert_eq!(
+        server.metric("sotong_push_sent_total").await,
+        3,
+        "20 messages, 2 requests"
+    );
 }
 
 /// Two nodes sharing Redis: a room open on node two holds back the push of a message
@@ -409,18 +477,28 @@ async fn a_room_shown_on_another_node_is_not_pushed() {
     subscribe(&one, &bob, receiver.subscription("push/bob")).await;
 
     let mut viewing = Stomp::connect(&two, &bob.token).await;
-    viewing.subscribe("t", &format!("/topic/rooms/{room}")).await;
+    viewing
+        .subscribe("t", &format!("/topic/rooms/{room}"))
+        .await;
     let key = format!("{prefix}:showing:{}:{room}", bob.id);
-    let redis = redis::Client::open(std::env::var("SOTONG_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()))
-        .expect("redis client");
-    let mut conn = redis.get_multiplexed_async_connection().await.expect("redis");
+    let redis = redis::Client::open(
+        std::env::var("SOTONG_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+    )
+    .expect("redis client");
+    let mut conn = redis
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
     until_key(&mut conn, &key, true).await;
 
     one.post_message(&alice, room, "seen on node two").await;
     viewing.until(|f| carries_text(f, "seen on node two")).await;
     one.post_message(&alice, other, "marker").await;
     let (payload, _) = receiver.next_payload().await;
-    assert_eq!(payload["text"], "marker", "the room shown on node two was not pushed");
+    assert_eq!(
+        payload["text"], "marker",
+        "the room shown on node two was not pushed"
+    );
 
     viewing.close().await;
     until_key(&mut conn, &key, false).await;

@@ -600,8 +600,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Deletes a subscription the push service said is gone (`404`/`410`).
-    async fn delete_push_subscription_by_id(&self, id: PushSubscriptionId)
-        -> Result<(), StoreError>;
+    async fn delete_push_subscription_by_id(
+        &self,
+        id: PushSubscriptionId,
+    ) -> Result<(), StoreError>;
 
     /// Records when a push to `id` last succeeded or failed (Unix milliseconds).
     async fn record_push_outcome(

@@ -103,11 +103,12 @@ pub(super) async fn delete_subscription(
     user: UserId,
     endpoint: &str,
 ) -> Result<bool, StoreError> {
-    let deleted = sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2")
-        .bind(user.0)
-        .bind(endpoint)
-        .execute(pool)
-        .await?;
+    let deleted =
+        sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2")
+            .bind(user.0)
+            .bind(endpoint)
+            .execute(pool)
+            .await?;
     Ok(deleted.rows_affected() > 0)
 }
 
@@ -141,7 +142,10 @@ pub(super) async fn record_outcome(
     Ok(())
 }
 
-pub(super) async fn vapid_private_key(pool: &PgPool, candidate: &str) -> Result<String, StoreError> {
+pub(super) async fn vapid_private_key(
+    pool: &PgPool,
+    candidate: &str,
+) -> Result<String, StoreError> {
     // Nodes starting together race here; the one row's primary key decides, and everyone
     // reads the winner's key.
     sqlx::query(
