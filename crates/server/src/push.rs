@@ -615,22 +615,28 @@ async fn send(
         let _permit = permit;
         let outcome = deliver(&inner, &sub, &payload).await;
         let store = &inner.store;
-        let recorded = match outcome {
-            Delivery::Sent => {
-                inner.metrics.push_sent.inc();
-                store.record_push_outcome(sub.id, true, now_millis()).await
-            }
+        // Counted once the store has it: a count seen means the row says so too.
+        let (recorded, counter) = match outcome {
+            Delivery::Sent => (
+                store.record_push_outcome(sub.id, true, now_millis()).await,
+                &inner.metrics.push_sent,
+            ),
             Delivery::Gone(status) => {
-                inner.metrics.push_gone.inc();
                 tracing::info!(user = %sub.user, status, "push subscription gone; removed");
-                store.delete_push_subscription_by_id(sub.id).await
+                (
+                    store.delete_push_subscription_by_id(sub.id).await,
+                    &inner.metrics.push_gone,
+                )
             }
             Delivery::Failed(reason) => {
-                inner.metrics.push_failed.inc();
                 tracing::warn!(user = %sub.user, reason = %reason, "push failed");
-                store.record_push_outcome(sub.id, false, now_millis()).await
+                (
+                    store.record_push_outcome(sub.id, false, now_millis()).await,
+                    &inner.metrics.push_failed,
+                )
             }
         };
+        counter.inc();
         if let Err(err) = recorded {
             tracing::warn!(error = %err, "push outcome not recorded");
         }
