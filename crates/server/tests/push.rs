@@ -385,13 +385,7 @@ async fn a_gone_subscription_is_removed_and_never_tried_again(store: StoreBacken
     ];
     paths.sort_by_key(|p| p.to_string());
     assert_eq!(paths, vec![json!("/gone/old-phone"), json!("/push/laptop")]);
-    let gone = tokio::time::timeout(Duration::from_secs(10), async {
-        while server.metric("sotong_push_gone_total").await < 1 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(gone.is_ok(), "the 410 removed the subscription");
+    until_metric(&server, "sotong_push_gone_total", 1).await;
 
     server.post_message(&alice, room, "second").await;
     let (payload, report) = receiver.next_payload().await;
@@ -447,12 +441,8 @@ async fn a_burst_in_one_room_is_collapsed_into_two_pushes(store: StoreBackend) {
     // Another room is not held back by this one's window, and nothing else came before it.
     server.post_message(&alice, other, "elsewhere").await;
     let (payload, _) = receiver.next_payload().await;
-    assert_eq!(payload["text"], "elsewhere");
-    assert_eq!(
-        server.metric("sotong_push_sent_total").await,
-        3,
-        "20 messages, 2 requests"
-    );
+    assert_eq!(payload["text"], "elsewhere", "20 messages, 2 requests");
+    until_metric(&server, "sotong_push_sent_total", 3).await;
 }
 
 /// Two nodes sharing Redis: a room open on node two holds back the push of a message
@@ -524,4 +514,18 @@ async fn until_key(conn: &mut redis::aio::MultiplexedConnection, key: &str, pres
     })
     .await;
     assert!(found.is_ok(), "{key} present: {present} within 10 s");
+}
+
+/// Waits until the server counts `value` in `name` (it counts once the store has the outcome).
+async fn until_metric(server: &TestServer, name: &str, value: i64) {
+    let reached = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if server.metric(name).await == value {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "{name} reached {value} within 10 s");
 }
