@@ -255,6 +255,7 @@ mod tests {
             message: message(),
             unread: Some(4),
             mention: false,
+            muted: false,
         };
         let resync = NotificationBody::Resync {
             reason: ResyncReason::Broker,
@@ -321,6 +322,7 @@ mod tests {
             message: message(),
             unread: None,
             mention: false,
+            muted: false,
         };
         let json = serde_json::to_value(&uncounted).unwrap();
         assert!(json.get("unread").is_none(), "{json}");

@@ -463,7 +463,7 @@ type SlotKey = (PushSubscriptionId, RoomId);
 
 /// What the push task waits for: committed messages, and the ends of collapse windows.
 enum Work {
-    Committed(Committed),
+    Committed(Box<Committed>),
     Flush(SlotKey, StoredPushSubscription),
 }
 
@@ -476,14 +476,14 @@ async fn run(inner: Arc<Inner>, mut waiting: mpsc::Receiver<Committed>) {
     loop {
         let work = tokio::select! {
             committed = waiting.recv() => match committed {
-                Some(committed) => Work::Committed(committed),
+                Some(committed) => Work::Committed(Box::new(committed)),
                 None => return,
             },
             Some((key, sub)) = flushes.recv() => Work::Flush(key, sub),
         };
         match work {
             Work::Committed(committed) => {
-                for (sub, payload) in targets(&inner, committed).await {
+                for (sub, payload) in targets(&inner, *committed).await {
                     let key = (sub.id, payload.room_id);
                     let mention = payload.mention;
                     let now = Instant::now();

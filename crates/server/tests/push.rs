@@ -308,7 +308,7 @@ async fn a_user_shown_the_room_gets_no_push_and_a_muted_room_only_mentions(store
         .await;
     assert!(carols.get("muted").is_none(), "a mute is one member's");
     let outsider = server.user("dave").await;
-    let (status, body) = server
+    let (status, refused) = server
         .request(
             Method::PUT,
             &format!("/api/rooms/{team}/mute"),
@@ -316,7 +316,7 @@ async fn a_user_shown_the_room_gets_no_push_and_a_muted_room_only_mentions(store
             None,
         )
         .await;
-    assert_eq!(status, 403, "{body}");
+    assert_eq!(status, 403, "{refused}");
 
     let mut notified = Stomp::connect(&server, &bob.token).await;
     notified.subscribe("n", NOTIFICATIONS).await;
