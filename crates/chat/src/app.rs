@@ -1117,6 +1117,7 @@ pub(crate) mod tests {
             last_read_seq: Seq(last - unread.min(last)),
             last_rev: 0,
             unread_mentions: 0,
+            muted: false,
         }
     }
 

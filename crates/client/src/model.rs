@@ -147,11 +147,14 @@ impl TryFrom<NotificationBody> for Notification {
 
     fn try_from(wire: NotificationBody) -> Result<Self, Self::Error> {
         match wire {
+            // `muted` (a muted room) is the application's to act on; the SDK's type does not
+            // carry it yet.
             NotificationBody::Message {
                 room_id,
                 message,
                 unread,
                 mention,
+                ..
             } => Ok(Notification::Message {
                 room_id,
                 message,
@@ -189,6 +192,7 @@ impl From<Notification> for NotificationBody {
                 message,
                 unread,
                 mention,
+                muted: false,
             },
             Notification::Changed {
                 room_id,

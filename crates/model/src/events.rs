@@ -99,6 +99,11 @@ pub enum NotificationBody {
         /// room it would otherwise keep quiet. Left out when false.
         #[serde(default, skip_serializing_if = "is_false")]
         mention: bool,
+        /// The receiving user muted the room and the message does not mention them: a client
+        /// keeps quiet (no sound, toast or desktop notification) but still counts it unread.
+        /// Left out when false.
+        #[serde(default, skip_serializing_if = "is_false")]
+        muted: bool,
     },
     /// `{"type":"changed","roomId":…,"change":…,"message":{…}}`: a message was edited or
     /// deleted in a room the connection does not subscribe to.
@@ -193,16 +198,19 @@ pub fn message_event_json(message_json: &str) -> String {
 
 /// The body of [`NotificationBody::Message`] with an unread count, around `message_json`, the
 /// message already rendered by serde: `{"type":"message","roomId":…,"message":…,"unread":…}`,
-/// with `"mention":true` after the count when the message mentions the receiving user.
+/// with `"mention":true` after the count when the message mentions the receiving user, and
+/// `"muted":true` after that when the user muted the room (and is not mentioned).
 pub fn message_notification_json(
     room_id: RoomId,
     message_json: &str,
     unread: u64,
     mention: bool,
+    muted: bool,
 ) -> String {
     let mention = if mention { r#","mention":true"# } else { "" };
+    let muted = if muted { r#","muted":true"# } else { "" };
     format!(
-        r#"{{"type":"message","roomId":{room_id},"message":{message_json},"unread":{unread}{mention}}}"#
+        r#"{{"type":"message","roomId":{room_id},"message":{message_json},"unread":{unread}{mention}{muted}}}"#
     )
 }
 
@@ -269,6 +277,7 @@ mod tests {
                 last_read_seq: Seq::ZERO,
                 last_rev: 0,
                 unread_mentions: 0,
+                muted: false,
             },
         };
         assert_eq!(serde_json::to_value(&room).unwrap()["type"], "room");
@@ -277,6 +286,7 @@ mod tests {
             message: message(),
             unread: Some(4),
             mention: false,
+            muted: false,
         };
         let resync = NotificationBody::Resync {
             reason: ResyncReason::Broker,
@@ -360,6 +370,7 @@ mod tests {
             message: message(),
             unread: None,
             mention: false,
+            muted: false,
         };
         let json = serde_json::to_value(&uncounted).unwrap();
         assert!(json.get("unread").is_none(), "{json}");
@@ -431,14 +442,15 @@ mod tests {
             })
             .unwrap()
         );
-        for mention in [false, true] {
+        for (mention, muted) in [(false, false), (true, false), (false, true)] {
             assert_eq!(
-                message_notification_json(RoomId(3), &message_json, 4, mention),
+                message_notification_json(RoomId(3), &message_json, 4, mention, muted),
                 serde_json::to_string(&NotificationBody::Message {
                     room_id: RoomId(3),
                     message: message.clone(),
                     unread: Some(4),
                     mention,
+                    muted,
                 })
                 .unwrap()
             );

@@ -91,6 +91,10 @@ pub struct Room {
     /// mentions.
     #[serde(default)]
     pub unread_mentions: u64,
+    /// The viewer muted the room: no Web Push and no sound or toast for its messages, except
+    /// those that mention the viewer. Sent only when true (older clients see no change).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub muted: bool,
 }
 
 /// A stored chat message.
@@ -286,8 +290,10 @@ pub(crate) mod tests {
             last_read_seq: Seq(1),
             last_rev: 2,
             unread_mentions: 1,
+            muted: false,
         };
         let json = serde_json::to_value(&room).unwrap();
+        assert!(json.get("muted").is_none(), "muted is sent only when true");
         assert_eq!(json["kind"], "direct");
         assert_eq!(json["lastReadSeq"], 1);
         assert_eq!(json["lastRev"], 2);

@@ -26,6 +26,7 @@ use crate::hub::Hub;
 use crate::limits::{raise_open_file_limit, Admission, ConnectionCaps};
 use crate::metrics::Metrics;
 use crate::presence::{PresenceTimings, PresenceTracker};
+use crate::push::Push;
 use crate::rooms::Chat;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
@@ -60,6 +61,7 @@ pub struct App {
     chat: Chat,
     presence: PresenceTracker,
     attachments: Attachments,
+    push: Option<Push>,
     users: Users,
     auth: Auth,
     budgets: UserBudgets,
@@ -156,12 +158,27 @@ impl App {
             }
             None => Arc::new(MemoryBroker::new(hub.clone())),
         };
+        let push = if config.push.enabled {
+            Some(
+                Push::start(
+                    config.push.clone(),
+                    store.clone(),
+                    broker.clone(),
+                    metrics.clone(),
+                )
+                .await
+                .map_err(|err| ServerError::Config(format!("push: {err}")))?,
+            )
+        } else {
+            None
+        };
         let chat = Chat::new(
             store.clone(),
             broker.clone(),
             metrics.clone(),
             config.limits.max_message_chars,
             Duration::from_millis(config.commit_window_ms),
+            push.clone(),
         )
         .with_edit_window(config.edit_window_secs.map(Duration::from_secs));
         let (chat, attachments) = attachments_service(&config, store.clone(), chat, &shutdown)?;
@@ -194,6 +211,7 @@ impl App {
             broker,
             chat,
             attachments,
+            push,
             auth,
             budgets: UserBudgets::new(&config.limits),
             admission: Admission::new(caps, TrustedProxies::new(config.trusted_proxies.clone())),
@@ -222,6 +240,11 @@ impl App {
     /// Uploading and reading attachments.
     pub fn attachments(&self) -> &Attachments {
         &self.attachments
+    }
+
+    /// Web Push, unless turned off (`--push false`).
+    pub fn push(&self) -> Option<&Push> {
+        self.push.as_ref()
     }
 
     /// Finding other users.

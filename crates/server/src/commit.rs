@@ -30,7 +30,8 @@
 
 use crate::broker::{Broker, Publication};
 use crate::metrics::Metrics;
-use crate::model::ChangeKind;
+use crate::model::{ChangeKind, RoomId, UserId};
+use crate::push::Push;
 use crate::store::{Change, Changed, Inserted, MessageChange, NewMessage, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +75,7 @@ impl CommitPipeline {
         broker: Arc<dyn Broker>,
         metrics: Arc<Metrics>,
         window: Duration,
+        push: Option<Push>,
     ) -> Self {
         let (posts, queue) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(post_in_commit_order(
@@ -82,6 +84,7 @@ impl CommitPipeline {
                 broker,
                 metrics,
                 window,
+                push,
             },
             queue,
         ));
@@ -136,6 +139,8 @@ struct GroupCommit {
     metrics: Arc<Metrics>,
     /// See `Config::commit_window_ms`.
     window: Duration,
+    /// Web Push, when on: told of each new message after its publication.
+    push: Option<Push>,
 }
 
 /// The group commit (see the module doc): batch, commit, publish in commit order, answer.
@@ -188,15 +193,29 @@ impl GroupCommit {
         let stored = self.store.insert_messages(messages).await;
         match stored {
             Ok(results) => {
+                let muted = self.muted_members(&results).await;
                 for (mut result, reply) in results.into_iter().zip(replies) {
                     if let Ok(inserted) = &mut result {
                         if inserted.created {
                             self.metrics.messages_stored.inc();
+                            let room = inserted.message.room_id;
+                            let muted: Vec<UserId> = muted
+                                .iter()
+                                .filter(|(r, _)| *r == room)
+                                .map(|(_, user)| *user)
+                                .collect();
+                            let recipients = std::mem::take(&mut inserted.recipients);
+                            let members: Vec<UserId> =
+                                recipients.iter().map(|(user, _)| *user).collect();
                             let publication = Publication::Message {
                                 message: inserted.message.clone(),
-                                recipients: std::mem::take(&mut inserted.recipients),
+                                recipients,
+                                muted: muted.clone(),
                             };
                             publish_committed(self.broker.as_ref(), publication).await;
+                            if let Some(push) = &self.push {
+                                push.committed(&inserted.message, &members, &muted);
+                            }
                         }
                     }
                     // A sender that went away (its connection closed) no longer needs the
@@ -216,6 +235,32 @@ impl GroupCommit {
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Backend(reason.clone().into())));
                 }
+            }
+        }
+    }
+
+    /// Who muted the rooms of the new messages in `results`: one read per batch. A failure
+    /// counts nobody as muted (a notification too loud rather than one lost) and is logged.
+    async fn muted_members(
+        &self,
+        results: &[Result<Inserted, StoreError>],
+    ) -> Vec<(RoomId, UserId)> {
+        let mut rooms: Vec<RoomId> = results
+            .iter()
+            .filter_map(|result| result.as_ref().ok())
+            .filter(|inserted| inserted.created && inserted.recipients.len() > 1)
+            .map(|inserted| inserted.message.room_id)
+            .collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        if rooms.is_empty() {
+            return Vec::new();
+        }
+        match self.store.muted_members(&rooms).await {
+            Ok(muted) => muted,
+            Err(err) => {
+                tracing::warn!(error = %err, "muted members not read; nobody counts as muted");
+                Vec::new()
             }
         }
     }
@@ -306,6 +351,14 @@ mod tests {
         ) -> Result<Vec<Option<crate::model::Activity>>, BrokerError> {
             Ok(vec![None; users.len()])
         }
+
+        async fn showing(
+            &self,
+            _room: crate::model::RoomId,
+            _users: &[crate::model::UserId],
+        ) -> Vec<crate::model::UserId> {
+            Vec::new()
+        }
     }
 
     fn post(room: crate::model::RoomId, sender: &User, text: &str) -> NewMessage {
@@ -334,6 +387,7 @@ mod tests {
             broker.clone(),
             Arc::new(Metrics::new()),
             Duration::from_millis(5),
+            None,
         );
 
         let posts: Vec<_> = (0..50)
@@ -389,6 +443,7 @@ mod tests {
             broker.clone(),
             Arc::new(Metrics::new()),
             Duration::from_millis(5),
+            None,
         );
         let edit = |seq: u64, text: &str| MessageChange {
             room_id: room,

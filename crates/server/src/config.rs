@@ -84,6 +84,47 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Limits that protect the server and other users from one client.
     pub limits: Limits,
+    /// Web Push.
+    pub push: PushConfig,
+}
+
+/// Web Push settings (`[push]` in the configuration file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// Whether the server sends Web Push at all (and offers `GET /api/push/key`).
+    pub enabled: bool,
+    /// The VAPID private key (the P-256 scalar, base64url, as `web-push generate-vapid-keys`
+    /// prints it). `None` (the default): the first node makes one and keeps it in the store,
+    /// where every other node finds it.
+    pub vapid_private_key: Option<String>,
+    /// The VAPID `sub` claim: how a push service reaches the operator (`mailto:` or `https:`).
+    pub contact: String,
+    /// Lets push endpoints be `http://` and on loopback addresses (127.0.0.0/8, ::1). For
+    /// tests and local push services only: without it an endpoint must be `https://` and
+    /// resolve to public addresses (never private, link-local or loopback ones).
+    pub allow_insecure_endpoints: bool,
+    /// At most one push per device and room within this many milliseconds; the messages in
+    /// between are counted into the next one (per node, in memory).
+    pub collapse_ms: u64,
+    /// How long one request to a push service may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Requests to push services in flight at once (per node).
+    pub concurrency: usize,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            enabled: true,
+            vapid_private_key: None,
+            contact: "mailto:admin@localhost".into(),
+            allow_insecure_endpoints: false,
+            collapse_ms: 10_000,
+            timeout_ms: 10_000,
+            concurrency: 32,
+        }
+    }
 }
 
 impl Default for Config {
@@ -112,6 +153,7 @@ impl Default for Config {
             upload_cleanup_ms: 60_000,
             auth: AuthConfig::default(),
             limits: Limits::default(),
+            push: PushConfig::default(),
         }
     }
 }

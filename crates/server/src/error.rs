@@ -92,6 +92,13 @@ pub enum Error {
     /// (`400 invalid_attachment`).
     #[error("{0}")]
     InvalidAttachment(String),
+    /// A push subscription that cannot be used: an endpoint off the allow-list, keys of the
+    /// wrong size (`400 invalid_subscription`).
+    #[error("{0}")]
+    InvalidSubscription(String),
+    /// Web Push is turned off on this server (`404 push_disabled`).
+    #[error("Web Push is turned off on this server")]
+    PushDisabled,
     /// Too many requests in too little time; slow down.
     #[error("{0}")]
     RateLimited(String),
@@ -136,6 +143,8 @@ impl Error {
             Error::BadImage(_) => "bad_image",
             Error::ImageTooLarge(_) => "image_too_large",
             Error::InvalidAttachment(_) => "invalid_attachment",
+            Error::InvalidSubscription(_) => "invalid_subscription",
+            Error::PushDisabled => "push_disabled",
             Error::RateLimited(_) | Error::Throttled { .. } => "rate_limited",
             Error::Backend(_) => "unavailable",
         }
@@ -161,7 +170,10 @@ impl Error {
             Error::Conflict(_) | Error::Deleted(_) => StatusCode::CONFLICT,
             Error::NotAuthor(_) | Error::EditWindowClosed(_) => StatusCode::FORBIDDEN,
             Error::TypeMismatch(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::BadImage(_) | Error::InvalidAttachment(_) => StatusCode::BAD_REQUEST,
+            Error::BadImage(_) | Error::InvalidAttachment(_) | Error::InvalidSubscription(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::PushDisabled => StatusCode::NOT_FOUND,
             Error::ImageTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited(_) | Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -186,6 +198,15 @@ impl Error {
     /// Wraps a backend failure.
     pub fn backend(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error::Backend(Box::new(err))
+    }
+}
+
+impl From<crate::push::PushError> for Error {
+    fn from(err: crate::push::PushError) -> Self {
+        match err {
+            crate::push::PushError::Invalid(why) => Error::InvalidSubscription(why),
+            crate::push::PushError::Store(err) => err.into(),
+        }
     }
 }
 

@@ -83,6 +83,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/rooms/{id}/changes", get(changes))
         .route("/api/rooms/{id}/read", post(mark_read))
         .route("/api/rooms/{id}/reads", get(read_marks))
+        .route("/api/rooms/{id}/mute", put(mute_room).delete(unmute_room))
+        .route("/api/push/key", get(push_key))
+        .route(
+            "/api/push/subscriptions",
+            post(push_subscribe).delete(push_unsubscribe),
+        )
         .route("/api/rooms/{id}/attachments", post(upload_attachment))
         .route("/api/attachments/{id}", get(download_attachment))
         .route("/api/attachments/{id}/thumbnail", get(download_thumbnail))
@@ -598,6 +604,70 @@ async fn leave_room(
 ) -> Result<StatusCode, Error> {
     app.chat().leave(&identity.user, room_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn mute_room(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Room>, Error> {
+    let room = room_id(&id)?;
+    Ok(Json(
+        app.chat().set_muted(identity.user.id, room, true).await?,
+    ))
+}
+
+async fn unmute_room(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Room>, Error> {
+    let room = room_id(&id)?;
+    Ok(Json(
+        app.chat().set_muted(identity.user.id, room, false).await?,
+    ))
+}
+
+/// `GET /api/push/key`: the VAPID public key a browser subscribes with.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PushKey {
+    public_key: String,
+}
+
+async fn push_key(State(app): State<Arc<App>>, Caller(_): Caller) -> Result<Json<PushKey>, Error> {
+    let push = app.push().ok_or(Error::PushDisabled)?;
+    Ok(Json(PushKey {
+        public_key: push.public_key().to_string(),
+    }))
+}
+
+async fn push_subscribe(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Body(subscription): Body<crate::push::SubscriptionJson>,
+) -> Result<StatusCode, Error> {
+    let push = app.push().ok_or(Error::PushDisabled)?;
+    push.subscribe(identity.user.id, subscription).await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Debug, Deserialize)]
+struct PushUnsubscribe {
+    endpoint: String,
+}
+
+async fn push_unsubscribe(
+    State(app): State<Arc<App>>,
+    Caller(identity): Caller,
+    Body(req): Body<PushUnsubscribe>,
+) -> Result<StatusCode, Error> {
+    let push = app.push().ok_or(Error::PushDisabled)?;
+    if push.unsubscribe(identity.user.id, &req.endpoint).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound("no such push subscription".into()))
+    }
 }
 
 #[derive(Debug, Deserialize)]

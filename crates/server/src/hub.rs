@@ -156,8 +156,9 @@ pub struct RenderedRead {
 /// One item in a connection's queue.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    /// A committed message, with the receiving user's unread count in that room.
-    Message(Arc<RenderedMessage>, u64),
+    /// A committed message, with the receiving user's unread count in that room and whether
+    /// that user muted the room.
+    Message(Arc<RenderedMessage>, u64, bool),
     /// A message was edited or deleted.
     Changed(Arc<RenderedChange>),
     /// Someone is typing.
@@ -214,6 +215,10 @@ pub struct Mailbox {
     topic_rooms: Mutex<Vec<RoomId>>,
     /// The users whose presence the connection watches (see [`Hub::watch_users`]).
     watching: Mutex<Vec<UserId>>,
+    /// The connection's user, and where to say that the rooms it shows changed (when a
+    /// broker asked, see [`Hub::watch_showing`]).
+    user: UserId,
+    showing_feed: Option<mpsc::UnboundedSender<UserId>>,
 }
 
 /// What a session reads from the hub: its messages in order, and a control lane that goes
@@ -320,6 +325,15 @@ impl Mailbox {
         } else {
             *watched = rooms.collect();
         }
+        drop(watched);
+        self.report_showing();
+    }
+
+    fn report_showing(&self) {
+        if let Some(feed) = &self.showing_feed {
+            // A watcher that has gone no longer needs to know.
+            let _ = feed.send(self.user);
+        }
     }
 
     /// Asks the connection to close for `reason` (the first reason given wins).
@@ -368,6 +382,8 @@ pub struct Hub {
     hearing: Mutex<Hearing>,
     /// Woken whenever `hearing` changes, for the sessions waiting in [`Hub::until_heard`].
     hearing_changed: Notify,
+    /// Where changes to the rooms users are shown go, once a broker asked for them.
+    showing: OnceLock<mpsc::UnboundedSender<UserId>>,
 }
 
 /// What the watching broker hears of: its link to the other nodes, and the users whose
@@ -407,7 +423,38 @@ impl Hub {
             presence: OnceLock::new(),
             hearing: Mutex::new(Hearing::default()),
             hearing_changed: Notify::new(),
+            showing: OnceLock::new(),
         }
+    }
+
+    /// Starts reporting which users' shown rooms change: a feed of the user each time one of
+    /// their connections here subscribes to or leaves a room's topic, or goes. The watcher
+    /// reads [`Hub::rooms_shown`] for the user's rooms now. A hub reports to one watcher; a
+    /// second call gets `None`. Connections registered before the call are not reported:
+    /// call it before serving.
+    pub fn watch_showing(&self) -> Option<mpsc::UnboundedReceiver<UserId>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.showing.set(tx).ok()?;
+        Some(rx)
+    }
+
+    /// Whether a connection of `user` on this node shows `room` (subscribes to its topic).
+    pub fn shows(&self, user: UserId, room: RoomId) -> bool {
+        self.read()
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .any(|mailbox| mailbox.topic_rooms().contains(&room))
+    }
+
+    /// The rooms `user`'s connections on this node show, each once.
+    pub fn rooms_shown(&self, user: UserId) -> HashSet<RoomId> {
+        self.read()
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .flat_map(|mailbox| mailbox.topic_rooms().clone())
+            .collect()
     }
 
     /// Starts reporting presence changes: returns the users connected here now and the feed
@@ -537,6 +584,8 @@ impl Hub {
             reason: OnceLock::new(),
             topic_rooms: Mutex::new(Vec::new()),
             watching: Mutex::new(Vec::new()),
+            user,
+            showing_feed: self.showing.get().cloned(),
         });
         {
             let mut users = self.write();
@@ -649,12 +698,14 @@ impl Hub {
             Publication::Message {
                 message,
                 recipients,
+                muted,
             } => {
                 let rendered = Arc::new(RenderedMessage::new(message));
                 let users = self.read();
                 for (user, unread) in recipients {
+                    let muted = muted.contains(user);
                     for mailbox in users.get(user).into_iter().flatten() {
-                        mailbox.push(Outbound::Message(rendered.clone(), *unread));
+                        mailbox.push(Outbound::Message(rendered.clone(), *unread, muted));
                     }
                 }
             }
@@ -781,6 +832,10 @@ impl Drop for Registration {
                 self.hub.report(Presence::Gone(self.user));
             }
         }
+        drop(users);
+        if !self.mailbox.topic_rooms().is_empty() {
+            self.mailbox.report_showing();
+        }
     }
 }
 
@@ -819,10 +874,11 @@ mod tests {
         hub.deliver(&Publication::Message {
             message: message(7, 1),
             recipients: vec![(UserId(1), 0), (UserId(2), 1)],
+            muted: Vec::new(),
         });
         for rx in [&mut rx_a1.outbound, &mut rx_a2.outbound] {
             match rx.try_recv() {
-                Ok(Outbound::Message(m, 0)) => assert_eq!(m.seq(), Seq(1)),
+                Ok(Outbound::Message(m, 0, _)) => assert_eq!(m.seq(), Seq(1)),
                 other => panic!("unexpected {other:?}"),
             }
             assert!(rx.try_recv().is_err(), "exactly one item");
@@ -838,6 +894,7 @@ mod tests {
             hub.deliver(&Publication::Message {
                 message: message(7, seq),
                 recipients: vec![(UserId(1), 0)],
+                muted: Vec::new(),
             });
         }
         assert_eq!(reg.mailbox().kicked().await, Kick::SlowConsumer);
@@ -889,6 +946,7 @@ mod tests {
             hub.deliver(&Publication::Message {
                 message: message(7, seq),
                 recipients: vec![(UserId(1), 0)],
+                muted: Vec::new(),
             });
         }
         for event in [
@@ -919,7 +977,7 @@ mod tests {
         assert!(queues.control.try_recv().is_err());
         for seq in 1..=3 {
             match queues.outbound.try_recv() {
-                Ok(Outbound::Message(m, _)) => assert_eq!(m.seq(), Seq(seq)),
+                Ok(Outbound::Message(m, _, _)) => assert_eq!(m.seq(), Seq(seq)),
                 other => panic!("unexpected {other:?}"),
             }
         }

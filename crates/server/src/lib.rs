@@ -27,6 +27,7 @@
 //! - [`attachments`]: uploads, images and who may read them; [`files`]: where their bytes are
 //!   (a folder or S3).
 //! - [`auth`]: passwords, session tokens, JWTs; [`throttle`]: per-IP and per-user limits.
+//! - [`push`]: Web Push (VAPID, RFC 8291 payloads, who gets a push, collapsing per room).
 //! - [`model`], [`config`], [`error`], [`metrics`]: the wire objects (shared, from `sotong-model`) and
 //!   the rules on names and times, settings, errors as data, Prometheus.
 //!
@@ -52,6 +53,7 @@ pub mod metrics;
 pub mod model;
 pub mod presence;
 pub mod publication;
+pub mod push;
 pub mod rooms;
 pub mod search;
 pub mod server;

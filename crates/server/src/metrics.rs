@@ -67,6 +67,13 @@ pub struct Metrics {
     pub presence_frames: Counter,
     /// Bytes of the bodies of those frames.
     pub presence_bytes: Counter,
+    /// Web Push requests the push service accepted.
+    pub push_sent: Counter,
+    /// Web Push requests that failed (an error status other than 404/410, a timeout, a refused
+    /// address) or were dropped because the push queue was full.
+    pub push_failed: Counter,
+    /// Push subscriptions removed because the push service said they are gone (404/410).
+    pub push_gone: Counter,
 }
 
 impl Default for Metrics {
@@ -141,6 +148,24 @@ impl Metrics {
         let redis_published = Counter::default();
         let redis_publish_failures = Counter::default();
         let redis_received = Counter::default();
+        let push_sent = Counter::default();
+        let push_failed = Counter::default();
+        let push_gone = Counter::default();
+        registry.register(
+            "push_sent",
+            "Web Push requests accepted by a push service",
+            push_sent.clone(),
+        );
+        registry.register(
+            "push_failed",
+            "Web Push requests that failed or were dropped (queue full)",
+            push_failed.clone(),
+        );
+        registry.register(
+            "push_gone",
+            "Push subscriptions removed because the push service answered 404 or 410",
+            push_gone.clone(),
+        );
         registry.register(
             "redis_connected",
             "1 while the Redis broker's subscription connection is up",
@@ -211,6 +236,9 @@ impl Metrics {
             redis_published,
             redis_publish_failures,
             redis_received,
+            push_sent,
+            push_failed,
+            push_gone,
         }
     }
 

@@ -28,6 +28,10 @@ pub enum Publication {
         message: Message,
         /// Every member and its unread count after this message.
         recipients: Vec<(UserId, u64)>,
+        /// The members who muted the room: their connections keep quiet about it unless it
+        /// mentions them (the notification says `"muted":true`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        muted: Vec<UserId>,
     },
     /// A stored message was edited or deleted (committed, with a new `rev`). Delivered like a
     /// message: on the room topic to connections subscribed to it, else as a notification.
@@ -107,11 +111,13 @@ impl Publication {
             Publication::Message {
                 message,
                 recipients,
+                muted,
             } => {
                 let unread = recipients.iter().find(|(u, _)| *u == user)?.1;
                 Some(Publication::Message {
                     message: message.clone(),
                     recipients: vec![(user, unread)],
+                    muted: muted.iter().copied().filter(|u| *u == user).collect(),
                 })
             }
             Publication::Changed {
@@ -207,12 +213,20 @@ mod tests {
         let publication = Publication::Message {
             message: message(7, 1),
             recipients: vec![(UserId(1), 0), (UserId(2), 4), (UserId(2), 4)],
+            muted: vec![UserId(1)],
         };
         assert_eq!(publication.addressees(), vec![UserId(1), UserId(2)]);
         match publication.for_user(UserId(2)) {
-            Some(Publication::Message { recipients, .. }) => {
+            Some(Publication::Message {
+                recipients, muted, ..
+            }) => {
                 assert_eq!(recipients, vec![(UserId(2), 4)]);
+                assert!(muted.is_empty(), "another member's mute stays with them");
             }
+            other => panic!("unexpected {other:?}"),
+        }
+        match publication.for_user(UserId(1)) {
+            Some(Publication::Message { muted, .. }) => assert_eq!(muted, vec![UserId(1)]),
             other => panic!("unexpected {other:?}"),
         }
         assert!(publication.for_user(UserId(3)).is_none());

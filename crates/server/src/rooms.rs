@@ -23,6 +23,7 @@ use crate::model::{
     mentioned_usernames, normalize_name, normalize_username, AttachmentId, Message, ReadMark, Room, RoomId,
     RoomKind, SearchHit, SearchResults, Seq, User, UserId, MAX_GROUP_NAME_CHARS,
 };
+use crate::push::Push;
 pub use crate::store::RoomCursor;
 use crate::store::{
     Change, MessageChange, MessageSearch, NewMessage, Page, RoomsPage, Store, StoreError,
@@ -220,8 +221,10 @@ impl Chat {
         metrics: Arc<Metrics>,
         max_message_chars: usize,
         commit_window: Duration,
+        push: Option<Push>,
     ) -> Self {
-        let pipeline = CommitPipeline::start(store.clone(), broker.clone(), metrics, commit_window);
+        let pipeline =
+            CommitPipeline::start(store.clone(), broker.clone(), metrics, commit_window, push);
         Chat {
             store,
             broker,
@@ -701,6 +704,20 @@ impl Chat {
             .room(room, user)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no room {room}")))
+    }
+
+    /// Mutes (or unmutes) `room` for `user`: no push and quiet notifications for its messages,
+    /// unless they mention `user`. The user's other connections hear of it as a room event,
+    /// so every open tab shows the room muted. Returns the room as `user` sees it now.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`.
+    pub async fn set_muted(&self, user: UserId, room: RoomId, muted: bool) -> Result<Room, Error> {
+        self.require_member(user, room).await?;
+        self.store.set_muted(room, user, muted).await?;
+        tracing::info!(user = %user, room = %room, muted, "room mute set");
+        self.announce_room(room, &[user]).await?;
+        self.room(user, room).await
     }
 
     /// A page of the user's rooms, latest activity first: at most `limit` (default and

@@ -50,6 +50,7 @@ fn publish(app: &App, message: &Message, to: &User) {
     app.hub().deliver(&Publication::Message {
         message: message.clone(),
         recipients: vec![(to.id, 1)],
+        muted: Vec::new(),
     });
 }
 

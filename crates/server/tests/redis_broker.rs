@@ -110,6 +110,7 @@ fn to_alice_and_bob(seq: u64) -> Publication {
     Publication::Message {
         message: message(seq),
         recipients: vec![(UserId(1), 0), (UserId(2), seq)],
+        muted: Vec::new(),
     }
 }
 
@@ -139,7 +140,7 @@ async fn a_publication_reaches_the_users_connection_on_another_node() {
     a.broker.publish(to_alice_and_bob(1)).await.expect("queued");
 
     match next_item(&mut bob_queues).await {
-        Outbound::Message(m, unread) => {
+        Outbound::Message(m, unread, _) => {
             assert_eq!(m.seq(), Seq(1));
             assert_eq!(unread, 1, "Bob's own unread count");
         }
@@ -206,7 +207,7 @@ async fn publications_keep_their_order() {
     }
     for seq in 1..=300 {
         match next_item(&mut bob_queues).await {
-            Outbound::Message(m, _) => assert_eq!(m.seq(), Seq(seq)),
+            Outbound::Message(m, _, _) => assert_eq!(m.seq(), Seq(seq)),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -312,7 +313,7 @@ async fn a_killed_connection_reconnects_and_subscribes_again() {
 
     a.broker.publish(to_alice_and_bob(1)).await.expect("queued");
     match next_item(&mut bob_queues).await {
-        Outbound::Message(m, _) => assert_eq!(m.seq(), Seq(1)),
+        Outbound::Message(m, _, _) => assert_eq!(m.seq(), Seq(1)),
         other => panic!("unexpected {other:?}"),
     }
 

@@ -130,6 +130,23 @@ struct ServeArgs {
     /// Seconds an upload may wait to be sent before it is deleted [default: 3600].
     #[arg(long, env = "SOTONG_UPLOAD_TTL_SECS")]
     upload_ttl_secs: Option<u64>,
+    /// Send Web Push to browsers with no tab open: true or false [default: true].
+    #[arg(long, env = "SOTONG_PUSH")]
+    push: Option<bool>,
+    /// The VAPID private key (base64url P-256 scalar) [default: made once and kept in the store].
+    #[arg(long, env = "SOTONG_VAPID_PRIVATE_KEY", hide_env_values = true)]
+    vapid_private_key: Option<String>,
+    /// The VAPID contact (mailto: or https:) push services may reach you at
+    /// [default: mailto:admin@localhost].
+    #[arg(long, env = "SOTONG_PUSH_CONTACT")]
+    push_contact: Option<String>,
+    /// Allow http:// push endpoints on loopback addresses (tests and local push services only).
+    #[arg(long, env = "SOTONG_PUSH_ALLOW_INSECURE_ENDPOINTS")]
+    push_allow_insecure_endpoints: bool,
+    /// At most one push per device and room within this many milliseconds; messages in between
+    /// are counted into the next [default: 10000].
+    #[arg(long, env = "SOTONG_PUSH_COLLAPSE_MS")]
+    push_collapse_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -168,7 +185,16 @@ impl ServeArgs {
             presence_ttl_ms => presence_ttl_ms,
             max_upload_bytes => max_upload_bytes,
             upload_ttl_secs => upload_ttl_secs,
+            push => push.enabled,
+            push_contact => push.contact,
+            push_collapse_ms => push.collapse_ms,
         );
+        if self.vapid_private_key.is_some() {
+            config.push.vapid_private_key = self.vapid_private_key;
+        }
+        if self.push_allow_insecure_endpoints {
+            config.push.allow_insecure_endpoints = true;
+        }
         if self.files_url.is_some() {
             config.files_url = self.files_url;
         }

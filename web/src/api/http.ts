@@ -83,6 +83,14 @@ export interface Api extends SotongApi {
   uploadAttachment(roomId: number, file: Blob, name: string, options?: { onProgress?(sent: number, total: number): void; signal?: AbortSignal }): Promise<Attachment>;
   /** An attachment's bytes (or its image's thumbnail), fetched with the token: never a token in a URL. */
   fetchAttachment(id: number, options?: { thumbnail?: boolean; signal?: AbortSignal }): Promise<Blob>;
+  /** Mutes (`PUT`) or unmutes (`DELETE`) a room for the user: `/api/rooms/{id}/mute`. */
+  setMuted(roomId: number, muted: boolean): Promise<Room>;
+  /** The server's VAPID public key (`404 push_disabled` when it sends no Web Push). */
+  pushKey(): Promise<{ publicKey: string }>;
+  /** Stores this browser's push subscription (`PushSubscription.toJSON()`). */
+  subscribePush(subscription: unknown): Promise<void>;
+  /** Forgets this browser's push subscription. */
+  unsubscribePush(endpoint: string): Promise<void>;
 }
 
 /**
@@ -162,5 +170,9 @@ export function createApi(options: ApiOptions = {}): Api {
     listChanges: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/changes${changesQuery(q)}`),
     uploadAttachment: (roomId, file, name, o = {}) => uploadAttachment(roomId, file, name, { ...o, baseUrl: base, token: options.token ?? '' }),
     fetchAttachment: (id, o = {}) => fetchAttachment(id, { ...o, baseUrl: base, token: options.token ?? '', fetch: doFetch }),
+    setMuted: (roomId, muted) => call(muted ? 'PUT' : 'DELETE', `/api/rooms/${String(roomId)}/mute`),
+    pushKey: () => call('GET', '/api/push/key'),
+    subscribePush: (subscription) => call('POST', '/api/push/subscriptions', subscription),
+    unsubscribePush: (endpoint) => call('DELETE', '/api/push/subscriptions', { endpoint }),
   };
 }

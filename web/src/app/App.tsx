@@ -13,6 +13,7 @@ import { ApiContext } from './ApiContext';
 import { navigate } from './router';
 import { loadSession, saveSession, type Session } from './session';
 import { Shell } from './Shell';
+import { unregisterPush } from '../features/notifications/push';
 
 /** The whole app. */
 export function App() {
@@ -66,7 +67,10 @@ export function App() {
   }, [endSession]);
 
   const onLogout = useCallback(() => {
-    void api.logout().catch(() => {});
+    // The browser's push subscription goes first, while the token still works.
+    void unregisterPush(api)
+      .then(() => api.logout())
+      .catch(() => {});
     endSession(null);
     navigate('/', true);
   }, [api, endSession]);

@@ -12,6 +12,7 @@ import { ChatView } from '../features/chat/ChatView';
 import { PresenceSetting } from '../features/presence/PresenceSetting';
 import { useDesktopNotifications, useUnreadTitle } from '../features/notifications/desktop';
 import { NotificationPrompt } from '../features/notifications/NotificationPrompt';
+import { usePushRegistration } from '../features/notifications/usePushRegistration';
 import { Toasts } from '../features/notifications/Toasts';
 import { NewDirectDialog } from '../features/rooms/NewDirectDialog';
 import { NewGroupDialog } from '../features/rooms/NewGroupDialog';
@@ -61,6 +62,7 @@ export function Shell({ me, onLogout, onProfileChange, onLoggedOutEverywhere }: 
   useDesktopNotifications();
   // Away while the page is hidden or idle for five minutes; online again on input.
   useActivityReport();
+  usePushRegistration();
   return (
     <div className="app" data-view={roomId === null ? 'list' : 'chat'}>
       <header className="topbar">

@@ -299,6 +299,11 @@ export const en = {
   'presence.lastSeen': 'Last seen {when}',
   'presence.hide': 'Hide my presence',
   'presence.hidden': 'Others see you offline',
+  // Muting and Web Push
+  'mute.mute': 'Mute room',
+  'mute.unmute': 'Unmute room',
+  'mute.muted': 'Muted',
+  'mute.failed': 'Could not change the room’s mute setting. Try again.',
 } as const;
 
 /** A key of the dictionaries. */

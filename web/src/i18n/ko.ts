@@ -297,4 +297,9 @@ export const ko: Messages = {
   'presence.lastSeen': '마지막 접속 {when}',
   'presence.hide': '내 접속 상태 숨기기',
   'presence.hidden': '다른 사람에게 오프라인으로 보입니다',
+  // Muting and Web Push
+  'mute.mute': '대화방 알림 끄기',
+  'mute.unmute': '대화방 알림 켜기',
+  'mute.muted': '알림 꺼짐',
+  'mute.failed': '대화방 알림 설정을 바꾸지 못했습니다. 다시 시도해 주세요.',
 };

@@ -106,3 +106,18 @@ export const SearchIcon = () => (
     <path d="m20 20-3.5-3.5" />
   </svg>
 );
+/** A bell: notifications on. */
+export const BellIcon = () => (
+  <svg {...base} width={18} height={18}>
+    <path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9" />
+    <path d="M13.7 21a2 2 0 0 1-3.4 0" />
+  </svg>
+);
+/** A struck-through bell: a muted room. */
+export const BellOffIcon = ({ size = 18 }: { size?: number }) => (
+  <svg {...base} width={size} height={size}>
+    <path d="M13.7 21a2 2 0 0 1-3.4 0" />
+    <path d="M18.6 13A17.9 17.9 0 0 1 18 8M6.3 6.3A6 6 0 0 0 6 8c0 7-3 9-3 9h14M18 8a6 6 0 0 0-9.3-5" />
+    <path d="m1 1 22 22" />
+  </svg>
+);

@@ -4,7 +4,7 @@
 
 use super::{Broker, BrokerError, Publication};
 use crate::hub::Hub;
-use crate::model::{Activity, UserId};
+use crate::model::{Activity, RoomId, UserId};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -59,5 +59,14 @@ impl Broker for MemoryBroker {
             .iter()
             .map(|user| presence.get(user).copied())
             .collect())
+    }
+
+    /// One node: its hub knows every connection.
+    async fn showing(&self, room: RoomId, users: &[UserId]) -> Vec<UserId> {
+        users
+            .iter()
+            .copied()
+            .filter(|user| self.hub.shows(*user, room))
+            .collect()
     }
 }

@@ -30,7 +30,7 @@ pub use memory::MemoryBroker;
 
 pub use crate::publication::{ConnectionId, Publication, UserEvent};
 
-use crate::model::{Activity, UserId};
+use crate::model::{Activity, RoomId, UserId};
 use async_trait::async_trait;
 
 /// A broker failure; the publication did not reach (all) other nodes.
@@ -118,4 +118,9 @@ pub trait Broker: Send + Sync + 'static {
     fn health(&self) -> BrokerHealth {
         BrokerHealth::Ok
     }
+
+    /// Which of `users` have a connection, on any node, that shows `room` (subscribes to its
+    /// topic): Web Push leaves them alone. When the answer cannot be had, nobody (a push too
+    /// many rather than one missed).
+    async fn showing(&self, room: RoomId, users: &[UserId]) -> Vec<UserId>;
 }

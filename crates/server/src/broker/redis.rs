@@ -76,11 +76,12 @@
 
 mod peers;
 mod presence;
+mod showing;
 
 use super::{Broker, BrokerError, BrokerHealth, Publication};
 use crate::hub::{Hub, Presence};
 use crate::metrics::Metrics;
-use crate::model::{Activity, ResyncReason, UserId};
+use crate::model::{Activity, ResyncReason, RoomId, UserId};
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use futures_util::StreamExt;
@@ -217,6 +218,9 @@ pub struct RedisBroker {
     connected: Arc<AtomicBool>,
     /// Who is connected where, shared by the nodes.
     presence: presence::PresenceRecords,
+    /// For reading which rooms other nodes show their users (`showing`).
+    reader: ConnectionManager,
+    showing_keys: showing::ShowingKeys,
     /// Stops the subscription task when the broker goes; the publishing task stops when the
     /// queue's sender (above) goes.
     _stop: DropGuard,
@@ -244,6 +248,7 @@ impl RedisBroker {
                 .set_max_delay(MAX_BACKOFF),
         )?;
         let (users_here, presence) = hub.watch_presence().ok_or(RedisBrokerError::HubTaken)?;
+        let shown_changes = hub.watch_showing().ok_or(RedisBrokerError::HubTaken)?;
         let node = NodeId(rand::random());
         let channels = Channels::new(&settings.channel_prefix);
         let (queue, waiting) = mpsc::channel(settings.queue_capacity.max(1));
@@ -262,6 +267,16 @@ impl RedisBroker {
             node.0,
             settings.presence_ttl,
         );
+        let showing_keys = showing::ShowingKeys::new(&settings.channel_prefix);
+        tokio::spawn(showing::keep(
+            publisher.clone(),
+            hub.clone(),
+            shown_changes,
+            showing_keys.clone(),
+            node,
+            stop.clone(),
+        ));
+        let reader = publisher.clone();
         tokio::spawn(publish_in_order(
             publisher,
             waiting,
@@ -293,6 +308,8 @@ impl RedisBroker {
             metrics,
             connected,
             presence: records,
+            reader,
+            showing_keys,
             _stop: stop.drop_guard(),
         })
     }
@@ -364,6 +381,15 @@ impl Broker for RedisBroker {
             .lapsed()
             .await
             .map_err(|err| BrokerError(Box::new(err)))
+    }
+
+    /// This node's hub first; the others' entries in Redis for the rest (see `showing`).
+    async fn showing(&self, room: RoomId, users: &[UserId]) -> Vec<UserId> {
+        let (mut shown, elsewhere): (Vec<UserId>, Vec<UserId>) =
+            users.iter().partition(|user| self.hub.shows(**user, room));
+        let mut redis = self.reader.clone();
+        shown.extend(showing::showing(&mut redis, &self.showing_keys, room, &elsewhere).await);
+        shown
     }
 
     /// Up while the subscription connection is: it pings Redis every few seconds, so a lost
@@ -723,6 +749,7 @@ mod tests {
         Publication::Message {
             message: crate::test_support::message(7, seq),
             recipients: vec![(UserId(1), 0)],
+            muted: Vec::new(),
         }
     }
 
@@ -744,7 +771,7 @@ mod tests {
         }
         for seq in 1..=100 {
             match queues.outbound.try_recv() {
-                Ok(Outbound::Message(m, _)) => assert_eq!(m.seq(), Seq(seq)),
+                Ok(Outbound::Message(m, _, _)) => assert_eq!(m.seq(), Seq(seq)),
                 other => panic!("unexpected {other:?}"),
             }
         }

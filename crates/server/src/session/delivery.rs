@@ -23,7 +23,9 @@ impl<T: Transport> Session<T> {
     /// Routes one hub item to this connection.
     pub(super) async fn handle_outbound(&mut self, item: Outbound) -> Result<(), Close> {
         match item {
-            Outbound::Message(message, unread) => self.deliver_message(&message, unread).await,
+            Outbound::Message(message, unread, muted) => {
+                self.deliver_message(&message, unread, muted).await
+            }
             Outbound::Changed(change) => {
                 self.deliver_change(&change);
                 Ok(())
@@ -58,6 +60,7 @@ impl<T: Transport> Session<T> {
         &mut self,
         message: &RenderedMessage,
         unread: u64,
+        muted: bool,
     ) -> Result<(), Close> {
         let room = message.room_id();
         match self.routing.route(room, message.seq()) {
@@ -79,7 +82,10 @@ impl<T: Transport> Session<T> {
             }
             Route::Notification => {
                 let mention = message.message.mentions.contains(&self.identity.user.id);
-                let body = message_notification_json(room, &message.message_json, unread, mention);
+                // A mention comes through a muted room: only the rest is marked quiet.
+                let quiet = muted && !mention;
+                let body =
+                    message_notification_json(room, &message.message_json, unread, mention, quiet);
                 let message_id = message.message.id.to_string();
                 if self.push_to_each(
                     Target::Notifications,

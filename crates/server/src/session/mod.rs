@@ -587,6 +587,7 @@ mod races {
             self.app.hub().deliver(&Publication::Message {
                 message: message.clone(),
                 recipients: vec![(self.alice.id, 1)],
+                muted: Vec::new(),
             });
         }
 

@@ -34,9 +34,11 @@
 
 pub mod attachments;
 pub mod postgres;
+pub mod push;
 pub mod sqlite;
 
 pub use attachments::{NewAttachment, StoredAttachment};
+pub use push::{NewPushSubscription, PushSubscriptionId, StoredPushSubscription};
 
 /// One user's presence setting and last sighting, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -760,6 +762,55 @@ pub trait Store: Send + Sync + 'static {
         user: UserId,
         candidates: &[UserId],
     ) -> Result<Vec<UserId>, StoreError>;
+
+    /// Mutes or unmutes `room` for `user`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotMember`] when `user` is not a member.
+    async fn set_muted(&self, room: RoomId, user: UserId, muted: bool) -> Result<(), StoreError>;
+
+    /// The members who muted each of `rooms`, in one query: the commit pipeline asks once per
+    /// batch, so that notifications and pushes can stay quiet for them.
+    async fn muted_members(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, UserId)>, StoreError>;
+
+    /// Stores a push subscription, or moves an existing one (same endpoint) to this user with
+    /// the new keys; keeps at most [`push::MAX_PUSH_SUBSCRIPTIONS_PER_USER`] per user (the
+    /// oldest go).
+    async fn upsert_push_subscription(
+        &self,
+        new: NewPushSubscription,
+    ) -> Result<PushSubscriptionId, StoreError>;
+
+    /// The push subscriptions of `users`, in one query.
+    async fn push_subscriptions_of(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<StoredPushSubscription>, StoreError>;
+
+    /// Deletes `user`'s subscription with this endpoint; `true` if there was one.
+    async fn delete_push_subscription(
+        &self,
+        user: UserId,
+        endpoint: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes a subscription the push service said is gone (`404`/`410`).
+    async fn delete_push_subscription_by_id(
+        &self,
+        id: PushSubscriptionId,
+    ) -> Result<(), StoreError>;
+
+    /// Records when a push to `id` last succeeded or failed (Unix milliseconds).
+    async fn record_push_outcome(
+        &self,
+        id: PushSubscriptionId,
+        succeeded: bool,
+        at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The VAPID private key in force: `candidate` if none was stored yet (it is stored now),
+    /// else the stored one, so that every node of a cluster signs with the first key made.
+    async fn vapid_private_key(&self, candidate: &str) -> Result<String, StoreError>;
 
     /// Answers when the store is reachable (`/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -35,8 +35,8 @@
 use super::{
     direct_key, group_reactions, kind_from_column, like_prefix, reply_preview, seq_from_column,
     seq_to_column, unread_from_column, Change, Changed, Credentials, FoundMessages, Inserted, MarkedRead,
-    MessageChange, MessageSearch, NewAttachment, NewMessage, Page, PresenceRow, RoomCursor, RoomsPage, Store,
-    StoreError, StoredAttachment,
+    MessageChange, MessageSearch, NewAttachment, NewMessage, NewPushSubscription, Page, PresenceRow,
+    PushSubscriptionId, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment, StoredPushSubscription,
 };
 use crate::model::{
     rfc3339_millis, AttachmentId, Message, MessageId, ReadMark, ReplyPreview, Room, RoomId,
@@ -119,6 +119,7 @@ macro_rules! message_columns {
 mod attachments;
 /// Message search, which splices `message_columns!()` (so declared after it).
 mod search;
+mod push;
 
 /// The store on PostgreSQL.
 #[derive(Clone)]
@@ -231,6 +232,7 @@ struct RoomRow {
     last_read_seq: Option<i64>,
     unread: Option<i64>,
     last_rev: i64,
+    muted: Option<bool>,
 }
 
 /// A `rev` read from a column; a negative one is a damaged row.
@@ -442,6 +444,7 @@ impl PostgresStore {
                     unread_mentions: unread_from_column(
                         unread_mentions_of.remove(&row.id).unwrap_or(0),
                     ),
+                    muted: row.muted.unwrap_or(false),
                 })
             })
             .collect()
@@ -780,7 +783,7 @@ impl Store for PostgresStore {
 
     async fn room(&self, room: RoomId, viewer: UserId) -> Result<Option<Room>, StoreError> {
         let row = sqlx::query_as::<_, RoomRow>(
-            "SELECT r.id, r.kind, r.name, r.last_activity, mb.last_read_seq, mb.unread, r.last_rev \
+            "SELECT r.id, r.kind, r.name, r.last_activity, mb.last_read_seq, mb.unread, r.last_rev, mb.muted \
              FROM rooms r LEFT JOIN members mb ON mb.room_id = r.id AND mb.user_id = $2 \
              WHERE r.id = $1",
         )
@@ -802,7 +805,7 @@ impl Store for PostgresStore {
     ) -> Result<RoomsPage, StoreError> {
         // One row more than asked tells whether there is a next page.
         let mut rows = sqlx::query_as::<_, RoomRow>(
-            "SELECT r.id, r.kind, r.name, r.last_activity, mb.last_read_seq, mb.unread, r.last_rev \
+            "SELECT r.id, r.kind, r.name, r.last_activity, mb.last_read_seq, mb.unread, r.last_rev, mb.muted \
              FROM rooms r JOIN members mb ON mb.room_id = r.id \
              WHERE mb.user_id = $1 \
                AND ($2::BIGINT IS NULL OR r.last_activity < $2 \
@@ -1148,6 +1151,62 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(UserId).collect())
+    }
+
+    async fn set_muted(&self, room: RoomId, user: UserId, muted: bool) -> Result<(), StoreError> {
+        push::set_muted(&self.pool, room, user, muted).await
+    }
+
+    async fn muted_members(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, UserId)>, StoreError> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        push::muted_members(&self.pool, rooms).await
+    }
+
+    async fn upsert_push_subscription(
+        &self,
+        new: NewPushSubscription,
+    ) -> Result<PushSubscriptionId, StoreError> {
+        push::upsert_subscription(&self.pool, &new).await
+    }
+
+    async fn push_subscriptions_of(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<StoredPushSubscription>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        push::subscriptions_of(&self.pool, users).await
+    }
+
+    async fn delete_push_subscription(
+        &self,
+        user: UserId,
+        endpoint: &str,
+    ) -> Result<bool, StoreError> {
+        push::delete_subscription(&self.pool, user, endpoint).await
+    }
+
+    async fn delete_push_subscription_by_id(
+        &self,
+        id: PushSubscriptionId,
+    ) -> Result<(), StoreError> {
+        push::delete_subscription_by_id(&self.pool, id).await
+    }
+
+    async fn record_push_outcome(
+        &self,
+        id: PushSubscriptionId,
+        succeeded: bool,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        push::record_outcome(&self.pool, id, succeeded, at).await
+    }
+
+    async fn vapid_private_key(&self, candidate: &str) -> Result<String, StoreError> {
+        push::vapid_private_key(&self.pool, candidate).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -21,7 +21,8 @@
 use super::{
     direct_key, group_reactions, like_prefix, reply_preview, seq_to_column, Change, Changed,
     Credentials, FoundMessages, Inserted, MarkedRead, MessageChange, MessageSearch, NewAttachment, NewMessage,
-    Page, PresenceRow, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
+    NewPushSubscription, Page, PresenceRow, PushSubscriptionId, RoomCursor, RoomsPage, Store, StoreError,
+    StoredAttachment, StoredPushSubscription,
 };
 use crate::model::{
     now_millis, rfc3339_millis, AttachmentId, Message, MessageId, ReadMark, ReplyPreview, Room,
@@ -38,6 +39,7 @@ use std::time::Duration;
 use writer::Writer;
 
 mod attachments;
+mod push;
 mod readers;
 mod writer;
 
@@ -315,9 +317,9 @@ fn insert_mentions(
 }
 
 fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Result<Option<Room>> {
-    let Some((kind, mut name, last_read, unread, last_rev)) = conn
+    let Some((kind, mut name, last_read, unread, last_rev, muted)) = conn
         .prepare_cached(
-            "SELECT r.kind, r.name, mb.last_read_seq, mb.unread, r.last_rev \
+            "SELECT r.kind, r.name, mb.last_read_seq, mb.unread, r.last_rev, mb.muted \
              FROM rooms r LEFT JOIN members mb ON mb.room_id = r.id AND mb.user_id = ?1 \
              WHERE r.id = ?2",
         )?
@@ -328,6 +330,7 @@ fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Resul
                 row.get::<_, Option<i64>>(2)?,
                 row.get::<_, Option<i64>>(3)?,
                 rev_from(row.get(4)?)?,
+                row.get::<_, Option<i64>>(5)?.unwrap_or(0) != 0,
             ))
         })
         .optional()?
@@ -381,6 +384,7 @@ fn room_view(conn: &Connection, room: RoomId, viewer: UserId) -> rusqlite::Resul
         last_read_seq: seq_from(last_read.unwrap_or(0))?,
         last_rev,
         unread_mentions: unread_mentions.max(0) as u64,
+        muted,
     }))
 }
 
@@ -1433,6 +1437,82 @@ impl Store for SqliteStore {
                     .query_map(params![user.0, ids], |row| Ok(UserId(row.get(0)?)))?
                     .collect::<rusqlite::Result<_>>()?)
             })
+            .await
+    }
+
+    async fn set_muted(&self, room: RoomId, user: UserId, muted: bool) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| push::set_muted(tx, room, user, muted))
+            .await
+    }
+
+    async fn muted_members(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, UserId)>, StoreError> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rooms = rooms.to_vec();
+        self.readers
+            .read(move |conn| Ok(push::muted_members(conn, &rooms)?))
+            .await
+    }
+
+    async fn upsert_push_subscription(
+        &self,
+        new: NewPushSubscription,
+    ) -> Result<PushSubscriptionId, StoreError> {
+        self.writer
+            .write(move |tx| Ok(push::upsert_subscription(tx, &new, now_millis())?))
+            .await
+    }
+
+    async fn push_subscriptions_of(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<StoredPushSubscription>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users = users.to_vec();
+        self.readers
+            .read(move |conn| Ok(push::subscriptions_of(conn, &users)?))
+            .await
+    }
+
+    async fn delete_push_subscription(
+        &self,
+        user: UserId,
+        endpoint: &str,
+    ) -> Result<bool, StoreError> {
+        let endpoint = endpoint.to_string();
+        self.writer
+            .write(move |tx| Ok(push::delete_subscription(tx, user, &endpoint)?))
+            .await
+    }
+
+    async fn delete_push_subscription_by_id(
+        &self,
+        id: PushSubscriptionId,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| Ok(push::delete_subscription_by_id(tx, id)?))
+            .await
+    }
+
+    async fn record_push_outcome(
+        &self,
+        id: PushSubscriptionId,
+        succeeded: bool,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| Ok(push::record_outcome(tx, id, succeeded, at)?))
+            .await
+    }
+
+    async fn vapid_private_key(&self, candidate: &str) -> Result<String, StoreError> {
+        let candidate = candidate.to_string();
+        self.writer
+            .write(move |tx| Ok(push::vapid_private_key(tx, &candidate, now_millis())?))
             .await
     }
 

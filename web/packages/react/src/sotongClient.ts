@@ -462,7 +462,7 @@ export class SotongChatClient implements ChatClient {
     if (!event) return;
     switch (event.type) {
       case 'message':
-        this.ingest(event.message, event.unread, event.mention);
+        this.ingest(event.message, event.unread, event.mention, event.muted);
         break;
       case 'room':
         this.addRoom(event.room);
@@ -493,7 +493,7 @@ export class SotongChatClient implements ChatClient {
   }
 
   /** Stores a live message and routes it by visibility, once. */
-  private ingest(message: Message, unread?: number, mentioned?: boolean): void {
+  private ingest(message: Message, unread?: number, mentioned?: boolean, muted?: boolean): void {
     const roomId = message.roomId;
     const fresh = this.messages.insert(roomId, [message]).length > 0;
     // A member who sends has read everything up to what it sent (the server moves its mark).
@@ -505,9 +505,11 @@ export class SotongChatClient implements ChatClient {
     if (!room) void this.fetchRoom(roomId);
     if (!fresh) return;
     this.rooms.noteMessage(message, { visible, unread, fromMe, mention });
+    // A muted room stays quiet (counted, never toasted) unless the message mentions the user.
+    const quiet = !mention && (muted ?? room?.muted ?? false);
     if (visible) {
       this.markRead(roomId);
-    } else if (!fromMe) {
+    } else if (!fromMe && !quiet) {
       this.toasts.push({
         roomId,
         roomName: room?.name ?? message.sender.displayName,

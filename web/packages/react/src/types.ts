@@ -91,6 +91,8 @@ export interface Room {
   lastRev?: number;
   /** Unread messages that mention the viewer (absent from servers without mentions). */
   unreadMentions?: number;
+  /** The viewer muted the room: no toast for its messages unless they mention the viewer. */
+  muted?: boolean;
 }
 
 /** Events on `/topic/rooms/{id}`. */
@@ -104,8 +106,11 @@ export type RoomEvent =
 
 /** Events on `/user/queue/notifications`. */
 export type NotificationEvent =
-  /** `mention`: the message mentions the viewer (alert even where the app would stay quiet). */
-  | { type: 'message'; roomId: number; message: Message; unread: number; mention?: boolean }
+  /**
+   * `mention`: the message mentions the viewer (alert even where the app would stay quiet).
+   * `muted`: the viewer muted the room and is not mentioned: count it, stay quiet.
+   */
+  | { type: 'message'; roomId: number; message: Message; unread: number; mention?: boolean; muted?: boolean }
   | { type: 'room'; room: Room }
   | { type: 'read'; roomId: number; seq: number }
   /** A message of a room not on screen was edited, deleted or reacted to (full current state). */

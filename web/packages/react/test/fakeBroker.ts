@@ -31,6 +31,8 @@ interface RoomState {
   reads: Map<number, number>;
   /** The room's latest rev (edits and deletes). */
   rev: number;
+  /** Members who muted the room. */
+  muted?: Set<number>;
 }
 
 /** The server's longest message (`too_large` above it). */
@@ -220,6 +222,13 @@ export class FakeBroker implements SocketHost {
     const id = this.nextRoom++;
     this.rooms.set(id, { id, kind, name, members, messages: [], reads: new Map(), rev: 0 });
     return id;
+  }
+
+  /** Mutes the room for `user`, as `PUT /api/rooms/{id}/mute` does (no room event sent). */
+  mute(roomId: number, user: User): void {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    room.muted = new Set([...(room.muted ?? []), user.id]);
   }
 
   /** A fresh token for an existing user (what a refresh endpoint would hand out). */
@@ -744,8 +753,10 @@ export class FakeBroker implements SocketHost {
         continue;
       }
       const unread = room.messages.filter((m) => m.seq > (room.reads.get(conn.user.id) ?? 0) && m.sender.id !== conn.user.id).length;
-      const mention = message.mentions?.includes(conn.user.id) ? { mention: true } : {};
-      out.push([conn, encodeFrame('MESSAGE', { destination: '/user/queue/notifications', subscription: notifications, 'message-id': `n${message.id}-${conn.id}`, 'content-type': 'application/json' }, JSON.stringify({ type: 'message', roomId, message, unread, ...mention }))]);
+      const mentioned = message.mentions?.includes(conn.user.id) ?? false;
+      const mention = mentioned ? { mention: true } : {};
+      const muted = !mentioned && this.rooms.get(roomId)?.muted?.has(conn.user.id) ? { muted: true } : {};
+      out.push([conn, encodeFrame('MESSAGE', { destination: '/user/queue/notifications', subscription: notifications, 'message-id': `n${message.id}-${conn.id}`, 'content-type': 'application/json' }, JSON.stringify({ type: 'message', roomId, message, unread, ...mention, ...muted }))]);
     }
     return out;
   }
@@ -815,6 +826,7 @@ export class FakeBroker implements SocketHost {
       lastReadSeq: read,
       lastRev: room.rev,
       unreadMentions: room.messages.filter((m) => m.seq > read && !m.deletedAt && m.mentions?.includes(user.id)).length,
+      ...(room.muted?.has(user.id) ? { muted: true } : {}),
     };
   }
 }

@@ -122,6 +122,23 @@ describe('replies, reactions, mentions, attachments (sotong mode)', () => {
     expect(shown(alice, w.group, 1)?.reactions).toEqual([]);
   });
 
+  it('a muted room counts its messages but raises no toast, unless one mentions the user', async () => {
+    const w = world();
+    w.broker.mute(w.group, w.bob.user);
+    const bob = w.connect(w.bob);
+    await vi.waitFor(() => expect(bob.rooms.get(w.group)?.muted).toBe(true));
+    await vi.waitFor(() => expect(bob.connection.isReady).toBe(true));
+    w.broker.post(w.group, w.alice.user, 'quiet one');
+    w.broker.post(w.group, w.carol.user, 'quiet two');
+    await vi.waitFor(() => expect(bob.rooms.get(w.group)?.unread).toBe(2));
+    expect(bob.toasts.getSnapshot()).toEqual([]);
+
+    w.broker.post(w.group, w.alice.user, '@bob you are needed');
+    await vi.waitFor(() => expect(bob.rooms.get(w.group)?.unread).toBe(3));
+    expect(bob.toasts.getSnapshot()).toHaveLength(1);
+    expect(bob.toasts.getSnapshot()[0]).toMatchObject({ mention: true, text: '@bob you are needed' });
+  });
+
   it('a mention of a user whose room is not on screen: a toast marked mention, unreadMentions counted, cleared by reading', async () => {
     const w = world();
     const bob = w.connect(w.bob);

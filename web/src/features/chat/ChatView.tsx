@@ -18,6 +18,7 @@ import { PresenceDot, PresenceText } from '../../ui/Presence';
 import { BackIcon, GroupIcon } from '../../ui/icons';
 import { MembersDialog } from '../rooms/MembersDialog';
 import { nameWithHandle, UserName } from '../../ui/UserName';
+import { MuteButton } from './MuteButton';
 import { Composer, type ReplyTarget } from './Composer';
 import { draftKey } from './drafts';
 import { MessageList } from './MessageList';
@@ -110,6 +111,7 @@ export function ChatView({ roomId, me, jumpTo }: ChatViewProps) {
             )}
           </p>
         </div>
+        <MuteButton roomId={room.id} muted={room.muted ?? false} />
         <button type="button" className="button ghost members-button" onClick={() => setMembersOpen(true)}>
           <GroupIcon />
           <span>{t('members.open')}</span>

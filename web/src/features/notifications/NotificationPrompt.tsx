@@ -3,6 +3,8 @@
 //! never on page load; either answer, or "Not now", hides it for good (remembered per user).
 import { useState } from 'react';
 import { useT } from '../../i18n';
+import { useApi } from '../../app/ApiContext';
+import { registerPush } from './push';
 
 /** Where the answer is remembered, per user. */
 export const promptKey = (userId: number): string => `sotong.notifications-prompt.${String(userId)}`;
@@ -31,13 +33,17 @@ export interface NotificationPromptProps {
 
 /** The prompt, or nothing once answered, dismissed, or not supported. */
 export function NotificationPrompt({ userId }: NotificationPromptProps) {
+  const api = useApi();
   const [open, setOpen] = useState(() => shouldAsk(userId));
   const { t } = useT();
   if (!open) return null;
   const turnOn = () => {
     setOpen(false);
     remember(userId, 'asked');
-    void Notification.requestPermission().catch(() => {});
+    // Once permitted, the server may also push while no tab is open (when it offers a key).
+    void Notification.requestPermission()
+      .then((answer) => (answer === 'granted' ? registerPush(api) : false))
+      .catch(() => {});
   };
   const notNow = () => {
     setOpen(false);

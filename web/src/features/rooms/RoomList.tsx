@@ -10,6 +10,7 @@ import { Avatar } from '../../ui/Avatar';
 import { useT } from '../../i18n';
 import { PresenceDot } from '../../ui/Presence';
 import { UserName } from '../../ui/UserName';
+import { BellOffIcon } from '../../ui/icons';
 
 /** Props of `RoomList`. */
 export interface RoomListProps {
@@ -68,7 +69,10 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
   return (
     <a href={href} onClick={onClick} className={active ? 'room active' : 'room'} aria-current={active ? 'page' : undefined}>
       <Avatar name={room.name} group={room.kind === 'group'} size={44} />
-      <span className="room-name">{room.name}</span>
+      <span className="room-name">
+        {room.name}
+        {room.muted && <MutedMark />}
+      </span>
       {other && <PresenceDot userId={other.id} />}
       {(room.unreadMentions ?? 0) > 0 && (
         <span className="mention-badge" title={t('rooms.mentioned')}>
@@ -85,5 +89,16 @@ function RoomLink({ room, active, me }: { room: Room; active: boolean; me: User 
       <span className="room-preview">{preview}</span>
       {last && <time className="room-time" dateTime={last.sentAt}>{shortWhen(last.sentAt)}</time>}
     </a>
+  );
+}
+
+/** The muted room's mark in the list: a struck bell, named `Muted` for a screen reader. */
+function MutedMark() {
+  const { t } = useT();
+  return (
+    <span className="muted-mark" title={t('mute.muted')}>
+      <BellOffIcon size={14} />
+      <span className="sr-only"> {t('mute.muted')}</span>
+    </span>
   );
 }
