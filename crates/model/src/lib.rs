@@ -23,14 +23,16 @@
 mod events;
 mod ids;
 mod objects;
-mod search;
 mod presence;
+mod search;
 
 pub use events::{
     message_event_json, message_notification_json, ChangeKind, ErrorBody, NotificationBody,
     ResyncReason, RoomEventBody,
 };
 pub use ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
-pub use objects::{Attachment, ImageSize, Message, Reaction, ReadMark, ReplyPreview, Room, RoomKind, User};
-pub use search::{RoomSummary, SearchHit, SearchResults, SnippetPart};
+pub use objects::{
+    Attachment, ImageSize, Message, Reaction, ReadMark, ReplyPreview, Room, RoomKind, User,
+};
 pub use presence::{Activity, PresenceBody, PresenceState, PresenceWatch, UserPresence};
+pub use search::{RoomSummary, SearchHit, SearchResults, SnippetPart};

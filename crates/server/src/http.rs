@@ -15,7 +15,9 @@ use crate::auth::{bearer, Identity};
 use crate::client_addr::ClientAddr;
 use crate::error::Error;
 use crate::limits::{ConnectionSlot, UntilAnswered};
-use crate::model::{AttachmentId, Message, ReadMark, Room, RoomId, SearchResults, Seq, User, UserId};
+use crate::model::{
+    AttachmentId, Message, ReadMark, Room, RoomId, SearchResults, Seq, User, UserId,
+};
 use crate::rooms::{Draft, ReplyTarget, RoomCursor, SearchRequest};
 use crate::session;
 use crate::web_assets::WebApp;

@@ -12,8 +12,8 @@
 pub use sotong_model::{
     message_event_json, message_notification_json, Activity, Attachment, AttachmentId, ChangeKind,
     ErrorBody, ImageSize, Message, MessageId, NotificationBody, PresenceBody, PresenceState,
-    PresenceWatch, Reaction, ReadMark, ReplyPreview, ResyncReason, Room, RoomEventBody, RoomId, RoomKind,
-    RoomSummary, SearchHit, SearchResults, Seq, SnippetPart, User, UserId, UserPresence,
+    PresenceWatch, Reaction, ReadMark, ReplyPreview, ResyncReason, Room, RoomEventBody, RoomId,
+    RoomKind, RoomSummary, SearchHit, SearchResults, Seq, SnippetPart, User, UserId, UserPresence,
 };
 
 /// Formats a Unix time in milliseconds as RFC 3339 (UTC, millisecond precision).

@@ -20,8 +20,8 @@ use crate::error::Error;
 use crate::files::Files;
 use crate::metrics::Metrics;
 use crate::model::{
-    mentioned_usernames, normalize_name, normalize_username, AttachmentId, Message, ReadMark, Room, RoomId,
-    RoomKind, SearchHit, SearchResults, Seq, User, UserId, MAX_GROUP_NAME_CHARS,
+    mentioned_usernames, normalize_name, normalize_username, AttachmentId, Message, ReadMark, Room,
+    RoomId, RoomKind, SearchHit, SearchResults, Seq, User, UserId, MAX_GROUP_NAME_CHARS,
 };
 use crate::push::Push;
 pub use crate::store::RoomCursor;

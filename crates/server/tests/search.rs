@@ -167,7 +167,7 @@ async fn filters_and_pages_without_gaps_or_repeats(store: StoreBackend) {
             .nth(1)
             .and_then(|n| n.parse().ok())
             .unwrap_or(1);
-        n % 2 == 0
+        n.is_multiple_of(2)
     }));
     assert!(
         texts(&server, &bob, "report", &format!("&room={team}&sender=bob"))

@@ -52,8 +52,8 @@ pub struct PresenceRow {
 }
 
 use crate::model::{
-    AttachmentId, Message, MessageId, Reaction, ReadMark, ReplyPreview, Room, RoomId, RoomKind, RoomSummary,
-    Seq, User, UserId,
+    AttachmentId, Message, MessageId, Reaction, ReadMark, ReplyPreview, Room, RoomId, RoomKind,
+    RoomSummary, Seq, User, UserId,
 };
 use async_trait::async_trait;
 

@@ -34,9 +34,10 @@
 
 use super::{
     direct_key, group_reactions, kind_from_column, like_prefix, reply_preview, seq_from_column,
-    seq_to_column, unread_from_column, Change, Changed, Credentials, FoundMessages, Inserted, MarkedRead,
-    MessageChange, MessageSearch, NewAttachment, NewMessage, NewPushSubscription, Page, PresenceRow,
-    PushSubscriptionId, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment, StoredPushSubscription,
+    seq_to_column, unread_from_column, Change, Changed, Credentials, FoundMessages, Inserted,
+    MarkedRead, MessageChange, MessageSearch, NewAttachment, NewMessage, NewPushSubscription, Page,
+    PresenceRow, PushSubscriptionId, RoomCursor, RoomsPage, Store, StoreError, StoredAttachment,
+    StoredPushSubscription,
 };
 use crate::model::{
     rfc3339_millis, AttachmentId, Message, MessageId, ReadMark, ReplyPreview, Room, RoomId,
@@ -117,9 +118,9 @@ macro_rules! message_columns {
 }
 
 mod attachments;
+mod push;
 /// Message search, which splices `message_columns!()` (so declared after it).
 mod search;
-mod push;
 
 /// The store on PostgreSQL.
 #[derive(Clone)]

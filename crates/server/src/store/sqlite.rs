@@ -20,9 +20,9 @@
 
 use super::{
     direct_key, group_reactions, like_prefix, reply_preview, seq_to_column, Change, Changed,
-    Credentials, FoundMessages, Inserted, MarkedRead, MessageChange, MessageSearch, NewAttachment, NewMessage,
-    NewPushSubscription, Page, PresenceRow, PushSubscriptionId, RoomCursor, RoomsPage, Store, StoreError,
-    StoredAttachment, StoredPushSubscription,
+    Credentials, FoundMessages, Inserted, MarkedRead, MessageChange, MessageSearch, NewAttachment,
+    NewMessage, NewPushSubscription, Page, PresenceRow, PushSubscriptionId, RoomCursor, RoomsPage,
+    Store, StoreError, StoredAttachment, StoredPushSubscription,
 };
 use crate::model::{
     now_millis, rfc3339_millis, AttachmentId, Message, MessageId, ReadMark, ReplyPreview, Room,
