@@ -330,7 +330,19 @@ impl Auth {
     pub async fn logout_everywhere(&self, identity: &Identity) -> Result<(), Error> {
         let user = identity.user.id;
         let ended = self.store.revoke_tokens(user, now_unix()).await?;
-        tracing::info!(user = %user, sessions_ended = ended, "logged out everywhere");
+        // A device that was logged out must stop showing message texts by push too: its
+        // browser keeps the push subscription, so the server forgets it (a new sign-in on
+        // that device subscribes again).
+        let devices = self.store.push_subscriptions_of(&[user]).await?;
+        for device in &devices {
+            self.store.delete_push_subscription_by_id(device.id).await?;
+        }
+        tracing::info!(
+            user = %user,
+            sessions_ended = ended,
+            push_subscriptions_removed = devices.len(),
+            "logged out everywhere"
+        );
         self.announce_revocation(user, None).await;
         Ok(())
     }

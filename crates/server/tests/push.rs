@@ -24,6 +24,7 @@ on_both_stores!(
     a_user_shown_the_room_gets_no_push_and_a_muted_room_only_mentions,
     a_gone_subscription_is_removed_and_never_tried_again,
     a_burst_in_one_room_is_collapsed_into_two_pushes,
+    logging_out_everywhere_stops_pushes_to_the_users_devices,
 );
 
 /// The Python with http-ece: `SOTONG_PUSH_PYTHON`, else the virtualenv `push-venv` of the
@@ -443,6 +444,44 @@ async fn a_burst_in_one_room_is_collapsed_into_two_pushes(store: StoreBackend) {
     let (payload, _) = receiver.next_payload().await;
     assert_eq!(payload["text"], "elsewhere", "20 messages, 2 requests");
     until_metric(&server, "sotong_push_sent_total", 3).await;
+}
+
+/// After `POST /api/logout/all` the user's devices get no more pushes: their subscriptions
+/// are gone with the sessions.
+async fn logging_out_everywhere_stops_pushes_to_the_users_devices(store: StoreBackend) {
+    let Some(mut receiver) = Receiver::start() else {
+        return;
+    };
+    let server = store.spawn(with_push).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let carol = server.user("carol").await;
+    let with_bob = server.direct(&alice, &bob).await;
+    let with_carol = server.direct(&alice, &carol).await;
+    subscribe(&server, &bob, receiver.subscription("push/bob-phone")).await;
+    subscribe(&server, &carol, receiver.subscription("push/carol")).await;
+    server.post_message(&alice, with_bob, "before").await;
+    let (payload, report) = receiver.next_payload().await;
+    assert_eq!(
+        (report["path"].as_str(), payload["text"].as_str()),
+        (Some("/push/bob-phone"), Some("before"))
+    );
+
+    let (status, _) = server
+        .post("/api/logout/all", Some(&bob.token), json!({}))
+        .await;
+    assert_eq!(status, 204);
+    // Committed in this order, queued for pushing in this order: had Bob's phone kept its
+    // subscription, its request would come first.
+    server.post_message(&alice, with_bob, "after, for bob").await;
+    server.post_message(&alice, with_carol, "after, for carol").await;
+    let (payload, report) = receiver.next_payload().await;
+    assert_eq!(
+        (report["path"].as_str(), payload["text"].as_str()),
+        (Some("/push/carol"), Some("after, for carol")),
+        "Bob's phone got no push after logging out everywhere"
+    );
+    assert_eq!(server.metric("sotong_push_sent_total").await, 2);
 }
 
 /// Two nodes sharing Redis: a room open on node two holds back the push of a message
