@@ -411,3 +411,28 @@ test('screenshot (desktop, presence: online and away dots in the room list, the 
   await context.close();
   for (const other of others) await other.close();
 });
+
+test('screenshot (desktop, search: Korean matches across rooms, highlighted)', async ({ browser, server }) => {
+  mkdirSync(out, { recursive: true });
+  const minji = await account(server, 'minji', 'Minji Park');
+  const daniel = await account(server, 'daniel', 'Daniel Cho');
+  const sora = await account(server, 'sora', 'Sora Lee');
+  const withDaniel = (await call<{ id: number }>(server, 'POST', '/api/rooms/direct', { username: daniel.username }, minji.token)).id;
+  const trip = (await call<{ id: number }>(server, 'POST', '/api/rooms', { name: 'Seoul trip', members: [daniel.username, sora.username] }, minji.token)).id;
+  await say(server, daniel, withDaniel, '안녕하세요! 내일 점심 어때요?');
+  await say(server, minji, withDaniel, 'Lunch tomorrow sounds great');
+  await say(server, sora, trip, '안녕, 다들! 토요일 8시에 출발해요');
+  await say(server, daniel, trip, 'I will bring snacks 🍙');
+  await say(server, minji, trip, '안녕히 주무세요 🌙');
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.url });
+  const page = await context.newPage();
+  await page.goto('/');
+  await logIn(page, minji);
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: /^Seoul trip/ }).click();
+  await page.keyboard.press('Control+k');
+  const dialog = page.getByRole('dialog', { name: 'Search messages' });
+  await dialog.getByRole('searchbox', { name: 'Search' }).fill('안녕');
+  await expect(dialog.getByRole('list', { name: 'Search results' }).getByRole('button')).toHaveCount(3);
+  await page.screenshot({ path: `${out}/desktop-search.png` });
+  await context.close();
+});

@@ -3,7 +3,7 @@
 //! on the socket (`unauthorized`, `token_expired`) or a `401` on HTTP logs out: sotong has no
 //! refresh endpoint.
 import { SotongProvider } from '@sotong/react';
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { describeCode } from '../api/errors';
 import { createApi } from '../api/http';
 import type { User } from '../api/types';
@@ -20,7 +20,13 @@ export function App() {
   const [session, setSession] = useState<Session | null>(loadSession);
   const [notice, setNotice] = useState<string | null>(null);
 
-  const endSession = useCallback((reason: string | null) => {
+  // A session the user ended on purpose (log out, log out everywhere) keeps that reason: the
+  // socket's own `unauthorized`, which a log out everywhere also causes, may arrive just before
+  // or just after it and must not replace it.
+  const endedOnPurpose = useRef(false);
+  const endSession = useCallback((reason: string | null, onPurpose = false) => {
+    if (endedOnPurpose.current && !onPurpose) return;
+    endedOnPurpose.current ||= onPurpose;
     saveSession(null);
     setSession(null);
     setNotice(reason);
@@ -47,6 +53,7 @@ export function App() {
   }, [api, session]);
 
   const onLogin = useCallback((next: Session) => {
+    endedOnPurpose.current = false;
     saveSession(next);
     setNotice(null);
     setSession(next);
@@ -62,7 +69,7 @@ export function App() {
   }, []);
 
   const onLoggedOutEverywhere = useCallback(() => {
-    endSession(t('profile.loggedOutEverywhere'));
+    endSession(t('profile.loggedOutEverywhere'), true);
     navigate('/', true);
   }, [endSession]);
 
@@ -71,7 +78,7 @@ export function App() {
     void unregisterPush(api)
       .then(() => api.logout())
       .catch(() => {});
-    endSession(null);
+    endSession(null, true);
     navigate('/', true);
   }, [api, endSession]);
 
