@@ -338,6 +338,7 @@ test('screenshot (desktop, seen by: unread numbers in a group and who has read)'
   await expect(log.getByRole('button', { name: '2 unread' })).toBeVisible();
   await log.getByRole('button', { name: '1 unread' }).last().click();
   await expect(page.getByRole('dialog', { name: 'Seen by' })).toBeVisible();
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
   await page.screenshot({ path: `${out}/desktop-seen.png` });
   await context.close();
 });
@@ -360,6 +361,7 @@ test('screenshots (desktop, members and profile)', async ({ browser, server }) =
   await page.getByRole('button', { name: 'Members' }).click();
   const members = page.getByRole('dialog', { name: 'Members' });
   await expect(members.getByRole('list', { name: 'Members' }).getByRole('listitem')).toHaveCount(4);
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
   await page.screenshot({ path: `${out}/desktop-members.png` });
   await page.keyboard.press('Escape');
 
@@ -368,6 +370,7 @@ test('screenshots (desktop, members and profile)', async ({ browser, server }) =
   await profile.getByRole('textbox', { name: 'Display name' }).fill('Minji Park 🌿');
   await profile.getByRole('button', { name: 'Save name' }).click();
   await expect(profile.getByRole('status')).toHaveText('Display name saved.');
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
   await page.screenshot({ path: `${out}/desktop-profile.png` });
   await context.close();
 });
@@ -433,6 +436,7 @@ test('screenshot (desktop, search: Korean matches across rooms, highlighted)', a
   const dialog = page.getByRole('dialog', { name: 'Search messages' });
   await dialog.getByRole('searchbox', { name: 'Search' }).fill('안녕');
   await expect(dialog.getByRole('list', { name: 'Search results' }).getByRole('button')).toHaveCount(3);
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
   await page.screenshot({ path: `${out}/desktop-search.png` });
   await context.close();
 });

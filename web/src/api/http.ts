@@ -164,6 +164,7 @@ export function createApi(options: ApiOptions = {}): Api {
     changePassword: (currentPassword, newPassword) => call('POST', '/api/me/password', { currentPassword, newPassword }),
     logoutEverywhere: () => call('POST', '/api/logout/all'),
     listRooms: () => call('GET', '/api/rooms'),
+    listReadMarks: (roomId) => call('GET', `/api/rooms/${String(roomId)}/reads`),
     getRoom: (roomId) => call('GET', `/api/rooms/${String(roomId)}`),
     listMessages: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/messages${qs(q)}`),
     markRead: (roomId, seq) => call('POST', `/api/rooms/${String(roomId)}/read`, { seq }),

@@ -88,7 +88,7 @@ export function Shell({ me, onLogout, onProfileChange, onLoggedOutEverywhere }: 
           <div className="sidebar-head">
             <h2>{t('shell.chats')}</h2>
             <div className="sidebar-actions">
-              <button type="button" className="chip" onClick={() => setDialog('search')} aria-keyshortcuts="Control+K Meta+K" title={t('search.open')}>
+              <button type="button" className="chip search-chip" onClick={() => setDialog('search')} aria-keyshortcuts="Control+K Meta+K" title={t('search.open')}>
                 <SearchIcon />
                 <span>{t('search.open')}</span>
               </button>
