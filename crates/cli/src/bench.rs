@@ -34,9 +34,9 @@ mod pace;
 mod plot;
 mod redis_info;
 mod scan;
-mod setup;
+pub(crate) mod setup;
 mod stats;
-mod sys;
+pub(crate) mod sys;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};

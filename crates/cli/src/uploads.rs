@@ -181,13 +181,13 @@ fn generated(
 }
 
 /// Resets the process's peak RSS (`clear_refs` 5) and returns its RSS now, in KiB.
-fn reset_peak(pid: u32) -> Option<u64> {
+pub(crate) fn reset_peak(pid: u32) -> Option<u64> {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
     status_kb(pid, "VmRSS:")
 }
 
 /// A `kB` line of `/proc/PID/status`.
-fn status_kb(pid: u32, key: &str) -> Option<u64> {
+pub(crate) fn status_kb(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()

@@ -28,6 +28,8 @@ enum Command {
     Bench(sotong_cli::bench::BenchArgs),
     /// Load-test attachment uploads: MB/s, the server's peak memory, image processing time.
     BenchUploads(sotong_cli::uploads::UploadBenchArgs),
+    /// Load-test presence: many users coming online, each watching the users it shares rooms with.
+    BenchPresence(sotong_cli::presence::PresenceBenchArgs),
     /// Chat in the terminal.
     Chat(sotong_chat::ChatArgs),
 }
@@ -266,6 +268,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args.into_config()?).await,
         Command::Bench(args) => sotong_cli::bench::run(args).await,
         Command::BenchUploads(args) => sotong_cli::uploads::run(args).await,
+        Command::BenchPresence(args) => sotong_cli::presence::run(args).await,
         Command::Chat(args) => sotong_chat::run(args).await,
     }
 }

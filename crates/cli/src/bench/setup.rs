@@ -337,7 +337,9 @@ pub(crate) async fn provision_sotong(
         .collect())
 }
 
-async fn api(
+/// One JSON call of sotong's HTTP API as `token`'s user; its answer, or an error carrying the
+/// server's.
+pub(crate) async fn api(
     http: &reqwest::Client,
     base: &str,
     method: &str,
@@ -365,6 +367,18 @@ async fn api(
         bail!("{method} {path}: {status} {text}");
     }
     serde_json::from_str(&text).with_context(|| format!("{method} {path}: not JSON: {text}"))
+}
+
+/// A sotong connection's plan for `token`'s user with only `destinations` subscribed (no
+/// room: `room` and `publish_to` are left empty), for benches that send nothing to rooms.
+pub(crate) fn sotong_plan(token: &str, destinations: &[String]) -> ConnPlan {
+    let bearer = format!("Bearer {token}");
+    ConnPlan {
+        connect: encoded(&[connect_frame("localhost", &[("Authorization", &bearer)])]),
+        subscribe: subscribe_frames(destinations),
+        publish_to: String::new(),
+        room: 0,
+    }
 }
 
 /// The WebSocket settings of a bench connection: small buffers, since thousands of
