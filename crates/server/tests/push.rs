@@ -473,8 +473,12 @@ async fn logging_out_everywhere_stops_pushes_to_the_users_devices(store: StoreBa
     assert_eq!(status, 204);
     // Committed in this order, queued for pushing in this order: had Bob's phone kept its
     // subscription, its request would come first.
-    server.post_message(&alice, with_bob, "after, for bob").await;
-    server.post_message(&alice, with_carol, "after, for carol").await;
+    server
+        .post_message(&alice, with_bob, "after, for bob")
+        .await;
+    server
+        .post_message(&alice, with_carol, "after, for carol")
+        .await;
     let (payload, report) = receiver.next_payload().await;
     assert_eq!(
         (report["path"].as_str(), payload["text"].as_str()),
