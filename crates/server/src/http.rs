@@ -348,6 +348,11 @@ async fn update_me(
     Caller(mut identity): Caller,
     Body(req): Body<UpdateMe>,
 ) -> Result<Json<Me>, Error> {
+    if req.display_name.is_none() && req.presence_visible.is_none() {
+        return Err(Error::Invalid(
+            "nothing to change: give displayName or presenceVisible".into(),
+        ));
+    }
     if let Some(name) = &req.display_name {
         // A rename reaches every contact: it costs one send, like a message.
         spend(&app.budgets().sends, identity.user.id, 1, "messages")?;

@@ -104,7 +104,13 @@ async fn a_display_name_change_reaches_other_members_live(store: StoreBackend) {
         let frames = socket.until(|f| body(f)["type"] == "user").await;
         let event = frames.last().expect("the user event");
         assert_eq!(event.header("destination"), Some(NOTIFICATIONS));
-        assert_eq!(body(event)["user"], me);
+        // The event carries the user; `me` is the user plus the caller's own settings.
+        let user = body(event)["user"].clone();
+        assert_eq!(
+            (&user["id"], &user["username"], &user["displayName"]),
+            (&me["id"], &me["username"], &me["displayName"])
+        );
+        assert_eq!(user.get("presenceVisible"), None, "settings stay private");
     }
     // Bob's room list names the direct room after Alice's new name.
     let (_, rooms) = server.get("/api/rooms", Some(&bob.token)).await;
