@@ -58,7 +58,10 @@ async fn register_login_me_and_validation() {
     let token = login["token"].as_str().expect("token");
     assert_eq!(login["user"], user);
     let (status, me) = server.get("/api/me", Some(token)).await;
-    assert_eq!((status, &me), (200, &user));
+    // The user, plus the caller's own settings (sotong: `presenceVisible`).
+    let mut expected = user.clone();
+    expected["presenceVisible"] = serde_json::Value::Bool(true);
+    assert_eq!((status, &me), (200, &expected));
 
     let (status, err) = server
         .post(
