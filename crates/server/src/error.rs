@@ -111,6 +111,11 @@ pub enum Error {
         /// How long until a retry can succeed.
         retry_after: std::time::Duration,
     },
+    /// The server is shutting down and takes no new connections (`503 shutting_down`): a
+    /// client that reconnects at once must reach the server that replaces this one, not a
+    /// session here that is about to be cut.
+    #[error("the server is shutting down")]
+    ShuttingDown,
     /// The store or broker failed; the request may be retried.
     #[error("the server could not complete the request")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -145,6 +150,7 @@ impl Error {
             Error::InvalidAttachment(_) => "invalid_attachment",
             Error::InvalidSubscription(_) => "invalid_subscription",
             Error::PushDisabled => "push_disabled",
+            Error::ShuttingDown => "shutting_down",
             Error::RateLimited(_) | Error::Throttled { .. } => "rate_limited",
             Error::Backend(_) => "unavailable",
         }
@@ -176,7 +182,7 @@ impl Error {
             Error::PushDisabled => StatusCode::NOT_FOUND,
             Error::ImageTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited(_) | Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::ShuttingDown | Error::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

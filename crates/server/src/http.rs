@@ -358,12 +358,19 @@ async fn update_me(
         spend(&app.budgets().sends, identity.user.id, 1, "messages")?;
         identity.user = app.auth().set_display_name(&identity, name).await?;
     }
-    if let Some(visible) = req.presence_visible {
-        app.presence()
-            .set_visible(identity.user.id, visible)
-            .await?;
-    }
-    me(State(app), Caller(identity)).await
+    let presence_visible = match req.presence_visible {
+        Some(visible) => {
+            app.presence()
+                .set_visible(identity.user.id, visible)
+                .await?;
+            visible
+        }
+        None => app.presence().is_visible(identity.user.id).await?,
+    };
+    Ok(Json(Me {
+        user: identity.user,
+        presence_visible,
+    }))
 }
 
 /// `POST /api/logout/all`: every token of the caller stops working, every socket closes.
@@ -1073,6 +1080,9 @@ async fn ws_upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if app.shutdown().is_cancelled() {
+        return Error::ShuttingDown.into_response();
+    }
     if !origin_allowed(&headers, &app.config().allowed_origins) {
         tracing::info!(%peer, origin = ?headers.get(ORIGIN), "refused a WebSocket from another origin");
         return Error::Forbidden("this origin may not open a WebSocket here".into())

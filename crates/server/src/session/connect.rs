@@ -35,13 +35,16 @@ pub(super) async fn read_first_frame<T: Transport>(
             Ok(None) => {}
             Err(err) => return Err(Some(Close::fatal(fatal_code(&err), err.to_string()))),
         }
+        // Shutdown first: a CONNECT that is already waiting must not start a session on a
+        // server that is going away.
         let next = tokio::select! {
+            biased;
+            _ = app.shutdown().cancelled() => {
+                return Err(Some(Close::fatal("shutting_down", "the server is shutting down")));
+            }
             msg = socket.next() => msg,
             _ = tokio::time::sleep_until(deadline) => {
                 return Err(Some(Close::fatal("heartbeat_timeout", "no CONNECT frame in time")));
-            }
-            _ = app.shutdown().cancelled() => {
-                return Err(Some(Close::fatal("shutting_down", "the server is shutting down")));
             }
         };
         match next {

@@ -272,6 +272,11 @@ impl<T: Transport> Session<T> {
             if let Err(close) = self.drain_control() {
                 return close;
             }
+            // A server going away answers nothing more: the select below picks among ready
+            // branches at random, so a frame read after the shutdown began stops here.
+            if self.app.shutdown().is_cancelled() {
+                return Close::fatal("shutting_down", "the server is shutting down");
+            }
             // Frames already buffered (several may arrive in one WebSocket message).
             loop {
                 match decoder.decode(&mut inbox) {
