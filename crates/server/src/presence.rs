@@ -31,7 +31,7 @@ use crate::metrics::Metrics;
 use crate::model::{now_millis, rfc3339_millis, Activity, PresenceState, UserId, UserPresence};
 use crate::publication::{ConnectionId, Publication};
 use crate::store::{PresenceRow, Store};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -188,17 +188,20 @@ impl PresenceTracker {
                 "at most {MAX_WATCHED} users may be watched per connection"
             )));
         }
-        let mut allowed = self.inner.store.sharing_a_room(viewer, users).await?;
-        if users.contains(&viewer) && !allowed.contains(&viewer) {
-            allowed.push(viewer);
-        }
-        // In the order asked, each once.
-        let mut ordered: Vec<UserId> = Vec::with_capacity(allowed.len());
-        for user in users {
-            if allowed.contains(user) && !ordered.contains(user) {
-                ordered.push(*user);
-            }
-        }
+        // In the order asked, each once (a set: a list may hold a thousand users).
+        let mut allowed: HashSet<UserId> = self
+            .inner
+            .store
+            .sharing_a_room(viewer, users)
+            .await?
+            .into_iter()
+            .chain(std::iter::once(viewer))
+            .collect();
+        let ordered: Vec<UserId> = users
+            .iter()
+            .copied()
+            .filter(|user| allowed.remove(user))
+            .collect();
         self.inner.hub.watch_users(mailbox, &ordered);
         self.inner.snapshot(&ordered).await
     }
