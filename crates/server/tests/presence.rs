@@ -247,6 +247,10 @@ async fn many_shared_rooms_cost_one_frame_per_watching_connection(store: StoreBa
     let mut stock = Stomp::connect(&server, &bob.token).await;
     stock.subscribe("n", "/user/queue/notifications").await;
 
+    // Bob's own coming online is published once, after his first CONNECT was answered.
+    server
+        .until_metric("sotong_presence_published_total", "Bob online", |n| n >= 1)
+        .await;
     let published = server.metric("sotong_presence_published_total").await;
     let mut a = Stomp::connect(&server, &alice.token).await;
     let seen = until_state(&mut b1, alice.id, "online").await;
