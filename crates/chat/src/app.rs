@@ -563,6 +563,7 @@ impl App {
                 Notification::Resync { .. } => effects.push(Effect::LoadRooms),
                 // A change in a room that is not open: nothing on screen shows that message.
                 Notification::Changed { message, .. } => self.on_changed(message),
+                Notification::User(user) => self.on_user(user, &mut effects),
                 _ => {}
             },
             Event::Sending {
@@ -1033,6 +1034,24 @@ impl App {
         self.rooms.insert(0, entry);
     }
 
+    /// Someone who shares a room with this user (or this user, on another device) changed
+    /// its display name: the open room shows the new name on its messages at once, and the
+    /// room list, where a direct room is named after its other member, is loaded again.
+    fn on_user(&mut self, user: User, effects: &mut Vec<Effect>) {
+        if let Some(open) = &mut self.open {
+            for message in open.messages.values_mut() {
+                if message.sender.id == user.id {
+                    message.sender = user.clone();
+                }
+            }
+        }
+        if user.id == self.me.id {
+            self.me = user;
+        } else if self.rooms.iter().any(|r| r.kind == RoomKind::Direct) {
+            effects.push(Effect::LoadRooms);
+        }
+    }
+
     fn upsert_room(&mut self, room: &Room) {
         let mut entry = RoomEntry::from_room(room);
         match self.rooms.iter().position(|r| r.id == room.id) {
@@ -1195,6 +1214,7 @@ pub(crate) mod tests {
             message: message(1, 4, &bob(), "hi"),
             unread: Some(1),
             mention: false,
+            muted: false,
         }));
         assert!(effects.is_empty());
         assert_eq!(texts(&app).len(), 4);
@@ -1210,6 +1230,7 @@ pub(crate) mod tests {
             message: message(2, 6, &bob(), "lunch?\nnow"),
             unread: Some(3),
             mention: false,
+            muted: false,
         }));
         assert!(effects.is_empty());
         assert_eq!(texts(&app), before, "not in the open room's timeline");
@@ -1250,6 +1271,7 @@ pub(crate) mod tests {
             message: message(2, 6, &alice(), "from my phone"),
             unread: Some(2),
             mention: false,
+            muted: false,
         }));
         assert_eq!(app.notice(), None);
         assert_eq!(app.rooms()[0].id, RoomId(2));
@@ -1611,6 +1633,7 @@ pub(crate) mod tests {
             message: message(7, 1, &bob(), "new group"),
             unread: Some(1),
             mention: false,
+            muted: false,
         }));
         assert_eq!(effects, vec![Effect::LoadRooms]);
         app.update(Event::Notification(Notification::Read {
@@ -1841,6 +1864,7 @@ pub(crate) mod tests {
             message: mention,
             unread: Some(3),
             mention: true,
+            muted: false,
         }));
         assert_eq!(app.room(RoomId(2)).map(|r| r.unread_mentions), Some(1));
         app.update(Event::Notification(Notification::Message {
@@ -1848,10 +1872,25 @@ pub(crate) mod tests {
             message: message(2, 7, &bob(), "no mention"),
             unread: Some(4),
             mention: false,
+            muted: false,
         }));
         assert_eq!(app.room(RoomId(2)).map(|r| r.unread_mentions), Some(1));
         app.update(Event::Key(Key::Tab));
         assert_eq!(app.open_room().map(|o| o.id), Some(RoomId(2)));
         assert_eq!(app.room(RoomId(2)).map(|r| r.unread_mentions), Some(0));
+    }
+
+    #[test]
+    fn a_renamed_contact_shows_its_new_name_and_the_rooms_are_loaded_again() {
+        let mut app = app_with_rooms();
+        let renamed = user(2, "Robert");
+        let effects = app.update(Event::Notification(Notification::User(renamed.clone())));
+        assert_eq!(
+            effects,
+            vec![Effect::LoadRooms],
+            "the direct room is named after Bob"
+        );
+        let open = app.open_room().expect("open");
+        assert!(open.messages.values().all(|m| m.sender == renamed));
     }
 }

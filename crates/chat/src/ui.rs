@@ -515,6 +515,7 @@ mod tests {
             message: message(2, 6, &bob(), "lunch at noon?"),
             unread: Some(3),
             mention: false,
+            muted: false,
         }));
         for c in "on my way".chars() {
             app.update(Event::Key(Key::Char(c)));
@@ -646,6 +647,7 @@ mod tests {
             message: mention,
             unread: Some(3),
             mention: true,
+            muted: false,
         }));
         let screen = screen(&app, 80, 24);
         let text = screen.join("\n");
@@ -692,6 +694,7 @@ mod tests {
             message: message(2, 2, &bob(), long),
             unread: Some(1),
             mention: false,
+            muted: false,
         }));
         for _ in 0..4 {
             app.update(Event::Key(Key::PageUp));

@@ -83,6 +83,10 @@ pub enum Notification {
         /// Whether the message mentions this user (`@username`): an application alerts for
         /// it even where it would otherwise stay quiet.
         mention: bool,
+        /// The user muted the room and the message does not mention them: an application
+        /// counts it but makes no sound, toast or desktop alert for it. Always `false` for a
+        /// message the SDK passed on itself (`unread` is `None`).
+        muted: bool,
     },
     /// A message of a room this client does not subscribe to was edited or deleted.
     Changed {
@@ -147,19 +151,18 @@ impl TryFrom<NotificationBody> for Notification {
 
     fn try_from(wire: NotificationBody) -> Result<Self, Self::Error> {
         match wire {
-            // `muted` (a muted room) is the application's to act on; the SDK's type does not
-            // carry it yet.
             NotificationBody::Message {
                 room_id,
                 message,
                 unread,
                 mention,
-                ..
+                muted,
             } => Ok(Notification::Message {
                 room_id,
                 message,
                 unread,
                 mention,
+                muted,
             }),
             NotificationBody::Changed {
                 room_id,
@@ -187,12 +190,13 @@ impl From<Notification> for NotificationBody {
                 message,
                 unread,
                 mention,
+                muted,
             } => NotificationBody::Message {
                 room_id,
                 message,
                 unread,
                 mention,
-                muted: false,
+                muted,
             },
             Notification::Changed {
                 room_id,
@@ -318,6 +322,7 @@ mod tests {
             message,
             unread: None,
             mention: false,
+            muted: false,
         };
         let json = serde_json::to_value(&made).unwrap();
         assert!(json.get("unread").is_none(), "{json}");

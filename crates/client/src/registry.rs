@@ -489,7 +489,8 @@ impl Registry {
             debug!(%room, count = entry.orphans.len(), "unread messages of a released room go to the notifications");
         }
         for message in entry.orphans.into_values() {
-            self.notify_message(room, message, None, false);
+            self.notifications
+                .publish(&passed_on(room, message), self.capacity);
         }
         if wire {
             // On the wire, the server keeps sending this room's messages, on the topic until
@@ -513,7 +514,7 @@ impl Registry {
             return match event {
                 RoomEvent::Message(message) => {
                     let seq = message.seq;
-                    if self.route_notification(room, message, None, false) {
+                    if self.route_notification(room, seq, passed_on(room, message)) {
                         debug!(%room, %seq, "message of a released room rerouted to the notifications");
                         Delivery::Rerouted
                     } else {
@@ -563,7 +564,8 @@ impl Registry {
         // Every subscriber fell behind on this event, so none has it.
         let wire = self.release(room);
         if let RoomEvent::Message(message) = event {
-            self.notify_message(room, message, None, false);
+            self.notifications
+                .publish(&passed_on(room, message), capacity);
         }
         Delivery::Emptied { wire }
     }
@@ -572,61 +574,34 @@ impl Registry {
     /// holds is not passed on: the room's topic delivers it (its `since-seq` replay included);
     /// nor is a message routed already (module doc). Returns whether it was passed on.
     pub(crate) fn deliver_notification(&mut self, event: Notification) -> bool {
-        match event {
-            Notification::Message {
-                room_id,
-                message,
-                unread,
-                mention,
-            } => {
-                if self.holds(room_id) {
-                    return false;
-                }
-                let seq = message.seq;
-                let passed = self.route_notification(room_id, message, unread, mention);
-                if !passed {
-                    debug!(room = %room_id, %seq, "notification of a message routed already dropped");
-                }
-                passed
-            }
-            other => {
-                self.notifications.publish(&other, self.capacity);
-                true
-            }
-        }
-    }
-
-    /// Publishes a message of a room not held as a notification unless it was routed already.
-    fn route_notification(
-        &mut self,
-        room: RoomId,
-        message: Message,
-        unread: Option<u64>,
-        mention: bool,
-    ) -> bool {
-        let routed = self.routed.entry(room).or_default();
-        if routed.contains(message.seq) {
+        let Notification::Message {
+            room_id, message, ..
+        } = &event
+        else {
+            self.notifications.publish(&event, self.capacity);
+            return true;
+        };
+        let (room, seq) = (*room_id, message.seq);
+        if self.holds(room) {
             return false;
         }
-        routed.insert(message.seq);
-        self.notify_message(room, message, unread, mention);
-        true
+        let passed = self.route_notification(room, seq, event);
+        if !passed {
+            debug!(%room, %seq, "notification of a message routed already dropped");
+        }
+        passed
     }
 
-    fn notify_message(
-        &mut self,
-        room: RoomId,
-        message: Message,
-        unread: Option<u64>,
-        mention: bool,
-    ) {
-        let event = Notification::Message {
-            room_id: room,
-            message,
-            unread,
-            mention,
-        };
+    /// Publishes `event`, message `seq` of a room not held, as a notification unless that
+    /// message was routed already.
+    fn route_notification(&mut self, room: RoomId, seq: Seq, event: Notification) -> bool {
+        let routed = self.routed.entry(room).or_default();
+        if routed.contains(seq) {
+            return false;
+        }
+        routed.insert(seq);
         self.notifications.publish(&event, self.capacity);
+        true
     }
 
     /// Ends every subscriber of `room` with `reason` and forgets the room.
@@ -645,6 +620,18 @@ impl Registry {
         self.routed.clear();
         self.notifications.end_all(reason);
         self.presence.end_all(reason);
+    }
+}
+
+/// A message the SDK passes on as a notification itself (its room's last subscriber went):
+/// the server did not count it for this client, nor say whether it mentions or is muted.
+fn passed_on(room: RoomId, message: Message) -> Notification {
+    Notification::Message {
+        room_id: room,
+        message,
+        unread: None,
+        mention: false,
+        muted: false,
     }
 }
 
@@ -688,6 +675,7 @@ mod tests {
             message: msg(room, seq),
             unread: Some(unread),
             mention: false,
+            muted: false,
         }
     }
 
