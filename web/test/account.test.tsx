@@ -2,49 +2,20 @@
 //! the member list (names, @usernames, presence slots), renaming and leaving a group through
 //! the API, a `user` event renaming someone in the room list and the open chat, and the
 //! profile's display name, password and log-out-everywhere actions with their error wording.
-import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
-import { SotongProvider, RoomStore, type Room } from '@sotong/react';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
+import { RoomStore, type Room } from '@sotong/react';
 import { describe, expect, it, vi } from 'vitest';
-import { ApiError, createApi, type Api } from '../src/api/http';
-import type { User } from '../src/api/types';
-import { ApiContext } from '../src/app/ApiContext';
+import { ApiError, createApi } from '../src/api/http';
 import { roomPath } from '../src/app/router';
-import { Shell } from '../src/app/Shell';
 import { describeProfileError } from '../src/features/auth/ProfileDialog';
 import { describeMembersError, sortedMembers } from '../src/features/rooms/MembersDialog';
-import { FakeBroker } from '../packages/react/test/fakeBroker';
-import { optionsFor } from '../packages/react/test/helpers';
-
-function world() {
-  const broker = new FakeBroker();
-  const alice = broker.addUser('alice');
-  const bob = broker.addUser('bob');
-  const carol = broker.addUser('carol');
-  const direct = broker.addRoom('direct', '', [alice.user, bob.user]);
-  const group = broker.addRoom('group', 'Weekend trip', [alice.user, bob.user, carol.user]);
-  return { broker, alice, bob, carol, direct, group };
-}
-
-type World = ReturnType<typeof world>;
-
-function renderShell(w: World, path: string, api: Api, handlers: { onProfileChange?(user: User): void; onLoggedOutEverywhere?(): void } = {}) {
-  window.history.pushState(null, '', path);
-  return render(
-    <ApiContext.Provider value={api}>
-      <SotongProvider {...optionsFor(w.broker, w.alice.user, w.alice.token)}>
-        <Shell me={w.alice.user} onLogout={() => {}} {...handlers} />
-      </SotongProvider>
-    </ApiContext.Provider>,
-  );
-}
-
-const rooms = () => screen.getByRole('navigation', { name: 'Rooms' });
+import { renderShell, roomList, world } from './harness';
 
 describe('the members dialog', () => {
   it('lists the members with @usernames and presence slots, and renames the group', async () => {
     const w = world();
     const renameRoom = vi.fn((roomId: number, name: string): Promise<Room> => Promise.resolve(w.broker.rename(roomId, name, w.alice.user)));
-    renderShell(w, roomPath(w.group), { ...createApi(), renameRoom });
+    renderShell(w, roomPath(w.group), { api: { ...createApi(), renameRoom } });
     await screen.findByRole('log', { name: 'Weekend trip' });
     fireEvent.click(screen.getByRole('button', { name: 'Members' }));
     const dialog = screen.getByRole('dialog', { name: 'Members' });
@@ -58,14 +29,14 @@ describe('the members dialog', () => {
     fireEvent.change(field, { target: { value: '  Ski trip ' } });
     fireEvent.click(within(dialog).getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(renameRoom).toHaveBeenCalledWith(w.group, 'Ski trip'));
-    await within(rooms()).findByRole('link', { name: /^Ski trip/ });
+    await within(roomList()).findByRole('link', { name: /^Ski trip/ });
     expect(screen.getByRole('heading', { name: 'Ski trip' })).toBeTruthy();
   });
 
   it('says why a rename was refused', async () => {
     const w = world();
     const renameRoom = vi.fn(() => Promise.reject(new ApiError(400, 'invalid', 'bad name')));
-    renderShell(w, roomPath(w.group), { ...createApi(), renameRoom });
+    renderShell(w, roomPath(w.group), { api: { ...createApi(), renameRoom } });
     await screen.findByRole('log', { name: 'Weekend trip' });
     fireEvent.click(screen.getByRole('button', { name: 'Members' }));
     fireEvent.click(screen.getByRole('button', { name: 'Rename' }));
@@ -79,19 +50,19 @@ describe('the members dialog', () => {
       w.broker.leave(roomId, w.alice.user);
       return Promise.resolve();
     });
-    renderShell(w, roomPath(w.group), { ...createApi(), leaveRoom });
+    renderShell(w, roomPath(w.group), { api: { ...createApi(), leaveRoom } });
     await screen.findByRole('log', { name: 'Weekend trip' });
     fireEvent.click(screen.getByRole('button', { name: 'Members' }));
     fireEvent.click(screen.getByRole('button', { name: 'Leave group' }));
     const confirm = screen.getByRole('dialog', { name: 'Leave group?' });
     fireEvent.click(within(confirm).getByRole('button', { name: 'Leave' }));
     await waitFor(() => expect(leaveRoom).toHaveBeenCalledWith(w.group));
-    await waitFor(() => expect(within(rooms()).queryByRole('link', { name: /^Weekend trip/ })).toBeNull());
+    await waitFor(() => expect(within(roomList()).queryByRole('link', { name: /^Weekend trip/ })).toBeNull());
   });
 
   it('offers no rename, add or leave in a direct room', async () => {
     const w = world();
-    renderShell(w, roomPath(w.direct), createApi());
+    renderShell(w, roomPath(w.direct));
     await screen.findByRole('log', { name: 'Bob' });
     fireEvent.click(screen.getByRole('button', { name: 'Members' }));
     const dialog = screen.getByRole('dialog', { name: 'Members' });
@@ -104,13 +75,13 @@ describe('the members dialog', () => {
 describe('a display name changed elsewhere', () => {
   it('renames the person in the room list and the members of the open chat', async () => {
     const w = world();
-    renderShell(w, roomPath(w.group), createApi());
+    renderShell(w, roomPath(w.group));
     await screen.findByRole('log', { name: 'Weekend trip' });
-    await within(rooms()).findByRole('link', { name: /^Bob/ });
+    await within(roomList()).findByRole('link', { name: /^Bob/ });
     act(() => {
       w.broker.renameUser(w.bob.user, 'Robert');
     });
-    await within(rooms()).findByRole('link', { name: /^Robert/ });
+    await within(roomList()).findByRole('link', { name: /^Robert/ });
     fireEvent.click(screen.getByRole('button', { name: 'Members' }));
     expect(within(screen.getByRole('list', { name: 'Members' })).getByText('Robert')).toBeTruthy();
   });
@@ -118,8 +89,8 @@ describe('a display name changed elsewhere', () => {
   it('updates the session when it is the user, from another device', async () => {
     const w = world();
     const onProfileChange = vi.fn();
-    renderShell(w, '/', createApi(), { onProfileChange });
-    await within(rooms()).findByRole('link', { name: /^Bob/ });
+    renderShell(w, '/', { shell: { onProfileChange } });
+    await within(roomList()).findByRole('link', { name: /^Bob/ });
     act(() => {
       w.broker.renameUser(w.alice.user, 'Ally');
     });
@@ -135,7 +106,7 @@ describe('the profile dialog', () => {
     const logoutEverywhere = vi.fn(() => Promise.resolve());
     const onProfileChange = vi.fn();
     const onLoggedOutEverywhere = vi.fn();
-    renderShell(w, '/', { ...createApi(), updateMe, changePassword, logoutEverywhere }, { onProfileChange, onLoggedOutEverywhere });
+    renderShell(w, '/', { api: { ...createApi(), updateMe, changePassword, logoutEverywhere }, shell: { onProfileChange, onLoggedOutEverywhere } });
     fireEvent.click(screen.getByRole('button', { name: 'Profile' }));
     const dialog = screen.getByRole('dialog', { name: 'Profile' });
 
@@ -158,7 +129,7 @@ describe('the profile dialog', () => {
   it('says so when the current password is wrong', async () => {
     const w = world();
     const changePassword = vi.fn(() => Promise.reject(new ApiError(403, 'wrong_password', 'the current password is wrong')));
-    renderShell(w, '/', { ...createApi(), changePassword });
+    renderShell(w, '/', { api: { ...createApi(), changePassword } });
     fireEvent.click(screen.getByRole('button', { name: 'Profile' }));
     fireEvent.change(screen.getByLabelText('Current password'), { target: { value: 'guess' } });
     fireEvent.change(screen.getByLabelText('New password'), { target: { value: 'new password' } });

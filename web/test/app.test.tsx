@@ -2,50 +2,20 @@
 //! visibility, bursts, and the motivating A → B → A → send scenario. The hooks on their own
 //! (reference counting across components, pending sends, the token provider) are tested in
 //! packages/react/test/hooks.test.tsx.
-import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
-import { StrictMode } from 'react';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { createApi } from '../src/api/http';
-import { ApiContext } from '../src/app/ApiContext';
 import { navigate, roomPath } from '../src/app/router';
-import { Shell } from '../src/app/Shell';
-import { SotongProvider } from '@sotong/react';
-import { FakeBroker } from '../packages/react/test/fakeBroker';
-import { clientFor, optionsFor } from '../packages/react/test/helpers';
-
-function world() {
-  const broker = new FakeBroker();
-  const alice = broker.addUser('alice');
-  const bob = broker.addUser('bob');
-  const carol = broker.addUser('carol');
-  const direct = broker.addRoom('direct', '', [alice.user, bob.user]);
-  const group = broker.addRoom('group', 'Weekend trip', [alice.user, bob.user, carol.user]);
-  return { broker, alice, bob, carol, direct, group };
-}
-
-type World = ReturnType<typeof world>;
-
-function renderShell(w: World, path: string, strict = false) {
-  window.history.pushState(null, '', path);
-  const tree = (
-    <ApiContext.Provider value={createApi()}>
-      <SotongProvider {...optionsFor(w.broker, w.alice.user, w.alice.token)}>
-        <Shell me={w.alice.user} onLogout={() => {}} />
-      </SotongProvider>
-    </ApiContext.Provider>
-  );
-  return render(strict ? <StrictMode>{tree}</StrictMode> : tree);
-}
+import { clientFor } from '../packages/react/test/helpers';
+import { renderShell, roomList, world } from './harness';
 
 const status = () => screen.getByRole('status', { name: 'Connection status' });
 const toasts = () => screen.getByRole('status', { name: 'Notifications' });
-const rooms = () => screen.getByRole('navigation', { name: 'Rooms' });
 
 describe('the app over the realtime layer', () => {
   it('under StrictMode connects once and subscribes once per destination', async () => {
     const w = world();
     w.broker.post(w.direct, w.bob.user, 'hi alice');
-    renderShell(w, roomPath(w.direct), true);
+    renderShell(w, roomPath(w.direct), { strict: true });
     await waitFor(() => expect(status()).toHaveTextContent('Connected'));
     const log = await screen.findByRole('log', { name: 'Bob' });
     await within(log).findByText('hi alice');
@@ -68,19 +38,19 @@ describe('the app over the realtime layer', () => {
     w.broker.post(w.direct, w.bob.user, 'for the open chat');
     await within(log).findByText('for the open chat');
     expect(within(toasts()).queryByText('for the open chat')).toBeNull();
-    expect(within(rooms()).getByRole('link', { name: /^Bob/ })).not.toHaveTextContent(/unread/);
+    expect(within(roomList()).getByRole('link', { name: /^Bob/ })).not.toHaveTextContent(/unread/);
 
     w.broker.post(w.group, w.carol.user, 'for the other room');
     await within(toasts()).findByText('for the other room');
     expect(within(toasts()).getByText('Carol')).toBeTruthy();
-    const groupLink = within(rooms()).getByRole('link', { name: /^Weekend trip/ });
+    const groupLink = within(roomList()).getByRole('link', { name: /^Weekend trip/ });
     await waitFor(() => expect(groupLink).toHaveTextContent('1 unread'));
     expect(within(log).queryByText('for the other room')).toBeNull();
 
     fireEvent.click(within(toasts()).getByText('for the other room'));
     const groupLog = await screen.findByRole('log', { name: 'Weekend trip' });
     await within(groupLog).findByText('for the other room');
-    await waitFor(() => expect(within(rooms()).getByRole('link', { name: /^Weekend trip/ })).not.toHaveTextContent(/unread/));
+    await waitFor(() => expect(within(roomList()).getByRole('link', { name: /^Weekend trip/ })).not.toHaveTextContent(/unread/));
     expect(within(toasts()).queryByText('for the other room')).toBeNull();
     await waitFor(() => expect(w.broker.httpLog).toContain(`POST /api/rooms/${w.group}/read 1`));
   });
@@ -107,7 +77,7 @@ describe('the app over the realtime layer', () => {
     expect(seqs).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
     expect(within(log).getByText('burst 1000')).toBeTruthy();
     w.broker.burst(w.group, w.carol.user, 1000);
-    const groupLink = within(rooms()).getByRole('link', { name: /^Weekend trip/ });
+    const groupLink = within(roomList()).getByRole('link', { name: /^Weekend trip/ });
     await waitFor(() => expect(groupLink).toHaveTextContent('1000 unread'), { timeout: 20_000 });
     expect(groupLink).toHaveTextContent('burst 1000');
     const region = toasts();
@@ -123,13 +93,13 @@ describe('the app over the realtime layer', () => {
     const directLog = await screen.findByRole('log', { name: 'Bob' });
     await within(directLog).findByText('hey alice');
 
-    fireEvent.click(within(rooms()).getByRole('link', { name: /^Weekend trip/ }));
+    fireEvent.click(within(roomList()).getByRole('link', { name: /^Weekend trip/ }));
     await screen.findByRole('log', { name: 'Weekend trip' });
     await waitFor(() => expect(w.broker.frames('UNSUBSCRIBE')).toHaveLength(1));
     w.broker.post(w.direct, w.bob.user, 'while you were away');
     await within(toasts()).findByText('while you were away');
 
-    fireEvent.click(within(rooms()).getByRole('link', { name: /^Bob/ }));
+    fireEvent.click(within(roomList()).getByRole('link', { name: /^Bob/ }));
     const back = await screen.findByRole('log', { name: 'Bob' });
     await within(back).findByText('while you were away');
     const composer = screen.getByRole('textbox', { name: 'Message' });
@@ -144,7 +114,7 @@ describe('the app over the realtime layer', () => {
     expect(w.broker.messages(w.direct).map((m) => m.text)).toEqual(['hey alice', 'while you were away', 'back again']);
     const resubscribe = w.broker.frames('SUBSCRIBE', `/topic/rooms/${w.direct}`);
     expect(resubscribe.map((f) => f.headers['since-seq'])).toEqual(['1', '2']);
-    expect(within(rooms()).getByRole('link', { name: /^Bob/ })).not.toHaveTextContent(/unread/);
+    expect(within(roomList()).getByRole('link', { name: /^Bob/ })).not.toHaveTextContent(/unread/);
   });
 
   it('on resync reloads the room list and fetches what the open room missed', async () => {
@@ -162,7 +132,7 @@ describe('the app over the realtime layer', () => {
     act(() => w.broker.resync());
 
     await within(log).findByText('lost on the way');
-    const groupLink = within(rooms()).getByRole('link', { name: /^Weekend trip/ });
+    const groupLink = within(roomList()).getByRole('link', { name: /^Weekend trip/ });
     await waitFor(() => expect(groupLink).toHaveTextContent('1 unread'));
     expect(groupLink).toHaveTextContent('lost elsewhere');
     expect(w.broker.httpLog.filter((l) => l === 'GET /api/rooms')).toHaveLength(snapshots + 1);
@@ -233,9 +203,9 @@ describe('the app over the realtime layer', () => {
     w.broker.post(w.group, w.bob.user, 'group hello');
     w.broker.post(w.direct, w.bob.user, 'direct hello');
     renderShell(w, '/');
-    const groupLink = await within(rooms()).findByRole('link', { name: /^Weekend trip/ });
+    const groupLink = await within(roomList()).findByRole('link', { name: /^Weekend trip/ });
     await waitFor(() => expect(groupLink.querySelector('.room-preview')).toHaveTextContent('Bob @bob: group hello'));
-    const directLink = within(rooms()).getByRole('link', { name: /^Bob/ });
+    const directLink = within(roomList()).getByRole('link', { name: /^Bob/ });
     expect(directLink.querySelector('.room-preview')).toHaveTextContent(/^direct hello$/);
   });
 

@@ -2,51 +2,23 @@
 //! `Message actions` menu (Edit and Delete on own messages only; by keyboard too), the in-place editor (Enter
 //! saves, Escape cancels, Enter during an IME composition does not save), "(edited)", the
 //! delete confirmation, "Message deleted" in the log and the room list, refusals worded.
-import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { describeCode } from '../src/api/errors';
-import { createApi } from '../src/api/http';
-import { ApiContext } from '../src/app/ApiContext';
 import { roomPath } from '../src/app/router';
-import { Shell } from '../src/app/Shell';
-import { SotongProvider } from '@sotong/react';
-import { FakeBroker } from '../packages/react/test/fakeBroker';
-import { optionsFor } from '../packages/react/test/helpers';
-
-function world() {
-  const broker = new FakeBroker();
-  const alice = broker.addUser('alice');
-  const bob = broker.addUser('bob');
-  const direct = broker.addRoom('direct', '', [alice.user, bob.user]);
-  const group = broker.addRoom('group', 'Weekend trip', [alice.user, bob.user]);
-  return { broker, alice, bob, direct, group };
-}
-
-function renderShell(w: ReturnType<typeof world>, roomId: number) {
-  window.history.pushState(null, '', roomPath(roomId));
-  return render(
-    <ApiContext.Provider value={createApi()}>
-      <SotongProvider {...optionsFor(w.broker, w.alice.user, w.alice.token)}>
-        <Shell me={w.alice.user} onLogout={() => {}} />
-      </SotongProvider>
-    </ApiContext.Provider>,
-  );
-}
-
-/** The row of the message whose bubble holds `text`. */
-const row = (log: HTMLElement, text: string) => within(log).getByText(text).closest('.message') as HTMLElement;
+import { messageRow, renderShell, world } from './harness';
 
 async function openMenu(log: HTMLElement, text: string) {
-  fireEvent.click(within(row(log, text)).getByRole('button', { name: 'Message actions' }));
+  fireEvent.click(within(messageRow(log, text)).getByRole('button', { name: 'Message actions' }));
   return screen.findByRole('menu', { name: 'Message actions' });
 }
 
 describe('edit and delete in the app', () => {
   it('offers Edit and Delete on own messages only; edits in place with Enter, cancels with Escape, waits for an IME composition', async () => {
-    const w = world();
+    const w = world({ carolInGroup: false });
     w.broker.post(w.direct, w.bob.user, 'from bob');
     w.broker.post(w.direct, w.alice.user, 'teh plan');
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     const log = await screen.findByRole('log', { name: 'Bob' });
     await within(log).findByText('teh plan');
     // Others' messages get Reply and React only.
@@ -78,14 +50,14 @@ describe('edit and delete in the app', () => {
     fireEvent.keyDown(box, { key: 'Enter' });
     const edited = await within(log).findByText('(edited)');
     expect(edited.getAttribute('title')).toMatch(/^Edited /);
-    expect(row(log, 'the plan 계획')).toBeTruthy();
+    expect(messageRow(log, 'the plan 계획')).toBeTruthy();
     await waitFor(() => expect(w.broker.messages(w.direct)[1]).toMatchObject({ text: 'the plan 계획', rev: 1 }));
   });
 
   it('opens the menu and moves through it by keyboard; Escape gives focus back to the button', async () => {
-    const w = world();
+    const w = world({ carolInGroup: false });
     w.broker.post(w.direct, w.alice.user, 'mine');
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     const log = await screen.findByRole('log', { name: 'Bob' });
     await within(log).findByText('mine');
     const button = within(log).getByRole('button', { name: 'Message actions' });
@@ -102,9 +74,9 @@ describe('edit and delete in the app', () => {
   });
 
   it('deletes after a confirmation: "Message deleted" in the log and in the room list preview', async () => {
-    const w = world();
+    const w = world({ carolInGroup: false });
     w.broker.post(w.direct, w.alice.user, 'regrettable');
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     const log = await screen.findByRole('log', { name: 'Bob' });
     await within(log).findByText('regrettable');
 
@@ -126,9 +98,9 @@ describe('edit and delete in the app', () => {
   });
 
   it('shows the other side’s edit and delete live, and a deleted last message in a group preview', async () => {
-    const w = world();
+    const w = world({ carolInGroup: false });
     const bobsMessage = w.broker.post(w.group, w.bob.user, 'see you at 8');
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     const rooms = screen.getByRole('navigation', { name: 'Rooms' });
     await waitFor(() => expect(within(rooms).getByRole('link', { name: /^Weekend trip/ })).toHaveTextContent('see you at 8'));
     w.broker.change(w.group, bobsMessage.seq, w.bob.user, null);
@@ -139,14 +111,14 @@ describe('edit and delete in the app', () => {
     await within(log).findByText('lunch at 12?');
     w.broker.change(w.direct, 1, w.bob.user, 'lunch at 1?');
     await within(log).findByText('(edited)');
-    expect(row(log, 'lunch at 1?')).toBeTruthy();
+    expect(messageRow(log, 'lunch at 1?')).toBeTruthy();
   });
 
   it('words a refusal and shows the message as it was', async () => {
-    const w = world();
+    const w = world({ carolInGroup: false });
     w.broker.post(w.direct, w.alice.user, 'old news');
     w.broker.editWindowClosed = true;
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     const log = await screen.findByRole('log', { name: 'Bob' });
     await within(log).findByText('old news');
     fireEvent.click(within(await openMenu(log, 'old news')).getByRole('menuitem', { name: 'Edit' }));

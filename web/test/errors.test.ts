@@ -1,7 +1,7 @@
 //! The wording of errors: every code of the contract, per action, with a fallback for codes
 //! the app does not know, and never the server's raw message.
 import { SotongHttpError } from '@sotong/react';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { describeCode, describeError } from '../src/api/errors';
 import { ApiError, createApi, parseRetryAfter } from '../src/api/http';
 import { setLocale } from '../src/i18n';
@@ -64,6 +64,44 @@ describe('the HTTP client', () => {
     const error = await api.login('alice', 'whatever1').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({ status: 429, code: 'http_error', retryAfterSeconds: 12 });
+  });
+
+  it("sends the realtime layer's calls with the token, to the base URL, and parses their answers", async () => {
+    const sent: Array<{ url: string; method: string; auth: string | null; body: unknown }> = [];
+    const api = createApi({
+      token: 'tok',
+      baseUrl: 'https://chat.example',
+      fetch: async (input, init) => {
+        sent.push({ url: String(input), method: init?.method ?? 'GET', auth: new Headers(init?.headers).get('Authorization'), body: init?.body });
+        return String(input).endsWith('/read') ? new Response(null, { status: 204 }) : new Response('[{"id":1}]', { status: 200 });
+      },
+    });
+    expect(await api.listMessages(3, { before: 40, limit: 20 })).toEqual([{ id: 1 }]);
+    expect(await api.listChanges(3, { after: 7 })).toEqual([{ id: 1 }]);
+    expect(await api.markRead(3, 41)).toBeUndefined();
+    expect(await api.listReadMarks?.(3)).toEqual([{ id: 1 }]);
+    expect(sent).toEqual([
+      { url: 'https://chat.example/api/rooms/3/messages?before=40&limit=20', method: 'GET', auth: 'Bearer tok', body: undefined },
+      { url: 'https://chat.example/api/rooms/3/changes?after=7', method: 'GET', auth: 'Bearer tok', body: undefined },
+      { url: 'https://chat.example/api/rooms/3/read', method: 'POST', auth: 'Bearer tok', body: '{"seq":41}' },
+      { url: 'https://chat.example/api/rooms/3/reads', method: 'GET', auth: 'Bearer tok', body: undefined },
+    ]);
+  });
+
+  it("rejects the realtime layer's calls as the app's: an ApiError, and a 401 reported once", async () => {
+    const onUnauthorized = vi.fn();
+    let answer = new Response('{"error":"rate_limited","message":"slow"}', { status: 429, headers: { 'Retry-After': '3' } });
+    const api = createApi({ token: 'tok', onUnauthorized, fetch: async () => answer });
+    const limited = await api.listRooms().catch((e: unknown) => e);
+    expect(limited).toBeInstanceOf(ApiError);
+    expect(limited).toMatchObject({ status: 429, code: 'rate_limited', retryAfterSeconds: 3 });
+    expect(onUnauthorized).not.toHaveBeenCalled();
+
+    answer = new Response('{"error":"unauthorized","message":"expired"}', { status: 401 });
+    const expired = await api.getRoom(3).catch((e: unknown) => e);
+    expect(expired).toMatchObject({ status: 401, code: 'unauthorized' });
+    expect(expired).toBeInstanceOf(ApiError);
+    expect(onUnauthorized).toHaveBeenCalledTimes(1);
   });
 
   it('parses Retry-After as seconds or as a date', () => {

@@ -8,15 +8,10 @@
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { describeCode } from '../src/api/errors';
-import { createApi } from '../src/api/http';
-import { ApiContext } from '../src/app/ApiContext';
 import { navigate, roomPath } from '../src/app/router';
-import { Shell } from '../src/app/Shell';
 import { LoginScreen } from '../src/features/auth/LoginScreen';
 import { setLocale } from '../src/i18n';
-import { SotongProvider } from '@sotong/react';
-import { FakeBroker } from '../packages/react/test/fakeBroker';
-import { optionsFor } from '../packages/react/test/helpers';
+import { renderShell, type RenderShellOptions, world } from './harness';
 
 /**
  * Latin words that are not English to translate: the app's name, file size units, the key
@@ -51,16 +46,6 @@ function expectKoreanOnly(data: readonly string[]) {
   expect(left.map(({ word, where }) => `${word} (${where})`)).toEqual([]);
 }
 
-function world() {
-  const broker = new FakeBroker();
-  const alice = broker.addUser('alice');
-  const bob = broker.addUser('bob');
-  const carol = broker.addUser('carol');
-  const direct = broker.addRoom('direct', '', [alice.user, bob.user]);
-  const group = broker.addRoom('group', 'Weekend trip', [alice.user, bob.user, carol.user]);
-  return { broker, alice, bob, carol, direct, group };
-}
-
 /** The names and texts the seeded world shows: the only Latin words allowed on screen. */
 const DATA = ['alice', 'Alice', 'bob', 'Bob', 'carol', 'Carol', 'Weekend trip', 'plan.pdf', 'application/pdf'];
 
@@ -82,16 +67,8 @@ afterEach(() => {
   setLocale('en');
 });
 
-function renderShell(w: ReturnType<typeof world>, path: string) {
-  window.history.pushState(null, '', path);
-  return render(
-    <ApiContext.Provider value={createApi({ token: w.alice.token })}>
-      <SotongProvider {...optionsFor(w.broker, w.alice.user, w.alice.token, { describeError: (code) => describeCode(code, 'send') })}>
-        <Shell me={w.alice.user} onLogout={() => {}} />
-      </SotongProvider>
-    </ApiContext.Provider>,
-  );
-}
+/** The app words failed sends itself, as in production: in Korean here. */
+const appWording: RenderShellOptions = { client: { describeError: (code) => describeCode(code, 'send') } };
 
 describe('the Korean interface', () => {
   it('the login screen, with a notice and a sign-up problem, is all Korean', () => {
@@ -119,7 +96,7 @@ describe('the Korean interface', () => {
     w.broker.post(w.group, w.bob.user, '', null, undefined, [file.id]);
     w.broker.post(w.group, w.bob.user, 'about the deleted one', null, 4);
     w.broker.change(w.group, 4, w.bob.user, null);
-    renderShell(w, roomPath(w.group));
+    renderShell(w, roomPath(w.group), appWording);
 
     const log = await screen.findByRole('log', { name: 'Weekend trip' });
     await within(log).findByText('about the deleted one');
@@ -177,7 +154,7 @@ describe('the Korean interface', () => {
       'fetch',
       vi.fn(async () => new Response('[]', { status: 200, headers: { 'Content-Type': 'application/json' } })),
     );
-    renderShell(w, '/');
+    renderShell(w, '/', appWording);
     await screen.findByRole('link', { name: /^Bob/ });
     expect(screen.getByRole('heading', { name: '대화를 선택하세요' })).toBeTruthy();
     expectKoreanOnly(DATA);
@@ -198,7 +175,7 @@ describe('the Korean interface', () => {
 
   it('a conversation that cannot be opened says why in Korean', async () => {
     const w = world();
-    renderShell(w, roomPath(999));
+    renderShell(w, roomPath(999), appWording);
     const alert = await screen.findByRole('alert');
     expect(alert).toHaveTextContent('존재하지 않는 대화예요.');
     expectKoreanOnly(DATA);

@@ -1,7 +1,7 @@
 //! The pure parts of the new-room dialogs and the sign-up form.
 import { describe, expect, it } from 'vitest';
 import { signUpProblem } from '../src/features/auth/LoginScreen';
-import { completeMember, memberBeingTyped, parseMembers } from '../src/features/rooms/NewGroupDialog';
+import { completeMember, memberBeingTyped, parseMembers } from '../src/features/rooms/UsernameField';
 
 describe('group members typed by hand', () => {
   it('parses comma- or space-separated usernames, @ optional, without duplicates', () => {

@@ -5,40 +5,12 @@
 //! server's refusal, file cards, thumbnails fetched with the token).
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { createApi } from '../src/api/http';
-import { ApiContext } from '../src/app/ApiContext';
 import { roomPath } from '../src/app/router';
-import { Shell } from '../src/app/Shell';
 import { Composer } from '../src/features/chat/Composer';
-import { SotongProvider } from '@sotong/react';
-import { FakeBroker } from '../packages/react/test/fakeBroker';
-import { optionsFor } from '../packages/react/test/helpers';
-
-function world() {
-  const broker = new FakeBroker();
-  const alice = broker.addUser('alice');
-  const bob = broker.addUser('bob');
-  const carol = broker.addUser('carol');
-  const direct = broker.addRoom('direct', '', [alice.user, bob.user]);
-  const group = broker.addRoom('group', 'Weekend trip', [alice.user, bob.user, carol.user]);
-  return { broker, alice, bob, carol, direct, group };
-}
-
-function renderShell(w: ReturnType<typeof world>, roomId: number) {
-  window.history.pushState(null, '', roomPath(roomId));
-  return render(
-    <ApiContext.Provider value={createApi({ token: w.alice.token })}>
-      <SotongProvider {...optionsFor(w.broker, w.alice.user, w.alice.token)}>
-        <Shell me={w.alice.user} onLogout={() => {}} />
-      </SotongProvider>
-    </ApiContext.Provider>,
-  );
-}
-
-const row = (log: HTMLElement, text: string) => within(log).getByText(text).closest('.message') as HTMLElement;
+import { messageRow, renderShell, world } from './harness';
 
 async function menuItem(log: HTMLElement, text: string, item: string) {
-  fireEvent.click(within(row(log, text)).getByRole('button', { name: 'Message actions' }));
+  fireEvent.click(within(messageRow(log, text)).getByRole('button', { name: 'Message actions' }));
   const menu = await screen.findByRole('menu', { name: 'Message actions' });
   fireEvent.click(within(menu).getByRole('menuitem', { name: item }));
 }
@@ -47,7 +19,7 @@ describe('replies in the app', () => {
   it('Reply shows the reply bar, sends with replyTo, and the reply quotes its original (deleted later: "Message deleted")', async () => {
     const w = world();
     w.broker.post(w.group, w.bob.user, 'who brings the tent?');
-    renderShell(w, w.group);
+    renderShell(w, roomPath(w.group));
     const log = await screen.findByRole('log', { name: 'Weekend trip' });
     await within(log).findByText('who brings the tent?');
 
@@ -60,7 +32,7 @@ describe('replies in the app', () => {
     expect(screen.queryByText('Replying to')).toBeNull();
 
     await waitFor(() => expect(w.broker.messages(w.group)[1]?.replyTo?.seq).toBe(1));
-    const quote = await within(row(log, 'I do')).findByRole('button', { name: /^In reply to Bob/ });
+    const quote = await within(messageRow(log, 'I do')).findByRole('button', { name: /^In reply to Bob/ });
     expect(quote).toHaveTextContent('who brings the tent?');
 
     w.broker.change(w.group, 1, w.bob.user, null);
@@ -70,7 +42,7 @@ describe('replies in the app', () => {
   it('Cancel reply clears the bar', async () => {
     const w = world();
     w.broker.post(w.direct, w.bob.user, 'ping');
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     const log = await screen.findByRole('log', { name: 'Bob' });
     await within(log).findByText('ping');
     await menuItem(log, 'ping', 'Reply');
@@ -90,7 +62,7 @@ describe('replies in the app', () => {
       scrollHeight.mockRestore();
       clientHeight.mockRestore();
     });
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     const log = await screen.findByRole('log', { name: 'Bob' });
     const quote = await within(log).findByRole('button', { name: /^In reply to Bob/ });
     expect(quote).toHaveTextContent('the very first');
@@ -108,17 +80,17 @@ describe('reactions in the app', () => {
     const w = world();
     w.broker.post(w.group, w.bob.user, 'we leave at 8');
     w.broker.react(w.group, 1, w.carol.user, '🎉', true);
-    renderShell(w, w.group);
+    renderShell(w, roomPath(w.group));
     const log = await screen.findByRole('log', { name: 'Weekend trip' });
     await within(log).findByText('we leave at 8');
-    const party = await within(row(log, 'we leave at 8')).findByRole('button', { name: '🎉 1: Carol' });
+    const party = await within(messageRow(log, 'we leave at 8')).findByRole('button', { name: '🎉 1: Carol' });
     expect(party).toHaveAttribute('aria-pressed', 'false');
 
     await menuItem(log, 'we leave at 8', 'React');
     const picker = screen.getByRole('dialog', { name: 'Add reaction' });
     fireEvent.click(within(picker).getByRole('button', { name: 'thumbsup' }));
     expect(screen.queryByRole('dialog', { name: 'Add reaction' })).toBeNull();
-    const thumbs = await within(row(log, 'we leave at 8')).findByRole('button', { name: '👍 1: You' });
+    const thumbs = await within(messageRow(log, 'we leave at 8')).findByRole('button', { name: '👍 1: You' });
     expect(thumbs).toHaveAttribute('aria-pressed', 'true');
     await waitFor(() => expect(w.broker.messages(w.group)[0]?.reactions).toEqual([
       { emoji: '🎉', count: 1, userIds: [w.carol.user.id] },
@@ -126,9 +98,9 @@ describe('reactions in the app', () => {
     ]));
 
     fireEvent.click(party);
-    await within(row(log, 'we leave at 8')).findByRole('button', { name: '🎉 2: Carol, You' });
-    fireEvent.click(within(row(log, 'we leave at 8')).getByRole('button', { name: '👍 1: You' }));
-    await waitFor(() => expect(within(row(log, 'we leave at 8')).queryByRole('button', { name: /^👍/ })).toBeNull());
+    await within(messageRow(log, 'we leave at 8')).findByRole('button', { name: '🎉 2: Carol, You' });
+    fireEvent.click(within(messageRow(log, 'we leave at 8')).getByRole('button', { name: '👍 1: You' }));
+    await waitFor(() => expect(within(messageRow(log, 'we leave at 8')).queryByRole('button', { name: /^👍/ })).toBeNull());
     // The picker remembers what was used.
     await menuItem(log, 'we leave at 8', 'React');
     expect(within(screen.getByRole('dialog', { name: 'Add reaction' })).getAllByRole('button')[0]).toHaveAccessibleName('thumbsup');
@@ -187,7 +159,7 @@ describe('suggestions in the composer', () => {
 describe('mentions and formatting in the app', () => {
   it('a mention in another room shows @ beside its unread count ("mentioned") and a toast that says so', async () => {
     const w = world();
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     await screen.findByRole('log', { name: 'Bob' });
     await waitFor(() => expect(w.broker.connectionsOf('alice')).toBe(1));
     await waitFor(() => expect(w.broker.subscriptionsOf('alice')).toContain(`/topic/rooms/${w.direct}`));
@@ -203,7 +175,7 @@ describe('mentions and formatting in the app', () => {
   it('formats messages: bold, links with rel, HTML shown as text, the own mention highlighted', async () => {
     const w = world();
     w.broker.post(w.group, w.bob.user, '**bold** see https://example.org/x. <b>not bold</b> @alice');
-    renderShell(w, w.group);
+    renderShell(w, roomPath(w.group));
     const log = await screen.findByRole('log', { name: 'Weekend trip' });
     const strong = await within(log).findByText('bold', { selector: 'strong' });
     const bubble = strong.closest('.text')!;
@@ -267,7 +239,7 @@ describe('attachments in the app', () => {
 
   it('an attached file shows its progress, goes with the message, and shows as a download card; a refused one shows the server text', async () => {
     const w = world();
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     const log = await screen.findByRole('log', { name: 'Bob' });
     await waitFor(() => expect(w.broker.connectionsOf('alice')).toBe(1));
     expect(screen.getByRole('button', { name: 'Attach file' })).toBeTruthy();
@@ -311,7 +283,7 @@ describe('attachments in the app', () => {
 
   it('files dropped on the chat join the files to send', async () => {
     const w = world();
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     await screen.findByRole('log', { name: 'Bob' });
     const chat = screen.getByRole('region', { name: 'Chat with Bob' });
     const photo = new File(['png'], 'dropped.png', { type: 'image/png' });
@@ -330,7 +302,7 @@ describe('attachments in the app', () => {
     const w = world();
     const image = w.broker.addUpload(w.direct, w.bob.user, 'cat.png', 'image/png', 2048, { width: 640, height: 480 });
     w.broker.post(w.direct, w.bob.user, 'look', null, undefined, [image.id]);
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     const log = await screen.findByRole('log', { name: 'Bob' });
     const thumb = await within(log).findByRole('button', { name: 'Open image cat.png' });
     await waitFor(() => expect(within(thumb).getByRole('img', { name: 'cat.png' })).toHaveAttribute('src', 'blob:fake'));

@@ -1,60 +1,33 @@
 //! Read receipts in the app, over the real realtime layer and the fake broker: "Seen" under the
 //! last own message the other member of a direct room has read, a group's unread numbers going
 //! down as members read and the "Seen by" dialog, and nothing before the marks are known.
-import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { createApi } from '../src/api/http';
-import { ApiContext } from '../src/app/ApiContext';
 import { roomPath } from '../src/app/router';
-import { Shell } from '../src/app/Shell';
-import { SotongProvider } from '@sotong/react';
-import { FakeBroker } from '../packages/react/test/fakeBroker';
 import { optionsFor } from '../packages/react/test/helpers';
-
-function world() {
-  const broker = new FakeBroker();
-  const alice = broker.addUser('alice');
-  const bob = broker.addUser('bob');
-  const carol = broker.addUser('carol');
-  const direct = broker.addRoom('direct', '', [alice.user, bob.user]);
-  const group = broker.addRoom('group', 'Trio', [alice.user, bob.user, carol.user]);
-  return { broker, alice, bob, carol, direct, group };
-}
-
-function renderShell(w: ReturnType<typeof world>, roomId: number) {
-  window.history.pushState(null, '', roomPath(roomId));
-  return render(
-    <ApiContext.Provider value={createApi()}>
-      <SotongProvider {...optionsFor(w.broker, w.alice.user, w.alice.token)}>
-        <Shell me={w.alice.user} onLogout={() => {}} />
-      </SotongProvider>
-    </ApiContext.Provider>,
-  );
-}
-
-const row = (log: HTMLElement, text: string) => within(log).getByText(text).closest('.message') as HTMLElement;
+import { messageRow, renderShell, world } from './harness';
 
 describe('seen by in the app', () => {
   it('shows "Seen" under the last own message the other member has read, live', async () => {
-    const w = world();
+    const w = world({ groupName: 'Trio' });
     w.broker.post(w.direct, w.alice.user, 'first');
     w.broker.post(w.direct, w.alice.user, 'second');
-    renderShell(w, w.direct);
+    renderShell(w, roomPath(w.direct));
     const log = await screen.findByRole('log', { name: 'Bob' });
     await within(log).findByText('second');
     expect(within(log).queryByText('Seen')).toBeNull();
     const bob = optionsFor(w.broker, w.bob.user, w.bob.token).api;
     await act(() => bob.markRead(w.direct, 1));
-    await waitFor(() => expect(within(row(log, 'first')).getByText('Seen')).toBeTruthy());
+    await waitFor(() => expect(within(messageRow(log, 'first')).getByText('Seen')).toBeTruthy());
     await act(() => bob.markRead(w.direct, 2));
-    await waitFor(() => expect(within(row(log, 'second')).getByText('Seen')).toBeTruthy());
+    await waitFor(() => expect(within(messageRow(log, 'second')).getByText('Seen')).toBeTruthy());
     expect(within(log).getAllByText('Seen')).toHaveLength(1);
   });
 
   it("counts a group's unread members down and says who has read", async () => {
-    const w = world();
+    const w = world({ groupName: 'Trio' });
     w.broker.post(w.group, w.alice.user, 'hi all');
-    renderShell(w, w.group);
+    renderShell(w, roomPath(w.group));
     const log = await screen.findByRole('log', { name: 'Trio' });
     const button = await within(log).findByRole('button', { name: '2 unread' });
     expect(button.textContent).toBe('2');

@@ -2,16 +2,11 @@
 //! stay unread, the tab title counts them, desktop notifications say who wrote what (mentions
 //! as such), and coming back reads them with a "New messages" divider above the first, until
 //! the user sends. The notification permission is asked only from the prompt's button.
-import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createApi } from '../src/api/http';
-import { ApiContext } from '../src/app/ApiContext';
 import { navigate, roomPath } from '../src/app/router';
-import { Shell } from '../src/app/Shell';
 import { promptKey } from '../src/features/notifications/NotificationPrompt';
-import { SotongProvider } from '@sotong/react';
-import { FakeBroker } from '../packages/react/test/fakeBroker';
-import { optionsFor } from '../packages/react/test/helpers';
+import { renderShell, world } from './harness';
 
 /** A stand-in for the browser's `Notification`, recording what the app raises. */
 class FakeNotification {
@@ -53,27 +48,6 @@ afterEach(() => {
   vi.unstubAllGlobals();
   act(() => navigate('/'));
 });
-
-function world() {
-  const broker = new FakeBroker();
-  const alice = broker.addUser('alice');
-  const bob = broker.addUser('bob');
-  const carol = broker.addUser('carol');
-  const direct = broker.addRoom('direct', '', [alice.user, bob.user]);
-  const group = broker.addRoom('group', 'Weekend trip', [alice.user, bob.user, carol.user]);
-  return { broker, alice, bob, carol, direct, group };
-}
-
-function renderShell(w: ReturnType<typeof world>, path: string) {
-  window.history.pushState(null, '', path);
-  return render(
-    <ApiContext.Provider value={createApi()}>
-      <SotongProvider {...optionsFor(w.broker, w.alice.user, w.alice.token)}>
-        <Shell me={w.alice.user} onLogout={() => {}} />
-      </SotongProvider>
-    </ApiContext.Provider>,
-  );
-}
 
 const divider = () => screen.queryByRole('separator', { name: 'New messages' });
 

@@ -1,7 +1,9 @@
 //! The HTTP half of the contract: a small `fetch` wrapper with the bearer token, and one
-//! typed function per endpoint. A `401` is reported through `onUnauthorized` (the app logs
-//! out) and thrown as an `ApiError` like any other error answer.
-import { changesQuery, fetchAttachment, uploadAttachment, type PageQuery, type SotongApi } from '@sotong/react';
+//! typed function per endpoint. The endpoints the realtime layer needs (rooms, history pages,
+//! changes, read marks) are the package's own (`createSotongApi`) over the same wrapper; the
+//! rest are the app's. A `401` is reported through `onUnauthorized` (the app logs out) and
+//! thrown as an `ApiError` like any other error answer, from either half.
+import { createSotongApi, fetchAttachment, uploadAttachment, type SotongApi } from '@sotong/react';
 import type { Attachment, Room, SearchResults, User } from './types';
 
 /**
@@ -49,7 +51,10 @@ export interface ApiOptions {
   fetch?: typeof fetch;
 }
 
-/** Every endpoint of the contract the app uses. */
+/**
+ * Every endpoint of the contract the app uses: the realtime layer's (`SotongApi`, built by the
+ * package) and the app's own.
+ */
 export interface Api extends SotongApi {
   register(username: string, password: string, displayName?: string): Promise<User>;
   login(username: string, password: string): Promise<{ token: string; user: User }>;
@@ -103,42 +108,44 @@ export function createApi(options: ApiOptions = {}): Api {
   const base = options.baseUrl ?? '';
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
 
+  /**
+   * `fetch` whose error answers reject as `ApiError` (a logged-in call's `401` reported through
+   * `onUnauthorized` first), so that the package's endpoints throw what the app's throw.
+   */
+  const checkedFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const res = await doFetch(input, init);
+    if (res.ok) return res;
+    // An error body that is not JSON (a proxy's HTML page) still becomes an ApiError.
+    const err = (parseJson(await res.text()) ?? {}) as { error?: unknown; message?: unknown };
+    if (res.status === 401 && options.token) options.onUnauthorized?.();
+    throw new ApiError(
+      res.status,
+      typeof err.error === 'string' ? err.error : 'http_error',
+      typeof err.message === 'string' ? err.message : `HTTP ${String(res.status)}`,
+      parseRetryAfter(res.headers.get('Retry-After')),
+    );
+  };
+
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (options.token) headers.Authorization = `Bearer ${options.token}`;
-    const res = await doFetch(base + path, {
+    const res = await checkedFetch(base + path, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (res.status === 204) return undefined as T;
     const text = await res.text();
-    // An error body that is not JSON (a proxy's HTML page) still becomes an ApiError.
-    const json = res.ok ? (text ? (JSON.parse(text) as unknown) : undefined) : parseJson(text);
-    if (!res.ok) {
-      const err = (json ?? {}) as { error?: unknown; message?: unknown };
-      if (res.status === 401 && options.token) options.onUnauthorized?.();
-      throw new ApiError(
-        res.status,
-        typeof err.error === 'string' ? err.error : 'http_error',
-        typeof err.message === 'string' ? err.message : `HTTP ${String(res.status)}`,
-        parseRetryAfter(res.headers.get('Retry-After')),
-      );
-    }
-    return json as T;
+    return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  const qs = (q: PageQuery) => {
-    const p = new URLSearchParams();
-    if (q.before !== undefined) p.set('before', String(q.before));
-    if (q.after !== undefined) p.set('after', String(q.after));
-    if (q.limit !== undefined) p.set('limit', String(q.limit));
-    const s = p.toString();
-    return s ? `?${s}` : '';
-  };
+  // The realtime layer's endpoints as the package defines them (paths, queries), over the same
+  // fetch: they are only called logged in, with the session's token.
+  const realtimeEndpoints = createSotongApi({ baseUrl: base, token: options.token ?? '', fetch: checkedFetch });
 
   return {
+    ...realtimeEndpoints,
     register: (username, password, displayName) =>
       call('POST', '/api/register', displayName ? { username, password, displayName } : { username, password }),
     login: (username, password) => call('POST', '/api/login', { username, password }),
@@ -163,12 +170,6 @@ export function createApi(options: ApiOptions = {}): Api {
     updateMe: (displayName) => call('PATCH', '/api/me', { displayName }),
     changePassword: (currentPassword, newPassword) => call('POST', '/api/me/password', { currentPassword, newPassword }),
     logoutEverywhere: () => call('POST', '/api/logout/all'),
-    listRooms: () => call('GET', '/api/rooms'),
-    listReadMarks: (roomId) => call('GET', `/api/rooms/${String(roomId)}/reads`),
-    getRoom: (roomId) => call('GET', `/api/rooms/${String(roomId)}`),
-    listMessages: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/messages${qs(q)}`),
-    markRead: (roomId, seq) => call('POST', `/api/rooms/${String(roomId)}/read`, { seq }),
-    listChanges: (roomId, q) => call('GET', `/api/rooms/${String(roomId)}/changes${changesQuery(q)}`),
     uploadAttachment: (roomId, file, name, o = {}) => uploadAttachment(roomId, file, name, { ...o, baseUrl: base, token: options.token ?? '' }),
     fetchAttachment: (id, o = {}) => fetchAttachment(id, { ...o, baseUrl: base, token: options.token ?? '', fetch: doFetch }),
     setMuted: (roomId, muted) => call(muted ? 'PUT' : 'DELETE', `/api/rooms/${String(roomId)}/mute`),

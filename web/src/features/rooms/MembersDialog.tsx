@@ -3,7 +3,7 @@
 //! group the viewer can rename it, add members (typed usernames or picked from suggestions) and
 //! leave it after a confirmation. Every change reaches the other members live: the server sends
 //! each of them the room again (`room` event), which the room list and the open chat take.
-import { useRef, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { useChatClient, useRoomInfo } from '@sotong/react';
 import { ApiError } from '../../api/http';
 import type { Room, User } from '../../api/types';
@@ -13,8 +13,7 @@ import { t, useT, type MessageKey } from '../../i18n';
 import { Avatar } from '../../ui/Avatar';
 import { Dialog } from '../../ui/Dialog';
 import { UserName } from '../../ui/UserName';
-import { completeMember, memberBeingTyped, parseMembers } from './NewGroupDialog';
-import { UserSuggestions } from './UserSuggestions';
+import { parseMembers, UsernameField } from './UsernameField';
 
 /** Props of `MembersDialog`. */
 export interface MembersDialogProps {
@@ -152,9 +151,7 @@ function AddMembersForm({ room, me }: { room: Room; me: User }) {
   const [text, setText] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const input = useRef<HTMLInputElement>(null);
   const listed = parseMembers(text);
-  const typing = memberBeingTyped(text);
   async function onSubmit(e: FormEvent) {
     e.preventDefault();
     if (busy || listed.length === 0) return;
@@ -171,29 +168,14 @@ function AddMembersForm({ room, me }: { room: Room; me: User }) {
   }
   return (
     <form className="add-members" onSubmit={(e) => void onSubmit(e)}>
-      <label className="field">
-        <span>{t('members.add')}</span>
-        <input
-          ref={input}
-          value={text}
-          onChange={(e) => setText(e.target.value)}
-          placeholder="carol, dave"
-          autoComplete="off"
-          autoCapitalize="none"
-          spellCheck={false}
-          aria-describedby="add-members-hint"
-        />
-      </label>
-      <p id="add-members-hint" className="field-hint">
-        {t('members.addHint')}
-      </p>
-      <UserSuggestions
-        prefix={typing}
-        exclude={{ ids: [me.id, ...room.members.map((m) => m.id)], usernames: listed.filter((u) => u !== typing) }}
-        onPick={(user) => {
-          setText(completeMember(text, user.username));
-          input.current?.focus();
-        }}
+      <UsernameField
+        mode="list"
+        label={t('members.add')}
+        hint={t('members.addHint')}
+        value={text}
+        onChange={setText}
+        placeholder="carol, dave"
+        excludeIds={[me.id, ...room.members.map((m) => m.id)]}
       />
       {error && (
         <p className="form-error" role="alert">

@@ -7,7 +7,7 @@ import { navigate, roomPath } from '../../app/router';
 import { useChatClient } from '@sotong/react';
 import { Dialog } from '../../ui/Dialog';
 import { useT } from '../../i18n';
-import { UserSuggestions } from './UserSuggestions';
+import { typedUsername, UsernameField } from './UsernameField';
 
 /** Props of `NewDirectDialog`. */
 export interface NewDirectDialogProps {
@@ -24,7 +24,7 @@ export function NewDirectDialog({ me, onClose }: NewDirectDialogProps) {
   const [busy, setBusy] = useState(false);
   const { t } = useT();
 
-  const query = username.trim().replace(/^@/, '').toLowerCase();
+  const query = typedUsername(username);
 
   async function start(name: string) {
     if (!name || busy) return;
@@ -49,11 +49,15 @@ export function NewDirectDialog({ me, onClose }: NewDirectDialogProps) {
   return (
     <Dialog title={t('direct.title')} onClose={onClose}>
       <form onSubmit={onSubmit} className="dialog-form">
-        <label className="field">
-          <span>{t('direct.username')}</span>
-          <input value={username} onChange={(e) => setUsername(e.target.value)} autoComplete="off" autoCapitalize="none" spellCheck={false} placeholder={t('direct.search')} />
-        </label>
-        <UserSuggestions prefix={query} exclude={{ ids: [me.id] }} onPick={(user) => void start(user.username)} />
+        <UsernameField
+          mode="single"
+          label={t('direct.username')}
+          value={username}
+          onChange={setUsername}
+          placeholder={t('direct.search')}
+          excludeIds={[me.id]}
+          onPick={(user) => void start(user.username)}
+        />
         {error && (
           <p className="form-error" role="alert">
             {error}

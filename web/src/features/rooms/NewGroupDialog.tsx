@@ -1,6 +1,6 @@
 //! New group: a name and members (usernames separated by commas, typed by hand or picked
 //! from the suggestions for the name being typed); the creator is a member.
-import { useRef, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { ApiError, type Api } from '../../api/http';
 import { describeError } from '../../api/errors';
 import type { User } from '../../api/types';
@@ -9,29 +9,12 @@ import { navigate, roomPath } from '../../app/router';
 import { useChatClient } from '@sotong/react';
 import { Dialog } from '../../ui/Dialog';
 import { useT } from '../../i18n';
-import { UserSuggestions } from './UserSuggestions';
+import { parseMembers, UsernameField } from './UsernameField';
 
 /** Props of `NewGroupDialog`. */
 export interface NewGroupDialogProps {
   me: User;
   onClose(): void;
-}
-
-/** Usernames from a comma (or space) separated list, lower-cased, without duplicates. */
-export function parseMembers(text: string): string[] {
-  return [...new Set(text.split(/[,\s]+/).map((s) => s.trim().replace(/^@/, '').toLowerCase()).filter(Boolean))];
-}
-
-/** The username being typed: what follows the last separator (empty right after one). */
-export function memberBeingTyped(text: string): string {
-  const parts = text.split(/[,\s]+/);
-  return (parts.at(-1) ?? '').replace(/^@/, '').toLowerCase();
-}
-
-/** The text with the username being typed replaced by `username`, ready for the next one. */
-export function completeMember(text: string, username: string): string {
-  const typed = /[^,\s]*$/.exec(text)?.[0] ?? '';
-  return `${text.slice(0, text.length - typed.length)}${username}, `;
 }
 
 /** Which of `usernames` no user has (each looked up by its exact name). */
@@ -49,9 +32,7 @@ export function NewGroupDialog({ me, onClose }: NewGroupDialogProps) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const { t } = useT();
-  const membersInput = useRef<HTMLInputElement>(null);
   const listed = parseMembers(members);
-  const typing = memberBeingTyped(members);
 
   async function onSubmit(e: FormEvent) {
     e.preventDefault();
@@ -78,29 +59,14 @@ export function NewGroupDialog({ me, onClose }: NewGroupDialogProps) {
           <span>{t('group.name')}</span>
           <input value={name} onChange={(e) => setName(e.target.value)} placeholder={t('group.namePlaceholder')} required maxLength={100} />
         </label>
-        <label className="field">
-          <span>{t('group.members')}</span>
-          <input
-            ref={membersInput}
-            value={members}
-            onChange={(e) => setMembers(e.target.value)}
-            placeholder="alice, bob"
-            autoComplete="off"
-            autoCapitalize="none"
-            spellCheck={false}
-            aria-describedby="members-hint"
-          />
-        </label>
-        <p id="members-hint" className="field-hint">
-          {t('group.membersHint')}
-        </p>
-        <UserSuggestions
-          prefix={typing}
-          exclude={{ ids: [me.id], usernames: listed.filter((username) => username !== typing) }}
-          onPick={(user) => {
-            setMembers(completeMember(members, user.username));
-            membersInput.current?.focus();
-          }}
+        <UsernameField
+          mode="list"
+          label={t('group.members')}
+          hint={t('group.membersHint')}
+          value={members}
+          onChange={setMembers}
+          placeholder="alice, bob"
+          excludeIds={[me.id]}
         />
         {error && (
           <p className="form-error" role="alert">

@@ -1,6 +1,7 @@
-//! People matching a typed prefix (`GET /api/users?q=PREFIX`), shared by both new-room
-//! dialogs: each suggestion shows the display name and the unique `@username` (display names
-//! can be copied), and a prefix that matches no one says so instead of showing nothing.
+//! People matching a typed prefix (`GET /api/users?q=PREFIX`), shown under the username
+//! field of the room dialogs: each suggestion shows the display name and the unique
+//! `@username` (display names can be copied), and a prefix that matches no one says so
+//! instead of showing nothing.
 import { useEffect, useState } from 'react';
 import type { User } from '../../api/types';
 import { useApi } from '../../app/ApiContext';
