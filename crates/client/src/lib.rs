@@ -38,10 +38,15 @@
 //!     .await?;
 //! let mut notifications = client.notifications().await?;
 //! while let Some(event) = notifications.next().await {
-//!     if let Notification::Message { room_id, message, unread, mention } = event? {
+//!     if let Notification::Message { room_id, message, unread, mention, muted } = event? {
 //!         // `None`: sent here as the room was being closed, not counted by the server.
 //!         let unread = unread.map_or("?".to_string(), |n| n.to_string());
-//!         let alert = if mention { " (mentions you)" } else { "" };
+//!         // A muted room stays quiet unless the message mentions you.
+//!         let alert = match (mention, muted) {
+//!             (true, _) => " (mentions you)",
+//!             (false, true) => " (muted)",
+//!             (false, false) => "",
+//!         };
 //!         println!("{room_id}: {}{alert} ({unread} unread)", message.text);
 //!     }
 //! }
