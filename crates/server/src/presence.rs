@@ -11,6 +11,10 @@
 //! - **Grace.** When a user's last connection here closes, the user stays as it was for
 //!   `presence_grace_ms` (a reload reconnects within it and nobody sees it go), then goes
 //!   `offline` and its `last_seen_at` is stored.
+//! - **Stopping.** A node that shuts down gracefully lets its users go at once, after its
+//!   sessions closed ([`PresenceTracker::depart`]): it cannot end their grace later, and its
+//!   records would keep them as they were until they lapse. A node that dies leaves that to
+//!   the lapse of its records.
 //! - **Coalescing.** Changes of one user are published at most once per
 //!   `presence_interval_ms`; a flip and a flip back within it reach nobody, and a client that
 //!   flips in a loop costs its watchers one frame per interval.
@@ -32,6 +36,7 @@ use crate::model::{now_millis, rfc3339_millis, Activity, PresenceState, UserId, 
 use crate::publication::{ConnectionId, Publication};
 use crate::store::{PresenceRow, Store};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -87,6 +92,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     timings: PresenceTimings,
     users: Mutex<HashMap<UserId, Local>>,
+    /// The server is stopping: no grace or interval is waited for any more.
+    departing: AtomicBool,
     /// Users whose state is due to be looked at and, if it changed, published.
     due: mpsc::UnboundedSender<UserId>,
 }
@@ -117,6 +124,7 @@ impl PresenceTracker {
             metrics,
             timings,
             users: Mutex::new(HashMap::new()),
+            departing: AtomicBool::new(false),
             due,
         });
         tokio::spawn(run(inner.clone(), queue, shutdown));
@@ -149,6 +157,21 @@ impl PresenceTracker {
                 local.gone_at = Some(now_millis());
             }
         });
+    }
+
+    /// The server is stopping and its sessions are gone: no timer of this node will end a
+    /// grace, and its shared records would otherwise keep its users as they were until they
+    /// lapse. So every user it held is let go now, as at the end of a grace: this node's
+    /// records are removed and, where no other node holds the user, its watchers hear that it
+    /// went offline and its last sighting is stored. A user who reconnects to another node
+    /// shows online there again. At most `concurrency` users at a time.
+    pub async fn depart(&self, concurrency: usize) {
+        use futures_util::StreamExt;
+        self.inner.departing.store(true, Ordering::Relaxed);
+        let users: Vec<UserId> = self.inner.locals().keys().copied().collect();
+        futures_util::stream::iter(users)
+            .for_each_concurrent(concurrency.max(1), |user| self.inner.flush(user))
+            .await;
     }
 
     /// Shows or hides `user`'s presence to others from now on; watchers hear of it at once.
@@ -225,8 +248,11 @@ impl Inner {
     }
 
     /// When `user` may next be published: after the grace while it has no connection here,
-    /// and no sooner than the interval after the last publication.
+    /// and no sooner than the interval after the last publication (at once while departing).
     fn not_before(&self, local: &Local) -> Option<Instant> {
+        if self.departing.load(Ordering::Relaxed) {
+            return None;
+        }
         let now = Instant::now();
         let mut at = local
             .published_at

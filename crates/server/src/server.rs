@@ -35,6 +35,10 @@ use tower::ServiceExt;
 /// How long sessions get to close after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many users' presence a stopping node lets go at a time (each a broker round trip and
+/// a store read).
+const DEPART_CONCURRENCY: usize = 32;
+
 /// Serves on `listener` until `shutdown` fires, then drains and returns.
 ///
 /// # Errors
@@ -81,6 +85,14 @@ pub async fn run(
             left = app.sessions().len(),
             "some sessions did not close in time"
         );
+    }
+    // With the sessions gone, this node's users are let go now rather than when their
+    // shared records lapse (they may be online on another node, or reconnect to one).
+    if tokio::time::timeout(DRAIN_TIMEOUT, app.presence().depart(DEPART_CONCURRENCY))
+        .await
+        .is_err()
+    {
+        tracing::warn!("presence: not every user was let go in time; their records will lapse");
     }
     app.close().await;
     tracing::info!("stopped");
