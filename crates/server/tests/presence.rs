@@ -338,46 +338,51 @@ async fn presence_crosses_nodes_and_a_user_on_two_nodes_is_at_its_best() {
     );
 }
 
-#[tokio::test]
-async fn a_node_that_stops_lets_its_users_go_at_once() {
-    // A grace and a record lifetime far longer than the test's patience: only the stopping
-    // node letting Alice go can show her offline in time.
-    let (one, two) = TestServer::spawn_two_nodes(|config| {
-        config.presence_grace_ms = 600_000;
-        config.presence_ttl_ms = 600_000;
-    })
-    .await;
+/// Two nodes with `tune`; Alice online on node two, watched by Bob on node one. Returns node
+/// one, node two, Bob's watching connection, Alice's connection and Alice's id.
+async fn alice_on_node_two_watched_from_one(
+    tune: impl Fn(&mut sotong_server::Config),
+) -> (TestServer, TestServer, Stomp, Stomp, i64) {
+    let (one, two) = TestServer::spawn_two_nodes(tune).await;
     let alice = one.user("alice").await;
     let bob = one.user("bob").await;
     one.direct(&alice, &bob).await;
     let (mut b, _) = watcher(&one, &bob, &[alice.id]).await;
-    let _a = Stomp::connect(&two, &alice.token).await;
+    let a = Stomp::connect(&two, &alice.token).await;
     until_state(&mut b, alice.id, "online").await;
+    (one, two, b, a, alice.id)
+}
+
+#[tokio::test]
+async fn a_node_that_stops_lets_its_users_go_at_once() {
+    // A grace and a record lifetime far longer than the test's patience: only the stopping
+    // node letting Alice go can show her offline in time.
+    let (one, two, mut b, _a, alice) = alice_on_node_two_watched_from_one(|config| {
+        config.presence_grace_ms = 600_000;
+        config.presence_ttl_ms = 600_000;
+    })
+    .await;
     two.stop().await;
-    let seen = until_state(&mut b, alice.id, "offline").await;
+    let seen = until_state(&mut b, alice, "offline").await;
     assert!(
         seen.last().is_some_and(|u| u["lastSeenAt"].is_string()),
         "{seen:?}"
     );
     // Nothing of the stopped node is left behind: a new watcher hears she is offline.
-    let (_, answer) = watcher(&one, &bob, &[alice.id]).await;
-    assert_eq!(states_of(&answer, alice.id), vec!["offline"]);
+    let bob = one.user("bob").await;
+    let (_, answer) = watcher(&one, &bob, &[alice]).await;
+    assert_eq!(states_of(&answer, alice), vec!["offline"]);
 }
 
 #[tokio::test]
 async fn a_node_that_dies_leaves_its_users_offline_once_their_records_lapse() {
     // A short TTL: the dead node's records lapse within a second. Node one holds the
     // database, so node two is the one that goes.
-    let (one, two) = TestServer::spawn_two_nodes(|config| config.presence_ttl_ms = 600).await;
-    let alice = one.user("alice").await;
-    let bob = one.user("bob").await;
-    one.direct(&alice, &bob).await;
-    let (mut b, _) = watcher(&one, &bob, &[alice.id]).await;
-    let _a = Stomp::connect(&two, &alice.token).await;
-    until_state(&mut b, alice.id, "online").await;
+    let (_one, two, mut b, _a, alice) =
+        alice_on_node_two_watched_from_one(|config| config.presence_ttl_ms = 600).await;
     // Gone: its presence task stops with it and says nothing of Alice leaving.
     drop(two);
-    let seen = until_state(&mut b, alice.id, "offline").await;
+    let seen = until_state(&mut b, alice, "offline").await;
     assert!(
         seen.last().is_some_and(|u| u["lastSeenAt"].is_string()),
         "{seen:?}"

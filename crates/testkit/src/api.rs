@@ -130,18 +130,12 @@ impl HttpApi {
     /// failure): for work the server does after answering, such as a publication; panics
     /// after [`PATIENCE`](crate::PATIENCE).
     pub async fn until_metric(&self, name: &str, what: &str, wanted: impl Fn(i64) -> bool) {
-        let deadline = tokio::time::Instant::now() + crate::PATIENCE;
-        loop {
-            let value = self.metric(name).await;
-            if wanted(value) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name} stayed at {value}, not {what}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        crate::until_value(
+            || self.metric(name),
+            wanted,
+            |value| format!("{name} stayed at {value}, not {what}"),
+        )
+        .await;
     }
 
     /// A user signed in with an application JWT (created on first use).

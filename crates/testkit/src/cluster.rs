@@ -34,19 +34,12 @@ impl Node {
     /// Polls `/metrics` until `name` satisfies `wanted` (described by `what` in the failure);
     /// panics after [`PATIENCE`].
     pub async fn until_metric(&self, name: &str, what: &str, wanted: impl Fn(i64) -> bool) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let value = self.metric(name).await;
-            if wanted(value) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name} on {} stayed at {value}, not {what}",
-                self.addr
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::until_value(
+            || self.metric(name),
+            wanted,
+            |value| format!("{name} on {} stayed at {value}, not {what}", self.addr),
+        )
+        .await;
     }
 
     /// Waits until the node listens on Redis for at least `users` users: from then on, what

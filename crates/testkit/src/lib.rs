@@ -51,3 +51,25 @@ use std::time::Duration;
 /// How long a test waits for something that should come before it fails as hung: a guard
 /// against a test hanging forever, never a stand-in for synchronisation.
 pub const PATIENCE: Duration = Duration::from_secs(15);
+
+/// Polls `read` every 20 ms until its value satisfies `wanted`, for work a server does after it
+/// answered (a publication, a subscription on Redis); panics with `failure(value)` after
+/// [`PATIENCE`].
+pub(crate) async fn until_value<F, Fut>(
+    read: F,
+    wanted: impl Fn(i64) -> bool,
+    failure: impl Fn(i64) -> String,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = i64>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let value = read().await;
+        if wanted(value) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", failure(value));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
