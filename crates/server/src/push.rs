@@ -9,7 +9,8 @@
 //!   `404`/`410`;
 //! - **when to push**: after the commit, for each member but the sender who has not muted the
 //!   room (or is mentioned) and whom no connection on any node shows the room to (the broker
-//!   knows: [`Broker::showing`]);
+//!   knows: [`Broker::showing`]); the messages committed within 50 ms are looked at
+//!   together, with one store read of their members' devices;
 //! - **collapsing**: at most one push per device and room per `collapse_ms`; the messages in
 //!   between are counted into one trailing push (`"count"`), with the `Topic` header set to
 //!   the room so a push service replaces an undelivered one. The throttle is in memory, per
@@ -462,6 +463,14 @@ struct Slot {
 type SlotKey = (PushSubscriptionId, RoomId);
 
 /// What the push task waits for: committed messages, and the ends of collapse windows.
+/// How long the push task gathers committed messages before it looks for their devices, with
+/// one store read for all of them. A push service takes far longer than this to deliver, and
+/// under load one read serves many messages instead of one each.
+const GATHER: Duration = Duration::from_millis(50);
+
+/// Most committed messages in one gather.
+const GATHER_MAX: usize = 512;
+
 enum Work {
     Committed(Box<Committed>),
     Flush(SlotKey, StoredPushSubscription),
@@ -482,8 +491,18 @@ async fn run(inner: Arc<Inner>, mut waiting: mpsc::Receiver<Committed>) {
             Some((key, sub)) = flushes.recv() => Work::Flush(key, sub),
         };
         match work {
-            Work::Committed(committed) => {
-                for (sub, payload) in targets(&inner, *committed).await {
+            Work::Committed(first) => {
+                // Whatever else is committed within the gather joins it (see `GATHER`).
+                let mut gathered = vec![*first];
+                let until = Instant::now() + GATHER;
+                while gathered.len() < GATHER_MAX {
+                    match tokio::time::timeout_at(until, waiting.recv()).await {
+                        Ok(Some(committed)) => gathered.push(committed),
+                        // Closed (the next `recv` ends the task) or the time is up.
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                for (sub, payload) in targets(&inner, gathered).await {
                     let key = (sub.id, payload.room_id);
                     let mention = payload.mention;
                     let now = Instant::now();
@@ -546,28 +565,42 @@ async fn run(inner: Arc<Inner>, mut waiting: mpsc::Receiver<Committed>) {
     }
 }
 
-/// The devices a committed message is pushed to, each with its payload: members but the
-/// sender, not muted (unless mentioned), with no connection showing the room on any node.
+/// The devices the committed messages of one gather are pushed to, in commit order, each with
+/// its payload: members but the sender, not muted (unless mentioned), with no connection
+/// showing the room on any node. One store read for the whole gather: most members have no
+/// device, and a read per message cost more than the message's own delivery.
 async fn targets(
     inner: &Inner,
-    committed: Committed,
+    gathered: Vec<Committed>,
 ) -> Vec<(StoredPushSubscription, PushPayload)> {
-    let Committed {
-        message,
-        others,
-        muted,
-    } = committed;
-    let candidates: Vec<UserId> = others
+    let candidates: Vec<(Message, Vec<UserId>)> = gathered
         .into_iter()
-        .filter(|user| !muted.contains(user) || message.mentions.contains(user))
+        .map(|committed| {
+            let Committed {
+                message,
+                others,
+                muted,
+            } = committed;
+            let candidates = others
+                .into_iter()
+                .filter(|user| !muted.contains(user) || message.mentions.contains(user))
+                .collect();
+            (message, candidates)
+        })
         .collect();
-    if candidates.is_empty() {
+    let mut everyone: Vec<UserId> = candidates
+        .iter()
+        .flat_map(|(_, users)| users.iter().copied())
+        .collect();
+    everyone.sort_unstable();
+    everyone.dedup();
+    if everyone.is_empty() {
         return Vec::new();
     }
-    let subscriptions = match inner.store.push_subscriptions_of(&candidates).await {
+    let subscriptions = match inner.store.push_subscriptions_of(&everyone).await {
         Ok(subscriptions) => subscriptions,
         Err(err) => {
-            tracing::warn!(error = %err, room = %message.room_id, "push subscriptions not read; no push");
+            tracing::warn!(error = %err, messages = candidates.len(), "push subscriptions not read; no push");
             inner.metrics.push_failed.inc();
             return Vec::new();
         }
@@ -575,27 +608,38 @@ async fn targets(
     if subscriptions.is_empty() {
         return Vec::new();
     }
-    let mut users: Vec<UserId> = subscriptions.iter().map(|sub| sub.user).collect();
-    users.dedup();
-    let showing = inner.broker.showing(message.room_id, &users).await;
-    let text: String = message.text.chars().take(MAX_TEXT_CHARS).collect();
-    subscriptions
-        .into_iter()
-        .filter(|sub| !showing.contains(&sub.user))
-        .map(|sub| {
-            let payload = PushPayload {
-                kind: "message".into(),
-                room_id: message.room_id,
-                seq: message.seq,
-                sender: message.sender.clone(),
-                text: text.clone(),
-                sent_at: message.sent_at.clone(),
-                count: 1,
-                mention: message.mentions.contains(&sub.user),
-            };
-            (sub, payload)
-        })
-        .collect()
+    let mut devices: HashMap<UserId, Vec<StoredPushSubscription>> = HashMap::new();
+    for sub in subscriptions {
+        devices.entry(sub.user).or_default().push(sub);
+    }
+    let mut targets = Vec::new();
+    for (message, candidates) in candidates {
+        let users: Vec<UserId> = candidates
+            .into_iter()
+            .filter(|user| devices.contains_key(user))
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
+        let showing = inner.broker.showing(message.room_id, &users).await;
+        let text: String = message.text.chars().take(MAX_TEXT_CHARS).collect();
+        for user in users.iter().filter(|user| !showing.contains(user)) {
+            for sub in devices.get(user).into_iter().flatten() {
+                let payload = PushPayload {
+                    kind: "message".into(),
+                    room_id: message.room_id,
+                    seq: message.seq,
+                    sender: message.sender.clone(),
+                    text: text.clone(),
+                    sent_at: message.sent_at.clone(),
+                    count: 1,
+                    mention: message.mentions.contains(user),
+                };
+                targets.push((sub.clone(), payload));
+            }
+        }
+    }
+    targets
 }
 
 /// Sends one push on a task of its own once a sending permit is free (at most `concurrency`
