@@ -462,7 +462,6 @@ struct Slot {
 /// One subscription and the room a push is about.
 type SlotKey = (PushSubscriptionId, RoomId);
 
-/// What the push task waits for: committed messages, and the ends of collapse windows.
 /// How long the push task gathers committed messages before it looks for their devices, with
 /// one store read for all of them. A push service takes far longer than this to deliver, and
 /// under load one read serves many messages instead of one each.
@@ -471,6 +470,7 @@ const GATHER: Duration = Duration::from_millis(50);
 /// Most committed messages in one gather.
 const GATHER_MAX: usize = 512;
 
+/// What the push task waits for: committed messages, and the ends of collapse windows.
 enum Work {
     Committed(Box<Committed>),
     Flush(SlotKey, StoredPushSubscription),
