@@ -30,7 +30,7 @@
 
 use crate::broker::{Broker, Publication};
 use crate::metrics::Metrics;
-use crate::model::{ChangeKind, RoomId, UserId};
+use crate::model::{ChangeKind, UserId};
 use crate::push::Push;
 use crate::store::{Change, Changed, Inserted, MessageChange, NewMessage, Store, StoreError};
 use std::sync::Arc;
@@ -193,17 +193,11 @@ impl GroupCommit {
         let stored = self.store.insert_messages(messages).await;
         match stored {
             Ok(results) => {
-                let muted = self.muted_members(&results).await;
                 for (mut result, reply) in results.into_iter().zip(replies) {
                     if let Ok(inserted) = &mut result {
                         if inserted.created {
                             self.metrics.messages_stored.inc();
-                            let room = inserted.message.room_id;
-                            let muted: Vec<UserId> = muted
-                                .iter()
-                                .filter(|(r, _)| *r == room)
-                                .map(|(_, user)| *user)
-                                .collect();
+                            let muted = std::mem::take(&mut inserted.muted);
                             let recipients = std::mem::take(&mut inserted.recipients);
                             let members: Vec<UserId> =
                                 recipients.iter().map(|(user, _)| *user).collect();
@@ -235,32 +229,6 @@ impl GroupCommit {
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Backend(reason.clone().into())));
                 }
-            }
-        }
-    }
-
-    /// Who muted the rooms of the new messages in `results`: one read per batch. A failure
-    /// counts nobody as muted (a notification too loud rather than one lost) and is logged.
-    async fn muted_members(
-        &self,
-        results: &[Result<Inserted, StoreError>],
-    ) -> Vec<(RoomId, UserId)> {
-        let mut rooms: Vec<RoomId> = results
-            .iter()
-            .filter_map(|result| result.as_ref().ok())
-            .filter(|inserted| inserted.created && inserted.recipients.len() > 1)
-            .map(|inserted| inserted.message.room_id)
-            .collect();
-        rooms.sort_unstable();
-        rooms.dedup();
-        if rooms.is_empty() {
-            return Vec::new();
-        }
-        match self.store.muted_members(&rooms).await {
-            Ok(muted) => muted,
-            Err(err) => {
-                tracing::warn!(error = %err, "muted members not read; nobody counts as muted");
-                Vec::new()
             }
         }
     }

@@ -461,6 +461,9 @@ pub struct Inserted {
     pub created: bool,
     /// Every member with its unread count after this message (the sender's is 0).
     pub recipients: Vec<(UserId, u64)>,
+    /// The members who muted the room, read by the same statement that counts their unread,
+    /// so the commit pipeline needs no second read to keep their notifications quiet.
+    pub muted: Vec<UserId>,
 }
 
 /// What to do to a stored message.
@@ -768,10 +771,6 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::NotMember`] when `user` is not a member.
     async fn set_muted(&self, room: RoomId, user: UserId, muted: bool) -> Result<(), StoreError>;
-
-    /// The members who muted each of `rooms`, in one query: the commit pipeline asks once per
-    /// batch, so that notifications and pushes can stay quiet for them.
-    async fn muted_members(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, UserId)>, StoreError>;
 
     /// Stores a push subscription, or moves an existing one (same endpoint) to this user with
     /// the new keys; keeps at most [`push::MAX_PUSH_SUBSCRIPTIONS_PER_USER`] per user (the

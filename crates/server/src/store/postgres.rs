@@ -1158,13 +1158,6 @@ impl Store for PostgresStore {
         push::set_muted(&self.pool, room, user, muted).await
     }
 
-    async fn muted_members(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, UserId)>, StoreError> {
-        if rooms.is_empty() {
-            return Ok(Vec::new());
-        }
-        push::muted_members(&self.pool, rooms).await
-    }
-
     async fn upsert_push_subscription(
         &self,
         new: NewPushSubscription,
@@ -1249,7 +1242,7 @@ impl PostgresStore {
 
         // 2. Their members, with the counts the batch moves.
         let members = sqlx::query(
-            "SELECT room_id, user_id, unread, last_read_seq FROM members \
+            "SELECT room_id, user_id, unread, last_read_seq, muted FROM members \
              WHERE room_id = ANY($1) ORDER BY room_id, user_id",
         )
         .bind(&rooms)
@@ -1262,6 +1255,7 @@ impl PostgresStore {
                 user: row.try_get("user_id")?,
                 unread: row.try_get("unread")?,
                 last_read_seq: row.try_get("last_read_seq")?,
+                muted: row.try_get("muted")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -1459,18 +1453,24 @@ impl PostgresStore {
                     message: *message,
                     created: false,
                     recipients: Vec::new(),
+                    muted: Vec::new(),
                 }),
                 Outcome::SameAs(first) => match results.get(first) {
                     Some(Ok(inserted)) => Ok(Inserted {
                         message: inserted.message.clone(),
                         created: false,
                         recipients: Vec::new(),
+                        muted: Vec::new(),
                     }),
                     _ => Err(StoreError::Backend(
                         "a retried message's first copy was not stored".into(),
                     )),
                 },
-                Outcome::New { seq, recipients } => {
+                Outcome::New {
+                    seq,
+                    recipients,
+                    muted,
+                } => {
                     let (id, sent_at) =
                         stored.get(&(new.room_id.0, seq)).copied().ok_or_else(|| {
                             StoreError::Backend("a stored message was not returned".into())
@@ -1500,6 +1500,7 @@ impl PostgresStore {
                             .into_iter()
                             .map(|(user, unread)| (UserId(user), unread_from_column(unread)))
                             .collect(),
+                        muted: muted.into_iter().map(UserId).collect(),
                     })
                 }
             };

@@ -93,6 +93,7 @@ on_every_backend!(
     a_direct_room_is_one_per_pair,
     groups_keep_their_members_and_start_newcomers_with_history_read,
     a_batch_refuses_a_non_member_and_stores_the_rest,
+    a_stored_message_names_the_members_who_muted_its_room,
     history_comes_in_pages_by_seq_stamped_by_one_clock,
     unread_counts_follow_read_marks,
     rooms_come_latest_activity_first_in_pages,
@@ -114,7 +115,12 @@ on_every_backend!(
     search_of_short_words_scans_a_bounded_window,
 );
 
-fn new_message(room: RoomId, sender: &User, text: &str, client_msg_id: Option<&str>) -> NewMessage {
+pub(super) fn new_message(
+    room: RoomId,
+    sender: &User,
+    text: &str,
+    client_msg_id: Option<&str>,
+) -> NewMessage {
     NewMessage {
         room_id: room,
         sender: sender.clone(),
@@ -561,6 +567,44 @@ async fn a_batch_refuses_a_non_member_and_stores_the_rest(backend: &Backend) {
         [(room, Seq(2))]
     );
     assert!(store.last_seqs(&[]).await.expect("no rooms").is_empty());
+    store.close().await;
+}
+
+/// The commit pipeline keeps notifications quiet for the members who muted a room from what
+/// the insert answers, with no read of its own.
+async fn a_stored_message_names_the_members_who_muted_its_room(backend: &Backend) {
+    let store = &backend.store;
+    let a = store.upsert_user("a", None).await.expect("a");
+    let b = store.upsert_user("b", None).await.expect("b");
+    let c = store.upsert_user("c", None).await.expect("c");
+    let group = store
+        .create_group("muted", a.id, &[b.id, c.id])
+        .await
+        .expect("group");
+    let (direct, _) = store.direct_room(a.id, b.id).await.expect("direct");
+    store.set_muted(group, b.id, true).await.expect("b mutes");
+    store.set_muted(group, c.id, true).await.expect("c mutes");
+    store
+        .set_muted(group, c.id, false)
+        .await
+        .expect("c unmutes");
+    let results = store
+        .insert_messages(vec![
+            new_message(group, &a, "to the group", Some("g1")),
+            new_message(direct, &a, "to b alone", None),
+            new_message(group, &a, "to the group, again", Some("g1")),
+        ])
+        .await
+        .expect("batch");
+    let muted: Vec<Vec<UserId>> = results
+        .iter()
+        .map(|r| sorted(r.as_ref().expect("stored").muted.clone()))
+        .collect();
+    assert_eq!(
+        muted,
+        [vec![b.id], vec![], vec![]],
+        "b muted the group only; a retry delivers nothing, so names nobody"
+    );
     store.close().await;
 }
 
@@ -1531,7 +1575,7 @@ async fn attachments_are_linked_in_the_batch_and_leave_with_a_delete(backend: &B
 }
 
 /// A search by `user` for `q` with the given filters.
-fn search(user: &User, q: &str) -> MessageSearch {
+pub(super) fn search(user: &User, q: &str) -> MessageSearch {
     MessageSearch {
         user: user.id,
         words: q.split_whitespace().map(str::to_lowercase).collect(),

@@ -16,6 +16,8 @@ pub(super) struct Member {
     pub(super) user: i64,
     pub(super) unread: i64,
     pub(super) last_read_seq: i64,
+    /// Whether the member muted the room (read, never written by the batch).
+    pub(super) muted: bool,
 }
 
 /// What the transaction read under the rooms' locks.
@@ -55,6 +57,8 @@ pub(super) enum Outcome {
         seq: i64,
         /// (user, unread) for every member, the sender's 0.
         recipients: Vec<(i64, i64)>,
+        /// The members who muted the room.
+        muted: Vec<i64>,
     },
 }
 
@@ -151,7 +155,11 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
             moved_rooms.push(room);
         }
         let mut recipients = Vec::with_capacity(room_members.len());
+        let mut muted = Vec::new();
         for member in room_members.iter_mut() {
+            if member.muted {
+                muted.push(member.user);
+            }
             if member.user == sender {
                 member.unread = 0;
                 member.last_read_seq = seq;
@@ -161,7 +169,11 @@ pub(super) fn plan(batch: &[NewMessage], locked: &Locked) -> Plan {
             recipients.push((member.user, member.unread));
         }
         plan.rows.push(NewRow { index, room, seq });
-        plan.outcomes.push(Outcome::New { seq, recipients });
+        plan.outcomes.push(Outcome::New {
+            seq,
+            recipients,
+            muted,
+        });
     }
 
     for room in moved_rooms {
@@ -224,6 +236,15 @@ mod tests {
             user,
             unread,
             last_read_seq,
+            muted: false,
+        }
+    }
+
+    /// A member who muted the room.
+    fn muting(member: Member) -> Member {
+        Member {
+            muted: true,
+            ..member
         }
     }
 
@@ -233,7 +254,7 @@ mod tests {
             last_seqs: HashMap::from([(10, 4), (20, 0)]),
             members: vec![
                 member(10, 1, 0, 4),
-                member(10, 2, 3, 1),
+                muting(member(10, 2, 3, 1)),
                 member(20, 1, 0, 0),
                 member(20, 3, 0, 0),
             ],
@@ -253,19 +274,23 @@ mod tests {
             [
                 Outcome::New {
                     seq: 5,
-                    recipients: vec![(1, 0), (2, 4)]
+                    recipients: vec![(1, 0), (2, 4)],
+                    muted: vec![2]
                 },
                 Outcome::New {
                     seq: 1,
-                    recipients: vec![(1, 1), (3, 0)]
+                    recipients: vec![(1, 1), (3, 0)],
+                    muted: Vec::new()
                 },
                 Outcome::New {
                     seq: 6,
-                    recipients: vec![(1, 1), (2, 0)]
+                    recipients: vec![(1, 1), (2, 0)],
+                    muted: vec![2]
                 },
                 Outcome::New {
                     seq: 7,
-                    recipients: vec![(1, 0), (2, 1)]
+                    recipients: vec![(1, 0), (2, 1)],
+                    muted: vec![2]
                 },
             ]
         );
@@ -276,7 +301,7 @@ mod tests {
             plan.members,
             [
                 member(10, 1, 0, 7),
-                member(10, 2, 1, 6),
+                muting(member(10, 2, 1, 6)),
                 member(20, 1, 1, 0),
                 member(20, 3, 0, 1),
             ]
@@ -324,7 +349,8 @@ mod tests {
                 Outcome::NotMember,
                 Outcome::New {
                     seq: 3,
-                    recipients: vec![(1, 1), (2, 0)]
+                    recipients: vec![(1, 1), (2, 0)],
+                    muted: Vec::new(),
                 },
                 Outcome::SameAs(3),
             ]

@@ -24,22 +24,6 @@ pub(super) async fn set_muted(
     Ok(())
 }
 
-pub(super) async fn muted_members(
-    pool: &PgPool,
-    rooms: &[RoomId],
-) -> Result<Vec<(RoomId, UserId)>, StoreError> {
-    let ids: Vec<i64> = rooms.iter().map(|room| room.0).collect();
-    let rows: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT room_id, user_id FROM members WHERE muted AND room_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(pool)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(room, user)| (RoomId(room), UserId(user)))
-        .collect())
-}
-
 pub(super) async fn upsert_subscription(
     pool: &PgPool,
     new: &NewPushSubscription,

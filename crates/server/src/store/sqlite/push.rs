@@ -27,21 +27,6 @@ pub(super) fn set_muted(
     Ok(())
 }
 
-pub(super) fn muted_members(
-    conn: &Connection,
-    rooms: &[RoomId],
-) -> rusqlite::Result<Vec<(RoomId, UserId)>> {
-    let ids = json_ids(rooms.iter().map(|room| room.0));
-    conn.prepare_cached(
-        "SELECT room_id, user_id FROM members \
-         WHERE muted <> 0 AND room_id IN (SELECT value FROM json_each(?1))",
-    )?
-    .query_map(params![ids], |row| {
-        Ok((RoomId(row.get(0)?), UserId(row.get(1)?)))
-    })?
-    .collect()
-}
-
 pub(super) fn upsert_subscription(
     tx: &Transaction<'_>,
     new: &NewPushSubscription,
