@@ -171,7 +171,9 @@ pub enum Outbound {
     /// is behind it fills the gap from the store (a publication was lost).
     RoomHead(RoomId, Seq),
     /// A watched user's presence changed: `{"type":"presence","users":[…]}`, rendered once.
-    Presence(Bytes),
+    /// The session passes it on only if it still watches that user when it gets there (a
+    /// room left in between may have ended the watch).
+    Presence(UserId, Bytes),
     /// Publications from other nodes may have been lost on their way here (the broker lost
     /// its link to them for a while, or a node died before publishing what it committed):
     /// the connection tells its client to resync, saying why.
@@ -300,6 +302,16 @@ impl Mailbox {
     fn topic_rooms(&self) -> std::sync::MutexGuard<'_, Vec<RoomId>> {
         // Every critical section replaces or reads the list: a poisoned lock is consistent.
         self.topic_rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The users whose presence the connection watches now.
+    pub fn watched(&self) -> Vec<UserId> {
+        self.watching().clone()
+    }
+
+    /// Whether the connection watches `user`'s presence now.
+    pub fn watches(&self, user: UserId) -> bool {
+        self.watching().contains(&user)
     }
 
     fn watching(&self) -> std::sync::MutexGuard<'_, Vec<UserId>> {
@@ -675,6 +687,16 @@ impl Hub {
         }
     }
 
+    /// Stops `mailbox`'s connection watching the presence of `users`, and keeps the rest.
+    pub fn unwatch_users(&self, mailbox: &Arc<Mailbox>, users: &[UserId]) {
+        let mut watchers = self.watchers_mut();
+        let mut watching = mailbox.watching();
+        watching.retain(|user| !users.contains(user));
+        for user in users {
+            unwatch(&mut watchers, *user, mailbox.id);
+        }
+    }
+
     /// How many connections here watch `user`'s presence.
     pub fn watcher_count(&self, user: UserId) -> usize {
         self.watchers_read().get(&user).map_or(0, Vec::len)
@@ -692,7 +714,7 @@ impl Hub {
                     users: vec![presence.clone()],
                 });
                 for mailbox in watching {
-                    mailbox.push(Outbound::Presence(body.clone()));
+                    mailbox.push(Outbound::Presence(presence.user_id, body.clone()));
                 }
             }
             Publication::Message {

@@ -228,6 +228,35 @@ impl PresenceTracker {
         self.inner.hub.watch_users(mailbox, &ordered);
         self.inner.snapshot(&ordered).await
     }
+
+    /// Checks `viewer`'s connection's watch list against the store again, after a room event
+    /// (a room left by the viewer or by a room mate): whoever the viewer no longer shares a
+    /// room with is watched no more. Presence is for room mates, present ones only.
+    ///
+    /// # Errors
+    /// The store failing (the list is left as it was).
+    pub async fn recheck(&self, viewer: UserId, mailbox: &Arc<Mailbox>) -> Result<(), Error> {
+        let watched = mailbox.watched();
+        if watched.is_empty() {
+            return Ok(());
+        }
+        let sharing: HashSet<UserId> = self
+            .inner
+            .store
+            .sharing_a_room(viewer, &watched)
+            .await?
+            .into_iter()
+            .collect();
+        let gone: Vec<UserId> = watched
+            .into_iter()
+            .filter(|user| *user != viewer && !sharing.contains(user))
+            .collect();
+        if !gone.is_empty() {
+            tracing::debug!(user = %viewer, unwatched = gone.len(), "presence watch narrowed");
+            self.inner.hub.unwatch_users(mailbox, &gone);
+        }
+        Ok(())
+    }
 }
 
 impl Inner {

@@ -15,6 +15,7 @@ const PRESENCE: &str = "/user/queue/presence";
 on_both_stores!(
     online_away_and_offline_with_last_seen_after_the_last_connection,
     nothing_about_a_user_who_shares_no_room,
+    a_room_mate_who_leaves_is_watched_no_more,
     a_hidden_user_shows_offline_without_a_last_sighting,
     many_shared_rooms_cost_one_frame_per_watching_connection,
     bad_presence_frames_get_an_error_and_the_connection_goes_on,
@@ -191,6 +192,48 @@ async fn nothing_about_a_user_who_shares_no_room(store: StoreBackend) {
     report(&mut b, "away").await;
     let seen = until_state(&mut c, bob.id, "away").await;
     assert!(states_of(&seen, alice.id).is_empty(), "{seen:?}");
+}
+
+/// Presence is for room mates: when Alice leaves the only room she shares with Bob, his
+/// connection stops hearing of her before anything published after the leave reaches it.
+async fn a_room_mate_who_leaves_is_watched_no_more(store: StoreBackend) {
+    let server = store.spawn(|_| {}).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let carol = server.user("carol").await;
+    let group = server.group(&alice, "trio", &[&bob, &carol]).await;
+    // Bob and Carol share a room besides the group; Alice shares none with either.
+    server.direct(&bob, &carol).await;
+
+    let (mut b, snapshot) = watcher(&server, &bob, &[alice.id, carol.id]).await;
+    assert_eq!(snapshot.len(), 2, "both are room mates: {snapshot:?}");
+    let (mut a, _) = watcher(&server, &alice, &[]).await;
+    until_state(&mut b, alice.id, "online").await;
+    let (mut c, _) = watcher(&server, &carol, &[]).await;
+    until_state(&mut b, carol.id, "online").await;
+
+    let (status, _) = server
+        .request(
+            Method::DELETE,
+            &format!("/api/rooms/{group}/members/me"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    // Published after the leave: Bob hears Carol's change and never Alice's.
+    report(&mut a, "away").await;
+    report(&mut c, "away").await;
+    let seen = until_state(&mut b, carol.id, "away").await;
+    assert!(states_of(&seen, alice.id).is_empty(), "{seen:?}");
+    // Asking again gets nothing about her either.
+    let answer = watch(&mut b, &[alice.id, carol.id]).await;
+    assert_eq!(
+        states_of(&answer, alice.id),
+        Vec::<String>::new(),
+        "{answer:?}"
+    );
+    assert_eq!(states_of(&answer, carol.id), ["away"], "{answer:?}");
 }
 
 async fn a_hidden_user_shows_offline_without_a_last_sighting(store: StoreBackend) {

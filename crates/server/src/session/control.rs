@@ -60,6 +60,15 @@ impl<T: Transport> Session<T> {
             return Err(close);
         }
         if let UserEvent::Left { room_id } = event {
+            // Room mates met only in that room are watched no more; spawned, so that the
+            // session does not wait for the store here.
+            let presence = self.app.presence().clone();
+            let (user, mailbox) = (self.identity.user.id, self.mailbox.clone());
+            tokio::spawn(async move {
+                if let Err(err) = presence.recheck(user, &mailbox).await {
+                    tracing::warn!(user = %user, error = %err, "presence watch not rechecked");
+                }
+            });
             if let Some(ended) = self.routing.end_room(*room_id) {
                 for id in ended {
                     if self.subscriptions.remove(&id).is_some() {

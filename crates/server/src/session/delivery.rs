@@ -38,7 +38,15 @@ impl<T: Transport> Session<T> {
                 self.deliver_read(&read);
                 Ok(())
             }
-            Outbound::User(event) => self.deliver_user_event(&event),
+            Outbound::User(event) => {
+                if matches!(*event, UserEvent::Room(_)) {
+                    // A room mate may have left: presence is for room mates only. Checked
+                    // before this connection's next item, so no presence of someone it no
+                    // longer shares a room with gets through after this event.
+                    self.recheck_presence_watch().await;
+                }
+                self.deliver_user_event(&event)
+            }
             Outbound::RoomHead(room, head) => {
                 self.catch_up_to_head(room, head).await;
                 Ok(())
@@ -47,8 +55,10 @@ impl<T: Transport> Session<T> {
                 self.deliver_resync(reason);
                 Ok(())
             }
-            Outbound::Presence(body) => {
-                self.deliver_presence(body);
+            Outbound::Presence(user, body) => {
+                if self.mailbox.watches(user) {
+                    self.deliver_presence(body);
+                }
                 Ok(())
             }
         }
@@ -237,6 +247,16 @@ impl<T: Transport> Session<T> {
             render_body(&body),
         ) {
             self.app.metrics().resyncs.inc();
+        }
+    }
+
+    /// Narrows the connection's presence watch list to the users it still shares a room with.
+    /// A store failure leaves the list as it was (logged): presence a little too wide for a
+    /// while rather than a connection lost.
+    pub(super) async fn recheck_presence_watch(&mut self) {
+        let user = self.identity.user.id;
+        if let Err(err) = self.app.presence().recheck(user, &self.mailbox).await {
+            tracing::warn!(conn = %self.conn_id, user = %user, error = %err, "presence watch not rechecked");
         }
     }
 
