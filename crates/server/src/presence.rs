@@ -231,7 +231,7 @@ impl PresenceTracker {
 
     /// Checks `viewer`'s connection's watch list against the store again, after a room event
     /// (a room left by the viewer or by a room mate): whoever the viewer no longer shares a
-    /// room with is watched no more. Presence is for room mates, present ones only.
+    /// room with is watched no more: presence is for current room mates only.
     ///
     /// # Errors
     /// The store failing (the list is left as it was).

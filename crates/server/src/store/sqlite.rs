@@ -87,9 +87,9 @@ impl SqliteStore {
         })
     }
 
-    /// Indexes every message stored so far for search, now, instead of within a quarter of a
-    /// second: for benchmarks and tests that time or inspect the index itself (a search
-    /// finds a message the moment it is stored either way).
+    /// Indexes every message stored so far for search, now, instead of at the indexer's next
+    /// run: for benchmarks and tests that time or inspect the index itself (a search finds a
+    /// message the moment it is stored either way).
     ///
     /// # Errors
     /// When the store is closed or the index cannot be written.

@@ -6,10 +6,10 @@
 //! The index is written after the commit, not in it (migration 0010): the [`Indexer`] task
 //! indexes the messages stored in the last [`INDEX_GATHER`], in transactions of up to
 //! [`INDEX_CHUNK`]. Run by a trigger in every batch's transaction, trigram indexing cost
-//! about 45 µs of CPU per message on the one writer all senders wait for; in batches of
-//! hundreds, off the senders' path, it costs about a third of that. Searches lose nothing by
-//! it: they scan the few messages above the index's mark (`search_progress`) beside the
-//! index, in one snapshot.
+//! about 45 µs of CPU per message on the one writer all senders wait for; in batches, after
+//! the commit, it costs about a third of that (each run still holds the writer for a few
+//! milliseconds: see BENCHMARKS.md). Searches lose nothing by it: they scan the few messages
+//! above the index's mark (`search_progress`) beside the index, in one snapshot.
 
 use super::writer::Writer;
 use super::{attach_extras, kind_from, message_from};
@@ -23,8 +23,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 /// How long new messages gather before the indexer takes them: long enough that a busy
-/// server indexes hundreds per transaction (the index's flush and merges cost per
-/// transaction, not per message), short enough that the scan above the mark stays small.
+/// server indexes a hundred or more per transaction (the index's flush and merges cost per
+/// transaction more than per message), short enough that each run holds the writer briefly
+/// and the scan above the mark stays small.
 pub(super) const INDEX_GATHER: Duration = Duration::from_millis(100);
 
 /// Most messages indexed per transaction, so that one indexing run holds the writer (and so
