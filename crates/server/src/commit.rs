@@ -199,17 +199,19 @@ impl GroupCommit {
                             self.metrics.messages_stored.inc();
                             let muted = std::mem::take(&mut inserted.muted);
                             let recipients = std::mem::take(&mut inserted.recipients);
-                            let members: Vec<UserId> =
-                                recipients.iter().map(|(user, _)| *user).collect();
+                            // Handed to the push task's queue (it never waits), before the
+                            // publication takes the member lists without a copy.
+                            if let Some(push) = &self.push {
+                                let members: Vec<UserId> =
+                                    recipients.iter().map(|(user, _)| *user).collect();
+                                push.committed(&inserted.message, &members, &muted);
+                            }
                             let publication = Publication::Message {
                                 message: inserted.message.clone(),
                                 recipients,
-                                muted: muted.clone(),
+                                muted,
                             };
                             publish_committed(self.broker.as_ref(), publication).await;
-                            if let Some(push) = &self.push {
-                                push.committed(&inserted.message, &members, &muted);
-                            }
                         }
                     }
                     // A sender that went away (its connection closed) no longer needs the
