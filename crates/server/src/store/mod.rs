@@ -329,16 +329,16 @@ pub(crate) fn text_matches(text: &str, words: &[String]) -> bool {
     words.iter().all(|w| folded.contains(w.as_str()))
 }
 
-/// Picks a page out of `candidates` (id and text, newest first), read with `LIMIT taken`:
-/// the ids of the candidates that match every word, at most `limit`, and where the next page
-/// starts. A full page continues after its last hit; a short page of a full read (the scan
-/// window, or the index's candidates, ran out before the page filled) continues after the
-/// last candidate read; otherwise the search is over.
+/// Picks a page out of `candidates` (id and text, newest first; `more` when a `LIMIT` cut
+/// them, so older ones may match too): the ids of the candidates that match every word, at
+/// most `limit`, and where the next page starts. A full page continues after its last hit; a
+/// short page of a cut read (the scan window, or the index's candidates, ran out before the
+/// page filled) continues after the last candidate read; otherwise the search is over.
 pub(crate) fn pick_page(
     candidates: &[(i64, String)],
     words: &[String],
     limit: u32,
-    taken: u32,
+    more: bool,
 ) -> (Vec<i64>, Option<MessageId>) {
     let limit = limit as usize;
     let mut ids = Vec::with_capacity(limit);
@@ -351,7 +351,7 @@ pub(crate) fn pick_page(
             ids.push(*id);
         }
     }
-    let next = if candidates.len() >= taken as usize {
+    let next = if more {
         candidates.last().map(|(id, _)| MessageId(*id))
     } else {
         None

@@ -71,7 +71,8 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database `sotong.db` in `dir` and runs migrations.
+    /// Opens (creating if needed) the database `sotong.db` in `dir` and runs migrations;
+    /// the search index is `search.db` beside it, built from the messages when missing.
     ///
     /// # Errors
     /// When the folder cannot be created or the database cannot be opened or migrated.
@@ -80,10 +81,11 @@ impl SqliteStore {
         let path = dir.join("sotong.db");
         migrate(&path).await?;
         let writer = Writer::start(&path)?;
+        let index_path = search::index_path(&path);
         Ok(SqliteStore {
-            indexer: Arc::new(search::Indexer::start(writer.clone())),
+            indexer: Arc::new(search::Indexer::start(&path, &index_path, writer.clone())?),
             writer,
-            readers: Arc::new(Readers::new(&path)),
+            readers: Arc::new(Readers::new(&path, &index_path)),
         })
     }
 
@@ -94,7 +96,7 @@ impl SqliteStore {
     /// # Errors
     /// When the store is closed or the index cannot be written.
     pub async fn index_search_now(&self) -> Result<(), StoreError> {
-        search::index_all(&self.writer).await
+        self.indexer.index_all().await
     }
 }
 
@@ -1199,9 +1201,16 @@ impl Store for SqliteStore {
     }
 
     async fn change_message(&self, change: MessageChange) -> Result<Changed, StoreError> {
-        self.writer
+        let text_changed = !matches!(change.change, Change::React { .. });
+        let changed = self
+            .writer
             .write(move |tx| change_message(tx, &change))
-            .await
+            .await?;
+        if text_changed && changed.changed {
+            // The edit log has a row for the index (migration 0011).
+            self.indexer.stored();
+        }
+        Ok(changed)
     }
 
     async fn changes(

@@ -75,7 +75,8 @@ pub(super) async fn search(
         .into_iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect::<Result<_, sqlx::Error>>()?;
-    let (ids, next) = pick_page(&candidates, &search.words, search.limit, taken);
+    let more = candidates.len() >= taken as usize;
+    let (ids, next) = pick_page(&candidates, &search.words, search.limit, more);
     Ok(FoundMessages {
         hits: load_hits(pool, search, &ids).await?,
         next,

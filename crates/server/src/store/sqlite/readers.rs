@@ -9,6 +9,7 @@
 
 use super::super::StoreError;
 use super::open_connection;
+use super::search::INDEX_SCHEMA;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -20,6 +21,8 @@ const READERS: usize = 4;
 /// The reading connections.
 pub(super) struct Readers {
     path: PathBuf,
+    /// The search index's file, attached to every reading connection.
+    index_path: PathBuf,
     /// One permit per connection that may exist; closed when the store closes.
     permits: Semaphore,
     /// Connections not in use right now.
@@ -31,10 +34,12 @@ fn closed() -> StoreError {
 }
 
 impl Readers {
-    /// Readers of the database at `path`; no connection is opened yet.
-    pub(super) fn new(path: &Path) -> Self {
+    /// Readers of the database at `path`, with the search index's file at `index_path`
+    /// attached to each; no connection is opened yet.
+    pub(super) fn new(path: &Path, index_path: &Path) -> Self {
         Readers {
             path: path.to_path_buf(),
+            index_path: index_path.to_path_buf(),
             permits: Semaphore::new(READERS),
             idle: Mutex::new(Vec::with_capacity(READERS)),
         }
@@ -52,11 +57,11 @@ impl Readers {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        let path = self.path.clone();
+        let (path, index_path) = (self.path.clone(), self.index_path.clone());
         let (conn, result) = tokio::task::spawn_blocking(move || {
             let conn = match idle {
                 Some(conn) => conn,
-                None => open_connection(&path)?,
+                None => open_reader(&path, &index_path)?,
             };
             let result = read(&conn);
             Ok::<_, StoreError>((conn, result))
@@ -82,4 +87,15 @@ impl Readers {
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
     }
+}
+
+/// A reading connection to the store at `path` with the search index at `index_path`
+/// attached as [`INDEX_SCHEMA`].
+fn open_reader(path: &Path, index_path: &Path) -> rusqlite::Result<Connection> {
+    let conn = open_connection(path)?;
+    conn.execute(
+        &format!("ATTACH DATABASE ?1 AS {INDEX_SCHEMA}"),
+        [index_path.to_string_lossy()],
+    )?;
+    Ok(conn)
 }

@@ -23,10 +23,8 @@ use std::path::Path;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
-/// One write, ready to run on the writer's connection; it answers its caller itself, and
-/// returns whether the connection may run more (`false` ends the writer: every later write
-/// is refused rather than run without the durability it is owed).
-type Job = Box<dyn FnOnce(&mut Connection) -> bool + Send>;
+/// One write, ready to run on the writer's connection; it answers its caller itself.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 enum Request {
     Write(Job),
@@ -66,50 +64,11 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit(move |conn| (in_transaction(conn, write), true))
-            .await
-    }
-
-    /// As [`Writer::write`], but the commit does not wait for the disk (`synchronous =
-    /// NORMAL` for this one transaction): for derived data that is rebuilt from what is
-    /// stored when a crash loses it, such as the search index with its mark. The next durable
-    /// commit flushes it with its own; a crash before that loses it whole, never half.
-    pub(super) async fn write_relaxed<T, F>(&self, write: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.submit(move |conn| {
-            let relaxed = conn
-                .pragma_update(None, "synchronous", "NORMAL")
-                .map_err(StoreError::from)
-                .and_then(|()| in_transaction(conn, write));
-            // Every other write must stay durable: should the setting not come back, the
-            // writer stops and later writes are refused.
-            match conn.pragma_update(None, "synchronous", "FULL") {
-                Ok(()) => (relaxed, true),
-                Err(err) => {
-                    tracing::error!(error = %err, "the SQLite writer could not restore synchronous = FULL; it stops");
-                    (Err(err.into()), false)
-                }
-            }
-        })
-        .await
-    }
-
-    /// Queues `run` for the writer thread and waits for its answer; `run` also says whether
-    /// the connection may run more (see [`Job`]).
-    async fn submit<T: Send + 'static>(
-        &self,
-        run: impl FnOnce(&mut Connection) -> (Result<T, StoreError>, bool) + Send + 'static,
-    ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let (result, usable) = run(conn);
             // A caller that went away (its connection closed) no longer needs the answer;
             // the write is committed all the same.
-            let _ = reply.send(result);
-            usable
+            let _ = reply.send(in_transaction(conn, write));
         });
         self.requests
             .send(Request::Write(job))
@@ -140,11 +99,7 @@ fn in_transaction<T>(
 fn serve(mut conn: Connection, inbox: mpsc::Receiver<Request>) {
     while let Ok(request) = inbox.recv() {
         match request {
-            Request::Write(job) => {
-                if !job(&mut conn) {
-                    return;
-                }
-            }
+            Request::Write(job) => job(&mut conn),
             Request::Close(reply) => {
                 drop(conn);
                 let _ = reply.send(());
@@ -183,28 +138,6 @@ mod tests {
             .await
             .expect("count");
         assert_eq!(count, 0, "rolled back");
-        writer.close().await;
-    }
-
-    #[tokio::test]
-    async fn a_relaxed_write_commits_and_leaves_the_next_write_durable() {
-        let (_dir, writer) = writer_on_scratch_table();
-        let inside: i64 = writer
-            .write_relaxed(|tx| {
-                tx.execute("INSERT INTO t (v) VALUES (7)", [])?;
-                Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
-            })
-            .await
-            .expect("relaxed");
-        assert_eq!(inside, 1, "NORMAL inside the relaxed write");
-        let (count, after): (i64, i64) = writer
-            .write(|tx| {
-                let count = tx.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?;
-                Ok((count, tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
-            })
-            .await
-            .expect("durable");
-        assert_eq!((count, after), (1, 2), "committed, and FULL again");
         writer.close().await;
     }
 
