@@ -3,9 +3,8 @@
 //! word check and the page cut are the store's shared rules (`pick_page`).
 //!
 //! The index lives in a file of its own, `search.db` beside `sotong.db`, written by the
-//! [`Indexer`] after the messages' commit, on a thread and connections of its own: indexing
-//! never takes the messages' write lock, so no sender waits for it, and its thread runs at a
-//! lower priority, so that on a busy machine it falls behind rather than slow delivery. Trigram indexing costs about as much CPU
+//! [`Indexer`] after the messages' commit, on connections of its own: indexing never takes the
+//! messages' write lock, so no sender waits for it. Trigram indexing costs about as much CPU
 //! as the rest of storing a message; run in the messages' transaction (migration 0006), and
 //! later in batches on the messages' writer (migration 0010), it held that writer for
 //! milliseconds at a time, and the ramps of BENCHMARKS.md fell by a factor of three.
@@ -29,9 +28,9 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, TransactionBehavior};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// The index's file name, beside the store's.
 pub(super) const INDEX_FILE: &str = "search.db";
@@ -188,131 +187,102 @@ impl IndexFiles {
     }
 }
 
-/// The thread that indexes new messages and edits after their commit, in the index's own
-/// file; it stops when this is dropped (the last clone of the store) or stopped.
-///
-/// A thread of its own, at a lower scheduling priority than the rest of the server: on a
-/// machine with no core to spare, indexing gives way to delivery (the index falls behind,
-/// and searches read the messages above its mark), and catches up when the load drops.
+/// The task that indexes new messages and edits after their commit, in the index's own file;
+/// it stops when this is dropped (the last clone of the store) or stopped.
 pub(super) struct Indexer {
     files: Arc<Mutex<IndexFiles>>,
     /// The store's writer, for dropping the edit log's indexed rows.
     store_writer: Writer,
-    /// Wakes the thread; at most one wake-up waits, however many messages were stored.
-    wake: std::sync::mpsc::SyncSender<()>,
-    stopped: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Indexer {
-    /// Opens the index's file beside the store at `store_path` and starts the thread, which
-    /// first indexes whatever is not yet indexed (a new file, or what a crash left).
+    /// Opens the index's file in `dir` beside the store at `store_path` and starts the task,
+    /// which first indexes whatever is not yet indexed (a new file, or what a crash left).
     pub(super) fn start(
         store_path: &Path,
         index_path: &Path,
         store_writer: Writer,
     ) -> Result<Self, StoreError> {
         let files = Arc::new(Mutex::new(open_files(store_path, index_path)?));
-        let (wake, woken) = std::sync::mpsc::sync_channel(1);
-        let _ = wake.try_send(());
-        let stopped = Arc::new(AtomicBool::new(false));
-        let runtime = tokio::runtime::Handle::current();
-        let (thread_files, thread_writer) = (Arc::clone(&files), store_writer.clone());
-        let thread_stopped = Arc::clone(&stopped);
-        std::thread::Builder::new()
-            .name("sotong-search-index".into())
-            .spawn(move || {
-                give_way();
-                while woken.recv().is_ok() {
-                    std::thread::sleep(INDEX_GATHER);
-                    if thread_stopped.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let indexed = run_steps(&thread_files).and_then(|edits| {
-                        runtime.block_on(drop_indexed_edits(&thread_writer, edits))
-                    });
-                    if let Err(err) = indexed {
-                        // What is not indexed stays above the marks, read by searches, and
-                        // is indexed on the next run.
-                        tracing::warn!(error = %err, "search indexing failed; retried with the next message");
-                    }
-                }
-            })
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let wake = Arc::new(Notify::new());
+        wake.notify_one();
+        let task = tokio::spawn(run(
+            Arc::clone(&files),
+            store_writer.clone(),
+            Arc::clone(&wake),
+        ));
         Ok(Indexer {
             files,
             store_writer,
             wake,
-            stopped,
+            task,
         })
     }
 
-    /// Tells the thread that messages were stored or edited: it indexes them within
+    /// Tells the task that messages were stored or edited: it indexes them within
     /// [`INDEX_GATHER`].
     pub(super) fn stored(&self) {
-        // Full: a wake-up is already waiting, and it covers these messages too.
-        let _ = self.wake.try_send(());
+        self.wake.notify_one();
     }
 
-    /// Indexes everything not yet indexed, now (for tests and benchmarks).
+    /// Indexes everything not yet indexed, now.
     pub(super) async fn index_all(&self) -> Result<(), StoreError> {
-        let files = Arc::clone(&self.files);
-        let edits = tokio::task::spawn_blocking(move || run_steps(&files))
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))??;
-        drop_indexed_edits(&self.store_writer, edits).await
+        index_all(Arc::clone(&self.files), &self.store_writer).await
     }
 
-    /// Stops the thread; a run under way is either committed or never was.
+    /// Stops the task; a run under way is either committed or never was.
     pub(super) fn stop(&self) {
-        self.stopped.store(true, Ordering::Relaxed);
-        let _ = self.wake.try_send(());
+        self.task.abort();
     }
 }
 
-/// Lowers the calling thread's scheduling priority, so that the indexing runs on it yield
-/// the CPU to every other thread of the server. Linux only, where a priority is per thread
-/// (elsewhere `setpriority` would lower the whole server's).
-fn give_way() {
-    #[cfg(target_os = "linux")]
-    if let Err(err) =
-        rustix::process::setpriority_process(Some(rustix::thread::gettid()), INDEX_NICENESS)
-    {
-        tracing::debug!(error = %err, "the search indexer could not lower its priority");
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
-/// How much the indexer's thread gives way: a `nice` value (19 is the most); at 10 it gets
-/// about a tenth of a core that other threads want.
-#[cfg(target_os = "linux")]
-const INDEX_NICENESS: i32 = 10;
+/// Runs indexing steps until nothing is waiting, on a blocking thread, then drops the edit
+/// log's rows the index has on disk.
+async fn index_all(files: Arc<Mutex<IndexFiles>>, store_writer: &Writer) -> Result<(), StoreError> {
+    let edits_upto = tokio::task::spawn_blocking(move || {
+        let mut files = files.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut edited = false;
+        loop {
+            let (more, edits) = files.index_pending()?;
+            edited |= edits;
+            if !more {
+                break;
+            }
+        }
+        edited.then(|| files.make_durable()).transpose()
+    })
+    .await
+    .map_err(|e| StoreError::Backend(Box::new(e)))??;
+    if let Some(upto) = edits_upto {
+        store_writer
+            .write(move |tx| {
+                tx.prepare_cached("DELETE FROM search_changes WHERE id <= ?1")?
+                    .execute([upto])?;
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(())
+}
 
-/// Runs indexing steps until nothing is waiting; returns the edit log's mark when edits
-/// were indexed, after making the index durable up to it.
-fn run_steps(files: &Mutex<IndexFiles>) -> Result<Option<i64>, StoreError> {
-    let mut files = files.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut edited = false;
+async fn run(files: Arc<Mutex<IndexFiles>>, store_writer: Writer, wake: Arc<Notify>) {
     loop {
-        let (more, edits) = files.index_pending()?;
-        edited |= edits;
-        if !more {
-            break;
+        wake.notified().await;
+        tokio::time::sleep(INDEX_GATHER).await;
+        if let Err(err) = index_all(Arc::clone(&files), &store_writer).await {
+            // The messages stay above the mark, found by the scan, and are indexed on the
+            // next run.
+            tracing::warn!(error = %err, "search indexing failed; retried with the next message");
         }
     }
-    edited.then(|| files.make_durable()).transpose()
-}
-
-/// Drops the edit log's rows up to `edits`, which the index holds on disk.
-async fn drop_indexed_edits(store_writer: &Writer, edits: Option<i64>) -> Result<(), StoreError> {
-    let Some(upto) = edits else {
-        return Ok(());
-    };
-    store_writer
-        .write(move |tx| {
-            tx.prepare_cached("DELETE FROM search_changes WHERE id <= ?1")?
-                .execute([upto])?;
-            Ok(())
-        })
-        .await
 }
 
 /// The index's file beside the store's at `store_path`.
