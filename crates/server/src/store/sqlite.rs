@@ -9,7 +9,9 @@
 //! `writer::Writer`, the thread that owns the only writing connection. It runs each request
 //! as one transaction with cached prepared statements: one transaction and one fsync per
 //! batch of messages, no thread hand-over per statement. Reads go to `readers::Readers`, a
-//! few connections of their own that, thanks to WAL, never wait for the writer.
+//! few connections of their own that, thanks to WAL, never wait for the writer. The one write
+//! outside that queue is the search index's, into a file of its own (`search.db`, see `search`):
+//! derived data, written after the messages' commit, that never takes their write lock.
 //!
 //! Everything runs on `rusqlite`, so a row has one decoder (`message_from`, `user_at`).
 //! `sqlx` is used for one thing only: applying the migrations at open. Existing databases
