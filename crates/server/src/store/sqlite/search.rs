@@ -33,7 +33,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 /// The index's file name, beside the store's.
-pub(super) const INDEX_FILE: &str = "search.db";
+const INDEX_FILE: &str = "search.db";
 
 /// The schema name under which reading connections attach the index's file.
 pub(super) const INDEX_SCHEMA: &str = "search";
@@ -90,12 +90,19 @@ fn open_files(store_path: &Path, index_path: &Path) -> Result<IndexFiles, StoreE
     Ok(files)
 }
 
+/// The index's marks, read on `conn` from the index's file attached as `schema` (`main` on
+/// the index's own connection): messages up to the first, edits up to the second.
+fn read_marks(conn: &Connection, schema: &str) -> rusqlite::Result<(i64, i64)> {
+    conn.prepare_cached(&format!(
+        "SELECT indexed_upto, changes_upto FROM {schema}.search_progress"
+    ))?
+    .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+}
+
 impl IndexFiles {
-    /// The marks: messages up to the first, edits up to the second.
+    /// The marks (see [`read_marks`]).
     fn marks(&self) -> rusqlite::Result<(i64, i64)> {
-        self.index
-            .prepare_cached("SELECT indexed_upto, changes_upto FROM search_progress")?
-            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        read_marks(&self.index, "main")
     }
 
     /// Whether the marks pass the store's newest message or edit.
@@ -117,9 +124,7 @@ impl IndexFiles {
         let tx = self
             .index
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (upto, changes_upto): (i64, i64) = tx
-            .prepare_cached("SELECT indexed_upto, changes_upto FROM search_progress")?
-            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let (upto, changes_upto) = read_marks(&tx, "main")?;
         // New messages and edits from one snapshot of the store: an edit of a message read
         // as new here is already in its text.
         let read = self.store.unchecked_transaction()?;
@@ -198,7 +203,7 @@ pub(super) struct Indexer {
 }
 
 impl Indexer {
-    /// Opens the index's file in `dir` beside the store at `store_path` and starts the task,
+    /// Opens the index's file at `index_path` beside the store at `store_path` and starts the task,
     /// which first indexes whatever is not yet indexed (a new file, or what a crash left).
     pub(super) fn start(
         store_path: &Path,
@@ -310,9 +315,7 @@ pub(super) fn search(
     } else {
         // The marks first, the index with them: the store's snapshot, taken at its first
         // read below, is then at least as new, and holds every message the index does.
-        let (upto, changes_upto): (i64, i64) = snapshot
-            .prepare_cached("SELECT indexed_upto, changes_upto FROM search.search_progress")?
-            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let (upto, changes_upto) = read_marks(&snapshot, INDEX_SCHEMA)?;
         let window = SEARCH_SCAN_WINDOW;
         let recent = candidates(&snapshot, search, Source::Unindexed(upto), window)?;
         if recent.len() >= window as usize {
@@ -388,24 +391,27 @@ fn candidates(
 ) -> Result<Vec<(i64, String)>, StoreError> {
     let mut args: Vec<Value> = vec![Value::Integer(search.user.0)];
     let mut key = "m.id";
-    let mut sql = String::from(match source {
-        Source::Scan => "SELECT m.id, m.body FROM messages m WHERE 1",
+    let mut sql = match source {
+        Source::Scan => "SELECT m.id, m.body FROM messages m WHERE 1".to_string(),
         Source::Unindexed(upto) => {
             args.push(Value::Integer(upto));
-            "SELECT m.id, m.body FROM messages m WHERE m.id > ?2"
+            "SELECT m.id, m.body FROM messages m WHERE m.id > ?2".to_string()
         }
         Source::Edited(upto, changes_upto) => {
             args.extend([Value::Integer(upto), Value::Integer(changes_upto)]);
             "SELECT m.id, m.body FROM messages m WHERE m.id <= ?2 AND m.id IN \
              (SELECT message_id FROM search_changes WHERE id > ?3)"
+                .to_string()
         }
         Source::Index(query) => {
             args.push(Value::Text(query));
             key = "f.rowid";
-            "SELECT m.id, m.body FROM search.message_index f JOIN messages m ON m.id = f.rowid \
-             WHERE message_index MATCH ?2"
+            format!(
+                "SELECT m.id, m.body FROM {INDEX_SCHEMA}.message_index f \
+                 JOIN messages m ON m.id = f.rowid WHERE message_index MATCH ?2"
+            )
         }
-    });
+    };
     sql.push_str(
         " AND m.room_id IN (SELECT room_id FROM members WHERE user_id = ?1) \
          AND m.deleted_at IS NULL",

@@ -316,7 +316,6 @@ async fn the_index_file_is_built_again_when_deleted_or_ahead_of_the_store() {
         .await
         .expect("stored");
     caught_up(&store).await;
-    store.index_search_now().await.expect("indexed");
     assert_eq!(
         texts(&store, searching(&a, "the copy", 50)).await,
         ["the copy goes on", "before the copy"]
